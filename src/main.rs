@@ -14,6 +14,7 @@ mod log;
 mod oauth;
 mod protocols;
 mod secret;
+mod urlmatch;
 
 use clap::Parser;
 use std::io::IsTerminal;
