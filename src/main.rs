@@ -1,5 +1,6 @@
 //! entra-token: parse, dispatch, map the error to an exit code. Nothing else.
 
+mod accounts;
 mod authority;
 mod broker;
 mod cache;
@@ -9,11 +10,13 @@ mod config;
 mod error;
 mod flows;
 mod http;
+mod inspect;
 mod jwt;
 mod log;
 mod oauth;
 mod protocols;
 mod secret;
+mod session;
 mod urlmatch;
 
 use clap::Parser;
@@ -32,6 +35,11 @@ fn main() -> ExitCode {
     log::set_verbosity(cli.verbose);
     let result = match &cli.command {
         Some(cli::Command::GetToken(args)) => protocols::get_token::run(args),
+        Some(cli::Command::Login(args)) => session::login(args),
+        Some(cli::Command::Logout(args)) => session::logout(args),
+        Some(cli::Command::Refresh(args)) => session::refresh(args),
+        Some(cli::Command::Inspect(args)) => inspect::run(args),
+        Some(cli::Command::Status(args)) | Some(cli::Command::Cache(session::CacheArgs { command: session::CacheCommand::List(args) })) => session::status(args),
         None if std::io::stdin().is_terminal() => {
             use clap::CommandFactory;
             let _ = cli::Cli::command().print_help();

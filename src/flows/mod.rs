@@ -11,6 +11,11 @@ use crate::http::Http;
 use crate::oauth::TokenReply;
 
 pub(crate) mod client_credentials;
+pub(crate) mod device_code;
+pub(crate) mod interactive;
+pub(crate) mod password;
+pub(crate) mod refresh;
+pub(crate) mod user;
 
 /// Can a person answer a prompt right now?
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +45,8 @@ pub(crate) struct FlowCtx<'a> {
 pub(crate) fn cache_identity(profile: &Profile) -> String {
     match profile.flow {
         FlowKind::ClientCredentials => "app".to_string(),
+        // One person per profile: the same account whichever way they signed in.
+        f if f.is_user_flow() => format!("user:{}", profile.name),
         other => format!("{}:{}", other.name(), profile.name),
     }
 }
@@ -48,6 +55,7 @@ pub(crate) fn cache_identity(profile: &Profile) -> String {
 pub(crate) fn acquire(ctx: &FlowCtx<'_>) -> Result<TokenReply> {
     match ctx.profile.flow {
         FlowKind::ClientCredentials => client_credentials::acquire(ctx),
+        FlowKind::DeviceCode | FlowKind::Interactive | FlowKind::AuthorizationCode | FlowKind::Password => user::acquire(ctx),
         other => Err(Error::bad_input_hint(
             format!("profile '{}': flow {} is not available in this build", ctx.profile.name, other.name()),
             "use flow = \"client-credentials\" with client_secret_env or client_secret_file",
