@@ -14,6 +14,7 @@ mod log;
 mod oauth;
 mod protocols;
 mod secret;
+mod setup;
 mod urlmatch;
 
 use clap::Parser;
@@ -32,6 +33,7 @@ fn main() -> ExitCode {
     log::set_verbosity(cli.verbose);
     let result = match &cli.command {
         Some(cli::Command::GetToken(args)) => protocols::get_token::run(args),
+        Some(cli::Command::Setup(args)) => setup::run(args),
         None if std::io::stdin().is_terminal() => {
             use clap::CommandFactory;
             let _ = cli::Cli::command().print_help();
