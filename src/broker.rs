@@ -1,0 +1,299 @@
+//! The one path every request takes, whatever protocol it arrived in:
+//! cache lookup → per-key lock → re-check → acquire through the profile's flow → store →
+//! answer. The cached path reads the config and one cache file; it builds no HTTP client
+//! and reads no secret.
+
+use crate::authority::Target;
+use crate::cache::{self, Cache};
+use crate::clock::{self, Deadline};
+use crate::config::{self, FlowKind, Profile};
+use crate::error::{Error, Result};
+use crate::flows::{self, FlowCtx, Prompt};
+use crate::http::Http;
+use crate::log::{trace, warn};
+use crate::oauth::TokenReply;
+use crate::secret::Secret;
+use serde::{Deserialize, Serialize};
+use std::io::IsTerminal;
+use std::time::Duration;
+
+/// Default `min_validity`: a token with less than five minutes left is treated as expired.
+pub(crate) const DEFAULT_MIN_VALIDITY: i64 = 300;
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// The resource when neither the request nor the profile names one (as `az` does).
+pub(crate) const DEFAULT_RESOURCE: &str = "https://management.azure.com/";
+
+/// One request for a token, the same whatever front end it came from.
+#[derive(Debug, Clone)]
+pub(crate) struct TokenRequest {
+    pub profile: Option<String>,
+    pub resource: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    pub tenant: Option<String>,
+    pub flow: Option<String>,
+    pub min_validity: i64,
+    /// Skip the cache read (but store the new token).
+    pub force_refresh: bool,
+    /// Neither read nor write the cache.
+    pub no_cache: bool,
+    pub claims: Option<String>,
+    pub timeout: Duration,
+    /// The front end can let a person answer a prompt (on stderr).
+    pub prompts: bool,
+}
+
+impl Default for TokenRequest {
+    fn default() -> Self {
+        TokenRequest {
+            profile: None,
+            resource: None,
+            scopes: None,
+            tenant: None,
+            flow: None,
+            min_validity: DEFAULT_MIN_VALIDITY,
+            force_refresh: false,
+            no_cache: false,
+            claims: None,
+            timeout: DEFAULT_TIMEOUT,
+            prompts: true,
+        }
+    }
+}
+
+/// The answer every front end formats in its own way.
+#[derive(Debug, Clone)]
+pub(crate) struct Credential {
+    pub access_token: Secret<String>,
+    pub token_type: String,
+    pub expires_on: i64,
+    pub profile: String,
+    pub tenant_id: Option<String>,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub resource: Option<String>,
+    pub account: Option<String>,
+    pub from_cache: bool,
+}
+
+/// An access token on disk.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct TokenEntry {
+    pub v: u32,
+    pub access_token: Secret<String>,
+    pub token_type: String,
+    pub expires_on: i64,
+    #[serde(default)]
+    pub refresh_on: Option<i64>,
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub resource: Option<String>,
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+    #[serde(default)]
+    pub account: Option<String>,
+    pub profile: String,
+    pub authority: String,
+    pub client_id: String,
+    pub identity: String,
+    pub cached_at: i64,
+}
+
+/// A request resolved against its profile: what the broker and the flows work on.
+pub(crate) struct Resolved {
+    pub profile: Profile,
+    pub target: Target,
+    pub key: String,
+}
+
+/// Profile, target and cache key for a request; no I/O beyond the config file.
+pub(crate) fn resolve(req: &TokenRequest) -> Result<Resolved> {
+    let mut profile = config::resolve(req.profile.as_deref())?;
+    if let Some(t) = req.tenant.as_deref().filter(|t| !t.is_empty()) {
+        profile = profile.with_tenant(t)?;
+    }
+    if let Some(f) = req.flow.as_deref() {
+        profile.flow = FlowKind::parse(f)?;
+    }
+    let target = target_for(req, &profile)?;
+    let key = key_for(&profile, &target);
+    Ok(Resolved { profile, target, key })
+}
+
+fn target_for(req: &TokenRequest, profile: &Profile) -> Result<Target> {
+    if let Some(scopes) = req.scopes.as_ref().filter(|s| !s.is_empty()) {
+        if req.resource.is_some() {
+            return Err(Error::bad_input("give either a resource or scopes, not both"));
+        }
+        return Target::from_scopes(scopes);
+    }
+    if let Some(r) = &req.resource {
+        return Target::from_resource(r);
+    }
+    if let Some(scopes) = profile.settings.scopes.as_ref().filter(|s| !s.is_empty()) {
+        return Target::from_scopes(scopes);
+    }
+    if let Some(r) = &profile.settings.resource {
+        return Target::from_resource(r);
+    }
+    trace!(1, "no resource given; using {DEFAULT_RESOURCE}");
+    Target::from_resource(DEFAULT_RESOURCE)
+}
+
+pub(crate) fn key_for(profile: &Profile, target: &Target) -> String {
+    let identity = flows::cache_identity(profile);
+    let endpoint = match profile.endpoint {
+        crate::authority::Endpoint::V1 => "v1",
+        crate::authority::Endpoint::V2 => "v2",
+    };
+    cache::key_name(
+        "at",
+        &[
+            "1",
+            &profile.authority.host.to_ascii_lowercase(),
+            &profile.authority.tenant.to_ascii_lowercase(),
+            &profile.client_id.to_ascii_lowercase(),
+            &identity,
+            endpoint,
+            &target.key(),
+        ],
+    )
+}
+
+/// Opens the cache for a request, or None under `--no-cache`.
+pub(crate) fn open_cache(req: &TokenRequest) -> Result<Option<Cache>> {
+    if req.no_cache {
+        return Ok(None);
+    }
+    Cache::open(cache::default_dir()?).map(Some)
+}
+
+/// The whole path: serve from cache when fresh, else acquire under the key's lock.
+pub(crate) fn get_token(req: &TokenRequest) -> Result<Credential> {
+    let r = resolve(req)?;
+    let cache = open_cache(req)?;
+    let now = clock::now();
+    let mut stale: Option<TokenEntry> = None;
+    if let Some(c) = &cache {
+        if !req.force_refresh && req.claims.is_none() {
+            match fresh(c, &r.key, req.min_validity, now)? {
+                Lookup::Fresh(e) => {
+                    trace!(1, "cache hit {}", r.key);
+                    return Ok(credential_from_entry(e, true));
+                }
+                Lookup::RefreshDue(e) => stale = Some(e),
+                Lookup::Miss(why) => trace!(1, "cache miss {}: {why}", r.key),
+            }
+        }
+    }
+    let deadline = Deadline::after(req.timeout);
+    // Hold the per-key lock across re-check → acquire → store.
+    let _lock = match &cache {
+        Some(c) => match c.lock(&r.key, deadline.remaining()) {
+            Ok(l) => Some(l),
+            Err(e @ Error::Timeout { .. }) => return Err(e),
+            Err(e) => {
+                warn!("{}; continuing without the cache lock", crate::error::one_line(&e));
+                None
+            }
+        },
+        None => None,
+    };
+    if let (Some(c), false, None) = (&cache, req.force_refresh, &req.claims) {
+        if let Lookup::Fresh(e) = fresh(c, &r.key, req.min_validity, clock::now())? {
+            trace!(1, "another process stored {} while we waited", r.key);
+            return Ok(credential_from_entry(e, true));
+        }
+    }
+    let http = Http::new();
+    let prompt = prompt_for(req, &r.profile);
+    let ctx = FlowCtx { profile: &r.profile, target: &r.target, http: &http, deadline, claims: req.claims.as_deref(), cache: cache.as_ref(), prompt };
+    let reply = match flows::acquire(&ctx) {
+        Ok(reply) => reply,
+        Err(e) => {
+            if let Some(entry) = stale.filter(|s| s.expires_on - clock::now() > req.min_validity) {
+                warn!("early refresh failed ({}); serving the cached token", crate::error::one_line(&e));
+                return Ok(credential_from_entry(entry, true));
+            }
+            return Err(e);
+        }
+    };
+    let entry = entry_from_reply(&r, reply);
+    if let Some(c) = &cache {
+        if let Err(e) = c.write(&r.key, &entry) {
+            warn!("could not store the token ({}); answering anyway", crate::error::one_line(&e));
+        }
+    }
+    Ok(credential_from_entry(entry, false))
+}
+
+/// Decides whether a flow may show a prompt on stderr.
+pub(crate) fn prompt_for(req: &TokenRequest, profile: &Profile) -> Prompt {
+    if !req.prompts || !profile.allows_prompts() {
+        Prompt::Never
+    } else if std::io::stderr().is_terminal() {
+        Prompt::Allowed
+    } else {
+        Prompt::Never
+    }
+}
+
+pub(crate) enum Lookup {
+    Fresh(TokenEntry),
+    /// Valid, but past its refresh_on: try a new one, fall back to this.
+    RefreshDue(TokenEntry),
+    Miss(&'static str),
+}
+
+pub(crate) fn fresh(cache: &Cache, key: &str, min_validity: i64, now: i64) -> Result<Lookup> {
+    let Some(entry) = cache.read::<TokenEntry>(key)? else {
+        return Ok(Lookup::Miss("no entry"));
+    };
+    if entry.v != 1 {
+        return Ok(Lookup::Miss("entry from another version"));
+    }
+    if entry.expires_on - now <= min_validity {
+        return Ok(Lookup::Miss("expires too soon"));
+    }
+    if entry.refresh_on.is_some_and(|r| now >= r) {
+        return Ok(Lookup::RefreshDue(entry));
+    }
+    Ok(Lookup::Fresh(entry))
+}
+
+pub(crate) fn entry_from_reply(r: &Resolved, reply: TokenReply) -> TokenEntry {
+    let claims = crate::jwt::decode(reply.access_token.expose()).map(|(_, c)| c);
+    let claim = |n: &str| claims.as_ref().and_then(|c| crate::jwt::claim(c, n)).map(str::to_string);
+    let tenant_id = claim("tid").or_else(|| (!r.profile.authority.is_multi_tenant()).then(|| r.profile.authority.tenant.clone()));
+    let account = claim("upn").or_else(|| claim("preferred_username")).or_else(|| claim("unique_name"));
+    TokenEntry {
+        v: 1,
+        access_token: reply.access_token,
+        token_type: reply.token_type,
+        expires_on: reply.expires_on,
+        refresh_on: reply.refresh_on,
+        scopes: r.target.scopes.clone(),
+        resource: r.target.resource.clone(),
+        tenant_id,
+        account,
+        profile: r.profile.name.clone(),
+        authority: r.profile.authority.host.clone(),
+        client_id: r.profile.client_id.clone(),
+        identity: flows::cache_identity(&r.profile),
+        cached_at: clock::now(),
+    }
+}
+
+pub(crate) fn credential_from_entry(e: TokenEntry, from_cache: bool) -> Credential {
+    Credential {
+        access_token: e.access_token,
+        token_type: e.token_type,
+        expires_on: e.expires_on,
+        profile: e.profile,
+        tenant_id: e.tenant_id,
+        client_id: e.client_id,
+        scopes: e.scopes,
+        resource: e.resource,
+        account: e.account,
+        from_cache,
+    }
+}

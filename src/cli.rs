@@ -1,0 +1,32 @@
+//! The command line, as clap types. Each subcommand's arguments live beside the code that
+//! runs it; this file only lists them.
+
+use crate::protocols::get_token::GetTokenArgs;
+use crate::setup::SetupArgs;
+use clap::{Parser, Subcommand};
+
+/// A fast, cached Microsoft Entra ID token helper.
+///
+/// With no subcommand, reads one JSON request on stdin and writes one JSON answer on
+/// stdout (see protocol/README.md), e.g.
+///   echo '{"resource":"graph","profile":"ci"}' | entra-token
+#[derive(Debug, Parser)]
+#[command(name = "entra-token", version, about, long_about = None, after_help = EXIT_CODES)]
+pub(crate) struct Cli {
+    /// Trace each step to stderr (repeat for more); secrets are never shown.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+pub(crate) const EXIT_CODES: &str = "Exit codes: 0 success, 1 general error or bad input, 2 profile not found, 3 authentication failed, 4 network error, 5 timeout.";
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Print an access token for a profile and resource.
+    #[command(name = "get-token", visible_alias = "token")]
+    GetToken(GetTokenArgs),
+    /// Print (or with --apply write) the config a tool needs to use entra-token.
+    Setup(SetupArgs),
+}

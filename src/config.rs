@@ -1,0 +1,403 @@
+//! Profiles: the TOML file, the standard Azure environment variables and the built-in
+//! default, resolved into one validated `Profile` before any flow runs. Secrets are
+//! named here (env var or file) but only read by the flow that needs them, so the
+//! cached path never touches them.
+
+use crate::authority::{self, Authority, Endpoint};
+use crate::error::{Error, Result};
+use crate::log::{trace, warn};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The Azure CLI's public client: pre-consented in most tenants.
+pub(crate) const AZURE_CLI_CLIENT_ID: &str = "04b07795-8ddb-461a-bbee-02f9e1bf7b46";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ConfigFile {
+    /// Profile used when neither a flag/request nor ENTRA_TOKEN_PROFILE names one.
+    pub default_profile: Option<String>,
+    #[serde(default)]
+    pub profiles: BTreeMap<String, ProfileConfig>,
+}
+
+/// One `[profiles.NAME]` table. Every key is optional; unknown keys are an error so a
+/// typo is caught instead of silently ignored.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProfileConfig {
+    pub tenant: Option<String>,
+    pub client_id: Option<String>,
+    pub flow: Option<String>,
+    pub client_secret_env: Option<String>,
+    pub client_secret_file: Option<PathBuf>,
+    pub authority: Option<String>,
+    pub cloud: Option<String>,
+    pub endpoint: Option<Endpoint>,
+    pub resource: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    /// URL prefixes this profile answers for (git, cargo, Bazel, Docker).
+    #[serde(default)]
+    pub urls: Vec<String>,
+    /// `false`: never prompt, fail fast with the command to run instead.
+    pub interactive: Option<bool>,
+    // Certificates and federation.
+    pub certificate_path: Option<PathBuf>,
+    pub certificate_password_env: Option<String>,
+    pub send_certificate_chain: Option<bool>,
+    /// `PS256` (Entra, default) or `RS256` (ADFS, legacy `x5t`).
+    pub assertion_alg: Option<String>,
+    pub federated_token_file: Option<PathBuf>,
+    // Managed identity (user-assigned).
+    pub mi_client_id: Option<String>,
+    pub mi_object_id: Option<String>,
+    pub mi_res_id: Option<String>,
+    // People.
+    pub username: Option<String>,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub redirect_uri: Option<String>,
+    pub login_hint: Option<String>,
+    /// Where refresh tokens live: auto, keyring, file.
+    pub storage: Option<String>,
+    /// Resources `entra-token serve` may hand out for this profile.
+    pub serve_resources: Option<Vec<String>>,
+}
+
+/// How a profile gets its tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FlowKind {
+    Auto,
+    ClientCredentials,
+    WorkloadIdentity,
+    ManagedIdentity,
+    DeviceCode,
+    Interactive,
+    AuthorizationCode,
+    Password,
+    AzureCli,
+}
+
+impl FlowKind {
+    pub(crate) fn parse(s: &str) -> Result<FlowKind> {
+        Ok(match s.to_ascii_lowercase().replace('_', "-").as_str() {
+            "auto" | "default" => FlowKind::Auto,
+            "client-credentials" | "client-secret" | "certificate" | "spn" | "service-principal" => FlowKind::ClientCredentials,
+            "workload-identity" | "workloadidentity" | "federated" => FlowKind::WorkloadIdentity,
+            "managed-identity" | "msi" | "mi" => FlowKind::ManagedIdentity,
+            "device-code" | "devicecode" => FlowKind::DeviceCode,
+            "interactive" | "browser" => FlowKind::Interactive,
+            "authorization-code" | "auth-code" => FlowKind::AuthorizationCode,
+            "password" | "ropc" => FlowKind::Password,
+            "azure-cli" | "azurecli" | "az" => FlowKind::AzureCli,
+            other => {
+                return Err(Error::bad_input_hint(
+                    format!("unknown flow '{other}'"),
+                    "use one of: auto, client-credentials, workload-identity, managed-identity, device-code, interactive, authorization-code, password, azure-cli",
+                ));
+            }
+        })
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            FlowKind::Auto => "auto",
+            FlowKind::ClientCredentials => "client-credentials",
+            FlowKind::WorkloadIdentity => "workload-identity",
+            FlowKind::ManagedIdentity => "managed-identity",
+            FlowKind::DeviceCode => "device-code",
+            FlowKind::Interactive => "interactive",
+            FlowKind::AuthorizationCode => "authorization-code",
+            FlowKind::Password => "password",
+            FlowKind::AzureCli => "azure-cli",
+        }
+    }
+
+    /// Flows where a person signs in and a refresh token is kept.
+    pub(crate) fn is_user_flow(self) -> bool {
+        matches!(self, FlowKind::DeviceCode | FlowKind::Interactive | FlowKind::AuthorizationCode | FlowKind::Password)
+    }
+}
+
+/// Where a profile came from, for diagnostics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Origin {
+    File(PathBuf),
+    Environment,
+    BuiltIn,
+}
+
+/// Why this profile name was chosen, for diagnostics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NameSource {
+    Request,
+    Env,
+    ConfigDefault,
+    Fallback,
+}
+
+/// A profile resolved and validated: everything a flow needs except the secret values.
+#[derive(Debug, Clone)]
+pub(crate) struct Profile {
+    pub name: String,
+    pub origin: Origin,
+    pub name_source: NameSource,
+    pub authority: Authority,
+    pub client_id: String,
+    pub flow: FlowKind,
+    pub endpoint: Endpoint,
+    pub settings: ProfileConfig,
+    /// The client secret's source, when the profile has one.
+    pub secret: Option<SecretSource>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SecretSource {
+    Env(String),
+    File(PathBuf),
+}
+
+impl SecretSource {
+    /// Reads the secret now. Called only on the acquisition path.
+    pub(crate) fn read(&self) -> Result<crate::secret::Secret<String>> {
+        match self {
+            SecretSource::Env(var) => match std::env::var(var) {
+                Ok(v) if !v.trim().is_empty() => Ok(crate::secret::Secret::new(v.trim().to_string())),
+                _ => Err(Error::bad_input_hint(
+                    format!("the client secret variable {var} is not set"),
+                    format!("export {var}=…, or set client_secret_file in the profile"),
+                )),
+            },
+            SecretSource::File(path) => match std::fs::read_to_string(path) {
+                Ok(v) if !v.trim().is_empty() => Ok(crate::secret::Secret::new(v.trim().to_string())),
+                Ok(_) => Err(Error::bad_input(format!("the client secret file {} is empty", path.display()))),
+                Err(e) => Err(Error::bad_input_hint(
+                    format!("cannot read the client secret file {}: {e}", path.display()),
+                    "check client_secret_file in the profile",
+                )),
+            },
+        }
+    }
+}
+
+impl Profile {
+    /// The same profile aimed at another tenant (a request's `tenant`).
+    pub(crate) fn with_tenant(&self, tenant: &str) -> Result<Profile> {
+        let mut p = self.clone();
+        p.authority = Authority::new(&self.authority.host, tenant)?;
+        Ok(p)
+    }
+
+    /// `false` when the profile forbids prompts.
+    pub(crate) fn allows_prompts(&self) -> bool {
+        self.settings.interactive != Some(false)
+    }
+
+    /// `entra-token login -p NAME`: the command a user runs to sign in for this profile.
+    pub(crate) fn login_command(&self) -> String {
+        if self.name == "default" { "entra-token login".into() } else { format!("entra-token login -p {}", self.name) }
+    }
+}
+
+/// The config file's location: ENTRA_TOKEN_CONFIG, else $XDG_CONFIG_HOME or the platform
+/// config dir, `entra-token/config.toml`.
+pub(crate) fn config_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("ENTRA_TOKEN_CONFIG").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    let base = std::env::var_os("XDG_CONFIG_HOME").filter(|p| !p.is_empty()).map(PathBuf::from).or_else(dirs::config_dir)?;
+    Some(base.join("entra-token").join("config.toml"))
+}
+
+/// Reads and parses the config file; a missing file is an empty config.
+pub(crate) fn load_file(path: &Path) -> Result<ConfigFile> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ConfigFile::default()),
+        Err(e) => return Err(Error::Config { path: path.to_path_buf(), message: e.to_string() }),
+    };
+    parse_file(&text).map_err(|message| Error::Config { path: path.to_path_buf(), message })
+}
+
+pub(crate) fn parse_file(text: &str) -> std::result::Result<ConfigFile, String> {
+    toml::from_str(text).map_err(|e| e.to_string().lines().filter(|l| !l.trim().is_empty()).collect::<Vec<_>>().join("; "))
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+}
+
+/// Chooses and resolves a profile. `requested` comes from a flag or a request body.
+pub(crate) fn resolve(requested: Option<&str>) -> Result<Profile> {
+    let path = config_path();
+    let file = match &path {
+        Some(p) => load_file(p)?,
+        None => ConfigFile::default(),
+    };
+    resolve_in(&file, path.as_deref(), requested)
+}
+
+pub(crate) fn resolve_in(file: &ConfigFile, path: Option<&Path>, requested: Option<&str>) -> Result<Profile> {
+    let (name, name_source) = match requested.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(n) => (n.to_string(), NameSource::Request),
+        None => match env("ENTRA_TOKEN_PROFILE") {
+            Some(n) => (n, NameSource::Env),
+            None => match &file.default_profile {
+                Some(n) => (n.clone(), NameSource::ConfigDefault),
+                None => ("default".to_string(), NameSource::Fallback),
+            },
+        },
+    };
+    trace!(1, "profile '{name}' chosen by {name_source:?}");
+
+    if let Some(cfg) = file.profiles.get(&name) {
+        let origin = Origin::File(path.map(Path::to_path_buf).unwrap_or_default());
+        return from_config(&name, name_source, origin, cfg.clone());
+    }
+    if name == "env" || name == "default" {
+        if let Some(p) = from_environment(&name, name_source)? {
+            return Ok(p);
+        }
+        if name == "default" {
+            return builtin_default(name_source);
+        }
+    }
+    let mut available: Vec<String> = file.profiles.keys().cloned().collect();
+    if !available.iter().any(|n| n == "default") {
+        available.insert(0, "default (built-in)".into());
+    }
+    Err(Error::ProfileNotFound { name, available })
+}
+
+fn from_config(name: &str, name_source: NameSource, origin: Origin, cfg: ProfileConfig) -> Result<Profile> {
+    let bad = |msg: String| Error::bad_input_hint(format!("profile '{name}': {msg}"), "fix the profile in the config file");
+    let host = authority_host(&cfg)?;
+    let flow = match &cfg.flow {
+        Some(f) => FlowKind::parse(f)?,
+        None => FlowKind::Auto,
+    };
+    let secret = match (&cfg.client_secret_env, &cfg.client_secret_file) {
+        (Some(_), Some(_)) => return Err(bad("set client_secret_env or client_secret_file, not both".into())),
+        (Some(v), None) => Some(SecretSource::Env(v.clone())),
+        (None, Some(f)) => Some(SecretSource::File(f.clone())),
+        (None, None) => None,
+    };
+    let client_id = match &cfg.client_id {
+        Some(c) => c.clone(),
+        None if flow.is_user_flow() || matches!(flow, FlowKind::Auto | FlowKind::AzureCli | FlowKind::ManagedIdentity) => AZURE_CLI_CLIENT_ID.to_string(),
+        None => return Err(bad(format!("flow {} needs client_id", flow.name()))),
+    };
+    let tenant = cfg.tenant.clone().unwrap_or_else(|| "organizations".into());
+    if flow == FlowKind::ClientCredentials && secret.is_none() && cfg.certificate_path.is_none() {
+        return Err(bad("client-credentials needs client_secret_env, client_secret_file or certificate_path".into()));
+    }
+    warn_env_conflicts(name, &cfg, &client_id, &tenant);
+    Ok(Profile {
+        name: name.to_string(),
+        origin,
+        name_source,
+        authority: Authority::new(&host, &tenant).map_err(|e| bad(e.to_string()))?,
+        client_id,
+        flow,
+        endpoint: cfg.endpoint.unwrap_or(Endpoint::V2),
+        settings: cfg,
+        secret,
+    })
+}
+
+/// Explicit settings win over ambient variables, but say so: a stray AZURE_CLIENT_ID
+/// silently hijacking a profile is a known trap.
+fn warn_env_conflicts(name: &str, cfg: &ProfileConfig, client_id: &str, tenant: &str) {
+    if let Some(env_client) = env("AZURE_CLIENT_ID").filter(|c| cfg.client_id.is_some() && !c.eq_ignore_ascii_case(client_id)) {
+        warn!("profile '{name}' sets client_id {client_id}; ignoring AZURE_CLIENT_ID={env_client}");
+    }
+    if let Some(env_tenant) = env("AZURE_TENANT_ID").filter(|t| cfg.tenant.is_some() && !t.eq_ignore_ascii_case(tenant)) {
+        warn!("profile '{name}' sets tenant {tenant}; ignoring AZURE_TENANT_ID={env_tenant}");
+    }
+}
+
+fn authority_host(cfg: &ProfileConfig) -> Result<String> {
+    Ok(match (&cfg.authority, &cfg.cloud) {
+        (Some(a), _) => a.clone(),
+        (None, Some(c)) => authority::cloud_host(c)?.to_string(),
+        (None, None) => env("AZURE_AUTHORITY_HOST").unwrap_or_else(|| authority::PUBLIC_HOST.to_string()),
+    })
+}
+
+/// A service principal from AZURE_TENANT_ID / AZURE_CLIENT_ID / AZURE_CLIENT_SECRET
+/// (or AZURE_CLIENT_CERTIFICATE_PATH), the way azure-identity's EnvironmentCredential reads them.
+pub(crate) fn from_environment(name: &str, name_source: NameSource) -> Result<Option<Profile>> {
+    let (Some(tenant), Some(client_id)) = (env("AZURE_TENANT_ID"), env("AZURE_CLIENT_ID")) else {
+        return Ok(None);
+    };
+    let secret = env("AZURE_CLIENT_SECRET").map(|_| SecretSource::Env("AZURE_CLIENT_SECRET".into()));
+    let certificate_path = env("AZURE_CLIENT_CERTIFICATE_PATH").map(PathBuf::from);
+    if secret.is_none() && certificate_path.is_none() {
+        return Ok(None);
+    }
+    let settings = ProfileConfig {
+        certificate_path,
+        certificate_password_env: env("AZURE_CLIENT_CERTIFICATE_PASSWORD").map(|_| "AZURE_CLIENT_CERTIFICATE_PASSWORD".into()),
+        send_certificate_chain: env("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN").map(|v| v == "1" || v.eq_ignore_ascii_case("true")),
+        ..ProfileConfig::default()
+    };
+    let host = env("AZURE_AUTHORITY_HOST").unwrap_or_else(|| authority::PUBLIC_HOST.to_string());
+    trace!(1, "profile '{name}' formed from AZURE_TENANT_ID/AZURE_CLIENT_ID");
+    Ok(Some(Profile {
+        name: name.to_string(),
+        origin: Origin::Environment,
+        name_source,
+        authority: Authority::new(&host, &tenant)?,
+        client_id,
+        flow: FlowKind::ClientCredentials,
+        endpoint: Endpoint::V2,
+        settings,
+        secret,
+    }))
+}
+
+/// Nothing configured: the Azure CLI public client in `organizations`, signing a person in.
+fn builtin_default(name_source: NameSource) -> Result<Profile> {
+    let host = env("AZURE_AUTHORITY_HOST").unwrap_or_else(|| authority::PUBLIC_HOST.to_string());
+    Ok(Profile {
+        name: "default".into(),
+        origin: Origin::BuiltIn,
+        name_source,
+        authority: Authority::new(&host, &env("AZURE_TENANT_ID").unwrap_or_else(|| "organizations".into()))?,
+        client_id: AZURE_CLI_CLIENT_ID.into(),
+        flow: FlowKind::Auto,
+        endpoint: Endpoint::V2,
+        settings: ProfileConfig::default(),
+        secret: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_profile_and_rejects_typos() {
+        let f = parse_file("[profiles.ci]\ntenant = \"t\"\nclient_id = \"c\"\nflow = \"client-credentials\"\nclient_secret_env = \"S\"\n").unwrap();
+        let p = resolve_in(&f, None, Some("ci")).unwrap();
+        assert_eq!(p.flow, FlowKind::ClientCredentials);
+        assert_eq!(p.secret, Some(SecretSource::Env("S".into())));
+        let err = parse_file("[profiles.ci]\nclient_secert_env = \"S\"\n").unwrap_err();
+        assert!(err.contains("client_secert_env"), "{err}");
+    }
+
+    #[test]
+    fn missing_profile_lists_the_others() {
+        let f = parse_file("[profiles.a]\nflow = \"device-code\"\n[profiles.b]\nflow = \"device-code\"\n").unwrap();
+        let e = resolve_in(&f, None, Some("nope")).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("a, b"), "{e}");
+    }
+
+    #[test]
+    fn insecure_authority_is_refused() {
+        let f = parse_file("[profiles.x]\nauthority = \"http://evil.test\"\nflow = \"device-code\"\n").unwrap();
+        assert!(resolve_in(&f, None, Some("x")).is_err());
+    }
+}

@@ -1,0 +1,64 @@
+//! One module per grant. The broker calls `acquire` with everything a flow may need; a
+//! flow returns a token answer or a specific error. Each flow also names the identity
+//! part of the cache key, so tokens of different sources never mix.
+
+use crate::authority::Target;
+use crate::cache::Cache;
+use crate::clock::Deadline;
+use crate::config::{FlowKind, Profile};
+use crate::error::{Error, Result};
+use crate::http::Http;
+use crate::oauth::TokenReply;
+
+pub(crate) mod client_credentials;
+
+/// Can a person answer a prompt right now?
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Prompt {
+    /// Someone may be watching stderr (a terminal), and the profile allows prompts.
+    Allowed,
+    /// An explicit `login`: show the prompt on stderr even without a terminal.
+    Forced,
+    /// Nobody can answer: fail fast with the command to run.
+    Never,
+}
+
+/// What a flow gets to work with.
+pub(crate) struct FlowCtx<'a> {
+    pub profile: &'a Profile,
+    pub target: &'a Target,
+    pub http: &'a Http,
+    pub deadline: Deadline,
+    /// A CAE / conditional-access claims challenge to pass to Entra.
+    pub claims: Option<&'a str>,
+    /// For flows that keep refresh tokens; None under `--no-cache`.
+    pub cache: Option<&'a Cache>,
+    pub prompt: Prompt,
+}
+
+/// The identity part of the cache key: who the token is for, as far as the source goes.
+pub(crate) fn cache_identity(profile: &Profile) -> String {
+    match profile.flow {
+        FlowKind::ClientCredentials => "app".to_string(),
+        other => format!("{}:{}", other.name(), profile.name),
+    }
+}
+
+/// Gets a new token through the profile's flow.
+pub(crate) fn acquire(ctx: &FlowCtx<'_>) -> Result<TokenReply> {
+    match ctx.profile.flow {
+        FlowKind::ClientCredentials => client_credentials::acquire(ctx),
+        other => Err(Error::bad_input_hint(
+            format!("profile '{}': flow {} is not available in this build", ctx.profile.name, other.name()),
+            "use flow = \"client-credentials\" with client_secret_env or client_secret_file",
+        )),
+    }
+}
+
+/// Adds the claims challenge to a form when there is one.
+pub(crate) fn with_claims<'a>(mut form: Vec<(&'a str, &'a str)>, claims: Option<&'a str>) -> Vec<(&'a str, &'a str)> {
+    if let Some(c) = claims {
+        form.push(("claims", c));
+    }
+    form
+}

@@ -1,0 +1,179 @@
+//! The network: one lazily built ureq agent (never built on the cached path), TLS always
+//! verified against the OS store plus SSL_CERT_FILE, proxies from the environment, bodies
+//! read on 4xx, bounded sizes, and retries of 429/5xx that honour Retry-After inside the
+//! invocation's deadline.
+
+use crate::clock::Deadline;
+use crate::error::{Error, Result};
+use crate::log::trace;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// No token or managed-identity answer comes close to this.
+const MAX_BODY: u64 = 1024 * 1024;
+
+/// What came back, whatever the status.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub retry_after: Option<u64>,
+    pub date: Option<String>,
+    pub www_authenticate: Option<String>,
+}
+
+/// Which answers are worth another try.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RetryPolicy {
+    pub attempts: u32,
+    /// Also retry 404 and 410 (IMDS while it starts up or updates).
+    pub imds: bool,
+}
+
+impl RetryPolicy {
+    pub(crate) const TOKEN: RetryPolicy = RetryPolicy { attempts: 3, imds: false };
+    pub(crate) const NONE: RetryPolicy = RetryPolicy { attempts: 1, imds: false };
+}
+
+pub(crate) struct Http {
+    agent: OnceLock<ureq::Agent>,
+}
+
+impl Http {
+    pub(crate) const fn new() -> Http {
+        Http { agent: OnceLock::new() }
+    }
+
+    fn agent(&self) -> &ureq::Agent {
+        self.agent.get_or_init(build_agent)
+    }
+
+    pub(crate) fn post_form(&self, url: &str, form: &[(&str, &str)], headers: &[(&str, &str)], deadline: Deadline, policy: RetryPolicy) -> Result<Reply> {
+        trace!(1, "POST {url}");
+        self.with_retries(url, deadline, policy, |timeout| {
+            let mut req = self.agent().post(url);
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            req.config().timeout_global(Some(timeout)).build().send_form(form.iter().copied())
+        })
+    }
+
+    pub(crate) fn get(&self, url: &str, headers: &[(&str, &str)], deadline: Deadline, policy: RetryPolicy) -> Result<Reply> {
+        trace!(1, "GET {}", url.split('?').next().unwrap_or(url));
+        self.with_retries(url, deadline, policy, |timeout| {
+            let mut req = self.agent().get(url);
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            req.config().timeout_global(Some(timeout)).build().call()
+        })
+    }
+
+    fn with_retries(
+        &self,
+        url: &str,
+        deadline: Deadline,
+        policy: RetryPolicy,
+        send: impl Fn(Duration) -> std::result::Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Reply> {
+        let shown = display_url(url);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let remaining = deadline.remaining();
+            if remaining.is_zero() {
+                return Err(Error::Timeout { what: format!("calling {shown}"), after: deadline.total });
+            }
+            let reply = match send(remaining) {
+                Ok(resp) => read_reply(resp, &shown)?,
+                Err(e) => return Err(map_error(e, &shown, deadline)),
+            };
+            let retryable = reply.status == 429 || reply.status >= 500 || (policy.imds && matches!(reply.status, 404 | 410));
+            if !retryable || attempt >= policy.attempts {
+                return Ok(reply);
+            }
+            let backoff = match reply.retry_after {
+                Some(s) => Duration::from_secs(s),
+                None => Duration::from_secs(1 << (attempt - 1)),
+            };
+            if backoff >= deadline.remaining() {
+                trace!(1, "{shown} answered {}; no time left to wait {}s and retry", reply.status, backoff.as_secs());
+                return Ok(reply);
+            }
+            trace!(1, "{shown} answered {}; retrying in {}s", reply.status, backoff.as_secs());
+            std::thread::sleep(backoff);
+        }
+    }
+}
+
+/// The URL without its query (which may carry a resource list, never a secret, but keep logs short).
+fn display_url(url: &str) -> String {
+    url.split('?').next().unwrap_or(url).to_string()
+}
+
+fn read_reply(mut resp: ureq::http::Response<ureq::Body>, url: &str) -> Result<Reply> {
+    let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let retry_after = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok());
+    let date = header("date");
+    let www_authenticate = header("www-authenticate");
+    let status = resp.status().as_u16();
+    let body = resp.body_mut().with_config().limit(MAX_BODY).read_to_vec().map_err(|e| match e {
+        ureq::Error::BodyExceedsLimit(_) => Error::Network {
+            url: url.to_string(),
+            message: format!("the answer is larger than {} KiB, which no token answer is", MAX_BODY / 1024),
+            hint: Some("check that the authority URL points at Entra, not a proxy or web page".into()),
+        },
+        other => Error::Network { url: url.to_string(), message: format!("reading the answer failed: {other}"), hint: None },
+    })?;
+    trace!(2, "{url} answered {status} ({} bytes)", body.len());
+    Ok(Reply { status, body, retry_after, date, www_authenticate })
+}
+
+fn map_error(e: ureq::Error, url: &str, deadline: Deadline) -> Error {
+    let net = |message: String, hint: Option<&str>| Error::Network { url: url.to_string(), message, hint: hint.map(str::to_string) };
+    match e {
+        ureq::Error::Timeout(_) => Error::Timeout { what: format!("calling {url}"), after: deadline.total },
+        ureq::Error::HostNotFound => net("host not found".into(), Some("check the authority URL and DNS")),
+        ureq::Error::ConnectionFailed => net("connection failed".into(), Some("check the URL, the network and HTTPS_PROXY/NO_PROXY")),
+        ureq::Error::Io(io) => {
+            if matches!(io.kind(), std::io::ErrorKind::TimedOut) {
+                Error::Timeout { what: format!("calling {url}"), after: deadline.total }
+            } else if io.kind() == std::io::ErrorKind::ConnectionRefused {
+                net("connection refused".into(), Some("is the endpoint up? check the URL and HTTPS_PROXY/NO_PROXY"))
+            } else {
+                net(io.to_string(), None)
+            }
+        }
+        ureq::Error::Tls(m) => net(format!("TLS failed: {m}"), Some("if a corporate proxy re-signs TLS, point SSL_CERT_FILE at its root CA")),
+        ureq::Error::Rustls(r) => net(format!("TLS failed: {r}"), Some("if a corporate proxy re-signs TLS, point SSL_CERT_FILE at its root CA")),
+        other => net(other.to_string(), None),
+    }
+}
+
+fn build_agent() -> ureq::Agent {
+    let tls = ureq::tls::TlsConfig::builder().root_certs(root_certs()).build();
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .user_agent(concat!("entra-token/", env!("CARGO_PKG_VERSION")))
+        .tls_config(tls)
+        .proxy(ureq::Proxy::try_from_env())
+        .build()
+        .new_agent()
+}
+
+/// The OS store (and SSL_CERT_FILE / SSL_CERT_DIR, which rustls-native-certs honours);
+/// Mozilla's roots when the OS store is empty.
+fn root_certs() -> ureq::tls::RootCerts {
+    let found = rustls_native_certs::load_native_certs();
+    if !found.errors.is_empty() {
+        trace!(1, "some OS certificates could not be loaded ({} errors)", found.errors.len());
+    }
+    if found.certs.is_empty() {
+        trace!(1, "no OS certificates found; using the built-in Mozilla roots");
+        return ureq::tls::RootCerts::WebPki;
+    }
+    let certs = found.certs.iter().map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned()).collect();
+    ureq::tls::RootCerts::Specific(std::sync::Arc::new(certs))
+}

@@ -1,0 +1,182 @@
+//! Our own protocol, v1: one JSON request on stdin, one JSON answer (or error object) on
+//! stdout. The spec, schemas and examples live in `protocol/` and the tests load them.
+
+use crate::broker::{Credential, TokenRequest};
+use crate::clock;
+use crate::error::{self, Error, Result};
+use serde::{Deserialize, Serialize};
+use std::process::ExitCode;
+
+pub(crate) const VERSION: u32 = 1;
+const MAX_REQUEST: u64 = 64 * 1024;
+/// One day: a larger `min_validity` can never be satisfied by an Entra token.
+const MAX_MIN_VALIDITY: i64 = 86_400;
+
+/// A request. Unknown fields are ignored so newer callers work with older binaries.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct NativeRequest {
+    pub v: Option<u32>,
+    pub resource: Option<String>,
+    pub scopes: Option<Scopes>,
+    pub profile: Option<String>,
+    pub tenant: Option<String>,
+    pub min_validity: Option<i64>,
+    #[serde(default)]
+    pub force_refresh: bool,
+    pub claims: Option<String>,
+    pub flow: Option<String>,
+}
+
+/// `scopes` as an array, or one space-separated string.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum Scopes {
+    List(Vec<String>),
+    Joined(String),
+}
+
+impl Scopes {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            Scopes::List(v) => v,
+            Scopes::Joined(s) => s.split_whitespace().map(str::to_string).collect(),
+        }
+    }
+}
+
+/// A successful answer.
+#[derive(Debug, Serialize)]
+pub(crate) struct NativeAnswer<'a> {
+    pub v: u32,
+    pub access_token: &'a str,
+    pub token_type: &'a str,
+    pub expires_on: i64,
+    pub expires_at: String,
+    pub expires_in: i64,
+    pub profile: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<&'a str>,
+    pub client_id: &'a str,
+    pub scopes: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<&'a str>,
+    pub from_cache: bool,
+}
+
+/// Parses a request body into the broker's request.
+pub(crate) fn decode(bytes: &[u8]) -> Result<TokenRequest> {
+    let text = std::str::from_utf8(bytes).map_err(|_| Error::bad_input("the request is not UTF-8"))?;
+    if text.trim().is_empty() {
+        return Err(Error::bad_input_hint("no request on stdin", r#"send one JSON object, e.g. {"resource":"graph"}"#));
+    }
+    let req: NativeRequest = serde_json::from_str(text).map_err(|e| {
+        Error::bad_input_hint(format!("the request is not valid JSON for protocol v{VERSION}: {e}"), "see protocol/README.md for the request shape")
+    })?;
+    if let Some(v) = req.v.filter(|v| *v != VERSION) {
+        return Err(Error::bad_input_hint(format!("unsupported protocol version v={v}"), format!("this entra-token speaks v={VERSION}")));
+    }
+    let min_validity = req.min_validity.unwrap_or(crate::broker::DEFAULT_MIN_VALIDITY);
+    if !(0..=MAX_MIN_VALIDITY).contains(&min_validity) {
+        return Err(Error::bad_input(format!("min_validity must be between 0 and {MAX_MIN_VALIDITY} seconds, not {min_validity}")));
+    }
+    let scopes = req.scopes.map(Scopes::into_vec);
+    Ok(TokenRequest {
+        profile: req.profile,
+        resource: req.resource,
+        scopes,
+        tenant: req.tenant,
+        flow: req.flow,
+        min_validity,
+        force_refresh: req.force_refresh,
+        claims: req.claims,
+        ..TokenRequest::default()
+    })
+}
+
+/// The answer as one line of JSON.
+pub(crate) fn encode(c: &Credential, now: i64) -> String {
+    let a = NativeAnswer {
+        v: VERSION,
+        access_token: c.access_token.expose(),
+        token_type: &c.token_type,
+        expires_on: c.expires_on,
+        expires_at: clock::rfc3339(c.expires_on),
+        expires_in: (c.expires_on - now).max(0),
+        profile: &c.profile,
+        tenant_id: c.tenant_id.as_deref(),
+        client_id: &c.client_id,
+        scopes: &c.scopes,
+        resource: c.resource.as_deref(),
+        account: c.account.as_deref(),
+        from_cache: c.from_cache,
+    };
+    serde_json::to_string(&a).unwrap_or_default()
+}
+
+/// The error object: `{"error":{"code","message","exit_code","hint"?,"aadsts"?,"correlation_id"?,"trace_id"?}}`.
+pub(crate) fn encode_error(e: &Error) -> String {
+    let mut inner = serde_json::Map::new();
+    inner.insert("code".into(), e.code().into());
+    inner.insert("message".into(), e.to_string().into());
+    inner.insert("exit_code".into(), e.exit_code().into());
+    if let Some(h) = e.hint() {
+        inner.insert("hint".into(), h.into());
+    }
+    if let Some(aad) = e.aad() {
+        inner.insert("error".into(), aad.error.clone().into());
+        if !aad.codes.is_empty() {
+            inner.insert("aadsts".into(), aad.codes.clone().into());
+        }
+        if let Some(c) = &aad.correlation_id {
+            inner.insert("correlation_id".into(), c.clone().into());
+        }
+        if let Some(t) = &aad.trace_id {
+            inner.insert("trace_id".into(), t.clone().into());
+        }
+        if let Some(c) = &aad.claims {
+            inner.insert("claims".into(), c.clone().into());
+        }
+    }
+    serde_json::json!({ "error": inner }).to_string()
+}
+
+/// Adapter: stdin → broker → stdout. Errors are answered on stdout too, with the exit code.
+pub(crate) fn serve() -> Result<ExitCode> {
+    let result = super::read_stdin_limited(MAX_REQUEST).and_then(|b| decode(&b)).and_then(|r| crate::broker::get_token(&r));
+    match result {
+        Ok(c) => {
+            super::write_stdout(format!("{}\n", encode(&c, clock::now())).as_bytes())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            super::write_stdout(format!("{}\n", encode_error(&e)).as_bytes())?;
+            crate::log::line(format_args!("{}", error::one_line(&e)));
+            Ok(ExitCode::from(e.exit_code()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_and_ignores_unknown_fields() {
+        let r = decode(br#"{"resource":"graph","profile":"ci","future":true,"min_validity":600}"#).unwrap();
+        assert_eq!(r.resource.as_deref(), Some("graph"));
+        assert_eq!(r.min_validity, 600);
+        let r = decode(br#"{"scopes":"a/.default b"}"#).unwrap();
+        assert_eq!(r.scopes.unwrap(), vec!["a/.default", "b"]);
+    }
+
+    #[test]
+    fn rejects_bad_requests() {
+        assert_eq!(decode(br#"{"v":2}"#).unwrap_err().exit_code(), 1);
+        assert!(decode(b"").is_err());
+        assert!(decode(b"[1]").is_err());
+        assert!(decode(br#"{"min_validity":-1}"#).is_err());
+        assert!(decode(&[0xff, 0xfe]).is_err());
+    }
+}
