@@ -2,6 +2,7 @@
 //! runs it; this file only lists them.
 
 use crate::protocols::get_token::GetTokenArgs;
+use crate::setup::SetupArgs;
 use clap::{Parser, Subcommand};
 
 /// A fast, cached Microsoft Entra ID token helper.
@@ -26,6 +27,8 @@ pub(crate) enum Command {
     /// Print an access token for a profile and resource.
     #[command(name = "get-token", visible_alias = "token")]
     GetToken(GetTokenArgs),
+    /// Print (or with --apply write) the config a tool needs to use entra-token.
+    Setup(SetupArgs),
     /// Sign a person in now and keep the account (prompts go to stderr, even without a terminal).
     Login(crate::session::LoginArgs),
     /// Remove a profile's account (refresh token) and its cached tokens.
