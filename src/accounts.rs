@@ -192,18 +192,30 @@ pub(crate) fn remember(cache: &Cache, profile: &Profile, reply: &TokenReply) -> 
     Ok(link)
 }
 
-/// Removes a profile's link and its account's refresh token. Returns the link it removed.
-pub(crate) fn forget(cache: &Cache, profile: &Profile) -> Result<Option<(AccountLink, bool)>> {
+/// What `forget` did.
+pub(crate) struct Forgotten {
+    pub link: AccountLink,
+    pub removed_rt: bool,
+    /// Other profiles signed in as the same account: its refresh token stays for them.
+    pub kept_for: Vec<String>,
+}
+
+/// Removes a profile's link, and its account's refresh token unless another profile is
+/// signed in as the same account. None when the profile was not signed in.
+pub(crate) fn forget(cache: &Cache, profile: &Profile) -> Result<Option<Forgotten>> {
     let Some(link) = linked(cache, profile)? else {
         return Ok(None);
     };
-    let store = store_for(cache, profile)?;
-    let removed_rt = {
+    let kept_for: Vec<String> = all_links(cache)?.into_iter().filter(|(_, l)| l.key == link.key && l.profile != profile.name).map(|(_, l)| l.profile).collect();
+    let removed_rt = if kept_for.is_empty() {
+        let store = store_for(cache, profile)?;
         let _lock = lock(cache, &link.key, std::time::Duration::from_secs(10))?;
         store.remove(&link.key)?
+    } else {
+        false
     };
     cache.remove(&link_name(profile))?;
-    Ok(Some((link, removed_rt)))
+    Ok(Some(Forgotten { link, removed_rt, kept_for }))
 }
 
 #[cfg(test)]

@@ -189,12 +189,16 @@ pub(crate) fn logout(args: &LogoutArgs) -> Result<ExitCode> {
     let forgotten = accounts::forget(&cache, &profile)?;
     let ats = remove_tokens(&cache, |e| e.profile == profile.name)?;
     match forgotten {
-        Some((link, rt)) => line(format_args!(
-            "signed out {} from profile '{}': removed {} and {ats} access token(s)",
-            link.username.as_deref().unwrap_or(&link.key.home_account_id),
-            profile.name,
-            if rt { "its refresh token" } else { "its account link (the refresh token was already gone)" }
-        )),
+        Some(f) => {
+            let what = if f.removed_rt {
+                "its refresh token".to_string()
+            } else if !f.kept_for.is_empty() {
+                format!("the link to it (its refresh token stays: profile(s) {} signed in as the same account; `logout --all` removes it)", f.kept_for.join(", "))
+            } else {
+                "the link to it (its refresh token was already gone)".to_string()
+            };
+            line(format_args!("signed out {} from profile '{}': removed {what} and {ats} access token(s)", f.link.username.as_deref().unwrap_or(&f.link.key.home_account_id), profile.name))
+        }
         None => line(format_args!("profile '{}' was not signed in; removed {ats} access token(s)", profile.name)),
     }
     Ok(ExitCode::SUCCESS)
