@@ -43,6 +43,8 @@ pub fn run() -> ExitCode {
     let result = match &cli.command {
         Some(cli::Command::GetToken(args)) => protocols::get_token::run(args),
         Some(cli::Command::Setup(args)) => setup::run(args),
+        Some(cli::Command::Kubectl(args)) => protocols::kubectl::run(args),
+        Some(cli::Command::Git(args)) => protocols::git::run(args),
         Some(cli::Command::Login(args)) => session::login(args),
         Some(cli::Command::Logout(args)) => session::logout(args),
         Some(cli::Command::Refresh(args)) => session::refresh(args),
