@@ -152,6 +152,7 @@ fn map_error(e: ureq::Error, url: &str, deadline: Deadline) -> Error {
 }
 
 fn build_agent() -> ureq::Agent {
+    trace!(2, "building the HTTP client");
     let tls = ureq::tls::TlsConfig::builder().root_certs(root_certs()).build();
     ureq::Agent::config_builder()
         .http_status_as_error(false)
