@@ -352,12 +352,12 @@ fn bad_config_and_bad_flags_are_one_line_and_exit_1() {
 fn entra_errors_become_specific_messages_with_exit_3() {
     let (mock, sb) = setup();
     let mut c = sb.cmd();
-    c.args(["get-token", "-p", "ci", "-r", "graph"]).env("CI_SECRET", "wrong");
+    c.args(["get-token", "-p", "ci", "-r", "graph"]).env("CI_SECRET", "WRONG-SECRET-123");
     let out = run(c);
     assert_eq!(code(&out), 3);
     let err = stderr(&out);
     assert!(err.contains("AADSTS7000215") && err.contains("not its ID") && err.contains("correlation id"), "{err}");
-    assert!(!err.contains("wrong"), "the secret is not echoed: {err}");
+    assert!(!err.contains("WRONG-SECRET-123"), "the secret is not echoed: {err}");
 
     sb.write_config(&profile_toml("ci", &mock.url(), "").replace(TENANT, "nosuch.onmicrosoft.com"));
     let out = run(cmd(&sb, &["get-token", "-p", "ci", "-r", "graph"]));

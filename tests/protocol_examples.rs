@@ -26,7 +26,7 @@ fn assert_valid(v: &jsonschema::Validator, value: &Value, what: &str) {
 
 /// Fields whose values are fixed by the request and setup, not by the token issued.
 const FIXED: &[&str] = &["v", "token_type", "profile", "client_id", "scopes", "resource", "from_cache", "account"];
-const FIXED_ERROR: &[&str] = &["code", "exit_code", "error", "aadsts", "hint"];
+const FIXED_ERROR: &[&str] = &["code", "exit_code", "error", "aadsts"];
 
 fn same_type(a: &Value, b: &Value) -> bool {
     std::mem::discriminant(a) == std::mem::discriminant(b) || (a.is_number() && b.is_number())
@@ -45,7 +45,7 @@ fn schemas_accept_the_examples_and_reject_wrong_shapes() {
     assert!(n >= 10, "examples found: {n}");
     // The schemas have teeth.
     assert!(!req.is_valid(&serde_json::json!({"resource":"a","scopes":["b"]})));
-    assert!(!req.is_valid(&serde_json::json!({"v":2})));
+    assert!(!req.is_valid(&serde_json::json!({"v":"1"})));
     assert!(!req.is_valid(&serde_json::json!({"min_validity":-5})));
     assert!(!ans.is_valid(&serde_json::json!({"v":1,"access_token":"a"})));
     assert!(!err.is_valid(&serde_json::json!({"error":{"code":"nope","message":"m","exit_code":1}})));
@@ -115,6 +115,10 @@ fn compare(name: &str, want: &Value, got: &Value, fixed: &[&str]) {
         let gv = g.get(k).unwrap_or_else(|| panic!("{name}: answer lacks `{k}`: {got}"));
         if fixed.contains(&k.as_str()) {
             assert_eq!(gv, wv, "{name}: `{k}`");
+        } else if k == "hint" {
+            // Hints may grow (e.g. a longer alias list) but keep the example's advice.
+            let (g, w) = (gv.as_str().unwrap_or(""), wv.as_str().unwrap_or(""));
+            assert!(g.starts_with(w.split(": ").next().unwrap_or(w)), "{name}: hint {g:?} should start like {w:?}");
         } else {
             assert!(same_type(gv, wv), "{name}: `{k}` has another type: {gv} vs {wv}");
         }
