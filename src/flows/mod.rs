@@ -10,7 +10,9 @@ use crate::error::{Error, Result};
 use crate::http::Http;
 use crate::oauth::TokenReply;
 
+pub(crate) mod certificate;
 pub(crate) mod client_credentials;
+pub(crate) mod workload_identity;
 
 /// Can a person answer a prompt right now?
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +42,7 @@ pub(crate) struct FlowCtx<'a> {
 pub(crate) fn cache_identity(profile: &Profile) -> String {
     match profile.flow {
         FlowKind::ClientCredentials => "app".to_string(),
+        FlowKind::WorkloadIdentity => "wi".to_string(),
         other => format!("{}:{}", other.name(), profile.name),
     }
 }
@@ -48,6 +51,7 @@ pub(crate) fn cache_identity(profile: &Profile) -> String {
 pub(crate) fn acquire(ctx: &FlowCtx<'_>) -> Result<TokenReply> {
     match ctx.profile.flow {
         FlowKind::ClientCredentials => client_credentials::acquire(ctx),
+        FlowKind::WorkloadIdentity => workload_identity::acquire(ctx),
         other => Err(Error::bad_input_hint(
             format!("profile '{}': flow {} is not available in this build", ctx.profile.name, other.name()),
             "use flow = \"client-credentials\" with client_secret_env or client_secret_file",
