@@ -2,6 +2,7 @@
 //! runs it; this file only lists them.
 
 use crate::protocols::get_token::GetTokenArgs;
+use crate::setup::SetupArgs;
 use clap::{Parser, Subcommand};
 
 /// A fast, cached Microsoft Entra ID token helper.
@@ -26,4 +27,6 @@ pub(crate) enum Command {
     /// Print an access token for a profile and resource.
     #[command(name = "get-token", visible_alias = "token")]
     GetToken(GetTokenArgs),
+    /// Print (or with --apply write) the config a tool needs to use entra-token.
+    Setup(SetupArgs),
 }
