@@ -13,7 +13,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{self, RsaKeyPair};
 use rustls_pki_types::pem::{PemObject, SectionKind};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Entra accepts assertions up to 10 minutes long; ours live 5.
 const ASSERTION_LIFETIME: i64 = 300;
@@ -209,11 +209,6 @@ pub(crate) fn guid(rng: &dyn SecureRandom) -> Result<String> {
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
     Ok(format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32]))
-}
-
-/// `AZURE_CLIENT_CERTIFICATE_PATH` as a profile path (used by `auto`'s environment step).
-pub(crate) fn env_path() -> Option<PathBuf> {
-    std::env::var_os("AZURE_CLIENT_CERTIFICATE_PATH").filter(|p| !p.is_empty()).map(PathBuf::from)
 }
 
 #[cfg(test)]
