@@ -2,6 +2,8 @@
 //! runs it; this file only lists them.
 
 use crate::protocols::get_token::GetTokenArgs;
+use crate::protocols::git::GitArgs;
+use crate::protocols::kubectl::KubectlArgs;
 use crate::setup::SetupArgs;
 use clap::{Parser, Subcommand};
 
@@ -29,4 +31,8 @@ pub(crate) enum Command {
     GetToken(GetTokenArgs),
     /// Print (or with --apply write) the config a tool needs to use entra-token.
     Setup(SetupArgs),
+    /// kubectl exec credential plugin (reads KUBERNETES_EXEC_INFO, prints an ExecCredential).
+    Kubectl(KubectlArgs),
+    /// git credential helper (get/store/erase); also runs as git-credential-entra-token.
+    Git(GitArgs),
 }
