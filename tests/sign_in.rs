@@ -495,3 +495,85 @@ fn the_native_protocol_uses_the_signed_in_account() {
     assert_eq!(jwt_claims(v["access_token"].as_str().unwrap()).unwrap()["aud"], "https://vault.azure.net");
     assert_eq!((mock.grant_count("refresh_token"), mock.grant_count(DEVICE_GRANT)), (1, 1));
 }
+
+#[test]
+fn an_auto_profile_after_login_is_served_by_the_refresh_token() {
+    let mock = MockAuthority::start();
+    let sb = sandbox(&mock, &[("me", "tenant = \"organizations\"")]);
+    // Nothing else applies here (no env credential, no managed identity, no az): the chain
+    // ends at the person, who is not signed in and cannot be asked.
+    let out = run(cmd(&sb, &["get-token", "-p", "me", "-r", "graph"]));
+    assert_eq!(code(&out), 3, "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("entra-token login -p me"), "{}", text(&out.stderr));
+    mock.approve_device_codes(0);
+    ok(run(cmd(&sb, &["login", "-p", "me"])));
+    let out = ok(run(cmd(&sb, &["get-token", "-p", "me", "-r", "graph", "-o", "json"])));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["account"], "user@contoso.test");
+    assert_eq!((mock.grant_count("refresh_token"), mock.grant_count(DEVICE_GRANT)), (1, 1));
+}
+
+const KUBECTL: &str = "/usr/bin/kubectl";
+const AKS: &str = "6dae42f8-4368-4678-94ff-3960e28e3630";
+
+#[test]
+fn real_kubectl_gets_the_signed_in_persons_token_silently() {
+    use std::sync::{Arc, Mutex};
+    use support::TestCa;
+    use support::http::{Reply, Request, Server};
+    if !std::path::Path::new(KUBECTL).exists() {
+        eprintln!("skipping: {KUBECTL} is not installed (CI installs it)");
+        return;
+    }
+    let mock = Arc::new(MockAuthority::start());
+    let ca = TestCa::new();
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let api = {
+        let (seen, mock) = (Arc::clone(&seen), Arc::clone(&mock));
+        Server::start(
+            Arc::new(move |req: Request| {
+                let token = req.header("authorization").and_then(|h| h.strip_prefix("Bearer ")).unwrap_or("").to_string();
+                seen.lock().unwrap().push(token.clone());
+                if token.is_empty() || !mock.issued_access_tokens().contains(&token) {
+                    return Reply::new(401, "application/json", r#"{"kind":"Status","apiVersion":"v1","status":"Failure","code":401}"#);
+                }
+                Reply::new(200, "application/json", r#"{"kind":"PodList","apiVersion":"v1","metadata":{},"items":[]}"#)
+            }),
+            Some(ca.server_config()),
+        )
+    };
+    let sb = sandbox(&mock, &[("dev", device_profile())]);
+    let kubeconfig = sb.write_file(
+        "kube/config",
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: aks\n  cluster:\n    server: {}\n    certificate-authority: {}\ncontexts:\n- name: aks\n  context:\n    cluster: aks\n    user: me\ncurrent-context: aks\nusers:\n- name: me\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: {:?}\n      args: [kubectl, -p, dev]\n      interactiveMode: Never\n",
+            api.url(),
+            ca.write_pem(&sb.path("ca")).display(),
+            env!("CARGO_BIN_EXE_entra-token"),
+        ),
+    );
+    let kubectl = || {
+        let mut c = sb.tool(KUBECTL);
+        c.env("KUBECONFIG", &kubeconfig).args(["get", "--raw", "/api/v1/namespaces/default/pods"]);
+        c
+    };
+    // Not signed in: kubectl shows our one line with the command, at once.
+    let start = Instant::now();
+    let out = run(kubectl());
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("entra-token login -p dev"), "{}", text(&out.stderr));
+    assert!(start.elapsed() < Duration::from_secs(10));
+    assert_eq!(mock.grant_count(DEVICE_GRANT), 0);
+
+    login_dev(&mock, &sb);
+    let out = run(kubectl());
+    assert!(out.status.success(), "kubectl failed: {}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("PodList"));
+    let token = seen.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(jwt_claims(&token).unwrap()["aud"], AKS);
+    assert_eq!(mock.grant_count("refresh_token"), 1, "the AKS token comes from the refresh token");
+    let out = run(kubectl());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(mock.grant_count("refresh_token"), 1, "the second kubectl call is served from the cache");
+    assert_eq!(mock.grant_count(DEVICE_GRANT), 1);
+}

@@ -21,7 +21,6 @@ pub(crate) fn acquire(ctx: &FlowCtx<'_>) -> Result<TokenReply> {
 
 /// The seam for the `auto` chain's last step: the signed-in account's refresh token, else
 /// a sign-in in the browser when there is a display, by device code otherwise.
-#[allow(dead_code)] // called by the `auto` chain (issue 5)
 pub(crate) fn sign_in_user(ctx: &FlowCtx<'_>) -> Result<TokenReply> {
     let flow = if ctx.profile.flow.is_user_flow() { ctx.profile.flow } else { default_user_flow() };
     acquire_as(ctx, flow)
