@@ -1,5 +1,6 @@
 //! entra-token: parse, dispatch, map the error to an exit code. Nothing else.
 
+mod acr;
 mod authority;
 mod broker;
 mod cache;
@@ -32,6 +33,10 @@ fn main() -> ExitCode {
     log::set_verbosity(cli.verbose);
     let result = match &cli.command {
         Some(cli::Command::GetToken(args)) => protocols::get_token::run(args),
+        Some(cli::Command::Az(a)) => protocols::az::run(a.args.clone()),
+        Some(cli::Command::Azd(a)) => protocols::azd::run(a.args.clone()),
+        Some(cli::Command::Bazel(a)) => protocols::bazel::run(a.command.as_deref()),
+        Some(cli::Command::Docker(a)) => protocols::docker::run(a.command.as_deref()),
         None if std::io::stdin().is_terminal() => {
             use clap::CommandFactory;
             let _ = cli::Cli::command().print_help();

@@ -2,6 +2,10 @@
 //! adapter that turns the caller's request into one `TokenRequest` for the broker and
 //! the `Credential` back into the caller's format.
 
+pub(crate) mod az;
+pub(crate) mod azd;
+pub(crate) mod bazel;
+pub(crate) mod docker;
 pub(crate) mod get_token;
 pub(crate) mod native;
 
@@ -16,8 +20,15 @@ use std::process::ExitCode;
 pub(crate) fn multicall(args: &[OsString]) -> Option<Result<ExitCode>> {
     let argv0 = args.first().map(std::path::Path::new)?;
     let name = argv0.file_stem()?.to_str()?;
-    let _ = name;
-    None
+    let rest = || args[1..].to_vec();
+    let first = || args.get(1).and_then(|a| a.to_str());
+    match name {
+        "az" => Some(az::run(rest())),
+        "azd" => Some(azd::run(rest())),
+        "entra-token-bazel" => Some(bazel::run(first())),
+        "docker-credential-entra-token" => Some(docker::run(first())),
+        _ => None,
+    }
 }
 
 /// Reads all of stdin up to `limit` bytes; more is bad input, not an allocation.
