@@ -6,6 +6,7 @@ use crate::protocols::azd::AzdArgs;
 use crate::protocols::bazel::BazelArgs;
 use crate::protocols::docker::DockerArgs;
 use crate::protocols::get_token::GetTokenArgs;
+use crate::setup::SetupArgs;
 use clap::{Parser, Subcommand};
 
 /// A fast, cached Microsoft Entra ID token helper.
@@ -40,4 +41,6 @@ pub(crate) enum Command {
     Bazel(BazelArgs),
     /// Docker credential helper: `entra-token docker get|store|erase|list|version` (or link as `docker-credential-entra-token`).
     Docker(DockerArgs),
+    /// Print (or with --apply write) the config a tool needs to use entra-token.
+    Setup(SetupArgs),
 }
