@@ -222,18 +222,23 @@ fn tenant_of(c: &Credential, asked: Option<&str>) -> String {
     c.tenant_id.clone().or_else(|| asked.map(str::to_string)).unwrap_or_default()
 }
 
+/// Should an SDK's credential chain treat this failure as "not configured here, try the
+/// next credential"? Yes when a sign-in is needed that nobody can answer, and when
+/// nothing is configured at all (the built-in default) unless Entra itself refused.
+pub(crate) fn unavailable(e: &Error, origin: Option<&Origin>) -> bool {
+    match e {
+        Error::InteractionRequired { .. } => true,
+        _ if e.aad().is_some() || e.to_string().contains("AADSTS") => false,
+        _ => matches!(origin, Some(Origin::BuiltIn)),
+    }
+}
+
 /// The line az's callers read on stderr. "Nothing is configured here" (no profile, or a
 /// sign-in nobody can answer) carries az's own "az login" sentence so SDK credential
 /// chains move on; a real Entra error keeps its AADSTS text so they stop and show it.
 pub(crate) fn error_line(e: &Error, origin: Option<&Origin>) -> String {
-    let unavailable = match e {
-        Error::InteractionRequired { .. } => true,
-        _ if e.aad().is_some() => false,
-        Error::Auth { .. } | Error::Network { .. } | Error::Timeout { .. } | Error::Cache { .. } => false,
-        _ => matches!(origin, Some(Origin::BuiltIn)),
-    };
     let detail = error::one_line(e);
-    if unavailable {
+    if unavailable(e, origin) {
         // AADSTS must not appear here, or the SDK would treat it as a hard failure.
         let detail = detail.replace("AADSTS", "code ");
         format!("ERROR: {NOT_LOGGED_IN} (this `az` is entra-token: {detail})")

@@ -120,14 +120,8 @@ fn decode_claims(c: &str) -> Result<String> {
 /// The stderr line. Nothing configured (or a sign-in nobody can answer) says azd's own
 /// "not logged in" sentence so SDK chains move on; a real Entra error keeps its AADSTS.
 pub(crate) fn error_line(e: &Error, origin: Option<&Origin>) -> String {
-    let unavailable = match e {
-        Error::InteractionRequired { .. } => true,
-        _ if e.aad().is_some() => false,
-        Error::Auth { .. } | Error::Network { .. } | Error::Timeout { .. } | Error::Cache { .. } => false,
-        _ => matches!(origin, Some(Origin::BuiltIn)),
-    };
     let detail = error::one_line(e);
-    if unavailable {
+    if super::az::unavailable(e, origin) {
         format!("ERROR: {NOT_LOGGED_IN} (this `azd` is entra-token: {})", detail.replace("AADSTS", "code "))
     } else {
         format!("ERROR: fetching token: {detail}")
