@@ -45,6 +45,8 @@ pub fn run() -> ExitCode {
         Some(cli::Command::Azd(a)) => protocols::azd::run(a.args.clone()),
         Some(cli::Command::Bazel(a)) => protocols::bazel::run(a.command.as_deref()),
         Some(cli::Command::Docker(a)) => protocols::docker::run(a.command.as_deref()),
+        Some(cli::Command::Kubectl(args)) => protocols::kubectl::run(args),
+        Some(cli::Command::Git(args)) => protocols::git::run(args),
         None if std::io::stdin().is_terminal() => {
             use clap::CommandFactory;
             let _ = cli::Cli::command().print_help();

@@ -3,7 +3,7 @@
 //! request. Only URLs a profile's `urls` claims get a token; anything else gets `{}`
 //! (no headers), so a build cannot be tricked into sending the token elsewhere.
 
-use crate::broker::{self, Credential, TokenRequest};
+use crate::broker::{self, Credential};
 use crate::clock;
 use crate::error::{self, Error, Result};
 use crate::log::trace;
@@ -43,12 +43,12 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<GetCredentialsRequest> {
     serde_json::from_str(text).map_err(|e| Error::bad_input_hint(format!("the Bazel request is not {{\"uri\":\"…\"}}: {e}"), "Bazel sends one JSON object with a `uri`"))
 }
 
-/// The answer for a credential. `expires` is reported `min_validity` early, so Bazel
-/// stops reusing the header while the token still has that long to live.
-pub(crate) fn encode(c: &Credential, min_validity: i64) -> String {
+/// The answer for a credential; `expires` is when Bazel must stop reusing the header
+/// (reported early, see `protocols::early_expiry`).
+pub(crate) fn encode(c: &Credential, expires: i64) -> String {
     let mut r = GetCredentialsResponse::default();
     r.headers.insert("Authorization".into(), vec![format!("{} {}", c.token_type, c.access_token.expose())]);
-    r.expires = Some(clock::rfc3339(c.expires_on - min_validity));
+    r.expires = Some(clock::rfc3339(expires));
     serde_json::to_string(&r).unwrap_or_default()
 }
 
@@ -78,17 +78,16 @@ pub(crate) fn run(command: Option<&str>) -> Result<ExitCode> {
         }
     }
     let request = decode(&super::read_stdin_limited(MAX_REQUEST)?)?;
-    let Some(profile) = crate::urlmatch::profile_for_url(&match_url(&request.uri))? else {
-        trace!(1, "no profile claims {}; answering without credentials", request.uri);
+    let Some(req) = super::url_request(&match_url(&request.uri), broker::DEFAULT_RESOURCE)? else {
         super::write_stdout(format!("{}\n", encode_none()).as_bytes())?;
         return Ok(ExitCode::SUCCESS);
     };
-    let req = TokenRequest { profile: Some(profile), ..TokenRequest::default() };
     let cred = broker::get_token(&req).map_err(|e| {
         trace!(1, "no token for {}: {}", request.uri, error::one_line(&e));
         e
     })?;
-    super::write_stdout(format!("{}\n", encode(&cred, req.min_validity)).as_bytes())?;
+    let expires = super::early_expiry(cred.expires_on, clock::now());
+    super::write_stdout(format!("{}\n", encode(&cred, expires)).as_bytes())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -114,7 +113,7 @@ mod tests {
 
     #[test]
     fn response_bytes() {
-        assert_eq!(encode(&cred(), 300), r#"{"headers":{"Authorization":["Bearer tok"]},"expires":"2026-11-22T06:23:04Z"}"#);
+        assert_eq!(encode(&cred(), 1_795_328_584), r#"{"headers":{"Authorization":["Bearer tok"]},"expires":"2026-11-22T06:23:04Z"}"#);
         assert_eq!(encode_none(), "{}");
     }
 
