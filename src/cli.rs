@@ -2,6 +2,9 @@
 //! runs it; this file only lists them.
 
 use crate::protocols::get_token::GetTokenArgs;
+use crate::protocols::git::GitArgs;
+use crate::protocols::kubectl::KubectlArgs;
+use crate::setup::SetupArgs;
 use clap::{Parser, Subcommand};
 
 /// A fast, cached Microsoft Entra ID token helper.
@@ -26,4 +29,10 @@ pub(crate) enum Command {
     /// Print an access token for a profile and resource.
     #[command(name = "get-token", visible_alias = "token")]
     GetToken(GetTokenArgs),
+    /// Print (or with --apply write) the config a tool needs to use entra-token.
+    Setup(SetupArgs),
+    /// kubectl exec credential plugin (reads KUBERNETES_EXEC_INFO, prints an ExecCredential).
+    Kubectl(KubectlArgs),
+    /// git credential helper (get/store/erase); also runs as git-credential-entra-token.
+    Git(GitArgs),
 }

@@ -285,10 +285,17 @@ fn from_config(name: &str, name_source: NameSource, origin: Origin, cfg: Profile
     };
     let client_id = match &cfg.client_id {
         Some(c) => c.clone(),
+        None if flow == FlowKind::WorkloadIdentity && crate::flows::workload_identity::env_client_id().is_some() => {
+            crate::flows::workload_identity::env_client_id().unwrap_or_default()
+        }
         None if flow.is_user_flow() || matches!(flow, FlowKind::Auto | FlowKind::AzureCli | FlowKind::ManagedIdentity) => AZURE_CLI_CLIENT_ID.to_string(),
         None => return Err(bad(format!("flow {} needs client_id", flow.name()))),
     };
-    let tenant = cfg.tenant.clone().unwrap_or_else(|| "organizations".into());
+    let tenant = match (&cfg.tenant, flow) {
+        (Some(t), _) => t.clone(),
+        (None, FlowKind::WorkloadIdentity) => crate::flows::workload_identity::env_tenant_id().unwrap_or_else(|| "organizations".into()),
+        (None, _) => "organizations".into(),
+    };
     if flow == FlowKind::ClientCredentials && secret.is_none() && cfg.certificate_path.is_none() {
         return Err(bad("client-credentials needs client_secret_env, client_secret_file or certificate_path".into()));
     }

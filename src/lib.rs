@@ -16,6 +16,7 @@ mod log;
 mod oauth;
 mod protocols;
 mod secret;
+mod setup;
 mod urlmatch;
 
 #[doc(hidden)]
@@ -38,6 +39,9 @@ pub fn run() -> ExitCode {
     log::set_verbosity(cli.verbose);
     let result = match &cli.command {
         Some(cli::Command::GetToken(args)) => protocols::get_token::run(args),
+        Some(cli::Command::Setup(args)) => setup::run(args),
+        Some(cli::Command::Kubectl(args)) => protocols::kubectl::run(args),
+        Some(cli::Command::Git(args)) => protocols::git::run(args),
         None if std::io::stdin().is_terminal() => {
             use clap::CommandFactory;
             let _ = cli::Cli::command().print_help();

@@ -100,6 +100,23 @@ impl Sandbox {
         cmd
     }
 
+    /// `program` with the same sealed environment and working directory as [`Sandbox::cmd`],
+    /// for driving a real client (kubectl, git, cargo, …) that runs entra-token itself.
+    pub fn tool(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let template = self.cmd();
+        let mut cmd = Command::new(program);
+        for (k, v) in template.get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        if let Some(d) = template.get_current_dir() {
+            cmd.current_dir(d);
+        }
+        cmd
+    }
+
     /// Writes `config.toml` (the file `ENTRA_TOKEN_CONFIG` names).
     pub fn write_config(&self, toml: &str) {
         std::fs::write(self.path("config.toml"), toml).expect("write sandbox config.toml");
