@@ -118,9 +118,10 @@ pub(crate) fn redeem(http: &Http, url: &str, form: &[(&str, &str)], deadline: De
 const SECRET_FIELDS: &[&str] = &["client_secret", "client_assertion", "refresh_token", "password", "code", "code_verifier", "device_code", "assertion"];
 
 /// A server (or a proxy in its place) may echo what we sent in its error text; cut any
-/// secret we sent out of the message before it reaches a log or a JSON answer.
+/// secret we sent out of that text before it reaches a log or a JSON answer. Hints are
+/// our own words and stay as they are; values under 8 bytes are too short to tell apart.
 fn redact(e: Error, form: &[(&str, &str)]) -> Error {
-    let secrets: Vec<&str> = form.iter().filter(|(k, v)| SECRET_FIELDS.contains(k) && v.len() >= 4).map(|(_, v)| *v).collect();
+    let secrets: Vec<&str> = form.iter().filter(|(k, v)| SECRET_FIELDS.contains(k) && v.len() >= 8).map(|(_, v)| *v).collect();
     let scrub = |s: String| secrets.iter().fold(s, |s, secret| if s.contains(secret) { s.replace(secret, "REDACTED") } else { s });
     match e {
         Error::Auth { message, aad, hint } => Error::Auth {
@@ -134,9 +135,9 @@ fn redact(e: Error, form: &[(&str, &str)]) -> Error {
                 suberror: a.suberror.map(scrub),
                 codes: a.codes,
             }),
-            hint: hint.map(scrub),
+            hint,
         },
-        Error::Network { url, message, hint } => Error::Network { url, message: scrub(message), hint: hint.map(scrub) },
+        Error::Network { url, message, hint } => Error::Network { url, message: scrub(message), hint },
         other => other,
     }
 }
