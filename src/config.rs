@@ -63,6 +63,11 @@ pub(crate) struct ProfileConfig {
     pub storage: Option<String>,
     /// Resources `entra-token serve` may hand out for this profile.
     pub serve_resources: Option<Vec<String>>,
+    /// The subscription `az account get-access-token` reports for this profile.
+    pub subscription: Option<String>,
+    /// Treat the registries in `urls` as Azure Container Registries (the Docker helper
+    /// exchanges the Entra token for an ACR refresh token); `*.azurecr.io` needs no flag.
+    pub acr: Option<bool>,
 }
 
 /// How a profile gets its tokens.
@@ -373,6 +378,8 @@ fn builtin_default(name_source: NameSource) -> Result<Profile> {
         name_source,
         authority: Authority::new(&host, &env("AZURE_TENANT_ID").unwrap_or_else(|| "organizations".into()))?,
         client_id: AZURE_CLI_CLIENT_ID.into(),
+        // The `auto` chain: its last step signs the person in (browser with a display,
+        // device code without) through `flows::user::sign_in_user`.
         flow: FlowKind::Auto,
         endpoint: Endpoint::V2,
         settings: ProfileConfig::default(),

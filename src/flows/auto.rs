@@ -123,8 +123,13 @@ pub(crate) fn identity(profile: &Profile) -> String {
             return format!("auto{narrowed}:{mi}:{}", kind.name());
         }
     }
-    // IMDS, az and a person cannot be told apart without the network: key by all of them.
-    let mi = if on(Source::ManagedIdentity) { mi } else { "-".into() };
+    // IMDS, az and a person cannot be told apart without the network: key by what the
+    // environment says of each (IMDS's base, az's account). On one host the chain's order
+    // fixes which of them answers, so the key only has to change when the setup does.
+    let mi = match managed_identity::detect() {
+        managed_identity::Kind::Imds { base } if on(Source::ManagedIdentity) => format!("{mi}@{base}"),
+        _ => "-".into(),
+    };
     let az = if on(Source::AzureCli) { azure_cli::identity() } else { "-".into() };
     format!("auto{narrowed}:local:{mi}:{az}")
 }
@@ -229,12 +234,11 @@ fn run(ctx: &FlowCtx<'_>, source: Source) -> Step {
         Source::ManagedIdentity => managed_identity::acquire_step(ctx, true),
         Source::AzureCli => with_profile(ctx, &cli_profile(base), azure_cli::acquire_step),
         Source::Interactive => {
-            if ctx.prompt == super::Prompt::Never {
-                return Step::Unavailable("no person can answer a sign-in prompt here (stderr is not a terminal, the caller does not allow prompts, or the profile sets interactive = false)".into());
-            }
+            // The signed-in account's refresh token first (no person needed), then a sign-in
+            // only when someone can see it; otherwise exit 3 with the `login` command.
             let mut p = base.clone();
-            p.flow = FlowKind::Interactive;
-            done(with_profile(ctx, &p, super::acquire))
+            p.flow = super::user::default_user_flow();
+            done(with_profile(ctx, &p, super::user::sign_in_user))
         }
     }
 }
