@@ -8,10 +8,12 @@ mod clock;
 mod config;
 mod error;
 mod flows;
+mod generate;
 mod http;
 mod jwt;
 mod log;
 mod oauth;
+mod profile_cmd;
 mod protocols;
 mod secret;
 mod urlmatch;
@@ -32,6 +34,9 @@ fn main() -> ExitCode {
     log::set_verbosity(cli.verbose);
     let result = match &cli.command {
         Some(cli::Command::GetToken(args)) => protocols::get_token::run(args),
+        Some(cli::Command::Profile(args)) => profile_cmd::run(args),
+        Some(cli::Command::Completions(args)) => generate::completions(args),
+        Some(cli::Command::Man(args)) => generate::man(args),
         None if std::io::stdin().is_terminal() => {
             use clap::CommandFactory;
             let _ = cli::Cli::command().print_help();
@@ -47,7 +52,7 @@ fn exit(result: error::Result<ExitCode>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            log::line(format_args!("{}", error::one_line(&e)));
+            log::error(format_args!("{}", error::one_line(&e)));
             ExitCode::from(e.exit_code())
         }
     }
@@ -62,6 +67,6 @@ fn clap_exit(e: clap::Error) -> ExitCode {
     }
     let text = e.to_string();
     let first = text.lines().next().unwrap_or("").trim_start_matches("error: ");
-    log::line(format_args!("{first} (see `entra-token --help`)"));
+    log::error(format_args!("{first} (see `entra-token --help`)"));
     ExitCode::from(1)
 }
