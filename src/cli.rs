@@ -1,6 +1,8 @@
 //! The command line, as clap types. Each subcommand's arguments live beside the code that
 //! runs it; this file only lists them.
 
+use crate::generate::{CompletionsArgs, ManArgs};
+use crate::profile_cmd::ProfileArgs;
 use crate::protocols::get_token::GetTokenArgs;
 use clap::{Parser, Subcommand};
 
@@ -26,4 +28,10 @@ pub(crate) enum Command {
     /// Print an access token for a profile and resource.
     #[command(name = "get-token", visible_alias = "token")]
     GetToken(GetTokenArgs),
+    /// List, show, add, remove profiles and pick the default (edits keep your comments).
+    Profile(ProfileArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(CompletionsArgs),
+    /// Print the man page (or write all pages with --dir).
+    Man(ManArgs),
 }
