@@ -4,6 +4,7 @@
 use crate::generate::{CompletionsArgs, ManArgs};
 use crate::profile_cmd::ProfileArgs;
 use crate::protocols::get_token::GetTokenArgs;
+use crate::serve::ServeArgs;
 use clap::{Parser, Subcommand};
 
 /// A fast, cached Microsoft Entra ID token helper.
@@ -30,6 +31,8 @@ pub(crate) enum Command {
     GetToken(GetTokenArgs),
     /// List, show, add, remove profiles and pick the default (edits keep your comments).
     Profile(ProfileArgs),
+    /// Serve tokens on 127.0.0.1 as an App Service managed-identity endpoint (for Azure SDKs).
+    Serve(ServeArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     Completions(CompletionsArgs),
     /// Print the man page (or write all pages with --dir).

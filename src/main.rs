@@ -16,6 +16,7 @@ mod oauth;
 mod profile_cmd;
 mod protocols;
 mod secret;
+mod serve;
 mod urlmatch;
 
 use clap::Parser;
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Some(cli::Command::GetToken(args)) => protocols::get_token::run(args),
         Some(cli::Command::Profile(args)) => profile_cmd::run(args),
+        Some(cli::Command::Serve(args)) => serve::run(args),
         Some(cli::Command::Completions(args)) => generate::completions(args),
         Some(cli::Command::Man(args)) => generate::man(args),
         None if std::io::stdin().is_terminal() => {
