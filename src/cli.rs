@@ -5,6 +5,7 @@ use crate::generate::{CompletionsArgs, ManArgs};
 use crate::profile_cmd::ProfileArgs;
 use crate::protocols::get_token::GetTokenArgs;
 use crate::serve::ServeArgs;
+use crate::setup::SetupArgs;
 use clap::{Parser, Subcommand};
 
 /// A fast, cached Microsoft Entra ID token helper.
@@ -37,4 +38,6 @@ pub(crate) enum Command {
     Completions(CompletionsArgs),
     /// Print the man page (or write all pages with --dir).
     Man(ManArgs),
+    /// Print (or with --apply write) the config a tool needs to use entra-token.
+    Setup(SetupArgs),
 }

@@ -1,0 +1,82 @@
+//! entra-token: parse, dispatch, map the error to an exit code. Nothing else.
+//! A library so the fuzz targets (`fuzz/`) and property tests can reach the decoders;
+//! `main.rs` only calls [`run`]. New modules and subcommand arms go here.
+
+mod authority;
+mod broker;
+mod cache;
+mod cli;
+mod clock;
+mod config;
+mod error;
+mod flows;
+mod generate;
+mod http;
+mod jwt;
+mod log;
+mod oauth;
+mod profile_cmd;
+mod protocols;
+mod secret;
+mod serve;
+mod setup;
+mod urlmatch;
+
+#[doc(hidden)]
+pub mod fuzz;
+
+use clap::Parser;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+/// The whole program: what `main` returns.
+pub fn run() -> ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(result) = protocols::multicall(&args) {
+        return exit(result);
+    }
+    let cli = match cli::Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => return clap_exit(e),
+    };
+    log::set_verbosity(cli.verbose);
+    let result = match &cli.command {
+        Some(cli::Command::GetToken(args)) => protocols::get_token::run(args),
+        Some(cli::Command::Setup(args)) => setup::run(args),
+        Some(cli::Command::Profile(args)) => profile_cmd::run(args),
+        Some(cli::Command::Serve(args)) => serve::run(args),
+        Some(cli::Command::Completions(args)) => generate::completions(args),
+        Some(cli::Command::Man(args)) => generate::man(args),
+        None if std::io::stdin().is_terminal() => {
+            use clap::CommandFactory;
+            let _ = cli::Cli::command().print_help();
+            Ok(ExitCode::SUCCESS)
+        }
+        None => protocols::native::serve(),
+    };
+    exit(result)
+}
+
+/// Maps the outcome to the process exit code, reporting an error as one line on stderr.
+fn exit(result: error::Result<ExitCode>) -> ExitCode {
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            log::error(format_args!("{}", error::one_line(&e)));
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// Help and version go to stdout with 0; a usage error is one line on stderr and exit 1.
+fn clap_exit(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or("").trim_start_matches("error: ");
+    log::error(format_args!("{first} (see `entra-token --help`)"));
+    ExitCode::from(1)
+}
