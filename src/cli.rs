@@ -1,6 +1,7 @@
 //! The command line, as clap types. Each subcommand's arguments live beside the code that
 //! runs it; this file only lists them.
 
+use crate::doctor::DoctorArgs;
 use crate::generate::{CompletionsArgs, ManArgs};
 use crate::profile_cmd::ProfileArgs;
 use crate::protocols::get_token::GetTokenArgs;
@@ -32,6 +33,8 @@ pub(crate) enum Command {
     GetToken(GetTokenArgs),
     /// List, show, add, remove profiles and pick the default (edits keep your comments).
     Profile(ProfileArgs),
+    /// Check the setup: config, profile, cache, authority, clock, and which tools are wired to us.
+    Doctor(DoctorArgs),
     /// Serve tokens on 127.0.0.1 as an App Service managed-identity endpoint (for Azure SDKs).
     Serve(ServeArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).

@@ -8,6 +8,7 @@ mod cache;
 mod cli;
 mod clock;
 mod config;
+mod doctor;
 mod error;
 mod flows;
 mod generate;
@@ -44,6 +45,7 @@ pub fn run() -> ExitCode {
         Some(cli::Command::GetToken(args)) => protocols::get_token::run(args),
         Some(cli::Command::Setup(args)) => setup::run(args),
         Some(cli::Command::Profile(args)) => profile_cmd::run(args),
+        Some(cli::Command::Doctor(args)) => doctor::run(args),
         Some(cli::Command::Serve(args)) => serve::run(args),
         Some(cli::Command::Completions(args)) => generate::completions(args),
         Some(cli::Command::Man(args)) => generate::man(args),

@@ -172,7 +172,7 @@ fn list(format: Format) -> Result<ExitCode> {
 
 /// Where a profile's secret-bearing settings point, with whether that place exists.
 /// Only names and paths: a value is never read here.
-fn secret_places(p: &Profile) -> Vec<(&'static str, String, String, bool)> {
+pub(crate) fn secret_places(p: &Profile) -> Vec<(&'static str, String, String, bool)> {
     let mut v = Vec::new();
     let env = |var: &str| std::env::var_os(var).is_some_and(|x| !x.is_empty());
     match &p.secret {
