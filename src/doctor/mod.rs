@@ -97,13 +97,16 @@ pub(crate) fn render(checks: &[Check], colour: bool) -> String {
             Status::Info => ("·", "\x1b[2m"),
         };
         let mark = if colour { format!("{style}{mark}\x1b[0m") } else { mark.to_string() };
-        out.push_str(&format!("{mark} {:width$}  {}\n", c.name, c.message));
+        match (&c.fix, c.status) {
+            // A fact's hint fits on its own line: the screen stays short.
+            (Some(f), Status::Info) => out.push_str(&format!("{mark} {:width$}  {} ({f})\n", c.name, c.message)),
+            _ => out.push_str(&format!("{mark} {:width$}  {}\n", c.name, c.message)),
+        }
         for d in &c.details {
             out.push_str(&format!("  {:width$}    {d}\n", ""));
         }
-        if let Some(f) = &c.fix {
-            let label = if c.status == Status::Fail { "fix" } else { "hint" };
-            out.push_str(&format!("  {:width$}    {label}: {f}\n", ""));
+        if let (Some(f), Status::Fail) = (&c.fix, c.status) {
+            out.push_str(&format!("  {:width$}    fix: {f}\n", ""));
         }
     }
     out
@@ -403,9 +406,11 @@ mod tests {
 
     #[test]
     fn render_marks_and_fixes() {
-        let checks = vec![ok("config", "fine".into()), fail("cache", "loose".into(), "chmod 700 d"), info("git", "not wired".into())];
+        let mut git = info("git", "not wired".into());
+        git.fix = Some("entra-token setup git".into());
+        let checks = vec![ok("config", "fine".into()), fail("cache", "loose".into(), "chmod 700 d"), git];
         let text = render(&checks, false);
-        assert_eq!(text, "✓ config  fine\n✗ cache   loose\n            fix: chmod 700 d\n· git     not wired\n");
+        assert_eq!(text, "✓ config  fine\n✗ cache   loose\n            fix: chmod 700 d\n· git     not wired (entra-token setup git)\n");
         assert!(render(&checks, true).contains("\x1b[1;31m✗\x1b[0m"));
     }
 }
