@@ -6,6 +6,8 @@ use crate::generate::{CompletionsArgs, ManArgs};
 use crate::profile_cmd::ProfileArgs;
 use crate::protocols::get_token::GetTokenArgs;
 use crate::serve::ServeArgs;
+use crate::protocols::git::GitArgs;
+use crate::protocols::kubectl::KubectlArgs;
 use crate::setup::SetupArgs;
 use clap::{Parser, Subcommand};
 
@@ -43,4 +45,8 @@ pub(crate) enum Command {
     Man(ManArgs),
     /// Print (or with --apply write) the config a tool needs to use entra-token.
     Setup(SetupArgs),
+    /// kubectl exec credential plugin (reads KUBERNETES_EXEC_INFO, prints an ExecCredential).
+    Kubectl(KubectlArgs),
+    /// git credential helper (get/store/erase); also runs as git-credential-entra-token.
+    Git(GitArgs),
 }

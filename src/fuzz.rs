@@ -14,6 +14,9 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("jwt", jwt),
     ("cache_entry", cache_entry),
     ("url_match", url_match),
+    ("kubectl_exec_info", kubectl_exec_info),
+    ("git_credential", git_credential),
+    ("cargo_request", cargo_request),
 ];
 
 fn text(data: &[u8]) -> Option<&str> {
@@ -74,5 +77,28 @@ pub fn url_match(data: &[u8]) {
         let (p, u) = (p.expect("a matching prefix parses"), u.expect("a matching url parses"));
         assert!(p.host == u.host && p.port == u.port, "matched across hosts or ports: {prefix:?} {url:?}");
         assert!(!u.host.contains('@') && !u.segments.iter().any(|s| s == ".."), "matched a userinfo or .. url: {url:?}");
+    }
+}
+
+/// kubectl's KUBERNETES_EXEC_INFO.
+pub fn kubectl_exec_info(data: &[u8]) {
+    let _ = crate::protocols::kubectl::decode(data);
+}
+
+/// git's credential request lines; what decodes must re-form a URL without line breaks.
+pub fn git_credential(data: &[u8]) {
+    if let Ok(req) = crate::protocols::git::decode(data) {
+        if let Some(url) = req.url() {
+            assert!(!url.contains(['\n', '\0']), "a decoded url carries a line break or NUL: {url:?}");
+            let _ = crate::urlmatch::parse(&url);
+        }
+    }
+}
+
+/// One line of cargo's credential-provider protocol, with its config args.
+pub fn cargo_request(data: &[u8]) {
+    if let Ok(req) = crate::protocols::cargo::decode(data) {
+        let _ = crate::protocols::cargo::parse_args(&req.args);
+        let _ = crate::urlmatch::parse(crate::protocols::cargo::index_url(&req.registry.index_url));
     }
 }

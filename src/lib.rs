@@ -49,6 +49,8 @@ pub fn run() -> ExitCode {
         Some(cli::Command::Serve(args)) => serve::run(args),
         Some(cli::Command::Completions(args)) => generate::completions(args),
         Some(cli::Command::Man(args)) => generate::man(args),
+        Some(cli::Command::Kubectl(args)) => protocols::kubectl::run(args),
+        Some(cli::Command::Git(args)) => protocols::git::run(args),
         None if std::io::stdin().is_terminal() => {
             use clap::CommandFactory;
             let _ = cli::Cli::command().print_help();
