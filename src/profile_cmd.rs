@@ -12,7 +12,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use toml_edit::{Array, DocumentMut, Item, Table, value};
+use toml_edit::{Array, DocumentMut, Item, Table, Value, value};
 
 #[derive(Debug, Args)]
 pub(crate) struct ProfileArgs {
@@ -371,6 +371,106 @@ fn profiles_table(doc: &mut DocumentMut) -> Result<&mut Table> {
     doc["profiles"].as_table_mut().ok_or_else(|| Error::bad_input_hint("`profiles` in the config file is not a table", "edit the file by hand: use [profiles.NAME] sections"))
 }
 
+/// Sets `key`, keeping the comments around an existing value (`x = 1  # why`).
+fn set_keep_decor(table: &mut Table, key: &str, item: Item) {
+    match (table.get_mut(key), item) {
+        (Some(Item::Value(old)), Item::Value(mut new)) => {
+            *new.decor_mut() = old.decor().clone();
+            *old = new;
+        }
+        (_, item) => {
+            table.insert(key, item);
+        }
+    }
+}
+
+/// `text` above `old` without piling up blank lines.
+fn join(text: &str, old: &str) -> String {
+    if text.ends_with("\n\n") { format!("{text}{}", old.trim_start_matches('\n')) } else { format!("{text}{old}") }
+}
+
+fn prefix_of(decor: &toml_edit::Decor) -> String {
+    decor.prefix().and_then(|p| p.as_str()).unwrap_or("").to_string()
+}
+
+/// The comments above a removed item that belong to what came before it: all of them for
+/// the first item of the file (its header), else those set apart by a blank line.
+fn orphaned(prefix: &str, first_in_file: bool) -> String {
+    if first_in_file {
+        return prefix.to_string();
+    }
+    match prefix.rfind("\n\n") {
+        Some(i) => prefix[..i + 2].to_string(),
+        None => String::new(),
+    }
+}
+
+/// The smallest table position after `after` (None: any), searched through nested tables.
+fn next_position(t: &Table, after: Option<isize>, best: &mut Option<isize>) {
+    for (_, item) in t.iter() {
+        if let Item::Table(sub) = item {
+            if let Some(p) = sub.position().filter(|p| after.is_none_or(|a| *p > a) && !sub.is_implicit()) {
+                if best.is_none_or(|b| p < b) {
+                    *best = Some(p);
+                }
+            }
+            next_position(sub, after, best);
+        }
+    }
+}
+
+fn prepend_at(t: &mut Table, pos: isize, text: &str) -> bool {
+    for (_, item) in t.iter_mut() {
+        if let Item::Table(sub) = item {
+            if sub.position() == Some(pos) && !sub.is_implicit() {
+                let old = prefix_of(sub.decor());
+                sub.decor_mut().set_prefix(join(text, &old));
+                return true;
+            }
+            if prepend_at(sub, pos, text) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// Hands comments that must survive a removal to the next table (or the end of the file).
+fn rehome(doc: &mut DocumentMut, after: Option<isize>, text: &str) {
+    if !text.contains('#') {
+        return;
+    }
+    let mut best = None;
+    next_position(doc.as_table(), after, &mut best);
+    match best {
+        Some(pos) if prepend_at(doc.as_table_mut(), pos, text) => {}
+        _ => {
+            let trailing = doc.trailing().as_str().unwrap_or("").to_string();
+            doc.set_trailing(format!("{trailing}{text}"));
+        }
+    }
+}
+
+/// Removes a top-level key (`default_profile`) but not the file header above it.
+fn remove_root_key(doc: &mut DocumentMut, key: &str) {
+    let first = doc.as_table().iter().find(|(_, i)| i.is_value()).map(|(k, _)| k.to_string());
+    let prefix = doc.as_table().key(key).map(|k| prefix_of(k.leaf_decor())).unwrap_or_default();
+    if doc.remove(key).is_none() {
+        return;
+    }
+    let keep = orphaned(&prefix, first.as_deref() == Some(key));
+    let next_kv = doc.as_table().iter().find(|(_, i)| i.is_value()).map(|(k, _)| k.to_string());
+    match next_kv {
+        Some(k) if keep.contains('#') => {
+            if let Some(mut km) = doc.as_table_mut().key_mut(&k) {
+                let old = prefix_of(km.leaf_decor());
+                km.leaf_decor_mut().set_prefix(join(&keep, &old));
+            }
+        }
+        _ => rehome(doc, None, &keep),
+    }
+}
+
 /// The keys `add` writes, in the order a person reads them.
 fn fields_of(a: &AddArgs) -> Vec<(&'static str, Item)> {
     let mut f: Vec<(&'static str, Item)> = Vec::new();
@@ -420,7 +520,7 @@ pub(crate) fn apply_add(doc: &mut DocumentMut, a: &AddArgs) -> Result<()> {
                     "cloud" => drop(t.remove("authority")),
                     _ => {}
                 }
-                t.insert(k, v);
+                set_keep_decor(t, k, v);
             }
         }
         Some(_) => {
@@ -435,7 +535,7 @@ pub(crate) fn apply_add(doc: &mut DocumentMut, a: &AddArgs) -> Result<()> {
         }
     }
     if a.make_default {
-        doc.insert("default_profile", value(a.name.as_str()));
+        set_keep_decor(doc.as_table_mut(), "default_profile", value(a.name.as_str()));
     }
     Ok(())
 }
@@ -583,13 +683,19 @@ fn remove(name: &str) -> Result<ExitCode> {
     let path = path_or_err()?;
     let mut doc = load_doc(&path)?;
     let available: Vec<String> = doc.get("profiles").and_then(Item::as_table).map(|t| t.iter().map(|(k, _)| k.to_string()).collect()).unwrap_or_default();
-    let removed = doc.get_mut("profiles").and_then(Item::as_table_mut).and_then(|t| t.remove(name)).is_some();
-    if !removed {
+    let removed = doc.get_mut("profiles").and_then(Item::as_table_mut).and_then(|t| t.remove(name));
+    let Some(removed) = removed else {
         return Err(Error::ProfileNotFound { name: name.to_string(), available });
+    };
+    if let Item::Table(t) = &removed {
+        let mut first = None;
+        next_position(doc.as_table(), None, &mut first);
+        let is_first = !doc.as_table().iter().any(|(_, i)| i.is_value()) && first.is_none_or(|f| t.position().is_some_and(|p| p < f));
+        rehome(&mut doc, t.position(), &orphaned(&prefix_of(t.decor()), is_first));
     }
     let was_default = doc.get("default_profile").and_then(Item::as_str) == Some(name);
     if was_default {
-        doc.remove("default_profile");
+        remove_root_key(&mut doc, "default_profile");
     }
     let text = render(&doc, &path);
     validate(&text, &path, None)?;
@@ -615,9 +721,9 @@ fn default(name: Option<&str>, unset: bool) -> Result<ExitCode> {
     match name {
         Some(n) => {
             check_name(n)?;
-            doc.insert("default_profile", value(n));
+            set_keep_decor(doc.as_table_mut(), "default_profile", value(n));
         }
-        None => drop(doc.remove("default_profile")),
+        None => remove_root_key(&mut doc, "default_profile"),
     }
     let text = render(&doc, &path);
     validate(&text, &path, name)?;
@@ -697,6 +803,22 @@ mod tests {
         let mut input = std::io::Cursor::new("\n\n\n\n");
         ask_missing(&mut a, &mut input, &mut Vec::new()).unwrap();
         assert_eq!((a.flow.as_deref(), a.tenant.as_deref(), a.client_id.as_deref()), (Some("device-code"), Some("organizations"), None));
+    }
+
+    #[test]
+    fn removals_keep_the_file_header_and_section_notes() {
+        let mut doc: DocumentMut = USER_FILE.parse().unwrap();
+        set_keep_decor(doc.as_table_mut(), "default_profile", value("ci"));
+        assert!(doc.to_string().starts_with("# my profiles\ndefault_profile = \"ci\" # the one I use\n"), "{doc}");
+        remove_root_key(&mut doc, "default_profile");
+        let text = doc.to_string();
+        assert!(text.starts_with("# my profiles\n\n[profiles.dev]\n# sign in as me\n"), "{text}");
+        config::parse_file(&text).unwrap();
+
+        let mut doc: DocumentMut = "# header\n\n# about a\n[profiles.a]\nflow = \"device-code\"\n\n[profiles.b]\nflow = \"device-code\"\n".parse().unwrap();
+        let t = doc["profiles"].as_table_mut().unwrap().remove("a").unwrap();
+        rehome(&mut doc, t.as_table().unwrap().position(), &orphaned(&prefix_of(t.as_table().unwrap().decor()), false));
+        assert_eq!(doc.to_string(), "# header\n\n[profiles.b]\nflow = \"device-code\"\n");
     }
 
     #[test]
