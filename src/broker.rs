@@ -177,7 +177,7 @@ pub(crate) fn get_token(req: &TokenRequest) -> Result<Credential> {
         Some(c) if !req.force_refresh && req.claims.is_none() => match fresh(c, &r.key, req.min_validity, now)? {
             Lookup::Fresh(e) => {
                 trace!(1, "cache hit {} ({}s left)", r.key, e.expires_on - now);
-                return Ok(credential_from_entry(e, true));
+                return Ok(credential_from_entry(e, &r.profile.name, true));
             }
             Lookup::RefreshDue(e) => {
                 trace!(1, "cache hit {} but past its refresh time; refreshing early", r.key);
@@ -205,7 +205,7 @@ pub(crate) fn get_token(req: &TokenRequest) -> Result<Credential> {
     if let (Some(c), false, None) = (&cache, req.force_refresh, &req.claims) {
         if let Lookup::Fresh(e) = fresh(c, &r.key, req.min_validity, clock::now())? {
             trace!(1, "another process stored {} while we waited", r.key);
-            return Ok(credential_from_entry(e, true));
+            return Ok(credential_from_entry(e, &r.profile.name, true));
         }
     }
     let http = Http::new();
@@ -217,7 +217,7 @@ pub(crate) fn get_token(req: &TokenRequest) -> Result<Credential> {
         Err(e) => {
             if let Some(entry) = stale.filter(|s| s.expires_on - clock::now() > req.min_validity) {
                 warn!("early refresh failed ({}); serving the cached token", crate::error::one_line(&e));
-                return Ok(credential_from_entry(entry, true));
+                return Ok(credential_from_entry(entry, &r.profile.name, true));
             }
             return Err(e);
         }
@@ -228,7 +228,7 @@ pub(crate) fn get_token(req: &TokenRequest) -> Result<Credential> {
             warn!("could not store the token ({}); answering anyway", crate::error::one_line(&e));
         }
     }
-    Ok(credential_from_entry(entry, false))
+    Ok(credential_from_entry(entry, &r.profile.name, false))
 }
 
 /// Decides whether a flow may show a prompt on stderr.
@@ -288,12 +288,14 @@ pub(crate) fn entry_from_reply(r: &Resolved, reply: TokenReply) -> TokenEntry {
     }
 }
 
-pub(crate) fn credential_from_entry(e: TokenEntry, from_cache: bool) -> Credential {
+/// The answer for `profile` (a cached entry may have been stored by another profile with
+/// the same authority, tenant, client and identity; the answer names the one asked).
+pub(crate) fn credential_from_entry(e: TokenEntry, profile: &str, from_cache: bool) -> Credential {
     Credential {
         access_token: e.access_token,
         token_type: e.token_type,
         expires_on: e.expires_on,
-        profile: e.profile,
+        profile: profile.to_string(),
         tenant_id: e.tenant_id,
         client_id: e.client_id,
         scopes: e.scopes,

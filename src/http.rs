@@ -130,6 +130,8 @@ fn read_reply(mut resp: ureq::http::Response<ureq::Body>, url: &str) -> Result<R
     Ok(Reply { status, body, retry_after, date, www_authenticate })
 }
 
+const TLS_HINT: &str = "if a corporate proxy re-signs TLS, point SSL_CERT_FILE at its root CA";
+
 fn map_error(e: ureq::Error, url: &str, deadline: Deadline) -> Error {
     let net = |message: String, hint: Option<&str>| Error::Network { url: url.to_string(), message, hint: hint.map(str::to_string) };
     match e {
@@ -141,17 +143,20 @@ fn map_error(e: ureq::Error, url: &str, deadline: Deadline) -> Error {
                 Error::Timeout { what: format!("calling {url}"), after: deadline.total }
             } else if io.kind() == std::io::ErrorKind::ConnectionRefused {
                 net("connection refused".into(), Some("is the endpoint up? check the URL and HTTPS_PROXY/NO_PROXY"))
+            } else if io.to_string().to_ascii_lowercase().contains("certificate") {
+                net(io.to_string(), Some(TLS_HINT))
             } else {
                 net(io.to_string(), None)
             }
         }
-        ureq::Error::Tls(m) => net(format!("TLS failed: {m}"), Some("if a corporate proxy re-signs TLS, point SSL_CERT_FILE at its root CA")),
-        ureq::Error::Rustls(r) => net(format!("TLS failed: {r}"), Some("if a corporate proxy re-signs TLS, point SSL_CERT_FILE at its root CA")),
+        ureq::Error::Tls(m) => net(format!("TLS failed: {m}"), Some(TLS_HINT)),
+        ureq::Error::Rustls(r) => net(format!("TLS failed: {r}"), Some(TLS_HINT)),
         other => net(other.to_string(), None),
     }
 }
 
 fn build_agent() -> ureq::Agent {
+    trace!(2, "building the HTTP client");
     let tls = ureq::tls::TlsConfig::builder().root_certs(root_certs()).build();
     ureq::Agent::config_builder()
         .http_status_as_error(false)
