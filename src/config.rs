@@ -276,7 +276,7 @@ pub(crate) fn resolve_in(file: &ConfigFile, path: Option<&Path>, requested: Opti
     if let Some(cfg) = file.profiles.get(&name) {
         let origin = Origin::File(path.map(Path::to_path_buf).unwrap_or_default());
         let p = from_config(&name, name_source, origin, cfg.clone())?;
-        trace!(1, "profile '{name}' from {}: flow {}, authority {}/{}", p.origin.describe(), p.flow.name(), p.authority.host, p.authority.tenant);
+        trace!(1, "profile '{name}' from {}: flow {}, tenant {}", p.origin.describe(), p.flow.name(), p.authority.tenant);
         return Ok(p);
     }
     if name == "env" || name == "default" {
