@@ -4,6 +4,10 @@
 use crate::doctor::DoctorArgs;
 use crate::generate::{CompletionsArgs, ManArgs};
 use crate::profile_cmd::ProfileArgs;
+use crate::protocols::az::AzArgs;
+use crate::protocols::azd::AzdArgs;
+use crate::protocols::bazel::BazelArgs;
+use crate::protocols::docker::DockerArgs;
 use crate::protocols::get_token::GetTokenArgs;
 use crate::serve::ServeArgs;
 use crate::protocols::git::GitArgs;
@@ -43,6 +47,16 @@ pub(crate) enum Command {
     Completions(CompletionsArgs),
     /// Print the man page (or write all pages with --dir).
     Man(ManArgs),
+    /// Answer as the Azure CLI: `entra-token az account get-access-token …` (or link as `az`).
+    #[command(disable_help_flag = true)]
+    Az(AzArgs),
+    /// Answer as the Azure Developer CLI: `entra-token azd auth token …` (or link as `azd`).
+    #[command(disable_help_flag = true)]
+    Azd(AzdArgs),
+    /// Bazel credential helper: `entra-token bazel get` (or link as `entra-token-bazel`).
+    Bazel(BazelArgs),
+    /// Docker credential helper: `entra-token docker get|store|erase|list|version` (or link as `docker-credential-entra-token`).
+    Docker(DockerArgs),
     /// Print (or with --apply write) the config a tool needs to use entra-token.
     Setup(SetupArgs),
     /// kubectl exec credential plugin (reads KUBERNETES_EXEC_INFO, prints an ExecCredential).

@@ -70,6 +70,31 @@ impl Http {
         })
     }
 
+    /// A GET to an endpoint on this host (managed identity): never through a proxy, and
+    /// with a short connect timeout when it is only a probe.
+    pub(crate) fn get_local(&self, url: &str, headers: &[(&str, &str)], deadline: Deadline, policy: RetryPolicy, connect: Option<Duration>) -> Result<Reply> {
+        trace!(1, "GET {} (no proxy)", url.split('?').next().unwrap_or(url));
+        self.with_retries(url, deadline, policy, |timeout| {
+            let mut req = self.agent().get(url);
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            req.config().timeout_global(Some(timeout)).timeout_connect(connect).proxy(None).build().call()
+        })
+    }
+
+    /// A form POST to an endpoint on this host (Cloud Shell), never through a proxy.
+    pub(crate) fn post_form_local(&self, url: &str, form: &[(&str, &str)], headers: &[(&str, &str)], deadline: Deadline, policy: RetryPolicy, connect: Option<Duration>) -> Result<Reply> {
+        trace!(1, "POST {} (no proxy)", url.split('?').next().unwrap_or(url));
+        self.with_retries(url, deadline, policy, |timeout| {
+            let mut req = self.agent().post(url);
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            req.config().timeout_global(Some(timeout)).timeout_connect(connect).proxy(None).build().send_form(form.iter().copied())
+        })
+    }
+
     fn with_retries(
         &self,
         url: &str,
