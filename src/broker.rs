@@ -169,6 +169,11 @@ pub(crate) fn open_cache(req: &TokenRequest) -> Result<Option<Cache>> {
 
 /// The whole path: serve from cache when fresh, else acquire under the key's lock.
 pub(crate) fn get_token(req: &TokenRequest) -> Result<Credential> {
+    get_token_with(req, None)
+}
+
+/// `get_token` with the prompt decided by the caller (`refresh` never prompts).
+pub(crate) fn get_token_with(req: &TokenRequest, prompt: Option<Prompt>) -> Result<Credential> {
     let r = resolve(req)?;
     let cache = open_cache(req)?;
     let now = clock::now();
@@ -209,7 +214,7 @@ pub(crate) fn get_token(req: &TokenRequest) -> Result<Credential> {
         }
     }
     let http = Http::new();
-    let prompt = prompt_for(req, &r.profile);
+    let prompt = prompt.unwrap_or_else(|| prompt_for(req, &r.profile));
     let ctx = FlowCtx { profile: &r.profile, target: &r.target, http: &http, deadline, claims: req.claims.as_deref(), cache: cache.as_ref(), prompt };
     trace!(1, "acquiring through flow {} for {}", r.profile.flow.name(), r.target.key());
     let reply = match flows::acquire(&ctx) {
