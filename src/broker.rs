@@ -164,7 +164,7 @@ pub(crate) fn open_cache(req: &TokenRequest) -> Result<Option<Cache>> {
     if req.no_cache {
         return Ok(None);
     }
-    Cache::open(cache::default_dir()?).map(Some)
+    Cache::open_or_skip(cache::default_dir()?)
 }
 
 /// The whole path: serve from cache when fresh, else acquire under the key's lock.
