@@ -50,7 +50,7 @@ fn a_healthy_setup_is_all_ticks() {
     line(&report, "✓", "authority");
     assert!(line(&report, "✓", "clock").contains("within"), "{report}");
     line(&report, "✓", "cache");
-    line(&report, "✓", "store");
+    assert!(line(&report, "·", "store").contains("flow client-credentials keeps none"), "{report}");
     assert!(report.lines().count() < 30, "one screen:\n{report}");
     assert_eq!(mock.requests().iter().filter(|r| r.path.ends_with("openid-configuration")).count(), 1);
 
@@ -174,4 +174,36 @@ fn tools_wired_to_us_are_reported_with_their_profile() {
     assert_eq!(docker["status"], "fail", "{docker}");
     assert!(docker["message"].as_str().unwrap().contains("no profile's urls claim other.azurecr.io"), "{docker}");
     assert!(docker["fix"].as_str().unwrap().contains("--url other.azurecr.io"), "{docker}");
+}
+
+#[test]
+fn auto_names_its_source_and_why_the_earlier_ones_do_not_apply() {
+    let sb = Sandbox::new();
+    sb.write_config("[profiles.me]\nflow = \"auto\"\n");
+    let mut cmd = sb.cmd();
+    cmd.env("IDENTITY_ENDPOINT", "http://127.0.0.1:9/msi/token").env("IDENTITY_HEADER", "h").args(["doctor", "-p", "me", "--offline"]);
+    let out = run(cmd);
+    let report = String::from_utf8(out.stdout).unwrap();
+    assert!(line(&report, "✓", "auto").contains("would use managed identity (App Service endpoint"), "{report}");
+    assert!(report.contains("environment: AZURE_CLIENT_ID is not set"), "{report}");
+    assert!(report.contains("workload identity: no federated token"), "{report}");
+    assert!(!report.contains("azure cli:"), "sources after the chosen one are not listed:\n{report}");
+    assert!(line(&report, "✓", "store").contains("file storage"), "{report}");
+
+    // Nothing applies (no variables, no az, no terminal): a cross naming every step.
+    let mut cmd = sb.cmd();
+    cmd.env("PATH", sb.path("empty")).args(["doctor", "-p", "me", "--offline"]);
+    let out = run(cmd);
+    let report = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    line(&report, "✗", "auto");
+    for step in ["environment:", "workload identity:", "managed identity: no IDENTITY_ENDPOINT", "azure cli: not signed in", "interactive sign-in: no terminal"] {
+        assert!(report.contains(step), "missing {step}:\n{report}");
+    }
+
+    let mut cmd = sb.cmd();
+    cmd.env("AZURE_TOKEN_CREDENTIALS", "bogus").args(["doctor", "-p", "me", "--offline"]);
+    let out = run(cmd);
+    let report = String::from_utf8(out.stdout).unwrap();
+    assert!(line(&report, "✗", "auto").contains("AZURE_TOKEN_CREDENTIALS=bogus"), "{report}");
 }
