@@ -1,6 +1,10 @@
 //! The command line, as clap types. Each subcommand's arguments live beside the code that
 //! runs it; this file only lists them.
 
+use crate::protocols::az::AzArgs;
+use crate::protocols::azd::AzdArgs;
+use crate::protocols::bazel::BazelArgs;
+use crate::protocols::docker::DockerArgs;
 use crate::protocols::get_token::GetTokenArgs;
 use crate::protocols::git::GitArgs;
 use crate::protocols::kubectl::KubectlArgs;
@@ -29,6 +33,16 @@ pub(crate) enum Command {
     /// Print an access token for a profile and resource.
     #[command(name = "get-token", visible_alias = "token")]
     GetToken(GetTokenArgs),
+    /// Answer as the Azure CLI: `entra-token az account get-access-token …` (or link as `az`).
+    #[command(disable_help_flag = true)]
+    Az(AzArgs),
+    /// Answer as the Azure Developer CLI: `entra-token azd auth token …` (or link as `azd`).
+    #[command(disable_help_flag = true)]
+    Azd(AzdArgs),
+    /// Bazel credential helper: `entra-token bazel get` (or link as `entra-token-bazel`).
+    Bazel(BazelArgs),
+    /// Docker credential helper: `entra-token docker get|store|erase|list|version` (or link as `docker-credential-entra-token`).
+    Docker(DockerArgs),
     /// Print (or with --apply write) the config a tool needs to use entra-token.
     Setup(SetupArgs),
     /// kubectl exec credential plugin (reads KUBERNETES_EXEC_INFO, prints an ExecCredential).

@@ -63,6 +63,11 @@ pub(crate) struct ProfileConfig {
     pub storage: Option<String>,
     /// Resources `entra-token serve` may hand out for this profile.
     pub serve_resources: Option<Vec<String>>,
+    /// The subscription `az account get-access-token` reports for this profile.
+    pub subscription: Option<String>,
+    /// Treat the registries in `urls` as Azure Container Registries (the Docker helper
+    /// exchanges the Entra token for an ACR refresh token); `*.azurecr.io` needs no flag.
+    pub acr: Option<bool>,
 }
 
 /// How a profile gets its tokens.

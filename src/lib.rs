@@ -2,6 +2,7 @@
 //! A library so the fuzz targets (`fuzz/`) and property tests can reach the decoders;
 //! `main.rs` only calls [`run`]. New modules and subcommand arms go here.
 
+mod acr;
 mod authority;
 mod broker;
 mod cache;
@@ -40,6 +41,10 @@ pub fn run() -> ExitCode {
     let result = match &cli.command {
         Some(cli::Command::GetToken(args)) => protocols::get_token::run(args),
         Some(cli::Command::Setup(args)) => setup::run(args),
+        Some(cli::Command::Az(a)) => protocols::az::run(a.args.clone()),
+        Some(cli::Command::Azd(a)) => protocols::azd::run(a.args.clone()),
+        Some(cli::Command::Bazel(a)) => protocols::bazel::run(a.command.as_deref()),
+        Some(cli::Command::Docker(a)) => protocols::docker::run(a.command.as_deref()),
         Some(cli::Command::Kubectl(args)) => protocols::kubectl::run(args),
         Some(cli::Command::Git(args)) => protocols::git::run(args),
         None if std::io::stdin().is_terminal() => {

@@ -123,8 +123,13 @@ pub(crate) fn identity(profile: &Profile) -> String {
             return format!("auto{narrowed}:{mi}:{}", kind.name());
         }
     }
-    // IMDS, az and a person cannot be told apart without the network: key by all of them.
-    let mi = if on(Source::ManagedIdentity) { mi } else { "-".into() };
+    // IMDS, az and a person cannot be told apart without the network: key by what the
+    // environment says of each (IMDS's base, az's account). On one host the chain's order
+    // fixes which of them answers, so the key only has to change when the setup does.
+    let mi = match managed_identity::detect() {
+        managed_identity::Kind::Imds { base } if on(Source::ManagedIdentity) => format!("{mi}@{base}"),
+        _ => "-".into(),
+    };
     let az = if on(Source::AzureCli) { azure_cli::identity() } else { "-".into() };
     format!("auto{narrowed}:local:{mi}:{az}")
 }

@@ -175,7 +175,8 @@ struct MsalAccount {
 
 /// Does an MSAL `environment` name the host we redeem at?
 fn same_environment(env: &str, authority_host: &str) -> bool {
-    let ours = authority_host.split_once("://").map_or(authority_host, |(_, r)| r).split('/').next().unwrap_or("").to_ascii_lowercase();
+    // MSAL records the host without its port.
+    let ours = authority::host_of(&authority_host.to_ascii_lowercase()).unwrap_or_default().to_string();
     let env = env.to_ascii_lowercase();
     env == ours || (PUBLIC_ALIASES.contains(&env.as_str()) && PUBLIC_ALIASES.contains(&ours.as_str()))
 }
@@ -412,7 +413,7 @@ mod tests {
         assert!(!covers("https://graph.microsoft.com/.default", &scopes, "https://management.core.windows.net/"));
         assert!(same_environment("login.microsoftonline.com", "https://login.microsoftonline.com"));
         assert!(same_environment("login.windows.net", "https://login.microsoftonline.com"));
-        assert!(same_environment("127.0.0.1:8443", "https://127.0.0.1:8443"));
+        assert!(same_environment("127.0.0.1", "https://127.0.0.1:8443"));
         assert!(!same_environment("login.microsoftonline.us", "https://login.microsoftonline.com"));
     }
 }

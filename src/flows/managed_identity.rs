@@ -164,7 +164,7 @@ fn imds(ctx: &FlowCtx<'_>, base: &str, resource: &str, ua: Option<&UserAssigned>
     let reply = match ctx.http.get_local(&url, &[("Metadata", "true")], ctx.deadline, IMDS_RETRY, connect) {
         Ok(r) => r,
         Err(e @ (Error::Network { .. } | Error::Timeout { .. })) if probe && !ctx.deadline.expired() => {
-            return Step::Unavailable(format!("no IMDS endpoint answered at {base} ({})", crate::error::one_line(&e)));
+            return Step::Unavailable(format!("no IMDS endpoint answered at {base} ({e})"));
         }
         Err(e) => return Step::Failed(e),
     };

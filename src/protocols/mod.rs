@@ -2,7 +2,11 @@
 //! adapter that turns the caller's request into one `TokenRequest` for the broker and
 //! the `Credential` back into the caller's format.
 
+pub(crate) mod az;
+pub(crate) mod azd;
+pub(crate) mod bazel;
 pub(crate) mod cargo;
+pub(crate) mod docker;
 pub(crate) mod get_token;
 pub(crate) mod git;
 pub(crate) mod kubectl;
@@ -23,8 +27,14 @@ pub(crate) fn multicall(args: &[OsString]) -> Option<Result<ExitCode>> {
     }
     let argv0 = args.first().map(std::path::Path::new)?;
     let name = argv0.file_stem()?.to_str()?;
+    let rest = || args[1..].to_vec();
+    let first = || args.get(1).and_then(|a| a.to_str());
     match name {
-        "git-credential-entra-token" => Some(git::serve(args.get(1).and_then(|a| a.to_str()).unwrap_or(""))),
+        "git-credential-entra-token" => Some(git::serve(first().unwrap_or(""))),
+        "az" => Some(az::run(rest())),
+        "azd" => Some(azd::run(rest())),
+        "entra-token-bazel" => Some(bazel::run(first())),
+        "docker-credential-entra-token" => Some(docker::run(first())),
         _ => None,
     }
 }
