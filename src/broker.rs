@@ -164,11 +164,16 @@ pub(crate) fn open_cache(req: &TokenRequest) -> Result<Option<Cache>> {
     if req.no_cache {
         return Ok(None);
     }
-    Cache::open(cache::default_dir()?).map(Some)
+    Cache::open_or_skip(cache::default_dir()?)
 }
 
 /// The whole path: serve from cache when fresh, else acquire under the key's lock.
 pub(crate) fn get_token(req: &TokenRequest) -> Result<Credential> {
+    get_token_with(req, None)
+}
+
+/// `get_token` with the prompt decided by the caller (`refresh` never prompts).
+pub(crate) fn get_token_with(req: &TokenRequest, prompt: Option<Prompt>) -> Result<Credential> {
     let r = resolve(req)?;
     let cache = open_cache(req)?;
     let now = clock::now();
@@ -205,7 +210,7 @@ pub(crate) fn get_token(req: &TokenRequest) -> Result<Credential> {
         }
     }
     let http = Http::new();
-    let prompt = prompt_for(req, &r.profile);
+    let prompt = prompt.unwrap_or_else(|| prompt_for(req, &r.profile));
     let ctx = FlowCtx { profile: &r.profile, target: &r.target, http: &http, deadline, claims: req.claims.as_deref(), cache: cache.as_ref(), prompt };
     let reply = match flows::acquire(&ctx) {
         Ok(reply) => reply,

@@ -49,4 +49,16 @@ pub(crate) enum Command {
     Kubectl(KubectlArgs),
     /// git credential helper (get/store/erase); also runs as git-credential-entra-token.
     Git(GitArgs),
+    /// Sign a person in now and keep the account (prompts go to stderr, even without a terminal).
+    Login(crate::session::LoginArgs),
+    /// Remove a profile's account (refresh token) and its cached tokens.
+    Logout(crate::session::LogoutArgs),
+    /// Get a new access token through the stored refresh token (never prompts).
+    Refresh(crate::session::RefreshArgs),
+    /// Decode a JWT (from -, the cache, or an argument) and show its claims; never verifies it.
+    Inspect(crate::inspect::InspectArgs),
+    /// Every profile, its signed-in account and its cached tokens (never the tokens themselves).
+    Status(crate::session::StatusArgs),
+    /// The token cache (`cache list` is `status`).
+    Cache(crate::session::CacheArgs),
 }

@@ -378,6 +378,8 @@ fn builtin_default(name_source: NameSource) -> Result<Profile> {
         name_source,
         authority: Authority::new(&host, &env("AZURE_TENANT_ID").unwrap_or_else(|| "organizations".into()))?,
         client_id: AZURE_CLI_CLIENT_ID.into(),
+        // The `auto` chain: its last step signs the person in (browser with a display,
+        // device code without) through `flows::user::sign_in_user`.
         flow: FlowKind::Auto,
         endpoint: Endpoint::V2,
         settings: ProfileConfig::default(),

@@ -102,3 +102,107 @@ pub fn cargo_request(data: &[u8]) {
         let _ = crate::urlmatch::parse(crate::protocols::cargo::index_url(&req.registry.index_url));
     }
 }
+
+/// The short, deterministic version of `fuzz/run.sh` that runs in `cargo test`: each
+/// target gets its committed seeds, mutations of them and random bytes.
+#[cfg(test)]
+mod tests {
+    use super::TARGETS;
+
+    /// splitmix64: a reproducible stream, so a failure names its seed and iteration.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n.max(1) as u64) as usize
+        }
+    }
+
+    /// Fragments that steer mutations toward the decoders' interesting paths.
+    const DICT: &[&[u8]] = &[
+        b"\"", b"{", b"}", b"[", b"]", b":", b",", b"null", b"true", b"-1", b"1e400", b"18446744073709551616",
+        b"\"expires_in\":", b"\"access_token\":", b"\"scopes\":", b"\"v\":", b"[profiles.x]\n", b"=", b"\n", b"\\u0000",
+        b"%2e%2e", b"..", b"@", b"://", b"https://", b"http://", b":443", b":0", b".", b"/", b"\xff", b"\xc3\xa9", b"eyJ",
+    ];
+
+    fn mutate(rng: &mut Rng, input: &[u8]) -> Vec<u8> {
+        let mut v = input.to_vec();
+        for _ in 0..1 + rng.below(4) {
+            match rng.below(6) {
+                0 if !v.is_empty() => {
+                    let i = rng.below(v.len());
+                    v[i] ^= 1 << rng.below(8);
+                }
+                1 if !v.is_empty() => {
+                    let i = rng.below(v.len());
+                    let n = rng.below(8).min(v.len() - i);
+                    v.drain(i..i + n);
+                }
+                2 => {
+                    let i = rng.below(v.len() + 1);
+                    let frag = DICT[rng.below(DICT.len())];
+                    v.splice(i..i, frag.iter().copied());
+                }
+                3 if !v.is_empty() => v.truncate(rng.below(v.len())),
+                4 if !v.is_empty() => {
+                    let (a, b) = (rng.below(v.len()), rng.below(v.len()));
+                    let (a, b) = (a.min(b), a.max(b));
+                    let chunk = v[a..b].to_vec();
+                    let i = rng.below(v.len() + 1);
+                    v.splice(i..i, chunk);
+                }
+                _ => v.push(rng.next() as u8),
+            }
+        }
+        v
+    }
+
+    fn seeds(target: &str) -> Vec<Vec<u8>> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds").join(target);
+        let mut out: Vec<Vec<u8>> = std::fs::read_dir(&dir)
+            .map(|rd| rd.filter_map(|e| std::fs::read(e.ok()?.path()).ok()).collect())
+            .unwrap_or_default();
+        assert!(!out.is_empty(), "no seeds in {}", dir.display());
+        out.push(Vec::new());
+        out
+    }
+
+    #[test]
+    fn every_decoder_survives_mutated_and_random_input() {
+        const ROUNDS: usize = 3000;
+        for (name, target) in TARGETS {
+            let seeds = seeds(name);
+            let mut rng = Rng(0xE27A_70CE ^ name.len() as u64);
+            for s in &seeds {
+                target(s);
+            }
+            for i in 0..ROUNDS {
+                let input = if i % 10 == 0 {
+                    (0..rng.below(256)).map(|_| rng.next() as u8).collect()
+                } else {
+                    let base = &seeds[rng.below(seeds.len())];
+                    mutate(&mut rng, base)
+                };
+                let result = std::panic::catch_unwind(|| target(&input));
+                assert!(result.is_ok(), "{name} panicked on round {i}, input {:?}", String::from_utf8_lossy(&input));
+            }
+        }
+    }
+
+    #[test]
+    fn every_target_has_seeds_and_a_fuzz_binary() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+        let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+        for (name, _) in TARGETS {
+            assert!(!seeds(name).is_empty());
+            assert!(root.join(format!("fuzz_targets/{name}.rs")).exists(), "no fuzz/fuzz_targets/{name}.rs");
+            assert!(manifest.contains(&format!("name = \"{name}\"")), "fuzz/Cargo.toml lacks [[bin]] {name}");
+        }
+    }
+}

@@ -2,6 +2,7 @@
 //! A library so the fuzz targets (`fuzz/`) and property tests can reach the decoders;
 //! `main.rs` only calls [`run`]. New modules and subcommand arms go here.
 
+mod accounts;
 mod acr;
 mod authority;
 mod broker;
@@ -12,11 +13,13 @@ mod config;
 mod error;
 mod flows;
 mod http;
+mod inspect;
 mod jwt;
 mod log;
 mod oauth;
 mod protocols;
 mod secret;
+mod session;
 mod setup;
 mod urlmatch;
 
@@ -47,6 +50,11 @@ pub fn run() -> ExitCode {
         Some(cli::Command::Docker(a)) => protocols::docker::run(a.command.as_deref()),
         Some(cli::Command::Kubectl(args)) => protocols::kubectl::run(args),
         Some(cli::Command::Git(args)) => protocols::git::run(args),
+        Some(cli::Command::Login(args)) => session::login(args),
+        Some(cli::Command::Logout(args)) => session::logout(args),
+        Some(cli::Command::Refresh(args)) => session::refresh(args),
+        Some(cli::Command::Inspect(args)) => inspect::run(args),
+        Some(cli::Command::Status(args)) | Some(cli::Command::Cache(session::CacheArgs { command: session::CacheCommand::List(args) })) => session::status(args),
         None if std::io::stdin().is_terminal() => {
             use clap::CommandFactory;
             let _ = cli::Cli::command().print_help();

@@ -248,12 +248,11 @@ fn run(ctx: &FlowCtx<'_>, source: Source) -> Step {
         Source::ManagedIdentity => managed_identity::acquire_step(ctx, true),
         Source::AzureCli => with_profile(ctx, &cli_profile(base), azure_cli::acquire_step),
         Source::Interactive => {
-            if ctx.prompt == super::Prompt::Never {
-                return Step::Unavailable("no person can answer a sign-in prompt here (stderr is not a terminal, the caller does not allow prompts, or the profile sets interactive = false)".into());
-            }
+            // The signed-in account's refresh token first (no person needed), then a sign-in
+            // only when someone can see it; otherwise exit 3 with the `login` command.
             let mut p = base.clone();
-            p.flow = FlowKind::Interactive;
-            done(with_profile(ctx, &p, super::acquire))
+            p.flow = super::user::default_user_flow();
+            done(with_profile(ctx, &p, super::user::sign_in_user))
         }
     }
 }

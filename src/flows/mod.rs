@@ -14,6 +14,11 @@ pub(crate) mod auto;
 pub(crate) mod azure_cli;
 pub(crate) mod certificate;
 pub(crate) mod client_credentials;
+pub(crate) mod device_code;
+pub(crate) mod interactive;
+pub(crate) mod password;
+pub(crate) mod refresh;
+pub(crate) mod user;
 pub(crate) mod managed_identity;
 pub(crate) mod workload_identity;
 
@@ -45,6 +50,8 @@ pub(crate) struct FlowCtx<'a> {
 pub(crate) fn cache_identity(profile: &Profile) -> String {
     match profile.flow {
         FlowKind::ClientCredentials => "app".to_string(),
+        // One person per profile: the same account whichever way they signed in.
+        f if f.is_user_flow() => format!("user:{}", profile.name),
         FlowKind::WorkloadIdentity => "wi".to_string(),
         FlowKind::ManagedIdentity => managed_identity::identity(profile),
         FlowKind::AzureCli => azure_cli::identity(),
@@ -57,6 +64,7 @@ pub(crate) fn cache_identity(profile: &Profile) -> String {
 pub(crate) fn acquire(ctx: &FlowCtx<'_>) -> Result<TokenReply> {
     match ctx.profile.flow {
         FlowKind::ClientCredentials => client_credentials::acquire(ctx),
+        FlowKind::DeviceCode | FlowKind::Interactive | FlowKind::AuthorizationCode | FlowKind::Password => user::acquire(ctx),
         FlowKind::WorkloadIdentity => workload_identity::acquire(ctx),
         FlowKind::ManagedIdentity => managed_identity::acquire(ctx),
         FlowKind::AzureCli => azure_cli::acquire(ctx),
