@@ -346,3 +346,26 @@ fn auto_uses_the_profiles_own_app_credential_first() {
     }
     assert_eq!((mock.grant_count("client_credentials"), app_service.count()), (1, 0));
 }
+
+#[test]
+fn auto_environment_username_and_password() {
+    let mock = MockAuthority::start();
+    mock.add_tenant(TENANT);
+    mock.add_user(USER, "user-pw");
+    let sb = Sandbox::new();
+    sb.write_config(&format!("[profiles.a]\nauthority = \"{}\"\n", mock.url()));
+    std::fs::create_dir_all(sb.path("empty-bin")).unwrap();
+    for _ in 0..2 {
+        let mut c = sb.cmd();
+        c.args(["get-token", "-p", "a", "-r", "graph"])
+            .env("AZURE_CLIENT_ID", "04b07795-8ddb-461a-bbee-02f9e1bf7b46")
+            .env("AZURE_TENANT_ID", TENANT)
+            .env("AZURE_USERNAME", USER)
+            .env("AZURE_PASSWORD", "user-pw")
+            .env("PATH", sb.path("empty-bin"));
+        let token = ok(&run(c));
+        assert_eq!(mock.issued_access_tokens().first(), Some(&token));
+        assert_eq!(support::jwt_claims(&token).unwrap()["upn"].as_str().or(support::jwt_claims(&token).unwrap()["preferred_username"].as_str()), Some(USER));
+    }
+    assert_eq!(mock.grant_count("password"), 1, "the second answer came from the cache");
+}
