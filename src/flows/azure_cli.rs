@@ -24,9 +24,9 @@ use std::time::Duration;
 
 /// az's files hold every account and subscription; generous, but bounded.
 const MAX_FILE: u64 = 16 * 1024 * 1024;
-/// Set while entra-token answers as `az` (the shim), and on every `az` we start: the shim
-/// never runs another az, and an `az` wrapper that leads back to us refuses at once.
-const SHIM_ENV: &str = crate::protocols::az::SHIM_ENV;
+/// Set on the `az` we start, so a wrapper that leads back to us cannot loop. Our own `az`
+/// shim (`protocols::az`) sets it on itself too, so it never runs any `az`.
+pub(crate) const DEPTH_VAR: &str = "ENTRA_TOKEN_FROM_AZ_FALLBACK";
 /// Hosts that name the public cloud in MSAL cache entries.
 const PUBLIC_ALIASES: &[&str] = &["login.microsoftonline.com", "login.windows.net", "login.microsoft.com", "sts.windows.net"];
 
@@ -280,7 +280,7 @@ pub(crate) fn find_az() -> Result<Option<PathBuf>> {
 
 /// `az account get-access-token`: the fallback when az's cache cannot be read directly.
 fn run_az(ctx: &FlowCtx<'_>, resource: &str, why_not_cache: &str) -> Step {
-    if std::env::var_os(SHIM_ENV).is_some() {
+    if std::env::var_os(DEPTH_VAR).is_some() {
         return Step::Unavailable(format!("{why_not_cache}, and entra-token answering as `az` never runs another az"));
     }
     let az = match find_az() {
@@ -292,7 +292,7 @@ fn run_az(ctx: &FlowCtx<'_>, resource: &str, why_not_cache: &str) -> Step {
     if !ctx.profile.authority.is_multi_tenant() {
         cmd.args(["--tenant", &ctx.profile.authority.tenant]);
     }
-    cmd.env(SHIM_ENV, "1").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.env(DEPTH_VAR, "1").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     crate::log::trace!(1, "{why_not_cache}; running {} account get-access-token", az.display());
     let out = match run_with_deadline(cmd, ctx.deadline) {
         Ok(o) => o,
