@@ -90,7 +90,7 @@ fn check(name: &'static str, status: Status, message: String, fix: Option<String
 /// Shared verdict for one wiring: the program must run and the profile must resolve.
 fn verdict(ctx: &Ctx<'_>, name: &'static str, what: String, program: &str, profile: Option<String>, by_url: Option<&str>) -> Check {
     if !runnable(program) {
-        return check(name, Status::Fail, format!("{what} runs {program}, which is not found"), Some("put entra-token on PATH, or run `entra-token setup links DIR` with DIR on PATH".into()));
+        return check(name, Status::Fail, format!("{what} runs {program}, which is not found"), Some("put entra-token on PATH, or run `entra-token setup links DIR --apply` with DIR on PATH".into()));
     }
     let profile = match (profile, by_url) {
         (Some(p), _) => Some(p),
@@ -272,7 +272,7 @@ pub(crate) fn cargo(ctx: &Ctx<'_>) -> Check {
 /// `az` / `azd` on PATH: ours (a multi-call link) or the real CLI.
 pub(crate) fn on_path(ctx: &Ctx<'_>, tool: &'static str) -> Check {
     match which(tool) {
-        None => check(tool, Status::Info, format!("no {tool} on PATH"), Some(format!("`entra-token setup links DIR --only {tool}` answers Azure SDKs"))),
+        None => check(tool, Status::Info, format!("no {tool} on PATH"), Some(format!("`entra-token setup {tool} --apply` answers Azure SDKs"))),
         Some(p) if is_us(ctx, &p) => {
             let profile = std::env::var("ENTRA_TOKEN_PROFILE").ok().filter(|v| !v.is_empty());
             match ctx.profile_ok(profile.as_deref()) {
@@ -280,7 +280,7 @@ pub(crate) fn on_path(ctx: &Ctx<'_>, tool: &'static str) -> Check {
                 Err(e) => check(tool, Status::Fail, format!("{tool} on PATH is entra-token, but {e}"), Some("entra-token profile add NAME; entra-token profile default NAME".into())),
             }
         }
-        Some(p) => check(tool, Status::Info, format!("{tool} on PATH is {} (not entra-token)", p.display()), Some(format!("entra-token setup links DIR --only {tool} with DIR earlier on PATH"))),
+        Some(p) => check(tool, Status::Info, format!("{tool} on PATH is {} (not entra-token)", p.display()), Some(format!("`entra-token setup {tool} --apply`, with its --dir before {} on PATH", "the real CLI"))),
     }
 }
 
@@ -288,7 +288,7 @@ pub(crate) fn on_path(ctx: &Ctx<'_>, tool: &'static str) -> Check {
 pub(crate) fn docker(ctx: &Ctx<'_>) -> Check {
     let dir = std::env::var_os("DOCKER_CONFIG").filter(|v| !v.is_empty()).map(PathBuf::from).or_else(|| dirs::home_dir().map(|h| h.join(".docker")));
     let Some(path) = dir.map(|d| d.join("config.json")).filter(|p| p.is_file()) else {
-        return check("docker", Status::Info, "no Docker config.json; Docker does not call entra-token".into(), Some("see `entra-token setup --help`".into()));
+        return check("docker", Status::Info, "no Docker config.json; Docker does not call entra-token".into(), Some("entra-token setup docker --apply".into()));
     };
     let v: serde_json::Value = match std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok()) {
         Some(v) => v,
@@ -313,7 +313,7 @@ pub(crate) fn docker(ctx: &Ctx<'_>) -> Check {
         }
         return check("docker", Status::Ok, "docker credsStore is entra-token → the profile whose urls claim each registry".into(), None);
     }
-    check("docker", Status::Info, format!("{} names no entra-token credential helper", path.display()), Some("see `entra-token setup --help`".into()))
+    check("docker", Status::Info, format!("{} names no entra-token credential helper", path.display()), Some("entra-token setup docker --apply".into()))
 }
 
 #[cfg(test)]
