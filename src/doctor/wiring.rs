@@ -147,7 +147,7 @@ pub(crate) fn git(ctx: &Ctx<'_>) -> Check {
         found.push((url.to_string(), program, profile_arg(&args)));
     }
     let Some((url, program, profile)) = found.into_iter().next() else {
-        return check("git", Status::Info, "git's credential helpers do not call entra-token".into(), Some("see `entra-token setup --help`".into()));
+        return check("git", Status::Info, "git's credential helpers do not call entra-token".into(), Some("entra-token setup git --apply".into()));
     };
     let what = if url.is_empty() { "git credential.helper".to_string() } else { format!("git credential.{url}.helper") };
     let by_url = (!url.is_empty() && profile.is_none()).then_some(url.as_str());
@@ -171,7 +171,7 @@ pub(crate) fn kubectl(ctx: &Ctx<'_>) -> Check {
     let users = kube_users();
     let ours: Vec<&(String, String, Vec<String>)> = users.iter().filter(|(_, cmd, _)| cmd.contains("entra-token")).collect();
     let Some((user, cmd, args)) = ours.first() else {
-        return check("kubectl", Status::Info, "no kubeconfig user runs entra-token".into(), Some("see `entra-token setup --help`".into()));
+        return check("kubectl", Status::Info, "no kubeconfig user runs entra-token".into(), Some("entra-token setup kubectl -p PROFILE --apply".into()));
     };
     let mut c = verdict(ctx, "kubectl", format!("kubeconfig user '{user}'"), cmd, profile_arg(args), None);
     if ours.len() > 1 {
@@ -228,7 +228,7 @@ pub(crate) fn cargo(ctx: &Ctx<'_>) -> Check {
     };
     let path = [home.join("config.toml"), home.join("config")].into_iter().find(|p| p.is_file());
     let Some(path) = path else {
-        return check("cargo", Status::Info, format!("no {}; cargo does not call entra-token", home.join("config.toml").display()), Some("see `entra-token setup --help`".into()));
+        return check("cargo", Status::Info, format!("no {}; cargo does not call entra-token", home.join("config.toml").display()), Some("entra-token setup cargo --registry NAME=INDEX_URL --apply".into()));
     };
     let table: toml::Table = match std::fs::read_to_string(&path).ok().and_then(|t| t.parse().ok()) {
         Some(t) => t,
@@ -266,7 +266,7 @@ pub(crate) fn cargo(ctx: &Ctx<'_>) -> Check {
             return verdict(ctx, "cargo", "cargo global credential provider".into(), &w[0], profile, None);
         }
     }
-    check("cargo", Status::Info, format!("{} names no entra-token credential provider", path.display()), Some("see `entra-token setup --help`".into()))
+    check("cargo", Status::Info, format!("{} names no entra-token credential provider", path.display()), Some("entra-token setup cargo --registry NAME=INDEX_URL --apply".into()))
 }
 
 /// `az` / `azd` on PATH: ours (a multi-call link) or the real CLI.
