@@ -1,4 +1,4 @@
-//! The network: one lazily built ureq agent (never built on the cached path), TLS always
+//! The network: lazily built ureq agents (never built on the cached path), TLS always
 //! verified against the OS store plus SSL_CERT_FILE, proxies from the environment, bodies
 //! read on 4xx, bounded sizes, and retries of 429/5xx that honour Retry-After inside the
 //! invocation's deadline.
@@ -36,22 +36,31 @@ impl RetryPolicy {
 }
 
 pub(crate) struct Http {
-    agent: OnceLock<ureq::Agent>,
+    /// For https: verifies against the OS certificate store, loaded when first needed.
+    tls: OnceLock<ureq::Agent>,
+    /// For plain http, which only loopback endpoints may use (`authority::check_secure_url`):
+    /// loading and parsing the OS store costs milliseconds a local call never needs. It has
+    /// no trusted roots, so it can never complete a TLS handshake: it fails closed.
+    plain: OnceLock<ureq::Agent>,
 }
 
 impl Http {
     pub(crate) const fn new() -> Http {
-        Http { agent: OnceLock::new() }
+        Http { tls: OnceLock::new(), plain: OnceLock::new() }
     }
 
-    fn agent(&self) -> &ureq::Agent {
-        self.agent.get_or_init(build_agent)
+    fn agent(&self, url: &str) -> &ureq::Agent {
+        if url.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("http://")) {
+            self.plain.get_or_init(|| build_agent(ureq::tls::RootCerts::Specific(std::sync::Arc::new(Vec::new()))))
+        } else {
+            self.tls.get_or_init(|| build_agent(root_certs()))
+        }
     }
 
     pub(crate) fn post_form(&self, url: &str, form: &[(&str, &str)], headers: &[(&str, &str)], deadline: Deadline, policy: RetryPolicy) -> Result<Reply> {
         trace!(1, "POST {url}");
         self.with_retries(url, deadline, policy, |timeout| {
-            let mut req = self.agent().post(url);
+            let mut req = self.agent(url).post(url);
             for (k, v) in headers {
                 req = req.header(*k, *v);
             }
@@ -62,7 +71,7 @@ impl Http {
     pub(crate) fn get(&self, url: &str, headers: &[(&str, &str)], deadline: Deadline, policy: RetryPolicy) -> Result<Reply> {
         trace!(1, "GET {}", url.split('?').next().unwrap_or(url));
         self.with_retries(url, deadline, policy, |timeout| {
-            let mut req = self.agent().get(url);
+            let mut req = self.agent(url).get(url);
             for (k, v) in headers {
                 req = req.header(*k, *v);
             }
@@ -151,8 +160,8 @@ fn map_error(e: ureq::Error, url: &str, deadline: Deadline) -> Error {
     }
 }
 
-fn build_agent() -> ureq::Agent {
-    let tls = ureq::tls::TlsConfig::builder().root_certs(root_certs()).build();
+fn build_agent(roots: ureq::tls::RootCerts) -> ureq::Agent {
+    let tls = ureq::tls::TlsConfig::builder().root_certs(roots).build();
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
