@@ -162,14 +162,51 @@ fn map_error(e: ureq::Error, url: &str, deadline: Deadline) -> Error {
 
 fn build_agent(roots: ureq::tls::RootCerts) -> ureq::Agent {
     let tls = ureq::tls::TlsConfig::builder().root_certs(roots).build();
-    ureq::Agent::config_builder()
+    let config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
         .user_agent(concat!("entra-token/", env!("CARGO_PKG_VERSION")))
         .tls_config(tls)
         .proxy(ureq::Proxy::try_from_env())
-        .build()
-        .new_agent()
+        .build();
+    ureq::Agent::with_parts(config, ureq::unversioned::transport::DefaultConnector::new(), LiteralFirst::default())
+}
+
+/// ureq's resolver, except that an IP literal (a loopback authority, IMDS at
+/// 169.254.169.254) is answered at once: with a timeout set, ureq resolves every host on a
+/// fresh thread, which cost a cold local answer a thread spawn for a lookup that is none.
+/// (ureq's `unversioned` API: Cargo.lock pins it; revisit on a ureq upgrade.)
+#[derive(Debug, Default)]
+struct LiteralFirst(ureq::unversioned::resolver::DefaultResolver);
+
+impl ureq::unversioned::resolver::Resolver for LiteralFirst {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> std::result::Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
+        match ip_literal(uri) {
+            Some(addr) => {
+                let mut found = self.empty();
+                found.push(addr);
+                Ok(found)
+            }
+            None => self.0.resolve(uri, config, timeout),
+        }
+    }
+}
+
+/// The socket address of a URI whose host is an IP literal (`127.0.0.1`, `[::1]`).
+fn ip_literal(uri: &ureq::http::Uri) -> Option<std::net::SocketAddr> {
+    let host = uri.host()?;
+    let ip: std::net::IpAddr = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host).parse().ok()?;
+    let port = uri.port_u16().or(match uri.scheme_str() {
+        Some(s) if s.eq_ignore_ascii_case("https") => Some(443),
+        Some(s) if s.eq_ignore_ascii_case("http") => Some(80),
+        _ => None,
+    })?;
+    Some(std::net::SocketAddr::new(ip, port))
 }
 
 /// The OS store (and SSL_CERT_FILE / SSL_CERT_DIR, which rustls-native-certs honours);
@@ -185,4 +222,20 @@ fn root_certs() -> ureq::tls::RootCerts {
     }
     let certs = found.certs.iter().map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned()).collect();
     ureq::tls::RootCerts::Specific(std::sync::Arc::new(certs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ip_literals_resolve_without_a_lookup_and_names_do_not() {
+        let uri = |s: &str| s.parse::<ureq::http::Uri>().unwrap();
+        assert_eq!(ip_literal(&uri("http://127.0.0.1:8080/t/oauth2/v2.0/token")), Some("127.0.0.1:8080".parse().unwrap()));
+        assert_eq!(ip_literal(&uri("http://[::1]:9000/x")), Some("[::1]:9000".parse().unwrap()));
+        assert_eq!(ip_literal(&uri("http://169.254.169.254/metadata/identity/oauth2/token")), Some("169.254.169.254:80".parse().unwrap()));
+        assert_eq!(ip_literal(&uri("https://10.0.0.1/")), Some("10.0.0.1:443".parse().unwrap()));
+        assert_eq!(ip_literal(&uri("https://login.microsoftonline.com/t")), None);
+        assert_eq!(ip_literal(&uri("http://localhost:8080/")), None);
+    }
 }
