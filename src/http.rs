@@ -168,6 +168,11 @@ fn build_agent(roots: ureq::tls::RootCerts) -> ureq::Agent {
         .user_agent(concat!("entra-token/", env!("CARGO_PKG_VERSION")))
         .tls_config(tls)
         .proxy(ureq::Proxy::try_from_env())
+        // ureq zeroes 128 KiB for each direction per connection; token answers have
+        // a few KiB of headers and requests a few KiB of form, so 32/16 KiB is ample.
+        .max_response_header_size(32 * 1024)
+        .input_buffer_size(32 * 1024)
+        .output_buffer_size(16 * 1024)
         .build();
     ureq::Agent::with_parts(config, ureq::unversioned::transport::DefaultConnector::new(), LiteralFirst::default())
 }
