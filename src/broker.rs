@@ -164,11 +164,16 @@ pub(crate) fn open_cache(req: &TokenRequest) -> Result<Option<Cache>> {
     if req.no_cache {
         return Ok(None);
     }
-    Cache::open(cache::default_dir()?).map(Some)
+    Cache::open_or_skip(cache::default_dir()?)
 }
 
 /// The whole path: serve from cache when fresh, else acquire under the key's lock.
 pub(crate) fn get_token(req: &TokenRequest) -> Result<Credential> {
+    get_token_with(req, None)
+}
+
+/// `get_token` with the prompt decided by the caller (`refresh` never prompts).
+pub(crate) fn get_token_with(req: &TokenRequest, prompt: Option<Prompt>) -> Result<Credential> {
     let r = resolve(req)?;
     let cache = open_cache(req)?;
     let now = clock::now();
@@ -178,7 +183,7 @@ pub(crate) fn get_token(req: &TokenRequest) -> Result<Credential> {
             match fresh(c, &r.key, req.min_validity, now)? {
                 Lookup::Fresh(e) => {
                     trace!(1, "cache hit {}", r.key);
-                    return Ok(credential_from_entry(e, true));
+                    return Ok(credential_from_entry(e, &r.profile.name, true));
                 }
                 Lookup::RefreshDue(e) => stale = Some(e),
                 Lookup::Miss(why) => trace!(1, "cache miss {}: {why}", r.key),
@@ -201,18 +206,18 @@ pub(crate) fn get_token(req: &TokenRequest) -> Result<Credential> {
     if let (Some(c), false, None) = (&cache, req.force_refresh, &req.claims) {
         if let Lookup::Fresh(e) = fresh(c, &r.key, req.min_validity, clock::now())? {
             trace!(1, "another process stored {} while we waited", r.key);
-            return Ok(credential_from_entry(e, true));
+            return Ok(credential_from_entry(e, &r.profile.name, true));
         }
     }
     let http = Http::new();
-    let prompt = prompt_for(req, &r.profile);
+    let prompt = prompt.unwrap_or_else(|| prompt_for(req, &r.profile));
     let ctx = FlowCtx { profile: &r.profile, target: &r.target, http: &http, deadline, claims: req.claims.as_deref(), cache: cache.as_ref(), prompt };
     let reply = match flows::acquire(&ctx) {
         Ok(reply) => reply,
         Err(e) => {
             if let Some(entry) = stale.filter(|s| s.expires_on - clock::now() > req.min_validity) {
                 warn!("early refresh failed ({}); serving the cached token", crate::error::one_line(&e));
-                return Ok(credential_from_entry(entry, true));
+                return Ok(credential_from_entry(entry, &r.profile.name, true));
             }
             return Err(e);
         }
@@ -223,7 +228,7 @@ pub(crate) fn get_token(req: &TokenRequest) -> Result<Credential> {
             warn!("could not store the token ({}); answering anyway", crate::error::one_line(&e));
         }
     }
-    Ok(credential_from_entry(entry, false))
+    Ok(credential_from_entry(entry, &r.profile.name, false))
 }
 
 /// Decides whether a flow may show a prompt on stderr.
@@ -283,12 +288,14 @@ pub(crate) fn entry_from_reply(r: &Resolved, reply: TokenReply) -> TokenEntry {
     }
 }
 
-pub(crate) fn credential_from_entry(e: TokenEntry, from_cache: bool) -> Credential {
+/// The answer for `profile` (a cached entry may have been stored by another profile with
+/// the same authority, tenant, client and identity; the answer names the one asked).
+pub(crate) fn credential_from_entry(e: TokenEntry, profile: &str, from_cache: bool) -> Credential {
     Credential {
         access_token: e.access_token,
         token_type: e.token_type,
         expires_on: e.expires_on,
-        profile: e.profile,
+        profile: profile.to_string(),
         tenant_id: e.tenant_id,
         client_id: e.client_id,
         scopes: e.scopes,

@@ -4,7 +4,7 @@
 //! the directory 0700, owned by us; anything else is refused with the fix.
 
 use crate::error::{Error, Result};
-use crate::log::trace;
+use crate::log::{trace, warn};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::fs::{File, OpenOptions};
@@ -49,6 +49,20 @@ impl Cache {
         }
         check_dir(&dir)?;
         Ok(Cache { dir })
+    }
+
+    /// Like `open`, but a directory that cannot be created (read-only or full file system,
+    /// no permission) is a warning and `None`: the token is still answered, uncached. An
+    /// existing directory that is unsafe is still an error.
+    pub(crate) fn open_or_skip(dir: PathBuf) -> Result<Option<Cache>> {
+        if std::fs::symlink_metadata(&dir).is_err() {
+            if let Err(e) = create_private_dir(&dir) {
+                warn!("{}; answering without the cache", crate::error::one_line(&e));
+                return Ok(None);
+            }
+        }
+        check_dir(&dir)?;
+        Ok(Some(Cache { dir }))
     }
 
     pub(crate) fn dir(&self) -> &Path {

@@ -1,7 +1,14 @@
 //! The command line, as clap types. Each subcommand's arguments live beside the code that
 //! runs it; this file only lists them.
 
+use crate::protocols::az::AzArgs;
+use crate::protocols::azd::AzdArgs;
+use crate::protocols::bazel::BazelArgs;
+use crate::protocols::docker::DockerArgs;
 use crate::protocols::get_token::GetTokenArgs;
+use crate::protocols::git::GitArgs;
+use crate::protocols::kubectl::KubectlArgs;
+use crate::setup::SetupArgs;
 use clap::{Parser, Subcommand};
 
 /// A fast, cached Microsoft Entra ID token helper.
@@ -26,4 +33,32 @@ pub(crate) enum Command {
     /// Print an access token for a profile and resource.
     #[command(name = "get-token", visible_alias = "token")]
     GetToken(GetTokenArgs),
+    /// Answer as the Azure CLI: `entra-token az account get-access-token …` (or link as `az`).
+    #[command(disable_help_flag = true)]
+    Az(AzArgs),
+    /// Answer as the Azure Developer CLI: `entra-token azd auth token …` (or link as `azd`).
+    #[command(disable_help_flag = true)]
+    Azd(AzdArgs),
+    /// Bazel credential helper: `entra-token bazel get` (or link as `entra-token-bazel`).
+    Bazel(BazelArgs),
+    /// Docker credential helper: `entra-token docker get|store|erase|list|version` (or link as `docker-credential-entra-token`).
+    Docker(DockerArgs),
+    /// Print (or with --apply write) the config a tool needs to use entra-token.
+    Setup(SetupArgs),
+    /// kubectl exec credential plugin (reads KUBERNETES_EXEC_INFO, prints an ExecCredential).
+    Kubectl(KubectlArgs),
+    /// git credential helper (get/store/erase); also runs as git-credential-entra-token.
+    Git(GitArgs),
+    /// Sign a person in now and keep the account (prompts go to stderr, even without a terminal).
+    Login(crate::session::LoginArgs),
+    /// Remove a profile's account (refresh token) and its cached tokens.
+    Logout(crate::session::LogoutArgs),
+    /// Get a new access token through the stored refresh token (never prompts).
+    Refresh(crate::session::RefreshArgs),
+    /// Decode a JWT (from -, the cache, or an argument) and show its claims; never verifies it.
+    Inspect(crate::inspect::InspectArgs),
+    /// Every profile, its signed-in account and its cached tokens (never the tokens themselves).
+    Status(crate::session::StatusArgs),
+    /// The token cache (`cache list` is `status`).
+    Cache(crate::session::CacheArgs),
 }

@@ -63,6 +63,11 @@ pub(crate) struct ProfileConfig {
     pub storage: Option<String>,
     /// Resources `entra-token serve` may hand out for this profile.
     pub serve_resources: Option<Vec<String>>,
+    /// The subscription `az account get-access-token` reports for this profile.
+    pub subscription: Option<String>,
+    /// Treat the registries in `urls` as Azure Container Registries (the Docker helper
+    /// exchanges the Entra token for an ACR refresh token); `*.azurecr.io` needs no flag.
+    pub acr: Option<bool>,
 }
 
 /// How a profile gets its tokens.
@@ -285,10 +290,17 @@ fn from_config(name: &str, name_source: NameSource, origin: Origin, cfg: Profile
     };
     let client_id = match &cfg.client_id {
         Some(c) => c.clone(),
+        None if flow == FlowKind::WorkloadIdentity && crate::flows::workload_identity::env_client_id().is_some() => {
+            crate::flows::workload_identity::env_client_id().unwrap_or_default()
+        }
         None if flow.is_user_flow() || matches!(flow, FlowKind::Auto | FlowKind::AzureCli | FlowKind::ManagedIdentity) => AZURE_CLI_CLIENT_ID.to_string(),
         None => return Err(bad(format!("flow {} needs client_id", flow.name()))),
     };
-    let tenant = cfg.tenant.clone().unwrap_or_else(|| "organizations".into());
+    let tenant = match (&cfg.tenant, flow) {
+        (Some(t), _) => t.clone(),
+        (None, FlowKind::WorkloadIdentity) => crate::flows::workload_identity::env_tenant_id().unwrap_or_else(|| "organizations".into()),
+        (None, _) => "organizations".into(),
+    };
     if flow == FlowKind::ClientCredentials && secret.is_none() && cfg.certificate_path.is_none() {
         return Err(bad("client-credentials needs client_secret_env, client_secret_file or certificate_path".into()));
     }
@@ -366,6 +378,8 @@ fn builtin_default(name_source: NameSource) -> Result<Profile> {
         name_source,
         authority: Authority::new(&host, &env("AZURE_TENANT_ID").unwrap_or_else(|| "organizations".into()))?,
         client_id: AZURE_CLI_CLIENT_ID.into(),
+        // The `auto` chain: its last step signs the person in (browser with a display,
+        // device code without) through `flows::user::sign_in_user`.
         flow: FlowKind::Auto,
         endpoint: Endpoint::V2,
         settings: ProfileConfig::default(),

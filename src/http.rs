@@ -38,9 +38,10 @@ impl RetryPolicy {
 pub(crate) struct Http {
     /// For https: verifies against the OS certificate store, loaded when first needed.
     tls: OnceLock<ureq::Agent>,
-    /// For plain http, which only loopback endpoints may use (`authority::check_secure_url`):
-    /// loading and parsing the OS store costs milliseconds a local call never needs. It has
-    /// no trusted roots, so it can never complete a TLS handshake: it fails closed.
+    /// For plain http, which only loopback authorities (`authority::check_secure_url`) and
+    /// the link-local managed-identity endpoints use: loading and parsing the OS store costs
+    /// milliseconds such a call never needs. It has no trusted roots, so it can never
+    /// complete a TLS handshake: it fails closed.
     plain: OnceLock<ureq::Agent>,
 }
 
@@ -76,6 +77,31 @@ impl Http {
                 req = req.header(*k, *v);
             }
             req.config().timeout_global(Some(timeout)).build().call()
+        })
+    }
+
+    /// A GET to an endpoint on this host (managed identity): never through a proxy, and
+    /// with a short connect timeout when it is only a probe.
+    pub(crate) fn get_local(&self, url: &str, headers: &[(&str, &str)], deadline: Deadline, policy: RetryPolicy, connect: Option<Duration>) -> Result<Reply> {
+        trace!(1, "GET {} (no proxy)", url.split('?').next().unwrap_or(url));
+        self.with_retries(url, deadline, policy, |timeout| {
+            let mut req = self.agent(url).get(url);
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            req.config().timeout_global(Some(timeout)).timeout_connect(connect).proxy(None).build().call()
+        })
+    }
+
+    /// A form POST to an endpoint on this host (Cloud Shell), never through a proxy.
+    pub(crate) fn post_form_local(&self, url: &str, form: &[(&str, &str)], headers: &[(&str, &str)], deadline: Deadline, policy: RetryPolicy, connect: Option<Duration>) -> Result<Reply> {
+        trace!(1, "POST {} (no proxy)", url.split('?').next().unwrap_or(url));
+        self.with_retries(url, deadline, policy, |timeout| {
+            let mut req = self.agent(url).post(url);
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            req.config().timeout_global(Some(timeout)).timeout_connect(connect).proxy(None).build().send_form(form.iter().copied())
         })
     }
 
@@ -139,6 +165,8 @@ fn read_reply(mut resp: ureq::http::Response<ureq::Body>, url: &str) -> Result<R
     Ok(Reply { status, body, retry_after, date, www_authenticate })
 }
 
+const TLS_HINT: &str = "if a corporate proxy re-signs TLS, point SSL_CERT_FILE at its root CA";
+
 fn map_error(e: ureq::Error, url: &str, deadline: Deadline) -> Error {
     let net = |message: String, hint: Option<&str>| Error::Network { url: url.to_string(), message, hint: hint.map(str::to_string) };
     match e {
@@ -150,17 +178,20 @@ fn map_error(e: ureq::Error, url: &str, deadline: Deadline) -> Error {
                 Error::Timeout { what: format!("calling {url}"), after: deadline.total }
             } else if io.kind() == std::io::ErrorKind::ConnectionRefused {
                 net("connection refused".into(), Some("is the endpoint up? check the URL and HTTPS_PROXY/NO_PROXY"))
+            } else if io.to_string().to_ascii_lowercase().contains("certificate") {
+                net(io.to_string(), Some(TLS_HINT))
             } else {
                 net(io.to_string(), None)
             }
         }
-        ureq::Error::Tls(m) => net(format!("TLS failed: {m}"), Some("if a corporate proxy re-signs TLS, point SSL_CERT_FILE at its root CA")),
-        ureq::Error::Rustls(r) => net(format!("TLS failed: {r}"), Some("if a corporate proxy re-signs TLS, point SSL_CERT_FILE at its root CA")),
+        ureq::Error::Tls(m) => net(format!("TLS failed: {m}"), Some(TLS_HINT)),
+        ureq::Error::Rustls(r) => net(format!("TLS failed: {r}"), Some(TLS_HINT)),
         other => net(other.to_string(), None),
     }
 }
 
 fn build_agent(roots: ureq::tls::RootCerts) -> ureq::Agent {
+    trace!(2, "building the HTTP client");
     let tls = ureq::tls::TlsConfig::builder().root_certs(roots).build();
     let config = ureq::Agent::config_builder()
         .http_status_as_error(false)

@@ -111,7 +111,35 @@ pub(crate) fn redeem(http: &Http, url: &str, form: &[(&str, &str)], deadline: De
     if reply.status == 200 {
         return parse_token_reply(&reply.body, url, clock::now());
     }
-    Err(error_from_reply(&reply, url))
+    Err(redact(error_from_reply(&reply, url), form))
+}
+
+/// Form fields whose values are secrets.
+const SECRET_FIELDS: &[&str] = &["client_secret", "client_assertion", "refresh_token", "password", "code", "code_verifier", "device_code", "assertion"];
+
+/// A server (or a proxy in its place) may echo what we sent in its error text; cut any
+/// secret we sent out of that text before it reaches a log or a JSON answer. Hints are
+/// our own words and stay as they are; values under 8 bytes are too short to tell apart.
+fn redact(e: Error, form: &[(&str, &str)]) -> Error {
+    let secrets: Vec<&str> = form.iter().filter(|(k, v)| SECRET_FIELDS.contains(k) && v.len() >= 8).map(|(_, v)| *v).collect();
+    let scrub = |s: String| secrets.iter().fold(s, |s, secret| if s.contains(secret) { s.replace(secret, "REDACTED") } else { s });
+    match e {
+        Error::Auth { message, aad, hint } => Error::Auth {
+            message: scrub(message),
+            aad: aad.map(|a| AadError {
+                error: scrub(a.error),
+                description: scrub(a.description),
+                correlation_id: a.correlation_id.map(scrub),
+                trace_id: a.trace_id.map(scrub),
+                claims: a.claims.map(scrub),
+                suberror: a.suberror.map(scrub),
+                codes: a.codes,
+            }),
+            hint,
+        },
+        Error::Network { url, message, hint } => Error::Network { url, message: scrub(message), hint },
+        other => other,
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -233,6 +261,15 @@ mod tests {
         assert_eq!(parse_token_reply(b"<html>", "u", 0).unwrap_err().exit_code(), 4);
         assert_eq!(parse_token_reply(br#"{"access_token":"a","#, "u", 0).unwrap_err().exit_code(), 4);
         assert_eq!(parse_token_reply(br#"{"token_type":"x"}"#, "u", 0).unwrap_err().exit_code(), 4);
+    }
+
+    #[test]
+    fn an_echoed_secret_is_redacted() {
+        let body = br#"{"error":"invalid_request","error_description":"bad request: client_secret=s3cr3t-value&x","correlation_id":"s3cr3t-value"}"#;
+        let reply = Reply { status: 400, body: body.to_vec(), retry_after: None, date: None, www_authenticate: None };
+        let e = redact(error_from_reply(&reply, "u"), &[("client_id", "app"), ("client_secret", "s3cr3t-value")]);
+        let shown = format!("{} {:?}", crate::error::one_line(&e), e);
+        assert!(!shown.contains("s3cr3t-value") && shown.contains("REDACTED"), "{shown}");
     }
 
     #[test]

@@ -10,7 +10,17 @@ use crate::error::{Error, Result};
 use crate::http::Http;
 use crate::oauth::TokenReply;
 
+pub(crate) mod auto;
+pub(crate) mod azure_cli;
+pub(crate) mod certificate;
 pub(crate) mod client_credentials;
+pub(crate) mod device_code;
+pub(crate) mod interactive;
+pub(crate) mod password;
+pub(crate) mod refresh;
+pub(crate) mod user;
+pub(crate) mod managed_identity;
+pub(crate) mod workload_identity;
 
 /// Can a person answer a prompt right now?
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +50,12 @@ pub(crate) struct FlowCtx<'a> {
 pub(crate) fn cache_identity(profile: &Profile) -> String {
     match profile.flow {
         FlowKind::ClientCredentials => "app".to_string(),
+        // One person per profile: the same account whichever way they signed in.
+        f if f.is_user_flow() => format!("user:{}", profile.name),
+        FlowKind::WorkloadIdentity => "wi".to_string(),
+        FlowKind::ManagedIdentity => managed_identity::identity(profile),
+        FlowKind::AzureCli => azure_cli::identity(),
+        FlowKind::Auto => auto::identity(profile),
         other => format!("{}:{}", other.name(), profile.name),
     }
 }
@@ -48,11 +64,23 @@ pub(crate) fn cache_identity(profile: &Profile) -> String {
 pub(crate) fn acquire(ctx: &FlowCtx<'_>) -> Result<TokenReply> {
     match ctx.profile.flow {
         FlowKind::ClientCredentials => client_credentials::acquire(ctx),
+        FlowKind::DeviceCode | FlowKind::Interactive | FlowKind::AuthorizationCode | FlowKind::Password => user::acquire(ctx),
+        FlowKind::WorkloadIdentity => workload_identity::acquire(ctx),
+        FlowKind::ManagedIdentity => managed_identity::acquire(ctx),
+        FlowKind::AzureCli => azure_cli::acquire(ctx),
+        FlowKind::Auto => auto::acquire(ctx),
         other => Err(Error::bad_input_hint(
-            format!("profile '{}': flow {} is not available in this build", ctx.profile.name, other.name()),
+            format!("profile '{}': flow {}{NOT_AVAILABLE}", ctx.profile.name, other.name()),
             "use flow = \"client-credentials\" with client_secret_env or client_secret_file",
         )),
     }
+}
+
+const NOT_AVAILABLE: &str = " is not available in this build";
+
+/// The error of a flow this build does not have (`auto` moves on to its next source).
+pub(crate) fn is_not_available(e: &Error) -> bool {
+    matches!(e, Error::BadInput { message, .. } if message.ends_with(NOT_AVAILABLE))
 }
 
 /// Adds the claims challenge to a form when there is one.

@@ -1,0 +1,259 @@
+//! Signed-in people. A refresh token belongs to an account (authority host, tenant,
+//! client, home account id), never to a resource, so one sign-in serves every resource
+//! the account may reach. A profile links to the account it signed in as (`acct-*.json`);
+//! the refresh token itself sits behind `RtStore`, so an OS keyring can hold it instead
+//! of a file (`storage = keyring`) without the flows noticing.
+
+use crate::cache::{self, Cache, Lock};
+use crate::clock;
+use crate::config::Profile;
+use crate::error::{Error, Result};
+use crate::oauth::TokenReply;
+use crate::secret::Secret;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+
+/// Which refresh token: the account it was issued to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct AccountKey {
+    /// The authority host, e.g. `https://login.microsoftonline.com`.
+    pub authority: String,
+    /// The tenant the profile signs in through (`organizations`, a GUID, a domain).
+    pub tenant: String,
+    pub client_id: String,
+    /// `uid.utid` from client_info, or `oid.tid` from the tokens.
+    pub home_account_id: String,
+}
+
+impl AccountKey {
+    /// `rt-<hash>.json`: the refresh token's name in a store.
+    pub(crate) fn name(&self) -> String {
+        cache::key_name(
+            "rt",
+            &["1", &self.authority.to_ascii_lowercase(), &self.tenant.to_ascii_lowercase(), &self.client_id.to_ascii_lowercase(), &self.home_account_id.to_ascii_lowercase()],
+        )
+    }
+}
+
+/// A refresh token as a store keeps it.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct StoredRt {
+    pub v: u32,
+    pub refresh_token: Secret<String>,
+    /// `"1"`: works for the family of Microsoft first-party clients.
+    #[serde(default)]
+    pub foci: Option<String>,
+    pub key: AccountKey,
+    pub updated_at: i64,
+}
+
+/// Where refresh tokens live. The file store is the default; a keyring store slots in
+/// beside it (`storage = keyring`). Every call runs under the account's lock.
+pub(crate) trait RtStore {
+    fn load(&self, key: &AccountKey) -> Result<Option<StoredRt>>;
+    fn save(&self, rt: &StoredRt) -> Result<()>;
+    /// True when something was removed.
+    fn remove(&self, key: &AccountKey) -> Result<bool>;
+    /// For `status` and `logout` messages: where the tokens are kept.
+    fn describe(&self) -> String;
+}
+
+/// Refresh tokens as 0600 files in the cache directory, written through `Cache`.
+pub(crate) struct FileRtStore<'a> {
+    pub cache: &'a Cache,
+}
+
+impl RtStore for FileRtStore<'_> {
+    fn load(&self, key: &AccountKey) -> Result<Option<StoredRt>> {
+        Ok(self.cache.read::<StoredRt>(&key.name())?.filter(|r| r.v == 1 && r.key == *key && !r.refresh_token.expose().is_empty()))
+    }
+    fn save(&self, rt: &StoredRt) -> Result<()> {
+        self.cache.write(&rt.key.name(), rt)
+    }
+    fn remove(&self, key: &AccountKey) -> Result<bool> {
+        self.cache.remove(&key.name())
+    }
+    fn describe(&self) -> String {
+        format!("file in {}", self.cache.dir().display())
+    }
+}
+
+/// The store a profile's refresh tokens go to.
+pub(crate) fn store_for<'a>(cache: &'a Cache, profile: &Profile) -> Result<Box<dyn RtStore + 'a>> {
+    match profile.settings.storage.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("auto") | Some("file") => Ok(Box::new(FileRtStore { cache })),
+        Some(other) => Err(Error::bad_input_hint(
+            format!("profile '{}': storage = \"{other}\" is not available in this build", profile.name),
+            "use storage = \"file\" (or leave it out)",
+        )),
+    }
+}
+
+/// A profile's link to the account it signed in as. Holds no secret.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct AccountLink {
+    pub v: u32,
+    pub profile: String,
+    pub key: AccountKey,
+    /// What a person calls the account: preferred_username / upn.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// The tenant id the account's tokens carry.
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+    pub signed_in_at: i64,
+}
+
+/// `acct-<hash>.json`: one per (authority, tenant, client, profile).
+pub(crate) fn link_name(profile: &Profile) -> String {
+    cache::key_name(
+        "acct",
+        &[
+            "1",
+            &profile.authority.host.to_ascii_lowercase(),
+            &profile.authority.tenant.to_ascii_lowercase(),
+            &profile.client_id.to_ascii_lowercase(),
+            &profile.name,
+        ],
+    )
+}
+
+pub(crate) fn linked(cache: &Cache, profile: &Profile) -> Result<Option<AccountLink>> {
+    Ok(cache.read::<AccountLink>(&link_name(profile))?.filter(|l| l.v == 1 && l.profile == profile.name))
+}
+
+/// Every link in the cache (for `status` and `logout --all`).
+pub(crate) fn all_links(cache: &Cache) -> Result<Vec<(String, AccountLink)>> {
+    let mut out = Vec::new();
+    for name in cache.list("acct-")? {
+        if let Some(l) = cache.read::<AccountLink>(&name)?.filter(|l| l.v == 1) {
+            out.push((name, l));
+        }
+    }
+    Ok(out)
+}
+
+/// The account's lock, held across load → refresh → save so two processes never spend
+/// the same (rotating) refresh token. Taken after the access-token key's lock.
+pub(crate) fn lock(cache: &Cache, key: &AccountKey, wait: std::time::Duration) -> Result<Lock> {
+    cache.lock(&key.name(), wait)
+}
+
+/// Who a token answer is for, from client_info (`{uid,utid}`), else the id token's or
+/// the access token's `oid`/`tid`.
+pub(crate) struct Who {
+    pub home_account_id: String,
+    pub username: Option<String>,
+    pub tenant_id: Option<String>,
+}
+
+pub(crate) fn who(reply: &TokenReply) -> Who {
+    let id_claims = reply.id_token.as_ref().and_then(|t| crate::jwt::decode(t.expose())).map(|(_, c)| c);
+    let at_claims = crate::jwt::decode(reply.access_token.expose()).map(|(_, c)| c);
+    let claim = |n: &str| {
+        id_claims.as_ref().and_then(|c| crate::jwt::claim(c, n)).or_else(|| at_claims.as_ref().and_then(|c| crate::jwt::claim(c, n))).map(str::to_string)
+    };
+    let from_client_info = reply.client_info.as_deref().and_then(|ci| {
+        let bytes = URL_SAFE_NO_PAD.decode(ci.trim().trim_end_matches('=')).ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        Some(format!("{}.{}", v.get("uid")?.as_str()?, v.get("utid")?.as_str()?))
+    });
+    let home_account_id = from_client_info
+        .or_else(|| Some(format!("{}.{}", claim("oid")?, claim("tid")?)))
+        .or_else(|| claim("sub"))
+        .unwrap_or_else(|| "unknown".into());
+    Who {
+        home_account_id,
+        username: claim("preferred_username").or_else(|| claim("upn")).or_else(|| claim("unique_name")).or_else(|| claim("email")),
+        tenant_id: claim("tid"),
+    }
+}
+
+/// After a sign-in: stores the refresh token first, then links the profile to the
+/// account. Returns the link. Without a refresh token in the answer, only the link.
+pub(crate) fn remember(cache: &Cache, profile: &Profile, reply: &TokenReply) -> Result<AccountLink> {
+    let w = who(reply);
+    let key = AccountKey {
+        authority: profile.authority.host.clone(),
+        tenant: profile.authority.tenant.clone(),
+        client_id: profile.client_id.clone(),
+        home_account_id: w.home_account_id,
+    };
+    if let Some(rt) = &reply.refresh_token {
+        let store = store_for(cache, profile)?;
+        let _lock = lock(cache, &key, std::time::Duration::from_secs(10))?;
+        store.save(&StoredRt { v: 1, refresh_token: rt.clone(), foci: reply.foci.clone(), key: key.clone(), updated_at: clock::now() })?;
+    } else {
+        crate::log::warn!("Entra sent no refresh token (was offline_access refused?); the next token will need a new sign-in");
+    }
+    let link = AccountLink { v: 1, profile: profile.name.clone(), key, username: w.username, tenant_id: w.tenant_id, signed_in_at: clock::now() };
+    cache.write(&link_name(profile), &link)?;
+    Ok(link)
+}
+
+/// What `forget` did.
+pub(crate) struct Forgotten {
+    pub link: AccountLink,
+    pub removed_rt: bool,
+    /// Other profiles signed in as the same account: its refresh token stays for them.
+    pub kept_for: Vec<String>,
+}
+
+/// Removes a profile's link, and its account's refresh token unless another profile is
+/// signed in as the same account. None when the profile was not signed in.
+pub(crate) fn forget(cache: &Cache, profile: &Profile) -> Result<Option<Forgotten>> {
+    let Some(link) = linked(cache, profile)? else {
+        return Ok(None);
+    };
+    let kept_for: Vec<String> = all_links(cache)?.into_iter().filter(|(_, l)| l.key == link.key && l.profile != profile.name).map(|(_, l)| l.profile).collect();
+    let removed_rt = if kept_for.is_empty() {
+        let store = store_for(cache, profile)?;
+        let _lock = lock(cache, &link.key, std::time::Duration::from_secs(10))?;
+        store.remove(&link.key)?
+    } else {
+        false
+    };
+    cache.remove(&link_name(profile))?;
+    Ok(Some(Forgotten { link, removed_rt, kept_for }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(client_info: Option<&str>) -> TokenReply {
+        let claims = URL_SAFE_NO_PAD.encode(br#"{"oid":"o1","tid":"t1","upn":"ann@contoso.test"}"#);
+        TokenReply {
+            access_token: Secret::new(format!("e30.{claims}.sig")),
+            token_type: "Bearer".into(),
+            expires_on: 0,
+            refresh_on: None,
+            refresh_token: None,
+            id_token: None,
+            client_info: client_info.map(str::to_string),
+            scope: None,
+            resource: None,
+            foci: None,
+        }
+    }
+
+    #[test]
+    fn home_account_from_client_info_or_claims() {
+        let ci = URL_SAFE_NO_PAD.encode(br#"{"uid":"u9","utid":"t9"}"#);
+        let w = who(&reply(Some(&ci)));
+        assert_eq!(w.home_account_id, "u9.t9");
+        assert_eq!(w.username.as_deref(), Some("ann@contoso.test"));
+        let w = who(&reply(Some("!!garbage")));
+        assert_eq!(w.home_account_id, "o1.t1");
+        assert_eq!(w.tenant_id.as_deref(), Some("t1"));
+    }
+
+    #[test]
+    fn account_keys_differ_per_account_and_never_mention_a_resource() {
+        let k = |h: &str| AccountKey { authority: "https://login.microsoftonline.com".into(), tenant: "organizations".into(), client_id: "c".into(), home_account_id: h.into() };
+        assert_ne!(k("a.b").name(), k("c.d").name());
+        assert_eq!(k("A.B").name(), k("a.b").name());
+        assert!(k("a.b").name().starts_with("rt-"));
+    }
+}

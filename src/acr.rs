@@ -1,0 +1,210 @@
+//! Azure Container Registry's token exchange: an Entra access token is traded at
+//! `https://<registry>/oauth2/exchange` for an ACR refresh token, which Docker then uses
+//! as the password of the well-known null-GUID user. The refresh token is a secret and is
+//! cached like an access token (locked, atomic, 0600), so a `docker pull` in a loop costs
+//! one file read.
+
+use crate::authority;
+use crate::broker::{self, TokenRequest};
+use crate::cache::{self, Cache};
+use crate::clock::{self, Deadline};
+use crate::error::{Error, Result};
+use crate::http::{Http, RetryPolicy};
+use crate::log::{trace, warn};
+use crate::secret::Secret;
+use serde::{Deserialize, Serialize};
+
+/// The user name ACR expects with a refresh token as the password.
+pub(crate) const ACR_USERNAME: &str = "00000000-0000-0000-0000-000000000000";
+/// Replaces `https://<registry>/oauth2/exchange` (tests and private stand-ins; https or loopback only).
+pub(crate) const EXCHANGE_URL_ENV: &str = "ENTRA_TOKEN_ACR_EXCHANGE_URL";
+/// ACR refresh tokens live about three hours; used when the token carries no `exp`.
+const DEFAULT_LIFETIME: i64 = 3 * 3600;
+
+/// Registry host suffixes of Azure Container Registry in each cloud.
+const ACR_SUFFIXES: &[&str] = &[".azurecr.io", ".azurecr.cn", ".azurecr.us"];
+
+/// Is this registry host an Azure Container Registry by name?
+pub(crate) fn is_acr_host(host: &str) -> bool {
+    let h = host.trim_end_matches('.').to_ascii_lowercase();
+    ACR_SUFFIXES.iter().any(|s| h.ends_with(s) && h.len() > s.len())
+}
+
+/// An ACR refresh token on disk.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct AcrEntry {
+    pub v: u32,
+    pub refresh_token: Secret<String>,
+    pub expires_on: i64,
+    pub registry: String,
+    pub profile: String,
+    pub cached_at: i64,
+}
+
+#[derive(Deserialize)]
+struct ExchangeReply {
+    refresh_token: Option<Secret<String>>,
+}
+
+#[derive(Deserialize, Default)]
+struct AcrErrors {
+    #[serde(default)]
+    errors: Vec<AcrError>,
+}
+
+#[derive(Deserialize, Default)]
+struct AcrError {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
+}
+
+/// The exchange form, in ACR's documented field order.
+pub(crate) fn exchange_form<'a>(registry: &'a str, tenant: &'a str, access_token: &'a str) -> [(&'static str, &'a str); 4] {
+    [("grant_type", "access_token"), ("service", registry), ("tenant", tenant), ("access_token", access_token)]
+}
+
+/// Parses the exchange answer: the refresh token and when it expires.
+pub(crate) fn parse_exchange(status: u16, body: &[u8], registry: &str, now: i64) -> Result<(Secret<String>, i64)> {
+    if status == 200 {
+        let reply: ExchangeReply = serde_json::from_slice(body).map_err(|_| Error::Network {
+            url: format!("https://{registry}/oauth2/exchange"),
+            message: "the answer is not ACR's token exchange JSON".into(),
+            hint: Some("check that the registry name is right and that no proxy answers instead".into()),
+        })?;
+        let token = reply.refresh_token.filter(|t| !t.expose().is_empty()).ok_or_else(|| Error::Network {
+            url: format!("https://{registry}/oauth2/exchange"),
+            message: "the answer has no refresh_token".into(),
+            hint: None,
+        })?;
+        let exp = crate::jwt::decode(token.expose()).and_then(|(_, c)| c.get("exp").and_then(serde_json::Value::as_i64));
+        return Ok((token, exp.unwrap_or(now + DEFAULT_LIFETIME)));
+    }
+    let errors: AcrErrors = serde_json::from_slice(body).unwrap_or_default();
+    match errors.errors.first() {
+        Some(e) => Err(Error::auth(
+            format!("the registry {registry} refused the token exchange: {} {}", e.code, e.message.trim()),
+            Some("check that the profile's identity has a pull role (AcrPull) on the registry and that its tenant owns the registry".into()),
+        )),
+        None if status == 401 || status == 403 => Err(Error::auth(
+            format!("the registry {registry} refused the token exchange (HTTP {status})"),
+            Some("check that the profile's identity has a pull role (AcrPull) on the registry".into()),
+        )),
+        None => Err(Error::Network {
+            url: format!("https://{registry}/oauth2/exchange"),
+            message: format!("unexpected HTTP {status} answer"),
+            hint: Some("check the registry name; a proxy or gateway may be answering".into()),
+        }),
+    }
+}
+
+fn exchange_url(registry: &str) -> Result<String> {
+    match std::env::var(EXCHANGE_URL_ENV).ok().filter(|v| !v.trim().is_empty()) {
+        Some(url) => {
+            authority::check_secure_url(url.trim(), EXCHANGE_URL_ENV)?;
+            Ok(url.trim().to_string())
+        }
+        None => Ok(format!("https://{registry}/oauth2/exchange")),
+    }
+}
+
+/// The cache key of a registry's refresh token: the registry plus the Entra token's key,
+/// so each identity, tenant and audience has its own.
+fn key(registry: &str, entra_key: &str) -> String {
+    cache::key_name("acr", &["1", &registry.to_ascii_lowercase(), entra_key])
+}
+
+fn fresh(cache: &Cache, key: &str, now: i64) -> Result<Option<AcrEntry>> {
+    Ok(cache.read::<AcrEntry>(key)?.filter(|e| e.v == 1 && e.expires_on - now > broker::DEFAULT_MIN_VALIDITY))
+}
+
+/// The ACR refresh token for `registry` (host[:port]) as `profile`: from the cache, or by
+/// exchanging a (possibly cached) Entra token.
+pub(crate) fn refresh_token(registry: &str, profile: &str) -> Result<(Secret<String>, i64)> {
+    let req = TokenRequest { profile: Some(profile.to_string()), ..TokenRequest::default() };
+    let resolved = broker::resolve(&req)?;
+    let key = key(registry, &resolved.key);
+    let cache = Cache::open(cache::default_dir()?)?;
+    if let Some(e) = fresh(&cache, &key, clock::now())? {
+        trace!(1, "cache hit {key}");
+        return Ok((e.refresh_token, e.expires_on));
+    }
+    let deadline = Deadline::after(req.timeout);
+    let _lock = match cache.lock(&key, deadline.remaining()) {
+        Ok(l) => Some(l),
+        Err(e @ Error::Timeout { .. }) => return Err(e),
+        Err(e) => {
+            warn!("{}; continuing without the cache lock", crate::error::one_line(&e));
+            None
+        }
+    };
+    if let Some(e) = fresh(&cache, &key, clock::now())? {
+        trace!(1, "another process stored {key} while we waited");
+        return Ok((e.refresh_token, e.expires_on));
+    }
+    let cred = broker::get_token(&req)?;
+    let tenant = cred.tenant_id.clone().unwrap_or_else(|| resolved.profile.authority.tenant.clone());
+    let url = exchange_url(registry)?;
+    let http = Http::new();
+    let form = exchange_form(registry, &tenant, cred.access_token.expose());
+    let reply = http.post_form(&url, &form, &[("Accept", "application/json")], deadline, RetryPolicy::TOKEN)?;
+    let (token, expires_on) = parse_exchange(reply.status, &reply.body, registry, clock::now())?;
+    let entry = AcrEntry { v: 1, refresh_token: token, expires_on, registry: registry.to_string(), profile: profile.to_string(), cached_at: clock::now() };
+    if let Err(e) = cache.write(&key, &entry) {
+        warn!("could not store the registry token ({}); answering anyway", crate::error::one_line(&e));
+    }
+    Ok((entry.refresh_token, entry.expires_on))
+}
+
+/// Drops the cached refresh token for `registry` (docker logout / erase). True if one was there.
+pub(crate) fn forget(registry: &str, profile: &str) -> Result<bool> {
+    let resolved = broker::resolve(&TokenRequest { profile: Some(profile.to_string()), ..TokenRequest::default() })?;
+    let cache = Cache::open(cache::default_dir()?)?;
+    cache.remove(&key(registry, &resolved.key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+
+    #[test]
+    fn acr_hosts() {
+        assert!(is_acr_host("contoso.azurecr.io"));
+        assert!(is_acr_host("Contoso.AzureCR.io."));
+        assert!(is_acr_host("contoso.azurecr.cn"));
+        assert!(!is_acr_host("azurecr.io"));
+        assert!(!is_acr_host(".azurecr.io"));
+        assert!(!is_acr_host("contoso.azurecr.io.evil.test"));
+        assert!(!is_acr_host("docker.io"));
+    }
+
+    #[test]
+    fn exchange_answer_and_expiry() {
+        let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"exp":1795328884}"#);
+        let jwt = format!("eyJhbGciOiJSUzI1NiJ9.{claims}.sig");
+        let body = format!(r#"{{"refresh_token":"{jwt}"}}"#);
+        let (t, exp) = parse_exchange(200, body.as_bytes(), "r.azurecr.io", 0).unwrap();
+        assert_eq!(t.expose(), &jwt);
+        assert_eq!(exp, 1_795_328_884);
+        let (_, exp) = parse_exchange(200, br#"{"refresh_token":"opaque"}"#, "r.azurecr.io", 100).unwrap();
+        assert_eq!(exp, 100 + DEFAULT_LIFETIME);
+    }
+
+    #[test]
+    fn exchange_errors() {
+        let e = parse_exchange(401, br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#, "r.azurecr.io", 0).unwrap_err();
+        assert_eq!(e.exit_code(), 3);
+        assert!(e.to_string().contains("UNAUTHORIZED"), "{e}");
+        assert_eq!(parse_exchange(502, b"<html>", "r.azurecr.io", 0).unwrap_err().exit_code(), 4);
+        assert_eq!(parse_exchange(200, b"<html>", "r.azurecr.io", 0).unwrap_err().exit_code(), 4);
+        assert_eq!(parse_exchange(200, br#"{"access_token":"x"}"#, "r.azurecr.io", 0).unwrap_err().exit_code(), 4);
+    }
+
+    #[test]
+    fn form_carries_the_four_fields() {
+        let f = exchange_form("r.azurecr.io", "t", "at");
+        assert_eq!(f, [("grant_type", "access_token"), ("service", "r.azurecr.io"), ("tenant", "t"), ("access_token", "at")]);
+    }
+}

@@ -1,0 +1,419 @@
+//! Azure CLI reuse: a developer who ran `az login` gets tokens without signing in again
+//! and without starting Python. We read az's MSAL cache (`msal_token_cache.json`) and
+//! `azureProfile.json`, serve a valid access token from it or redeem its refresh token
+//! with the Azure CLI client id, and fall back to `az account get-access-token` when the
+//! cache is encrypted or absent.
+//!
+//! We write nothing into az's files: az (through msal-extensions) owns their format and
+//! their lock, and a half-understood write could break `az` itself. Entra does not revoke a
+//! refresh token when it is redeemed, so az's own copy stays good; what we get is kept in
+//! our cache like any other token.
+
+use super::FlowCtx;
+use super::auto::Step;
+use crate::authority::{self, Endpoint};
+use crate::config::AZURE_CLI_CLIENT_ID;
+use crate::error::{Error, Result};
+use crate::oauth::{self, TokenReply};
+use crate::secret::Secret;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// az's files hold every account and subscription; generous, but bounded.
+const MAX_FILE: u64 = 16 * 1024 * 1024;
+/// Set on the `az` we start, so a wrapper that leads back to us cannot loop.
+const DEPTH_VAR: &str = "ENTRA_TOKEN_FROM_AZ_FALLBACK";
+/// Hosts that name the public cloud in MSAL cache entries.
+const PUBLIC_ALIASES: &[&str] = &["login.microsoftonline.com", "login.windows.net", "login.microsoft.com", "sts.windows.net"];
+
+/// `$AZURE_CONFIG_DIR`, else `~/.azure`.
+pub(crate) fn config_dir() -> Option<PathBuf> {
+    match std::env::var_os("AZURE_CONFIG_DIR").filter(|d| !d.is_empty()) {
+        Some(d) => Some(PathBuf::from(d)),
+        None => dirs::home_dir().map(|h| h.join(".azure")),
+    }
+}
+
+/// The account `az` uses now: the default subscription's user and tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AzAccount {
+    pub user: String,
+    /// `user` or `servicePrincipal`.
+    pub user_type: String,
+    pub tenant: String,
+}
+
+#[derive(Deserialize)]
+struct ProfileFile {
+    #[serde(default)]
+    subscriptions: Vec<Subscription>,
+}
+
+#[derive(Deserialize)]
+struct Subscription {
+    #[serde(rename = "tenantId")]
+    tenant_id: Option<String>,
+    #[serde(rename = "isDefault", default)]
+    is_default: bool,
+    user: Option<SubUser>,
+}
+
+#[derive(Deserialize)]
+struct SubUser {
+    name: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
+fn read_small(path: &Path) -> Option<Vec<u8>> {
+    let meta = std::fs::metadata(path).ok()?;
+    if meta.len() > MAX_FILE {
+        return None;
+    }
+    std::fs::read(path).ok()
+}
+
+/// Pure: `azureProfile.json` bytes (az writes them with a UTF-8 BOM) → the current account.
+pub(crate) fn parse_profile(bytes: &[u8]) -> Option<AzAccount> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let file: ProfileFile = serde_json::from_slice(bytes).ok()?;
+    let sub = file.subscriptions.iter().find(|s| s.is_default).or(file.subscriptions.first())?;
+    let user = sub.user.as_ref()?;
+    Some(AzAccount {
+        user: user.name.clone()?,
+        user_type: user.kind.clone().unwrap_or_else(|| "user".into()),
+        tenant: sub.tenant_id.clone().unwrap_or_default(),
+    })
+}
+
+pub(crate) fn current_account() -> Option<AzAccount> {
+    parse_profile(&read_small(&config_dir()?.join("azureProfile.json"))?)
+}
+
+/// The cache identity: which az account the token belongs to (a small file read, no secrets).
+pub(crate) fn identity() -> String {
+    match current_account() {
+        Some(a) => format!("azcli:{}", a.user.to_ascii_lowercase()),
+        None => "azcli:az".to_string(),
+    }
+}
+
+/// The `azure-cli` flow.
+pub(crate) fn acquire(ctx: &FlowCtx<'_>) -> Result<TokenReply> {
+    match acquire_step(ctx) {
+        Step::Token(t) => Ok(t),
+        Step::Unavailable(why) => Err(Error::auth(format!("azure cli: {why}"), Some("run `az login`, or pick another flow".into()))),
+        Step::Failed(e) => Err(e),
+    }
+}
+
+pub(crate) fn acquire_step(ctx: &FlowCtx<'_>) -> Step {
+    let Some(dir) = config_dir() else {
+        return Step::Unavailable("no home directory to find ~/.azure in".into());
+    };
+    let resource = match ctx.target.resource_for_v1() {
+        Ok(r) => r,
+        Err(e) => return Step::Failed(e),
+    };
+    let account = current_account();
+    let cache = read_small(&dir.join("msal_token_cache.json")).and_then(|b| serde_json::from_slice::<MsalCache>(&b).ok());
+    match (&account, cache) {
+        (None, _) => match find_az() {
+            Ok(Some(_)) => run_az(ctx, &resource, "no azureProfile.json"),
+            _ => Step::Unavailable(format!("not signed in to the Azure CLI (no azureProfile.json in {})", dir.display())),
+        },
+        (Some(a), _) if a.user_type != "user" => run_az(ctx, &resource, &format!("az is signed in as the service principal {}", a.user)),
+        (Some(a), Some(cache)) => from_msal_cache(ctx, a, &cache, &resource),
+        (Some(_), None) => run_az(ctx, &resource, "az's token cache is encrypted or absent"),
+    }
+}
+
+/// MSAL's token cache, the parts we read.
+#[derive(Deserialize, Default)]
+pub(crate) struct MsalCache {
+    #[serde(rename = "AccessToken", default)]
+    access_tokens: BTreeMap<String, MsalToken>,
+    #[serde(rename = "RefreshToken", default)]
+    refresh_tokens: BTreeMap<String, MsalToken>,
+    #[serde(rename = "Account", default)]
+    accounts: BTreeMap<String, MsalAccount>,
+}
+
+#[derive(Deserialize)]
+struct MsalToken {
+    secret: Secret<String>,
+    #[serde(default)]
+    home_account_id: String,
+    #[serde(default)]
+    environment: String,
+    #[serde(default)]
+    client_id: String,
+    #[serde(default)]
+    realm: Option<String>,
+    #[serde(default)]
+    target: Option<String>,
+    #[serde(default, deserialize_with = "oauth::num")]
+    expires_on: Option<i64>,
+    #[serde(default, deserialize_with = "oauth::num")]
+    refresh_on: Option<i64>,
+    #[serde(default)]
+    family_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct MsalAccount {
+    #[serde(default)]
+    home_account_id: String,
+    #[serde(default)]
+    environment: String,
+    #[serde(default)]
+    username: String,
+}
+
+/// Does an MSAL `environment` name the host we redeem at?
+fn same_environment(env: &str, authority_host: &str) -> bool {
+    // MSAL records the host without its port.
+    let ours = authority::host_of(&authority_host.to_ascii_lowercase()).unwrap_or_default().to_string();
+    let env = env.to_ascii_lowercase();
+    env == ours || (PUBLIC_ALIASES.contains(&env.as_str()) && PUBLIC_ALIASES.contains(&ours.as_str()))
+}
+
+/// Does a cached target serve this request? The exact scope, or any scope of the resource for `/.default`.
+fn covers(target: &str, scopes: &[String], resource: &str) -> bool {
+    let have: Vec<String> = target.split_whitespace().map(str::to_ascii_lowercase).collect();
+    scopes.iter().filter(|s| !authority::is_oidc_scope(s)).all(|s| {
+        let s = s.to_ascii_lowercase();
+        have.contains(&s) || (s.ends_with("/.default") && have.iter().any(|h| h.starts_with(&format!("{}/", resource.to_ascii_lowercase()))))
+    })
+}
+
+fn from_msal_cache(ctx: &FlowCtx<'_>, account: &AzAccount, cache: &MsalCache, resource: &str) -> Step {
+    let host = &ctx.profile.authority.host;
+    let tenant = if ctx.profile.authority.is_multi_tenant() { account.tenant.clone() } else { ctx.profile.authority.tenant.clone() };
+    let Some(home) = cache
+        .accounts
+        .values()
+        .find(|a| a.username.eq_ignore_ascii_case(&account.user) && same_environment(&a.environment, host))
+        .map(|a| a.home_account_id.clone())
+    else {
+        return run_az(ctx, resource, &format!("az's token cache has no account {} for {host}", account.user));
+    };
+    let now = crate::clock::now();
+    let ours = |t: &MsalToken| t.home_account_id == home && same_environment(&t.environment, host);
+    let at = cache.access_tokens.values().find(|t| {
+        ours(t)
+            && t.client_id == AZURE_CLI_CLIENT_ID
+            && t.realm.as_deref().is_some_and(|r| r.eq_ignore_ascii_case(&tenant))
+            && t.target.as_deref().is_some_and(|tg| covers(tg, &ctx.target.scopes, resource))
+            && t.expires_on.is_some_and(|e| e - now > crate::broker::DEFAULT_MIN_VALIDITY)
+            && !t.refresh_on.is_some_and(|r| r <= now)
+    });
+    if let Some(at) = at.filter(|_| ctx.claims.is_none()) {
+        crate::log::trace!(1, "serving an access token from az's cache for {}", account.user);
+        return Step::Token(TokenReply {
+            access_token: at.secret.clone(),
+            token_type: "Bearer".into(),
+            expires_on: at.expires_on.unwrap_or(now),
+            refresh_on: None,
+            refresh_token: None,
+            id_token: None,
+            client_info: None,
+            scope: at.target.clone(),
+            resource: Some(resource.to_string()),
+            foci: None,
+        });
+    }
+    let rt = cache.refresh_tokens.values().find(|t| ours(t) && (t.client_id == AZURE_CLI_CLIENT_ID || t.family_id.as_deref() == Some("1")));
+    let Some(rt) = rt else {
+        return run_az(ctx, resource, &format!("az's token cache has no refresh token for {}", account.user));
+    };
+    crate::log::trace!(1, "redeeming az's refresh token for {} in tenant {tenant}", account.user);
+    match redeem(ctx, &tenant, &rt.secret) {
+        Ok(t) => Step::Token(t),
+        Err(Error::Auth { message, aad, .. }) if aad.as_ref().is_some_and(|a| a.error == "invalid_grant") => {
+            Step::Unavailable(format!("the az login of {} has expired ({message}); run `az login`", account.user))
+        }
+        Err(e) => Step::Failed(e),
+    }
+}
+
+fn redeem(ctx: &FlowCtx<'_>, tenant: &str, rt: &Secret<String>) -> Result<TokenReply> {
+    let authority = authority::Authority::new(&ctx.profile.authority.host, tenant)?;
+    let url = authority.token_url(Endpoint::V2);
+    let mut scopes: Vec<String> = ctx.target.scopes.clone();
+    for s in ["openid", "profile", "offline_access"] {
+        if !scopes.iter().any(|x| x == s) {
+            scopes.push(s.to_string());
+        }
+    }
+    let scope = scopes.join(" ");
+    let form = vec![("grant_type", "refresh_token"), ("client_id", AZURE_CLI_CLIENT_ID), ("refresh_token", rt.expose().as_str()), ("scope", scope.as_str())];
+    let form = super::with_claims(form, ctx.claims);
+    oauth::redeem(ctx.http, &url, &form, ctx.deadline)
+}
+
+/// The first `az` on PATH that is not this program (our own `az` shim must never call itself).
+pub(crate) fn find_az() -> Result<Option<PathBuf>> {
+    let me = std::env::current_exe().and_then(std::fs::canonicalize).ok();
+    let names: &[&str] = if cfg!(windows) { &["az.cmd", "az.exe", "az.bat"] } else { &["az"] };
+    let Some(path) = std::env::var_os("PATH") else { return Ok(None) };
+    for dir in std::env::split_paths(&path) {
+        for name in names {
+            let candidate = dir.join(name);
+            let Ok(real) = std::fs::canonicalize(&candidate) else { continue };
+            if !real.is_file() {
+                continue;
+            }
+            if me.as_ref() == Some(&real) {
+                crate::log::trace!(1, "skipping {}: it is entra-token itself", candidate.display());
+                continue;
+            }
+            return Ok(Some(candidate));
+        }
+    }
+    Ok(None)
+}
+
+/// `az account get-access-token`: the fallback when az's cache cannot be read directly.
+fn run_az(ctx: &FlowCtx<'_>, resource: &str, why_not_cache: &str) -> Step {
+    if std::env::var_os(DEPTH_VAR).is_some() {
+        return Step::Unavailable("refusing to run `az` from inside an `az` that entra-token started (it leads back to entra-token)".into());
+    }
+    let az = match find_az() {
+        Ok(Some(az)) => az,
+        _ => return Step::Unavailable(format!("{why_not_cache}, and no `az` (other than entra-token) is on PATH")),
+    };
+    let mut cmd = Command::new(&az);
+    cmd.args(["account", "get-access-token", "--output", "json", "--resource", resource]);
+    if !ctx.profile.authority.is_multi_tenant() {
+        cmd.args(["--tenant", &ctx.profile.authority.tenant]);
+    }
+    cmd.env(DEPTH_VAR, "1").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    crate::log::trace!(1, "{why_not_cache}; running {} account get-access-token", az.display());
+    let out = match run_with_deadline(cmd, ctx.deadline) {
+        Ok(o) => o,
+        Err(e) => return Step::Failed(e),
+    };
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let first = err.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("no message").trim_start_matches("ERROR: ").to_string();
+        let first: String = first.chars().take(300).collect();
+        if err.contains("az login") {
+            return Step::Unavailable(format!("az is not signed in ({first})"));
+        }
+        return Step::Failed(Error::auth(format!("`az account get-access-token` failed: {first}"), Some("run it yourself to see why; `az login` may be needed".into())));
+    }
+    match parse_az_output(&out.stdout, crate::clock::now()) {
+        Some(mut t) => {
+            t.resource = Some(resource.to_string());
+            Step::Token(t)
+        }
+        None => Step::Failed(Error::general("`az account get-access-token` printed something that is not its JSON answer")),
+    }
+}
+
+/// Pure: az's JSON → a token. `expires_on` (epoch, az ≥ 2.54) or `expiresOn` (local time).
+pub(crate) fn parse_az_output(stdout: &[u8], now: i64) -> Option<TokenReply> {
+    #[derive(Deserialize)]
+    struct Out {
+        #[serde(rename = "accessToken")]
+        access_token: Secret<String>,
+        #[serde(default, deserialize_with = "oauth::num")]
+        expires_on: Option<i64>,
+        #[serde(rename = "expiresOn")]
+        expires_on_local: Option<String>,
+        #[serde(rename = "tokenType")]
+        token_type: Option<String>,
+    }
+    let o: Out = serde_json::from_slice(stdout).ok()?;
+    let expires_on = o.expires_on.or_else(|| o.expires_on_local.as_deref().and_then(parse_local_time)).unwrap_or(now + 300);
+    Some(TokenReply {
+        access_token: o.access_token,
+        token_type: o.token_type.unwrap_or_else(|| "Bearer".into()),
+        expires_on,
+        refresh_on: None,
+        refresh_token: None,
+        id_token: None,
+        client_info: None,
+        scope: None,
+        resource: None,
+        foci: None,
+    })
+}
+
+/// `2026-11-22 07:00:00.000000` in local time → epoch seconds.
+fn parse_local_time(s: &str) -> Option<i64> {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    let head = s.split('.').next()?;
+    let dt = time::PrimitiveDateTime::parse(head, &format).ok()?;
+    let offset = time::UtcOffset::current_local_offset().unwrap_or(time::UtcOffset::UTC);
+    Some(dt.assume_offset(offset).unix_timestamp())
+}
+
+fn run_with_deadline(mut cmd: Command, deadline: crate::clock::Deadline) -> Result<std::process::Output> {
+    let mut child = cmd.spawn().map_err(|e| Error::general(format!("cannot start az: {e}")))?;
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let read = |r: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = std::io::Read::read_to_end(&mut r, &mut buf);
+            }
+            buf
+        })
+    };
+    let out_t = read(stdout.map(|s| Box::new(s) as Box<dyn std::io::Read + Send>));
+    let err_t = read(stderr.map(|s| Box::new(s) as Box<dyn std::io::Read + Send>));
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break s,
+            Ok(None) if !deadline.expired() => std::thread::sleep(Duration::from_millis(10)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(Error::Timeout { what: "waiting for `az account get-access-token`".into(), after: deadline.total });
+            }
+            Err(e) => return Err(Error::general(format!("waiting for az: {e}"))),
+        }
+    };
+    Ok(std::process::Output { status, stdout: out_t.join().unwrap_or_default(), stderr: err_t.join().unwrap_or_default() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profile_with_bom_and_default_subscription() {
+        let p = b"\xEF\xBB\xBF{\"subscriptions\":[{\"id\":\"1\",\"tenantId\":\"t1\",\"isDefault\":false,\"user\":{\"name\":\"a@x\",\"type\":\"user\"}},{\"id\":\"2\",\"tenantId\":\"t2\",\"isDefault\":true,\"user\":{\"name\":\"b@x\",\"type\":\"user\"}}]}";
+        let a = parse_profile(p).unwrap();
+        assert_eq!((a.user.as_str(), a.tenant.as_str()), ("b@x", "t2"));
+        assert!(parse_profile(b"{\"subscriptions\":[]}").is_none());
+        assert!(parse_profile(b"garbage").is_none());
+    }
+
+    #[test]
+    fn az_output_both_shapes() {
+        let t = parse_az_output(br#"{"accessToken":"a","expiresOn":"2026-11-22 07:00:00.000000","expires_on":1795330800,"tokenType":"Bearer"}"#, 0).unwrap();
+        assert_eq!(t.expires_on, 1795330800);
+        let t = parse_az_output(br#"{"accessToken":"a","expiresOn":"2026-11-22 07:00:00.000000"}"#, 0).unwrap();
+        assert!((t.expires_on - 1795330800).abs() <= 14 * 3600, "{}", t.expires_on);
+        assert!(parse_az_output(b"ERROR", 0).is_none());
+    }
+
+    #[test]
+    fn targets_and_environments() {
+        let scopes = vec!["https://management.core.windows.net//.default".to_string()];
+        assert!(covers("https://management.core.windows.net//.default", &scopes, "https://management.core.windows.net/"));
+        assert!(covers("https://management.core.windows.net//user_impersonation", &scopes, "https://management.core.windows.net/"));
+        assert!(!covers("https://graph.microsoft.com/.default", &scopes, "https://management.core.windows.net/"));
+        assert!(same_environment("login.microsoftonline.com", "https://login.microsoftonline.com"));
+        assert!(same_environment("login.windows.net", "https://login.microsoftonline.com"));
+        assert!(same_environment("127.0.0.1", "https://127.0.0.1:8443"));
+        assert!(!same_environment("login.microsoftonline.us", "https://login.microsoftonline.com"));
+    }
+}

@@ -1,0 +1,158 @@
+//! A person's token: the stored account's refresh token first, and only when there is
+//! none or it is dead, a sign-in through the profile's flow — and only when someone can
+//! see the prompt. Otherwise fail at once (exit 3) with the exact `entra-token login`
+//! command, never waiting on a person who is not there.
+
+use super::{FlowCtx, Prompt, device_code, interactive, password, refresh};
+use crate::config::{FlowKind, Profile};
+use crate::error::{Error, Result, one_line};
+use crate::log::{line, trace, warn};
+use crate::oauth::TokenReply;
+use crate::secret::Secret;
+use refresh::Refreshed;
+
+/// Scopes every user flow adds: an id token, the account's identity and a refresh token.
+pub(crate) const USER_SCOPES: [&str; 3] = ["openid", "profile", "offline_access"];
+
+/// The profile's own user flow (device code, browser, password).
+pub(crate) fn acquire(ctx: &FlowCtx<'_>) -> Result<TokenReply> {
+    acquire_as(ctx, ctx.profile.flow)
+}
+
+/// The seam for the `auto` chain's last step: the signed-in account's refresh token, else
+/// a sign-in in the browser when there is a display, by device code otherwise.
+pub(crate) fn sign_in_user(ctx: &FlowCtx<'_>) -> Result<TokenReply> {
+    let flow = if ctx.profile.flow.is_user_flow() { ctx.profile.flow } else { default_user_flow() };
+    acquire_as(ctx, flow)
+}
+
+/// Browser where one can be shown, device code otherwise.
+pub(crate) fn default_user_flow() -> FlowKind {
+    let display = ["DISPLAY", "WAYLAND_DISPLAY"].iter().any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()));
+    if display || cfg!(any(target_os = "macos", target_os = "windows")) { FlowKind::Interactive } else { FlowKind::DeviceCode }
+}
+
+fn acquire_as(ctx: &FlowCtx<'_>, flow: FlowKind) -> Result<TokenReply> {
+    let name = &ctx.profile.name;
+    let account = |l: &crate::accounts::AccountLink| l.username.clone().unwrap_or_else(|| l.key.home_account_id.clone());
+    let why = match refresh::with_stored(ctx)? {
+        Refreshed::Reply(r) => return Ok(r),
+        Refreshed::NotSignedIn => format!("profile '{name}' is not signed in"),
+        Refreshed::Dead { link, why } => format!("the sign-in of {} for profile '{name}' has ended ({})", account(&link), aadsts(&why)),
+        Refreshed::NeedsPerson { link, why } => format!("Entra wants {} to sign in again ({})", account(&link), aadsts(&why)),
+    };
+    if ctx.prompt == Prompt::Never && needs_a_person(ctx.profile, flow) {
+        let reason = if ctx.profile.allows_prompts() { "nobody can answer a sign-in prompt here (stderr is not a terminal)" } else { "the profile sets interactive = false" };
+        return Err(Error::InteractionRequired { message: format!("{why}, and {reason}"), command: ctx.profile.login_command() });
+    }
+    line(format_args!("{why}; signing in"));
+    sign_in(ctx, flow)
+}
+
+/// The AADSTS code and error of a refusal, for one-line messages.
+fn aadsts(e: &Error) -> String {
+    match e.aad() {
+        Some(a) => match a.codes.first() {
+            Some(c) => format!("AADSTS{c} {}", a.error),
+            None => a.error.clone(),
+        },
+        None => one_line(e),
+    }
+}
+
+/// Can this flow run with nobody at the terminal? Only a password flow whose username
+/// and password come from the profile or the environment.
+pub(crate) fn needs_a_person(profile: &Profile, flow: FlowKind) -> bool {
+    match flow {
+        FlowKind::Password => !password::unattended(profile),
+        _ => true,
+    }
+}
+
+/// A fresh sign-in through `flow` (no refresh token tried); the account is remembered
+/// (refresh token first) before the answer goes back.
+pub(crate) fn sign_in(ctx: &FlowCtx<'_>, flow: FlowKind) -> Result<TokenReply> {
+    let reply = match flow {
+        FlowKind::DeviceCode => device_code::sign_in(ctx)?,
+        FlowKind::Interactive | FlowKind::AuthorizationCode => interactive::sign_in(ctx)?,
+        FlowKind::Password => password::sign_in(ctx)?,
+        other => {
+            return Err(Error::bad_input_hint(
+                format!("flow {} does not sign a person in", other.name()),
+                "use --flow device-code, interactive or password",
+            ));
+        }
+    };
+    match ctx.cache {
+        Some(cache) => match crate::accounts::remember(cache, ctx.profile, &reply) {
+            Ok(link) => trace!(1, "stored the account {} for profile '{}'", link.username.as_deref().unwrap_or(&link.key.home_account_id), ctx.profile.name),
+            Err(e) => warn!("could not store the sign-in ({}); the next call will ask again", one_line(&e)),
+        },
+        None => trace!(1, "--no-cache: the sign-in is not kept"),
+    }
+    Ok(reply)
+}
+
+/// A confidential client's secret (authorization-code web apps); None for public clients.
+pub(crate) fn client_secret(profile: &Profile) -> Result<Option<Secret<String>>> {
+    profile.secret.as_ref().map(|s| s.read()).transpose()
+}
+
+/// The target as user-flow form fields: v2 `scope` (plus the OIDC scopes), v1 `resource`.
+pub(crate) struct TargetForm {
+    pub scope: Option<String>,
+    pub resource: Option<String>,
+}
+
+impl TargetForm {
+    pub(crate) fn new(ctx: &FlowCtx<'_>) -> Result<TargetForm> {
+        Ok(match ctx.profile.endpoint {
+            crate::authority::Endpoint::V2 => TargetForm { scope: Some(user_scope(&ctx.target.scopes)), resource: None },
+            crate::authority::Endpoint::V1 => TargetForm { scope: None, resource: Some(ctx.target.resource_for_v1()?) },
+        })
+    }
+
+    pub(crate) fn add_to<'a>(&'a self, form: &mut Vec<(&'a str, &'a str)>) {
+        if let Some(s) = &self.scope {
+            form.push(("scope", s));
+        }
+        if let Some(r) = &self.resource {
+            form.push(("resource", r));
+        }
+    }
+}
+
+/// The request's scopes plus `openid profile offline_access`, each once.
+pub(crate) fn user_scope(scopes: &[String]) -> String {
+    let mut all: Vec<&str> = scopes.iter().map(String::as_str).collect();
+    for s in USER_SCOPES {
+        if !all.contains(&s) {
+            all.push(s);
+        }
+    }
+    all.join(" ")
+}
+
+/// The controlling terminal, for prompts that must not read stdin (it may carry a
+/// protocol request) or write stdout (it carries the answer).
+pub(crate) fn open_tty() -> Option<std::fs::File> {
+    #[cfg(unix)]
+    {
+        std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").ok()
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_scope_adds_oidc_scopes_once() {
+        assert_eq!(user_scope(&["https://graph.microsoft.com/.default".into()]), "https://graph.microsoft.com/.default openid profile offline_access");
+        assert_eq!(user_scope(&["a/.default".into(), "openid".into()]), "a/.default openid profile offline_access");
+    }
+}

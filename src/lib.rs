@@ -1,0 +1,95 @@
+//! entra-token: parse, dispatch, map the error to an exit code. Nothing else.
+//! A library so the fuzz targets (`fuzz/`) and property tests can reach the decoders;
+//! `main.rs` only calls [`run`]. New modules and subcommand arms go here.
+
+mod accounts;
+mod acr;
+mod authority;
+mod broker;
+mod cache;
+mod cli;
+mod clock;
+mod config;
+mod error;
+mod flows;
+mod http;
+mod inspect;
+mod jwt;
+mod log;
+mod oauth;
+mod protocols;
+mod secret;
+mod session;
+mod setup;
+mod urlmatch;
+
+#[doc(hidden)]
+pub mod fuzz;
+
+use clap::Parser;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+/// The whole program: what `main` returns.
+pub fn run() -> ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(result) = protocols::multicall(&args) {
+        return exit(result);
+    }
+    // The native protocol's hot path: no arguments, so clap has nothing to parse and
+    // building its command tree would cost a cached answer ~8% of its instructions.
+    if args.len() == 1 && !std::io::stdin().is_terminal() {
+        return exit(protocols::native::serve());
+    }
+    let cli = match cli::Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => return clap_exit(e),
+    };
+    log::set_verbosity(cli.verbose);
+    let result = match &cli.command {
+        Some(cli::Command::GetToken(args)) => protocols::get_token::run(args),
+        Some(cli::Command::Setup(args)) => setup::run(args),
+        Some(cli::Command::Az(a)) => protocols::az::run(a.args.clone()),
+        Some(cli::Command::Azd(a)) => protocols::azd::run(a.args.clone()),
+        Some(cli::Command::Bazel(a)) => protocols::bazel::run(a.command.as_deref()),
+        Some(cli::Command::Docker(a)) => protocols::docker::run(a.command.as_deref()),
+        Some(cli::Command::Kubectl(args)) => protocols::kubectl::run(args),
+        Some(cli::Command::Git(args)) => protocols::git::run(args),
+        Some(cli::Command::Login(args)) => session::login(args),
+        Some(cli::Command::Logout(args)) => session::logout(args),
+        Some(cli::Command::Refresh(args)) => session::refresh(args),
+        Some(cli::Command::Inspect(args)) => inspect::run(args),
+        Some(cli::Command::Status(args)) | Some(cli::Command::Cache(session::CacheArgs { command: session::CacheCommand::List(args) })) => session::status(args),
+        None if std::io::stdin().is_terminal() => {
+            use clap::CommandFactory;
+            let _ = cli::Cli::command().print_help();
+            Ok(ExitCode::SUCCESS)
+        }
+        None => protocols::native::serve(),
+    };
+    exit(result)
+}
+
+/// Maps the outcome to the process exit code, reporting an error as one line on stderr.
+fn exit(result: error::Result<ExitCode>) -> ExitCode {
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            log::line(format_args!("{}", error::one_line(&e)));
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// Help and version go to stdout with 0; a usage error is one line on stderr and exit 1.
+fn clap_exit(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or("").trim_start_matches("error: ");
+    log::line(format_args!("{first} (see `entra-token --help`)"));
+    ExitCode::from(1)
+}

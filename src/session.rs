@@ -1,0 +1,356 @@
+//! The commands a person uses around a sign-in: `login` (sign in now, even without a
+//! terminal: the prompt goes to stderr), `logout` (drop the account's refresh token and
+//! access tokens), `refresh` (a new access token through the refresh token, never a
+//! prompt) and `status` / `cache list` (who is signed in, what is cached; never tokens).
+
+use crate::accounts;
+use crate::broker::{self, TokenEntry, TokenRequest};
+use crate::cache::{self, Cache};
+use crate::clock::{self, Deadline};
+use crate::config::{self, FlowKind};
+use crate::error::{Error, Result};
+use crate::flows::{FlowCtx, Prompt, user};
+use crate::http::Http;
+use crate::log::{line, warn};
+use clap::{Args, ValueEnum};
+use serde_json::json;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Debug, Args)]
+pub(crate) struct LoginArgs {
+    /// Profile to sign in (default: ENTRA_TOKEN_PROFILE, the config's default_profile, or `default`).
+    #[arg(short, long)]
+    pub profile: Option<String>,
+    /// How to sign in: device-code, interactive (browser) or password.
+    #[arg(short, long)]
+    pub flow: Option<String>,
+    /// Tenant to sign in to instead of the profile's.
+    #[arg(short, long)]
+    pub tenant: Option<String>,
+    /// The account to sign in as (pre-fills the browser; the username for password).
+    #[arg(long, value_name = "USER")]
+    pub login_hint: Option<String>,
+    /// Resource of the first token (default: the profile's, else ARM).
+    #[arg(short, long)]
+    pub resource: Option<String>,
+    /// Network time limit per request, e.g. 30s (waiting for the person has its own limit).
+    #[arg(long, default_value = "60s", value_parser = clock::parse_duration)]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LogoutArgs {
+    /// Profile to sign out.
+    #[arg(short, long, conflicts_with = "all")]
+    pub profile: Option<String>,
+    /// Sign out every account and drop every cached token.
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RefreshArgs {
+    #[arg(short, long)]
+    pub profile: Option<String>,
+    /// Resource to refresh (default: the profile's, else ARM).
+    #[arg(short, long, conflicts_with = "scope")]
+    pub resource: Option<String>,
+    /// Scopes, space-separated, instead of a resource.
+    #[arg(short, long)]
+    pub scope: Option<String>,
+    #[arg(long, default_value = "60s", value_parser = clock::parse_duration)]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ReportFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    /// text (default) or json.
+    #[arg(short, long, value_enum, default_value_t = ReportFormat::Text)]
+    pub output: ReportFormat,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CacheArgs {
+    #[command(subcommand)]
+    pub command: CacheCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum CacheCommand {
+    /// Same as `entra-token status`.
+    List(StatusArgs),
+}
+
+/// "42m", "1h 05m", "2d 3h", "30s".
+pub(crate) fn human_duration(secs: i64) -> String {
+    let s = secs.abs();
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86400 => format!("{}h {:02}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d {}h", s / 86400, s % 86400 / 3600),
+    }
+}
+
+/// "expires in 42m" / "expired 3m ago".
+pub(crate) fn expiry_phrase(expires_on: i64, now: i64) -> String {
+    if expires_on > now { format!("expires in {}", human_duration(expires_on - now)) } else { format!("expired {} ago", human_duration(now - expires_on)) }
+}
+
+fn open_cache() -> Result<Cache> {
+    Cache::open(cache::default_dir()?)
+}
+
+pub(crate) fn login(args: &LoginArgs) -> Result<ExitCode> {
+    let req = TokenRequest { profile: args.profile.clone(), resource: args.resource.clone(), tenant: args.tenant.clone(), flow: args.flow.clone(), timeout: args.timeout, ..TokenRequest::default() };
+    let mut r = broker::resolve(&req)?;
+    let flow = match r.profile.flow {
+        f if f.is_user_flow() => f,
+        FlowKind::Auto => user::default_user_flow(),
+        other => {
+            return Err(Error::bad_input_hint(
+                format!("profile '{}' uses flow {}, which signs in without a person", r.profile.name, other.name()),
+                "`login` is for people: pass --flow device-code, interactive or password",
+            ));
+        }
+    };
+    r.profile.flow = flow;
+    if let Some(h) = args.login_hint.as_ref().filter(|h| !h.trim().is_empty()) {
+        r.profile.settings.login_hint = Some(h.trim().to_string());
+    }
+    r.key = broker::key_for(&r.profile, &r.target);
+    let cache = open_cache()?;
+    let deadline = Deadline::after(args.timeout);
+    let _lock = cache.lock(&r.key, deadline.remaining())?;
+    let http = Http::new();
+    let ctx = FlowCtx { profile: &r.profile, target: &r.target, http: &http, deadline, claims: None, cache: Some(&cache), prompt: Prompt::Forced };
+    let previous = accounts::linked(&cache, &r.profile)?;
+    let reply = user::sign_in(&ctx, flow)?;
+    let link = accounts::linked(&cache, &r.profile)?;
+    // Another account now: the old one's access tokens must not be served for this profile.
+    if previous.as_ref().map(|l| &l.key) != link.as_ref().map(|l| &l.key) {
+        remove_tokens(&cache, |e| e.profile == r.profile.name && e.identity == crate::flows::cache_identity(&r.profile))?;
+    }
+    let entry = broker::entry_from_reply(&r, reply);
+    let expires_on = entry.expires_on;
+    if let Err(e) = cache.write(&r.key, &entry) {
+        warn!("could not store the token ({})", crate::error::one_line(&e));
+    }
+    let who = link.as_ref().and_then(|l| l.username.clone()).or(entry.account.clone()).unwrap_or_else(|| "an account".into());
+    let tenant = link.as_ref().and_then(|l| l.tenant_id.clone()).or(entry.tenant_id.clone()).unwrap_or_else(|| r.profile.authority.tenant.clone());
+    line(format_args!("signed in as {who} (tenant {tenant}) for profile '{}'; {}", r.profile.name, expiry_phrase(expires_on, clock::now())));
+    if link.is_none() {
+        warn!("no refresh token was kept, so the next token will need another sign-in");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Removes cached access tokens that `keep` selects; returns how many.
+fn remove_tokens(cache: &Cache, select: impl Fn(&TokenEntry) -> bool) -> Result<usize> {
+    let mut n = 0;
+    for name in cache.list("at-")? {
+        if let Some(e) = cache.read::<TokenEntry>(&name)? {
+            if select(&e) && cache.remove(&name)? {
+                n += 1;
+            }
+        }
+    }
+    Ok(n)
+}
+
+pub(crate) fn logout(args: &LogoutArgs) -> Result<ExitCode> {
+    let cache = open_cache()?;
+    if args.all {
+        let links = accounts::all_links(&cache)?;
+        let mut rts = 0;
+        for name in cache.list("rt-")? {
+            rts += cache.remove(&name)? as usize;
+        }
+        for (name, _) in &links {
+            cache.remove(name)?;
+        }
+        let ats = remove_tokens(&cache, |_| true)?;
+        let who: Vec<String> = links.iter().map(|(_, l)| format!("{} ({})", l.username.as_deref().unwrap_or(&l.key.home_account_id), l.profile)).collect();
+        line(format_args!(
+            "signed out {} account link(s){}; removed {rts} refresh token(s) and {ats} access token(s)",
+            links.len(),
+            if who.is_empty() { String::new() } else { format!(": {}", who.join(", ")) }
+        ));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let profile = config::resolve(args.profile.as_deref())?;
+    let forgotten = accounts::forget(&cache, &profile)?;
+    let ats = remove_tokens(&cache, |e| e.profile == profile.name)?;
+    match forgotten {
+        Some(f) => {
+            let what = if f.removed_rt {
+                "its refresh token".to_string()
+            } else if !f.kept_for.is_empty() {
+                format!("the link to it (its refresh token stays: profile(s) {} signed in as the same account; `logout --all` removes it)", f.kept_for.join(", "))
+            } else {
+                "the link to it (its refresh token was already gone)".to_string()
+            };
+            line(format_args!("signed out {} from profile '{}': removed {what} and {ats} access token(s)", f.link.username.as_deref().unwrap_or(&f.link.key.home_account_id), profile.name))
+        }
+        None => line(format_args!("profile '{}' was not signed in; removed {ats} access token(s)", profile.name)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn refresh(args: &RefreshArgs) -> Result<ExitCode> {
+    let req = TokenRequest {
+        profile: args.profile.clone(),
+        resource: args.resource.clone(),
+        scopes: args.scope.as_ref().map(|s| s.split_whitespace().map(str::to_string).collect()),
+        force_refresh: true,
+        timeout: args.timeout,
+        ..TokenRequest::default()
+    };
+    let c = broker::get_token_with(&req, Some(Prompt::Never))?;
+    let what = c.resource.clone().unwrap_or_else(|| c.scopes.join(" "));
+    let who = c.account.as_deref().map(|a| format!(" as {a}")).unwrap_or_default();
+    line(format_args!("new token for {what} (profile '{}'{who}); {}", c.profile, expiry_phrase(c.expires_on, clock::now())));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One profile as `status` shows it.
+fn profile_report(cache: Option<&Cache>, name: &str, configured: bool, tokens: &[TokenEntry], now: i64) -> serde_json::Value {
+    let mut v = json!({ "name": name, "configured": configured });
+    match config::resolve(Some(name)) {
+        Ok(p) => {
+            v["flow"] = json!(p.flow.name());
+            v["origin"] = json!(match &p.origin {
+                config::Origin::File(_) => "file",
+                config::Origin::Environment => "environment",
+                config::Origin::BuiltIn => "built-in",
+            });
+            v["tenant"] = json!(p.authority.tenant);
+            v["client_id"] = json!(p.client_id);
+            if let Some(c) = cache {
+                if let Ok(Some(link)) = accounts::linked(c, &p) {
+                    let store = accounts::store_for(c, &p).ok();
+                    let rt = store.as_ref().and_then(|s| s.load(&link.key).ok()).flatten().is_some();
+                    v["account"] = json!({
+                        "username": link.username,
+                        "tenant_id": link.tenant_id,
+                        "home_account_id": link.key.home_account_id,
+                        "signed_in_at": clock::rfc3339(link.signed_in_at),
+                        "refresh_token": if rt { "stored" } else { "missing" },
+                        "stored_in": store.as_ref().map(|s| s.describe()),
+                    });
+                }
+            }
+        }
+        Err(e) => v["error"] = json!(crate::error::one_line(&e)),
+    }
+    v["tokens"] = tokens
+        .iter()
+        .filter(|e| e.profile == name)
+        .map(|e| {
+            json!({
+                "resource": e.resource,
+                "scopes": e.scopes,
+                "account": e.account,
+                "expires_on": e.expires_on,
+                "expires_at": clock::rfc3339(e.expires_on),
+                "expires_in": (e.expires_on - now).max(0),
+                "expired": e.expires_on <= now,
+            })
+        })
+        .collect();
+    v
+}
+
+pub(crate) fn status(args: &StatusArgs) -> Result<ExitCode> {
+    let now = clock::now();
+    let file = match config::config_path() {
+        Some(p) => config::load_file(&p)?,
+        None => config::ConfigFile::default(),
+    };
+    let cache = match cache::default_dir() {
+        Ok(d) if d.exists() => Some(Cache::open(d)?),
+        _ => None,
+    };
+    let mut tokens: Vec<TokenEntry> = Vec::new();
+    if let Some(c) = &cache {
+        for name in c.list("at-")? {
+            if let Some(e) = c.read::<TokenEntry>(&name)? {
+                tokens.push(e);
+            }
+        }
+    }
+    tokens.sort_by(|a, b| (&a.profile, &a.resource, &a.scopes).cmp(&(&b.profile, &b.resource, &b.scopes)));
+    let mut names: Vec<(String, bool)> = file.profiles.keys().map(|n| (n.clone(), true)).collect();
+    if !names.iter().any(|(n, _)| n == "default") {
+        names.insert(0, ("default".into(), false));
+    }
+    for e in &tokens {
+        if !names.iter().any(|(n, _)| *n == e.profile) {
+            names.push((e.profile.clone(), false));
+        }
+    }
+    let reports: Vec<serde_json::Value> = names.iter().map(|(n, configured)| profile_report(cache.as_ref(), n, *configured, &tokens, now)).collect();
+    let text = match args.output {
+        ReportFormat::Json => format!("{}\n", json!({ "profiles": reports, "cache_dir": cache.as_ref().map(|c| c.dir().display().to_string()) })),
+        ReportFormat::Text => render_status(&reports, now),
+    };
+    crate::protocols::write_stdout(text.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render_status(reports: &[serde_json::Value], now: i64) -> String {
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
+    let mut out = String::new();
+    for r in reports {
+        let mut head = format!("{}", s(&r["name"]));
+        if let Some(e) = r["error"].as_str() {
+            out.push_str(&format!("{head}: {e}\n"));
+            continue;
+        }
+        head.push_str(&format!("  [{} · {}]", s(&r["flow"]), s(&r["origin"])));
+        match r.get("account") {
+            Some(a) => {
+                let who = a["username"].as_str().unwrap_or(a["home_account_id"].as_str().unwrap_or("?"));
+                let tenant = a["tenant_id"].as_str().map(|t| format!(" (tenant {t})")).unwrap_or_default();
+                let state = if a["refresh_token"] == "stored" { "" } else { "; refresh token missing, run `entra-token login`" };
+                head.push_str(&format!("  signed in as {who}{tenant}{state}"));
+            }
+            None if FlowKind::parse(&s(&r["flow"])).is_ok_and(|f| f.is_user_flow()) => head.push_str("  not signed in"),
+            None => {}
+        }
+        out.push_str(&head);
+        out.push('\n');
+        let tokens = r["tokens"].as_array().cloned().unwrap_or_default();
+        if tokens.is_empty() {
+            out.push_str("    no cached tokens\n");
+        }
+        for t in tokens {
+            let what = t["resource"].as_str().map(str::to_string).unwrap_or_else(|| t["scopes"].as_array().map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(" ")).unwrap_or_default());
+            let exp = t["expires_on"].as_i64().unwrap_or(0);
+            out.push_str(&format!("    {what}  {}\n", expiry_phrase(exp, now)));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_a_person_would_say_them() {
+        assert_eq!(human_duration(42 * 60 + 10), "42m");
+        assert_eq!(human_duration(30), "30s");
+        assert_eq!(human_duration(3600 + 300), "1h 05m");
+        assert_eq!(human_duration(2 * 86400 + 3 * 3600), "2d 3h");
+        assert_eq!(expiry_phrase(1000 + 42 * 60, 1000), "expires in 42m");
+        assert_eq!(expiry_phrase(1000, 1000 + 180), "expired 3m ago");
+    }
+}

@@ -1,0 +1,129 @@
+//! `entra-token setup TOOL`: print the configuration a tool needs in order to call us, and
+//! with `--apply` write it, keeping a private (0600) backup of every file it replaces.
+//! One file per tool (`kubectl.rs`, `git.rs`, …); this module holds what they share:
+//! the path of our own binary, backups, atomic writes and shell quoting.
+
+pub(crate) mod links;
+
+use crate::error::{Error, Result};
+use crate::log::warn;
+use clap::{Args, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Debug, Args)]
+pub(crate) struct SetupArgs {
+    #[command(subcommand)]
+    pub target: SetupTarget,
+}
+
+/// One variant per tool; each args struct lives in that tool's file.
+#[derive(Debug, Subcommand)]
+pub(crate) enum SetupTarget {
+    /// Create the multi-call links (git-credential-entra-token, az, azd, …) in a directory.
+    Links(links::LinksArgs),
+}
+
+pub(crate) fn run(args: &SetupArgs) -> Result<ExitCode> {
+    match &args.target {
+        SetupTarget::Links(a) => links::run(a),
+    }
+}
+
+/// The flag every target shares: print only, or write.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ApplyArg {
+    /// Write the configuration (after a 0600 backup of any file it changes) instead of printing it.
+    #[arg(long)]
+    pub apply: bool,
+}
+
+/// The absolute path of the running binary, for configs that must call it back.
+pub(crate) fn self_exe() -> Result<PathBuf> {
+    let exe = std::env::current_exe().map_err(|e| Error::general(format!("cannot find the path of entra-token itself: {e}")))?;
+    Ok(std::fs::canonicalize(&exe).unwrap_or(exe))
+}
+
+/// Copies `path` to `PATH.entra-token-backup-UNIXTIME` with mode 0600. None: nothing to back up.
+pub(crate) fn backup(path: &Path) -> Result<Option<PathBuf>> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::general(format!("cannot read {} to back it up: {e}", path.display()))),
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "config".into());
+    let mut stamp = crate::clock::now();
+    let mut dest = path.with_file_name(format!("{name}.entra-token-backup-{stamp}"));
+    while dest.exists() {
+        stamp += 1;
+        dest = path.with_file_name(format!("{name}.entra-token-backup-{stamp}"));
+    }
+    crate::cache::write_private_file(&dest, &bytes).map_err(|e| Error::general(format!("cannot write the backup {}: {}", dest.display(), crate::error::one_line(&e))))?;
+    warn!("backed up {} to {}", path.display(), dest.display());
+    Ok(Some(dest))
+}
+
+/// Backs up `path`, then replaces it atomically (0600). A symlinked config (dotfile
+/// managers) is written through to its target instead of being replaced by a file.
+pub(crate) fn write_with_backup(path: &Path, bytes: &[u8]) -> Result<Option<PathBuf>> {
+    let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::general(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let saved = backup(&target)?;
+    crate::cache::write_private_file(&target, bytes).map_err(|e| Error::general(format!("cannot write {}: {}", target.display(), crate::error::one_line(&e))))?;
+    warn!("wrote {}", target.display());
+    Ok(saved)
+}
+
+/// Quotes a word for a POSIX shell when it needs it.
+pub(crate) fn shell_quote(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r#"'\''"#))
+    }
+}
+
+/// Prints the configuration text on stdout.
+pub(crate) fn print(text: &str) -> Result<ExitCode> {
+    crate::protocols::write_stdout(text.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_only_when_needed() {
+        assert_eq!(shell_quote("/usr/bin/entra-token"), "/usr/bin/entra-token");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), r#"'it'\''s'"#);
+        assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn backup_is_private_and_write_goes_through_symlinks() {
+        let dir = std::env::temp_dir().join(format!("et-setup-{}-{}", std::process::id(), crate::clock::now()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let real = dir.join("real.toml");
+        std::fs::write(&real, "old\n").unwrap();
+        let link = dir.join("link.toml");
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        #[cfg(not(unix))]
+        std::fs::copy(&real, &link).unwrap();
+        let saved = write_with_backup(&link, b"new\n").unwrap().unwrap();
+        assert_eq!(std::fs::read_to_string(&saved).unwrap(), "old\n");
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), "new\n");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+            assert_eq!(std::fs::metadata(&saved).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        assert!(backup(&dir.join("missing")).unwrap().is_none());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

@@ -1,0 +1,317 @@
+//! Azure CLI reuse and the `auto` chain, through the binary against local stand-ins.
+//! az's token cache is written by the real MSAL for Python (the library az itself uses)
+//! signing in to the https mock; `az` itself is a recording stand-in script; `auto` is
+//! shown picking each source in turn and naming every step when none applies.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+use support::http::{Reply, Request, Server};
+use support::{HOME_TENANT, MockAuthority, Sandbox, TestCa, run};
+
+const TENANT: &str = "contoso.test";
+const APP: &str = "22222222-2222-2222-2222-222222222222";
+const SECRET: &str = "s3cret~value";
+const USER: &str = "dev@contoso.test";
+const AZ_RESOURCE: &str = "https://management.core.windows.net/";
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+fn ok(o: &Output) -> String {
+    assert!(o.status.success(), "exit {:?}\nstderr: {}", o.status.code(), stderr(o));
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+fn have_python_msal() -> bool {
+    Command::new("python3").args(["-c", "import msal"]).output().is_ok_and(|o| o.status.success())
+}
+
+/// Signs `USER` in with MSAL for Python (ROPC, the Azure CLI client) against the https mock
+/// and writes its serialized cache where az keeps it.
+fn msal_login(mock: &MockAuthority, ca_pem: &Path, cache_file: &Path) {
+    let script = r#"
+import sys, msal
+# MSAL asks https://<host>:443/common/userrealm first; the mock has a port, so skip it as MSAL does after a 404.
+msal.authority.Authority._domains_without_user_realm_discovery.add("127.0.0.1")
+cache = msal.SerializableTokenCache()
+app = msal.PublicClientApplication("04b07795-8ddb-461a-bbee-02f9e1bf7b46", authority=sys.argv[1], token_cache=cache, instance_discovery=False)
+r = app.acquire_token_by_username_password(sys.argv[2], sys.argv[3], scopes=["https://management.core.windows.net//.default"])
+if "access_token" not in r:
+    sys.exit("msal: %s" % r)
+open(sys.argv[4], "w").write(cache.serialize())
+"#;
+    std::fs::create_dir_all(cache_file.parent().unwrap()).unwrap();
+    let out = Command::new("python3")
+        .args(["-c", script, &format!("{}/{HOME_TENANT}", mock.url()), USER, "pw", &cache_file.display().to_string()])
+        .env("REQUESTS_CA_BUNDLE", ca_pem)
+        .env_remove("HTTPS_PROXY")
+        .env_remove("https_proxy")
+        .output()
+        .expect("run python3");
+    assert!(out.status.success(), "msal login failed: {}", stderr(&out));
+}
+
+/// `azureProfile.json` as az writes it (UTF-8 BOM included).
+fn write_az_profile(sb: &Sandbox, user_type: &str) -> PathBuf {
+    let profile = json!({
+        "installationId": "00000000-0000-0000-0000-00000000abcd",
+        "subscriptions": [
+            {"id": "sub-other", "name": "Other", "state": "Enabled", "user": {"name": "someone@else.test", "type": "user"}, "isDefault": false, "tenantId": "99999999-9999-9999-9999-999999999999", "environmentName": "AzureCloud"},
+            {"id": "sub-1", "name": "Dev", "state": "Enabled", "user": {"name": USER, "type": user_type}, "isDefault": true, "tenantId": HOME_TENANT, "environmentName": "AzureCloud", "homeTenantId": HOME_TENANT, "managedByTenants": []}
+        ]
+    });
+    let mut bytes = b"\xEF\xBB\xBF".to_vec();
+    bytes.extend(serde_json::to_vec_pretty(&profile).unwrap());
+    sb.write_file("azure/azureProfile.json", bytes)
+}
+
+/// A stand-in `az` that logs its arguments and prints get-access-token's JSON.
+#[cfg(unix)]
+fn fake_az(sb: &Sandbox, dir: &str, token: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let log = sb.path(&format!("{dir}/calls.log"));
+    let exp = support::wire::now() + 3600;
+    let script = format!(
+        "#!/bin/sh\necho \"$@\" >> '{}'\nprintf '%s' '{{\"accessToken\":\"{token}\",\"expiresOn\":\"2030-01-01 00:00:00.000000\",\"expires_on\":{exp},\"subscription\":\"sub-1\",\"tenant\":\"{HOME_TENANT}\",\"tokenType\":\"Bearer\"}}'\n",
+        log.display()
+    );
+    let path = sb.write_file(&format!("{dir}/az"), script);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    log
+}
+
+fn calls(log: &Path) -> Vec<String> {
+    std::fs::read_to_string(log).unwrap_or_default().lines().map(str::to_string).collect()
+}
+
+#[test]
+fn azure_cli_cache_written_by_msal_is_reused_and_left_alone() {
+    if !have_python_msal() {
+        eprintln!("skipping: Python's msal is not installed (pip install msal; .ci/run installs it)");
+        return;
+    }
+    let ca = TestCa::new();
+    let mock = MockAuthority::start_https(&ca);
+    mock.add_user(USER, "pw");
+    let sb = Sandbox::new();
+    let ca_pem = ca.write_pem(&sb.path("ca"));
+    let cache_file = sb.path("azure/msal_token_cache.json");
+    msal_login(&mock, &ca_pem, &cache_file);
+    let profile_file = write_az_profile(&sb, "user");
+    let before = (std::fs::read(&cache_file).unwrap(), std::fs::read(&profile_file).unwrap());
+    let az_at = mock.issued_access_tokens().last().cloned().unwrap();
+    let requests_after_login = mock.token_requests();
+    std::fs::create_dir_all(sb.path("empty-bin")).unwrap();
+    let cmd = |resource: &str| {
+        let mut c = sb.cmd();
+        c.args(["get-token", "--flow", "azure-cli", "-r", resource])
+            .env("AZURE_AUTHORITY_HOST", mock.url())
+            .env("SSL_CERT_FILE", &ca_pem)
+            .env("PATH", sb.path("empty-bin"));
+        c
+    };
+    // az's own access token is still valid: served without a request.
+    assert_eq!(ok(&run(cmd(AZ_RESOURCE))), az_at);
+    assert_eq!(mock.token_requests(), requests_after_login);
+    // Another resource: az's refresh token, redeemed with the Azure CLI client id in az's tenant.
+    let graph = ok(&run(cmd("graph")));
+    assert_eq!(mock.token_requests(), requests_after_login + 1);
+    assert_eq!(mock.issued_access_tokens().last(), Some(&graph));
+    let req = mock.requests().into_iter().rfind(|r| r.is_token_request()).unwrap();
+    assert_eq!(req.form_get("grant_type"), Some("refresh_token"));
+    assert_eq!(req.form_get("client_id"), Some("04b07795-8ddb-461a-bbee-02f9e1bf7b46"));
+    assert_eq!(req.path, format!("/{HOME_TENANT}/oauth2/v2.0/token"));
+    assert!(req.form_get("scope").unwrap().contains("https://graph.microsoft.com/.default"));
+    // Cached by us: no second request.
+    assert_eq!(ok(&run(cmd("graph"))), graph);
+    assert_eq!(mock.token_requests(), requests_after_login + 1);
+    // We wrote nothing into az's files.
+    assert_eq!((std::fs::read(&cache_file).unwrap(), std::fs::read(&profile_file).unwrap()), before);
+    let json = support::jwt_claims(&graph).unwrap();
+    assert_eq!(json["upn"].as_str().or(json["preferred_username"].as_str()), Some(USER));
+}
+
+#[cfg(unix)]
+#[test]
+fn az_fallback_runs_az_but_never_ourselves() {
+    let sb = Sandbox::new();
+    write_az_profile(&sb, "user"); // no msal_token_cache.json: encrypted or absent
+    let own = sb.path("own-bin");
+    std::fs::create_dir_all(&own).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_entra-token"), own.join("az")).unwrap();
+    let cmd = |path: String| {
+        let mut c = sb.cmd();
+        c.args(["get-token", "--flow", "azure-cli", "-r", "arm"]).env("PATH", path);
+        c
+    };
+    let out = run(cmd(own.display().to_string()));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no `az` (other than entra-token)"), "{}", stderr(&out));
+
+    let log = fake_az(&sb, "real-bin", "az-subprocess-token");
+    let path = format!("{}:{}", own.display(), sb.path("real-bin").display());
+    assert_eq!(ok(&run(cmd(path.clone()))), "az-subprocess-token");
+    assert_eq!(ok(&run(cmd(path))), "az-subprocess-token");
+    assert_eq!(calls(&log), vec!["account get-access-token --output json --resource https://management.azure.com/".to_string()], "one call, then the cache");
+}
+
+// ---------------------------------------------------------------- auto
+
+struct StandIn {
+    server: Server,
+    seen: Arc<Mutex<Vec<Request>>>,
+}
+
+impl StandIn {
+    fn managed_identity(token: &'static str) -> StandIn {
+        let seen: Arc<Mutex<Vec<Request>>> = Arc::default();
+        let s2 = Arc::clone(&seen);
+        let handler = Arc::new(move |req: Request| {
+            s2.lock().unwrap().push(req.clone());
+            let exp = (support::wire::now() + 3600).to_string();
+            Reply::json(200, &json!({"access_token": token, "expires_on": exp, "resource": "r", "token_type": "Bearer"}))
+        });
+        StandIn { server: Server::start(handler, None), seen }
+    }
+    fn count(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+}
+
+fn federated() -> String {
+    support::wire::jwt(&json!({"iss": "https://kubernetes.default.svc", "sub": "system:serviceaccount:ns:sa", "aud": "api://AzureADTokenExchange"}))
+}
+
+#[cfg(unix)]
+#[test]
+fn auto_picks_each_source_in_order() {
+    let mock = MockAuthority::start();
+    mock.add_tenant(TENANT);
+    mock.add_app(APP, Some(SECRET));
+    let app_service = StandIn::managed_identity("app-service-token");
+    let imds = StandIn::managed_identity("imds-token");
+    let sb = Sandbox::new();
+    sb.write_config(&format!("[profiles.a]\nauthority = \"{}\"\n", mock.url()));
+    let wi_file = sb.write_file("wi-token", federated());
+    write_az_profile(&sb, "user");
+    let az_log = fake_az(&sb, "bin", "az-token");
+
+    // Each layer removes the source before it; the cache must never hand back the previous source's token.
+    let layers: [&[&str]; 5] = [&[], &["AZURE_CLIENT_SECRET"], &["AZURE_CLIENT_SECRET", "AZURE_FEDERATED_TOKEN_FILE"], &["AZURE_CLIENT_SECRET", "AZURE_FEDERATED_TOKEN_FILE", "IDENTITY_ENDPOINT"], &["AZURE_CLIENT_SECRET", "AZURE_FEDERATED_TOKEN_FILE", "IDENTITY_ENDPOINT", "IMDS"]];
+    let mut answers = Vec::new();
+    for removed in layers {
+        let mut c = sb.cmd();
+        c.args(["get-token", "-p", "a", "-r", "arm"]).env("AZURE_CLIENT_ID", APP).env("AZURE_TENANT_ID", TENANT).env("PATH", sb.path("bin"));
+        let vars = [
+            ("AZURE_CLIENT_SECRET", SECRET.to_string()),
+            ("AZURE_FEDERATED_TOKEN_FILE", wi_file.display().to_string()),
+            ("IDENTITY_ENDPOINT", format!("{}/msi/token", app_service.server.url())),
+        ];
+        for (k, v) in vars {
+            if !removed.contains(&k) {
+                c.env(k, v);
+            }
+        }
+        if !removed.contains(&"IDENTITY_ENDPOINT") {
+            c.env("IDENTITY_HEADER", "h");
+        }
+        if !removed.contains(&"IMDS") {
+            c.env("AZURE_POD_IDENTITY_AUTHORITY_HOST", imds.server.url());
+        }
+        // Twice: the second is served from the cache (the request counts below prove it).
+        let envs: Vec<(std::ffi::OsString, Option<std::ffi::OsString>)> = c.get_envs().map(|(k, v)| (k.to_owned(), v.map(|v| v.to_owned()))).collect();
+        let first = ok(&run(c));
+        let mut again = sb.cmd();
+        again.args(["get-token", "-p", "a", "-r", "arm"]);
+        for (k, v) in envs {
+            match v {
+                Some(v) => again.env(k, v),
+                None => again.env_remove(k),
+            };
+        }
+        assert_eq!(ok(&run(again)), first);
+        answers.push(first);
+    }
+    let grants: Vec<(String, String)> = mock
+        .requests()
+        .iter()
+        .filter(|r| r.is_token_request())
+        .map(|r| (r.form_get("client_secret").map_or("assertion", |_| "secret").to_string(), r.form_get("client_assertion").unwrap_or("").to_string()))
+        .collect();
+    assert_eq!(grants, vec![("secret".to_string(), String::new()), ("assertion".to_string(), federated())], "environment first, then workload identity");
+    let issued = mock.issued_access_tokens();
+    assert_eq!(&answers[..2], &issued[..]);
+    assert_eq!(answers[2], "app-service-token");
+    assert_eq!(answers[3], "imds-token");
+    assert_eq!(answers[4], "az-token");
+    assert_eq!((app_service.count(), imds.count(), calls(&az_log).len()), (1, 1, 1));
+    let az_call = &calls(&az_log)[0];
+    assert!(az_call.contains("--resource https://management.azure.com/"), "{az_call}");
+}
+
+#[test]
+fn auto_answers_are_cached_per_source() {
+    let app_service = StandIn::managed_identity("app-service-token");
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.path("empty-bin")).unwrap();
+    for _ in 0..3 {
+        let mut c = sb.cmd();
+        c.args(["get-token", "-r", "graph"]).env("IDENTITY_ENDPOINT", app_service.server.url()).env("IDENTITY_HEADER", "h").env("PATH", sb.path("empty-bin"));
+        assert_eq!(ok(&run(c)), "app-service-token");
+    }
+    assert_eq!(app_service.count(), 1);
+}
+
+#[test]
+fn auto_names_every_step_when_all_fail() {
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.path("empty-bin")).unwrap();
+    let mut c = sb.cmd();
+    c.args(["get-token", "-r", "arm"]).env("PATH", sb.path("empty-bin"));
+    let out = run(c);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "one message: {err}");
+    for step in ["environment: AZURE_CLIENT_ID", "workload identity: AZURE_FEDERATED_TOKEN_FILE", "managed identity: no IMDS endpoint answered", "azure cli: not signed in", "interactive sign-in: no person can answer"] {
+        assert!(err.contains(step), "missing '{step}' in: {err}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn azure_token_credentials_narrows_the_chain() {
+    let app_service = StandIn::managed_identity("app-service-token");
+    let sb = Sandbox::new();
+    write_az_profile(&sb, "user");
+    let az_log = fake_az(&sb, "bin", "az-token");
+    let cmd = |value: &str| {
+        let mut c = sb.cmd();
+        c.args(["get-token", "-r", "arm"])
+            .env("IDENTITY_ENDPOINT", app_service.server.url())
+            .env("IDENTITY_HEADER", "h")
+            .env("PATH", sb.path("bin"))
+            .env("AZURE_TOKEN_CREDENTIALS", value);
+        c
+    };
+    // dev: developer tools only, so the managed identity is passed over.
+    assert_eq!(ok(&run(cmd("dev"))), "az-token");
+    assert_eq!(app_service.count(), 0);
+    // prod: no developer tools.
+    assert_eq!(ok(&run(cmd("prod"))), "app-service-token");
+    assert_eq!(calls(&az_log).len(), 1);
+    // One credential by its azure-identity name; the others are named as skipped.
+    let out = run(cmd("WorkloadIdentityCredential"));
+    assert_eq!(out.status.code(), Some(3));
+    let err = stderr(&out);
+    assert!(err.contains("managed identity: skipped (AZURE_TOKEN_CREDENTIALS=WorkloadIdentityCredential)") && err.contains("workload identity: AZURE_FEDERATED_TOKEN_FILE"), "{err}");
+    let out = run(cmd("VisualStudioCodeCredential"));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("AZURE_TOKEN_CREDENTIALS"));
+}

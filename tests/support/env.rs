@@ -1,0 +1,218 @@
+//! Runs the compiled `entra-token` in a sealed environment: credentials, proxies,
+//! managed identity endpoints and display/browser variables of the developer's or CI's
+//! shell are removed, IMDS is pointed at a refused port, and each test gets its own
+//! HOME, config, cache and Azure CLI directory, so no test can reach a real cloud or
+//! read a real token cache.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::http::refused_url;
+
+/// How long one run of the binary may take before the test kills it and fails.
+pub const WATCHDOG: Duration = Duration::from_secs(60);
+
+/// Prefixes (case-sensitive) of variables that could leak a real identity or host into a test.
+const SCRUB_PREFIXES: &[&str] = &[
+    "AZURE_",
+    "IDENTITY_",
+    "MSI_",
+    "IMDS_",
+    "ARM_",
+    "ACTIONS_ID_TOKEN",
+    "AAD_",
+    "ENTRA_TOKEN_",
+    "KUBERNETES_EXEC_INFO",
+    "BROWSER",
+    "DISPLAY",
+    "WAYLAND_DISPLAY",
+    "SSH_",
+    "GIT_",
+    "SSL_CERT_",
+];
+
+/// Variables removed whatever their case.
+const SCRUB_ANY_CASE: &[&str] = &["HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY"];
+
+/// Whether [`bin`] removes a variable of this name from the child's environment.
+pub fn is_scrubbed(name: &str) -> bool {
+    SCRUB_PREFIXES.iter().any(|p| name.starts_with(p))
+        || SCRUB_ANY_CASE.iter().any(|v| name.eq_ignore_ascii_case(v))
+}
+
+/// `entra-token` with a scrubbed environment: no Azure/identity/proxy/display variables,
+/// IMDS redirected to a refused local port, `NO_PROXY=127.0.0.1,localhost`.
+/// `SSL_CERT_FILE`/`SSL_CERT_DIR` are removed too: https tests set them to the test CA.
+pub fn bin() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_entra-token"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(is_scrubbed) {
+            cmd.env_remove(&name);
+        }
+    }
+    cmd.env("AZURE_POD_IDENTITY_AUTHORITY_HOST", refused_url());
+    cmd.env("NO_PROXY", "127.0.0.1,localhost");
+    cmd
+}
+
+/// A fresh directory holding one test's HOME, config, caches and Azure CLI directory.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Sandbox {
+        let dir = tempfile::Builder::new()
+            .prefix("entra-token-test-")
+            .tempdir()
+            .expect("create sandbox dir");
+        std::fs::create_dir_all(dir.path().join("home")).expect("create sandbox home");
+        Sandbox { dir }
+    }
+
+    /// `dir/rel`.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// [`bin`] with HOME, XDG dirs, `ENTRA_TOKEN_CONFIG` (`config.toml`), `ENTRA_TOKEN_CACHE_DIR`
+    /// (`cache/`) and `AZURE_CONFIG_DIR` (`azure/`) all inside the sandbox. Only `home/` exists
+    /// beforehand: the binary must create the rest itself.
+    pub fn cmd(&self) -> Command {
+        let mut cmd = bin();
+        cmd.env("HOME", self.path("home"))
+            .env("USERPROFILE", self.path("home"))
+            .env("XDG_CONFIG_HOME", self.path("home/.config"))
+            .env("XDG_CACHE_HOME", self.path("home/.cache"))
+            .env("XDG_DATA_HOME", self.path("home/.local/share"))
+            .env("XDG_STATE_HOME", self.path("home/.local/state"))
+            .env("XDG_RUNTIME_DIR", self.path("run"))
+            .env("ENTRA_TOKEN_CONFIG", self.path("config.toml"))
+            .env("ENTRA_TOKEN_CACHE_DIR", self.path("cache"))
+            .env("AZURE_CONFIG_DIR", self.path("azure"))
+            .current_dir(self.dir.path());
+        cmd
+    }
+
+    /// `program` with the same sealed environment and working directory as [`Sandbox::cmd`],
+    /// for driving a real client (kubectl, git, cargo, …) that runs entra-token itself.
+    pub fn tool(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let template = self.cmd();
+        let mut cmd = Command::new(program);
+        for (k, v) in template.get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        if let Some(d) = template.get_current_dir() {
+            cmd.current_dir(d);
+        }
+        cmd
+    }
+
+    /// Writes `config.toml` (the file `ENTRA_TOKEN_CONFIG` names).
+    pub fn write_config(&self, toml: &str) {
+        std::fs::write(self.path("config.toml"), toml).expect("write sandbox config.toml");
+    }
+
+    /// Writes `dir/rel` (creating parent directories) and returns its path.
+    pub fn write_file(&self, rel: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.path(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create parent dir in sandbox");
+        }
+        std::fs::write(&path, contents).expect("write sandbox file");
+        path
+    }
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        Sandbox::new()
+    }
+}
+
+fn drain<R: Read + Send + 'static>(r: Option<R>) -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut r) = r {
+            let _ = r.read_to_end(&mut buf);
+        }
+        let _ = tx.send(buf);
+    });
+    rx
+}
+
+/// Spawns `cmd` with piped stdio, writes `stdin` and closes it, and waits at most
+/// [`WATCHDOG`]; an overrun kills the process and panics.
+pub fn run_with_stdin(cmd: Command, stdin: &str) -> Output {
+    run_with_timeout(cmd, stdin, WATCHDOG)
+}
+
+/// [`run_with_stdin`] with a watchdog of `limit` instead of [`WATCHDOG`].
+pub fn run_with_timeout(mut cmd: Command, stdin: &str, limit: Duration) -> Output {
+    let what = format!("{cmd:?}");
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot spawn {what}: {e}"));
+    let input = stdin.as_bytes().to_vec();
+    let mut child_stdin = child.stdin.take();
+    let writer = thread::spawn(move || {
+        if let Some(s) = child_stdin.as_mut() {
+            // A child that exits without reading stdin is fine: ignore EPIPE.
+            let _ = s.write_all(&input);
+        }
+        drop(child_stdin);
+    });
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(5)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let err = stderr
+                    .recv_timeout(Duration::from_secs(2))
+                    .unwrap_or_default();
+                panic!(
+                    "{what} still running after {limit:?}; killed it. stderr so far:\n{}",
+                    String::from_utf8_lossy(&err)
+                );
+            }
+            Err(e) => panic!("waiting for {what}: {e}"),
+        }
+    };
+    let _ = writer.join();
+    let grace = Duration::from_secs(10);
+    let stdout = stdout.recv_timeout(grace).unwrap_or_else(|_| {
+        panic!("{what} exited but its stdout stayed open (a leftover child process?)")
+    });
+    let stderr = stderr.recv_timeout(grace).unwrap_or_else(|_| {
+        panic!("{what} exited but its stderr stayed open (a leftover child process?)")
+    });
+    Output {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+/// [`run_with_stdin`] with empty stdin.
+pub fn run(cmd: Command) -> Output {
+    run_with_stdin(cmd, "")
+}

@@ -1,0 +1,526 @@
+//! The token endpoint's grants as Entra judges them: tenant, client and client
+//! credential checks first, then client credentials, refresh token (with rotation and
+//! revocation), password (ROPC, MFA), device code polling and authorization code + PKCE,
+//! each failing with the AADSTS code real Entra uses.
+
+#![allow(dead_code)]
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use base64::Engine as _;
+use serde_json::Value;
+
+use super::authority::{RecordedRequest, Shared, State, UserCtx, Version, lock, tenant_not_found};
+use super::http::Reply;
+use super::issue::{self, ClientAuth, Issue, Target};
+use super::wire::{self, AadError};
+
+/// Answers one token endpoint POST that no fault intercepted.
+pub(crate) fn token(shared: &Shared, tenant: &str, v: Version, req: &RecordedRequest) -> Reply {
+    // The checker may be slow or look at the mock itself: run it without holding the lock.
+    let verdict = assertion_verdict(shared, tenant, v, req);
+    let mut st = lock(shared);
+    match grant(&mut st, tenant, v, req, verdict) {
+        Ok(body) => Reply::json(200, &body),
+        Err(e) => e.reply(),
+    }
+}
+
+/// The client id and secret, from the form or from HTTP Basic authentication.
+fn client_id_and_secret(req: &RecordedRequest) -> (Option<String>, Option<String>) {
+    let mut id = req.form_get("client_id").map(str::to_string);
+    let mut secret = req.form_get("client_secret").map(str::to_string);
+    let basic = req.header("authorization").and_then(|h| {
+        h.strip_prefix("Basic ")
+            .or_else(|| h.strip_prefix("basic "))
+    });
+    let decoded = basic.and_then(|b64| {
+        base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .ok()
+    });
+    let raw = decoded.map(|raw| String::from_utf8_lossy(&raw).into_owned());
+    if let Some((i, s)) = raw.as_deref().and_then(|r| r.split_once(':')) {
+        // RFC 6749 §2.3.1: both halves are form-urlencoded before joining.
+        let dec = |x: &str| {
+            form_urlencoded::parse(format!("x={x}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+        };
+        id = id.or_else(|| dec(i));
+        secret = secret.or_else(|| dec(s));
+    }
+    (id, secret)
+}
+
+fn assertion_verdict(
+    shared: &Shared,
+    tenant: &str,
+    v: Version,
+    req: &RecordedRequest,
+) -> Option<Result<(), String>> {
+    let assertion = req.form_get("client_assertion")?;
+    let client_id = client_id_and_secret(req).0.unwrap_or_default();
+    let (checker, url) = {
+        let st = lock(shared);
+        (st.checker.clone(), st.url.clone())
+    };
+    let endpoint = match v {
+        Version::V2 => format!("{url}/{tenant}/oauth2/v2.0/token"),
+        Version::V1 => format!("{url}/{tenant}/oauth2/token"),
+    };
+    Some(match checker {
+        Some(f) => match catch_unwind(AssertUnwindSafe(|| f(&client_id, assertion, &endpoint))) {
+            Ok(verdict) => verdict,
+            Err(panic) => Err(panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "assertion checker panicked".to_string())),
+        },
+        None => wire::jwt_parts(assertion)
+            .map(|_| ())
+            .ok_or_else(|| "client_assertion is not a well-formed JWT".to_string()),
+    })
+}
+
+fn grant(
+    st: &mut State,
+    tenant: &str,
+    v: Version,
+    req: &RecordedRequest,
+    verdict: Option<Result<(), String>>,
+) -> Result<Value, AadError> {
+    if !st.tenant_exists(tenant) {
+        return Err(AadError::bad_request(
+            "invalid_request",
+            90002,
+            tenant_not_found(tenant),
+        ));
+    }
+    let grant_type = req
+        .form_get("grant_type")
+        .ok_or_else(|| AadError::missing("grant_type"))?;
+    let (client_id, secret) = client_id_and_secret(req);
+    let client_id = client_id.ok_or_else(|| AadError::missing("client_id"))?;
+    let Some(app_secret) = st.apps.get(&client_id).cloned() else {
+        return Err(AadError::bad_request(
+            "unauthorized_client",
+            700016,
+            format!(
+                "Application with identifier '{client_id}' was not found in the directory '{tenant}'. This can \
+                 happen if the application has not been installed by the administrator of the tenant or consented \
+                 to by any user in the tenant. You may have sent your authentication request to the wrong tenant."
+            ),
+        ));
+    };
+    let cc = grant_type == "client_credentials";
+    let auth = authenticate(
+        &client_id,
+        app_secret.as_deref(),
+        secret.as_deref(),
+        req,
+        verdict,
+        cc,
+    )?;
+    let c = Ctx {
+        tenant,
+        v,
+        req,
+        client_id: &client_id,
+        auth,
+    };
+    match grant_type {
+        "client_credentials" => client_credentials(st, &c),
+        "refresh_token" => refresh(st, &c),
+        "password" => password(st, &c),
+        wire::DEVICE_CODE_GRANT | "device_code" => device_code(st, &c),
+        "authorization_code" => authorization_code(st, &c),
+        other => Err(AadError::bad_request(
+            "unsupported_grant_type",
+            70003,
+            format!("The app requested an unsupported grant type '{other}'."),
+        )),
+    }
+}
+
+/// The parts of a token request every grant needs.
+struct Ctx<'a> {
+    tenant: &'a str,
+    v: Version,
+    req: &'a RecordedRequest,
+    client_id: &'a str,
+    auth: ClientAuth,
+}
+
+impl Ctx<'_> {
+    fn form(&self, k: &str) -> Option<&str> {
+        self.req.form_get(k).filter(|s| !s.is_empty())
+    }
+
+    fn required(&self, k: &str) -> Result<&str, AadError> {
+        self.form(k).ok_or_else(|| AadError::missing(k))
+    }
+
+    /// The user-flow target: v2 `scope` (required) or v1 `resource`.
+    fn user_target(&self) -> Result<Target, AadError> {
+        match self.v {
+            Version::V2 => Target::v2(self.required("scope")?),
+            Version::V1 => Target::v1(self.form("resource"), self.form("scope")),
+        }
+    }
+
+    fn issue(
+        &self,
+        st: &mut State,
+        tid: String,
+        target: Target,
+        user: Option<UserCtx>,
+        rt: Option<String>,
+    ) -> Value {
+        let nonce = None;
+        let i = Issue {
+            v: self.v,
+            client_id: self.client_id.to_string(),
+            auth: self.auth,
+            tid,
+            target,
+            user,
+            refresh_token: rt,
+            nonce,
+        };
+        issue::token_reply(st, i)
+    }
+}
+
+/// Checks the client secret or assertion against the app registration.
+fn authenticate(
+    client_id: &str,
+    app_secret: Option<&str>,
+    secret: Option<&str>,
+    req: &RecordedRequest,
+    verdict: Option<Result<(), String>>,
+    needs_credential: bool,
+) -> Result<ClientAuth, AadError> {
+    let assertion = req.form_get("client_assertion");
+    let assertion_type = req.form_get("client_assertion_type");
+    let has_assertion = assertion.is_some() || assertion_type.is_some();
+    match (secret, has_assertion) {
+        (Some(_), true) => Err(AadError::bad_request(
+            "invalid_request",
+            90014,
+            "Only one client credential may be presented: both 'client_secret' and 'client_assertion' were sent.",
+        )),
+        (Some(given), false) => match app_secret {
+            None => Err(AadError::invalid_client(
+                700025,
+                "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.",
+            )),
+            Some(s) if s == given => Ok(ClientAuth::Secret),
+            Some(_) => Err(AadError::invalid_client(
+                7000215,
+                format!(
+                    "Invalid client secret provided. Ensure the secret being sent in the request is the client \
+                     secret value, not the client secret ID, for a secret added to app '{client_id}'."
+                ),
+            )),
+        },
+        (None, true) => {
+            if assertion_type != Some(wire::JWT_BEARER) {
+                return Err(AadError::bad_request(
+                    "invalid_request",
+                    900144,
+                    format!(
+                        "The request body must contain the following parameter: 'client_assertion_type' with the value '{}'.",
+                        wire::JWT_BEARER
+                    ),
+                ));
+            }
+            if assertion.is_none_or(str::is_empty) {
+                return Err(AadError::missing("client_assertion"));
+            }
+            match verdict {
+                Some(Ok(())) => Ok(ClientAuth::Assertion),
+                Some(Err(why)) => Err(AadError::invalid_client(
+                    700027,
+                    format!("Client assertion failed signature validation. ({why})"),
+                )),
+                None => Err(AadError::missing("client_assertion")),
+            }
+        }
+        (None, false) if app_secret.is_some() || needs_credential => Err(AadError::invalid_client(
+            7000218,
+            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+        )),
+        (None, false) => Ok(ClientAuth::Public),
+    }
+}
+
+fn not_on_multi_tenant(tenant: &str) -> AadError {
+    AadError::bad_request(
+        "invalid_request",
+        9001023,
+        format!(
+            "The grant type isn't supported over the /{tenant} endpoint. Please use the tenant-specific endpoint."
+        ),
+    )
+}
+
+fn client_credentials(st: &mut State, c: &Ctx) -> Result<Value, AadError> {
+    if wire::is_multi_tenant(c.tenant) {
+        return Err(not_on_multi_tenant(c.tenant));
+    }
+    let target = match c.v {
+        Version::V2 => Target::client_credentials(c.form("scope"))?,
+        Version::V1 => Target::v1(c.form("resource"), None)?,
+    };
+    Ok(c.issue(st, wire::tenant_id(c.tenant), target, None, None))
+}
+
+fn dead_refresh_token(code: u32) -> AadError {
+    let msg = match code {
+        70043 => {
+            "The refresh token has expired or is invalid due to sign-in frequency checks by conditional access."
+        }
+        700082 => {
+            "The refresh token has expired due to inactivity. The token was issued a long time ago and was inactive for 90.00:00:00."
+        }
+        50173 => {
+            "The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password."
+        }
+        70008 => {
+            "The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource."
+        }
+        _ => "The refresh token is no longer valid. Sign in again.",
+    };
+    AadError::invalid_grant(code, msg)
+}
+
+fn refresh(st: &mut State, c: &Ctx) -> Result<Value, AadError> {
+    let rt = c.required("refresh_token")?;
+    if let Some(&code) = st.dead_rts.get(rt) {
+        return Err(dead_refresh_token(code));
+    }
+    let Some(g) = st.live_rts.get(rt).cloned() else {
+        return Err(dead_refresh_token(70008));
+    };
+    let family = wire::FOCI_CLIENTS.contains(&g.client_id.as_str())
+        && wire::FOCI_CLIENTS.contains(&c.client_id);
+    if g.client_id != c.client_id && !family {
+        return Err(AadError::invalid_grant(
+            70000,
+            "Provided grant is invalid or malformed: the refresh token was issued to a different client.",
+        ));
+    }
+    // Without a scope/resource the grant keeps what the refresh token was issued for.
+    let target = match c.v {
+        Version::V2 => Target::v2(c.form("scope").unwrap_or(if g.version == Version::V2 {
+            &g.scope
+        } else {
+            ""
+        }))?,
+        Version::V1 => Target::v1(
+            c.form("resource")
+                .or((g.version == Version::V1).then_some(g.scope.as_str())),
+            c.form("scope"),
+        )?,
+    };
+    let tid = if wire::is_multi_tenant(c.tenant) {
+        g.user.home_tid.clone()
+    } else {
+        wire::tenant_id(c.tenant)
+    };
+    let new_rt = if st.rotate {
+        st.live_rts.remove(rt);
+        st.dead_rts.insert(rt.to_string(), 70008);
+        Some(issue::new_refresh_token(
+            st,
+            c.v,
+            c.client_id,
+            &g.user,
+            &target,
+        ))
+    } else {
+        None
+    };
+    Ok(c.issue(st, tid, target, Some(g.user), new_rt))
+}
+
+fn password(st: &mut State, c: &Ctx) -> Result<Value, AadError> {
+    let t = c.tenant.to_ascii_lowercase();
+    if t == "common" || t == "consumers" {
+        return Err(not_on_multi_tenant(c.tenant));
+    }
+    let username = c.required("username")?;
+    let password = c.required("password")?;
+    let target = c.user_target()?;
+    let user = st
+        .users
+        .iter()
+        .find(|(u, p)| u.eq_ignore_ascii_case(username) && p == password)
+        .map(|(u, _)| u.clone());
+    let Some(username) = user else {
+        return Err(AadError::invalid_grant(
+            50126,
+            "Error validating credentials due to invalid username or password.",
+        ));
+    };
+    if st.mfa_for_password {
+        let mut e = AadError::invalid_grant(
+            50076,
+            format!(
+                "Due to a configuration change made by your administrator, or because you moved to a new location, \
+                 you must use multi-factor authentication to access '{}'.",
+                target.resource
+            ),
+        );
+        e.suberror = Some("basic_action");
+        e.claims = Some(
+            r#"{"access_token":{"capolids":{"essential":true,"values":["mock-mfa-policy"]}}}"#
+                .into(),
+        );
+        return Err(e);
+    }
+    let tid = wire::tenant_id(c.tenant);
+    let user = UserCtx::new(&username, &tid);
+    let rt = issue::sign_in_refresh_token(st, c.v, c.client_id, &user, &target);
+    Ok(c.issue(st, tid, target, Some(user), rt))
+}
+
+fn device_error(error: &'static str, code: u32, msg: &str) -> AadError {
+    AadError::bad_request(error, code, msg)
+}
+
+fn device_code(st: &mut State, c: &Ctx) -> Result<Value, AadError> {
+    let code = c
+        .form("device_code")
+        .or_else(|| c.form("code"))
+        .ok_or_else(|| AadError::missing("device_code"))?;
+    let Some(dc) = st.device_codes.get(code).cloned() else {
+        return Err(device_error(
+            "bad_verification_code",
+            70018,
+            "Invalid verification code. The device code is not known.",
+        ));
+    };
+    if dc.redeemed {
+        return Err(AadError::invalid_grant(
+            70000,
+            "The provided value for the input parameter 'device_code' is not valid: it was already redeemed.",
+        ));
+    }
+    if dc.client_id != c.client_id {
+        return Err(AadError::invalid_grant(
+            70000,
+            "The device code was issued to a different client.",
+        ));
+    }
+    if wire::now() > dc.created + dc.expires_in {
+        return Err(device_error(
+            "expired_token",
+            70019,
+            "Verification code expired.",
+        ));
+    }
+    if st.declined {
+        return Err(device_error(
+            "authorization_declined",
+            70000,
+            "The end user denied the authorization request.",
+        ));
+    }
+    if st.slow_down_once {
+        st.slow_down_once = false;
+        return Err(device_error(
+            "slow_down",
+            70016,
+            "OAuth 2.0 device flow error. Polling too fast: slow down.",
+        ));
+    }
+    if dc.pending_polls < st.approve_after {
+        if let Some(d) = st.device_codes.get_mut(code) {
+            d.pending_polls += 1;
+        }
+        return Err(device_error(
+            "authorization_pending",
+            70016,
+            "OAuth 2.0 device flow error. Authorization is pending. Continue polling.",
+        ));
+    }
+    if let Some(d) = st.device_codes.get_mut(code) {
+        d.redeemed = true;
+    }
+    let target = match dc.version {
+        Version::V2 => Target::v2(&dc.scope)?,
+        Version::V1 => Target::v1(Some(&dc.scope), None)?,
+    };
+    let tid = wire::tenant_id(&dc.tenant);
+    let user = UserCtx::new(&st.default_user(), &tid);
+    let rt = issue::sign_in_refresh_token(st, c.v, c.client_id, &user, &target);
+    Ok(c.issue(st, tid, target, Some(user), rt))
+}
+
+fn authorization_code(st: &mut State, c: &Ctx) -> Result<Value, AadError> {
+    let code = c.required("code")?;
+    let Some(ac) = st.auth_codes.get(code).cloned() else {
+        return Err(AadError::invalid_grant(
+            70000,
+            "The provided value for the input parameter 'code' is not valid.",
+        ));
+    };
+    if ac.redeemed {
+        return Err(AadError::invalid_grant(
+            54005,
+            "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.",
+        ));
+    }
+    if ac.client_id != c.client_id {
+        return Err(AadError::invalid_grant(
+            70000,
+            "The authorization code was issued to a different client.",
+        ));
+    }
+    let redirect_uri = c.required("redirect_uri")?;
+    if redirect_uri != ac.redirect_uri {
+        return Err(AadError::invalid_grant(
+            500112,
+            format!(
+                "The reply address '{redirect_uri}' does not match the reply address '{}' provided when requesting Authorization code.",
+                ac.redirect_uri
+            ),
+        ));
+    }
+    let verifier = c.form("code_verifier").unwrap_or("");
+    let well_formed = (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+    let digest = ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes());
+    if !well_formed || wire::b64url(digest.as_ref()) != ac.challenge {
+        return Err(AadError::invalid_grant(
+            50148,
+            "The code_verifier does not match the code_challenge supplied in the authorization request for PKCE.",
+        ));
+    }
+    if let Some(a) = st.auth_codes.get_mut(code) {
+        a.redeemed = true;
+    }
+    let target = match c.v {
+        Version::V2 => Target::v2(c.form("scope").unwrap_or(&ac.scope))?,
+        Version::V1 => Target::v1(c.form("resource"), c.form("scope").or(Some(&ac.scope)))?,
+    };
+    let tid = wire::tenant_id(&ac.tenant);
+    let user = UserCtx::new(&ac.user, &tid);
+    let rt = issue::sign_in_refresh_token(st, c.v, c.client_id, &user, &target);
+    let i = Issue {
+        v: c.v,
+        client_id: c.client_id.to_string(),
+        auth: c.auth,
+        tid,
+        target,
+        user: Some(user),
+        refresh_token: rt,
+        nonce: ac.nonce.clone(),
+    };
+    Ok(issue::token_reply(st, i))
+}

@@ -1,0 +1,28 @@
+//! Test support shared by every integration test (`mod support;`): a faithful local
+//! stand-in for Microsoft Entra ID, a throwaway TLS CA, and a sealed way to run the
+//! `entra-token` binary, so no test ever talks to a real cloud or reads a real cache.
+//!
+//! - [`MockAuthority`]: discovery, token (v1 and v2), device code and authorize endpoints
+//!   on 127.0.0.1, with injectable [`Fault`]s and a record of every request.
+//! - [`TestCa`]: a CA whose server certificate the https mock presents.
+//! - [`bin`], [`Sandbox`], [`run_with_stdin`]: the binary with a scrubbed environment.
+
+#![allow(dead_code, unused_imports)]
+
+pub mod authority;
+pub mod env;
+mod flows;
+mod grants;
+pub mod http;
+mod issue;
+pub mod tls;
+pub mod wire;
+
+pub use authority::{Fault, MockAuthority, RecordedRequest};
+pub use env::{Sandbox, bin, run, run_with_stdin, run_with_timeout};
+pub use http::refused_url;
+pub use tls::TestCa;
+pub use wire::{
+    AKS_CLIENT, AZURE_CLI, AZURE_POWERSHELL, DEFAULT_USER, HOME_TENANT, jwt_claims, tenant_id,
+    user_oid,
+};
