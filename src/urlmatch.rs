@@ -38,8 +38,9 @@ pub(crate) fn parse(url: &str) -> Option<UrlParts> {
         Some((h, p)) if !h.contains(']') || h.ends_with(']') => (h, p.parse::<u16>().ok().filter(|p| *p != 0)?),
         _ => (authority, 443),
     };
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    if host.is_empty() || !host.chars().all(|c| c.is_ascii_alphanumeric() || "-.[]:".contains(c)) || host.contains("..") {
+    // One trailing dot is the same (fully qualified) host; `host..` is not a host at all.
+    let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
+    if host.is_empty() || !host.chars().all(|c| c.is_ascii_alphanumeric() || "-.[]:".contains(c)) || host.contains("..") || host.ends_with('.') {
         return None;
     }
     let path = path.split(['?', '#']).next().unwrap_or("");
@@ -117,6 +118,7 @@ mod tests {
         assert!(!matches(p, "https://dev.azure.com/contoso%2F..%2Fother"));
         assert!(!matches(p, "ftp://dev.azure.com/contoso/"));
         assert!(!matches(p, "https://dév.azure.com/contoso/"));
+        assert!(!matches(p, "https://dev.azure.com../contoso/"));
         assert!(matches("https://dev.azure.com:443/contoso", "https://dev.azure.com/contoso/a"));
     }
 

@@ -182,3 +182,34 @@ fn the_trap_sees_what_would_leave_the_machine() {
     assert!(seen.starts_with("CONNECT evil.test:443"), "the trap saw {seen:?}");
     assert!(!seen.contains(SECRET));
 }
+
+#[test]
+fn a_kubeconfig_cluster_config_cannot_redirect_the_secret() {
+    let trap = Trap::start();
+    let mock = MockAuthority::start();
+    mock.add_tenant(TENANT);
+    mock.add_app(APP, Some(SECRET));
+    let sb = Sandbox::new();
+    sb.write_config(&format!(
+        "[profiles.ci]\nauthority = \"{}\"\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nflow = \"client-credentials\"\nclient_secret_env = \"CI_SECRET\"\n",
+        mock.url()
+    ));
+    let exec_info = |config: serde_json::Value| {
+        serde_json::json!({"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
+            "spec": {"interactive": false, "cluster": {"server": "https://aks.example", "config": config}}})
+        .to_string()
+    };
+    // Hostile tenants are refused before anything is sent.
+    for t in ["@evil.test", "../../evil.test", "evil.test/x", "evil.test#"] {
+        let info = exec_info(serde_json::json!({"profile": "ci", "tenant": t}));
+        let o = run(&sb, &trap, &[("KUBERNETES_EXEC_INFO", &info), ("NO_PROXY", "127.0.0.1")], &["kubectl"], "");
+        assert_refused(&o, t);
+    }
+    assert_eq!(mock.token_requests(), 0);
+    // Authority-like keys in the cluster config are not settings: the profile's authority is used.
+    let info = exec_info(serde_json::json!({"profile": "ci", "authority": "http://evil.test", "authority_host": "http://evil.test", "cloud": "http://evil.test"}));
+    let o = run(&sb, &trap, &[("KUBERNETES_EXEC_INFO", &info), ("NO_PROXY", "127.0.0.1")], &["kubectl"], "");
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(mock.token_requests(), 1, "the token came from the profile's own authority");
+    trap.assert_untouched("kubeconfig cluster config");
+}

@@ -238,7 +238,12 @@ fn run(ctx: &FlowCtx<'_>, source: Source) -> Step {
             // only when someone can see it; otherwise exit 3 with the `login` command.
             let mut p = base.clone();
             p.flow = super::user::default_user_flow();
-            done(with_profile(ctx, &p, super::user::sign_in_user))
+            match with_profile(ctx, &p, super::user::sign_in_user) {
+                Err(Error::InteractionRequired { message, command }) => {
+                    Step::Unavailable(format!("no person can answer a sign-in prompt here ({message}); run `{command}` in a terminal"))
+                }
+                other => done(other),
+            }
         }
     }
 }

@@ -85,7 +85,14 @@ pub(crate) fn sign_in(ctx: &FlowCtx<'_>, flow: FlowKind) -> Result<TokenReply> {
     };
     match ctx.cache {
         Some(cache) => match crate::accounts::remember(cache, ctx.profile, &reply) {
-            Ok(link) => trace!(1, "stored the account {} for profile '{}'", link.username.as_deref().unwrap_or(&link.key.home_account_id), ctx.profile.name),
+            Ok(link) => {
+                let who = link.username.as_deref().unwrap_or(&link.key.home_account_id);
+                trace!(1, "stored the account {who} for profile '{}'", ctx.profile.name);
+                // `login` says it itself; a sign-in a token request started says it here.
+                if ctx.prompt == Prompt::Allowed {
+                    line(format_args!("signed in as {who} for profile '{}'", ctx.profile.name));
+                }
+            }
             Err(e) => warn!("could not store the sign-in ({}); the next call will ask again", one_line(&e)),
         },
         None => trace!(1, "--no-cache: the sign-in is not kept"),
