@@ -3,6 +3,10 @@
 //! One file per tool (`kubectl.rs`, `git.rs`, …); this module holds what they share:
 //! the path of our own binary, backups, atomic writes and shell quoting.
 
+pub(crate) mod az;
+pub(crate) mod azd;
+pub(crate) mod bazel;
+pub(crate) mod docker;
 pub(crate) mod links;
 
 use crate::error::{Error, Result};
@@ -22,11 +26,23 @@ pub(crate) struct SetupArgs {
 pub(crate) enum SetupTarget {
     /// Create the multi-call links (git-credential-entra-token, az, azd, …) in a directory.
     Links(links::LinksArgs),
+    /// The `az` link Azure SDKs' AzureCliCredential finds on PATH.
+    Az(az::PathLinkArgs),
+    /// The `azd` link azure-identity's AzureDeveloperCliCredential finds on PATH.
+    Azd(az::PathLinkArgs),
+    /// The `entra-token-bazel` link and `--credential_helper` lines in ~/.bazelrc.
+    Bazel(bazel::BazelSetupArgs),
+    /// The `docker-credential-entra-token` link and `credHelpers` in Docker's config.json.
+    Docker(docker::DockerSetupArgs),
 }
 
 pub(crate) fn run(args: &SetupArgs) -> Result<ExitCode> {
     match &args.target {
         SetupTarget::Links(a) => links::run(a),
+        SetupTarget::Az(a) => az::run(a),
+        SetupTarget::Azd(a) => azd::run(a),
+        SetupTarget::Bazel(a) => bazel::run(a),
+        SetupTarget::Docker(a) => docker::run(a),
     }
 }
 
