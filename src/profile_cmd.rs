@@ -12,7 +12,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use toml_edit::{Array, DocumentMut, Item, Table, Value, value};
+use toml_edit::{Array, DocumentMut, Item, Table, value};
 
 #[derive(Debug, Args)]
 pub(crate) struct ProfileArgs {

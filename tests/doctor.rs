@@ -50,7 +50,7 @@ fn a_healthy_setup_is_all_ticks() {
     line(&report, "✓", "authority");
     assert!(line(&report, "✓", "clock").contains("within"), "{report}");
     line(&report, "✓", "cache");
-    line(&report, "✓", "store");
+    assert!(line(&report, "·", "store").contains("flow client-credentials keeps none"), "{report}");
     assert!(report.lines().count() < 30, "one screen:\n{report}");
     assert_eq!(mock.requests().iter().filter(|r| r.path.ends_with("openid-configuration")).count(), 1);
 
@@ -174,4 +174,78 @@ fn tools_wired_to_us_are_reported_with_their_profile() {
     assert_eq!(docker["status"], "fail", "{docker}");
     assert!(docker["message"].as_str().unwrap().contains("no profile's urls claim other.azurecr.io"), "{docker}");
     assert!(docker["fix"].as_str().unwrap().contains("--url other.azurecr.io"), "{docker}");
+}
+
+#[test]
+fn auto_names_its_source_and_why_the_earlier_ones_do_not_apply() {
+    let sb = Sandbox::new();
+    sb.write_config("[profiles.me]\nflow = \"auto\"\n");
+    let mut cmd = sb.cmd();
+    cmd.env("IDENTITY_ENDPOINT", "http://127.0.0.1:9/msi/token").env("IDENTITY_HEADER", "h").args(["doctor", "-p", "me", "--offline"]);
+    let out = run(cmd);
+    let report = String::from_utf8(out.stdout).unwrap();
+    assert!(line(&report, "✓", "auto").contains("would use managed identity (App Service endpoint"), "{report}");
+    assert!(report.contains("environment: AZURE_CLIENT_ID is not set"), "{report}");
+    assert!(report.contains("workload identity: no federated token"), "{report}");
+    assert!(!report.contains("azure cli:"), "sources after the chosen one are not listed:\n{report}");
+    assert!(line(&report, "✓", "store").contains("file storage"), "{report}");
+
+    // Nothing applies (no variables, no az, no terminal): a cross naming every step.
+    let mut cmd = sb.cmd();
+    cmd.env("PATH", sb.path("empty")).args(["doctor", "-p", "me", "--offline"]);
+    let out = run(cmd);
+    let report = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    line(&report, "✗", "auto");
+    for step in ["environment:", "workload identity:", "managed identity: no IDENTITY_ENDPOINT", "azure cli: not signed in", "interactive sign-in: no terminal"] {
+        assert!(report.contains(step), "missing {step}:\n{report}");
+    }
+
+    let mut cmd = sb.cmd();
+    cmd.env("AZURE_TOKEN_CREDENTIALS", "bogus").args(["doctor", "-p", "me", "--offline"]);
+    let out = run(cmd);
+    let report = String::from_utf8(out.stdout).unwrap();
+    assert!(line(&report, "✗", "auto").contains("AZURE_TOKEN_CREDENTIALS=bogus"), "{report}");
+}
+
+#[cfg(unix)]
+#[test]
+fn kubectl_cargo_and_az_wiring_name_their_profile() {
+    let sb = Sandbox::new();
+    sb.write_config(&profile("https://login.microsoftonline.com"));
+    let bin = env!("CARGO_BIN_EXE_entra-token");
+    let kubeconfig = |profile: &str| {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: aks\n  cluster:\n    server: https://127.0.0.1:1\ncontexts:\n- name: aks\n  context:\n    cluster: aks\n    user: aks-user\ncurrent-context: aks\nusers:\n- name: aks-user\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: {bin}\n      args: [\"kubectl\", \"-p\", \"{profile}\"]\n      interactiveMode: Never\n"
+        )
+    };
+    sb.write_file("home/.kube/config", kubeconfig("ghost"));
+    let feed = "https://pkgs.dev.azure.com/contoso/_packaging/feed/Cargo/index/";
+    sb.write_file("cargo-home/config.toml", format!("[registries.contoso]\nindex = \"sparse+{feed}\"\ncredential-provider = [\"{bin}\"]\n"));
+    let links = sb.path("bin");
+    std::fs::create_dir_all(&links).unwrap();
+    std::os::unix::fs::symlink(bin, links.join("az")).unwrap();
+    let path = format!("{}:{}", links.display(), std::env::var("PATH").unwrap_or_default());
+    let report = |sb: &Sandbox| {
+        let mut cmd = sb.cmd();
+        cmd.env("CI_SECRET", "x").env("PATH", &path).env("CARGO_HOME", sb.path("cargo-home")).env("ENTRA_TOKEN_PROFILE", "ci").args(["doctor", "--offline"]);
+        String::from_utf8(run(cmd).stdout).unwrap()
+    };
+    let r = report(&sb);
+    assert!(line(&r, "✓", "az").contains("az on PATH is entra-token") && r.contains("→ profile 'ci'"), "{r}");
+    assert!(line(&r, "✗", "cargo").contains(&format!("no profile's urls claim {feed}")), "{r}");
+    if std::path::Path::new("/usr/bin/kubectl").exists() || which_kubectl() {
+        assert!(line(&r, "✗", "kubectl").contains("'ghost' not found"), "{r}");
+    }
+
+    // Claim the feed and point the cluster at a real profile: both turn into ticks.
+    sb.write_config(&profile("https://login.microsoftonline.com").replace("urls = [", &format!("urls = [\"{feed}\", ")));
+    sb.write_file("home/.kube/config", kubeconfig("ci"));
+    let r = report(&sb);
+    assert!(line(&r, "✓", "cargo").contains("cargo registry 'contoso' → profile 'ci'"), "{r}");
+    assert!(line(&r, "✓", "kubectl").contains("kubeconfig user") && line(&r, "✓", "kubectl").contains("→ profile 'ci'"), "{r}");
+}
+
+fn which_kubectl() -> bool {
+    std::process::Command::new("kubectl").arg("version").arg("--client").output().is_ok()
 }

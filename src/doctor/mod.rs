@@ -220,15 +220,27 @@ fn env_set(name: &str) -> bool {
     std::env::var_os(name).is_some_and(|v| !v.is_empty())
 }
 
-/// Which source `auto` would use, and why each earlier one does not apply. Decided from
-/// variables and files alone: IMDS is never probed by doctor.
+/// Which source `auto` would use, and why each earlier one does not apply. Decided with
+/// the chain's own detection (variables, token files, az's profile file) and no network:
+/// IMDS is never probed by doctor.
 fn auto_check(p: &Profile) -> Check {
+    use crate::flows::{auto, azure_cli, managed_identity, workload_identity};
     if p.flow != FlowKind::Auto {
         return info("auto", format!("not used: profile '{}' names flow {}", p.name, p.flow.name()));
     }
+    let allowed = match auto::allowed() {
+        Ok(a) => a,
+        Err(e) => return fail("auto", e.to_string(), e.hint().unwrap_or_default()),
+    };
+    let narrowed = std::env::var("AZURE_TOKEN_CREDENTIALS").unwrap_or_default();
     let mut sources: Vec<(&str, Result<String, String>)> = Vec::new();
-    sources.push((
+    let mut add = |name: &'static str, source: auto::Source, verdict: Result<String, String>| {
+        let verdict = if allowed.contains(&source) { verdict } else { Err(format!("skipped (AZURE_TOKEN_CREDENTIALS={narrowed})")) };
+        sources.push((name, verdict));
+    };
+    add(
         "environment",
+        auto::Source::Environment,
         if !env_set("AZURE_CLIENT_ID") {
             Err("AZURE_CLIENT_ID is not set".into())
         } else if env_set("AZURE_TENANT_ID") && env_set("AZURE_CLIENT_SECRET") {
@@ -240,42 +252,38 @@ fn auto_check(p: &Profile) -> Check {
         } else {
             Err("AZURE_CLIENT_ID is set but no AZURE_TENANT_ID with AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH".into())
         },
-    ));
-    sources.push((
+    );
+    let wi_ids = (p.settings.client_id.clone().or_else(workload_identity::env_client_id), p.settings.tenant.clone().or_else(workload_identity::env_tenant_id));
+    add(
         "workload identity",
-        if env_set("AZURE_FEDERATED_TOKEN_FILE") || p.settings.federated_token_file.is_some() {
-            Ok("a federated token file".into())
-        } else if env_set("ACTIONS_ID_TOKEN_REQUEST_URL") {
-            Ok("GitHub Actions OIDC".into())
-        } else {
-            Err("no AZURE_FEDERATED_TOKEN_FILE".into())
+        auto::Source::WorkloadIdentity,
+        match (workload_identity::token_source(p.settings.federated_token_file.as_ref()), wi_ids) {
+            (None, _) => Err("no federated token (AZURE_FEDERATED_TOKEN_FILE, ARM_OIDC_*, GitHub OIDC)".into()),
+            (Some(src), (Some(_), Some(_))) => Ok(src.describe()),
+            (Some(src), _) => Err(format!("a token in {} but no AZURE_CLIENT_ID/AZURE_TENANT_ID", src.describe())),
         },
-    ));
-    sources.push((
+    );
+    add(
         "managed identity",
-        if env_set("IDENTITY_ENDPOINT") && env_set("IMDS_ENDPOINT") {
-            Ok("Azure Arc (IDENTITY_ENDPOINT/IMDS_ENDPOINT)".into())
-        } else if env_set("IDENTITY_ENDPOINT") && env_set("IDENTITY_HEADER") {
-            Ok("App Service (IDENTITY_ENDPOINT/IDENTITY_HEADER)".into())
-        } else if env_set("MSI_ENDPOINT") {
-            Ok("Cloud Shell (MSI_ENDPOINT)".into())
-        } else {
-            Err("no IDENTITY_ENDPOINT or MSI_ENDPOINT; IMDS is only on Azure VMs (not probed here)".into())
+        auto::Source::ManagedIdentity,
+        match managed_identity::detect() {
+            managed_identity::Kind::Imds { base } => Err(format!("no IDENTITY_ENDPOINT or MSI_ENDPOINT; IMDS ({base}) answers only on Azure VMs and is probed for 1s by the chain, not by doctor")),
+            kind => Ok(format!("{} endpoint in the environment", kind.name())),
         },
-    ));
-    let az_dir = std::env::var_os("AZURE_CONFIG_DIR").filter(|v| !v.is_empty()).map(std::path::PathBuf::from).or_else(|| dirs::home_dir().map(|h| h.join(".azure")));
-    let az_cache = az_dir.map(|d| d.join("msal_token_cache.json"));
-    sources.push((
+    );
+    add(
         "azure cli",
-        match &az_cache {
-            Some(c) if c.is_file() => Ok(format!("an `az login` cache at {}", c.display())),
-            Some(c) => Err(format!("no `az login` cache at {}", c.display())),
-            None => Err("no Azure CLI directory".into()),
+        auto::Source::AzureCli,
+        match (azure_cli::current_account(), azure_cli::find_az()) {
+            (Some(a), _) => Ok(format!("az is signed in as {}", a.user)),
+            (None, Ok(Some(az))) => Ok(format!("{} (not signed in yet, so it may fail)", az.display())),
+            (None, _) => Err(format!("not signed in (no azureProfile.json in {})", azure_cli::config_dir().map(|d| d.display().to_string()).unwrap_or_else(|| "~/.azure".into()))),
         },
-    ));
+    );
     let terminal = std::io::stderr().is_terminal() || std::io::stdin().is_terminal();
-    sources.push((
+    add(
         "interactive sign-in",
+        auto::Source::Interactive,
         if !p.allows_prompts() {
             Err("the profile sets interactive = false".into())
         } else if terminal {
@@ -283,7 +291,7 @@ fn auto_check(p: &Profile) -> Check {
         } else {
             Err(format!("no terminal to prompt on (run `{}` in one)", p.login_command()))
         },
-    ));
+    );
     let chosen = sources.iter().position(|(_, r)| r.is_ok());
     let mut c = match chosen {
         Some(i) => ok("auto", format!("would use {} ({})", sources[i].0, sources[i].1.as_ref().map(String::as_str).unwrap_or(""))),
@@ -342,12 +350,18 @@ fn cache_check() -> Check {
     c
 }
 
-/// Where refresh tokens live.
+/// Where refresh tokens live: the profile's `storage`, checked the way sign-in opens it.
 fn store_check(p: Option<&Profile>) -> Check {
-    let wanted = p.and_then(|p| p.settings.storage.as_deref()).unwrap_or("auto");
-    match wanted {
-        "keyring" => fail("store", "the profile asks for storage = \"keyring\", which this build does not have".into(), "set storage = \"file\" (0600 files in the cache directory)"),
-        _ => ok("store", "file storage: refresh tokens in 0600 files in the cache directory".into()),
+    let Some(p) = p else {
+        return info("store", "not checked: no profile".into());
+    };
+    if !(p.flow.is_user_flow() || p.flow == FlowKind::Auto) {
+        return info("store", format!("no refresh tokens: flow {} keeps none", p.flow.name()));
+    }
+    let dir = cache::default_dir().unwrap_or_default();
+    match p.settings.storage.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("auto") | Some("file") => ok("store", format!("file storage: refresh tokens in 0600 files in {}", dir.display())),
+        Some(other) => fail("store", format!("storage = \"{other}\" is not available in this build"), format!("set storage = \"file\" in profile '{}' (or leave it out)", p.name)),
     }
 }
 
