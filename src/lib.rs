@@ -15,6 +15,7 @@ mod flows;
 mod http;
 mod inspect;
 mod jwt;
+mod keyring_store;
 mod log;
 mod oauth;
 mod protocols;
