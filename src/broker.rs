@@ -178,17 +178,21 @@ pub(crate) fn get_token_with(req: &TokenRequest, prompt: Option<Prompt>) -> Resu
     let cache = open_cache(req)?;
     let now = clock::now();
     let mut stale: Option<TokenEntry> = None;
-    if let Some(c) = &cache {
-        if !req.force_refresh && req.claims.is_none() {
-            match fresh(c, &r.key, req.min_validity, now)? {
-                Lookup::Fresh(e) => {
-                    trace!(1, "cache hit {}", r.key);
-                    return Ok(credential_from_entry(e, &r.profile.name, true));
-                }
-                Lookup::RefreshDue(e) => stale = Some(e),
-                Lookup::Miss(why) => trace!(1, "cache miss {}: {why}", r.key),
+    match &cache {
+        Some(c) if !req.force_refresh && req.claims.is_none() => match fresh(c, &r.key, req.min_validity, now)? {
+            Lookup::Fresh(e) => {
+                trace!(1, "cache hit {} ({}s left)", r.key, e.expires_on - now);
+                return Ok(credential_from_entry(e, &r.profile.name, true));
             }
-        }
+            Lookup::RefreshDue(e) => {
+                trace!(1, "cache hit {} but past its refresh time; refreshing early", r.key);
+                stale = Some(e);
+            }
+            Lookup::Miss(why) => trace!(1, "cache miss {}: {why}", r.key),
+        },
+        Some(_) if req.force_refresh => trace!(1, "cache skipped: a new token was forced"),
+        Some(_) => trace!(1, "cache skipped: a claims challenge needs a new token"),
+        None => trace!(1, "cache off (--no-cache)"),
     }
     let deadline = Deadline::after(req.timeout);
     // Hold the per-key lock across re-check → acquire → store.
@@ -212,6 +216,7 @@ pub(crate) fn get_token_with(req: &TokenRequest, prompt: Option<Prompt>) -> Resu
     let http = Http::new();
     let prompt = prompt.unwrap_or_else(|| prompt_for(req, &r.profile));
     let ctx = FlowCtx { profile: &r.profile, target: &r.target, http: &http, deadline, claims: req.claims.as_deref(), cache: cache.as_ref(), prompt };
+    trace!(1, "acquiring through flow {} for {}", r.profile.flow.name(), r.target.key());
     let reply = match flows::acquire(&ctx) {
         Ok(reply) => reply,
         Err(e) => {

@@ -166,6 +166,12 @@ impl Cache {
 /// Writes `bytes` to `path` atomically with mode 0600 whatever the umask. Used for cache
 /// entries and for `--file` outputs.
 pub(crate) fn write_private_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_file_atomic(path, bytes, 0o600)
+}
+
+/// Writes `bytes` to `path` atomically (temp file in the same directory, fsync, rename)
+/// with exactly `mode` whatever the umask. The config editor passes the file's own mode.
+pub(crate) fn write_file_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
@@ -176,14 +182,16 @@ pub(crate) fn write_private_file(path: &Path, bytes: &[u8]) -> Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
+        opts.mode(mode & 0o777);
     }
+    #[cfg(not(unix))]
+    let _ = mode;
     let result = (|| {
         let mut f = opts.open(&tmp).map_err(|e| err("cannot create temp file", e))?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            f.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(|e| err("cannot set mode", e))?;
+            f.set_permissions(std::fs::Permissions::from_mode(mode & 0o777)).map_err(|e| err("cannot set mode", e))?;
         }
         f.write_all(bytes).map_err(|e| err("cannot write", e))?;
         f.sync_all().map_err(|e| err("cannot sync", e))?;
@@ -225,7 +233,7 @@ fn check_dir(dir: &Path) -> Result<()> {
 }
 
 #[cfg(unix)]
-fn check_private(path: &Path, meta: &std::fs::Metadata, is_dir: bool) -> Result<()> {
+pub(crate) fn check_private(path: &Path, meta: &std::fs::Metadata, is_dir: bool) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
     // SAFETY: geteuid has no preconditions and cannot fail.
     let me = unsafe { libc::geteuid() };
@@ -248,7 +256,7 @@ fn check_private(path: &Path, meta: &std::fs::Metadata, is_dir: bool) -> Result<
 }
 
 #[cfg(not(unix))]
-fn check_private(_: &Path, _: &std::fs::Metadata, _: bool) -> Result<()> {
+pub(crate) fn check_private(_: &Path, _: &std::fs::Metadata, _: bool) -> Result<()> {
     Ok(())
 }
 

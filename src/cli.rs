@@ -1,11 +1,15 @@
 //! The command line, as clap types. Each subcommand's arguments live beside the code that
 //! runs it; this file only lists them.
 
+use crate::doctor::DoctorArgs;
+use crate::generate::{CompletionsArgs, ManArgs};
+use crate::profile_cmd::ProfileArgs;
 use crate::protocols::az::AzArgs;
 use crate::protocols::azd::AzdArgs;
 use crate::protocols::bazel::BazelArgs;
 use crate::protocols::docker::DockerArgs;
 use crate::protocols::get_token::GetTokenArgs;
+use crate::serve::ServeArgs;
 use crate::protocols::git::GitArgs;
 use crate::protocols::kubectl::KubectlArgs;
 use crate::setup::SetupArgs;
@@ -33,6 +37,16 @@ pub(crate) enum Command {
     /// Print an access token for a profile and resource.
     #[command(name = "get-token", visible_alias = "token")]
     GetToken(GetTokenArgs),
+    /// List, show, add, remove profiles and pick the default (edits keep your comments).
+    Profile(ProfileArgs),
+    /// Check the setup: config, profile, cache, authority, clock, and which tools are wired to us.
+    Doctor(DoctorArgs),
+    /// Serve tokens on 127.0.0.1 as an App Service managed-identity endpoint (for Azure SDKs).
+    Serve(ServeArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(CompletionsArgs),
+    /// Print the man page (or write all pages with --dir).
+    Man(ManArgs),
     /// Answer as the Azure CLI: `entra-token az account get-access-token …` (or link as `az`).
     #[command(disable_help_flag = true)]
     Az(AzArgs),

@@ -133,6 +133,17 @@ pub(crate) enum Origin {
     BuiltIn,
 }
 
+impl Origin {
+    /// `file /home/me/.config/entra-token/config.toml`, `environment (AZURE_*)`, `built-in`.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Origin::File(p) => format!("file {}", p.display()),
+            Origin::Environment => "environment (AZURE_TENANT_ID/AZURE_CLIENT_ID)".into(),
+            Origin::BuiltIn => "built-in default".into(),
+        }
+    }
+}
+
 /// Why this profile name was chosen, for diagnostics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum NameSource {
@@ -140,6 +151,17 @@ pub(crate) enum NameSource {
     Env,
     ConfigDefault,
     Fallback,
+}
+
+impl NameSource {
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            NameSource::Request => "the command line or request",
+            NameSource::Env => "ENTRA_TOKEN_PROFILE",
+            NameSource::ConfigDefault => "the config's default_profile",
+            NameSource::Fallback => "fallback (nothing named one)",
+        }
+    }
 }
 
 /// A profile resolved and validated: everything a flow needs except the secret values.
@@ -254,17 +276,20 @@ pub(crate) fn resolve_in(file: &ConfigFile, path: Option<&Path>, requested: Opti
             },
         },
     };
-    trace!(1, "profile '{name}' chosen by {name_source:?}");
+    trace!(1, "profile '{name}' chosen by {}", name_source.describe());
 
     if let Some(cfg) = file.profiles.get(&name) {
         let origin = Origin::File(path.map(Path::to_path_buf).unwrap_or_default());
-        return from_config(&name, name_source, origin, cfg.clone());
+        let p = from_config(&name, name_source, origin, cfg.clone())?;
+        trace!(1, "profile '{name}' from {}: flow {}, tenant {}", p.origin.describe(), p.flow.name(), p.authority.tenant);
+        return Ok(p);
     }
     if name == "env" || name == "default" {
         if let Some(p) = from_environment(&name, name_source)? {
             return Ok(p);
         }
         if name == "default" {
+            trace!(1, "profile 'default' is the built-in default (Azure CLI public client, device sign-in)");
             return builtin_default(name_source);
         }
     }

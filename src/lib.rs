@@ -10,16 +10,20 @@ mod cache;
 mod cli;
 mod clock;
 mod config;
+mod doctor;
 mod error;
 mod flows;
+mod generate;
 mod http;
 mod inspect;
 mod jwt;
 mod keyring_store;
 mod log;
 mod oauth;
+mod profile_cmd;
 mod protocols;
 mod secret;
+mod serve;
 mod session;
 mod setup;
 mod urlmatch;
@@ -45,6 +49,11 @@ pub fn run() -> ExitCode {
     let result = match &cli.command {
         Some(cli::Command::GetToken(args)) => protocols::get_token::run(args),
         Some(cli::Command::Setup(args)) => setup::run(args),
+        Some(cli::Command::Profile(args)) => profile_cmd::run(args),
+        Some(cli::Command::Doctor(args)) => doctor::run(args),
+        Some(cli::Command::Serve(args)) => serve::run(args),
+        Some(cli::Command::Completions(args)) => generate::completions(args),
+        Some(cli::Command::Man(args)) => generate::man(args),
         Some(cli::Command::Az(a)) => protocols::az::run(a.args.clone()),
         Some(cli::Command::Azd(a)) => protocols::azd::run(a.args.clone()),
         Some(cli::Command::Bazel(a)) => protocols::bazel::run(a.command.as_deref()),
@@ -71,7 +80,7 @@ fn exit(result: error::Result<ExitCode>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            log::line(format_args!("{}", error::one_line(&e)));
+            log::error(format_args!("{}", error::one_line(&e)));
             ExitCode::from(e.exit_code())
         }
     }
@@ -86,6 +95,6 @@ fn clap_exit(e: clap::Error) -> ExitCode {
     }
     let text = e.to_string();
     let first = text.lines().next().unwrap_or("").trim_start_matches("error: ");
-    log::line(format_args!("{first} (see `entra-token --help`)"));
+    log::error(format_args!("{first} (see `entra-token --help`)"));
     ExitCode::from(1)
 }

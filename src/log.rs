@@ -1,11 +1,14 @@
 //! Diagnostics on stderr, always prefixed `entra-token: `, gated by `-v`. stdout is
 //! reserved for protocol answers, so nothing here ever writes to it. Callers pass only
-//! non-secret values; secrets are `Secret<T>` and have no `Display`.
+//! non-secret values; secrets are `Secret<T>` and have no `Display`. The prefix is
+//! coloured only when stderr is a terminal and `NO_COLOR` is unset (no-color.org).
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 static VERBOSITY: AtomicU8 = AtomicU8::new(0);
 static QUIET: AtomicU8 = AtomicU8::new(0);
+static COLOUR: OnceLock<bool> = OnceLock::new();
 
 pub(crate) fn set_verbosity(level: u8) {
     VERBOSITY.store(level, Ordering::Relaxed);
@@ -23,11 +26,60 @@ pub(crate) fn quiet() -> bool {
     QUIET.load(Ordering::Relaxed) != 0
 }
 
+/// What kind of line: decides the prefix colour and nothing else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// The one-line report of a failed command.
+    Error,
+    /// Something a user should see (shown unless `--silent`).
+    Warn,
+    /// A `-v` step trace.
+    Trace,
+}
+
+/// Colour is for people: only on a terminal, never under `NO_COLOR` (any non-empty value)
+/// or `TERM=dumb`.
+pub(crate) fn colour_wanted(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>, term: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty()) && term.is_none_or(|t| t != "dumb")
+}
+
+fn colour() -> bool {
+    *COLOUR.get_or_init(|| {
+        use std::io::IsTerminal;
+        colour_wanted(std::io::stderr().is_terminal(), std::env::var_os("NO_COLOR").as_deref(), std::env::var_os("TERM").as_deref())
+    })
+}
+
+/// The whole line, without the newline. Only the prefix is styled, so a message pasted
+/// from a terminal reads the same as one from a log file.
+pub(crate) fn format_line(kind: Kind, colour: bool, msg: std::fmt::Arguments<'_>) -> String {
+    if !colour {
+        return format!("entra-token: {msg}");
+    }
+    let style = match kind {
+        Kind::Error => "\x1b[1;31m",
+        Kind::Warn => "\x1b[1;33m",
+        Kind::Trace => "\x1b[2m",
+    };
+    format!("{style}entra-token:\x1b[0m {msg}")
+}
+
+/// One line of `kind` to stderr with the product prefix.
+pub(crate) fn line_of(kind: Kind, msg: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let text = format_line(kind, colour(), msg);
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{text}");
+}
+
 /// One line to stderr with the product prefix; used for warnings a user should see.
 pub(crate) fn line(msg: std::fmt::Arguments<'_>) {
-    use std::io::Write;
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "entra-token: {msg}");
+    line_of(Kind::Warn, msg);
+}
+
+/// The final report of a failed command.
+pub(crate) fn error(msg: std::fmt::Arguments<'_>) {
+    line_of(Kind::Error, msg);
 }
 
 /// A warning: shown unless `--silent`.
@@ -40,8 +92,31 @@ macro_rules! warn_ {
 /// A trace line, shown with `-v` (level 1) or `-vv` (level 2).
 macro_rules! trace {
     ($level:expr, $($arg:tt)*) => {
-        if $crate::log::verbosity() >= $level { $crate::log::line(format_args!($($arg)*)) }
+        if $crate::log::verbosity() >= $level { $crate::log::line_of($crate::log::Kind::Trace, format_args!($($arg)*)) }
     };
 }
 
 pub(crate) use {trace, warn_ as warn};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(colour_wanted(true, None, Some(OsStr::new("xterm-256color"))));
+        assert!(colour_wanted(true, Some(OsStr::new("")), None), "an empty NO_COLOR does not count");
+        assert!(!colour_wanted(false, None, None));
+        assert!(!colour_wanted(true, Some(OsStr::new("1")), None));
+        assert!(!colour_wanted(true, None, Some(OsStr::new("dumb"))));
+    }
+
+    #[test]
+    fn only_the_prefix_is_styled() {
+        assert_eq!(format_line(Kind::Trace, false, format_args!("cache hit {}", 1)), "entra-token: cache hit 1");
+        let c = format_line(Kind::Error, true, format_args!("boom"));
+        assert!(c.starts_with("\x1b[1;31mentra-token:\x1b[0m boom"), "{c:?}");
+        assert_ne!(format_line(Kind::Warn, true, format_args!("x")), format_line(Kind::Trace, true, format_args!("x")));
+    }
+}

@@ -160,7 +160,7 @@ fn az_errors_tell_sdks_whether_to_move_on() {
 
     // Started by ourselves (an azure-cli flow finding our az on PATH): refuse at once.
     let mut cmd = az(&sb, &["account", "get-access-token"]);
-    cmd.env("ENTRA_TOKEN_AS_AZ", "1");
+    cmd.env("ENTRA_TOKEN_FROM_AZ_FALLBACK", "1");
     let before = mock.token_requests();
     let out = run(cmd);
     assert!(!out.status.success());
@@ -278,4 +278,25 @@ fn default_azure_credential_falls_through_to_our_az_or_past_it() {
 
 fn claims(token: &str) -> Value {
     jwt_claims(token).unwrap_or_else(|| panic!("not a JWT: {token}"))
+}
+
+#[test]
+fn az_shim_never_runs_another_az_even_for_an_azure_cli_profile() {
+    // A "real" az later on PATH that records every run.
+    let sb = Sandbox::new();
+    sb.write_config("[profiles.default]\nflow = \"azure-cli\"\ntenant = \"contoso.test\"\n");
+    let real = sb.write_file("real/az", format!("#!/bin/sh\necho ran >> {}\necho '{{}}'\n", sb.path("real-az-ran").display()));
+    std::fs::set_permissions(&real, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut cmd = az(&sb, &["account", "get-access-token", "--output", "json", "--resource", "https://management.azure.com"]);
+    let path = format!("{}:{}:{}", sb.path("bin").display(), sb.path("real").display(), std::env::var("PATH").unwrap_or_default());
+    cmd.env("PATH", path);
+    let out = run(cmd);
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(!sb.path("real-az-ran").exists(), "our az ran another az: {}", stderr(&out));
+    // While `entra-token get-token` with the same profile does fall back to that az.
+    let mut cmd = sandboxed(&sb, Path::new(env!("CARGO_BIN_EXE_entra-token")));
+    cmd.args(["get-token", "--resource", "https://management.azure.com"]);
+    cmd.env("PATH", format!("{}:{}", sb.path("real").display(), std::env::var("PATH").unwrap_or_default()));
+    let _ = run(cmd);
+    assert!(sb.path("real-az-ran").exists(), "the control run did not reach the stand-in az, so the first half proves nothing");
 }

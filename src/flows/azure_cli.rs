@@ -24,8 +24,9 @@ use std::time::Duration;
 
 /// az's files hold every account and subscription; generous, but bounded.
 const MAX_FILE: u64 = 16 * 1024 * 1024;
-/// Set on the `az` we start, so a wrapper that leads back to us cannot loop.
-const DEPTH_VAR: &str = "ENTRA_TOKEN_FROM_AZ_FALLBACK";
+/// Set on the `az` we start, so a wrapper that leads back to us cannot loop. Our own `az`
+/// shim (`protocols::az`) sets it on itself too, so it never runs any `az`.
+pub(crate) const DEPTH_VAR: &str = "ENTRA_TOKEN_FROM_AZ_FALLBACK";
 /// Hosts that name the public cloud in MSAL cache entries.
 const PUBLIC_ALIASES: &[&str] = &["login.microsoftonline.com", "login.windows.net", "login.microsoft.com", "sts.windows.net"];
 
@@ -280,7 +281,7 @@ pub(crate) fn find_az() -> Result<Option<PathBuf>> {
 /// `az account get-access-token`: the fallback when az's cache cannot be read directly.
 fn run_az(ctx: &FlowCtx<'_>, resource: &str, why_not_cache: &str) -> Step {
     if std::env::var_os(DEPTH_VAR).is_some() {
-        return Step::Unavailable("refusing to run `az` from inside an `az` that entra-token started (it leads back to entra-token)".into());
+        return Step::Unavailable(format!("{why_not_cache}, and entra-token answering as `az` never runs another az"));
     }
     let az = match find_az() {
         Ok(Some(az)) => az,

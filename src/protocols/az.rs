@@ -14,11 +14,11 @@ use serde::Serialize;
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-/// Set in our own environment while we answer as `az`. A child process that finds `az` on
-/// PATH (an `azure-cli` flow falling back to `az account get-access-token`) must not run
-/// it when this is set: it would be this binary again, or the real Azure CLI, which the
-/// shim promises never to call. If it does anyway and reaches us, we refuse at once.
-pub(crate) const SHIM_ENV: &str = "ENTRA_TOKEN_AS_AZ";
+/// Set in our own environment while we answer as `az`, so the `azure-cli` flow (which
+/// falls back to running `az account get-access-token`) runs no `az` at all: neither this
+/// binary again nor the real Azure CLI. Found already set, it means an `az` that
+/// entra-token started led back to us: we refuse at once.
+pub(crate) use crate::flows::azure_cli::DEPTH_VAR as SHIM_ENV;
 
 /// What az itself asks for when no resource is given.
 const AZ_DEFAULT_RESOURCE: &str = "https://management.core.windows.net/";
@@ -282,7 +282,7 @@ fn get_access_token(a: &GetAccessTokenArgs) -> Result<ExitCode> {
     let field = a.query_field()?;
     let req = a.to_request()?;
     if std::env::var_os(SHIM_ENV).is_some() {
-        // We were started by ourselves through an `azure-cli` flow: stop the loop here.
+        // An `az` that entra-token started led back to us: stop the loop here.
         let e = Error::InteractionRequired { message: "entra-token's az was called from entra-token itself".into(), command: "entra-token login".into() };
         crate::log::line(format_args!("{}", error_line(&e, None)));
         return Ok(ExitCode::from(e.exit_code()));

@@ -3,6 +3,14 @@
 //! One file per tool (`kubectl.rs`, `git.rs`, …); this module holds what they share:
 //! the path of our own binary, backups, atomic writes and shell quoting.
 
+pub(crate) mod az;
+pub(crate) mod azd;
+pub(crate) mod bazel;
+pub(crate) mod cargo;
+pub(crate) mod docker;
+pub(crate) mod git;
+pub(crate) mod kubectl;
+pub(crate) mod kubelogin;
 pub(crate) mod links;
 
 use crate::error::{Error, Result};
@@ -20,13 +28,34 @@ pub(crate) struct SetupArgs {
 /// One variant per tool; each args struct lives in that tool's file.
 #[derive(Debug, Subcommand)]
 pub(crate) enum SetupTarget {
+    /// A kubeconfig user that runs `entra-token kubectl` (or convert kubelogin users).
+    Kubectl(kubectl::KubectlSetupArgs),
+    /// git credential helper entries for the URLs your profiles claim.
+    Git(git::GitSetupArgs),
+    /// entra-token as cargo's credential provider (~/.cargo/config.toml).
+    Cargo(cargo::CargoSetupArgs),
     /// Create the multi-call links (git-credential-entra-token, az, azd, …) in a directory.
     Links(links::LinksArgs),
+    /// The `az` link Azure SDKs' AzureCliCredential finds on PATH.
+    Az(az::PathLinkArgs),
+    /// The `azd` link azure-identity's AzureDeveloperCliCredential finds on PATH.
+    Azd(az::PathLinkArgs),
+    /// The `entra-token-bazel` link and `--credential_helper` lines in ~/.bazelrc.
+    Bazel(bazel::BazelSetupArgs),
+    /// The `docker-credential-entra-token` link and `credHelpers` in Docker's config.json.
+    Docker(docker::DockerSetupArgs),
 }
 
 pub(crate) fn run(args: &SetupArgs) -> Result<ExitCode> {
     match &args.target {
+        SetupTarget::Kubectl(a) => kubectl::run(a),
+        SetupTarget::Git(a) => git::run(a),
+        SetupTarget::Cargo(a) => cargo::run(a),
         SetupTarget::Links(a) => links::run(a),
+        SetupTarget::Az(a) => az::run(a),
+        SetupTarget::Azd(a) => azd::run(a),
+        SetupTarget::Bazel(a) => bazel::run(a),
+        SetupTarget::Docker(a) => docker::run(a),
     }
 }
 
@@ -74,6 +103,15 @@ pub(crate) fn write_with_backup(path: &Path, bytes: &[u8]) -> Result<Option<Path
     crate::cache::write_private_file(&target, bytes).map_err(|e| Error::general(format!("cannot write {}: {}", target.display(), crate::error::one_line(&e))))?;
     warn!("wrote {}", target.display());
     Ok(saved)
+}
+
+/// Every `(profile, url)` pair the config's profiles claim, in profile order.
+pub(crate) fn profile_urls() -> Result<Vec<(String, String)>> {
+    let file = match crate::config::config_path() {
+        Some(p) => crate::config::load_file(&p)?,
+        None => crate::config::ConfigFile::default(),
+    };
+    Ok(file.profiles.iter().flat_map(|(name, p)| p.urls.iter().map(move |u| (name.clone(), u.clone()))).collect())
 }
 
 /// Quotes a word for a POSIX shell when it needs it.

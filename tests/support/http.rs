@@ -288,10 +288,13 @@ fn write_head<W: Write>(
     len: usize,
 ) -> io::Result<()> {
     let mut head = format!("HTTP/1.1 {status} {}\r\n", reason(status));
-    head.push_str(&format!(
-        "Date: {}\r\n",
-        http_date(time::OffsetDateTime::now_utc())
-    ));
+    // A handler may set its own Date (a server with a skewed clock); else it is now.
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("date")) {
+        head.push_str(&format!(
+            "Date: {}\r\n",
+            http_date(time::OffsetDateTime::now_utc())
+        ));
+    }
     head.push_str(&format!("Content-Length: {len}\r\n"));
     head.push_str("Connection: close\r\n");
     for (k, v) in headers {

@@ -1,0 +1,430 @@
+//! `entra-token doctor`: one screen of ✓/✗ lines saying whether a token can be had here
+//! and, for every ✗, the command that fixes it: the config and the profile (and where it
+//! came from), which source `auto` would use, the cache's permissions, where refresh
+//! tokens are kept, the authority's reachability and the clock skew against it, and
+//! which tools are wired to us. Exit 1 when anything is broken; `-o json` for scripts.
+
+mod wiring;
+
+use crate::cache;
+use crate::clock::{self, Deadline};
+use crate::config::{self, ConfigFile, FlowKind, Profile};
+use crate::error::Error;
+use crate::http::{Http, RetryPolicy};
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+use std::io::IsTerminal;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// A clock this far from the authority's makes tokens look expired or not yet valid.
+const MAX_SKEW: i64 = 300;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DoctorArgs {
+    /// Profile to check (default: the one `get-token` would use).
+    #[arg(short, long)]
+    pub profile: Option<String>,
+    #[arg(short, long, value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+    /// Skip the network check of the authority.
+    #[arg(long)]
+    pub offline: bool,
+    /// Time limit for the authority check.
+    #[arg(long, default_value = "5s", value_parser = clock::parse_duration)]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Status {
+    Ok,
+    Fail,
+    /// A fact, neither good nor bad (a tool not wired, a check skipped).
+    Info,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Check {
+    pub name: &'static str,
+    pub status: Status,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<String>,
+}
+
+fn ok(name: &'static str, message: String) -> Check {
+    Check { name, status: Status::Ok, message, fix: None, details: Vec::new() }
+}
+fn fail(name: &'static str, message: String, fix: impl Into<String>) -> Check {
+    Check { name, status: Status::Fail, message, fix: Some(fix.into()), details: Vec::new() }
+}
+fn info(name: &'static str, message: String) -> Check {
+    Check { name, status: Status::Info, message, fix: None, details: Vec::new() }
+}
+
+pub(crate) fn run(args: &DoctorArgs) -> crate::error::Result<ExitCode> {
+    let checks = checks(args);
+    let broken = checks.iter().any(|c| c.status == Status::Fail);
+    let text = match args.output {
+        Format::Json => format!("{}\n", serde_json::json!({ "ok": !broken, "checks": checks })),
+        Format::Text => {
+            let colour = crate::log::colour_wanted(std::io::stdout().is_terminal(), std::env::var_os("NO_COLOR").as_deref(), std::env::var_os("TERM").as_deref());
+            render(&checks, colour)
+        }
+    };
+    crate::protocols::write_stdout(text.as_bytes())?;
+    Ok(if broken { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// One line per check, its details and fix indented below it.
+pub(crate) fn render(checks: &[Check], colour: bool) -> String {
+    let width = checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for c in checks {
+        let (mark, style) = match c.status {
+            Status::Ok => ("✓", "\x1b[32m"),
+            Status::Fail => ("✗", "\x1b[1;31m"),
+            Status::Info => ("·", "\x1b[2m"),
+        };
+        let mark = if colour { format!("{style}{mark}\x1b[0m") } else { mark.to_string() };
+        match (&c.fix, c.status) {
+            // A fact's hint fits on its own line: the screen stays short.
+            (Some(f), Status::Info) => out.push_str(&format!("{mark} {:width$}  {} ({f})\n", c.name, c.message)),
+            _ => out.push_str(&format!("{mark} {:width$}  {}\n", c.name, c.message)),
+        }
+        for d in &c.details {
+            out.push_str(&format!("  {:width$}    {d}\n", ""));
+        }
+        if let (Some(f), Status::Fail) = (&c.fix, c.status) {
+            out.push_str(&format!("  {:width$}    fix: {f}\n", ""));
+        }
+    }
+    out
+}
+
+fn checks(args: &DoctorArgs) -> Vec<Check> {
+    let mut out = Vec::new();
+    let path = config::config_path();
+    let file = config_check(path.as_deref(), &mut out);
+    let profile = profile_check(file.as_ref(), path.as_deref(), args.profile.as_deref(), &mut out);
+    if let Some(p) = &profile {
+        secrets_check(p, &mut out);
+        out.push(auto_check(p));
+    }
+    out.push(cache_check());
+    out.push(store_check(profile.as_ref()));
+    match &profile {
+        Some(_) if args.offline => out.push(info("authority", "not checked (--offline)".into())),
+        Some(p) if matches!(p.flow, FlowKind::ManagedIdentity | FlowKind::AzureCli) => {
+            out.push(info("authority", format!("not used by flow {}", p.flow.name())));
+        }
+        Some(p) => out.extend(authority_check(p, args.timeout)),
+        None => out.push(info("authority", "not checked: no profile".into())),
+    }
+    let ctx = wiring::Ctx { file: file.as_ref(), config_path: path.as_deref(), self_exe: crate::setup::self_exe().ok() };
+    out.push(wiring::git(&ctx));
+    out.push(wiring::kubectl(&ctx));
+    out.push(wiring::cargo(&ctx));
+    out.push(wiring::on_path(&ctx, "az"));
+    out.push(wiring::on_path(&ctx, "azd"));
+    out.push(wiring::docker(&ctx));
+    out
+}
+
+fn config_check(path: Option<&Path>, out: &mut Vec<Check>) -> Option<ConfigFile> {
+    let Some(path) = path else {
+        out.push(fail("config", "no config location: HOME is not set".into(), "set ENTRA_TOKEN_CONFIG to a file path"));
+        return None;
+    };
+    if !path.exists() {
+        out.push(ok("config", format!("no file at {} (profiles come from the environment or the built-in default)", path.display())));
+        return Some(ConfigFile::default());
+    }
+    match config::load_file(path) {
+        Ok(f) => {
+            out.push(ok("config", format!("{} parses ({} profiles)", path.display(), f.profiles.len())));
+            Some(f)
+        }
+        Err(e) => {
+            let message = match &e {
+                Error::Config { message, .. } => message.clone(),
+                other => other.to_string(),
+            };
+            out.push(fail("config", format!("{} does not parse: {message}", path.display()), format!("fix {} (or move it aside and run `entra-token profile add NAME`)", path.display())));
+            None
+        }
+    }
+}
+
+fn profile_check(file: Option<&ConfigFile>, path: Option<&Path>, requested: Option<&str>, out: &mut Vec<Check>) -> Option<Profile> {
+    let Some(file) = file else {
+        out.push(fail("profile", "not resolved: the config file does not parse".into(), "fix the config file first"));
+        return None;
+    };
+    match config::resolve_in(file, path, requested) {
+        Ok(p) => {
+            let mut c = ok("profile", format!("'{}' chosen by {}, from {}", p.name, p.name_source.describe(), p.origin.describe()));
+            c.details.push(format!("flow {}, tenant {}, client {}", p.flow.name(), p.authority.tenant, p.client_id));
+            out.push(c);
+            Some(p)
+        }
+        Err(e @ Error::ProfileNotFound { .. }) => {
+            out.push(fail("profile", e.to_string(), "entra-token profile list; entra-token profile add NAME"));
+            None
+        }
+        Err(e) => {
+            let fix = e.hint().unwrap_or_else(|| "fix the profile in the config file".into());
+            out.push(fail("profile", e.to_string(), fix));
+            None
+        }
+    }
+}
+
+/// Secrets are checked for presence only: their values are never read into the report.
+fn secrets_check(p: &Profile, out: &mut Vec<Check>) {
+    for (what, kind, place, present) in crate::profile_cmd::secret_places(p) {
+        let c = match (kind.as_str(), present) {
+            ("env", true) => ok("secret", format!("{what}: {place} is set")),
+            ("env", false) => fail("secret", format!("{what}: {place} is not set"), format!("export {place}=… (the value is never shown or logged)")),
+            (_, false) => fail("secret", format!("{what}: file {place} is missing"), format!("create it, or fix the path in profile '{}'", p.name)),
+            (_, true) => match std::fs::metadata(&place) {
+                Ok(m) if loose(&m) => fail("secret", format!("{what}: file {place} is readable by other users"), format!("chmod 600 {place}")),
+                _ => ok("secret", format!("{what}: file {place} exists")),
+            },
+        };
+        out.push(c);
+    }
+}
+
+#[cfg(unix)]
+fn loose(m: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    m.permissions().mode() & 0o077 != 0
+}
+#[cfg(not(unix))]
+fn loose(_: &std::fs::Metadata) -> bool {
+    false
+}
+
+fn env_set(name: &str) -> bool {
+    std::env::var_os(name).is_some_and(|v| !v.is_empty())
+}
+
+/// Which source `auto` would use, and why each earlier one does not apply. Decided with
+/// the chain's own detection (variables, token files, az's profile file) and no network:
+/// IMDS is never probed by doctor.
+fn auto_check(p: &Profile) -> Check {
+    use crate::flows::{auto, azure_cli, managed_identity, workload_identity};
+    if p.flow != FlowKind::Auto {
+        return info("auto", format!("not used: profile '{}' names flow {}", p.name, p.flow.name()));
+    }
+    let allowed = match auto::allowed() {
+        Ok(a) => a,
+        Err(e) => return fail("auto", e.to_string(), e.hint().unwrap_or_default()),
+    };
+    let narrowed = std::env::var("AZURE_TOKEN_CREDENTIALS").unwrap_or_default();
+    let mut sources: Vec<(&str, Result<String, String>)> = Vec::new();
+    let mut add = |name: &'static str, source: auto::Source, verdict: Result<String, String>| {
+        let verdict = if allowed.contains(&source) { verdict } else { Err(format!("skipped (AZURE_TOKEN_CREDENTIALS={narrowed})")) };
+        sources.push((name, verdict));
+    };
+    add(
+        "environment",
+        auto::Source::Environment,
+        if !env_set("AZURE_CLIENT_ID") {
+            Err("AZURE_CLIENT_ID is not set".into())
+        } else if env_set("AZURE_TENANT_ID") && env_set("AZURE_CLIENT_SECRET") {
+            Ok("AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET".into())
+        } else if env_set("AZURE_TENANT_ID") && env_set("AZURE_CLIENT_CERTIFICATE_PATH") {
+            Ok("AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_CERTIFICATE_PATH".into())
+        } else if env_set("AZURE_USERNAME") && env_set("AZURE_PASSWORD") {
+            Ok("AZURE_CLIENT_ID/AZURE_USERNAME/AZURE_PASSWORD".into())
+        } else {
+            Err("AZURE_CLIENT_ID is set but no AZURE_TENANT_ID with AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH".into())
+        },
+    );
+    let wi_ids = (p.settings.client_id.clone().or_else(workload_identity::env_client_id), p.settings.tenant.clone().or_else(workload_identity::env_tenant_id));
+    add(
+        "workload identity",
+        auto::Source::WorkloadIdentity,
+        match (workload_identity::token_source(p.settings.federated_token_file.as_ref()), wi_ids) {
+            (None, _) => Err("no federated token (AZURE_FEDERATED_TOKEN_FILE, ARM_OIDC_*, GitHub OIDC)".into()),
+            (Some(src), (Some(_), Some(_))) => Ok(src.describe()),
+            (Some(src), _) => Err(format!("a token in {} but no AZURE_CLIENT_ID/AZURE_TENANT_ID", src.describe())),
+        },
+    );
+    add(
+        "managed identity",
+        auto::Source::ManagedIdentity,
+        match managed_identity::detect() {
+            managed_identity::Kind::Imds { base } => Err(format!("no IDENTITY_ENDPOINT or MSI_ENDPOINT; IMDS ({base}) answers only on Azure VMs and is probed for 1s by the chain, not by doctor")),
+            kind => Ok(format!("{} endpoint in the environment", kind.name())),
+        },
+    );
+    add(
+        "azure cli",
+        auto::Source::AzureCli,
+        match (azure_cli::current_account(), azure_cli::find_az()) {
+            (Some(a), _) => Ok(format!("az is signed in as {}", a.user)),
+            (None, Ok(Some(az))) => Ok(format!("{} (not signed in yet, so it may fail)", az.display())),
+            (None, _) => Err(format!("not signed in (no azureProfile.json in {})", azure_cli::config_dir().map(|d| d.display().to_string()).unwrap_or_else(|| "~/.azure".into()))),
+        },
+    );
+    let terminal = std::io::stderr().is_terminal() || std::io::stdin().is_terminal();
+    add(
+        "interactive sign-in",
+        auto::Source::Interactive,
+        if !p.allows_prompts() {
+            Err("the profile sets interactive = false".into())
+        } else if terminal {
+            Ok("a terminal to sign in on".into())
+        } else {
+            Err(format!("no terminal to prompt on (run `{}` in one)", p.login_command()))
+        },
+    );
+    let chosen = sources.iter().position(|(_, r)| r.is_ok());
+    let mut c = match chosen {
+        Some(i) => ok("auto", format!("would use {} ({})", sources[i].0, sources[i].1.as_ref().map(String::as_str).unwrap_or(""))),
+        None => fail("auto", "no source applies here".into(), format!("set AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET, run `az login`, or run `{}` in a terminal", p.login_command())),
+    };
+    for (i, (name, r)) in sources.iter().enumerate() {
+        match r {
+            Err(why) if chosen.is_none_or(|c| i < c) => c.details.push(format!("{name}: {why}")),
+            _ => {}
+        }
+    }
+    c
+}
+
+fn cache_check() -> Check {
+    let dir = match cache::default_dir() {
+        Ok(d) => d,
+        Err(e) => return fail("cache", e.to_string(), e.hint().unwrap_or_else(|| "set ENTRA_TOKEN_CACHE_DIR".into())),
+    };
+    let meta = match std::fs::symlink_metadata(&dir) {
+        Ok(m) => m,
+        Err(_) => return ok("cache", format!("{} does not exist yet (created 0700 on first use)", dir.display())),
+    };
+    if !meta.is_dir() {
+        return fail("cache", format!("{} is not a directory", dir.display()), format!("remove it, or point ENTRA_TOKEN_CACHE_DIR at a directory"));
+    }
+    if let Err(e) = cache::check_private(&dir, &meta, true) {
+        return fail("cache", e.to_string(), e.hint().unwrap_or_default());
+    }
+    let mut entries = 0;
+    let mut bad: Vec<(String, String)> = Vec::new();
+    for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Ok(m) = entry.path().symlink_metadata() else { continue };
+        if m.file_type().is_symlink() {
+            bad.push((name, "is a symlink".into()));
+            continue;
+        }
+        if !m.is_file() {
+            continue;
+        }
+        entries += 1;
+        if let Err(e) = cache::check_private(&entry.path(), &m, false) {
+            let message = match e {
+                Error::Cache { message, .. } => message,
+                other => other.to_string(),
+            };
+            bad.push((name, message));
+        }
+    }
+    if bad.is_empty() {
+        return ok("cache", format!("{} is private (0700, {entries} files, all 0600 and yours)", dir.display()));
+    }
+    let mut c = fail("cache", format!("{} has {} unsafe files: they are refused until fixed", dir.display(), bad.len()), format!("chmod 600 {}/*  (and remove any symlinks in it)", dir.display()));
+    c.details = bad.into_iter().take(5).map(|(n, m)| format!("{n}: {m}")).collect();
+    c
+}
+
+/// Where refresh tokens live: the profile's `storage`, checked the way sign-in opens it.
+fn store_check(p: Option<&Profile>) -> Check {
+    let Some(p) = p else {
+        return info("store", "not checked: no profile".into());
+    };
+    if !(p.flow.is_user_flow() || p.flow == FlowKind::Auto) {
+        return info("store", format!("no refresh tokens: flow {} keeps none", p.flow.name()));
+    }
+    let dir = cache::default_dir().unwrap_or_default();
+    match p.settings.storage.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("auto") | Some("file") => ok("store", format!("file storage: refresh tokens in 0600 files in {}", dir.display())),
+        Some(other) => fail("store", format!("storage = \"{other}\" is not available in this build"), format!("set storage = \"file\" in profile '{}' (or leave it out)", p.name)),
+    }
+}
+
+/// GETs the tenant's OpenID configuration: reachability, and the clock against `Date`.
+fn authority_check(p: &Profile, timeout: Duration) -> Vec<Check> {
+    let url = format!("{}/{}/v2.0/.well-known/openid-configuration", p.authority.host, p.authority.tenant);
+    let http = Http::new();
+    let start = Instant::now();
+    let reply = match http.get(&url, &[("Accept", "application/json")], Deadline::after(timeout), RetryPolicy::NONE) {
+        Ok(r) => r,
+        Err(e) => {
+            let fix = e.hint().unwrap_or_else(|| "check the network path to the authority".into());
+            return vec![fail("authority", e.to_string(), fix)];
+        }
+    };
+    let ms = start.elapsed().as_millis();
+    let mut out = Vec::new();
+    if reply.status == 200 && serde_json::from_slice::<serde_json::Value>(&reply.body).is_ok_and(|v| v["token_endpoint"].is_string()) {
+        out.push(ok("authority", format!("{url} answered in {ms} ms")));
+    } else {
+        let e = crate::oauth::error_from_reply(&reply, &url);
+        let fix = e.hint().unwrap_or_else(|| "check the profile's authority and tenant".into());
+        out.push(fail("authority", format!("{} (HTTP {})", e, reply.status), fix));
+    }
+    out.push(match reply.date.as_deref().and_then(parse_http_date) {
+        Some(server) => {
+            let skew = clock::now() - server;
+            if skew.abs() > MAX_SKEW {
+                let dir = if skew > 0 { "ahead of" } else { "behind" };
+                fail("clock", format!("this clock is {}s {dir} the authority's", skew.abs()), "sync the clock (e.g. `sudo timedatectl set-ntp true`); tokens look expired or not yet valid otherwise")
+            } else {
+                ok("clock", format!("within {}s of the authority's", skew.abs()))
+            }
+        }
+        None => info("clock", "the authority sent no Date header; skew not measured".into()),
+    });
+    out
+}
+
+/// RFC 9110 IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) to unix seconds.
+pub(crate) fn parse_http_date(s: &str) -> Option<i64> {
+    let fmt = time::macros::format_description!("[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT");
+    time::PrimitiveDateTime::parse(s.trim(), &fmt).ok().map(|t| t.assume_utc().unix_timestamp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_dates() {
+        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784111777));
+        assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), None);
+        assert_eq!(parse_http_date("garbage"), None);
+    }
+
+    #[test]
+    fn render_marks_and_fixes() {
+        let mut git = info("git", "not wired".into());
+        git.fix = Some("entra-token setup git".into());
+        let checks = vec![ok("config", "fine".into()), fail("cache", "loose".into(), "chmod 700 d"), git];
+        let text = render(&checks, false);
+        assert_eq!(text, "✓ config  fine\n✗ cache   loose\n            fix: chmod 700 d\n· git     not wired (entra-token setup git)\n");
+        assert!(render(&checks, true).contains("\x1b[1;31m✗\x1b[0m"));
+    }
+}

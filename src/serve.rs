@@ -1,0 +1,394 @@
+//! `entra-token serve`: a local token endpoint speaking the App Service managed-identity
+//! protocol (`GET /msi/token?resource=R&api-version=2019-08-01` with `X-IDENTITY-HEADER`),
+//! so any Azure SDK's ManagedIdentityCredential, or a container given IDENTITY_ENDPOINT and
+//! IDENTITY_HEADER, gets tokens from a developer's profile through the same broker and
+//! cache as every other front end. Loopback only, a random per-run header secret, and an
+//! optional per-profile allow-list of resources. A blocking std listener with one thread
+//! per connection, bounded; the request codec below is pure.
+
+use crate::broker::{self, Credential, TokenRequest};
+use crate::clock;
+use crate::config;
+use crate::error::{Error, Result};
+use crate::log::{trace, warn};
+use crate::secret::Secret;
+use clap::Args;
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// The protocol version App Service speaks and SDKs send.
+pub(crate) const API_VERSION: &str = "2019-08-01";
+/// A request head larger than this is not an SDK asking for a token.
+const MAX_HEAD: usize = 8 * 1024;
+/// Connections served at once; more get 503 at once instead of a thread.
+const MAX_CONNECTIONS: usize = 16;
+/// A client that sends nothing for this long is dropped.
+const READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Profile whose tokens are served (default: the one `get-token` would use).
+    #[arg(short, long)]
+    pub profile: Option<String>,
+    /// Port on 127.0.0.1 (default: a free port chosen by the OS).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Network time limit for each token a request needs, e.g. 30s.
+    #[arg(long, default_value = "60s", value_parser = clock::parse_duration)]
+    pub timeout: Duration,
+}
+
+/// A parsed request head: just what the protocol needs.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct HttpRequest {
+    pub method: String,
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub headers: Vec<(String, String)>,
+}
+
+impl HttpRequest {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+    pub(crate) fn param(&self, name: &str) -> Option<&str> {
+        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// An answer: a status and a JSON body.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Response {
+    pub status: u16,
+    pub body: String,
+}
+
+impl Response {
+    /// App Service's error shape: `{"statusCode":N,"message":"…"}`.
+    fn error(status: u16, message: &str) -> Response {
+        Response { status, body: serde_json::json!({ "statusCode": status, "message": message }).to_string() }
+    }
+}
+
+/// Parses `GET /path?query HTTP/1.1\r\nName: value\r\n…\r\n\r\n`. Err is the status to answer.
+pub(crate) fn parse_request(head: &[u8]) -> std::result::Result<HttpRequest, u16> {
+    let text = std::str::from_utf8(head).map_err(|_| 400u16)?;
+    let mut lines = text.split("\r\n");
+    let request_line = lines.next().ok_or(400u16)?;
+    let mut parts = request_line.split(' ');
+    let (Some(method), Some(target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return Err(400);
+    };
+    if !version.starts_with("HTTP/1.") || method.is_empty() {
+        return Err(400);
+    }
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let query = form_urlencoded::parse(query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    let mut headers = Vec::new();
+    for line in lines.take_while(|l| !l.is_empty()) {
+        let (k, v) = line.split_once(':').ok_or(400u16)?;
+        headers.push((k.trim().to_string(), v.trim().to_string()));
+    }
+    Ok(HttpRequest { method: method.to_string(), path: path.to_string(), query, headers })
+}
+
+pub(crate) fn encode_response(r: &Response) -> Vec<u8> {
+    let reason = match r.status {
+        200 => "OK",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Error",
+    };
+    format!(
+        "HTTP/1.1 {} {reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n{}",
+        r.status,
+        r.body.len(),
+        r.body
+    )
+    .into_bytes()
+}
+
+/// What a request is checked against.
+pub(crate) struct Policy {
+    /// SHA-256 of the header secret: comparing digests leaks nothing about the secret's bytes.
+    header_digest: Vec<u8>,
+    /// Normalised allowed resources; None: any resource.
+    allow: Option<Vec<String>>,
+}
+
+fn digest(s: &str) -> Vec<u8> {
+    ring::digest::digest(&ring::digest::SHA256, s.as_bytes()).as_ref().to_vec()
+}
+
+/// `keyvault`, `https://vault.azure.net/` and `HTTPS://VAULT.AZURE.NET` are one resource.
+fn normalise(resource: &str) -> Option<String> {
+    crate::authority::resolve_resource(resource).ok().map(|r| r.trim_end_matches('/').to_ascii_lowercase())
+}
+
+impl Policy {
+    pub(crate) fn new(header_secret: &Secret<String>, allow: Option<&[String]>) -> Result<Policy> {
+        let allow = match allow {
+            None => None,
+            Some(list) => Some(
+                list.iter()
+                    .map(|r| normalise(r).ok_or_else(|| Error::bad_input_hint(format!("serve_resources: '{r}' is not a resource"), "use aliases, App ID URIs or GUIDs")))
+                    .collect::<Result<Vec<_>>>()?,
+            ),
+        };
+        Ok(Policy { header_digest: digest(header_secret.expose()), allow })
+    }
+}
+
+/// The whole protocol: checks, then one broker call. `get` is the broker in real use.
+pub(crate) fn handle(req: &HttpRequest, peer: IpAddr, policy: &Policy, get: &dyn Fn(&str) -> Result<Credential>) -> Response {
+    if !peer.is_loopback() {
+        return Response::error(403, "only loopback clients are served");
+    }
+    match req.header("X-IDENTITY-HEADER") {
+        Some(h) if digest(h) == policy.header_digest => {}
+        Some(_) => return Response::error(401, "the X-IDENTITY-HEADER value is wrong: use IDENTITY_HEADER as printed by `entra-token serve`"),
+        None => return Response::error(401, "missing X-IDENTITY-HEADER: set IDENTITY_HEADER as printed by `entra-token serve`"),
+    }
+    if req.method != "GET" {
+        return Response::error(405, "only GET is served");
+    }
+    if !matches!(req.path.as_str(), "/" | "/msi/token") {
+        return Response::error(404, "the token endpoint is /msi/token");
+    }
+    match req.param("api-version") {
+        Some(API_VERSION) => {}
+        Some(other) => return Response::error(400, &format!("api-version {other} is not supported; use {API_VERSION}")),
+        None => return Response::error(400, &format!("api-version is missing; use {API_VERSION}")),
+    }
+    let Some(resource) = req.param("resource").filter(|r| !r.trim().is_empty()) else {
+        return Response::error(400, "resource is missing");
+    };
+    let Some(wanted) = normalise(resource) else {
+        return Response::error(400, &format!("'{resource}' is not a resource"));
+    };
+    if let Some(allow) = &policy.allow {
+        if !allow.contains(&wanted) {
+            return Response::error(403, &format!("resource '{resource}' is not in this profile's serve_resources"));
+        }
+    }
+    match get(resource) {
+        Ok(c) => Response {
+            status: 200,
+            body: serde_json::json!({
+                "access_token": c.access_token.expose(),
+                "expires_on": c.expires_on.to_string(),
+                "resource": resource,
+                "token_type": c.token_type,
+                "client_id": c.client_id,
+            })
+            .to_string(),
+        },
+        Err(e) => {
+            let status = match e.exit_code() {
+                4 => 502,
+                5 => 504,
+                1 if matches!(e, Error::General { .. } | Error::Cache { .. } | Error::Config { .. }) => 500,
+                _ => 400,
+            };
+            Response::error(status, &crate::error::one_line(&e))
+        }
+    }
+}
+
+/// Reads the request head (up to the blank line), bounded in size and time.
+fn read_head(stream: &mut TcpStream) -> std::result::Result<Vec<u8>, u16> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    loop {
+        let n = stream.read(&mut chunk).map_err(|_| 400u16)?;
+        if n == 0 {
+            return Err(400);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            buf.truncate(end + 4);
+            return Ok(buf);
+        }
+        if buf.len() > MAX_HEAD {
+            return Err(431);
+        }
+    }
+}
+
+fn serve_connection(mut stream: TcpStream, peer: SocketAddr, policy: &Policy, profile: &str, timeout: Duration) {
+    let _ = stream.set_read_timeout(Some(READ_TIMEOUT));
+    let _ = stream.set_write_timeout(Some(READ_TIMEOUT));
+    let response = match read_head(&mut stream).and_then(|h| parse_request(&h)) {
+        Ok(req) => {
+            let get = |resource: &str| {
+                broker::get_token(&TokenRequest {
+                    profile: Some(profile.to_string()),
+                    resource: Some(resource.to_string()),
+                    timeout,
+                    prompts: false,
+                    ..TokenRequest::default()
+                })
+            };
+            let r = handle(&req, peer.ip(), policy, &get);
+            trace!(1, "serve: {} {} resource={} from {peer} → {}", req.method, req.path, req.param("resource").unwrap_or("-"), r.status);
+            r
+        }
+        Err(status) => Response::error(status, "not an HTTP/1.1 request"),
+    };
+    let _ = stream.write_all(&encode_response(&response));
+    let _ = stream.flush();
+}
+
+/// Counts live connections; the slot is freed when the guard drops.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
+    let profile = config::resolve(args.profile.as_deref())?;
+    let header = new_secret()?;
+    let policy = Arc::new(Policy::new(&header, profile.settings.serve_resources.as_deref())?);
+    let listener = TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), args.port)).map_err(|e| {
+        Error::bad_input_hint(format!("cannot listen on 127.0.0.1:{}: {e}", args.port), "pick another --port, or omit it for a free one")
+    })?;
+    let port = listener.local_addr().map_err(|e| Error::general(format!("cannot read the listening address: {e}")))?.port();
+    // The protocol answer of this command: two lines a shell or `docker --env-file` reads.
+    crate::protocols::write_stdout(format!("IDENTITY_ENDPOINT=http://127.0.0.1:{port}/msi/token\nIDENTITY_HEADER={}\n", header.expose()).as_bytes())?;
+    let allowed = match &profile.settings.serve_resources {
+        Some(list) => list.join(", "),
+        None => "any resource".into(),
+    };
+    warn!("serving profile '{}' on http://127.0.0.1:{port}/msi/token ({allowed}); stop with Ctrl-C", profile.name);
+    let live = Arc::new(AtomicUsize::new(0));
+    let name = Arc::new(profile.name.clone());
+    for conn in listener.incoming() {
+        let Ok(mut stream) = conn else { continue };
+        let Ok(peer) = stream.peer_addr() else { continue };
+        if live.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+            live.fetch_sub(1, Ordering::SeqCst);
+            let _ = stream.write_all(&encode_response(&Response::error(503, "too many requests at once; try again")));
+            continue;
+        }
+        let slot = Slot(live.clone());
+        let (policy, name, timeout) = (policy.clone(), name.clone(), args.timeout);
+        let spawned = std::thread::Builder::new().name("serve".into()).spawn(move || {
+            let _slot = slot;
+            serve_connection(stream, peer, &policy, &name, timeout);
+        });
+        if let Err(e) = spawned {
+            warn!("cannot start a thread for {peer}: {e}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// 32 random bytes, base64url: the per-run IDENTITY_HEADER.
+fn new_secret() -> Result<Secret<String>> {
+    use base64::Engine;
+    let mut b = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).map_err(|_| Error::general("no randomness available for the header secret"))?;
+    Ok(Secret::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    fn cred() -> Credential {
+        Credential {
+            access_token: Secret::new("tok".into()),
+            token_type: "Bearer".into(),
+            expires_on: 1_900_000_000,
+            profile: "p".into(),
+            tenant_id: None,
+            client_id: "cid".into(),
+            scopes: vec![],
+            resource: None,
+            account: None,
+            from_cache: false,
+        }
+    }
+
+    fn req(head: &str) -> HttpRequest {
+        parse_request(head.as_bytes()).unwrap()
+    }
+
+    const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+    #[test]
+    fn parses_a_request_head() {
+        let r = req("GET /msi/token?resource=https%3A%2F%2Fvault.azure.net&api-version=2019-08-01 HTTP/1.1\r\nHost: x\r\nx-identity-header: s\r\n\r\n");
+        assert_eq!(r.path, "/msi/token");
+        assert_eq!(r.param("resource"), Some("https://vault.azure.net"));
+        assert_eq!(r.header("X-IDENTITY-HEADER"), Some("s"));
+        assert_eq!(parse_request(b"GARBAGE\r\n\r\n"), Err(400));
+        assert_eq!(parse_request(b"GET / HTTP/1.1\r\nno colon\r\n\r\n"), Err(400));
+    }
+
+    #[test]
+    fn header_is_required_and_checked() {
+        let policy = Policy::new(&Secret::new("s3cret".into()), None).unwrap();
+        let called = Cell::new(0);
+        let get = |_: &str| {
+            called.set(called.get() + 1);
+            Ok(cred())
+        };
+        let q = "GET /msi/token?resource=graph&api-version=2019-08-01 HTTP/1.1\r\n";
+        assert_eq!(handle(&req(&format!("{q}\r\n")), LOCAL, &policy, &get).status, 401);
+        assert_eq!(handle(&req(&format!("{q}X-IDENTITY-HEADER: nope\r\n\r\n")), LOCAL, &policy, &get).status, 401);
+        assert_eq!(called.get(), 0, "no token for an unauthenticated caller");
+        let ok = handle(&req(&format!("{q}X-IDENTITY-HEADER: s3cret\r\n\r\n")), LOCAL, &policy, &get);
+        assert_eq!(ok.status, 200);
+        let v: serde_json::Value = serde_json::from_str(&ok.body).unwrap();
+        assert_eq!(v, serde_json::json!({"access_token":"tok","expires_on":"1900000000","resource":"graph","token_type":"Bearer","client_id":"cid"}));
+        let remote = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 7));
+        assert_eq!(handle(&req(&format!("{q}X-IDENTITY-HEADER: s3cret\r\n\r\n")), remote, &policy, &get).status, 403);
+        assert_eq!(called.get(), 1);
+    }
+
+    #[test]
+    fn allow_list_and_parameters() {
+        let policy = Policy::new(&Secret::new("s".into()), Some(&["keyvault".into(), "https://graph.microsoft.com/".into()])).unwrap();
+        let get = |_: &str| Ok(cred());
+        let call = |target: &str| handle(&req(&format!("GET {target} HTTP/1.1\r\nX-IDENTITY-HEADER: s\r\n\r\n")), LOCAL, &policy, &get);
+        assert_eq!(call("/msi/token?api-version=2019-08-01&resource=https://vault.azure.net/").status, 200);
+        assert_eq!(call("/?api-version=2019-08-01&resource=https%3A%2F%2Fgraph.microsoft.com").status, 200);
+        let denied = call("/msi/token?api-version=2019-08-01&resource=https://management.azure.com/");
+        assert_eq!(denied.status, 403);
+        assert!(denied.body.contains("serve_resources"), "{}", denied.body);
+        assert_eq!(call("/msi/token?api-version=2017-09-01&resource=graph").status, 400);
+        assert_eq!(call("/msi/token?resource=graph").status, 400);
+        assert_eq!(call("/msi/token?api-version=2019-08-01").status, 400);
+        assert_eq!(call("/other?api-version=2019-08-01&resource=graph").status, 404);
+    }
+
+    #[test]
+    fn broker_errors_keep_the_app_service_shape() {
+        let policy = Policy::new(&Secret::new("s".into()), None).unwrap();
+        let get = |_: &str| Err(Error::Network { url: "u".into(), message: "connection refused".into(), hint: None });
+        let r = handle(&req("GET /msi/token?api-version=2019-08-01&resource=graph HTTP/1.1\r\nX-IDENTITY-HEADER: s\r\n\r\n"), LOCAL, &policy, &get);
+        assert_eq!(r.status, 502);
+        let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(v["statusCode"], 502);
+        assert!(v["message"].as_str().unwrap().contains("connection refused"));
+        let wire = String::from_utf8(encode_response(&r)).unwrap();
+        assert!(wire.starts_with("HTTP/1.1 502 Bad Gateway\r\n") && wire.contains(&format!("Content-Length: {}\r\n", r.body.len())), "{wire}");
+    }
+}

@@ -1,0 +1,94 @@
+//! `entra-token setup az`: Azure SDKs find the Azure CLI as `az` on PATH, so the whole
+//! setup is a link named `az` to this binary in a directory that comes first on PATH.
+//! The same shape serves `setup azd` (see `azd.rs`).
+
+use super::ApplyArg;
+use super::links::{self, LinksArgs};
+use crate::error::{Error, Result};
+use crate::log::warn;
+use clap::Args;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Debug, Args)]
+pub(crate) struct PathLinkArgs {
+    /// Directory for the link; it must come before any real CLI on PATH (default ~/.local/bin).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Move an existing file of the same name in DIR aside instead of stopping.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub apply: ApplyArg,
+}
+
+/// `~/.local/bin`, where per-user programs go on most Linux and macOS setups.
+pub(crate) fn default_bin_dir() -> Result<PathBuf> {
+    dirs::home_dir().map(|h| h.join(".local").join("bin")).ok_or_else(|| Error::bad_input_hint("HOME is not set", "pass --dir"))
+}
+
+/// The first `name` on PATH, and whether it is this binary.
+fn first_on_path(name: &str, exe: &Path) -> Option<(PathBuf, bool)> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file()).map(|p| {
+        let ours = std::fs::canonicalize(&p).is_ok_and(|t| t == exe);
+        (p, ours)
+    })
+}
+
+/// The text `setup az|azd` prints: what to run, and what it changes.
+pub(crate) fn text(name: &str, what: &str, check: &str, exe: &Path, dir: &Path) -> String {
+    let link = dir.join(name);
+    let q = |p: &Path| super::shell_quote(&p.to_string_lossy());
+    format!(
+        "# entra-token answers `{what}` when it is found as `{name}` on PATH.\n\
+         # It serves only that command: a real {name} later on PATH is shadowed for everything.\n\
+         mkdir -p {dir}\n\
+         ln -sf {exe} {link}\n\
+         export PATH={dir}:\"$PATH\"   # put this in your shell profile if {dir} is not first on PATH\n\
+         # check: {check}\n",
+        dir = q(dir),
+        exe = q(exe),
+        link = q(&link),
+    )
+}
+
+/// Prints (or with --apply creates) the link `name` for a CLI stand-in.
+pub(crate) fn run_link(name: &'static str, what: &str, check: &str, args: &PathLinkArgs) -> Result<ExitCode> {
+    let exe = super::self_exe()?;
+    let dir = match &args.dir {
+        Some(d) => d.clone(),
+        None => default_bin_dir()?,
+    };
+    if let Some((found, false)) = first_on_path(name, &exe) {
+        if found.parent() != Some(dir.as_path()) {
+            warn!("{} is the first `{name}` on PATH; put {} before its directory", found.display(), dir.display());
+        }
+    }
+    if !args.apply.apply {
+        return super::print(&text(name, what, check, &exe, &dir));
+    }
+    links::run(&LinksArgs { dir, only: vec![name.to_string()], force: args.force, apply: ApplyArg { apply: true } })
+}
+
+pub(crate) fn run(args: &PathLinkArgs) -> Result<ExitCode> {
+    run_link(
+        "az",
+        "az account get-access-token",
+        "az account get-access-token --resource https://management.azure.com --query expiresOn -o tsv",
+        args,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_names_the_link_and_the_path_order() {
+        let t = text("az", "az account get-access-token", "az account get-access-token", Path::new("/opt/entra token/entra-token"), Path::new("/home/u/.local/bin"));
+        assert!(t.contains("ln -sf '/opt/entra token/entra-token' /home/u/.local/bin/az\n"), "{t}");
+        assert!(t.contains("export PATH=/home/u/.local/bin:\"$PATH\""), "{t}");
+        assert!(t.contains("shadowed"), "{t}");
+    }
+}
