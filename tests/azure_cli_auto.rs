@@ -159,6 +159,20 @@ fn az_fallback_runs_az_but_never_ourselves() {
     assert_eq!(ok(&run(cmd(path.clone()))), "az-subprocess-token");
     assert_eq!(ok(&run(cmd(path))), "az-subprocess-token");
     assert_eq!(calls(&log), vec!["account get-access-token --output json --resource https://management.azure.com/".to_string()], "one call, then the cache");
+
+    // entra-token answering as `az` (the shim) never runs another az, not even the real one.
+    let mut shim = Command::new(own.join("az"));
+    for (k, v) in sb.cmd().get_envs() {
+        match v {
+            Some(v) => shim.env(k, v),
+            None => shim.env_remove(k),
+        };
+    }
+    shim.args(["account", "get-access-token", "--resource", "https://vault.azure.net"]).env("PATH", format!("{}:{}", own.display(), sb.path("real-bin").display()));
+    let out = run(shim);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("never runs another az"), "{}", stderr(&out));
+    assert_eq!(calls(&log).len(), 1, "the shim did not call az");
 }
 
 // ---------------------------------------------------------------- auto
@@ -314,4 +328,44 @@ fn azure_token_credentials_narrows_the_chain() {
     let out = run(cmd("VisualStudioCodeCredential"));
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("AZURE_TOKEN_CREDENTIALS"));
+}
+
+#[test]
+fn auto_uses_the_profiles_own_app_credential_first() {
+    let mock = MockAuthority::start();
+    mock.add_tenant(TENANT);
+    mock.add_app(APP, Some(SECRET));
+    let app_service = StandIn::managed_identity("app-service-token");
+    let sb = Sandbox::new();
+    sb.write_config(&format!("[profiles.app]\nauthority = \"{}\"\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nclient_secret_env = \"MY_SECRET\"\n", mock.url()));
+    for _ in 0..2 {
+        let mut c = sb.cmd();
+        c.args(["get-token", "-p", "app", "-r", "arm"]).env("MY_SECRET", SECRET).env("IDENTITY_ENDPOINT", app_service.server.url()).env("IDENTITY_HEADER", "h");
+        let token = ok(&run(c));
+        assert_eq!(mock.issued_access_tokens(), vec![token]);
+    }
+    assert_eq!((mock.grant_count("client_credentials"), app_service.count()), (1, 0));
+}
+
+#[test]
+fn auto_environment_username_and_password() {
+    let mock = MockAuthority::start();
+    mock.add_tenant(TENANT);
+    mock.add_user(USER, "user-pw");
+    let sb = Sandbox::new();
+    sb.write_config(&format!("[profiles.a]\nauthority = \"{}\"\n", mock.url()));
+    std::fs::create_dir_all(sb.path("empty-bin")).unwrap();
+    for _ in 0..2 {
+        let mut c = sb.cmd();
+        c.args(["get-token", "-p", "a", "-r", "graph"])
+            .env("AZURE_CLIENT_ID", "04b07795-8ddb-461a-bbee-02f9e1bf7b46")
+            .env("AZURE_TENANT_ID", TENANT)
+            .env("AZURE_USERNAME", USER)
+            .env("AZURE_PASSWORD", "user-pw")
+            .env("PATH", sb.path("empty-bin"));
+        let token = ok(&run(c));
+        assert_eq!(mock.issued_access_tokens().first(), Some(&token));
+        assert_eq!(support::jwt_claims(&token).unwrap()["upn"].as_str().or(support::jwt_claims(&token).unwrap()["preferred_username"].as_str()), Some(USER));
+    }
+    assert_eq!(mock.grant_count("password"), 1, "the second answer came from the cache");
 }

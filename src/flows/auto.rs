@@ -89,6 +89,11 @@ fn env_cred() -> Option<EnvCred> {
     None
 }
 
+/// A profile with its own client secret or certificate signs in as that app first.
+fn profile_app(profile: &Profile) -> bool {
+    profile.settings.client_id.is_some() && (profile.secret.is_some() || profile.settings.certificate_path.is_some())
+}
+
 /// Workload identity's client and tenant: the profile's own, else the variables.
 fn wi_ids(profile: &Profile) -> Option<(String, String)> {
     let client = profile.settings.client_id.clone().or_else(workload_identity::env_client_id)?;
@@ -103,6 +108,9 @@ pub(crate) fn identity(profile: &Profile) -> String {
     let allowed = allowed().unwrap_or_default();
     let narrowed = env("AZURE_TOKEN_CREDENTIALS").map(|v| format!("[{}]", v.to_ascii_lowercase())).unwrap_or_default();
     let on = |s| allowed.contains(&s);
+    if on(Source::Environment) && profile_app(profile) {
+        return format!("auto{narrowed}:profile-app");
+    }
     if on(Source::Environment) {
         match env_cred() {
             Some(EnvCred::Secret { client_id, .. }) => return format!("auto{narrowed}:env-secret:{}", client_id.to_ascii_lowercase()),
@@ -190,6 +198,12 @@ fn done(r: Result<TokenReply>) -> Step {
 fn run(ctx: &FlowCtx<'_>, source: Source) -> Step {
     let base = ctx.profile;
     match source {
+        Source::Environment if profile_app(base) => {
+            // The profile names its own app credential: that is its environment.
+            let mut p = base.clone();
+            p.flow = FlowKind::ClientCredentials;
+            done(with_profile(ctx, &p, super::client_credentials::acquire))
+        }
         Source::Environment => {
             let Some(cred) = env_cred() else {
                 return Step::Unavailable("AZURE_CLIENT_ID with AZURE_TENANT_ID and AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH (or AZURE_USERNAME/AZURE_PASSWORD) is not set".into());

@@ -281,7 +281,7 @@ pub(crate) fn find_az() -> Result<Option<PathBuf>> {
 /// `az account get-access-token`: the fallback when az's cache cannot be read directly.
 fn run_az(ctx: &FlowCtx<'_>, resource: &str, why_not_cache: &str) -> Step {
     if std::env::var_os(DEPTH_VAR).is_some() {
-        return Step::Unavailable("refusing to run `az` from inside an `az` that entra-token started (it leads back to entra-token)".into());
+        return Step::Unavailable(format!("{why_not_cache}, and entra-token answering as `az` never runs another az"));
     }
     let az = match find_az() {
         Ok(Some(az)) => az,
