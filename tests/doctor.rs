@@ -249,3 +249,38 @@ fn kubectl_cargo_and_az_wiring_name_their_profile() {
 fn which_kubectl() -> bool {
     std::process::Command::new("kubectl").arg("version").arg("--client").output().is_ok()
 }
+
+/// What `entra-token setup … --apply` writes is what doctor recognises as wired.
+#[cfg(unix)]
+#[test]
+fn doctor_reads_what_setup_writes() {
+    let sb = Sandbox::new();
+    let feed = "https://pkgs.dev.azure.com/contoso/_packaging/feed/Cargo/index/";
+    sb.write_config(&profile("https://login.microsoftonline.com").replace("urls = [", "urls = [\"https://pkgs.dev.azure.com/contoso/\", "));
+    let with_env = |mut c: std::process::Command| {
+        c.env("CARGO_HOME", sb.path("cargo-home")).env("KUBECONFIG", sb.path("home/.kube/config")).env("CI_SECRET", "x");
+        c
+    };
+    sb.write_file(
+        "home/.kube/config",
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: aks\n  cluster:\n    server: https://127.0.0.1:1\ncontexts:\n- name: aks\n  context:\n    cluster: aks\n    user: nobody\ncurrent-context: aks\nusers: []\n",
+    );
+    for args in [
+        vec!["setup", "git", "--apply"],
+        vec!["setup", "cargo", "--registry", &format!("contoso={feed}"), "--apply"],
+        vec!["setup", "kubectl", "-p", "ci", "--context", "aks", "--apply"],
+    ] {
+        let mut c = sb.cmd();
+        c.args(&args);
+        let out = run(with_env(c));
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let mut c = sb.cmd();
+    c.args(["doctor", "-p", "ci", "--offline"]);
+    let out = run(with_env(c));
+    let report = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert!(line(&report, "✓", "git").contains("→ profile 'ci'"), "{report}");
+    assert!(line(&report, "✓", "cargo").contains("cargo registry 'contoso' → profile 'ci'"), "{report}");
+    assert!(line(&report, "✓", "kubectl").contains("→ profile 'ci'"), "{report}");
+}

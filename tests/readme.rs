@@ -54,7 +54,7 @@ fn every_command_in_the_readme_exists_with_its_flags() {
             let words: Vec<String> = chunk
                 .split_whitespace()
                 .take_while(|w| !matches!(*w, "|" | "||" | "&&" | ";" | ">" | ">>" | "<" | "&" | "#" | "\\") && !w.starts_with('#') && !w.starts_with('>'))
-                .map(|w| w.trim_matches(|c| c == '"' || c == '\'' || c == ')' || c == '(' || c == '`').to_string())
+                .map(|w| w.trim_matches(|c| c == '"' || c == '\'' || c == ')' || c == '(' || c == '`' || c == ';').to_string())
                 .collect();
             let mut path: Vec<String> = Vec::new();
             let mut text = top.clone();

@@ -90,7 +90,7 @@ fn check(name: &'static str, status: Status, message: String, fix: Option<String
 /// Shared verdict for one wiring: the program must run and the profile must resolve.
 fn verdict(ctx: &Ctx<'_>, name: &'static str, what: String, program: &str, profile: Option<String>, by_url: Option<&str>) -> Check {
     if !runnable(program) {
-        return check(name, Status::Fail, format!("{what} runs {program}, which is not found"), Some("put entra-token on PATH, or run `entra-token setup links DIR` with DIR on PATH".into()));
+        return check(name, Status::Fail, format!("{what} runs {program}, which is not found"), Some("put entra-token on PATH, or run `entra-token setup links DIR --apply` with DIR on PATH".into()));
     }
     let profile = match (profile, by_url) {
         (Some(p), _) => Some(p),
@@ -147,7 +147,7 @@ pub(crate) fn git(ctx: &Ctx<'_>) -> Check {
         found.push((url.to_string(), program, profile_arg(&args)));
     }
     let Some((url, program, profile)) = found.into_iter().next() else {
-        return check("git", Status::Info, "git's credential helpers do not call entra-token".into(), Some("see `entra-token setup --help`".into()));
+        return check("git", Status::Info, "git's credential helpers do not call entra-token".into(), Some("entra-token setup git --apply".into()));
     };
     let what = if url.is_empty() { "git credential.helper".to_string() } else { format!("git credential.{url}.helper") };
     let by_url = (!url.is_empty() && profile.is_none()).then_some(url.as_str());
@@ -171,7 +171,7 @@ pub(crate) fn kubectl(ctx: &Ctx<'_>) -> Check {
     let users = kube_users();
     let ours: Vec<&(String, String, Vec<String>)> = users.iter().filter(|(_, cmd, _)| cmd.contains("entra-token")).collect();
     let Some((user, cmd, args)) = ours.first() else {
-        return check("kubectl", Status::Info, "no kubeconfig user runs entra-token".into(), Some("see `entra-token setup --help`".into()));
+        return check("kubectl", Status::Info, "no kubeconfig user runs entra-token".into(), Some("entra-token setup kubectl -p PROFILE --apply".into()));
     };
     let mut c = verdict(ctx, "kubectl", format!("kubeconfig user '{user}'"), cmd, profile_arg(args), None);
     if ours.len() > 1 {
@@ -228,7 +228,7 @@ pub(crate) fn cargo(ctx: &Ctx<'_>) -> Check {
     };
     let path = [home.join("config.toml"), home.join("config")].into_iter().find(|p| p.is_file());
     let Some(path) = path else {
-        return check("cargo", Status::Info, format!("no {}; cargo does not call entra-token", home.join("config.toml").display()), Some("see `entra-token setup --help`".into()));
+        return check("cargo", Status::Info, format!("no {}; cargo does not call entra-token", home.join("config.toml").display()), Some("entra-token setup cargo --registry NAME=INDEX_URL --apply".into()));
     };
     let table: toml::Table = match std::fs::read_to_string(&path).ok().and_then(|t| t.parse().ok()) {
         Some(t) => t,
@@ -266,13 +266,13 @@ pub(crate) fn cargo(ctx: &Ctx<'_>) -> Check {
             return verdict(ctx, "cargo", "cargo global credential provider".into(), &w[0], profile, None);
         }
     }
-    check("cargo", Status::Info, format!("{} names no entra-token credential provider", path.display()), Some("see `entra-token setup --help`".into()))
+    check("cargo", Status::Info, format!("{} names no entra-token credential provider", path.display()), Some("entra-token setup cargo --registry NAME=INDEX_URL --apply".into()))
 }
 
 /// `az` / `azd` on PATH: ours (a multi-call link) or the real CLI.
 pub(crate) fn on_path(ctx: &Ctx<'_>, tool: &'static str) -> Check {
     match which(tool) {
-        None => check(tool, Status::Info, format!("no {tool} on PATH"), Some(format!("`entra-token setup links DIR --only {tool}` answers Azure SDKs"))),
+        None => check(tool, Status::Info, format!("no {tool} on PATH"), Some(format!("`entra-token setup {tool} --apply` answers Azure SDKs"))),
         Some(p) if is_us(ctx, &p) => {
             let profile = std::env::var("ENTRA_TOKEN_PROFILE").ok().filter(|v| !v.is_empty());
             match ctx.profile_ok(profile.as_deref()) {
@@ -280,7 +280,7 @@ pub(crate) fn on_path(ctx: &Ctx<'_>, tool: &'static str) -> Check {
                 Err(e) => check(tool, Status::Fail, format!("{tool} on PATH is entra-token, but {e}"), Some("entra-token profile add NAME; entra-token profile default NAME".into())),
             }
         }
-        Some(p) => check(tool, Status::Info, format!("{tool} on PATH is {} (not entra-token)", p.display()), Some(format!("entra-token setup links DIR --only {tool} with DIR earlier on PATH"))),
+        Some(p) => check(tool, Status::Info, format!("{tool} on PATH is {} (not entra-token)", p.display()), Some(format!("`entra-token setup {tool} --apply`, with its --dir before {} on PATH", "the real CLI"))),
     }
 }
 
@@ -288,7 +288,7 @@ pub(crate) fn on_path(ctx: &Ctx<'_>, tool: &'static str) -> Check {
 pub(crate) fn docker(ctx: &Ctx<'_>) -> Check {
     let dir = std::env::var_os("DOCKER_CONFIG").filter(|v| !v.is_empty()).map(PathBuf::from).or_else(|| dirs::home_dir().map(|h| h.join(".docker")));
     let Some(path) = dir.map(|d| d.join("config.json")).filter(|p| p.is_file()) else {
-        return check("docker", Status::Info, "no Docker config.json; Docker does not call entra-token".into(), Some("see `entra-token setup --help`".into()));
+        return check("docker", Status::Info, "no Docker config.json; Docker does not call entra-token".into(), Some("entra-token setup docker --apply".into()));
     };
     let v: serde_json::Value = match std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok()) {
         Some(v) => v,
@@ -313,7 +313,7 @@ pub(crate) fn docker(ctx: &Ctx<'_>) -> Check {
         }
         return check("docker", Status::Ok, "docker credsStore is entra-token → the profile whose urls claim each registry".into(), None);
     }
-    check("docker", Status::Info, format!("{} names no entra-token credential helper", path.display()), Some("see `entra-token setup --help`".into()))
+    check("docker", Status::Info, format!("{} names no entra-token credential helper", path.display()), Some("entra-token setup docker --apply".into()))
 }
 
 #[cfg(test)]
