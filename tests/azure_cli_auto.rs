@@ -369,3 +369,58 @@ fn auto_environment_username_and_password() {
     }
     assert_eq!(mock.grant_count("password"), 1, "the second answer came from the cache");
 }
+
+/// A stand-in answering every request with `reply(n)`.
+fn imds_like(reply: impl Fn(usize) -> Reply + Send + Sync + 'static) -> (Server, Arc<Mutex<usize>>) {
+    let n = Arc::new(Mutex::new(0usize));
+    let n2 = Arc::clone(&n);
+    let server = Server::start(
+        Arc::new(move |_req: Request| {
+            let i = {
+                let mut g = n2.lock().unwrap();
+                *g += 1;
+                *g - 1
+            };
+            reply(i)
+        }),
+        None,
+    );
+    (server, n)
+}
+
+#[test]
+fn auto_passes_over_something_that_is_not_imds() {
+    // A transparent proxy answering the IMDS address with an HTML 404: no identity here, move on at once.
+    let (proxy, hits) = imds_like(|_| Reply::new(404, "text/html", "<html><body>Not Found</body></html>"));
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.path("empty-bin")).unwrap();
+    let mut c = sb.cmd();
+    c.args(["get-token", "-r", "arm"]).env("AZURE_POD_IDENTITY_AUTHORITY_HOST", proxy.url()).env("PATH", sb.path("empty-bin"));
+    let started = std::time::Instant::now();
+    let out = run(c);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("managed identity: ") && stderr(&out).contains("not IMDS"), "{}", stderr(&out));
+    assert_eq!(*hits.lock().unwrap(), 1, "one probe, no retries");
+    println!("auto over a non-IMDS 404 took {:?}", started.elapsed());
+}
+
+#[test]
+fn auto_waits_for_a_busy_imds() {
+    // IMDS itself, updating (JSON 410): the probe found it, so the retrying request follows.
+    let (imds, hits) = imds_like(|i| {
+        if i == 0 {
+            Reply::json(410, &json!({"error": "unavailable", "error_description": "IMDS is updating"}))
+        } else {
+            let exp = (support::wire::now() + 3600).to_string();
+            Reply::json(200, &json!({"access_token": "imds-after-410", "expires_on": exp, "expires_in": "3600", "resource": "r", "token_type": "Bearer"}))
+        }
+    });
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.path("empty-bin")).unwrap();
+    for _ in 0..2 {
+        let mut c = sb.cmd();
+        c.args(["get-token", "-r", "arm"]).env("AZURE_POD_IDENTITY_AUTHORITY_HOST", imds.url()).env("PATH", sb.path("empty-bin"));
+        assert_eq!(ok(&run(c)), "imds-after-410");
+    }
+    assert_eq!(*hits.lock().unwrap(), 2, "probe (410), retrying request (200), then the cache");
+}

@@ -5,6 +5,7 @@
 
 use super::FlowCtx;
 use super::auto::Step;
+use crate::clock::Deadline;
 use crate::config::Profile;
 use crate::error::{Error, Result};
 use crate::http::{Reply, RetryPolicy};
@@ -16,8 +17,10 @@ const IMDS_HOST: &str = "http://169.254.169.254";
 const IMDS_PATH: &str = "/metadata/identity/oauth2/token";
 /// IMDS answers 404/410/429/5xx while it starts or updates (410 for up to 70 s): retry inside the deadline.
 const IMDS_RETRY: RetryPolicy = RetryPolicy { attempts: 8, imds: true };
-/// As one step of `auto`, do not wait long for an IMDS that is not there.
+/// As one step of `auto`, do not wait long for an IMDS that is not there: 1 s to connect
+/// (as azure-identity), 5 s for the first answer (a silent transparent proxy).
 const PROBE_CONNECT: Duration = Duration::from_secs(1);
+const PROBE_TOTAL: Duration = Duration::from_secs(5);
 /// Arc's key files are tiny; anything bigger is not one.
 const MAX_ARC_KEY: u64 = 4096;
 
@@ -160,15 +163,32 @@ fn imds(ctx: &FlowCtx<'_>, base: &str, resource: &str, ua: Option<&UserAssigned>
         None => {}
     }
     let url = format!("{base}{IMDS_PATH}?{}", query(&pairs));
-    let connect = probe.then_some(PROBE_CONNECT);
-    let reply = match ctx.http.get_local(&url, &[("Metadata", "true")], ctx.deadline, IMDS_RETRY, connect) {
-        Ok(r) => r,
-        Err(e @ (Error::Network { .. } | Error::Timeout { .. })) if probe && !ctx.deadline.expired() => {
-            return Step::Unavailable(format!("no IMDS endpoint answered at {base} ({e})"));
-        }
-        Err(e) => return Step::Failed(e),
-    };
+    let headers = [("Metadata", "true")];
     let shown = format!("{base}{IMDS_PATH}");
+    let mut reply = None;
+    if probe {
+        // One quick try: nothing listening, nothing answering in time, or something that
+        // is not IMDS answering (a proxy's HTML 404) all mean "no IMDS here", not an error.
+        let quick = Deadline::after(ctx.deadline.remaining().min(PROBE_TOTAL));
+        match ctx.http.get_local(&url, &headers, quick, RetryPolicy::NONE, Some(PROBE_CONNECT)) {
+            Ok(r) if r.status == 200 || r.status == 400 => reply = Some(r),
+            Ok(r) if serde_json::from_slice::<serde_json::Value>(&r.body).is_err() => {
+                return Step::Unavailable(format!("{shown} answered HTTP {} with something that is not IMDS (not JSON)", r.status));
+            }
+            Ok(_) => {} // IMDS is there but busy (404/410/429/5xx): the retrying request below.
+            Err(e @ (Error::Network { .. } | Error::Timeout { .. })) if !ctx.deadline.expired() => {
+                return Step::Unavailable(format!("no IMDS endpoint answered at {base} ({e})"));
+            }
+            Err(e) => return Step::Failed(e),
+        }
+    }
+    let reply = match reply {
+        Some(r) => r,
+        None => match ctx.http.get_local(&url, &headers, ctx.deadline, IMDS_RETRY, None) {
+            Ok(r) => r,
+            Err(e) => return Step::Failed(e),
+        },
+    };
     match reply.status {
         200 => match oauth::parse_token_reply(&reply.body, &shown, crate::clock::now()) {
             Ok(t) => Step::Token(t),
