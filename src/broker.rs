@@ -229,7 +229,7 @@ pub(crate) fn get_token_with(req: &TokenRequest, prompt: Option<Prompt>) -> Resu
     };
     let entry = entry_from_reply(&r, reply);
     if let Some(c) = &cache {
-        if let Err(e) = c.write(&r.key, &entry) {
+        if let Err(e) = c.write_refetchable(&r.key, &entry) {
             warn!("could not store the token ({}); answering anyway", crate::error::one_line(&e));
         }
     }

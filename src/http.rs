@@ -1,4 +1,4 @@
-//! The network: one lazily built ureq agent (never built on the cached path), TLS always
+//! The network: lazily built ureq agents (never built on the cached path), TLS always
 //! verified against the OS store plus SSL_CERT_FILE, proxies from the environment, bodies
 //! read on 4xx, bounded sizes, and retries of 429/5xx that honour Retry-After inside the
 //! invocation's deadline.
@@ -36,22 +36,32 @@ impl RetryPolicy {
 }
 
 pub(crate) struct Http {
-    agent: OnceLock<ureq::Agent>,
+    /// For https: verifies against the OS certificate store, loaded when first needed.
+    tls: OnceLock<ureq::Agent>,
+    /// For plain http, which only loopback authorities (`authority::check_secure_url`) and
+    /// the link-local managed-identity endpoints use: loading and parsing the OS store costs
+    /// milliseconds such a call never needs. It has no trusted roots, so it can never
+    /// complete a TLS handshake: it fails closed.
+    plain: OnceLock<ureq::Agent>,
 }
 
 impl Http {
     pub(crate) const fn new() -> Http {
-        Http { agent: OnceLock::new() }
+        Http { tls: OnceLock::new(), plain: OnceLock::new() }
     }
 
-    fn agent(&self) -> &ureq::Agent {
-        self.agent.get_or_init(build_agent)
+    fn agent(&self, url: &str) -> &ureq::Agent {
+        if url.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("http://")) {
+            self.plain.get_or_init(|| build_agent(ureq::tls::RootCerts::Specific(std::sync::Arc::new(Vec::new()))))
+        } else {
+            self.tls.get_or_init(|| build_agent(root_certs()))
+        }
     }
 
     pub(crate) fn post_form(&self, url: &str, form: &[(&str, &str)], headers: &[(&str, &str)], deadline: Deadline, policy: RetryPolicy) -> Result<Reply> {
         trace!(1, "POST {url}");
         self.with_retries(url, deadline, policy, |timeout| {
-            let mut req = self.agent().post(url);
+            let mut req = self.agent(url).post(url);
             for (k, v) in headers {
                 req = req.header(*k, *v);
             }
@@ -62,7 +72,7 @@ impl Http {
     pub(crate) fn get(&self, url: &str, headers: &[(&str, &str)], deadline: Deadline, policy: RetryPolicy) -> Result<Reply> {
         trace!(1, "GET {}", url.split('?').next().unwrap_or(url));
         self.with_retries(url, deadline, policy, |timeout| {
-            let mut req = self.agent().get(url);
+            let mut req = self.agent(url).get(url);
             for (k, v) in headers {
                 req = req.header(*k, *v);
             }
@@ -75,7 +85,7 @@ impl Http {
     pub(crate) fn get_local(&self, url: &str, headers: &[(&str, &str)], deadline: Deadline, policy: RetryPolicy, connect: Option<Duration>) -> Result<Reply> {
         trace!(1, "GET {} (no proxy)", url.split('?').next().unwrap_or(url));
         self.with_retries(url, deadline, policy, |timeout| {
-            let mut req = self.agent().get(url);
+            let mut req = self.agent(url).get(url);
             for (k, v) in headers {
                 req = req.header(*k, *v);
             }
@@ -87,7 +97,7 @@ impl Http {
     pub(crate) fn post_form_local(&self, url: &str, form: &[(&str, &str)], headers: &[(&str, &str)], deadline: Deadline, policy: RetryPolicy, connect: Option<Duration>) -> Result<Reply> {
         trace!(1, "POST {} (no proxy)", url.split('?').next().unwrap_or(url));
         self.with_retries(url, deadline, policy, |timeout| {
-            let mut req = self.agent().post(url);
+            let mut req = self.agent(url).post(url);
             for (k, v) in headers {
                 req = req.header(*k, *v);
             }
@@ -180,17 +190,59 @@ fn map_error(e: ureq::Error, url: &str, deadline: Deadline) -> Error {
     }
 }
 
-fn build_agent() -> ureq::Agent {
+fn build_agent(roots: ureq::tls::RootCerts) -> ureq::Agent {
     trace!(2, "building the HTTP client");
-    let tls = ureq::tls::TlsConfig::builder().root_certs(root_certs()).build();
-    ureq::Agent::config_builder()
+    let tls = ureq::tls::TlsConfig::builder().root_certs(roots).build();
+    let config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
         .user_agent(concat!("entra-token/", env!("CARGO_PKG_VERSION")))
         .tls_config(tls)
         .proxy(ureq::Proxy::try_from_env())
-        .build()
-        .new_agent()
+        // ureq zeroes 128 KiB for each direction per connection; token answers have
+        // a few KiB of headers and requests a few KiB of form, so 32/16 KiB is ample.
+        .max_response_header_size(32 * 1024)
+        .input_buffer_size(32 * 1024)
+        .output_buffer_size(16 * 1024)
+        .build();
+    ureq::Agent::with_parts(config, ureq::unversioned::transport::DefaultConnector::new(), LiteralFirst::default())
+}
+
+/// ureq's resolver, except that an IP literal (a loopback authority, IMDS at
+/// 169.254.169.254) is answered at once: with a timeout set, ureq resolves every host on a
+/// fresh thread, which cost a cold local answer a thread spawn for a lookup that is none.
+/// (ureq's `unversioned` API: Cargo.lock pins it; revisit on a ureq upgrade.)
+#[derive(Debug, Default)]
+struct LiteralFirst(ureq::unversioned::resolver::DefaultResolver);
+
+impl ureq::unversioned::resolver::Resolver for LiteralFirst {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> std::result::Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
+        match ip_literal(uri) {
+            Some(addr) => {
+                let mut found = self.empty();
+                found.push(addr);
+                Ok(found)
+            }
+            None => self.0.resolve(uri, config, timeout),
+        }
+    }
+}
+
+/// The socket address of a URI whose host is an IP literal (`127.0.0.1`, `[::1]`).
+fn ip_literal(uri: &ureq::http::Uri) -> Option<std::net::SocketAddr> {
+    let host = uri.host()?;
+    let ip: std::net::IpAddr = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host).parse().ok()?;
+    let port = uri.port_u16().or(match uri.scheme_str() {
+        Some(s) if s.eq_ignore_ascii_case("https") => Some(443),
+        Some(s) if s.eq_ignore_ascii_case("http") => Some(80),
+        _ => None,
+    })?;
+    Some(std::net::SocketAddr::new(ip, port))
 }
 
 /// The OS store (and SSL_CERT_FILE / SSL_CERT_DIR, which rustls-native-certs honours);
@@ -206,4 +258,20 @@ fn root_certs() -> ureq::tls::RootCerts {
     }
     let certs = found.certs.iter().map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned()).collect();
     ureq::tls::RootCerts::Specific(std::sync::Arc::new(certs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ip_literals_resolve_without_a_lookup_and_names_do_not() {
+        let uri = |s: &str| s.parse::<ureq::http::Uri>().unwrap();
+        assert_eq!(ip_literal(&uri("http://127.0.0.1:8080/t/oauth2/v2.0/token")), Some("127.0.0.1:8080".parse().unwrap()));
+        assert_eq!(ip_literal(&uri("http://[::1]:9000/x")), Some("[::1]:9000".parse().unwrap()));
+        assert_eq!(ip_literal(&uri("http://169.254.169.254/metadata/identity/oauth2/token")), Some("169.254.169.254:80".parse().unwrap()));
+        assert_eq!(ip_literal(&uri("https://10.0.0.1/")), Some("10.0.0.1:443".parse().unwrap()));
+        assert_eq!(ip_literal(&uri("https://login.microsoftonline.com/t")), None);
+        assert_eq!(ip_literal(&uri("http://localhost:8080/")), None);
+    }
 }
