@@ -7,7 +7,7 @@
 use crate::cache::{self, Cache, Lock};
 use crate::clock;
 use crate::config::Profile;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::oauth::TokenReply;
 use crate::secret::Secret;
 use base64::Engine;
@@ -79,15 +79,10 @@ impl RtStore for FileRtStore<'_> {
     }
 }
 
-/// The store a profile's refresh tokens go to.
+/// The store a profile's refresh tokens go to (`storage`: auto, keyring, file).
 pub(crate) fn store_for<'a>(cache: &'a Cache, profile: &Profile) -> Result<Box<dyn RtStore + 'a>> {
-    match profile.settings.storage.as_deref().map(str::to_ascii_lowercase).as_deref() {
-        None | Some("auto") | Some("file") => Ok(Box::new(FileRtStore { cache })),
-        Some(other) => Err(Error::bad_input_hint(
-            format!("profile '{}': storage = \"{other}\" is not available in this build", profile.name),
-            "use storage = \"file\" (or leave it out)",
-        )),
-    }
+    let storage = crate::keyring_store::Storage::parse(profile.settings.storage.as_deref(), &profile.name)?;
+    crate::keyring_store::store_for(cache, storage)
 }
 
 /// A profile's link to the account it signed in as. Holds no secret.

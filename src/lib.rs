@@ -17,6 +17,7 @@ mod generate;
 mod http;
 mod inspect;
 mod jwt;
+mod keyring_store;
 mod log;
 mod oauth;
 mod profile_cmd;
@@ -37,6 +38,10 @@ use std::process::ExitCode;
 /// The whole program: what `main` returns.
 pub fn run() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // Tools run us under their own names and argv (git, cargo, az, …): the environment is
+    // the only way to ask those runs for a trace.
+    let env_verbosity = std::env::var("ENTRA_TOKEN_VERBOSE").ok().and_then(|v| v.trim().parse::<u8>().ok()).unwrap_or(0);
+    log::set_verbosity(env_verbosity);
     if let Some(result) = protocols::multicall(&args) {
         return exit(result);
     }
@@ -49,7 +54,7 @@ pub fn run() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return clap_exit(e),
     };
-    log::set_verbosity(cli.verbose);
+    log::set_verbosity(cli.verbose.max(env_verbosity));
     let result = match &cli.command {
         Some(cli::Command::GetToken(args)) => protocols::get_token::run(args),
         Some(cli::Command::Setup(args)) => setup::run(args),

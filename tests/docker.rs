@@ -228,6 +228,10 @@ fn list_version_store_and_errors_on_stdout() {
     let out = helper(&sb, "store", r#"{"ServerURL":"contoso.azurecr.io","Username":"u","Secret":"typed-password"}"#, &env);
     assert!(out.status.success() && out.stdout.is_empty(), "{}", text(&out.stdout));
     assert!(!std::fs::read_dir(sb.path("")).unwrap().any(|e| std::fs::read(e.unwrap().path()).is_ok_and(|b| text(&b).contains("typed-password"))));
+    // A registry no profile claims: refused, so docker login says the password was not saved.
+    let out = helper(&sb, "store", r#"{"ServerURL":"https://index.docker.io/v1/","Username":"u","Secret":"typed-password"}"#, &env);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).contains("keeps no passwords"), "{}", text(&out.stdout));
 
     // The exchange is refused: ACR's reason on stdout, exit 1, no token in it.
     let out = helper(&sb, "get", "contoso.azurecr.io", &env);

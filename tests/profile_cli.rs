@@ -189,3 +189,27 @@ fn a_broken_config_is_reported_not_overwritten() {
     assert!(text(&out.stderr).contains("config.toml"), "{}", text(&out.stderr));
     assert_eq!(std::fs::read_to_string(sb.path("config.toml")).unwrap(), "[profiles.dev\nflow = 1\n");
 }
+
+/// At a terminal, `add` asks (questions on the terminal, answers typed there) for what the
+/// flow needs and no flag gave. Driven through a real pseudo-terminal (util-linux `script`).
+#[test]
+fn add_asks_a_person_at_a_terminal() {
+    if std::process::Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipping: util-linux `script` is not installed (CI installs it)");
+        return;
+    }
+    let sb = Sandbox::new();
+    let bin = env!("CARGO_BIN_EXE_entra-token");
+    let mut cmd = sb.tool("script");
+    cmd.env("TERM", "dumb").args(["-qec", &format!("{bin} profile add pipeline"), "/dev/null"]);
+    // flow, tenant, client id, a pasted secret (refused), then the variable name, no resource.
+    let out = support::run_with_stdin(cmd, "client-credentials\ncontoso.test\n88888888-8888-8888-8888-888888888888\nabc~Pasted.Secret-Value\nPIPE_SECRET\n\n");
+    let screen = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{screen}");
+    for q in ["Flow (", "Tenant (GUID or domain)", "Application (client) id", "never the secret itself", "do not paste the secret here", "Default resource"] {
+        assert!(screen.contains(q), "the terminal never showed {q:?}:\n{screen}");
+    }
+    let written = std::fs::read_to_string(sb.path("config.toml")).unwrap();
+    assert!(written.contains("[profiles.pipeline]\ntenant = \"contoso.test\"\nclient_id = \"88888888-8888-8888-8888-888888888888\"\nflow = \"client-credentials\"\nclient_secret_env = \"PIPE_SECRET\"\n"), "{written}");
+    assert!(!written.contains("Pasted"), "{written}");
+}

@@ -14,16 +14,21 @@ use support::{Fault, MockAuthority, Sandbox, run_with_stdin};
 const TENANT: &str = "contoso.test";
 const APP: &str = "88888888-8888-8888-8888-888888888888";
 const SECRET: &str = "Xq8~client.secret_VALUE-1234567890";
+const USER: &str = "ann@contoso.test";
+const PASSWORD: &str = "Tr0ub4dor&3-password";
 
 fn setup() -> (MockAuthority, Sandbox) {
     let mock = MockAuthority::start();
     mock.add_tenant(TENANT);
     mock.add_app(APP, Some(SECRET));
+    mock.add_user(USER, PASSWORD);
     let sb = Sandbox::new();
     sb.write_file("secret.txt", SECRET);
     sb.write_config(&format!(
         "[profiles.ci]\nauthority = \"{url}\"\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nflow = \"client-credentials\"\nclient_secret_env = \"CI_SECRET\"\n\
-         [profiles.v1]\nauthority = \"{url}\"\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nflow = \"client-credentials\"\nendpoint = \"v1\"\nclient_secret_file = \"{file}\"\n",
+         [profiles.v1]\nauthority = \"{url}\"\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nflow = \"client-credentials\"\nendpoint = \"v1\"\nclient_secret_file = \"{file}\"\n\
+         [profiles.ado]\nauthority = \"{url}\"\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nflow = \"client-credentials\"\nclient_secret_env = \"CI_SECRET\"\nurls = [\"https://dev.azure.com/contoso/\", \"https://registry.contoso.test/\"]\nresource = \"499b84ac-1321-427f-aa17-267ca6975798\"\n\
+         [profiles.me]\nauthority = \"{url}\"\ntenant = \"{TENANT}\"\nflow = \"password\"\nusername = \"{USER}\"\npassword_env = \"ANN_PASSWORD\"\nstorage = \"file\"\n",
         url = mock.url(),
         file = sb.path("secret.txt").display()
     ));
@@ -33,7 +38,12 @@ fn setup() -> (MockAuthority, Sandbox) {
 /// `cmd` with -vv, the secret in the environment, and umask 000.
 fn verbose(sb: &Sandbox, args: &[&str]) -> Command {
     let mut c = sb.cmd();
-    c.env("CI_SECRET", SECRET).arg("-vv").args(args);
+    // -vv, and the same through the environment for the runs whose argv belongs to a tool.
+    c.env("CI_SECRET", SECRET).env("ENTRA_TOKEN_VERBOSE", "2");
+    if args.first().is_some_and(|a| !a.starts_with("--cargo")) {
+        c.arg("-vv");
+    }
+    c.args(args);
     // SAFETY: umask is async-signal-safe and touches only the child's own state.
     unsafe {
         c.pre_exec(|| {
@@ -55,6 +65,7 @@ fn secrets(mock: &MockAuthority) -> Vec<(String, String)> {
     for t in mock.live_refresh_tokens() {
         v.push(("refresh token".into(), t));
     }
+    v.push(("password".into(), PASSWORD.to_string()));
     v
 }
 
@@ -72,10 +83,17 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Files that may hold a token: cache entries and the `--file` outputs the test asked for.
-fn may_hold_tokens(p: &Path, sb: &Sandbox) -> bool {
+/// Files that may hold a value of this kind: access tokens in cache entries and the
+/// `--file` outputs the test asked for, refresh tokens in the refresh-token store; secrets
+/// and passwords nowhere.
+fn may_hold(kind: &str, p: &Path, sb: &Sandbox) -> bool {
     let name = p.file_name().unwrap().to_string_lossy();
-    (p.starts_with(sb.path("cache")) && name.starts_with("at-") && name.ends_with(".json")) || p.starts_with(sb.path("out"))
+    let cached = |prefix: &str| p.starts_with(sb.path("cache")) && name.starts_with(prefix) && name.ends_with(".json");
+    match kind {
+        "access token" | "access token tail" => cached("at-") || p.starts_with(sb.path("out")),
+        "refresh token" => cached("rt-"),
+        _ => false,
+    }
 }
 
 struct Run {
@@ -94,7 +112,7 @@ fn check(mock: &MockAuthority, sb: &Sandbox, runs: &[Run]) {
         assert!(err.contains("entra-token: "), "{}: -vv traced nothing, so this proved nothing", r.what);
         for (kind, s) in &secrets {
             assert!(!err.contains(s.as_str()), "{}: {kind} on stderr:\n{err}", r.what);
-            if kind == "client secret" || !r.stdout_may_hold_token {
+            if !kind.starts_with("access token") || !r.stdout_may_hold_token {
                 assert!(!out.contains(s.as_str()), "{}: {kind} on stdout:\n{out}", r.what);
             }
         }
@@ -106,7 +124,7 @@ fn check(mock: &MockAuthority, sb: &Sandbox, runs: &[Run]) {
         let bytes = std::fs::read(&f).unwrap_or_default();
         let text = String::from_utf8_lossy(&bytes);
         for (kind, s) in &secrets {
-            if kind == "client secret" || !may_hold_tokens(&f, sb) {
+            if !may_hold(kind, &f, sb) {
                 assert!(!text.contains(s.as_str()), "{kind} written to {}", f.display());
             }
         }
@@ -190,4 +208,52 @@ fn verbose_runs_leak_nothing_and_write_only_private_files() {
     assert!(issued.iter().any(|t| std::fs::read_to_string(&file).unwrap().trim() == t));
     check(&mock, &sb, &runs);
     check_modes(&sb);
+}
+
+#[test]
+fn verbose_runs_through_every_protocol_and_the_user_flows_leak_nothing() {
+    let (mock, sb) = setup();
+    let mut runs = Vec::new();
+    let mut go = |what: &str, args: &[&str], envs: &[(&str, &str)], stdin: &str| {
+        let mut c = verbose(&sb, args);
+        c.env("ANN_PASSWORD", PASSWORD);
+        for (k, v) in envs {
+            c.env(k, v);
+        }
+        let out = run_with_stdin(c, stdin);
+        assert_eq!(out.status.code(), Some(0), "{what}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(!out.stdout.is_empty(), "{what}: no answer");
+        runs.push(Run { what: what.into(), out, stdout_may_hold_token: true });
+    };
+    let exec_info = r#"{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"interactive":false,"cluster":{"server":"https://aks.example","config":{"profile":"ci","resource":"aks"}}}}"#;
+    go("kubectl", &["kubectl"], &[("KUBERNETES_EXEC_INFO", exec_info)], "");
+    go("git", &["git", "get"], &[], "capability[]=authtype\nprotocol=https\nhost=dev.azure.com\npath=contoso/p/_git/r\n\n");
+    go("git password", &["git", "get"], &[], "protocol=https\nhost=dev.azure.com\npath=contoso/p/_git/r\n\n");
+    let cargo = r#"{"v":1,"registry":{"index-url":"sparse+https://dev.azure.com/contoso/_packaging/f/Cargo/index/","name":"f"},"kind":"get","operation":"read","args":[]}"#;
+    go("cargo", &["--cargo-plugin"], &[], &format!("{cargo}\n"));
+    go("bazel", &["bazel", "get"], &[], r#"{"uri":"https://dev.azure.com/contoso/x"}"#);
+    go("docker", &["docker", "get"], &[], "https://registry.contoso.test/\n");
+    go("az", &["az", "account", "get-access-token", "--resource", "https://graph.microsoft.com"], &[("ENTRA_TOKEN_PROFILE", "ci")], "");
+    go("azd", &["azd", "auth", "token", "--output", "json", "--scope", "https://graph.microsoft.com/.default"], &[("ENTRA_TOKEN_PROFILE", "ci")], "");
+    // A person: the password grant, then the refresh token (rotated) for other resources.
+    go("password sign-in", &["get-token", "-p", "me", "-r", "graph"], &[], "");
+    go("refresh", &["get-token", "-p", "me", "-r", "storage"], &[], "");
+    go("refresh native", &[], &[], r#"{"resource":"keyvault","profile":"me"}"#);
+    go("status", &["status"], &[], "");
+    drop(go);
+    assert!(mock.grant_count("refresh_token") >= 2, "the refresh path was not exercised");
+    for r in &runs {
+        if r.what == "status" {
+            let out = String::from_utf8_lossy(&r.out.stdout);
+            for t in mock.issued_access_tokens() {
+                assert!(!out.contains(&t), "status printed a token");
+            }
+        }
+    }
+    check(&mock, &sb, &runs);
+    // Every file written, refresh tokens included, is private under umask 000.
+    for f in files_under(&sb.path("cache")) {
+        let m = std::fs::symlink_metadata(&f).unwrap().permissions().mode() & 0o777;
+        assert_eq!(m, 0o600, "{} is {m:o} under umask 000", f.display());
+    }
 }

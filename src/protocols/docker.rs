@@ -126,6 +126,23 @@ fn get(server: &str) -> std::result::Result<Credentials, Failure> {
     Ok(Credentials { server_url: server.to_string(), username: TOKEN_USERNAME.into(), secret: cred.access_token })
 }
 
+/// Docker stores what `docker login` typed. For a registry a profile claims, the
+/// credential comes from Entra, so accept and keep nothing (a password on disk is what we
+/// replace). For any other registry refuse, so `docker login` reports that the password
+/// was not saved instead of losing it silently (e.g. under a global `credsStore`).
+fn store(input: &[u8]) -> std::result::Result<String, Failure> {
+    let c: Credentials = serde_json::from_slice(input).map_err(|e| Failure::Other(format!("store expects {{\"ServerURL\",\"Username\",\"Secret\"}}: {e}")))?;
+    let file = load_config().map_err(|e| Failure::Other(error::one_line(&e)))?;
+    if claim(&file, &c.server_url).is_none() {
+        return Err(Failure::Other(format!(
+            "entra-token keeps no passwords, and no profile claims {}: list only your Entra registries under credHelpers and keep another store for the rest",
+            c.server_url
+        )));
+    }
+    trace!(1, "store for {} accepted; its credential comes from Entra, nothing is kept", c.server_url);
+    Ok(String::new())
+}
+
 fn erase(server: &str) -> std::result::Result<(), Failure> {
     let file = load_config().map_err(|e| Failure::Other(error::one_line(&e)))?;
     let (profile, is_acr) = claim(&file, server).ok_or(Failure::NotFound)?;
@@ -148,13 +165,7 @@ fn read_input() -> std::result::Result<Vec<u8>, Failure> {
 pub(crate) fn run(command: Option<&str>) -> Result<ExitCode> {
     let outcome: std::result::Result<String, Failure> = match command {
         Some("get") => read_input().and_then(|b| decode_server(&b)).and_then(|s| get(&s)).map(|c| encode_credentials(&c)),
-        Some("store") => read_input().and_then(|b| {
-            // Docker stores what `docker login` typed; our credentials come from Entra,
-            // so accept and keep nothing (a password on disk is what we replace).
-            let c: Credentials = serde_json::from_slice(&b).map_err(|e| Failure::Other(format!("store expects {{\"ServerURL\",\"Username\",\"Secret\"}}: {e}")))?;
-            trace!(1, "store for {} accepted; entra-token keeps no typed passwords", c.server_url);
-            Ok(String::new())
-        }),
+        Some("store") => read_input().and_then(|b| store(&b)),
         Some("erase") => read_input().and_then(|b| decode_server(&b)).and_then(|s| erase(&s)).map(|_| String::new()),
         Some("list") => load_config()
             .map(|f| format!("{}\n", serde_json::to_string(&list(&f)).unwrap_or_default()))
