@@ -188,7 +188,7 @@ fn auto_names_its_source_and_why_the_earlier_ones_do_not_apply() {
     assert!(report.contains("environment: AZURE_CLIENT_ID is not set"), "{report}");
     assert!(report.contains("workload identity: no federated token"), "{report}");
     assert!(!report.contains("azure cli:"), "sources after the chosen one are not listed:\n{report}");
-    assert!(line(&report, "✓", "store").contains("file storage"), "{report}");
+    assert!(line(&report, "✓", "store").contains("refresh tokens in 0600 files"), "{report}");
 
     // Nothing applies (no variables, no az, no terminal): a cross naming every step.
     let mut cmd = sb.cmd();
@@ -200,6 +200,15 @@ fn auto_names_its_source_and_why_the_earlier_ones_do_not_apply() {
     for step in ["environment:", "workload identity:", "managed identity: no IDENTITY_ENDPOINT", "azure cli: not signed in", "interactive sign-in: no terminal"] {
         assert!(report.contains(step), "missing {step}:\n{report}");
     }
+
+    // storage = "keyring" where no secret store answers (the sandbox has no D-Bus session).
+    sb.write_config("[profiles.me]\nflow = \"auto\"\nstorage = \"keyring\"\n");
+    let mut cmd = sb.cmd();
+    cmd.env_remove("DBUS_SESSION_BUS_ADDRESS").args(["doctor", "-p", "me", "--offline"]);
+    let report = String::from_utf8(run(cmd).stdout).unwrap();
+    assert!(line(&report, "✗", "store").contains("no OS secret store is usable here"), "{report}");
+    assert!(fix_after(&report, "store").contains("storage = \"auto\" or \"file\""), "{report}");
+    sb.write_config("[profiles.me]\nflow = \"auto\"\n");
 
     let mut cmd = sb.cmd();
     cmd.env("AZURE_TOKEN_CREDENTIALS", "bogus").args(["doctor", "-p", "me", "--offline"]);
