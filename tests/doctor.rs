@@ -293,3 +293,29 @@ fn doctor_reads_what_setup_writes() {
     assert!(line(&report, "✓", "cargo").contains("cargo registry 'contoso' → profile 'ci'"), "{report}");
     assert!(line(&report, "✓", "kubectl").contains("→ profile 'ci'"), "{report}");
 }
+
+/// A person's profile: not signed in (with the login command), then signed in, and `auto`
+/// then counts the account's refresh token as a source that needs nobody at a terminal.
+#[test]
+fn the_signed_in_account_is_reported() {
+    let mock = MockAuthority::start();
+    mock.set_device_interval(1);
+    let sb = Sandbox::new();
+    sb.write_config(&format!("[profiles.dev]\nflow = \"device-code\"\ntenant = \"organizations\"\nauthority = \"{}\"\n", mock.url()));
+    let (_, report) = doctor(&sb, &["-p", "dev", "--offline"]);
+    assert!(line(&report, "·", "account").contains("not signed in yet (`entra-token login -p dev` in a terminal)"), "{report}");
+    mock.approve_device_codes(0);
+    let mut login = sb.cmd();
+    login.args(["login", "-p", "dev"]);
+    let out = run(login);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (code, report) = doctor(&sb, &["-p", "dev", "--offline"]);
+    assert_eq!(code, 0, "{report}");
+    assert!(line(&report, "✓", "account").contains(&format!("signed in as {}", support::DEFAULT_USER)), "{report}");
+    // The same account, seen by an auto profile of the same name and client.
+    sb.write_config(&format!("[profiles.dev]\nflow = \"auto\"\ntenant = \"organizations\"\nauthority = \"{}\"\n", mock.url()));
+    let mut cmd = sb.cmd();
+    cmd.env("PATH", sb.path("empty")).args(["doctor", "-p", "dev", "--offline"]);
+    let report = String::from_utf8(run(cmd).stdout).unwrap();
+    assert!(line(&report, "✓", "auto").contains("would use interactive sign-in (signed in as"), "{report}");
+}

@@ -120,6 +120,7 @@ fn checks(args: &DoctorArgs) -> Vec<Check> {
     if let Some(p) = &profile {
         secrets_check(p, &mut out);
         out.push(auto_check(p));
+        out.extend(account_check(p));
     }
     out.push(cache_check());
     out.push(store_check(profile.as_ref()));
@@ -281,10 +282,13 @@ fn auto_check(p: &Profile) -> Check {
         },
     );
     let terminal = std::io::stderr().is_terminal() || std::io::stdin().is_terminal();
+    let account = signed_in(p);
     add(
         "interactive sign-in",
         auto::Source::Interactive,
-        if !p.allows_prompts() {
+        if let Some(who) = &account {
+            Ok(format!("signed in as {who}: its refresh token, no prompt"))
+        } else if !p.allows_prompts() {
             Err("the profile sets interactive = false".into())
         } else if terminal {
             Ok("a terminal to sign in on".into())
@@ -304,6 +308,29 @@ fn auto_check(p: &Profile) -> Check {
         }
     }
     c
+}
+
+/// The account a profile signed in as (`entra-token login`), read without creating anything.
+fn signed_in(p: &Profile) -> Option<String> {
+    let dir = cache::default_dir().ok().filter(|d| d.is_dir())?;
+    let cache = cache::Cache::open(dir).ok()?;
+    let link = crate::accounts::linked(&cache, p).ok()??;
+    Some(link.username.unwrap_or(link.key.home_account_id))
+}
+
+/// For flows where a person signs in: whether this profile has an account yet.
+fn account_check(p: &Profile) -> Option<Check> {
+    if !p.flow.is_user_flow() {
+        return None;
+    }
+    Some(match signed_in(p) {
+        Some(who) => ok("account", format!("signed in as {who}")),
+        None => {
+            let mut c = info("account", "not signed in yet".into());
+            c.fix = Some(format!("`{}` in a terminal", p.login_command()));
+            c
+        }
+    })
 }
 
 fn cache_check() -> Check {
