@@ -17,6 +17,10 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("kubectl_exec_info", kubectl_exec_info),
     ("git_credential", git_credential),
     ("cargo_request", cargo_request),
+    ("bazel_request", bazel_request),
+    ("docker_request", docker_request),
+    ("acr_exchange", acr_exchange),
+    ("azure_cli_files", azure_cli_files),
 ];
 
 fn text(data: &[u8]) -> Option<&str> {
@@ -101,6 +105,33 @@ pub fn cargo_request(data: &[u8]) {
         let _ = crate::protocols::cargo::parse_args(&req.args);
         let _ = crate::urlmatch::parse(crate::protocols::cargo::index_url(&req.registry.index_url));
     }
+}
+
+/// Bazel's `{"uri":…}` request, then the URL matcher on what it names.
+pub fn bazel_request(data: &[u8]) {
+    if let Ok(req) = crate::protocols::bazel::decode(data) {
+        let _ = crate::urlmatch::parse(&crate::protocols::bazel::match_url(&req.uri));
+    }
+}
+
+/// Docker's `get`/`erase` input: one server URL.
+pub fn docker_request(data: &[u8]) {
+    if let Ok(server) = crate::protocols::docker::decode_server(data) {
+        assert!(!server.contains(['\n', '\0']), "a decoded server URL carries a line break or NUL: {server:?}");
+        let _ = crate::urlmatch::parse(&server);
+    }
+}
+
+/// An ACR `/oauth2/exchange` answer (any status).
+pub fn acr_exchange(data: &[u8]) {
+    let status = if data.first().is_some_and(|b| b % 2 == 0) { 200 } else { 401 };
+    let _ = crate::acr::parse_exchange(status, data, "contoso.azurecr.io", 1_700_000_000);
+}
+
+/// The Azure CLI's files and output we read: azureProfile.json and `az account get-access-token`.
+pub fn azure_cli_files(data: &[u8]) {
+    let _ = crate::flows::azure_cli::parse_profile(data);
+    let _ = crate::flows::azure_cli::parse_az_output(data, 1_700_000_000);
 }
 
 /// The short, deterministic version of `fuzz/run.sh` that runs in `cargo test`: each

@@ -71,3 +71,80 @@ fn fifty_processes_over_ten_keys_make_ten_token_requests() {
     let distinct: std::collections::HashSet<&String> = tokens.iter().collect();
     assert_eq!(distinct.len(), 10, "keys shared a token");
 }
+
+const USER: &str = "ann@contoso.test";
+const PASSWORD: &str = "correct horse battery";
+
+fn signed_in(storage: &str) -> (MockAuthority, Sandbox) {
+    let mock = MockAuthority::start();
+    mock.add_tenant(TENANT);
+    mock.add_user(USER, PASSWORD);
+    mock.set_rotate_refresh_tokens(true);
+    let sb = Sandbox::new();
+    sb.write_config(&format!(
+        "[profiles.me]\nauthority = \"{}\"\ntenant = \"{TENANT}\"\nflow = \"password\"\nusername = \"{USER}\"\npassword_env = \"ANN_PASSWORD\"\nstorage = \"{storage}\"\n",
+        mock.url()
+    ));
+    let mut c = sb.cmd();
+    c.env("ANN_PASSWORD", PASSWORD).args(["get-token", "-p", "me", "-r", "graph"]);
+    let o = support::run_with_stdin(c, "");
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    (mock, sb)
+}
+
+/// The refresh tokens in the file store.
+fn stored_rts(sb: &Sandbox) -> Vec<String> {
+    std::fs::read_dir(sb.path("cache"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("rt-") && e.file_name().to_string_lossy().ends_with(".json"))
+        .map(|e| serde_json::from_slice::<serde_json::Value>(&std::fs::read(e.path()).unwrap()).unwrap()["refresh_token"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn twenty_processes_rotating_one_refresh_token_never_lose_the_newest() {
+    let (mock, sb) = signed_in("file");
+    mock.set_delay(Duration::from_millis(50));
+    // No password from here on: a lost refresh token would show up as a failure.
+    let resources: Vec<String> = (0..20).map(|i| format!("api://rotate-{}", i % 10)).collect();
+    let children: Vec<_> = resources
+        .iter()
+        .map(|r| {
+            let mut c = sb.cmd();
+            c.args(["get-token", "-p", "me", "-r", r, "--timeout", "120s"]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+            c.spawn().unwrap()
+        })
+        .collect();
+    for c in children {
+        token(&c.wait_with_output().unwrap());
+    }
+    assert_eq!(mock.grant_count("refresh_token"), 10, "one refresh per new resource");
+    assert_eq!(mock.grant_count("password"), 1);
+    let live = mock.live_refresh_tokens();
+    assert_eq!(live.len(), 1, "rotation left {} live refresh tokens", live.len());
+    assert_eq!(stored_rts(&sb), live, "the stored refresh token is not the newest");
+}
+
+#[test]
+fn sigkill_mid_refresh_leaves_no_stuck_account_lock() {
+    let (mock, sb) = signed_in("file");
+    // Rotation off: the killed process may have been answered; the lock is what is tested.
+    mock.set_rotate_refresh_tokens(false);
+    mock.set_delay(Duration::from_secs(30));
+    let before = mock.grant_count("refresh_token");
+    let mut victim = sb.cmd().args(["get-token", "-p", "me", "-r", "storage"]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let start = std::time::Instant::now();
+    while mock.grant_count("refresh_token") == before {
+        assert!(start.elapsed() < Duration::from_secs(20), "never reached the refresh");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    mock.set_delay(Duration::ZERO);
+    let mut c = sb.cmd();
+    c.args(["get-token", "-p", "me", "-r", "keyvault", "--timeout", "5s"]);
+    let o = support::run_with_stdin(c, "");
+    token(&o);
+    assert_eq!(stored_rts(&sb).len(), 1, "the refresh token entry is gone or torn");
+}

@@ -257,3 +257,52 @@ fn verbose_runs_through_every_protocol_and_the_user_flows_leak_nothing() {
         assert_eq!(m, 0o600, "{} is {m:o} under umask 000", f.display());
     }
 }
+
+/// `setup … --apply` replaces a user's config only after a 0600 backup, and the files it
+/// writes are private too, whatever the umask (here 000) and the old file's mode (0644).
+#[test]
+fn setup_apply_backups_and_configs_are_0600_under_umask_000() {
+    let (_mock, sb) = setup();
+    let home = sb.path("home");
+    let old = |rel: &str, text: &str| {
+        let p = home.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        p
+    };
+    let docker = old(".docker/config.json", "{\"auths\":{}}\n");
+    let bazelrc = old(".bazelrc", "build --jobs=4\n");
+    let cargo = old(".cargo/config.toml", "[net]\nretry = 3\n");
+    let kube = old(".kube/config", "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n");
+    let bin = sb.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let runs: Vec<Vec<String>> = vec![
+        vec!["setup".into(), "docker".into(), "--registry".into(), "registry.contoso.test".into(), "--config".into(), docker.display().to_string(), "--dir".into(), bin.display().to_string(), "--apply".into()],
+        vec!["setup".into(), "bazel".into(), "--pattern".into(), "dev.azure.com".into(), "--bazelrc".into(), bazelrc.display().to_string(), "--dir".into(), bin.display().to_string(), "--apply".into()],
+        vec!["setup".into(), "cargo".into(), "--apply".into()],
+        vec!["setup".into(), "kubectl".into(), "--kubeconfig".into(), kube.display().to_string(), "--apply".into()],
+    ];
+    for args in &runs {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut c = verbose(&sb, &args);
+        c.env("CARGO_HOME", home.join(".cargo")).env("KUBECONFIG", &kube);
+        let out = run_with_stdin(c, "");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let mut backups = 0;
+    for f in files_under(&home) {
+        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        let m = std::fs::symlink_metadata(&f).unwrap().permissions().mode() & 0o777;
+        if name.contains("entra-token-backup") {
+            backups += 1;
+            assert_eq!(m, 0o600, "backup {} is {m:o}", f.display());
+        }
+    }
+    assert!(backups >= 4, "only {backups} backups were made");
+    // The kubeconfig is edited by kubectl itself (`kubectl config …`), which keeps its mode.
+    for f in [&docker, &bazelrc, &cargo] {
+        let m = std::fs::metadata(f).unwrap().permissions().mode() & 0o777;
+        assert!(m & 0o077 == 0, "{} was written {m:o}", f.display());
+    }
+}
