@@ -256,3 +256,25 @@ fn nobody_to_sign_in_fails_fast_with_the_command_to_run() {
     assert!(started.elapsed() < std::time::Duration::from_secs(10), "failing fast, not waiting out a timeout");
     assert_eq!(f.mock.grant_count("urn:ietf:params:oauth:grant-type:device_code"), 0);
 }
+
+#[test]
+fn real_kubectl_shows_the_login_command_when_nobody_can_sign_in() {
+    if kubectl_missing() {
+        return;
+    }
+    let f = fixture();
+    let config = kubeconfig(&f, "client.authentication.k8s.io/v1", &["--profile", "person"], None, "Never");
+    let started = std::time::Instant::now();
+    let out = run(kubectl(&f, &config, &[]));
+    let err = text(&out.stderr);
+    if err.contains("not available in this build") {
+        eprintln!("skipping: the device-code flow is not in this build yet");
+        return;
+    }
+    assert!(!out.status.success());
+    assert!(err.contains("exit code 3"), "kubectl reports our exit code: {err}");
+    assert!(err.contains("entra-token login -p person"), "the user sees what to run: {err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "no waiting out a sign-in timeout");
+    assert_eq!(f.mock.grant_count("urn:ietf:params:oauth:grant-type:device_code"), 0);
+    assert!(f.api.seen.lock().unwrap().iter().all(|a| a.is_empty()), "no token reached the API server");
+}

@@ -42,7 +42,13 @@ fn acquire_as(ctx: &FlowCtx<'_>, flow: FlowKind) -> Result<TokenReply> {
         Refreshed::NeedsPerson { link, why } => format!("Entra wants {} to sign in again ({})", account(&link), aadsts(&why)),
     };
     if ctx.prompt == Prompt::Never && needs_a_person(ctx.profile, flow) {
-        let reason = if ctx.profile.allows_prompts() { "nobody can answer a sign-in prompt here (stderr is not a terminal)" } else { "the profile sets interactive = false" };
+        let reason = if !ctx.profile.allows_prompts() {
+            "the profile sets interactive = false"
+        } else if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            "nobody can answer a sign-in prompt here (stderr is not a terminal)"
+        } else {
+            "this caller does not allow a sign-in prompt"
+        };
         return Err(Error::InteractionRequired { message: format!("{why}, and {reason}"), command: ctx.profile.login_command() });
     }
     line(format_args!("{why}; signing in"));
