@@ -76,3 +76,62 @@ pub(crate) enum Command {
     /// The token cache (`cache list` is `status`).
     Cache(crate::session::CacheArgs),
 }
+
+/// The subcommands tools run on every command (kubectl, git, scripts), parsed with their
+/// own clap tree only: building the whole CLI's tree (every subcommand's arguments) was
+/// most of a cached answer's own work. Anything this small parser refuses (help, a typo,
+/// `-v` before the subcommand) goes to the full parser, so every message stays the same.
+pub(crate) fn parse_hot(args: &[std::ffi::OsString]) -> Option<Cli> {
+    fn one<T: clap::Args + clap::FromArgMatches>(name: &'static str, args: &[std::ffi::OsString], wrap: fn(T) -> Command) -> Option<Cli> {
+        let cmd = T::augment_args(clap::Command::new(name)).arg(clap::Arg::new("verbose").short('v').long("verbose").action(clap::ArgAction::Count));
+        let matches = cmd.try_get_matches_from(&args[1..]).ok()?;
+        let verbose = matches.get_count("verbose");
+        Some(Cli { verbose, command: Some(wrap(T::from_arg_matches(&matches).ok()?)) })
+    }
+    match args.get(1)?.to_str()? {
+        "get-token" | "token" => one("get-token", args, Command::GetToken),
+        "kubectl" => one("kubectl", args, Command::Kubectl),
+        "git" => one("git", args, Command::Git),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+
+    fn argv(s: &str) -> Vec<OsString> {
+        s.split_whitespace().map(OsString::from).collect()
+    }
+
+    /// The small parser agrees with the full one wherever it answers, and leaves the rest to it.
+    #[test]
+    fn hot_parse_matches_the_full_parse() {
+        for line in [
+            "entra-token get-token -r graph -o json",
+            "entra-token token -p ci -s a/.default --min-validity 600 -v",
+            "entra-token get-token -vv --timeout 30s --force",
+            "entra-token kubectl --profile aks --resource api://c",
+            "entra-token kubectl -v",
+            "entra-token git get",
+            "entra-token git erase",
+        ] {
+            let hot = parse_hot(&argv(line)).unwrap_or_else(|| panic!("no hot parse for {line}"));
+            let full = Cli::try_parse_from(argv(line)).unwrap();
+            assert_eq!(format!("{hot:?}"), format!("{full:?}"), "{line}");
+        }
+        for line in [
+            "entra-token get-token --help",
+            "entra-token get-token --bogus",
+            "entra-token get-token -o nope",
+            "entra-token -v get-token",
+            "entra-token kubectl --help",
+            "entra-token git",
+            "entra-token doctor",
+            "entra-token",
+        ] {
+            assert!(parse_hot(&argv(line)).is_none(), "{line} should go to the full parser");
+        }
+    }
+}

@@ -50,7 +50,7 @@ pub fn run() -> ExitCode {
     if args.len() == 1 && !std::io::stdin().is_terminal() {
         return exit(protocols::native::serve());
     }
-    let cli = match cli::Cli::try_parse_from(&args) {
+    let cli = match cli::parse_hot(&args).map_or_else(|| cli::Cli::try_parse_from(&args), Ok) {
         Ok(cli) => cli,
         Err(e) => return clap_exit(e),
     };
