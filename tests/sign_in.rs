@@ -629,3 +629,25 @@ fn interactive_false_never_prompts_but_login_still_works() {
     login_dev(&mock, &sb);
     ok(run(cmd(&sb, &["get-token", "-p", "dev", "-r", "graph"])));
 }
+
+#[test]
+fn two_auto_profiles_never_share_one_persons_cached_token() {
+    let mock = MockAuthority::start();
+    mock.add_tenant(CONTOSO);
+    mock.add_user("alice@contoso.test", "alice pw");
+    mock.add_user("bob@contoso.test", "bob pw");
+    // Same authority, tenant and (default) client, no flow: the chain ends at each
+    // profile's signed-in person, and only that person differs.
+    let tenant = format!("tenant = \"{CONTOSO}\"");
+    let sb = sandbox(&mock, &[("alice", &tenant), ("bob", &tenant)]);
+    // One (absent) IMDS for every call, as on a real host, so the calls share auto's view.
+    let imds = support::refused_url();
+    for (profile, user, pw) in [("alice", "alice@contoso.test", "alice pw"), ("bob", "bob@contoso.test", "bob pw")] {
+        ok(run(cmd(&sb, &["login", "-p", profile, "--flow", "password"]).e("AZURE_USERNAME", user).e("AZURE_PASSWORD", pw)));
+    }
+    for (profile, who) in [("alice", "alice@contoso.test"), ("bob", "bob@contoso.test"), ("alice", "alice@contoso.test")] {
+        let out = ok(run(cmd(&sb, &["get-token", "-p", profile, "-r", "graph", "-o", "json"]).e("AZURE_POD_IDENTITY_AUTHORITY_HOST", &imds)));
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["account"], who, "profile {profile}");
+    }
+}

@@ -139,7 +139,9 @@ pub(crate) fn identity(profile: &Profile) -> String {
         _ => "-".into(),
     };
     let az = if on(Source::AzureCli) { azure_cli::identity() } else { "-".into() };
-    format!("auto{narrowed}:local:{mi}:{az}")
+    // The chain ends at this profile's signed-in person: two `auto` profiles on the same
+    // authority, tenant and client may have different people, so the profile is part of it.
+    format!("auto{narrowed}:local:{mi}:{az}:person:{}", profile.name)
 }
 
 /// Runs the chain.
