@@ -59,6 +59,11 @@ pub(crate) fn store_for<'a>(cache: &'a Cache, storage: Storage) -> Result<Box<dy
     }
 }
 
+/// Whether the OS secret store answers here (for `doctor`); Err says why not. Read-only.
+pub(crate) fn probe() -> std::result::Result<(), String> {
+    Keyring::open().map(|_| ())
+}
+
 /// Records (and says, once) that refresh tokens stay in files in this cache directory.
 fn fall_back(cache: &Cache, why: &str) {
     let marker = cache.dir().join(FALLBACK_MARKER);

@@ -170,6 +170,13 @@ pub(crate) fn logout(args: &LogoutArgs) -> Result<ExitCode> {
     if args.all {
         let links = accounts::all_links(&cache)?;
         let mut rts = 0;
+        // Through each account's own store first (a keyring holds no files), then any file left.
+        for (_, l) in &links {
+            if let Ok(store) = config::resolve(Some(&l.profile)).and_then(|p| accounts::store_for(&cache, &p)) {
+                let _lock = accounts::lock(&cache, &l.key, Duration::from_secs(10))?;
+                rts += store.remove(&l.key).unwrap_or(false) as usize;
+            }
+        }
         for name in cache.list("rt-")? {
             rts += cache.remove(&name)? as usize;
         }

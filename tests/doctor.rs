@@ -188,7 +188,7 @@ fn auto_names_its_source_and_why_the_earlier_ones_do_not_apply() {
     assert!(report.contains("environment: AZURE_CLIENT_ID is not set"), "{report}");
     assert!(report.contains("workload identity: no federated token"), "{report}");
     assert!(!report.contains("azure cli:"), "sources after the chosen one are not listed:\n{report}");
-    assert!(line(&report, "✓", "store").contains("file storage"), "{report}");
+    assert!(line(&report, "✓", "store").contains("refresh tokens in 0600 files"), "{report}");
 
     // Nothing applies (no variables, no az, no terminal): a cross naming every step.
     let mut cmd = sb.cmd();
@@ -200,6 +200,15 @@ fn auto_names_its_source_and_why_the_earlier_ones_do_not_apply() {
     for step in ["environment:", "workload identity:", "managed identity: no IDENTITY_ENDPOINT", "azure cli: not signed in", "interactive sign-in: no terminal"] {
         assert!(report.contains(step), "missing {step}:\n{report}");
     }
+
+    // storage = "keyring" where no secret store answers (the sandbox has no D-Bus session).
+    sb.write_config("[profiles.me]\nflow = \"auto\"\nstorage = \"keyring\"\n");
+    let mut cmd = sb.cmd();
+    cmd.env_remove("DBUS_SESSION_BUS_ADDRESS").args(["doctor", "-p", "me", "--offline"]);
+    let report = String::from_utf8(run(cmd).stdout).unwrap();
+    assert!(line(&report, "✗", "store").contains("no OS secret store is usable here"), "{report}");
+    assert!(fix_after(&report, "store").contains("storage = \"auto\" or \"file\""), "{report}");
+    sb.write_config("[profiles.me]\nflow = \"auto\"\n");
 
     let mut cmd = sb.cmd();
     cmd.env("AZURE_TOKEN_CREDENTIALS", "bogus").args(["doctor", "-p", "me", "--offline"]);
@@ -283,4 +292,30 @@ fn doctor_reads_what_setup_writes() {
     assert!(line(&report, "✓", "git").contains("→ profile 'ci'"), "{report}");
     assert!(line(&report, "✓", "cargo").contains("cargo registry 'contoso' → profile 'ci'"), "{report}");
     assert!(line(&report, "✓", "kubectl").contains("→ profile 'ci'"), "{report}");
+}
+
+/// A person's profile: not signed in (with the login command), then signed in, and `auto`
+/// then counts the account's refresh token as a source that needs nobody at a terminal.
+#[test]
+fn the_signed_in_account_is_reported() {
+    let mock = MockAuthority::start();
+    mock.set_device_interval(1);
+    let sb = Sandbox::new();
+    sb.write_config(&format!("[profiles.dev]\nflow = \"device-code\"\ntenant = \"organizations\"\nauthority = \"{}\"\n", mock.url()));
+    let (_, report) = doctor(&sb, &["-p", "dev", "--offline"]);
+    assert!(line(&report, "·", "account").contains("not signed in yet (`entra-token login -p dev` in a terminal)"), "{report}");
+    mock.approve_device_codes(0);
+    let mut login = sb.cmd();
+    login.args(["login", "-p", "dev"]);
+    let out = run(login);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (code, report) = doctor(&sb, &["-p", "dev", "--offline"]);
+    assert_eq!(code, 0, "{report}");
+    assert!(line(&report, "✓", "account").contains(&format!("signed in as {}", support::DEFAULT_USER)), "{report}");
+    // The same account, seen by an auto profile of the same name and client.
+    sb.write_config(&format!("[profiles.dev]\nflow = \"auto\"\ntenant = \"organizations\"\nauthority = \"{}\"\n", mock.url()));
+    let mut cmd = sb.cmd();
+    cmd.env("PATH", sb.path("empty")).args(["doctor", "-p", "dev", "--offline"]);
+    let report = String::from_utf8(run(cmd).stdout).unwrap();
+    assert!(line(&report, "✓", "auto").contains("would use interactive sign-in (signed in as"), "{report}");
 }

@@ -120,6 +120,7 @@ fn checks(args: &DoctorArgs) -> Vec<Check> {
     if let Some(p) = &profile {
         secrets_check(p, &mut out);
         out.push(auto_check(p));
+        out.extend(account_check(p));
     }
     out.push(cache_check());
     out.push(store_check(profile.as_ref()));
@@ -281,10 +282,13 @@ fn auto_check(p: &Profile) -> Check {
         },
     );
     let terminal = std::io::stderr().is_terminal() || std::io::stdin().is_terminal();
+    let account = signed_in(p);
     add(
         "interactive sign-in",
         auto::Source::Interactive,
-        if !p.allows_prompts() {
+        if let Some(who) = &account {
+            Ok(format!("signed in as {who}: its refresh token, no prompt"))
+        } else if !p.allows_prompts() {
             Err("the profile sets interactive = false".into())
         } else if terminal {
             Ok("a terminal to sign in on".into())
@@ -304,6 +308,29 @@ fn auto_check(p: &Profile) -> Check {
         }
     }
     c
+}
+
+/// The account a profile signed in as (`entra-token login`), read without creating anything.
+fn signed_in(p: &Profile) -> Option<String> {
+    let dir = cache::default_dir().ok().filter(|d| d.is_dir())?;
+    let cache = cache::Cache::open(dir).ok()?;
+    let link = crate::accounts::linked(&cache, p).ok()??;
+    Some(link.username.unwrap_or(link.key.home_account_id))
+}
+
+/// For flows where a person signs in: whether this profile has an account yet.
+fn account_check(p: &Profile) -> Option<Check> {
+    if !p.flow.is_user_flow() {
+        return None;
+    }
+    Some(match signed_in(p) {
+        Some(who) => ok("account", format!("signed in as {who}")),
+        None => {
+            let mut c = info("account", "not signed in yet".into());
+            c.fix = Some(format!("`{}` in a terminal", p.login_command()));
+            c
+        }
+    })
 }
 
 fn cache_check() -> Check {
@@ -350,18 +377,41 @@ fn cache_check() -> Check {
     c
 }
 
-/// Where refresh tokens live: the profile's `storage`, checked the way sign-in opens it.
+/// Where refresh tokens live: the profile's `storage`, and whether the OS secret store
+/// answers here (the same probe sign-in uses; read-only).
 fn store_check(p: Option<&Profile>) -> Check {
+    use crate::keyring_store::{self, FALLBACK_MARKER, Storage};
     let Some(p) = p else {
         return info("store", "not checked: no profile".into());
     };
     if !(p.flow.is_user_flow() || p.flow == FlowKind::Auto) {
         return info("store", format!("no refresh tokens: flow {} keeps none", p.flow.name()));
     }
+    let storage = match Storage::parse(p.settings.storage.as_deref(), &p.name) {
+        Ok(s) => s,
+        Err(e) => return fail("store", e.to_string(), e.hint().unwrap_or_default()),
+    };
     let dir = cache::default_dir().unwrap_or_default();
-    match p.settings.storage.as_deref().map(str::to_ascii_lowercase).as_deref() {
-        None | Some("auto") | Some("file") => ok("store", format!("file storage: refresh tokens in 0600 files in {}", dir.display())),
-        Some(other) => fail("store", format!("storage = \"{other}\" is not available in this build"), format!("set storage = \"file\" in profile '{}' (or leave it out)", p.name)),
+    let files = format!("0600 files in {}", dir.display());
+    match storage {
+        Storage::File => ok("store", format!("storage = \"file\": refresh tokens in {files}")),
+        Storage::Keyring => match keyring_store::probe() {
+            Ok(()) => ok("store", "storage = \"keyring\": the OS secret store answers".into()),
+            Err(why) => fail("store", format!("storage = \"keyring\", but no OS secret store is usable here ({why})"), "start a Secret Service (e.g. gnome-keyring), or set storage = \"auto\" or \"file\""),
+        },
+        Storage::Auto => {
+            let marker = dir.join(FALLBACK_MARKER);
+            if marker.exists() {
+                let why = std::fs::read_to_string(&marker).unwrap_or_default();
+                let mut c = ok("store", format!("refresh tokens in {files} (the OS secret store was unusable: {})", why.trim()));
+                c.details.push(format!("delete {} to try the OS secret store again", marker.display()));
+                return c;
+            }
+            match keyring_store::probe() {
+                Ok(()) => ok("store", "the OS secret store answers: refresh tokens go there".into()),
+                Err(why) => ok("store", format!("refresh tokens in {files} (no OS secret store: {why})")),
+            }
+        }
     }
 }
 
