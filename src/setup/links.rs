@@ -14,7 +14,7 @@ pub(crate) const LINKS: &[(&str, &str)] = &[
     ("git-credential-entra-token", "git: credential.helper = entra-token"),
     ("az", "Azure CLI stand-in: az account get-access-token (shadows a real az earlier on PATH)"),
     ("azd", "Azure Developer CLI stand-in: azd auth token (shadows a real azd earlier on PATH)"),
-    ("docker-credential-entra-token", "docker: \"credsStore\"/\"credHelpers\": \"entra-token\""),
+    ("docker-credential-entra-token", "docker: \"credHelpers\": {\"<registry>\": \"entra-token\"}"),
     ("entra-token-bazel", "bazel: --credential_helper=…/entra-token-bazel"),
 ];
 
