@@ -227,7 +227,6 @@ mod tests {
             refresh_token: None,
             id_token: None,
             client_info: client_info.map(str::to_string),
-            scope: None,
             resource: None,
             foci: None,
         }

@@ -75,6 +75,26 @@ pub(crate) struct Credential {
     pub from_cache: bool,
 }
 
+#[cfg(test)]
+impl Credential {
+    /// A credential for the codecs' unit tests: `token` until `expires_on`, profile `p`,
+    /// client `c`, bearer, not from the cache.
+    pub(crate) fn sample(token: &str, expires_on: i64) -> Credential {
+        Credential {
+            access_token: Secret::new(token.to_string()),
+            token_type: "Bearer".into(),
+            expires_on,
+            profile: "p".into(),
+            tenant_id: None,
+            client_id: "c".into(),
+            scopes: vec![],
+            resource: None,
+            account: None,
+            from_cache: false,
+        }
+    }
+}
+
 /// An access token on disk.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct TokenEntry {

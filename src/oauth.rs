@@ -20,7 +20,6 @@ pub(crate) struct TokenReply {
     pub refresh_token: Option<Secret<String>>,
     pub id_token: Option<Secret<String>>,
     pub client_info: Option<String>,
-    pub scope: Option<String>,
     pub resource: Option<String>,
     /// The `foci` flag: this refresh token works for the family of Microsoft clients.
     pub foci: Option<String>,
@@ -40,7 +39,6 @@ struct Wire {
     refresh_token: Option<Secret<String>>,
     id_token: Option<Secret<String>>,
     client_info: Option<String>,
-    scope: Option<String>,
     resource: Option<String>,
     #[serde(default, deserialize_with = "opt_string")]
     foci: Option<String>,
@@ -99,7 +97,6 @@ pub(crate) fn parse_token_reply(body: &[u8], url: &str, now: i64) -> Result<Toke
         refresh_token: w.refresh_token.filter(|t| !t.expose().is_empty()),
         id_token: w.id_token,
         client_info: w.client_info,
-        scope: w.scope,
         resource: w.resource,
         foci: w.foci,
     })

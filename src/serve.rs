@@ -312,18 +312,7 @@ mod tests {
     use std::cell::Cell;
 
     fn cred() -> Credential {
-        Credential {
-            access_token: Secret::new("tok".into()),
-            token_type: "Bearer".into(),
-            expires_on: 1_900_000_000,
-            profile: "p".into(),
-            tenant_id: None,
-            client_id: "cid".into(),
-            scopes: vec![],
-            resource: None,
-            account: None,
-            from_cache: false,
-        }
+        Credential { client_id: "cid".into(), ..Credential::sample("tok", 1_900_000_000) }
     }
 
     fn req(head: &str) -> HttpRequest {

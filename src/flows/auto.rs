@@ -192,7 +192,6 @@ fn with_profile<T>(ctx: &FlowCtx<'_>, profile: &Profile, f: impl FnOnce(&FlowCtx
 fn done(r: Result<TokenReply>) -> Step {
     match r {
         Ok(t) => Step::Token(t),
-        Err(e) if super::is_not_available(&e) => Step::Unavailable(e.to_string()),
         Err(e) => Step::Failed(e),
     }
 }

@@ -222,7 +222,6 @@ fn from_msal_cache(ctx: &FlowCtx<'_>, account: &AzAccount, cache: &MsalCache, re
             refresh_token: None,
             id_token: None,
             client_info: None,
-            scope: at.target.clone(),
             resource: Some(resource.to_string()),
             foci: None,
         });
@@ -339,7 +338,6 @@ pub(crate) fn parse_az_output(stdout: &[u8], now: i64) -> Option<TokenReply> {
         refresh_token: None,
         id_token: None,
         client_info: None,
-        scope: None,
         resource: None,
         foci: None,
     })

@@ -6,7 +6,7 @@ use crate::authority::Target;
 use crate::cache::Cache;
 use crate::clock::Deadline;
 use crate::config::{FlowKind, Profile};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::http::Http;
 use crate::oauth::TokenReply;
 
@@ -69,18 +69,7 @@ pub(crate) fn acquire(ctx: &FlowCtx<'_>) -> Result<TokenReply> {
         FlowKind::ManagedIdentity => managed_identity::acquire(ctx),
         FlowKind::AzureCli => azure_cli::acquire(ctx),
         FlowKind::Auto => auto::acquire(ctx),
-        other => Err(Error::bad_input_hint(
-            format!("profile '{}': flow {}{NOT_AVAILABLE}", ctx.profile.name, other.name()),
-            "use flow = \"client-credentials\" with client_secret_env or client_secret_file",
-        )),
     }
-}
-
-const NOT_AVAILABLE: &str = " is not available in this build";
-
-/// The error of a flow this build does not have (`auto` moves on to its next source).
-pub(crate) fn is_not_available(e: &Error) -> bool {
-    matches!(e, Error::BadInput { message, .. } if message.ends_with(NOT_AVAILABLE))
 }
 
 /// Adds the claims challenge to a form when there is one.

@@ -94,21 +94,9 @@ pub(crate) fn run(command: Option<&str>) -> Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secret::Secret;
 
     fn cred() -> Credential {
-        Credential {
-            access_token: Secret::new("tok".into()),
-            token_type: "Bearer".into(),
-            expires_on: 1_795_328_884,
-            profile: "p".into(),
-            tenant_id: None,
-            client_id: "c".into(),
-            scopes: vec![],
-            resource: None,
-            account: None,
-            from_cache: true,
-        }
+        Credential { from_cache: true, ..Credential::sample("tok", 1_795_328_884) }
     }
 
     #[test]

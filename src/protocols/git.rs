@@ -155,18 +155,7 @@ mod tests {
     use crate::secret::Secret;
 
     fn cred() -> Credential {
-        Credential {
-            access_token: Secret::new("eyJtok".into()),
-            token_type: "Bearer".into(),
-            expires_on: 1_795_328_884,
-            profile: "p".into(),
-            tenant_id: None,
-            client_id: "c".into(),
-            scopes: vec![],
-            resource: None,
-            account: None,
-            from_cache: false,
-        }
+        Credential::sample("eyJtok", 1_795_328_884)
     }
 
     #[test]

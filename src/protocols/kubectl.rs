@@ -180,21 +180,9 @@ pub(crate) fn run(args: &KubectlArgs) -> Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secret::Secret;
 
     fn cred(expires_on: i64) -> Credential {
-        Credential {
-            access_token: Secret::new("tok".into()),
-            token_type: "Bearer".into(),
-            expires_on,
-            profile: "p".into(),
-            tenant_id: None,
-            client_id: "c".into(),
-            scopes: vec![],
-            resource: None,
-            account: None,
-            from_cache: false,
-        }
+        Credential::sample("tok", expires_on)
     }
 
     #[test]
