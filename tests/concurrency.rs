@@ -12,15 +12,7 @@ const APP: &str = "55555555-5555-5555-5555-555555555555";
 const SECRET: &str = "herd~secret~value";
 
 fn setup() -> (MockAuthority, Sandbox) {
-    let mock = MockAuthority::start();
-    mock.add_tenant(TENANT);
-    mock.add_app(APP, Some(SECRET));
-    let sb = Sandbox::new();
-    sb.write_config(&format!(
-        "[profiles.ci]\nauthority = \"{}\"\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nflow = \"client-credentials\"\nclient_secret_env = \"CI_SECRET\"\n",
-        mock.url()
-    ));
-    (mock, sb)
+    support::client_credentials_setup(TENANT, APP, SECRET)
 }
 
 /// Starts one process per resource, all at once, and waits for every one.

@@ -21,15 +21,7 @@ const SECRET: &str = "fs~secret~value";
 const STRANGER: u32 = 54321;
 
 fn setup() -> (MockAuthority, Sandbox) {
-    let mock = MockAuthority::start();
-    mock.add_tenant(TENANT);
-    mock.add_app(APP, Some(SECRET));
-    let sb = Sandbox::new();
-    sb.write_config(&format!(
-        "[profiles.ci]\nauthority = \"{}\"\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nflow = \"client-credentials\"\nclient_secret_env = \"CI_SECRET\"\n",
-        mock.url()
-    ));
-    (mock, sb)
+    support::client_credentials_setup(TENANT, APP, SECRET)
 }
 
 fn cmd(sb: &Sandbox) -> Command {

@@ -11,7 +11,7 @@ use std::io::Read;
 use std::net::TcpListener;
 use std::process::Output;
 use std::sync::{Arc, Mutex};
-use support::{MockAuthority, Sandbox, run_with_stdin};
+use support::{Sandbox, run_with_stdin};
 
 const TENANT: &str = "contoso.test";
 const APP: &str = "77777777-7777-7777-7777-777777777777";
@@ -128,14 +128,7 @@ fn environment_authority_must_be_https_or_loopback() {
 #[test]
 fn a_request_cannot_steer_the_tenant_out_of_the_authority() {
     let trap = Trap::start();
-    let mock = MockAuthority::start();
-    mock.add_tenant(TENANT);
-    mock.add_app(APP, Some(SECRET));
-    let sb = Sandbox::new();
-    sb.write_config(&format!(
-        "[profiles.ci]\nauthority = \"{}\"\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nflow = \"client-credentials\"\nclient_secret_env = \"CI_SECRET\"\n",
-        mock.url()
-    ));
+    let (mock, sb) = support::client_credentials_setup(TENANT, APP, SECRET);
     for t in ["@evil.test", "../../evil.test", "x/../../evil", "evil.test#", "evil.test?x=", "a b", "%2e%2e"] {
         let req = serde_json::json!({"resource": "graph", "profile": "ci", "tenant": t}).to_string();
         let o = run(&sb, &trap, &[("NO_PROXY", "127.0.0.1")], &[], &req);
@@ -152,14 +145,7 @@ fn loopback_http_is_allowed_and_does_not_use_the_proxy() {
     // The control: the same setup with a loopback authority works, so the refusals above
     // are about the URL and not about the harness.
     let trap = Trap::start();
-    let mock = MockAuthority::start();
-    mock.add_tenant(TENANT);
-    mock.add_app(APP, Some(SECRET));
-    let sb = Sandbox::new();
-    sb.write_config(&format!(
-        "[profiles.ci]\nauthority = \"{}\"\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nflow = \"client-credentials\"\nclient_secret_env = \"CI_SECRET\"\n",
-        mock.url()
-    ));
+    let (mock, sb) = support::client_credentials_setup(TENANT, APP, SECRET);
     let o = run(&sb, &trap, &[("NO_PROXY", "127.0.0.1")], &["get-token", "-p", "ci", "-r", "graph"], "");
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(mock.token_requests(), 1);
@@ -186,14 +172,7 @@ fn the_trap_sees_what_would_leave_the_machine() {
 #[test]
 fn a_kubeconfig_cluster_config_cannot_redirect_the_secret() {
     let trap = Trap::start();
-    let mock = MockAuthority::start();
-    mock.add_tenant(TENANT);
-    mock.add_app(APP, Some(SECRET));
-    let sb = Sandbox::new();
-    sb.write_config(&format!(
-        "[profiles.ci]\nauthority = \"{}\"\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nflow = \"client-credentials\"\nclient_secret_env = \"CI_SECRET\"\n",
-        mock.url()
-    ));
+    let (mock, sb) = support::client_credentials_setup(TENANT, APP, SECRET);
     let exec_info = |config: serde_json::Value| {
         serde_json::json!({"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
             "spec": {"interactive": false, "cluster": {"server": "https://aks.example", "config": config}}})

@@ -15,15 +15,7 @@ const APP: &str = "44444444-4444-4444-4444-444444444444";
 const SECRET: &str = "death~secret~value";
 
 fn setup() -> (MockAuthority, Sandbox) {
-    let mock = MockAuthority::start();
-    mock.add_tenant(TENANT);
-    mock.add_app(APP, Some(SECRET));
-    let sb = Sandbox::new();
-    sb.write_config(&format!(
-        "[profiles.ci]\nauthority = \"{}\"\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nflow = \"client-credentials\"\nclient_secret_env = \"CI_SECRET\"\n",
-        mock.url()
-    ));
-    (mock, sb)
+    support::client_credentials_setup(TENANT, APP, SECRET)
 }
 
 fn spawn(sb: &Sandbox, extra: &[&str]) -> Child {

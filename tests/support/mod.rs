@@ -26,3 +26,18 @@ pub use wire::{
     AKS_CLIENT, AZURE_CLI, AZURE_POWERSHELL, DEFAULT_USER, HOME_TENANT, jwt_claims, tenant_id,
     user_oid,
 };
+
+/// The most common fixture: a mock with `tenant` and a confidential `app` whose secret is
+/// `secret`, and a sandbox whose profile `ci` signs that app in with the secret read from
+/// `CI_SECRET` (the caller sets it on each command).
+pub fn client_credentials_setup(tenant: &str, app: &str, secret: &str) -> (MockAuthority, Sandbox) {
+    let mock = MockAuthority::start();
+    mock.add_tenant(tenant);
+    mock.add_app(app, Some(secret));
+    let sb = Sandbox::new();
+    sb.write_config(&format!(
+        "[profiles.ci]\nauthority = \"{}\"\ntenant = \"{tenant}\"\nclient_id = \"{app}\"\nflow = \"client-credentials\"\nclient_secret_env = \"CI_SECRET\"\n",
+        mock.url()
+    ));
+    (mock, sb)
+}
