@@ -228,7 +228,6 @@ pub(crate) fn serve() -> Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secret::Secret;
 
     #[test]
     fn decodes_cargo_requests_ignoring_unknown_fields() {
@@ -256,18 +255,7 @@ mod tests {
 
     #[test]
     fn encodes_the_envelope_exactly() {
-        let c = Credential {
-            access_token: Secret::new("eyJ".into()),
-            token_type: "Bearer".into(),
-            expires_on: 2000 + 3600,
-            profile: "p".into(),
-            tenant_id: None,
-            client_id: "c".into(),
-            scopes: vec![],
-            resource: None,
-            account: None,
-            from_cache: true,
-        };
+        let c = Credential { from_cache: true, ..Credential::sample("eyJ", 2000 + 3600) };
         assert_eq!(
             encode(&Response::Ok(get_answer(&c, 2000))),
             "{\"Ok\":{\"kind\":\"get\",\"token\":\"Bearer eyJ\",\"cache\":\"expires\",\"expiration\":5300,\"operation_independent\":true}}\n"
