@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::log::{trace, warn};
 
 /// The keyring's service name; each refresh token's user name is its `rt-…` key name.
+#[cfg(feature = "keyring")]
 const SERVICE: &str = "entra-token";
 /// In the cache directory: `auto` found no usable keyring here; holds the reason.
 pub(crate) const FALLBACK_MARKER: &str = "keyring-unavailable";
