@@ -291,10 +291,9 @@ pub(crate) fn fresh(cache: &Cache, key: &str, min_validity: i64, now: i64) -> Re
 }
 
 pub(crate) fn entry_from_reply(r: &Resolved, reply: TokenReply) -> TokenEntry {
-    let claims = crate::jwt::decode(reply.access_token.expose()).map(|(_, c)| c);
-    let claim = |n: &str| claims.as_ref().and_then(|c| crate::jwt::claim(c, n)).map(str::to_string);
-    let tenant_id = claim("tid").or_else(|| (!r.profile.authority.is_multi_tenant()).then(|| r.profile.authority.tenant.clone()));
-    let account = claim("upn").or_else(|| claim("preferred_username")).or_else(|| claim("unique_name"));
+    let claims = crate::jwt::account_claims(reply.access_token.expose()).unwrap_or_default();
+    let tenant_id = claims.tid.or_else(|| (!r.profile.authority.is_multi_tenant()).then(|| r.profile.authority.tenant.clone()));
+    let account = claims.upn.or(claims.preferred_username).or(claims.unique_name);
     TokenEntry {
         v: 1,
         access_token: reply.access_token,
