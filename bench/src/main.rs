@@ -32,7 +32,7 @@ struct Opts {
 fn parse_opts() -> Result<Opts, String> {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let tools = std::env::current_exe().map_err(|e| e.to_string())?.parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut o = Opts { serve: false, runs: 300, cold_runs: 100, bin: repo.join("target/release/entra-token"), built: PathBuf::new(), tools };
+    let mut o = Opts { serve: false, runs: 300, cold_runs: 200, bin: repo.join("target/release/entra-token"), built: PathBuf::new(), tools };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().ok_or(format!("{a} needs a value"));
@@ -41,7 +41,7 @@ fn parse_opts() -> Result<Opts, String> {
             "--cold-runs" => o.cold_runs = value()?.parse().map_err(|_| "--cold-runs takes a number")?,
             "--bin" => o.bin = PathBuf::from(value()?),
             "--serve" => o.serve = true,
-            "-h" | "--help" => return Err("usage: entra-bench [--runs N (cached, default 300)] [--cold-runs N (default 100)] [--bin PATH] [--serve (run only the authority, print the environment)]".into()),
+            "-h" | "--help" => return Err("usage: entra-bench [--runs N (cached, default 300)] [--cold-runs N (default 200)] [--bin PATH] [--serve (run only the authority, print the environment)]".into()),
             other => return Err(format!("unknown argument {other} (see --help)")),
         }
     }
@@ -201,6 +201,7 @@ fn main() -> ExitCode {
     cold(&opts, &sandbox, &authority, &mut targets);
     concurrent(&opts, &sandbox, &authority, &mut targets);
     footprint(&opts, rss, &mut targets);
+    instructions(&opts, &sandbox, &authority);
     println!("\n### Targets\n\n| target | measured | |\n|---|---|---|");
     for (what, measured, ok) in &targets.0 {
         println!("| {what} | {measured} | {} |", ok.map_or("n/a", verdict));
@@ -369,21 +370,26 @@ fn fill(dir: &Path, entry: &Path, bytes: &[u8], n: usize) -> std::io::Result<()>
 }
 
 /// Section 3: a cold answer (one token request) next to the bare HTTP round trip.
+/// The same client-credentials request as a cold answer's, from a minimal std-only client.
+fn bare_spec(opts: &Opts, auth: &Authority) -> Spec {
+    let body = format!(
+        "grant_type=client_credentials&client_id={CLIENT_ID}&client_secret={SECRET}&scope={}",
+        RESOURCE.replace(':', "%3A").replace('/', "%2F") + ".default"
+    );
+    Spec::new(
+        "bare HTTP round trip (std TcpStream client)",
+        &opts.tools.join("bare-client"),
+        &[&format!("127.0.0.1:{}", auth.port), &format!("/{TENANT}/oauth2/v2.0/token"), &body],
+    )
+    .expect(TOKEN_MARK)
+}
+
 fn cold(opts: &Opts, sb: &Sandbox, auth: &Authority, t: &mut Targets) {
     println!("\n### Cold answer (one token request to the local authority)\n");
     auth.set_delay(Duration::ZERO);
     let dir = sb.cache_dir("cache-cold");
     let cold = native_spec(opts, "cold answer (native)").env("ENTRA_TOKEN_CACHE_DIR", &dir.to_string_lossy());
-    let body = format!(
-        "grant_type=client_credentials&client_id={CLIENT_ID}&client_secret={SECRET}&scope={}",
-        RESOURCE.replace(':', "%3A").replace('/', "%2F") + ".default"
-    );
-    let bare = Spec::new(
-        "bare HTTP round trip (std TcpStream client)",
-        &opts.tools.join("bare-client"),
-        &[&format!("127.0.0.1:{}", auth.port), &format!("/{TENANT}/oauth2/v2.0/token"), &body],
-    )
-    .expect(TOKEN_MARK);
+    let bare = bare_spec(opts, auth);
     let before = auth.token_requests();
     let clear = |i: usize| {
         if i == 1 {
@@ -472,6 +478,43 @@ fn footprint(opts: &Opts, rss: (Vec<i64>, Vec<i64>), t: &mut Targets) {
         t.add("peak RSS of a cached answer ≤ 8 MiB", format!("{:.1} MiB (max)", nx as f64 / 1024.0), nx <= 8 * 1024);
     }
     t.add("stripped release binary ≤ 6 MiB", format!("{:.2} MiB", stripped as f64 / 1_048_576.0), stripped <= 6 * 1_048_576);
+}
+
+/// Section 6: instructions per process, counted by callgrind (when valgrind is installed).
+/// Unlike wall time, the count is the same however busy the machine is, so it shows a
+/// change in our cost that the noise of a shared machine hides. Printed, never a target.
+fn instructions(opts: &Opts, sb: &Sandbox, auth: &Authority) {
+    let count = |spec: &Spec| -> Option<u64> {
+        let mut cmd = std::process::Command::new("valgrind");
+        cmd.args(["--tool=callgrind", "--callgrind-out-file=/dev/null"]).arg(&spec.program).args(&spec.args);
+        cmd.env_clear().envs(sb.env.iter().cloned()).envs(spec.env.iter().cloned());
+        cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().ok()?;
+        let _ = std::io::Write::write_all(&mut child.stdin.take()?, &spec.stdin);
+        let out = child.wait_with_output().ok()?;
+        let err = String::from_utf8_lossy(&out.stderr);
+        err.lines().find_map(|l| l.split_once("Collected :").and_then(|(_, n)| n.trim().parse().ok()))
+    };
+    let entry = std::fs::read_dir(sb.root.join("cache")).ok().and_then(|rd| rd.flatten().map(|e| e.path()).find(|p| p.extension().is_some_and(|x| x == "json")));
+    let Some(trivial) = entry.and_then(|e| count(&trivial_spec(opts, &e))) else {
+        println!("\n(No instruction counts: valgrind is not installed here, or there was no cache entry.)");
+        return;
+    };
+    let cached = count(&native_spec(opts, "cached"));
+    let dir = sb.cache_dir("cache-callgrind");
+    let cold = count(&native_spec(opts, "cold").env("ENTRA_TOKEN_CACHE_DIR", &dir.to_string_lossy()));
+    let bare = count(&bare_spec(opts, auth));
+    println!("\n### Instructions per process (callgrind: the same on a busy machine)\n");
+    println!("| process | instructions | ratio |\n|---|---:|---:|");
+    let row = |name: &str, n: Option<u64>, base: Option<u64>| match (n, base) {
+        (Some(n), Some(b)) => println!("| {name} | {n} | {:.2}× |", n as f64 / b as f64),
+        (Some(n), None) => println!("| {name} | {n} | |"),
+        _ => println!("| {name} | failed | |"),
+    };
+    row("trivial process (baseline)", Some(trivial), Some(trivial));
+    row("cached answer (native)", cached, Some(trivial));
+    row("bare HTTP round trip (baseline)", bare, bare);
+    row("cold answer (native)", cold, bare);
 }
 
 /// The binary's size after `strip` (on a copy), when strip is installed.
