@@ -199,6 +199,9 @@ pub(crate) struct State {
     pub live_rts: HashMap<String, RtGrant>,
     /// Refresh tokens that no longer work, with the AADSTS code they fail with.
     pub dead_rts: HashMap<String, u32>,
+    /// Tenants (as named in the path, lower-cased, and their ids) whose policy refuses a
+    /// refresh token with this AADSTS code, although the token works elsewhere.
+    pub refresh_refusals: HashMap<String, u32>,
     pub issued_ats: Vec<String>,
     pub requests: Vec<RecordedRequest>,
     pub token_requests: usize,
@@ -233,6 +236,7 @@ impl State {
             auth_codes: HashMap::new(),
             live_rts: HashMap::new(),
             dead_rts: HashMap::new(),
+            refresh_refusals: HashMap::new(),
             issued_ats: Vec::new(),
             requests: Vec::new(),
             token_requests: 0,
@@ -366,6 +370,15 @@ impl MockAuthority {
         for code in st.dead_rts.values_mut() {
             *code = aadsts;
         }
+    }
+
+    /// Refresh tokens redeemed at `tenant` (a name or id) are refused with this AADSTS code
+    /// (e.g. 50076 MFA required by the tenant's policy, 50020 user not in the tenant, 65001
+    /// consent); the token stays good at other tenants. Sign-ins are not affected.
+    pub fn refuse_refresh_tokens_in(&self, tenant: &str, aadsts: u32) {
+        let mut st = self.st();
+        st.refresh_refusals.insert(tenant.to_ascii_lowercase(), aadsts);
+        st.refresh_refusals.insert(wire::tenant_id(tenant), aadsts);
     }
 
     /// ROPC answers AADSTS50076 (MFA required) after a correct password.

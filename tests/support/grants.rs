@@ -296,6 +296,19 @@ fn dead_refresh_token(code: u32) -> AadError {
     AadError::invalid_grant(code, msg)
 }
 
+/// A tenant's policy (or membership) refusing a refresh token that is itself fine.
+fn tenant_refusal(code: u32, tenant: &str) -> AadError {
+    let msg = match code {
+        50076 => "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access this resource.".to_string(),
+        50079 => "Due to a configuration change made by your administrator, or because you moved to a new location, you must enroll in multi-factor authentication to access this resource.".to_string(),
+        50020 => format!("User account from identity provider does not exist in tenant '{tenant}' and cannot access the application in that tenant. The account needs to be added as an external user in the tenant first."),
+        90072 => format!("User account from identity provider does not exist in tenant '{tenant}' and cannot access the application."),
+        65001 => "The user or administrator has not consented to use the application. Send an interactive authorization request for this user and resource.".to_string(),
+        _ => format!("The request was refused by the policy of tenant '{tenant}'."),
+    };
+    AadError::invalid_grant(code, msg)
+}
+
 fn refresh(st: &mut State, c: &Ctx) -> Result<Value, AadError> {
     let rt = c.required("refresh_token")?;
     if let Some(&code) = st.dead_rts.get(rt) {
@@ -304,6 +317,9 @@ fn refresh(st: &mut State, c: &Ctx) -> Result<Value, AadError> {
     let Some(g) = st.live_rts.get(rt).cloned() else {
         return Err(dead_refresh_token(70008));
     };
+    if let Some(&code) = st.refresh_refusals.get(&c.tenant.to_ascii_lowercase()) {
+        return Err(tenant_refusal(code, c.tenant));
+    }
     let family = wire::FOCI_CLIENTS.contains(&g.client_id.as_str())
         && wire::FOCI_CLIENTS.contains(&c.client_id);
     if g.client_id != c.client_id && !family {
