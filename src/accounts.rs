@@ -2,7 +2,9 @@
 //! client, home account id), never to a resource, so one sign-in serves every resource
 //! the account may reach. A profile links to the account it signed in as (`acct-*.json`);
 //! the refresh token itself sits behind `RtStore`, so an OS keyring can hold it instead
-//! of a file (`storage = keyring`) without the flows noticing.
+//! of a file (`storage = keyring`) without the flows noticing. A person's refresh token
+//! is not bound to the tenant it was issued in (MSAL keys it by home account, cloud and
+//! client only), so `elsewhere` finds one from another tenant when a profile's own has none.
 
 use crate::cache::{self, Cache, Lock};
 use crate::clock;
@@ -135,6 +137,101 @@ pub(crate) fn lock(cache: &Cache, key: &AccountKey, wait: std::time::Duration) -
     cache.lock(&key.name(), wait)
 }
 
+/// Both accounts' locks, always in the same (name) order so two processes spending each
+/// other's refresh token for their own tenant never wait on each other forever.
+pub(crate) fn lock_pair(cache: &Cache, a: &AccountKey, b: &AccountKey, wait: std::time::Duration) -> Result<(Lock, Option<Lock>)> {
+    let (first, second) = if a.name() <= b.name() { (a, b) } else { (b, a) };
+    let l1 = lock(cache, first, wait)?;
+    let l2 = if first.name() == second.name() { None } else { Some(lock(cache, second, wait)?) };
+    Ok((l1, l2))
+}
+
+/// Links `profile` (at its request's tenant) to `key`, whose refresh token is stored.
+pub(crate) fn link_to(cache: &Cache, profile: &Profile, key: AccountKey, username: Option<String>, tenant_id: Option<String>, signed_in_at: i64) -> Result<AccountLink> {
+    let link = AccountLink { v: 1, profile: profile.name.clone(), key, username, tenant_id, signed_in_at };
+    cache.write(&link_name(profile), &link)?;
+    Ok(link)
+}
+
+/// Signed-in people whose refresh token the profile may spend in its own tenant.
+#[derive(Debug)]
+pub(crate) enum Elsewhere {
+    /// Nobody signed in with this client in this cloud (or nobody the hint names).
+    Nobody,
+    /// One person: their links in any tenant, the latest sign-in first.
+    One(Vec<AccountLink>),
+    /// Several people and nothing to choose by: what they are called.
+    Several(Vec<String>),
+}
+
+/// The profile's `login_hint`, else its `username`.
+fn hint(profile: &Profile) -> Option<&str> {
+    let s = &profile.settings;
+    s.login_hint.as_deref().or(s.username.as_deref()).map(str::trim).filter(|h| !h.is_empty())
+}
+
+/// Accounts signed in with the profile's client at the profile's authority host, in any
+/// tenant (`organizations`/`common` included), by any profile — the account cache MSAL and
+/// az share per client — narrowed by, in this order: `person` (the
+/// home account of the profile's own link), the profile's `login_hint`/`username`, the
+/// people this profile itself signed in as. More than one person left is `Several`:
+/// never a guess. A profile signed out with `logout -p` borrows nothing until it signs in.
+pub(crate) fn elsewhere(cache: &Cache, profile: &Profile, person: Option<&str>) -> Result<Elsewhere> {
+    if signed_out(cache, profile) {
+        return Ok(Elsewhere::Nobody);
+    }
+    let same = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+    let mut links: Vec<AccountLink> = all_links(cache)?
+        .into_iter()
+        .map(|(_, l)| l)
+        .filter(|l| same(&l.key.authority, &profile.authority.host) && same(&l.key.client_id, &profile.client_id))
+        .collect();
+    if let Some(p) = person {
+        links.retain(|l| same(&l.key.home_account_id, p));
+    } else if let Some(h) = hint(profile) {
+        links.retain(|l| l.username.as_deref().is_some_and(|u| same(u, h)));
+    } else {
+        let mine: Vec<String> = links.iter().filter(|l| l.profile == profile.name).map(|l| l.key.home_account_id.to_ascii_lowercase()).collect();
+        if !mine.is_empty() {
+            links.retain(|l| mine.contains(&l.key.home_account_id.to_ascii_lowercase()));
+        }
+    }
+    links.sort_by(|a, b| b.signed_in_at.cmp(&a.signed_in_at).then_with(|| a.key.name().cmp(&b.key.name())));
+    let mut seen = Vec::new();
+    links.retain(|l| {
+        let n = l.key.name();
+        let new = !seen.contains(&n);
+        seen.push(n);
+        new
+    });
+    let mut people: Vec<(String, String)> = Vec::new();
+    for l in &links {
+        let id = l.key.home_account_id.to_ascii_lowercase();
+        if !people.iter().any(|(p, _)| *p == id) {
+            people.push((id, l.username.clone().unwrap_or_else(|| l.key.home_account_id.clone())));
+        }
+    }
+    Ok(match people.len() {
+        0 => Elsewhere::Nobody,
+        1 => Elsewhere::One(links),
+        _ => {
+            let mut names: Vec<String> = people.into_iter().map(|(_, n)| n).collect();
+            names.sort();
+            Elsewhere::Several(names)
+        }
+    })
+}
+
+/// `out-<hash>.json`: `logout -p P` leaves it so that P does not quietly go on with
+/// another profile's sign-in; P's own next sign-in (or `logout --all`) removes it.
+fn signed_out_name(profile: &Profile) -> String {
+    cache::key_name("out", &["1", &profile.name])
+}
+
+pub(crate) fn signed_out(cache: &Cache, profile: &Profile) -> bool {
+    matches!(cache.read::<serde_json::Value>(&signed_out_name(profile)), Ok(Some(_)))
+}
+
 /// Who a token answer is for, from client_info (`{uid,utid}`), else the id token's or
 /// the access token's `oid`/`tid`.
 pub(crate) struct Who {
@@ -184,33 +281,49 @@ pub(crate) fn remember(cache: &Cache, profile: &Profile, reply: &TokenReply) -> 
     }
     let link = AccountLink { v: 1, profile: profile.name.clone(), key, username: w.username, tenant_id: w.tenant_id, signed_in_at: clock::now() };
     cache.write(&link_name(profile), &link)?;
+    cache.remove(&signed_out_name(profile))?;
     Ok(link)
 }
 
 /// What `forget` did.
 pub(crate) struct Forgotten {
+    /// The profile's link at its own tenant, else one of its other tenants'.
     pub link: AccountLink,
+    /// How many tenants the profile was linked in.
+    pub tenants: usize,
     pub removed_rt: bool,
     /// Other profiles signed in as the same account: its refresh token stays for them.
     pub kept_for: Vec<String>,
 }
 
-/// Removes a profile's link, and its account's refresh token unless another profile is
-/// signed in as the same account. None when the profile was not signed in.
+/// Removes a profile's links in every tenant, and each account's refresh token unless
+/// another profile is linked to the same one, and keeps it from borrowing another
+/// profile's sign-in until it signs in again. None when the profile was not signed in.
 pub(crate) fn forget(cache: &Cache, profile: &Profile) -> Result<Option<Forgotten>> {
-    let Some(link) = linked(cache, profile)? else {
+    cache.write(&signed_out_name(profile), &serde_json::json!({ "v": 1, "profile": profile.name, "signed_out_at": clock::now() }))?;
+    let links = all_links(cache)?;
+    let own = link_name(profile);
+    let mut mine: Vec<&(String, AccountLink)> = links.iter().filter(|(_, l)| l.profile == profile.name).collect();
+    mine.sort_by_key(|(n, _)| *n != own);
+    let Some((_, first)) = mine.first() else {
         return Ok(None);
     };
-    let kept_for: Vec<String> = all_links(cache)?.into_iter().filter(|(_, l)| l.key == link.key && l.profile != profile.name).map(|(_, l)| l.profile).collect();
-    let removed_rt = if kept_for.is_empty() {
-        let store = store_for(cache, profile)?;
-        let _lock = lock(cache, &link.key, std::time::Duration::from_secs(10))?;
-        store.remove(&link.key)?
-    } else {
-        false
-    };
-    cache.remove(&link_name(profile))?;
-    Ok(Some(Forgotten { link, removed_rt, kept_for }))
+    let (mut removed_rt, mut kept_for) = (false, Vec::new());
+    let store = store_for(cache, profile)?;
+    for (name, link) in &mine {
+        let others: Vec<String> = links.iter().filter(|(_, l)| l.key == link.key && l.profile != profile.name).map(|(_, l)| l.profile.clone()).collect();
+        if others.is_empty() {
+            let _lock = lock(cache, &link.key, std::time::Duration::from_secs(10))?;
+            removed_rt |= store.remove(&link.key)?;
+        }
+        for o in others {
+            if !kept_for.contains(&o) {
+                kept_for.push(o);
+            }
+        }
+        cache.remove(name)?;
+    }
+    Ok(Some(Forgotten { link: first.clone(), tenants: mine.len(), removed_rt, kept_for }))
 }
 
 #[cfg(test)]

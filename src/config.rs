@@ -177,6 +177,9 @@ pub(crate) struct Profile {
     pub settings: ProfileConfig,
     /// The client secret's source, when the profile has one.
     pub secret: Option<SecretSource>,
+    /// The tenant came from the request (`--tenant`), not the profile: commands we print
+    /// for the person to run must say it again.
+    pub tenant_from_request: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,6 +216,7 @@ impl Profile {
     pub(crate) fn with_tenant(&self, tenant: &str) -> Result<Profile> {
         let mut p = self.clone();
         p.authority = Authority::new(&self.authority.host, tenant)?;
+        p.tenant_from_request |= !tenant.eq_ignore_ascii_case(&self.authority.tenant);
         Ok(p)
     }
 
@@ -221,9 +225,11 @@ impl Profile {
         self.settings.interactive != Some(false)
     }
 
-    /// `entra-token login -p NAME`: the command a user runs to sign in for this profile.
+    /// `entra-token login -p NAME [--tenant T]`: the command a user runs to sign in for
+    /// this profile (and the tenant the request named).
     pub(crate) fn login_command(&self) -> String {
-        if self.name == "default" { "entra-token login".into() } else { format!("entra-token login -p {}", self.name) }
+        let base = if self.name == "default" { "entra-token login".to_string() } else { format!("entra-token login -p {}", self.name) };
+        if self.tenant_from_request { format!("{base} --tenant {}", self.authority.tenant) } else { base }
     }
 }
 
@@ -341,6 +347,7 @@ fn from_config(name: &str, name_source: NameSource, origin: Origin, cfg: Profile
         endpoint: cfg.endpoint.unwrap_or(Endpoint::V2),
         settings: cfg,
         secret,
+        tenant_from_request: false,
     })
 }
 
@@ -392,6 +399,7 @@ pub(crate) fn from_environment(name: &str, name_source: NameSource) -> Result<Op
         endpoint: Endpoint::V2,
         settings,
         secret,
+        tenant_from_request: false,
     }))
 }
 
@@ -410,6 +418,7 @@ fn builtin_default(name_source: NameSource) -> Result<Profile> {
         endpoint: Endpoint::V2,
         settings: ProfileConfig::default(),
         secret: None,
+        tenant_from_request: false,
     })
 }
 

@@ -230,6 +230,7 @@ pub(crate) fn hint_for(code: u32) -> Option<&'static str> {
         9001023 | 90014 => "this grant needs a real tenant: set `tenant` to your tenant id or domain, not common/organizations",
         1002012 | 70011 => "the scope is invalid: for app tokens use `<resource>/.default`",
         50034 => "the user account does not exist in this tenant",
+        50020 | 90072 => "the account is not a member of this tenant: sign in with an account of the tenant, or ask its admin to invite you as a guest",
         50053 => "the account is locked after too many failed sign-ins",
         53003 => "blocked by Conditional Access: sign in interactively from a compliant device",
         _ => return None,

@@ -180,6 +180,10 @@ pub(crate) fn logout(args: &LogoutArgs) -> Result<ExitCode> {
         for name in cache.list("rt-")? {
             rts += cache.remove(&name)? as usize;
         }
+        // Everyone is signed out now: no profile's own sign-out needs remembering.
+        for name in cache.list("out-")? {
+            cache.remove(&name)?;
+        }
         for (name, _) in &links {
             cache.remove(name)?;
         }
@@ -198,13 +202,14 @@ pub(crate) fn logout(args: &LogoutArgs) -> Result<ExitCode> {
     match forgotten {
         Some(f) => {
             let what = if f.removed_rt {
-                "its refresh token".to_string()
+                "its refresh token(s)".to_string()
             } else if !f.kept_for.is_empty() {
                 format!("the link to it (its refresh token stays: profile(s) {} signed in as the same account; `logout --all` removes it)", f.kept_for.join(", "))
             } else {
                 "the link to it (its refresh token was already gone)".to_string()
             };
-            line(format_args!("signed out {} from profile '{}': removed {what} and {ats} access token(s)", f.link.username.as_deref().unwrap_or(&f.link.key.home_account_id), profile.name))
+            let tenants = if f.tenants > 1 { format!(" in {} tenants", f.tenants) } else { String::new() };
+            line(format_args!("signed out {} from profile '{}'{tenants}: removed {what} and {ats} access token(s)", f.link.username.as_deref().unwrap_or(&f.link.key.home_account_id), profile.name))
         }
         None => line(format_args!("profile '{}' was not signed in; removed {ats} access token(s)", profile.name)),
     }

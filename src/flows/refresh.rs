@@ -1,13 +1,15 @@
 //! The refresh-token grant: a signed-in account's refresh token buys a token for any
-//! resource it may reach, with no person involved. Runs under the account's lock; a
-//! rotated refresh token is stored before the answer goes back, and a dead one is
-//! removed so the next step is a clean sign-in.
+//! resource it may reach, with no person involved — in the profile's own tenant, or, when
+//! that holds none, the same person's from another tenant (one sign-in, every tenant, as
+//! MSAL and az do). Runs under the account locks; a rotated refresh token is stored before
+//! the answer goes back, and only a refresh token Entra calls dead is removed.
 
 use super::{FlowCtx, user};
-use crate::accounts::{self, AccountLink, StoredRt};
+use crate::accounts::{self, AccountKey, AccountLink, Elsewhere, RtStore, StoredRt};
+use crate::cache::Cache;
 use crate::clock;
-use crate::error::{Error, Result};
-use crate::log::trace;
+use crate::error::{Error, Result, one_line};
+use crate::log::{trace, warn};
 use crate::oauth::{self, TokenReply};
 use crate::secret::Secret;
 
@@ -18,54 +20,179 @@ pub(crate) enum Refreshed {
     NotSignedIn,
     /// Entra no longer takes the refresh token (expired, revoked, password changed).
     Dead { link: AccountLink, why: Error },
-    /// The refresh token is fine but Entra wants the person (MFA, consent, claims).
+    /// The refresh token is fine but Entra wants the person (MFA, consent, claims, an
+    /// account not in this tenant). `link` is the account whose token was refused, which
+    /// may be one signed in at another tenant.
     NeedsPerson { link: AccountLink, why: Error },
+    /// Several people are signed in with this client elsewhere and the profile names none.
+    Several(Vec<String>),
 }
 
 /// AADSTS codes that mean "this refresh token is finished": sign in again.
 const DEAD_CODES: &[u32] = &[70043, 700082, 50173, 70008, 70000, 54005, 700084, 50132];
 /// Codes that mean "a person must act" although the refresh token still works.
 const PERSON_CODES: &[u32] = &[50076, 50079, 50158, 65001, 50072, 53003, 50097, 50074, 16000];
+/// The account is not (or no longer) a member of this tenant: its token still works elsewhere.
+const NOT_IN_TENANT_CODES: &[u32] = &[50020, 90072, 50034];
 
+/// The refresh token itself is finished, wherever it is spent: only then is it removed.
+/// A bare `invalid_grant` without a code (no Entra detail to go by) counts too.
 pub(crate) fn is_dead(e: &Error) -> bool {
-    e.aad().is_some_and(|a| a.error == "invalid_grant" && !a.codes.iter().any(|c| PERSON_CODES.contains(c)) || a.codes.iter().any(|c| DEAD_CODES.contains(c)))
+    e.aad().is_some_and(|a| a.codes.iter().any(|c| DEAD_CODES.contains(c)) || (a.error == "invalid_grant" && a.codes.is_empty()))
 }
 
 pub(crate) fn needs_person(e: &Error) -> bool {
-    e.aad().is_some_and(|a| matches!(a.error.as_str(), "interaction_required" | "consent_required" | "login_required") || a.codes.iter().any(|c| PERSON_CODES.contains(c)))
+    e.aad().is_some_and(|a| {
+        matches!(a.error.as_str(), "interaction_required" | "consent_required" | "login_required") || a.codes.iter().any(|c| PERSON_CODES.contains(c) || NOT_IN_TENANT_CODES.contains(c))
+    })
 }
 
-/// Tries the profile's signed-in account. Holds the account lock across load → grant → save.
+/// Tries the profile's signed-in account, then the same person's (or, for a profile that
+/// never signed in, the one signed-in person's) refresh token from another tenant.
 pub(crate) fn with_stored(ctx: &FlowCtx<'_>) -> Result<Refreshed> {
     let Some(cache) = ctx.cache else {
         return Ok(Refreshed::NotSignedIn);
     };
-    let Some(link) = accounts::linked(cache, ctx.profile)? else {
-        trace!(1, "profile '{}' has no signed-in account", ctx.profile.name);
-        return Ok(Refreshed::NotSignedIn);
-    };
-    let store = accounts::store_for(cache, ctx.profile)?;
-    let _lock = accounts::lock(cache, &link.key, ctx.deadline.remaining())?;
-    let Some(stored) = store.load(&link.key)? else {
-        trace!(1, "the account of profile '{}' has no refresh token", ctx.profile.name);
-        return Ok(Refreshed::NotSignedIn);
-    };
-    trace!(1, "redeeming the refresh token of {}", link.username.as_deref().unwrap_or(&link.key.home_account_id));
-    match redeem(ctx, &stored.refresh_token) {
-        Ok(reply) => {
-            if let Some(new_rt) = &reply.refresh_token {
-                // Rotation: the old refresh token may already be dead; store the new one
-                // before anyone sees the access token.
-                store.save(&StoredRt { v: 1, refresh_token: new_rt.clone(), foci: reply.foci.clone().or(stored.foci), key: link.key.clone(), updated_at: clock::now() })?;
-                trace!(1, "stored the rotated refresh token");
+    let own = accounts::linked(cache, ctx.profile)?;
+    // Opened only when there is an account: an `auto` store probes the keyring.
+    let mut store = None;
+    let mut ended: Option<(AccountLink, Error)> = None;
+    match &own {
+        None => trace!(1, "profile '{}' has no signed-in account at tenant {}", ctx.profile.name, ctx.profile.authority.tenant),
+        Some(link) => {
+            let store = &**store.insert(accounts::store_for(cache, ctx.profile)?);
+            let _lock = accounts::lock(cache, &link.key, ctx.deadline.remaining())?;
+            match store.load(&link.key)? {
+                None => trace!(1, "the account of profile '{}' has no refresh token", ctx.profile.name),
+                Some(stored) => match spend(ctx, &stored, store, store, link)? {
+                    Spent::Reply(r) => return Ok(Refreshed::Reply(r)),
+                    Spent::Refused(why) => return Ok(Refreshed::NeedsPerson { link: link.clone(), why }),
+                    Spent::Dead(why) => ended = Some((link.clone(), why)),
+                },
             }
-            Ok(Refreshed::Reply(reply))
         }
-        Err(e) if needs_person(&e) => Ok(Refreshed::NeedsPerson { link, why: e }),
+    }
+    let person = own.as_ref().map(|l| l.key.home_account_id.clone());
+    let not_signed_in = |ended: Option<(AccountLink, Error)>| match ended {
+        Some((link, why)) => Refreshed::Dead { link, why },
+        None => Refreshed::NotSignedIn,
+    };
+    let links = match accounts::elsewhere(cache, ctx.profile, person.as_deref())? {
+        Elsewhere::Nobody => return Ok(not_signed_in(ended)),
+        Elsewhere::Several(names) => return Ok(Refreshed::Several(names)),
+        Elsewhere::One(links) => links,
+    };
+    let store = match store {
+        Some(s) => s,
+        None => accounts::store_for(cache, ctx.profile)?,
+    };
+    let to = |hid: &str| AccountKey {
+        authority: ctx.profile.authority.host.clone(),
+        tenant: ctx.profile.authority.tenant.clone(),
+        client_id: ctx.profile.client_id.clone(),
+        home_account_id: hid.to_string(),
+    };
+    for link in links {
+        let target = to(&link.key.home_account_id);
+        let other;
+        let from: &dyn RtStore = match store_of(cache, &link, ctx) {
+            Some(s) => {
+                other = s;
+                &*other
+            }
+            None => &*store,
+        };
+        let _locks = accounts::lock_pair(cache, &link.key, &target, ctx.deadline.remaining())?;
+        // Another process may have stored one for this tenant while we waited.
+        let (held, from, source) = match store.load(&target)? {
+            Some(rt) => (rt, &*store, AccountLink { key: target.clone(), ..link.clone() }),
+            None => match from.load(&link.key)? {
+                Some(rt) => (rt, from, link.clone()),
+                None => continue,
+            },
+        };
+        trace!(1, "no refresh token at tenant {}; spending the one of {} from tenant {}", target.tenant, who(&source), source.key.tenant);
+        match spend(ctx, &held, from, &*store, &source)? {
+            Spent::Reply(reply) => {
+                let w = accounts::who(&reply);
+                if let Err(e) = accounts::link_to(cache, ctx.profile, target, w.username.or(link.username.clone()), w.tenant_id, link.signed_in_at) {
+                    warn!("could not link profile '{}' to the account at tenant {} ({})", ctx.profile.name, ctx.profile.authority.tenant, one_line(&e));
+                }
+                return Ok(Refreshed::Reply(reply));
+            }
+            // The tenant's answer, not the token's: the same person's other tokens get it too.
+            Spent::Refused(why) => return Ok(Refreshed::NeedsPerson { link: source, why }),
+            Spent::Dead(why) => ended = Some((source, why)),
+        }
+    }
+    Ok(not_signed_in(ended))
+}
+
+fn who(l: &AccountLink) -> &str {
+    l.username.as_deref().unwrap_or(&l.key.home_account_id)
+}
+
+/// The store of the profile `link` belongs to, when it is another profile (its `storage`
+/// may differ); None: use the requesting profile's.
+fn store_of<'a>(cache: &'a Cache, link: &AccountLink, ctx: &FlowCtx<'_>) -> Option<Box<dyn RtStore + 'a>> {
+    if link.profile == ctx.profile.name {
+        return None;
+    }
+    crate::config::resolve(Some(&link.profile)).and_then(|p| accounts::store_for(cache, &p)).ok()
+}
+
+/// What spending one refresh token gave.
+enum Spent {
+    Reply(TokenReply),
+    /// Entra refused for a reason a person can fix; the token stays.
+    Refused(Error),
+    /// The token is finished and was removed from where it was held.
+    Dead(Error),
+}
+
+/// Spends `held` (kept under `source.key` in `from`) at the request's tenant, under the
+/// caller's locks. A rotated token replaces the spent one under `source.key` and is stored
+/// under the request's own key too (into `to`), so each key keeps a token that works and
+/// none is overwritten by a worse one. Without rotation, a borrowed token is copied.
+fn spend(ctx: &FlowCtx<'_>, held: &StoredRt, from: &dyn RtStore, to: &dyn RtStore, source: &AccountLink) -> Result<Spent> {
+    trace!(1, "redeeming the refresh token of {}", who(source));
+    let own_key = AccountKey {
+        authority: ctx.profile.authority.host.clone(),
+        tenant: ctx.profile.authority.tenant.clone(),
+        client_id: ctx.profile.client_id.clone(),
+        home_account_id: source.key.home_account_id.clone(),
+    };
+    let borrowed = source.key.name() != own_key.name();
+    match redeem(ctx, &held.refresh_token) {
+        Ok(reply) => {
+            let rt = reply.refresh_token.clone().unwrap_or_else(|| held.refresh_token.clone());
+            let foci = reply.foci.clone().or(held.foci.clone());
+            let entry = |key: &AccountKey| StoredRt { v: 1, refresh_token: rt.clone(), foci: foci.clone(), key: key.clone(), updated_at: clock::now() };
+            if borrowed {
+                to.save(&entry(&own_key))?;
+                trace!(1, "stored the refresh token for tenant {}", own_key.tenant);
+            }
+            if reply.refresh_token.is_some() {
+                // Rotation: the spent token may already be dead; its key gets the new one.
+                let saved = from.save(&entry(&source.key));
+                match saved {
+                    Ok(()) => trace!(1, "stored the rotated refresh token"),
+                    Err(e) if borrowed => warn!("could not store the rotated refresh token for tenant {} ({})", source.key.tenant, one_line(&e)),
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(Spent::Reply(reply))
+        }
         Err(e) if is_dead(&e) => {
-            store.remove(&link.key)?;
-            Ok(Refreshed::Dead { link, why: e })
+            from.remove(&source.key)?;
+            trace!(1, "removed the dead refresh token of {} at tenant {}", who(source), source.key.tenant);
+            Ok(Spent::Dead(e))
         }
+        Err(e) if needs_person(&e) => Ok(Spent::Refused(e)),
+        // Any other grant refusal leads to a sign-in but removes nothing; borrowed at another
+        // tenant, so does any refusal that is that tenant's word, unless the client itself
+        // is misconfigured (a sign-in would not help).
+        Err(e) if e.aad().is_some_and(|a| a.error == "invalid_grant" || (borrowed && a.error != "invalid_client")) => Ok(Spent::Refused(e)),
         Err(e) => Err(e),
     }
 }
@@ -104,5 +231,12 @@ mod tests {
         assert!(!is_dead(&aad("invalid_client", 7000215)));
         assert!(!needs_person(&aad("invalid_client", 7000215)));
         assert!(!is_dead(&Error::general("x")));
+        // A tenant's refusal is not the token's death: it works elsewhere.
+        for code in [50020, 90072, 50076, 65001] {
+            assert!(!is_dead(&aad("invalid_grant", code)), "{code}");
+            assert!(needs_person(&aad("invalid_grant", code)), "{code}");
+        }
+        assert!(!is_dead(&aad("invalid_grant", 9_999_999)));
+        assert!(is_dead(&oauth::auth_error(AadError { error: "invalid_grant".into(), ..AadError::default() })));
     }
 }

@@ -34,12 +34,25 @@ pub(crate) fn default_user_flow() -> FlowKind {
 
 fn acquire_as(ctx: &FlowCtx<'_>, flow: FlowKind) -> Result<TokenReply> {
     let name = &ctx.profile.name;
+    let tenant = &ctx.profile.authority.tenant;
+    let at = if ctx.profile.tenant_from_request { format!(" at tenant {tenant}") } else { String::new() };
     let account = |l: &crate::accounts::AccountLink| l.username.clone().unwrap_or_else(|| l.key.home_account_id.clone());
+    // A refusal at this tenant of a person signed in elsewhere: sign in as them here.
+    let mut hint_for_sign_in = None;
     let why = match refresh::with_stored(ctx)? {
         Refreshed::Reply(r) => return Ok(r),
-        Refreshed::NotSignedIn => format!("profile '{name}' is not signed in"),
+        Refreshed::NotSignedIn => format!("profile '{name}' is not signed in{at}"),
         Refreshed::Dead { link, why } => format!("the sign-in of {} for profile '{name}' has ended ({})", account(&link), aadsts(&why)),
+        Refreshed::NeedsPerson { link, why } if !link.key.tenant.eq_ignore_ascii_case(tenant) => {
+            hint_for_sign_in = link.username.clone();
+            format!("tenant {tenant} did not accept the sign-in of {} from tenant {} ({})", account(&link), link.key.tenant, aadsts(&why))
+        }
         Refreshed::NeedsPerson { link, why } => format!("Entra wants {} to sign in again ({})", account(&link), aadsts(&why)),
+        Refreshed::Several(names) => format!(
+            "profile '{name}' has no sign-in{at} and {} people are signed in with its client elsewhere ({}); it does not guess which: set login_hint = \"<account>\" in profile '{name}' to use one of them without a new sign-in",
+            names.len(),
+            names.join(", ")
+        ),
     };
     if ctx.prompt == Prompt::Never && needs_a_person(ctx.profile, flow) {
         let reason = if !ctx.profile.allows_prompts() {
@@ -52,14 +65,24 @@ fn acquire_as(ctx: &FlowCtx<'_>, flow: FlowKind) -> Result<TokenReply> {
         return Err(Error::InteractionRequired { message: format!("{why}, and {reason}"), command: ctx.profile.login_command() });
     }
     line(format_args!("{why}; signing in"));
-    sign_in(ctx, flow)
+    match hint_for_sign_in.filter(|_| ctx.profile.settings.login_hint.is_none()) {
+        Some(h) => {
+            let mut hinted = ctx.profile.clone();
+            hinted.settings.login_hint = Some(h);
+            sign_in(&FlowCtx { profile: &hinted, ..*ctx }, flow)
+        }
+        None => sign_in(ctx, flow),
+    }
 }
 
-/// The AADSTS code and error of a refusal, for one-line messages.
+/// The AADSTS code, error and our hint for it, for one-line messages.
 fn aadsts(e: &Error) -> String {
     match e.aad() {
         Some(a) => match a.codes.first() {
-            Some(c) => format!("AADSTS{c} {}", a.error),
+            Some(c) => match crate::oauth::hint_for(*c) {
+                Some(h) => format!("AADSTS{c} {}: {h}", a.error),
+                None => format!("AADSTS{c} {}", a.error),
+            },
             None => a.error.clone(),
         },
         None => one_line(e),
