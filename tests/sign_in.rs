@@ -323,7 +323,8 @@ fn password_flow_from_the_environment_and_a_clear_mfa_message() {
             ("legacy", &format!("flow = \"password\"\ntenant = \"{CONTOSO}\"\nusername = \"ann@contoso.test\"\npassword_env = \"ANN_PASSWORD\"")),
             ("filepw", &format!("flow = \"password\"\ntenant = \"{CONTOSO}\"\nusername = \"ann@contoso.test\"\npassword_file = \"{}\"", pw_file.1.display())),
             ("envpw", &format!("flow = \"password\"\ntenant = \"{CONTOSO}\"")),
-            ("nopw", &format!("flow = \"password\"\ntenant = \"{CONTOSO}\"\nusername = \"ann@contoso.test\"")),
+            // Not ann: ann's sign-in (profile legacy) would serve any profile naming her.
+            ("nopw", &format!("flow = \"password\"\ntenant = \"{CONTOSO}\"\nusername = \"bob@contoso.test\"")),
         ],
     );
     // No terminal, but nobody needs to be asked: the password flow runs unattended.
@@ -338,8 +339,9 @@ fn password_flow_from_the_environment_and_a_clear_mfa_message() {
     ok(run(cmd(&sb, &["get-token", "-p", "legacy", "-r", "storage"])));
     assert_eq!((mock.grant_count("password"), mock.grant_count("refresh_token")), (1, 1));
 
-    ok(run(cmd(&sb, &["get-token", "-p", "filepw", "-r", "graph"])));
-    ok(run(cmd(&sb, &["get-token", "-p", "envpw", "-r", "graph"]).e("AZURE_USERNAME", "ann@contoso.test").e("AZURE_PASSWORD", "correct horse")));
+    // --no-cache: with the cache, these would reuse ann's sign-in from profile legacy.
+    ok(run(cmd(&sb, &["get-token", "-p", "filepw", "-r", "graph", "--no-cache"])));
+    ok(run(cmd(&sb, &["get-token", "-p", "envpw", "-r", "graph", "--no-cache"]).e("AZURE_USERNAME", "ann@contoso.test").e("AZURE_PASSWORD", "correct horse")));
     assert_eq!(mock.grant_count("password"), 3);
 
     // Without a password source and without a terminal: exit 3 at once, no request.
