@@ -5,9 +5,9 @@
 //! alternate signal stack, about 100,000 instructions and 9 system calls, which was a sixth
 //! of a cached answer's whole cost (callgrind) and buys only the "stack overflow" message
 //! before the same SIGSEGV. What the runtime did that we rely on is done here: the
-//! arguments taken from `argv` (std finds them by itself only on glibc), SIGPIPE ignored,
-//! so a reader that goes away is a write error and not a silent kill, and stdout flushed
-//! before the process exits.
+//! arguments taken from `argv` (std finds them by itself only on glibc), closed standard
+//! descriptors reopened on /dev/null, SIGPIPE ignored (a reader that goes away is a write
+//! error, not a silent kill), and stdout flushed before the process exits.
 #![no_main]
 
 use std::ffi::{OsString, c_char, c_int};
@@ -21,12 +21,34 @@ extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
     let args = unsafe { arguments(argc, argv) };
     #[cfg(unix)]
     unsafe {
+        standard_fds_open();
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
     let code = entra_token::run_with(args);
     let _ = std::io::stdout().flush();
     // ExitCode has no stable getter; it compares, so find the byte it was made from.
     (0..=u8::MAX).find(|&c| ExitCode::from(c) == code).map_or(1, c_int::from)
+}
+
+/// Opens /dev/null on any of stdin, stdout and stderr that the caller closed, as std's
+/// start-up does: otherwise the next file we open (a cache entry, its lock) would become
+/// fd 1, and the answer meant for stdout would be written into it.
+#[cfg(unix)]
+unsafe fn standard_fds_open() {
+    let mut fds = [0, 1, 2].map(|fd| libc::pollfd { fd, events: 0, revents: 0 });
+    // SAFETY: `fds` is a valid array of three pollfd for the duration of the call.
+    if unsafe { libc::poll(fds.as_mut_ptr(), 3, 0) } == -1 {
+        return;
+    }
+    for p in fds {
+        if p.revents & libc::POLLNVAL != 0 {
+            // SAFETY: a constant NUL-terminated path; the lowest free fd is the closed one.
+            let fd = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+            if fd == -1 {
+                std::process::abort();
+            }
+        }
+    }
 }
 
 #[cfg(unix)]
