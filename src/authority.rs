@@ -150,9 +150,11 @@ impl Target {
         }
     }
 
-    /// Sorted, de-duplicated scopes: the cache key's view of the target.
+    /// Sorted, de-duplicated, lower-cased scopes: the cache key's view of the target.
+    /// Entra matches scopes (the resource URI and the permission) without regard to case,
+    /// so `https://Graph.microsoft.com/User.Read` and `…/user.read` are one token, one entry.
     pub(crate) fn key(&self) -> String {
-        let mut s: Vec<&str> = self.scopes.iter().map(String::as_str).collect();
+        let mut s: Vec<String> = self.scopes.iter().map(|x| x.to_ascii_lowercase()).collect();
         s.sort_unstable();
         s.dedup();
         s.join(" ")
@@ -290,6 +292,15 @@ mod tests {
     fn target_resource_from_scopes() {
         let t = Target::from_scopes(&["https://graph.microsoft.com/User.Read", "openid"]).unwrap();
         assert_eq!(t.resource_for_v1().unwrap(), "https://graph.microsoft.com");
-        assert_eq!(t.key(), "https://graph.microsoft.com/User.Read openid");
+        assert_eq!(t.key(), "https://graph.microsoft.com/user.read openid");
+    }
+
+    #[test]
+    fn scope_spellings_that_differ_in_case_or_order_share_a_key() {
+        let a = Target::from_scopes(&["https://Graph.Microsoft.com/User.Read", "openid"]).unwrap();
+        let b = Target::from_scopes(&["openid", "https://graph.microsoft.com/user.read", "OpenID"]).unwrap();
+        assert_eq!(a.key(), b.key());
+        let c = Target::from_scopes(&["https://graph.microsoft.com/Mail.Read"]).unwrap();
+        assert_ne!(a.key(), c.key());
     }
 }

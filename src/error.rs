@@ -31,7 +31,8 @@ pub(crate) enum Error {
     /// A named profile does not exist.
     ProfileNotFound { name: String, available: Vec<String> },
     /// Entra (or another token source) refused; `hint` says what to fix.
-    Auth { message: String, aad: Option<AadError>, hint: Option<String> },
+    /// (`aad` is boxed: it is the largest part, and every `Result` would carry its size.)
+    Auth { message: String, aad: Option<Box<AadError>>, hint: Option<String> },
     /// A sign-in is needed but nobody can answer a prompt.
     InteractionRequired { message: String, command: String },
     /// Could not reach or understand the server.
@@ -98,7 +99,7 @@ impl Error {
 
     pub(crate) fn aad(&self) -> Option<&AadError> {
         match self {
-            Error::Auth { aad, .. } => aad.as_ref(),
+            Error::Auth { aad, .. } => aad.as_deref(),
             _ => None,
         }
     }

@@ -123,7 +123,7 @@ fn redact(e: Error, form: &[(&str, &str)]) -> Error {
     match e {
         Error::Auth { message, aad, hint } => Error::Auth {
             message: scrub(message),
-            aad: aad.map(|a| AadError {
+            aad: aad.map(|a| Box::new(AadError {
                 error: scrub(a.error),
                 description: scrub(a.description),
                 correlation_id: a.correlation_id.map(scrub),
@@ -131,7 +131,7 @@ fn redact(e: Error, form: &[(&str, &str)]) -> Error {
                 claims: a.claims.map(scrub),
                 suberror: a.suberror.map(scrub),
                 codes: a.codes,
-            }),
+            })),
             hint,
         },
         Error::Network { url, message, hint } => Error::Network { url, message: scrub(message), hint },
@@ -209,7 +209,7 @@ pub(crate) fn auth_error(aad: AadError) -> Error {
         Some(id) => format!("{message} (correlation id {id})"),
         None => message,
     };
-    Error::Auth { message, aad: Some(aad), hint }
+    Error::Auth { message, aad: Some(Box::new(aad)), hint }
 }
 
 /// A specific hint for the AADSTS codes people hit most.

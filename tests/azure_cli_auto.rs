@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
-use serde_json::{Value, json};
+use serde_json::json;
 use support::http::{Reply, Request, Server};
 use support::{HOME_TENANT, MockAuthority, Sandbox, TestCa, run};
 

@@ -477,6 +477,21 @@ fn a_request_tenant_overrides_the_profile_and_keys_its_own_cache_entry() {
 }
 
 #[test]
+fn scopes_that_differ_only_in_case_are_one_cache_entry() {
+    let (mock, sb) = setup();
+    let ask = |scope: &str| json(&ok(run_with_stdin(cmd(&sb, &[]), &serde_json::json!({"profile":"ci","scopes":[scope]}).to_string())));
+    let first = ask("https://Graph.Microsoft.com/.default");
+    assert_eq!(first["from_cache"], false);
+    let second = ask("https://graph.microsoft.com/.default");
+    assert_eq!(second["from_cache"], true);
+    assert_eq!(second["access_token"], first["access_token"]);
+    assert_eq!(mock.token_requests(), 1);
+    // Another resource is another token.
+    assert_eq!(ask("https://vault.azure.net/.default")["from_cache"], false);
+    assert_eq!(mock.token_requests(), 2);
+}
+
+#[test]
 fn claims_bypass_the_cached_token_and_reach_entra() {
     let (mock, sb) = setup();
     ok(run(cmd(&sb, &["get-token", "-p", "ci", "-r", "graph"])));

@@ -174,6 +174,7 @@ fn truncated_json_with_status_200_is_a_clear_network_error() {
 
 /// Runs `cmd` to completion and returns its output with its peak resident set in KiB,
 /// as the kernel accounted it for this one child (wait4's rusage).
+#[allow(clippy::zombie_processes)] // reaped below by wait4, which std's Child cannot see
 fn run_measuring_rss(mut cmd: Command) -> (Output, i64) {
     let child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
     let pid = child.id() as libc::pid_t;

@@ -176,7 +176,6 @@ fn verbose_runs_leak_nothing_and_write_only_private_files() {
     go("native", &[], r#"{"resource":"powerbi","profile":"ci"}"#, true);
     go("native cached", &[], r#"{"resource":"powerbi","profile":"ci"}"#, true);
     go("native scopes", &[], r#"{"scopes":["https://graph.microsoft.com/.default"],"profile":"v1","force_refresh":true}"#, true);
-    drop(go);
     let mut env = verbose(&sb, &["get-token", "-r", "sql"]);
     env.env("AZURE_TENANT_ID", TENANT).env("AZURE_CLIENT_ID", APP).env("AZURE_CLIENT_SECRET", SECRET).env("AZURE_AUTHORITY_HOST", mock.url());
     let out = run_with_stdin(env, "");
@@ -240,7 +239,6 @@ fn verbose_runs_through_every_protocol_and_the_user_flows_leak_nothing() {
     go("refresh", &["get-token", "-p", "me", "-r", "storage"], &[], "");
     go("refresh native", &[], &[], r#"{"resource":"keyvault","profile":"me"}"#);
     go("status", &["status"], &[], "");
-    drop(go);
     assert!(mock.grant_count("refresh_token") >= 2, "the refresh path was not exercised");
     for r in &runs {
         if r.what == "status" {

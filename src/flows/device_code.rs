@@ -52,7 +52,7 @@ pub(crate) enum Poll {
 /// Maps a refused poll: keep going, slow down, or a final error with a clear message.
 pub(crate) fn classify(e: Error) -> std::result::Result<Poll, Error> {
     let Some(aad) = e.aad() else { return Err(e) };
-    let msg = |m: &str, hint: &str| Err(Error::Auth { message: m.to_string(), aad: Some(aad.clone()), hint: Some(hint.to_string()) });
+    let msg = |m: &str, hint: &str| Err(Error::Auth { message: m.to_string(), aad: Some(Box::new(aad.clone())), hint: Some(hint.to_string()) });
     match aad.error.as_str() {
         "authorization_pending" => Ok(Poll::Pending),
         "slow_down" => Ok(Poll::SlowDown),

@@ -77,7 +77,7 @@ fn explain(e: Error, login: &str) -> Error {
     match e.aad() {
         Some(a) if a.codes.iter().any(|c| matches!(c, 50076 | 50079 | 50158)) || a.error == "interaction_required" => Error::Auth {
             message: format!("this account needs multi-factor authentication (AADSTS{}), which a password sign-in cannot do", a.codes.first().copied().unwrap_or(50076)),
-            aad: Some(a.clone()),
+            aad: Some(Box::new(a.clone())),
             hint: Some(format!("sign in with `{login} --flow device-code` (or --flow interactive); the refresh token then serves every call")),
         },
         _ => e,
