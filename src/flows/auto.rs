@@ -121,10 +121,10 @@ pub(crate) fn identity(profile: &Profile) -> String {
             None => {}
         }
     }
-    if let Some(src) = workload_identity::token_source(&profile.settings).filter(|s| on(Source::WorkloadIdentity) && s.unusable().is_none()) {
-        if let Some((client, _)) = wi_ids(profile) {
-            return format!("auto{narrowed}:wi:{}{}", client.to_ascii_lowercase(), src.cache_part());
-        }
+    if let Some(src) = workload_identity::token_source(&profile.settings).filter(|s| on(Source::WorkloadIdentity) && s.unusable().is_none())
+        && let Some((client, _)) = wi_ids(profile)
+    {
+        return format!("auto{narrowed}:wi:{}{}", client.to_ascii_lowercase(), src.cache_part());
     }
     let mi = managed_identity::identity(profile);
     if on(Source::ManagedIdentity) {
