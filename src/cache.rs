@@ -55,11 +55,11 @@ impl Cache {
     /// no permission) is a warning and `None`: the token is still answered, uncached. An
     /// existing directory that is unsafe is still an error.
     pub(crate) fn open_or_skip(dir: PathBuf) -> Result<Option<Cache>> {
-        if std::fs::symlink_metadata(&dir).is_err() {
-            if let Err(e) = create_private_dir(&dir) {
-                warn!("{}; answering without the cache", crate::error::one_line(&e));
-                return Ok(None);
-            }
+        if std::fs::symlink_metadata(&dir).is_err()
+            && let Err(e) = create_private_dir(&dir)
+        {
+            warn!("{}; answering without the cache", crate::error::one_line(&e));
+            return Ok(None);
         }
         check_dir(&dir)?;
         Ok(Some(Cache { dir }))

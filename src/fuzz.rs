@@ -60,10 +60,10 @@ pub fn token_response(data: &[u8]) {
 
 /// JWT decode (header and claims of an access or id token).
 pub fn jwt(data: &[u8]) {
-    if let Some(s) = text(data) {
-        if let Some((_, claims)) = crate::jwt::decode(s) {
-            let _ = crate::jwt::claim(&claims, "tid");
-        }
+    if let Some(s) = text(data)
+        && let Some((_, claims)) = crate::jwt::decode(s)
+    {
+        let _ = crate::jwt::claim(&claims, "tid");
     }
 }
 
@@ -91,11 +91,11 @@ pub fn kubectl_exec_info(data: &[u8]) {
 
 /// git's credential request lines; what decodes must re-form a URL without line breaks.
 pub fn git_credential(data: &[u8]) {
-    if let Ok(req) = crate::protocols::git::decode(data) {
-        if let Some(url) = req.url() {
-            assert!(!url.contains(['\n', '\0']), "a decoded url carries a line break or NUL: {url:?}");
-            let _ = crate::urlmatch::parse(&url);
-        }
+    if let Ok(req) = crate::protocols::git::decode(data)
+        && let Some(url) = req.url()
+    {
+        assert!(!url.contains(['\n', '\0']), "a decoded url carries a line break or NUL: {url:?}");
+        let _ = crate::urlmatch::parse(&url);
     }
 }
 

@@ -35,9 +35,13 @@ use clap::Parser;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-/// The whole program: what `main` returns.
+/// The whole program, on the process's own arguments.
 pub fn run() -> ExitCode {
-    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    run_with(std::env::args_os().collect())
+}
+
+/// The whole program, on `args` (argv, with the name we were run as first).
+pub fn run_with(args: Vec<std::ffi::OsString>) -> ExitCode {
     // Tools run us under their own names and argv (git, cargo, az, …): the environment is
     // the only way to ask those runs for a trace.
     let env_verbosity = std::env::var("ENTRA_TOKEN_VERBOSE").ok().and_then(|v| v.trim().parse::<u8>().ok()).unwrap_or(0);

@@ -409,10 +409,10 @@ fn orphaned(prefix: &str, first_in_file: bool) -> String {
 fn next_position(t: &Table, after: Option<isize>, best: &mut Option<isize>) {
     for (_, item) in t.iter() {
         if let Item::Table(sub) = item {
-            if let Some(p) = sub.position().filter(|p| after.is_none_or(|a| *p > a) && !sub.is_implicit()) {
-                if best.is_none_or(|b| p < b) {
-                    *best = Some(p);
-                }
+            if let Some(p) = sub.position().filter(|p| after.is_none_or(|a| *p > a) && !sub.is_implicit())
+                && best.is_none_or(|b| p < b)
+            {
+                *best = Some(p);
             }
             next_position(sub, after, best);
         }
@@ -553,18 +553,18 @@ fn add(a: &AddArgs) -> Result<ExitCode> {
     let exists = doc.get("profiles").and_then(|p| p.get(&a.name)).is_some();
     let mut args = AddArgs { name: a.name.clone(), urls: a.urls.clone(), serve_resources: a.serve_resources.clone(), ..AddArgs::default() };
     copy_fields(a, &mut args);
-    if !(exists && a.update) && !a.no_prompt {
-        if let Some(mut input) = prompt_input() {
-            ask_missing(&mut args, &mut *input, &mut std::io::stderr())?;
-        }
+    if !(exists && a.update) && !a.no_prompt
+        && let Some(mut input) = prompt_input()
+    {
+        ask_missing(&mut args, &mut *input, &mut std::io::stderr())?;
     }
-    if let Some(v) = &args.client_secret_env {
-        if !is_env_name(v) {
-            return Err(Error::bad_input_hint(
-                "--client-secret-env takes the NAME of an environment variable, and that is not one",
-                "pass e.g. --client-secret-env CI_CLIENT_SECRET; if you pasted the secret itself, clear it from your shell history",
-            ));
-        }
+    if let Some(v) = &args.client_secret_env
+        && !is_env_name(v)
+    {
+        return Err(Error::bad_input_hint(
+            "--client-secret-env takes the NAME of an environment variable, and that is not one",
+            "pass e.g. --client-secret-env CI_CLIENT_SECRET; if you pasted the secret itself, clear it from your shell history",
+        ));
     }
     apply_add(&mut doc, &args)?;
     let text = render(&doc, &path);
@@ -603,10 +603,10 @@ fn prompt_input() -> Option<Box<dyn BufRead>> {
     if std::io::stdin().is_terminal() {
         return Some(Box::new(std::io::stdin().lock()));
     }
-    if std::io::stderr().is_terminal() {
-        if let Ok(tty) = std::fs::File::open("/dev/tty") {
-            return Some(Box::new(std::io::BufReader::new(tty)));
-        }
+    if std::io::stderr().is_terminal()
+        && let Ok(tty) = std::fs::File::open("/dev/tty")
+    {
+        return Some(Box::new(std::io::BufReader::new(tty)));
     }
     None
 }

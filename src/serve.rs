@@ -178,10 +178,10 @@ pub(crate) fn handle(req: &HttpRequest, peer: IpAddr, policy: &Policy, get: &dyn
     let Some(wanted) = normalise(resource) else {
         return Response::error(400, &format!("'{resource}' is not a resource"));
     };
-    if let Some(allow) = &policy.allow {
-        if !allow.contains(&wanted) {
-            return Response::error(403, &format!("resource '{resource}' is not in this profile's serve_resources"));
-        }
+    if let Some(allow) = &policy.allow
+        && !allow.contains(&wanted)
+    {
+        return Response::error(403, &format!("resource '{resource}' is not in this profile's serve_resources"));
     }
     match get(resource) {
         Ok(c) => Response {

@@ -1,6 +1,7 @@
 //! The cache on a hostile or broken file system: read-only and full disks still answer
 //! (uncached, with a warning); symlinks into someone else's space, foreign owners and
-//! loose permissions are refused with the fix in the message; HOME unset is a clear error.
+//! loose permissions are refused with the fix in the message; HOME unset is a clear error;
+//! a caller that closed stdin/stdout/stderr never gets our output written into our files.
 //!
 //! Read-only and full file systems are real ones: a small tmpfs mounted in a private
 //! mount namespace (`unshare`, as root or in a user namespace), so nothing leaks out of
@@ -255,4 +256,40 @@ fn home_unset_is_a_clear_error_naming_the_fix() {
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), mock.issued_access_tokens()[0]);
     drop(sb);
+}
+
+#[test]
+fn closed_standard_descriptors_never_send_output_into_our_files() {
+    // A caller that closed stdin, stdout or stderr: the next file we open would take that
+    // number, and what we write there (the answer, -vv lines) would land in our own files.
+    for closed in [&[0][..], &[1], &[2], &[0, 1, 2]] {
+        let (mock, sb) = setup();
+        let mut c = cmd(&sb);
+        c.arg("-vv").stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+        let fds = closed.to_vec();
+        // SAFETY: only async-signal-safe close(2) between fork and exec.
+        unsafe {
+            c.pre_exec(move || {
+                for fd in &fds {
+                    libc::close(*fd);
+                }
+                Ok(())
+            });
+        }
+        assert_eq!(c.status().unwrap().code(), Some(0), "closed {closed:?}");
+        let token = &mock.issued_access_tokens()[0];
+        for entry in std::fs::read_dir(sb.path("cache")).unwrap().flatten() {
+            let text = std::fs::read_to_string(entry.path()).unwrap();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".json") {
+                let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("closed {closed:?}: {name} is not a cache entry ({e}): {text}"));
+                assert_eq!(v["access_token"], token.as_str());
+            } else {
+                assert!(!text.contains("entra-token") && !text.contains(token.as_str()), "closed {closed:?}: {name} caught our output: {text}");
+            }
+        }
+        let again = cmd(&sb).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&again.stdout).trim(), token, "closed {closed:?}, stderr: {}", stderr(&again));
+        assert_eq!(mock.token_requests(), 1);
+    }
 }

@@ -283,6 +283,7 @@ fn front_ends(opts: &Opts, sb: &Sandbox, auth: &Authority, t: &mut Targets) -> (
     let entry = entry.unwrap_or_else(|| sb.root.join("config/config.toml"));
     let mut all = vec![trivial_spec(opts, &entry)];
     all.extend(specs);
+    all.extend(peer_spec(sb));
     let before = auth.token_requests();
     let series = interleave(&all, &sb.env, 10, opts.runs, |_| {});
     let fetched = auth.token_requests() - before;
@@ -295,7 +296,7 @@ fn front_ends(opts: &Opts, sb: &Sandbox, auth: &Authority, t: &mut Targets) -> (
             None => "0".into(),
         };
         println!("| {} | {} | {:.2}× | {fail} |", spec.name, fmt_us(median(&s.walls)), ratio);
-        if !std::ptr::eq(s, &series[0]) {
+        if !std::ptr::eq(s, &series[0]) && !spec.name.starts_with(PEER) {
             t.add(format!("cached answer ≤ 1.5× trivial: {}", spec.name), format!("{ratio:.2}×"), ratio <= 1.5 && s.failures == 0);
         }
     }
@@ -306,6 +307,34 @@ fn front_ends(opts: &Opts, sb: &Sandbox, auth: &Authority, t: &mut Targets) -> (
     println!("\nToken requests during the cached rounds: {fetched} (every answer came from the cache when 0).");
     let native_rss = series.get(1).map(|s| s.rss.clone()).unwrap_or_default();
     (native_rss, series[0].rss.clone())
+}
+
+const PEER: &str = "peer:";
+
+/// A peer for scale, when this machine has one: Google's Go kubectl exec plugin answering
+/// from its own token cache (no network), set up in the sandbox. Printed, never a target.
+fn peer_spec(sb: &Sandbox) -> Option<Spec> {
+    let name = "gke-gcloud-auth-plugin";
+    let program = std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(name)).find(|p| p.is_file())?;
+    let home = sb.root.join("peer");
+    std::fs::create_dir_all(home.join(".kube")).ok()?;
+    let kubeconfig = home.join(".kube/config");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\ncurrent-context: bench\ncontexts:\n- name: bench\n  context: {cluster: bench, user: bench}\n\
+         clusters:\n- name: bench\n  cluster: {server: \"https://127.0.0.1:1\"}\nusers:\n- name: bench\n  user:\n    exec:\n\
+         \x20     apiVersion: client.authentication.k8s.io/v1beta1\n      command: gke-gcloud-auth-plugin\n",
+    )
+    .ok()?;
+    let expiry = std::process::Command::new("date").args(["-u", "-d", "+2 hours", "+%Y-%m-%dT%H:%M:%SZ"]).output().ok()?;
+    let expiry = String::from_utf8_lossy(&expiry.stdout).trim().to_string();
+    let cache = format!(r#"{{"current_context":"bench","access_token":"ya29.bench-peer-token","token_expiry":"{expiry}","extra_args":""}}"#);
+    std::fs::write(home.join(".kube/gke_gcloud_auth_plugin_cache"), cache).ok()?;
+    let spec = Spec::new(&format!("{PEER} {name} (Go) from its cache"), &program, &[])
+        .env("HOME", &home.to_string_lossy())
+        .env("KUBECONFIG", &kubeconfig.to_string_lossy())
+        .expect("ya29.bench-peer-token");
+    measure::run(&spec, &sb.env).ok.then_some(spec)
 }
 
 /// Section 2: the same cached answer with 1, 100 and 10,000 entries in the cache directory.

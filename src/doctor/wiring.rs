@@ -182,24 +182,23 @@ pub(crate) fn kubectl(ctx: &Ctx<'_>) -> Check {
 
 /// (user, exec command, exec args) from `kubectl config view`, or a scan of the files.
 fn kube_users() -> Vec<(String, String, Vec<String>)> {
-    if let Some(kubectl) = which("kubectl") {
-        if let Ok(o) = Command::new(kubectl).args(["config", "view", "-o", "json"]).output() {
-            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&o.stdout) {
-                return v["users"]
-                    .as_array()
-                    .map(|us| {
-                        us.iter()
-                            .filter_map(|u| {
-                                let exec = &u["user"]["exec"];
-                                let cmd = exec["command"].as_str()?;
-                                let args = exec["args"].as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default();
-                                Some((u["name"].as_str().unwrap_or("?").to_string(), cmd.to_string(), args))
-                            })
-                            .collect()
+    if let Some(kubectl) = which("kubectl")
+        && let Ok(o) = Command::new(kubectl).args(["config", "view", "-o", "json"]).output()
+        && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&o.stdout)
+    {
+        return v["users"]
+            .as_array()
+            .map(|us| {
+                us.iter()
+                    .filter_map(|u| {
+                        let exec = &u["user"]["exec"];
+                        let cmd = exec["command"].as_str()?;
+                        let args = exec["args"].as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default();
+                        Some((u["name"].as_str().unwrap_or("?").to_string(), cmd.to_string(), args))
                     })
-                    .unwrap_or_default();
-            }
-        }
+                    .collect()
+            })
+            .unwrap_or_default();
     }
     // No kubectl: a line scan of the kubeconfig files is enough to say "wired or not".
     let files: Vec<PathBuf> = match std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
@@ -210,10 +209,10 @@ fn kube_users() -> Vec<(String, String, Vec<String>)> {
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap_or_default();
         for line in text.lines() {
-            if let Some(cmd) = line.trim().strip_prefix("command:").map(|c| c.trim().trim_matches('"').trim_matches('\'')) {
-                if cmd.contains("entra-token") {
-                    out.push(("?".to_string(), cmd.to_string(), Vec::new()));
-                }
+            if let Some(cmd) = line.trim().strip_prefix("command:").map(|c| c.trim().trim_matches('"').trim_matches('\''))
+                && cmd.contains("entra-token")
+            {
+                out.push(("?".to_string(), cmd.to_string(), Vec::new()));
             }
         }
     }

@@ -210,7 +210,7 @@ fn from_msal_cache(ctx: &FlowCtx<'_>, account: &AzAccount, cache: &MsalCache, re
             && t.realm.as_deref().is_some_and(|r| r.eq_ignore_ascii_case(&tenant))
             && t.target.as_deref().is_some_and(|tg| covers(tg, &ctx.target.scopes, resource))
             && t.expires_on.is_some_and(|e| e - now > crate::broker::DEFAULT_MIN_VALIDITY)
-            && !t.refresh_on.is_some_and(|r| r <= now)
+            && t.refresh_on.is_none_or(|r| r > now)
     });
     if let Some(at) = at.filter(|_| ctx.claims.is_none()) {
         crate::log::trace!(1, "serving an access token from az's cache for {}", account.user);

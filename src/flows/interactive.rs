@@ -213,14 +213,14 @@ fn wait_for_callback(listener: Option<&TcpListener>, opener: &mut Option<Child>,
                 Err(mpsc::TryRecvError::Disconnected) => *pasted = None,
             }
         }
-        if let Some(child) = opener {
-            if let Ok(Some(status)) = child.try_wait() {
-                *opener = None;
-                if !status.success() {
-                    line(format_args!("the browser could not be opened ({status}); open this address yourself:\n  {url}"));
-                    if pasted.is_none() {
-                        *pasted = offer_paste();
-                    }
+        if let Some(child) = opener
+            && let Ok(Some(status)) = child.try_wait()
+        {
+            *opener = None;
+            if !status.success() {
+                line(format_args!("the browser could not be opened ({status}); open this address yourself:\n  {url}"));
+                if pasted.is_none() {
+                    *pasted = offer_paste();
                 }
             }
         }

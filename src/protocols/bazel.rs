@@ -82,9 +82,8 @@ pub(crate) fn run(command: Option<&str>) -> Result<ExitCode> {
         super::write_stdout(format!("{}\n", encode_none()).as_bytes())?;
         return Ok(ExitCode::SUCCESS);
     };
-    let cred = broker::get_token(&req).map_err(|e| {
-        trace!(1, "no token for {}: {}", request.uri, error::one_line(&e));
-        e
+    let cred = broker::get_token(&req).inspect_err(|e| {
+        trace!(1, "no token for {}: {}", request.uri, error::one_line(e));
     })?;
     let expires = super::early_expiry(cred.expires_on, clock::now());
     super::write_stdout(format!("{}\n", encode(&cred, expires)).as_bytes())?;

@@ -60,10 +60,10 @@ pub(crate) fn run_link(name: &'static str, what: &str, check: &str, args: &PathL
         Some(d) => d.clone(),
         None => default_bin_dir()?,
     };
-    if let Some((found, false)) = first_on_path(name, &exe) {
-        if found.parent() != Some(dir.as_path()) {
-            warn!("{} is the first `{name}` on PATH; put {} before its directory", found.display(), dir.display());
-        }
+    if let Some((found, false)) = first_on_path(name, &exe)
+        && found.parent() != Some(dir.as_path())
+    {
+        warn!("{} is the first `{name}` on PATH; put {} before its directory", found.display(), dir.display());
     }
     if !args.apply.apply {
         return super::print(&text(name, what, check, &exe, &dir));
