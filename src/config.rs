@@ -49,6 +49,9 @@ pub(crate) struct ProfileConfig {
     /// `PS256` (Entra, default) or `RS256` (ADFS, legacy `x5t`).
     pub assertion_alg: Option<String>,
     pub federated_token_file: Option<PathBuf>,
+    /// Azure Pipelines: the service connection whose OIDC token is the federated token
+    /// (else AZURESUBSCRIPTION_SERVICE_CONNECTION_ID, which AzureCLI@2 sets).
+    pub service_connection_id: Option<String>,
     // Managed identity (user-assigned).
     pub mi_client_id: Option<String>,
     pub mi_object_id: Option<String>,
@@ -321,17 +324,23 @@ fn from_config(name: &str, name_source: NameSource, origin: Origin, cfg: Profile
     };
     let client_id = match &cfg.client_id {
         Some(c) => c.clone(),
-        None if flow == FlowKind::WorkloadIdentity && crate::flows::workload_identity::env_client_id().is_some() => {
-            crate::flows::workload_identity::env_client_id().unwrap_or_default()
+        None if flow == FlowKind::WorkloadIdentity && crate::flows::workload_identity::env_client_id(&cfg).is_some() => {
+            crate::flows::workload_identity::env_client_id(&cfg).unwrap_or_default()
         }
         None if flow.is_user_flow() || matches!(flow, FlowKind::Auto | FlowKind::AzureCli | FlowKind::ManagedIdentity) => AZURE_CLI_CLIENT_ID.to_string(),
+        None if flow == FlowKind::WorkloadIdentity => {
+            return Err(bad("flow workload-identity needs client_id (or AZURE_CLIENT_ID; in Azure Pipelines AZURESUBSCRIPTION_CLIENT_ID)".into()));
+        }
         None => return Err(bad(format!("flow {} needs client_id", flow.name()))),
     };
     let tenant = match (&cfg.tenant, flow) {
         (Some(t), _) => t.clone(),
-        (None, FlowKind::WorkloadIdentity) => crate::flows::workload_identity::env_tenant_id().unwrap_or_else(|| "organizations".into()),
+        (None, FlowKind::WorkloadIdentity) => crate::flows::workload_identity::env_tenant_id(&cfg).unwrap_or_else(|| "organizations".into()),
         (None, _) => "organizations".into(),
     };
+    if cfg.service_connection_id.is_some() && cfg.federated_token_file.is_some() {
+        return Err(bad("set service_connection_id (Azure Pipelines) or federated_token_file, not both".into()));
+    }
     if flow == FlowKind::ClientCredentials && secret.is_none() && cfg.certificate_path.is_none() {
         return Err(bad("client-credentials needs client_secret_env, client_secret_file or certificate_path".into()));
     }

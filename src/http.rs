@@ -69,6 +69,18 @@ impl Http {
         })
     }
 
+    /// A POST with a raw body (Azure DevOps' OIDC endpoint takes an empty one).
+    pub(crate) fn post(&self, url: &str, body: &[u8], headers: &[(&str, &str)], deadline: Deadline, policy: RetryPolicy) -> Result<Reply> {
+        trace!(1, "POST {}", url.split('?').next().unwrap_or(url));
+        self.with_retries(url, deadline, policy, |timeout| {
+            let mut req = self.agent(url).post(url);
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            req.config().timeout_global(Some(timeout)).build().send(body)
+        })
+    }
+
     pub(crate) fn get(&self, url: &str, headers: &[(&str, &str)], deadline: Deadline, policy: RetryPolicy) -> Result<Reply> {
         trace!(1, "GET {}", url.split('?').next().unwrap_or(url));
         self.with_retries(url, deadline, policy, |timeout| {

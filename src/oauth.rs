@@ -225,6 +225,7 @@ pub(crate) fn hint_for(code: u32) -> Option<&'static str> {
         70043 | 700082 | 50173 | 70008 => "the refresh token is no longer valid: sign in again with `entra-token login`",
         50126 => "wrong username or password",
         700022 => "ask for scopes of one resource per request",
+        70021 | 700211 | 700212 | 700213 => "no federated credential on the app matches the token's issuer, subject and audience: check the app's federated credentials",
         700027 | 700024 => "the client assertion was rejected: check the certificate is registered on the app, or the federated credential's subject and audience",
         50196 => "too many identical requests: reuse cached tokens instead of forcing new ones",
         9001023 | 90014 => "this grant needs a real tenant: set `tenant` to your tenant id or domain, not common/organizations",

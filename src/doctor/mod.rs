@@ -120,6 +120,7 @@ fn checks(args: &DoctorArgs) -> Vec<Check> {
     if let Some(p) = &profile {
         secrets_check(p, &mut out);
         out.push(auto_check(p));
+        out.extend(pipelines_check(p));
         out.extend(account_check(p));
     }
     out.push(cache_check());
@@ -254,12 +255,14 @@ fn auto_check(p: &Profile) -> Check {
             Err("AZURE_CLIENT_ID is set but no AZURE_TENANT_ID with AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH".into())
         },
     );
-    let wi_ids = (p.settings.client_id.clone().or_else(workload_identity::env_client_id), p.settings.tenant.clone().or_else(workload_identity::env_tenant_id));
+    let s = &p.settings;
+    let wi_ids = (s.client_id.clone().or_else(|| workload_identity::env_client_id(s)), s.tenant.clone().or_else(|| workload_identity::env_tenant_id(s)));
     add(
         "workload identity",
         auto::Source::WorkloadIdentity,
-        match (workload_identity::token_source(p.settings.federated_token_file.as_ref()), wi_ids) {
-            (None, _) => Err("no federated token (AZURE_FEDERATED_TOKEN_FILE, ARM_OIDC_*, GitHub OIDC)".into()),
+        match (workload_identity::token_source(s), wi_ids) {
+            (None, _) => Err("no federated token (AZURE_FEDERATED_TOKEN_FILE, ARM_OIDC_*, GitHub OIDC, Azure Pipelines service connection)".into()),
+            (Some(src), _) if src.unusable().is_some() => Err(src.unusable().unwrap_or_default()),
             (Some(src), (Some(_), Some(_))) => Ok(src.describe()),
             (Some(src), _) => Err(format!("a token in {} but no AZURE_CLIENT_ID/AZURE_TENANT_ID", src.describe())),
         },
@@ -308,6 +311,39 @@ fn auto_check(p: &Profile) -> Check {
         }
     }
     c
+}
+
+/// Azure Pipelines: the service connection, the OIDC endpoint and whether the job's
+/// token reached this step (presence only; its value is never read into the report).
+fn pipelines_check(p: &Profile) -> Option<Check> {
+    use crate::flows::azure_pipelines::{ACCESS_TOKEN_VAR, MAP_TOKEN_HINT, OIDC_URI_VAR};
+    use crate::flows::workload_identity::{self, TokenSource};
+    if !matches!(p.flow, FlowKind::WorkloadIdentity | FlowKind::Auto) {
+        return None;
+    }
+    let in_step = env_set(OIDC_URI_VAR);
+    let Some(TokenSource::AzurePipelines { url, service_connection_id: id }) = workload_identity::token_source(&p.settings) else {
+        return in_step.then(|| {
+            let mut c = info("pipelines", "an Azure Pipelines step, but no service connection is named".into());
+            c.fix = Some("set service_connection_id in the profile, or run in AzureCLI@2 (it sets AZURESUBSCRIPTION_SERVICE_CONNECTION_ID)".into());
+            c
+        });
+    };
+    let Some(url) = url else {
+        let message = format!("service connection {id}, but {OIDC_URI_VAR} is not set: not an Azure Pipelines step");
+        return Some(match p.flow {
+            FlowKind::Auto => info("pipelines", format!("{message}; auto moves on")),
+            _ => fail("pipelines", message, "run this profile in a pipeline step"),
+        });
+    };
+    if let Err(e) = crate::authority::check_secure_url(&url, OIDC_URI_VAR) {
+        return Some(fail("pipelines", e.to_string(), "use the value Azure Pipelines sets (https)"));
+    }
+    if !env_set(ACCESS_TOKEN_VAR) {
+        return Some(fail("pipelines", format!("service connection {id}: {ACCESS_TOKEN_VAR} is not set in this step"), MAP_TOKEN_HINT));
+    }
+    let host = crate::authority::host_of(&url.to_ascii_lowercase()).unwrap_or_default().to_string();
+    Some(ok("pipelines", format!("service connection {id} through {host}; {ACCESS_TOKEN_VAR} is set")))
 }
 
 /// The account a profile signed in as (`entra-token login`), read without creating anything.

@@ -2,6 +2,7 @@
 //! usually has, in azure-identity's DefaultAzureCredential order (environment → workload
 //! identity → managed identity → Azure CLI → interactive sign-in), and when all of them
 //! fail, say in one message why each did not apply. `AZURE_TOKEN_CREDENTIALS` narrows it.
+//! Workload identity includes GitHub Actions' and Azure Pipelines' OIDC endpoints.
 
 use super::{FlowCtx, azure_cli, managed_identity, workload_identity};
 use crate::config::{FlowKind, Profile, SecretSource};
@@ -96,8 +97,9 @@ fn profile_app(profile: &Profile) -> bool {
 
 /// Workload identity's client and tenant: the profile's own, else the variables.
 fn wi_ids(profile: &Profile) -> Option<(String, String)> {
-    let client = profile.settings.client_id.clone().or_else(workload_identity::env_client_id)?;
-    let tenant = profile.settings.tenant.clone().or_else(workload_identity::env_tenant_id)?;
+    let s = &profile.settings;
+    let client = s.client_id.clone().or_else(|| workload_identity::env_client_id(s))?;
+    let tenant = s.tenant.clone().or_else(|| workload_identity::env_tenant_id(s))?;
     Some((client, tenant))
 }
 
@@ -119,10 +121,10 @@ pub(crate) fn identity(profile: &Profile) -> String {
             None => {}
         }
     }
-    if on(Source::WorkloadIdentity) && workload_identity::token_source(profile.settings.federated_token_file.as_ref()).is_some() {
-        if let Some((client, _)) = wi_ids(profile) {
-            return format!("auto{narrowed}:wi:{}", client.to_ascii_lowercase());
-        }
+    if let Some(src) = workload_identity::token_source(&profile.settings).filter(|s| on(Source::WorkloadIdentity) && s.unusable().is_none())
+        && let Some((client, _)) = wi_ids(profile)
+    {
+        return format!("auto{narrowed}:wi:{}{}", client.to_ascii_lowercase(), src.cache_part());
     }
     let mi = managed_identity::identity(profile);
     if on(Source::ManagedIdentity) {
@@ -235,11 +237,19 @@ fn run(ctx: &FlowCtx<'_>, source: Source) -> Step {
             }
         }
         Source::WorkloadIdentity => {
-            let Some(src) = workload_identity::token_source(base.settings.federated_token_file.as_ref()) else {
-                return Step::Unavailable("AZURE_FEDERATED_TOKEN_FILE (or ARM_OIDC_TOKEN_FILE_PATH, or GitHub's ACTIONS_ID_TOKEN_REQUEST_URL/_TOKEN) is not set".into());
+            let Some(src) = workload_identity::token_source(&base.settings) else {
+                let ado = if env(super::azure_pipelines::OIDC_URI_VAR).is_some() {
+                    "; this is an Azure Pipelines step, but no service connection is named (service_connection_id or AZURESUBSCRIPTION_SERVICE_CONNECTION_ID)"
+                } else {
+                    ""
+                };
+                return Step::Unavailable(format!("AZURE_FEDERATED_TOKEN_FILE (or ARM_OIDC_TOKEN_FILE_PATH, GitHub's ACTIONS_ID_TOKEN_REQUEST_URL/_TOKEN, Azure Pipelines' SYSTEM_OIDCREQUESTURI) is not set{ado}"));
             };
+            if let Some(why) = src.unusable() {
+                return Step::Unavailable(why);
+            }
             let Some((client, tenant)) = wi_ids(base) else {
-                return Step::Unavailable(format!("a federated token ({}) is there, but AZURE_CLIENT_ID and AZURE_TENANT_ID are not set", src.describe()));
+                return Step::Unavailable(format!("a federated token ({}) is there, but no client id and tenant (AZURE_CLIENT_ID and AZURE_TENANT_ID, or the profile's client_id and tenant)", src.describe()));
             };
             match sub_profile(base, FlowKind::WorkloadIdentity, &client, &tenant) {
                 Ok(p) => done(with_profile(ctx, &p, workload_identity::acquire)),

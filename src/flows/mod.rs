@@ -12,6 +12,7 @@ use crate::oauth::TokenReply;
 
 pub(crate) mod auto;
 pub(crate) mod azure_cli;
+pub(crate) mod azure_pipelines;
 pub(crate) mod certificate;
 pub(crate) mod client_credentials;
 pub(crate) mod device_code;
@@ -52,7 +53,8 @@ pub(crate) fn cache_identity(profile: &Profile) -> String {
         FlowKind::ClientCredentials => "app".to_string(),
         // One person per profile: the same account whichever way they signed in.
         f if f.is_user_flow() => format!("user:{}", profile.name),
-        FlowKind::WorkloadIdentity => "wi".to_string(),
+        // Two service connections may share an app; their tokens stay apart.
+        FlowKind::WorkloadIdentity => format!("wi{}", workload_identity::token_source(&profile.settings).map(|s| s.cache_part()).unwrap_or_default()),
         FlowKind::ManagedIdentity => managed_identity::identity(profile),
         FlowKind::AzureCli => azure_cli::identity(),
         FlowKind::Auto => auto::identity(profile),

@@ -1,9 +1,12 @@
 //! Workload identity federation: a token another issuer gave this workload (a Kubernetes
 //! service account, GitHub Actions, a CI system) is the client assertion, so no secret is
-//! stored. The token file is re-read on every acquisition because the platform rotates it.
+//! stored. The token file is re-read on every acquisition because the platform rotates it;
+//! GitHub's and Azure Pipelines' endpoints are asked afresh each time.
 
 use super::FlowCtx;
+use super::azure_pipelines;
 use super::client_credentials::{self, ClientAuth};
+use crate::config::ProfileConfig;
 use crate::error::{Error, Result};
 use crate::http::RetryPolicy;
 use crate::oauth::TokenReply;
@@ -24,6 +27,9 @@ pub(crate) enum TokenSource {
     EnvToken(&'static str),
     /// GitHub Actions' OIDC endpoint (ACTIONS_ID_TOKEN_REQUEST_URL/_TOKEN or ARM_OIDC_REQUEST_URL/_TOKEN).
     Github { url: String, token_var: &'static str },
+    /// An Azure Pipelines service connection's OIDC token (SYSTEM_OIDCREQUESTURI, absent
+    /// when a profile names a connection outside a pipeline).
+    AzurePipelines { url: Option<String>, service_connection_id: String },
 }
 
 impl TokenSource {
@@ -32,6 +38,23 @@ impl TokenSource {
             TokenSource::File(p) => format!("file {}", p.display()),
             TokenSource::EnvToken(v) => format!("variable {v}"),
             TokenSource::Github { .. } => "GitHub Actions OIDC".to_string(),
+            TokenSource::AzurePipelines { service_connection_id, .. } => format!("Azure Pipelines service connection {service_connection_id}"),
+        }
+    }
+
+    /// Why it cannot work in this process (decided from variables alone), if it cannot.
+    pub(crate) fn unusable(&self) -> Option<String> {
+        match self {
+            TokenSource::AzurePipelines { url, .. } => azure_pipelines::unusable(url.as_deref()),
+            _ => None,
+        }
+    }
+
+    /// The part of a cache key that tells federated identities of one app apart.
+    pub(crate) fn cache_part(&self) -> String {
+        match self {
+            TokenSource::AzurePipelines { service_connection_id, .. } => format!(":ado:{}", service_connection_id.to_ascii_lowercase()),
+            _ => String::new(),
         }
     }
 }
@@ -40,9 +63,14 @@ pub(crate) fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
 }
 
-/// The token source for a profile, from its `federated_token_file` or the environment.
-pub(crate) fn token_source(file: Option<&PathBuf>) -> Option<TokenSource> {
-    if let Some(f) = file {
+/// The token source for a profile: its own `service_connection_id` or
+/// `federated_token_file`, else the variables, in the order the README gives (Azure
+/// Pipelines last, so a setup that worked before it existed keeps its identity).
+pub(crate) fn token_source(settings: &ProfileConfig) -> Option<TokenSource> {
+    if let Some(src) = azure_pipelines::from_profile(settings) {
+        return Some(src);
+    }
+    if let Some(f) = &settings.federated_token_file {
         return Some(TokenSource::File(f.clone()));
     }
     for var in ["AZURE_FEDERATED_TOKEN_FILE", "ARM_OIDC_TOKEN_FILE_PATH"] {
@@ -59,29 +87,58 @@ pub(crate) fn token_source(file: Option<&PathBuf>) -> Option<TokenSource> {
             return Some(TokenSource::Github { url, token_var });
         }
     }
-    None
+    azure_pipelines::from_env()
 }
 
-/// The client and tenant variables workload identity reads (azure-identity's names, then Terraform's).
-pub(crate) fn env_client_id() -> Option<String> {
-    env("AZURE_CLIENT_ID").or_else(|| env("ARM_CLIENT_ID"))
+/// The client and tenant variables workload identity reads: a service connection's own
+/// (AZURESUBSCRIPTION_*, set with it by AzureCLI@2) first, then azure-identity's, then Terraform's.
+pub(crate) fn env_client_id(settings: &ProfileConfig) -> Option<String> {
+    let ado = matches!(token_source(settings), Some(TokenSource::AzurePipelines { .. }));
+    ado.then(|| env(azure_pipelines::CLIENT_VAR)).flatten().or_else(|| env("AZURE_CLIENT_ID")).or_else(|| env("ARM_CLIENT_ID"))
 }
-pub(crate) fn env_tenant_id() -> Option<String> {
-    env("AZURE_TENANT_ID").or_else(|| env("ARM_TENANT_ID"))
+pub(crate) fn env_tenant_id(settings: &ProfileConfig) -> Option<String> {
+    let ado = matches!(token_source(settings), Some(TokenSource::AzurePipelines { .. }));
+    ado.then(|| env(azure_pipelines::TENANT_VAR)).flatten().or_else(|| env("AZURE_TENANT_ID")).or_else(|| env("ARM_TENANT_ID"))
 }
 
 pub(crate) fn acquire(ctx: &FlowCtx<'_>) -> Result<TokenReply> {
     let p = ctx.profile;
-    let source = token_source(p.settings.federated_token_file.as_ref()).ok_or_else(|| {
+    let source = token_source(&p.settings).ok_or_else(|| {
         Error::bad_input_hint(
             format!("profile '{}': workload identity has no federated token", p.name),
-            "set AZURE_FEDERATED_TOKEN_FILE (or federated_token_file in the profile), or run in GitHub Actions with `permissions: id-token: write`",
+            "set AZURE_FEDERATED_TOKEN_FILE (or federated_token_file in the profile), run in GitHub Actions with `permissions: id-token: write`, or name an Azure Pipelines service_connection_id",
         )
     })?;
     client_credentials::check_tenant(ctx)?;
     let assertion = read_token(ctx, &source)?;
-    client_credentials::redeem(ctx, &p.client_id, ClientAuth::Assertion(assertion))
+    let claims = crate::jwt::decode(assertion.expose()).map(|(_, c)| c);
+    client_credentials::redeem(ctx, &p.client_id, ClientAuth::Assertion(assertion)).map_err(|e| explain_mismatch(e, claims.as_ref(), &p.client_id, &source))
 }
+
+/// Entra found no federated credential matching the token: say which issuer, subject and
+/// audience the token carried (claims, never the token), so the fix is one copy away.
+fn explain_mismatch(e: Error, claims: Option<&serde_json::Map<String, serde_json::Value>>, client_id: &str, source: &TokenSource) -> Error {
+    let Error::Auth { message, aad: Some(aad), hint } = e else { return e };
+    if !aad.codes.iter().any(|c| MISMATCH_CODES.contains(c)) {
+        return Error::Auth { message, aad: Some(aad), hint };
+    }
+    let claim = |n: &str| claims.and_then(|c| crate::jwt::claim(c, n)).unwrap_or("?").replace(char::is_control, "");
+    let mut hint = format!(
+        "app {client_id} has no federated credential for issuer '{}', subject '{}', audience '{}': add one with exactly these values (Certificates & secrets → Federated credentials)",
+        claim("iss"),
+        claim("sub"),
+        claim("aud")
+    );
+    if let TokenSource::AzurePipelines { service_connection_id, .. } = source {
+        hint.push_str(&format!(
+            "; for service connection {service_connection_id} the subject is sc://ORG/PROJECT/CONNECTION-NAME, so a renamed connection or a new org issuer needs its credential updated"
+        ));
+    }
+    Error::Auth { message, aad: Some(aad), hint: Some(hint) }
+}
+
+/// AADSTS70021 (no match), 700211 (issuer), 700212 (audience), 700213 (subject).
+const MISMATCH_CODES: &[u32] = &[70021, 700211, 700212, 700213];
 
 /// Fetches the federated token now: the file as it is at this moment, or a fresh GitHub token.
 pub(crate) fn read_token(ctx: &FlowCtx<'_>, source: &TokenSource) -> Result<Secret<String>> {
@@ -96,6 +153,7 @@ pub(crate) fn read_token(ctx: &FlowCtx<'_>, source: &TokenSource) -> Result<Secr
         }
         TokenSource::EnvToken(var) => env(var).unwrap_or_default(),
         TokenSource::Github { url, token_var } => github_token(ctx, url, token_var)?.expose().clone(),
+        TokenSource::AzurePipelines { url, service_connection_id } => azure_pipelines::oidc_token(ctx, url.as_deref(), service_connection_id)?.expose().clone(),
     };
     let token = token.trim().to_string();
     if token.is_empty() {
@@ -138,6 +196,27 @@ mod tests {
     #[test]
     fn a_profile_file_wins() {
         let p = PathBuf::from("/x/token");
-        assert_eq!(token_source(Some(&p)), Some(TokenSource::File(p)));
+        let settings = ProfileConfig { federated_token_file: Some(p.clone()), ..ProfileConfig::default() };
+        assert_eq!(token_source(&settings), Some(TokenSource::File(p)));
+    }
+
+    #[test]
+    fn a_profile_service_connection_names_azure_pipelines() {
+        let settings = ProfileConfig { service_connection_id: Some(" sc-1 ".into()), ..ProfileConfig::default() };
+        let src = token_source(&settings).unwrap();
+        assert!(matches!(&src, TokenSource::AzurePipelines { service_connection_id, .. } if service_connection_id == "sc-1"), "{src:?}");
+        assert_eq!(src.cache_part(), ":ado:sc-1");
+        assert_eq!(TokenSource::File(PathBuf::from("/t")).cache_part(), "");
+    }
+
+    #[test]
+    fn a_mismatch_names_the_tokens_issuer_and_subject() {
+        let aad = crate::error::AadError { error: "invalid_client".into(), codes: vec![700213], description: "AADSTS700213: No matching federated identity record found".into(), ..Default::default() };
+        let claims: serde_json::Map<String, serde_json::Value> = serde_json::from_str(r#"{"iss":"https://vstoken.dev.azure.com/org-id","sub":"sc://o/p/conn","aud":"api://AzureADTokenExchange"}"#).unwrap();
+        let src = TokenSource::AzurePipelines { url: None, service_connection_id: "sc-9".into() };
+        let e = explain_mismatch(crate::oauth::auth_error(aad), Some(&claims), "app-1", &src);
+        let s = crate::error::one_line(&e);
+        assert_eq!(e.exit_code(), 3);
+        assert!(s.contains("'https://vstoken.dev.azure.com/org-id'") && s.contains("'sc://o/p/conn'") && s.contains("app-1") && s.contains("sc-9"), "{s}");
     }
 }

@@ -25,6 +25,7 @@ pub(crate) struct GetToken {
     pub username: Option<String>,
     pub identity_resource_id: Option<String>,
     pub federated_token_file: Option<String>,
+    pub service_connection_id: Option<String>,
     /// `--client-secret` / `--password` were given in argv (plaintext in the kubeconfig).
     pub secret_in_args: bool,
     pub ignored: Vec<String>,
@@ -53,6 +54,7 @@ pub(crate) fn parse(args: &[String]) -> Option<GetToken> {
             "--username" => &mut g.username,
             "--identity-resource-id" => &mut g.identity_resource_id,
             "--federated-token-file" => &mut g.federated_token_file,
+            "--azure-pipelines-service-connection-id" => &mut g.service_connection_id,
             "--client-secret" | "--password" | "--client-certificate-password" => {
                 g.secret_in_args = true;
                 if inline.is_none() {
@@ -104,12 +106,19 @@ pub(crate) fn profile_for(g: &GetToken, env_names: &[String]) -> std::result::Re
             p.federated_token_file = g.federated_token_file.as_ref().map(Into::into);
             FlowKind::WorkloadIdentity
         }
+        "azurepipelines" => {
+            // Like kubelogin, a missing id, client or tenant is read at run time from the
+            // AZURESUBSCRIPTION_* variables AzureCLI@2 sets.
+            p.service_connection_id = g.service_connection_id.clone();
+            FlowKind::WorkloadIdentity
+        }
         other => return Err(format!("kubelogin --login {other} has no entra-token equivalent")),
     };
-    if matches!(flow, FlowKind::ClientCredentials | FlowKind::WorkloadIdentity | FlowKind::Password) && p.client_id.is_none() {
+    let from_env = login == "azurepipelines";
+    if matches!(flow, FlowKind::ClientCredentials | FlowKind::WorkloadIdentity | FlowKind::Password) && p.client_id.is_none() && !from_env {
         return Err(format!("--login {login} without --client-id (kubelogin took it from the environment); add --client-id to the kubeconfig or write the profile by hand"));
     }
-    if matches!(flow, FlowKind::ClientCredentials | FlowKind::WorkloadIdentity) && p.tenant.is_none() {
+    if matches!(flow, FlowKind::ClientCredentials | FlowKind::WorkloadIdentity) && p.tenant.is_none() && !from_env {
         return Err(format!("--login {login} without --tenant-id; add --tenant-id to the kubeconfig or write the profile by hand"));
     }
     p.flow = Some(flow.name().to_string());
@@ -140,6 +149,7 @@ fn same(a: &ProfileConfig, b: &ProfileConfig) -> bool {
         && a.username == b.username
         && a.certificate_path == b.certificate_path
         && a.federated_token_file == b.federated_token_file
+        && a.service_connection_id == b.service_connection_id
 }
 
 /// A profile as a `[profiles.NAME]` table (JSON strings are valid TOML basic strings).
@@ -161,6 +171,7 @@ pub(crate) fn profile_toml(name: &str, p: &ProfileConfig) -> String {
         ("mi_client_id", p.mi_client_id.clone()),
         ("mi_res_id", p.mi_res_id.clone()),
         ("federated_token_file", path(&p.federated_token_file)),
+        ("service_connection_id", p.service_connection_id.clone()),
     ] {
         if let Some(v) = v {
             t.push_str(&format!("{k} = {}\n", q(&v)));
@@ -178,7 +189,7 @@ fn choose_name(file: &ConfigFile, planned: &[(String, ProfileConfig)], p: &Profi
         return (n.clone(), false);
     }
     let flow = p.flow.as_deref().unwrap_or("auto");
-    let who = p.tenant.as_deref().or(p.mi_client_id.as_deref()).unwrap_or("any");
+    let who = p.tenant.as_deref().or(p.mi_client_id.as_deref()).or(p.service_connection_id.as_deref()).unwrap_or("any");
     let base = format!("aks-{flow}-{}", who.chars().filter(|c| c.is_ascii_alphanumeric()).take(8).collect::<String>().to_ascii_lowercase());
     let taken = |n: &str| file.profiles.contains_key(n) || planned.iter().any(|(x, _)| x == n);
     let mut name = base.clone();
@@ -336,6 +347,11 @@ mod tests {
         assert_eq!((p.flow.as_deref(), p.mi_client_id.as_deref(), p.client_id.as_deref()), (Some("managed-identity"), Some("mi"), None));
         let p = profile_for(&g(&["get-token", "-l", "interactive", "-e", "AzureChinaCloud", "--tenant-id", "t"]), &[]).unwrap();
         assert_eq!(p.cloud.as_deref(), Some("china"));
+        let p = profile_for(&g(&["get-token", "--login", "azurepipelines", "--server-id", "s", "--client-id", "c", "--tenant-id", "t", "--azure-pipelines-service-connection-id", "sc-1"]), &[]).unwrap();
+        assert_eq!((p.flow.as_deref(), p.service_connection_id.as_deref(), p.client_id.as_deref(), p.tenant.as_deref()), (Some("workload-identity"), Some("sc-1"), Some("c"), Some("t")));
+        // kubelogin's documented pipeline form: everything but the server id from AZURESUBSCRIPTION_*.
+        let p = profile_for(&g(&["get-token", "--login=azurepipelines", "--server-id", "s"]), &[]).unwrap();
+        assert_eq!((p.flow.as_deref(), p.service_connection_id.as_deref(), p.client_id.as_deref(), p.tenant.as_deref()), (Some("workload-identity"), None, None, None));
         assert!(profile_for(&g(&["get-token", "--login", "azd"]), &[]).is_err());
         assert!(profile_for(&g(&["get-token", "--login", "spn", "--tenant-id", "t"]), &[]).is_err());
     }

@@ -26,6 +26,10 @@ const SCRUB_PREFIXES: &[&str] = &[
     "IMDS_",
     "ARM_",
     "ACTIONS_ID_TOKEN",
+    // Azure Pipelines: SYSTEM_ACCESSTOKEN, SYSTEM_OIDCREQUESTURI and the service connection
+    // variables AzureCLI@2 sets, so a test run on a real agent never uses its identity.
+    "SYSTEM_",
+    "AZURESUBSCRIPTION_",
     "AAD_",
     "ENTRA_TOKEN_",
     "KUBERNETES_EXEC_INFO",
