@@ -194,7 +194,11 @@ pub(crate) fn get_token(req: &TokenRequest) -> Result<Credential> {
 
 /// `get_token` with the prompt decided by the caller (`refresh` never prompts).
 pub(crate) fn get_token_with(req: &TokenRequest, prompt: Option<Prompt>) -> Result<Credential> {
-    let r = resolve(req)?;
+    get_token_resolved(req, resolve(req)?, prompt)
+}
+
+/// `get_token` for a front end that already resolved the request (to read its profile).
+pub(crate) fn get_token_resolved(req: &TokenRequest, r: Resolved, prompt: Option<Prompt>) -> Result<Credential> {
     let cache = open_cache(req)?;
     let now = clock::now();
     let mut stale: Option<TokenEntry> = None;

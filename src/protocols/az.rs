@@ -249,6 +249,9 @@ pub(crate) fn error_line(e: &Error, origin: Option<&Origin>) -> String {
 
 /// Entry point for `az …` (argv[0] named az) and `entra-token az …`.
 pub(crate) fn run(args: Vec<OsString>) -> Result<ExitCode> {
+    if let Some(a) = parse_sdk_call(&args) {
+        return get_access_token(&a);
+    }
     let cli = match AzCli::try_parse_from(std::iter::once(OsString::from("az")).chain(args)) {
         Ok(c) => c,
         Err(e) => return Ok(clap_failure(e)),
@@ -260,6 +263,56 @@ pub(crate) fn run(args: Vec<OsString>) -> Result<ExitCode> {
         }
         AzGroup::Account { command: AccountCommand::GetAccessToken(a) } => get_access_token(&a),
     }
+}
+
+/// The command lines Azure SDKs send (`account get-access-token` with `--output`/`-o`,
+/// `--resource`, one `--scope`, `--tenant`/`-t`, `--subscription`, each once with a value),
+/// read without clap: clap's parse was a sixth of a cached `az` answer's instructions.
+/// Anything else (help, `--flag=value`, repeats, conflicts, odd values) is None and goes to
+/// the full parser, so every message stays clap's.
+fn parse_sdk_call(args: &[OsString]) -> Option<GetAccessTokenArgs> {
+    let [group, command, rest @ ..] = args else { return None };
+    if group != "account" || command != "get-access-token" || rest.len() % 2 != 0 {
+        return None;
+    }
+    let mut a = GetAccessTokenArgs {
+        resource: None,
+        resource_type: None,
+        scope: Vec::new(),
+        tenant: None,
+        subscription: None,
+        output: "json".into(),
+        query: None,
+        only_show_errors: false,
+        debug: false,
+        verbose: false,
+    };
+    let mut output_seen = false;
+    for pair in rest.chunks_exact(2) {
+        let (flag, value) = (pair[0].to_str()?, pair[1].to_str()?);
+        if value.is_empty() || value.starts_with('-') {
+            return None;
+        }
+        let slot = match flag {
+            "--resource" => &mut a.resource,
+            "--tenant" | "-t" => &mut a.tenant,
+            "--subscription" => &mut a.subscription,
+            "--scope" if a.scope.is_empty() => {
+                a.scope.push(value.to_string());
+                continue;
+            }
+            "--output" | "-o" if !output_seen => {
+                output_seen = true;
+                a.output = value.to_string();
+                continue;
+            }
+            _ => return None,
+        };
+        if slot.replace(value.to_string()).is_some() {
+            return None;
+        }
+    }
+    (a.resource.is_none() || a.scope.is_empty()).then_some(a)
 }
 
 fn clap_failure(e: clap::Error) -> ExitCode {
@@ -293,7 +346,7 @@ fn get_access_token(a: &GetAccessTokenArgs) -> Result<ExitCode> {
     let resolved = broker::resolve(&req);
     let origin = resolved.as_ref().ok().map(|r| r.profile.origin.clone());
     let profile_subscription = resolved.as_ref().ok().and_then(|r| r.profile.settings.subscription.clone());
-    let result = resolved.and_then(|_| broker::get_token(&req));
+    let result = resolved.and_then(|r| broker::get_token_resolved(&req, r, None));
     let cred = match result {
         Ok(c) => c,
         Err(e) => {
@@ -338,6 +391,39 @@ mod tests {
             subscription: "sub-1",
             tenant: "tid-1",
             token_type: "Bearer",
+        }
+    }
+
+    /// The SDK fast path agrees with clap wherever it answers and leaves the rest to it.
+    #[test]
+    fn sdk_command_lines_parse_as_clap_parses_them() {
+        let argv = |s: &str| s.split_whitespace().map(OsString::from).collect::<Vec<_>>();
+        for line in [
+            "account get-access-token --output json --resource https://management.core.windows.net/",
+            "account get-access-token -o json --resource api://x --tenant t1",
+            "account get-access-token --output json --scope https://graph.microsoft.com/.default --tenant t1",
+            "account get-access-token --scope a/.default -o tsv --subscription s1",
+            "account get-access-token -t t2 --resource r",
+            "account get-access-token",
+        ] {
+            let fast = parse_sdk_call(&argv(line)).unwrap_or_else(|| panic!("no fast parse for {line}"));
+            assert_eq!(format!("{fast:?}"), format!("{:?}", parse(&line.split_whitespace().collect::<Vec<_>>())), "{line}");
+        }
+        for line in [
+            "account get-access-token --help",
+            "account get-access-token --resource=r",
+            "account get-access-token --resource r --scope s",
+            "account get-access-token --resource r --resource q",
+            "account get-access-token -o json -o tsv",
+            "account get-access-token --scope a b",
+            "account get-access-token --query accessToken -o tsv",
+            "account get-access-token --resource-type ms-graph",
+            "account get-access-token --resource -x",
+            "account get-access-token --debug --resource r",
+            "account list",
+            "login",
+        ] {
+            assert!(parse_sdk_call(&argv(line)).is_none(), "{line} should go to clap");
         }
     }
 

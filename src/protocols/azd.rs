@@ -157,7 +157,7 @@ pub(crate) fn run(args: Vec<OsString>) -> Result<ExitCode> {
     let req = a.to_request()?;
     let resolved = broker::resolve(&req);
     let origin = resolved.as_ref().ok().map(|r| r.profile.origin.clone());
-    match resolved.and_then(|_| broker::get_token(&req)) {
+    match resolved.and_then(|r| broker::get_token_resolved(&req, r, None)) {
         Ok(c) => {
             super::write_stdout(encode(c.access_token.expose(), c.expires_on).as_bytes())?;
             Ok(ExitCode::SUCCESS)
