@@ -231,11 +231,11 @@ pub(crate) fn get_token_resolved(req: &TokenRequest, r: Resolved, prompt: Option
         },
         None => None,
     };
-    if let (Some(c), false, None) = (&cache, req.force_refresh, &req.claims) {
-        if let Lookup::Fresh(e) = fresh(c, &r.key, req.min_validity, clock::now())? {
-            trace!(1, "another process stored {} while we waited", r.key);
-            return Ok(credential_from_entry(e, &r.profile.name, true));
-        }
+    if let (Some(c), false, None) = (&cache, req.force_refresh, &req.claims)
+        && let Lookup::Fresh(e) = fresh(c, &r.key, req.min_validity, clock::now())?
+    {
+        trace!(1, "another process stored {} while we waited", r.key);
+        return Ok(credential_from_entry(e, &r.profile.name, true));
     }
     let http = Http::new();
     let prompt = prompt.unwrap_or_else(|| prompt_for(req, &r.profile));
@@ -252,10 +252,10 @@ pub(crate) fn get_token_resolved(req: &TokenRequest, r: Resolved, prompt: Option
         }
     };
     let entry = entry_from_reply(&r, reply);
-    if let Some(c) = &cache {
-        if let Err(e) = c.write_refetchable(&r.key, &entry) {
-            warn!("could not store the token ({}); answering anyway", crate::error::one_line(&e));
-        }
+    if let Some(c) = &cache
+        && let Err(e) = c.write_refetchable(&r.key, &entry)
+    {
+        warn!("could not store the token ({}); answering anyway", crate::error::one_line(&e));
     }
     Ok(credential_from_entry(entry, &r.profile.name, false))
 }

@@ -161,10 +161,10 @@ pub(crate) fn error_from_reply(reply: &Reply, url: &str) -> Error {
             // Entra appends "Trace ID: … Correlation ID: … Timestamp: …" to the first line.
             let first = first.split(" Trace ID:").next().unwrap_or(first).trim().to_string();
             let mut codes = w.error_codes.clone();
-            if codes.is_empty() {
-                if let Some(code) = first.strip_prefix("AADSTS").and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next()).and_then(|d| d.parse().ok()) {
-                    codes.push(code);
-                }
+            if codes.is_empty()
+                && let Some(code) = first.strip_prefix("AADSTS").and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next()).and_then(|d| d.parse().ok())
+            {
+                codes.push(code);
             }
             let aad = AadError {
                 error: w.error.clone().unwrap_or_default(),

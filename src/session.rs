@@ -156,10 +156,10 @@ pub(crate) fn login(args: &LoginArgs) -> Result<ExitCode> {
 fn remove_tokens(cache: &Cache, select: impl Fn(&TokenEntry) -> bool) -> Result<usize> {
     let mut n = 0;
     for name in cache.list("at-")? {
-        if let Some(e) = cache.read::<TokenEntry>(&name)? {
-            if select(&e) && cache.remove(&name)? {
-                n += 1;
-            }
+        if let Some(e) = cache.read::<TokenEntry>(&name)?
+            && select(&e) && cache.remove(&name)?
+        {
+            n += 1;
         }
     }
     Ok(n)
@@ -245,19 +245,19 @@ fn profile_report(cache: Option<&Cache>, name: &str, configured: bool, tokens: &
             });
             v["tenant"] = json!(p.authority.tenant);
             v["client_id"] = json!(p.client_id);
-            if let Some(c) = cache {
-                if let Ok(Some(link)) = accounts::linked(c, &p) {
-                    let store = accounts::store_for(c, &p).ok();
-                    let rt = store.as_ref().and_then(|s| s.load(&link.key).ok()).flatten().is_some();
-                    v["account"] = json!({
-                        "username": link.username,
-                        "tenant_id": link.tenant_id,
-                        "home_account_id": link.key.home_account_id,
-                        "signed_in_at": clock::rfc3339(link.signed_in_at),
-                        "refresh_token": if rt { "stored" } else { "missing" },
-                        "stored_in": store.as_ref().map(|s| s.describe()),
-                    });
-                }
+            if let Some(c) = cache
+                && let Ok(Some(link)) = accounts::linked(c, &p)
+            {
+                let store = accounts::store_for(c, &p).ok();
+                let rt = store.as_ref().and_then(|s| s.load(&link.key).ok()).flatten().is_some();
+                v["account"] = json!({
+                    "username": link.username,
+                    "tenant_id": link.tenant_id,
+                    "home_account_id": link.key.home_account_id,
+                    "signed_in_at": clock::rfc3339(link.signed_in_at),
+                    "refresh_token": if rt { "stored" } else { "missing" },
+                    "stored_in": store.as_ref().map(|s| s.describe()),
+                });
             }
         }
         Err(e) => v["error"] = json!(crate::error::one_line(&e)),
@@ -321,7 +321,7 @@ fn render_status(reports: &[serde_json::Value], now: i64) -> String {
     let s = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
     let mut out = String::new();
     for r in reports {
-        let mut head = format!("{}", s(&r["name"]));
+        let mut head = s(&r["name"]).to_string();
         if let Some(e) = r["error"].as_str() {
             out.push_str(&format!("{head}: {e}\n"));
             continue;

@@ -379,7 +379,7 @@ fn cache_check() -> Check {
         Err(_) => return ok("cache", format!("{} does not exist yet (created 0700 on first use)", dir.display())),
     };
     if !meta.is_dir() {
-        return fail("cache", format!("{} is not a directory", dir.display()), format!("remove it, or point ENTRA_TOKEN_CACHE_DIR at a directory"));
+        return fail("cache", format!("{} is not a directory", dir.display()), "remove it, or point ENTRA_TOKEN_CACHE_DIR at a directory".to_string());
     }
     if let Err(e) = cache::check_private(&dir, &meta, true) {
         return fail("cache", e.to_string(), e.hint().unwrap_or_default());
