@@ -92,7 +92,33 @@ impl TestCa {
 
     /// rustls server configuration (ring provider) serving a cert for 127.0.0.1 and localhost.
     pub fn server_config(&self) -> Arc<rustls::ServerConfig> {
+        self.server_config_and_leaf().0
+    }
+
+    /// [`TestCa::server_config`], and the DER of the leaf it presents (for thumbprint pins).
+    pub fn server_config_and_leaf(&self) -> (Arc<rustls::ServerConfig>, Vec<u8>) {
         let (chain, key) = self.issue_server_cert(&["127.0.0.1", "localhost"]);
+        let leaf = chain[0].to_vec();
+        (self.config_for(chain, key), leaf)
+    }
+
+    /// A server that presents `leaf_der` (someone else's certificate, which is public) but
+    /// signs the handshake with a key of its own: it cannot prove it holds the certificate's
+    /// key, so a client that checks handshake signatures must refuse it.
+    pub fn impostor_config(&self, leaf_der: &[u8]) -> Arc<rustls::ServerConfig> {
+        let (_, own_key) = self.issue_server_cert(&["127.0.0.1"]);
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let signer = provider.key_provider.load_private_key(own_key).expect("load key");
+        let certified = rustls::sign::CertifiedKey::new(vec![CertificateDer::from(leaf_der.to_vec())], signer);
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(Always(Arc::new(certified))));
+        Arc::new(config)
+    }
+
+    fn config_for(&self, chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> Arc<rustls::ServerConfig> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -101,6 +127,16 @@ impl TestCa {
             .with_single_cert(chain, key)
             .expect("server cert");
         Arc::new(config)
+    }
+}
+
+/// Presents the same certificate and key to every client.
+#[derive(Debug)]
+struct Always(Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::server::ResolvesServerCert for Always {
+    fn resolve(&self, _: rustls::server::ClientHello<'_>) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(Arc::clone(&self.0))
     }
 }
 
