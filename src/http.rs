@@ -9,6 +9,8 @@ use crate::log::trace;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+pub(crate) mod pinned;
+
 /// No token or managed-identity answer comes close to this.
 const MAX_BODY: u64 = 1024 * 1024;
 
@@ -43,11 +45,14 @@ pub(crate) struct Http {
     /// milliseconds such a call never needs. It has no trusted roots, so it can never
     /// complete a TLS handshake: it fails closed.
     plain: OnceLock<ureq::Agent>,
+    /// For Service Fabric's endpoint: trusts exactly the certificate the platform pins
+    /// (IDENTITY_SERVER_THUMBPRINT), never the OS store, never through a proxy.
+    pinned: OnceLock<(pinned::Pin, ureq::Agent)>,
 }
 
 impl Http {
     pub(crate) const fn new() -> Http {
-        Http { tls: OnceLock::new(), plain: OnceLock::new() }
+        Http { tls: OnceLock::new(), plain: OnceLock::new(), pinned: OnceLock::new() }
     }
 
     fn agent(&self, url: &str) -> &ureq::Agent {
@@ -102,6 +107,35 @@ impl Http {
                 req = req.header(*k, *v);
             }
             req.config().timeout_global(Some(timeout)).timeout_connect(connect).proxy(None).build().call()
+        })
+    }
+
+    /// A GET over TLS that accepts only the certificate whose thumbprint is `pin` (Service
+    /// Fabric), never through a proxy. The handshake, and so the pin check, completes before
+    /// a byte of the request (headers included) is sent.
+    pub(crate) fn get_pinned(&self, url: &str, headers: &[(&str, &str)], pin: &pinned::Pin, deadline: Deadline, policy: RetryPolicy) -> Result<Reply> {
+        trace!(1, "GET {} (certificate pinned to {} {})", url.split('?').next().unwrap_or(url), pin.digest_name(), pin.display());
+        let (held, agent) = self.pinned.get_or_init(|| (pin.clone(), build_pinned_agent(pin)));
+        let other;
+        let agent = if held == pin {
+            agent
+        } else {
+            other = build_pinned_agent(pin);
+            &other
+        };
+        let reply = self.with_retries(url, deadline, policy, |timeout| {
+            let mut req = agent.get(url);
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            req.config().timeout_global(Some(timeout)).proxy(None).build().call()
+        });
+        // SSL_CERT_FILE, the usual TLS advice, does not apply to a pinned endpoint.
+        reply.map_err(|e| match e {
+            Error::Network { url, message, hint } if hint.as_deref() == Some(TLS_HINT) => {
+                Error::Network { url, message, hint: Some("the server did not complete TLS as the holder of the pinned certificate (IDENTITY_SERVER_THUMBPRINT); SSL_CERT_FILE does not apply here".into()) }
+            }
+            other => other,
         })
     }
 
@@ -181,6 +215,12 @@ const TLS_HINT: &str = "if a corporate proxy re-signs TLS, point SSL_CERT_FILE a
 
 fn map_error(e: ureq::Error, url: &str, deadline: Deadline) -> Error {
     let net = |message: String, hint: Option<&str>| Error::Network { url: url.to_string(), message, hint: hint.map(str::to_string) };
+    if let Some(m) = pinned::mismatch_in(&e) {
+        return net(
+            format!("TLS refused: {m}"),
+            Some("the endpoint is not the cluster's managed identity service, or the platform rotated its certificate: restart the service so it gets the current IDENTITY_SERVER_THUMBPRINT"),
+        );
+    }
     match e {
         ureq::Error::Timeout(_) => Error::Timeout { what: format!("calling {url}"), after: deadline.total },
         ureq::Error::HostNotFound => net("host not found".into(), Some("check the authority URL and DNS")),
@@ -205,19 +245,29 @@ fn map_error(e: ureq::Error, url: &str, deadline: Deadline) -> Error {
 fn build_agent(roots: ureq::tls::RootCerts) -> ureq::Agent {
     trace!(2, "building the HTTP client");
     let tls = ureq::tls::TlsConfig::builder().root_certs(roots).build();
-    let config = ureq::Agent::config_builder()
+    let config = agent_config().tls_config(tls).proxy(ureq::Proxy::try_from_env()).build();
+    ureq::Agent::with_parts(config, ureq::unversioned::transport::DefaultConnector::new(), LiteralFirst::default())
+}
+
+/// TCP, then TLS through [`pinned::PinnedConnector`]: no proxy, no OS store, no plain http.
+fn build_pinned_agent(pin: &pinned::Pin) -> ureq::Agent {
+    use ureq::unversioned::transport::{Connector, TcpConnector};
+    trace!(2, "building the pinned HTTP client");
+    let connector = ().chain(TcpConnector::default()).chain(pinned::PinnedConnector::new(pin));
+    ureq::Agent::with_parts(agent_config().proxy(None).build(), connector, LiteralFirst::default())
+}
+
+/// What every agent shares: answers read whatever their status, no redirects, small buffers.
+fn agent_config() -> ureq::config::ConfigBuilder<ureq::typestate::AgentScope> {
+    ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
         .user_agent(concat!("entra-token/", env!("CARGO_PKG_VERSION")))
-        .tls_config(tls)
-        .proxy(ureq::Proxy::try_from_env())
         // ureq zeroes 128 KiB for each direction per connection; token answers have
         // a few KiB of headers and requests a few KiB of form, so 32/16 KiB is ample.
         .max_response_header_size(32 * 1024)
         .input_buffer_size(32 * 1024)
         .output_buffer_size(16 * 1024)
-        .build();
-    ureq::Agent::with_parts(config, ureq::unversioned::transport::DefaultConnector::new(), LiteralFirst::default())
 }
 
 /// ureq's resolver, except that an IP literal (a loopback authority, IMDS at

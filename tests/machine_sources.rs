@@ -448,40 +448,4 @@ fn cloud_shell_posts_the_resource() {
     assert_eq!(form_urlencoded::parse(&reqs[0].body).into_owned().collect::<Vec<_>>(), vec![("resource".to_string(), ARM.to_string())]);
 }
 
-#[test]
-fn service_fabric_sends_the_secret_header_over_verified_tls() {
-    let ca = support::TestCa::new();
-    let seen: Arc<Mutex<Vec<Request>>> = Arc::default();
-    let s2 = Arc::clone(&seen);
-    let sf = Server::start(
-        Arc::new(move |req: Request| {
-            s2.lock().unwrap().push(req.clone());
-            if req.header("secret") != Some("sf-secret") {
-                return Reply::json(401, &json!({"error": "bad secret"}));
-            }
-            mi_reply("service-fabric-token", query(&req, "resource").unwrap_or(""))
-        }),
-        Some(ca.server_config()),
-    );
-    let sb = Sandbox::new();
-    let ca_pem = ca.write_pem(&sb.path("ca"));
-    let cmd = || {
-        let mut c = sb.cmd();
-        c.args(["get-token", "-r", ARM, "--flow", "managed-identity"])
-            .env("IDENTITY_ENDPOINT", format!("{}/metadata/identity/oauth2/token", sf.url()))
-            .env("IDENTITY_HEADER", "sf-secret")
-            .env("IDENTITY_SERVER_THUMBPRINT", "0123456789abcdef0123456789abcdef01234567")
-            .env("SSL_CERT_FILE", &ca_pem);
-        c
-    };
-    assert_eq!(ok(&run(cmd())), "service-fabric-token");
-    assert_eq!(ok(&run(cmd())), "service-fabric-token");
-    let reqs = seen.lock().unwrap().clone();
-    assert_eq!(reqs.len(), 1);
-    assert_eq!(query(&reqs[0], "api-version"), Some("2019-07-01-preview"));
-    // Without the CA the certificate is not trusted: TLS is never switched off.
-    let mut c = cmd();
-    c.env_remove("SSL_CERT_FILE").args(["--force"]);
-    let out = run(c);
-    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
-}
+// Service Fabric (TLS pinned to IDENTITY_SERVER_THUMBPRINT): tests/service_fabric.rs.

@@ -272,6 +272,10 @@ fn auto_check(p: &Profile) -> Check {
         auto::Source::ManagedIdentity,
         match managed_identity::detect() {
             managed_identity::Kind::Imds { base } => Err(format!("no IDENTITY_ENDPOINT or MSI_ENDPOINT; IMDS ({base}) answers only on Azure VMs and is probed for 1s by the chain, not by doctor")),
+            managed_identity::Kind::ServiceFabric { endpoint } => match managed_identity::service_fabric_pin(&endpoint) {
+                Ok(pin) => Ok(format!("Service Fabric endpoint in the environment, TLS pinned to {} thumbprint {} (IDENTITY_SERVER_THUMBPRINT)", pin.digest_name(), pin.display())),
+                Err(e) => Err(crate::error::one_line(&e)),
+            },
             kind => Ok(format!("{} endpoint in the environment", kind.name())),
         },
     );

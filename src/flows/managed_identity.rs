@@ -229,9 +229,10 @@ fn platform(ctx: &FlowCtx<'_>, kind: &Kind, resource: &str, ua: Option<&UserAssi
             if ua.is_some() {
                 return Err(no_user_assigned("Service Fabric"));
             }
+            let pin = service_fabric_pin(endpoint)?;
             let secret = crate::secret::Secret::new(env("IDENTITY_HEADER").unwrap_or_default());
             let url = url_with(endpoint, &query(&[("api-version", "2019-07-01-preview"), ("resource", resource)]));
-            (ctx.http.get_local(&url, &[("Secret", secret.expose())], ctx.deadline, RetryPolicy::TOKEN, None)?, endpoint)
+            (ctx.http.get_pinned(&url, &[("Secret", secret.expose())], &pin, ctx.deadline, RetryPolicy::TOKEN)?, endpoint)
         }
         Kind::Arc { endpoint } => {
             if ua.is_some() {
@@ -252,6 +253,25 @@ fn platform(ctx: &FlowCtx<'_>, kind: &Kind, resource: &str, ua: Option<&UserAssi
         return oauth::parse_token_reply(&reply.body, &shown, crate::clock::now());
     }
     Err(mi_error(&reply, &shown, kind.name()))
+}
+
+/// Service Fabric's endpoint is https with a cluster certificate the platform names by
+/// thumbprint: the pin it is checked against, or why the configuration cannot be used.
+/// (No plain-http exception, not even for loopback: the pin is the only check there is.)
+pub(crate) fn service_fabric_pin(endpoint: &str) -> Result<crate::http::pinned::Pin> {
+    if !endpoint.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://")) {
+        return Err(Error::bad_input_hint(
+            format!("Service Fabric IDENTITY_ENDPOINT '{}' is not https", endpoint.split('?').next().unwrap_or(endpoint)),
+            "Service Fabric's token endpoint is https, verified against IDENTITY_SERVER_THUMBPRINT; check the variables the platform set",
+        ));
+    }
+    let raw = env("IDENTITY_SERVER_THUMBPRINT").unwrap_or_default();
+    crate::http::pinned::Pin::parse(&raw).map_err(|why| {
+        Error::bad_input_hint(
+            format!("IDENTITY_SERVER_THUMBPRINT '{}' is not a certificate thumbprint: {why}", raw.escape_default()),
+            "it must be the endpoint certificate's SHA-1 thumbprint in hex (40 digits), as Service Fabric sets it",
+        )
+    })
 }
 
 /// Azure Arc: the first request is refused with the path of a key file only a local
