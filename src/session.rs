@@ -245,19 +245,32 @@ fn profile_report(cache: Option<&Cache>, name: &str, configured: bool, tokens: &
             });
             v["tenant"] = json!(p.authority.tenant);
             v["client_id"] = json!(p.client_id);
-            if let Some(c) = cache
-                && let Ok(Some(link)) = accounts::linked(c, &p)
-            {
+            if let Some(c) = cache {
                 let store = accounts::store_for(c, &p).ok();
-                let rt = store.as_ref().and_then(|s| s.load(&link.key).ok()).flatten().is_some();
-                v["account"] = json!({
-                    "username": link.username,
-                    "tenant_id": link.tenant_id,
-                    "home_account_id": link.key.home_account_id,
-                    "signed_in_at": clock::rfc3339(link.signed_in_at),
-                    "refresh_token": if rt { "stored" } else { "missing" },
-                    "stored_in": store.as_ref().map(|s| s.describe()),
-                });
+                // Whether a refresh token is there, never what it is.
+                let account = |link: &accounts::AccountLink| {
+                    let rt = store.as_ref().and_then(|s| s.load(&link.key).ok()).flatten().is_some();
+                    json!({
+                        "username": link.username,
+                        "tenant": link.key.tenant,
+                        "tenant_id": link.tenant_id,
+                        "home_account_id": link.key.home_account_id,
+                        "signed_in_at": clock::rfc3339(link.signed_in_at),
+                        "refresh_token": if rt { "stored" } else { "missing" },
+                        "stored_in": store.as_ref().map(|s| s.describe()),
+                    })
+                };
+                if let Ok(Some(link)) = accounts::linked(c, &p) {
+                    v["account"] = account(&link);
+                }
+                // Links at other tenants: `--tenant`, or a sign-in from one tenant reused at another.
+                let own = accounts::link_name(&p);
+                let mut others: Vec<accounts::AccountLink> =
+                    accounts::all_links(c).unwrap_or_default().into_iter().filter(|(n, l)| l.profile == name && *n != own).map(|(_, l)| l).collect();
+                others.sort_by(|a, b| a.key.tenant.cmp(&b.key.tenant).then_with(|| a.key.name().cmp(&b.key.name())));
+                if !others.is_empty() {
+                    v["other_tenants"] = others.iter().map(account).collect();
+                }
             }
         }
         Err(e) => v["error"] = json!(crate::error::one_line(&e)),
@@ -270,6 +283,7 @@ fn profile_report(cache: Option<&Cache>, name: &str, configured: bool, tokens: &
                 "resource": e.resource,
                 "scopes": e.scopes,
                 "account": e.account,
+                "tenant_id": e.tenant_id,
                 "expires_on": e.expires_on,
                 "expires_at": clock::rfc3339(e.expires_on),
                 "expires_in": (e.expires_on - now).max(0),
@@ -334,11 +348,19 @@ fn render_status(reports: &[serde_json::Value], now: i64) -> String {
                 let state = if a["refresh_token"] == "stored" { "" } else { "; refresh token missing, run `entra-token login`" };
                 head.push_str(&format!("  signed in as {who}{tenant}{state}"));
             }
+            None if r.get("other_tenants").is_some() => head.push_str(&format!("  not signed in at tenant {}", s(&r["tenant"]))),
             None if FlowKind::parse(&s(&r["flow"])).is_ok_and(|f| f.is_user_flow()) => head.push_str("  not signed in"),
             None => {}
         }
         out.push_str(&head);
         out.push('\n');
+        let others = r["other_tenants"].as_array().cloned().unwrap_or_default();
+        for a in &others {
+            let who = a["username"].as_str().unwrap_or(a["home_account_id"].as_str().unwrap_or("?"));
+            let id = a["tenant_id"].as_str().filter(|t| Some(*t) != a["tenant"].as_str()).map(|t| format!(" ({t})")).unwrap_or_default();
+            let state = if a["refresh_token"] == "stored" { String::new() } else { format!("; refresh token missing, run `entra-token login -p {} --tenant {}`", s(&r["name"]), s(&a["tenant"])) };
+            out.push_str(&format!("    also at tenant {}{id}: signed in as {who}{state}\n", s(&a["tenant"])));
+        }
         let tokens = r["tokens"].as_array().cloned().unwrap_or_default();
         if tokens.is_empty() {
             out.push_str("    no cached tokens\n");
@@ -346,7 +368,9 @@ fn render_status(reports: &[serde_json::Value], now: i64) -> String {
         for t in tokens {
             let what = t["resource"].as_str().map(str::to_string).unwrap_or_else(|| t["scopes"].as_array().map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(" ")).unwrap_or_default());
             let exp = t["expires_on"].as_i64().unwrap_or(0);
-            out.push_str(&format!("    {what}  {}\n", expiry_phrase(exp, now)));
+            // Several tenants' tokens for one resource: say whose each is.
+            let tenant = t["tenant_id"].as_str().filter(|_| !others.is_empty()).map(|id| format!("  (tenant {id})")).unwrap_or_default();
+            out.push_str(&format!("    {what}  {}{tenant}\n", expiry_phrase(exp, now)));
         }
     }
     out

@@ -338,3 +338,57 @@ fn a_profile_at_another_tenant_borrows_the_sign_in_until_it_is_signed_out() {
     assert_eq!(claims(&out)["tid"], mock.tenant_id(B), "logout --all forgets every sign-out");
     assert_eq!(mock.grant_count(DEVICE_GRANT), 3);
 }
+
+/// `status` (and `cache list`) shows a profile's sign-ins at other tenants, text and JSON,
+/// with whether each keeps a refresh token, and never a token.
+#[test]
+fn status_shows_the_sign_ins_at_other_tenants_never_a_token() {
+    let (mock, sb) = setup(&[("dev", &device_profile(A)), ("elsewhere", &device_profile(A))]);
+    login(&mock, &sb, "dev");
+    ok(run(cmd(&sb, &["get-token", "-p", "dev", "--tenant", B])));
+    // A profile signed in only at another tenant than its own.
+    mock.approve_device_codes(0);
+    ok(run(cmd(&sb, &["login", "-p", "elsewhere", "--tenant", C])));
+
+    let out = ok(run(cmd(&sb, &["status"])));
+    let s = text(&out.stdout);
+    let section = |name: &str| s.split('\n').skip_while(|l| !l.starts_with(&format!("{name}  "))).take_while(|l| l.starts_with(name) || l.starts_with("    ")).collect::<Vec<_>>().join("\n");
+    let dev = section("dev");
+    assert!(dev.contains(&format!("signed in as user@contoso.test (tenant {})", mock.tenant_id(A))), "{s}");
+    assert!(dev.contains(&format!("also at tenant {B} ({}): signed in as user@contoso.test\n", mock.tenant_id(B))), "{s}");
+    assert!(dev.contains(&format!("(tenant {})", mock.tenant_id(B))), "B's cached token says whose it is: {s}");
+    let elsewhere = section("elsewhere");
+    assert!(elsewhere.contains(&format!("not signed in at tenant {A}")) && elsewhere.contains(&format!("also at tenant {C}")), "{s}");
+    let listed = ok(run(cmd(&sb, &["cache", "list"])));
+    assert!(text(&listed.stdout).contains(&format!("also at tenant {B}")), "{}", text(&listed.stdout));
+
+    let out = ok(run(cmd(&sb, &["status", "-o", "json"])));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let profile = |n: &str| v["profiles"].as_array().unwrap().iter().find(|p| p["name"] == n).unwrap().clone();
+    let dev = profile("dev");
+    assert_eq!(dev["account"]["tenant"], A);
+    let others = dev["other_tenants"].as_array().unwrap();
+    assert_eq!(others.len(), 1, "{dev}");
+    assert_eq!(others[0]["tenant"], B);
+    assert_eq!(others[0]["tenant_id"], mock.tenant_id(B));
+    assert_eq!(others[0]["username"], "user@contoso.test");
+    assert_eq!(others[0]["refresh_token"], "stored");
+    let tenants: Vec<&str> = dev["tokens"].as_array().unwrap().iter().filter_map(|t| t["tenant_id"].as_str()).collect();
+    assert!(tenants.contains(&mock.tenant_id(A).as_str()) && tenants.contains(&mock.tenant_id(B).as_str()), "{dev}");
+    let elsewhere = profile("elsewhere");
+    assert!(elsewhere.get("account").is_none(), "{elsewhere}");
+    assert_eq!(elsewhere["other_tenants"][0]["tenant"], C);
+
+    // A refresh token gone at B shows as missing there, with the command that heals it.
+    let rt_b = std::fs::read_dir(sb.path("cache")).unwrap().map(|e| e.unwrap().path()).find(|p| {
+        p.file_name().unwrap().to_str().unwrap().starts_with("rt-") && std::fs::read_to_string(p).unwrap().contains(&format!("\"tenant\":\"{B}\""))
+    });
+    std::fs::remove_file(rt_b.expect("B's refresh token file")).unwrap();
+    let s = text(&ok(run(cmd(&sb, &["status"]))).stdout);
+    assert!(s.contains(&format!("refresh token missing, run `entra-token login -p dev --tenant {B}`")), "{s}");
+
+    let everything = format!("{s}{}{}", text(&out.stdout), text(&listed.stdout));
+    for t in mock.issued_access_tokens().iter().chain(mock.live_refresh_tokens().iter()) {
+        assert!(!everything.contains(t.as_str()), "a token was printed");
+    }
+}
