@@ -392,3 +392,38 @@ fn status_shows_the_sign_ins_at_other_tenants_never_a_token() {
         assert!(!everything.contains(t.as_str()), "a token was printed");
     }
 }
+
+/// MFA (AADSTS50076/50079) advice depends on where it was asked: a tenant refusing a stored
+/// sign-in wants the person to sign in *there* (`login -p P --tenant T`), while a password
+/// grant under MFA wants a flow that can do MFA.
+#[test]
+fn mfa_advice_fits_the_situation() {
+    let pw = format!("flow = \"password\"\ntenant = \"{A}\"\nusername = \"ann@contoso.test\"\npassword_env = \"PW\"");
+    let (mock, sb) = setup(&[("dev", &device_profile(A)), ("legacy", &pw), ("fresh", &format!("flow = \"password\"\ntenant = \"{C}\"\nusername = \"bob@contoso.test\"\npassword_env = \"PW\""))]);
+    mock.add_user("ann@contoso.test", "pw-ann");
+    mock.add_user("bob@contoso.test", "pw-bob");
+    login(&mock, &sb, "dev");
+    for aadsts in [50076, 50079] {
+        mock.refuse_refresh_tokens_in(B, aadsts);
+        let out = run(cmd(&sb, &["get-token", "-p", "dev", "--tenant", B, "--force"]));
+        let err = text(&out.stderr);
+        assert_eq!(code(&out), 3, "{err}");
+        assert!(err.contains(&format!("tenant {B} requires multi-factor authentication: sign in there with `entra-token login -p dev --tenant {B}`")), "{err}");
+        assert!(!err.contains("--flow device-code or --flow interactive"), "the password flow's advice does not fit here: {err}");
+    }
+
+    // A password profile refused at another tenant: sign in there, by a flow that can do MFA.
+    ok(run(cmd_pw(&sb, &["login", "-p", "legacy"], "pw-ann")));
+    let out = run(cmd(&sb, &["get-token", "-p", "legacy", "--tenant", B]));
+    let err = text(&out.stderr);
+    assert_eq!(code(&out), 3, "{err}");
+    assert!(err.contains(&format!("sign in there with `entra-token login -p legacy --tenant {B} --flow device-code`")), "{err}");
+
+    // The password grant itself under MFA: the advice is another flow.
+    mock.require_mfa_for_password(true);
+    let out = run(cmd_pw(&sb, &["get-token", "-p", "fresh", "--no-cache"], "pw-bob"));
+    let err = text(&out.stderr);
+    assert_eq!(code(&out), 3, "{err}");
+    assert!(err.contains("AADSTS50076") && err.contains("password sign-in cannot do") && err.contains("--flow device-code"), "{err}");
+    assert!(!err.contains("sign in there"), "{err}");
+}
