@@ -427,3 +427,41 @@ fn mfa_advice_fits_the_situation() {
     assert!(err.contains("AADSTS50076") && err.contains("password sign-in cannot do") && err.contains("--flow device-code"), "{err}");
     assert!(!err.contains("sign in there"), "{err}");
 }
+
+/// `login` removes only the cached access tokens its sign-in invalidates: the same person
+/// signing in at another tenant keeps the first tenant's tokens (served from the cache
+/// after), while another person signing in removes the first person's, at every tenant.
+#[test]
+fn login_removes_only_the_tokens_the_new_sign_in_invalidates() {
+    let (mock, sb) = setup(&[("dev", &device_profile(A))]);
+    mock.add_user("ann@contoso.test", "pw-ann");
+    mock.add_user("bob@contoso.test", "pw-bob");
+    login(&mock, &sb, "dev");
+    let graph_a = text(&ok(run(cmd(&sb, &["get-token", "-p", "dev", "-r", "graph"]))).stdout);
+    assert_eq!(claims(&ok(run(cmd(&sb, &["get-token", "-p", "dev"])))) ["upn"], "ann@contoso.test");
+    let accounts = |sb: &Sandbox| -> Vec<(String, String)> {
+        let v: Value = serde_json::from_slice(&ok(run(cmd(sb, &["status", "-o", "json"]))).stdout).unwrap();
+        let dev = v["profiles"].as_array().unwrap().iter().find(|p| p["name"] == "dev").unwrap().clone();
+        let mut t: Vec<(String, String)> = dev["tokens"].as_array().unwrap().iter().map(|t| (t["account"].as_str().unwrap().to_string(), t["tenant_id"].as_str().unwrap().to_string())).collect();
+        t.sort();
+        t
+    };
+    let (ann, a_id, b_id) = ("ann@contoso.test".to_string(), mock.tenant_id(A), mock.tenant_id(B));
+    assert_eq!(accounts(&sb), vec![(ann.clone(), a_id.clone()), (ann.clone(), a_id.clone())]);
+
+    // The same person's first sign-in at B: A's two tokens stay, and serve without Entra.
+    mock.approve_device_codes(0);
+    ok(run(cmd(&sb, &["login", "-p", "dev", "--tenant", B])));
+    assert_eq!(accounts(&sb), vec![(ann.clone(), a_id.clone()), (ann.clone(), a_id.clone()), (ann.clone(), b_id.clone())]);
+    let before = mock.token_requests();
+    assert_eq!(text(&ok(run(cmd(&sb, &["get-token", "-p", "dev", "-r", "graph"]))).stdout), graph_a);
+    assert_eq!(mock.token_requests(), before, "A's cached token was served");
+
+    // Another person signs in at B: ann's tokens go, at B and at A; only bob's is left.
+    let mut bob = cmd(&sb, &["login", "-p", "dev", "--tenant", B, "--flow", "password", "--login-hint", "bob@contoso.test"]);
+    bob.env("AZURE_PASSWORD", "pw-bob");
+    ok(run(bob));
+    assert_eq!(accounts(&sb), vec![("bob@contoso.test".to_string(), b_id.clone())]);
+    let out = ok(run(cmd(&sb, &["get-token", "-p", "dev", "--tenant", B, "-r", "graph"])));
+    assert_eq!(claims(&out)["upn"], "bob@contoso.test", "ann's cached token at B is not served after bob signed in there");
+}
