@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 /// The Azure CLI's public client: pre-consented in most tenants.
 pub(crate) const AZURE_CLI_CLIENT_ID: &str = "04b07795-8ddb-461a-bbee-02f9e1bf7b46";
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ConfigFile {
     /// Profile used when neither a flag/request nor ENTRA_TOKEN_PROFILE names one.
@@ -246,14 +246,28 @@ pub(crate) fn config_path() -> Option<PathBuf> {
     Some(base.join("entra-token").join("config.toml"))
 }
 
-/// Reads and parses the config file; a missing file is an empty config.
+/// Reads and parses the config file; a missing file is an empty config. The file is read
+/// every time, but the same text is parsed once per process: the URL-claimed front ends
+/// (git, cargo, Docker, Bazel) find the profile and then resolve it, and the TOML parse
+/// was the largest part of a cached answer's own work.
 pub(crate) fn load_file(path: &Path) -> Result<ConfigFile> {
+    static LAST: std::sync::Mutex<Option<(String, ConfigFile)>> = std::sync::Mutex::new(None);
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ConfigFile::default()),
         Err(e) => return Err(Error::Config { path: path.to_path_buf(), message: e.to_string() }),
     };
-    parse_file(&text).map_err(|message| Error::Config { path: path.to_path_buf(), message })
+    if let Ok(last) = LAST.lock()
+        && let Some((seen, file)) = last.as_ref()
+        && *seen == text
+    {
+        return Ok(file.clone());
+    }
+    let file = parse_file(&text).map_err(|message| Error::Config { path: path.to_path_buf(), message })?;
+    if let Ok(mut last) = LAST.lock() {
+        *last = Some((text, file.clone()));
+    }
+    Ok(file)
 }
 
 pub(crate) fn parse_file(text: &str) -> std::result::Result<ConfigFile, String> {
@@ -434,6 +448,20 @@ fn builtin_default(name_source: NameSource) -> Result<Profile> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_config_read_again_is_never_stale() {
+        let path = std::env::temp_dir().join(format!("et-config-{}.toml", std::process::id()));
+        std::fs::write(&path, "default_profile = \"a\"\n").unwrap();
+        assert_eq!(load_file(&path).unwrap().default_profile.as_deref(), Some("a"));
+        assert_eq!(load_file(&path).unwrap().default_profile.as_deref(), Some("a"));
+        std::fs::write(&path, "default_profile = \"b\"\n").unwrap();
+        assert_eq!(load_file(&path).unwrap().default_profile.as_deref(), Some("b"));
+        std::fs::write(&path, "default_profile = \"b\"\nbogus = 1\n").unwrap();
+        assert!(load_file(&path).is_err(), "an edit that breaks the file is seen");
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(load_file(&path).unwrap().default_profile, None);
+    }
 
     #[test]
     fn parses_a_profile_and_rejects_typos() {
