@@ -41,7 +41,7 @@ pub(crate) enum ProfileAction {
         output: Format,
     },
     /// Add a profile (asks for missing fields at a terminal, takes flags otherwise).
-    Add(AddArgs),
+    Add(Box<AddArgs>),
     /// Remove a profile from the config file.
     Remove {
         name: String,
@@ -595,7 +595,7 @@ fn add(a: &AddArgs) -> Result<ExitCode> {
     let exists = doc.get("profiles").and_then(|p| p.get(&a.name)).is_some();
     let mut args = AddArgs { name: a.name.clone(), urls: a.urls.clone(), serve_resources: a.serve_resources.clone(), ..AddArgs::default() };
     copy_fields(a, &mut args);
-    if !(exists && a.update) && !a.no_prompt
+    if !(a.no_prompt || exists && a.update)
         && let Some(mut input) = prompt_input()
     {
         ask_missing(&mut args, &mut *input, &mut std::io::stderr())?;
