@@ -330,8 +330,7 @@ mod tests {
     use super::*;
 
     fn tmp() -> PathBuf {
-        let d = std::env::temp_dir().join(format!("et-cache-{}-{}", std::process::id(), rand_suffix()));
-        d
+        std::env::temp_dir().join(format!("et-cache-{}-{}", std::process::id(), rand_suffix()))
     }
     fn rand_suffix() -> u64 {
         let mut b = [0u8; 8];

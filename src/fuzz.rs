@@ -7,7 +7,10 @@ use crate::broker::TokenEntry;
 use crate::http::Reply;
 
 /// Every target by name, for `fuzz/run.sh` and the property tests.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+/// A fuzz target: its name and the decoder it feeds.
+pub type FuzzTarget = (&'static str, fn(&[u8]));
+
+pub const TARGETS: &[FuzzTarget] = &[
     ("native_request", native_request),
     ("config_toml", config_toml),
     ("token_response", token_response),

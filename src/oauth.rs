@@ -238,6 +238,17 @@ pub(crate) fn hint_for(code: u32) -> Option<&'static str> {
     })
 }
 
+/// The hint for a refusal of a stored sign-in's refresh token at a tenant. `hint_for`
+/// advises on the grant the profile's flow made (MFA under a password: use a flow that
+/// can do MFA); here a person must sign in at that tenant, and `login` is the command
+/// that does it (`entra-token login -p P --tenant T`).
+pub(crate) fn hint_for_stored_sign_in(code: u32, tenant: &str, login: &str) -> Option<String> {
+    match code {
+        50076 | 50079 => Some(format!("tenant {tenant} requires multi-factor authentication: sign in there with `{login}`")),
+        _ => hint_for(code).map(str::to_string),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

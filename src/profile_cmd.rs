@@ -41,7 +41,7 @@ pub(crate) enum ProfileAction {
         output: Format,
     },
     /// Add a profile (asks for missing fields at a terminal, takes flags otherwise).
-    Add(AddArgs),
+    Add(Box<AddArgs>),
     /// Remove a profile from the config file.
     Remove {
         name: String,
@@ -78,12 +78,36 @@ pub(crate) struct AddArgs {
     /// PEM file with the certificate and private key (client-credentials with a certificate).
     #[arg(long, value_name = "PATH")]
     pub certificate_path: Option<PathBuf>,
+    /// NAME of the environment variable holding the certificate's password (encrypted key).
+    #[arg(long, value_name = "VAR")]
+    pub certificate_password_env: Option<String>,
     /// File holding the federated token (workload identity).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", conflicts_with = "service_connection_id")]
     pub federated_token_file: Option<PathBuf>,
+    /// Azure Pipelines service connection whose OIDC token is the federated token (workload identity).
+    #[arg(long, value_name = "ID")]
+    pub service_connection_id: Option<String>,
     /// Client id of a user-assigned managed identity.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["mi_object_id", "mi_res_id"])]
     pub mi_client_id: Option<String>,
+    /// Object (principal) id of a user-assigned managed identity.
+    #[arg(long, conflicts_with = "mi_res_id")]
+    pub mi_object_id: Option<String>,
+    /// Resource id of a user-assigned managed identity.
+    #[arg(long)]
+    pub mi_res_id: Option<String>,
+    /// The account to sign in as (password flow; pre-fills the browser, picks a signed-in person).
+    #[arg(long, value_name = "USER")]
+    pub username: Option<String>,
+    /// NAME of the environment variable holding the password (password flow; never the password itself).
+    #[arg(long, value_name = "VAR", conflicts_with = "password_file")]
+    pub password_env: Option<String>,
+    /// File holding the password (password flow).
+    #[arg(long, value_name = "PATH")]
+    pub password_file: Option<PathBuf>,
+    /// Account to pre-fill at sign-in, and to pick among people signed in elsewhere.
+    #[arg(long, value_name = "USER")]
+    pub login_hint: Option<String>,
     /// Authority host URL (https, or http on loopback).
     #[arg(long, conflicts_with = "cloud")]
     pub authority: Option<String>,
@@ -490,8 +514,16 @@ fn fields_of(a: &AddArgs) -> Vec<(&'static str, Item)> {
     s("client_secret_env", &a.client_secret_env, &mut f);
     p("client_secret_file", &a.client_secret_file, &mut f);
     p("certificate_path", &a.certificate_path, &mut f);
+    s("certificate_password_env", &a.certificate_password_env, &mut f);
     p("federated_token_file", &a.federated_token_file, &mut f);
+    s("service_connection_id", &a.service_connection_id, &mut f);
     s("mi_client_id", &a.mi_client_id, &mut f);
+    s("mi_object_id", &a.mi_object_id, &mut f);
+    s("mi_res_id", &a.mi_res_id, &mut f);
+    s("username", &a.username, &mut f);
+    s("password_env", &a.password_env, &mut f);
+    p("password_file", &a.password_file, &mut f);
+    s("login_hint", &a.login_hint, &mut f);
     s("authority", &a.authority, &mut f);
     s("cloud", &a.cloud, &mut f);
     s("resource", &a.resource, &mut f);
@@ -512,13 +544,23 @@ pub(crate) fn apply_add(doc: &mut DocumentMut, a: &AddArgs) -> Result<()> {
         Some(existing) if a.update => {
             let t = existing.as_table_mut().ok_or_else(|| Error::bad_input(format!("profile '{}' is not a [profiles.{}] table; edit it by hand", a.name, a.name)))?;
             for (k, v) in fields {
-                // One secret source at a time: setting one drops the other.
-                match k {
-                    "client_secret_env" => drop(t.remove("client_secret_file")),
-                    "client_secret_file" => drop(t.remove("client_secret_env")),
-                    "authority" => drop(t.remove("cloud")),
-                    "cloud" => drop(t.remove("authority")),
-                    _ => {}
+                // One source at a time: setting one drops the others.
+                let replaces: &[&str] = match k {
+                    "client_secret_env" => &["client_secret_file"],
+                    "client_secret_file" => &["client_secret_env"],
+                    "authority" => &["cloud"],
+                    "cloud" => &["authority"],
+                    "federated_token_file" => &["service_connection_id"],
+                    "service_connection_id" => &["federated_token_file"],
+                    "password_env" => &["password_file"],
+                    "password_file" => &["password_env"],
+                    "mi_client_id" => &["mi_object_id", "mi_res_id"],
+                    "mi_object_id" => &["mi_client_id", "mi_res_id"],
+                    "mi_res_id" => &["mi_client_id", "mi_object_id"],
+                    _ => &[],
+                };
+                for old in replaces {
+                    t.remove(old);
                 }
                 set_keep_decor(t, k, v);
             }
@@ -553,18 +595,24 @@ fn add(a: &AddArgs) -> Result<ExitCode> {
     let exists = doc.get("profiles").and_then(|p| p.get(&a.name)).is_some();
     let mut args = AddArgs { name: a.name.clone(), urls: a.urls.clone(), serve_resources: a.serve_resources.clone(), ..AddArgs::default() };
     copy_fields(a, &mut args);
-    if !(exists && a.update) && !a.no_prompt
+    if !(a.no_prompt || exists && a.update)
         && let Some(mut input) = prompt_input()
     {
         ask_missing(&mut args, &mut *input, &mut std::io::stderr())?;
     }
-    if let Some(v) = &args.client_secret_env
-        && !is_env_name(v)
-    {
-        return Err(Error::bad_input_hint(
-            "--client-secret-env takes the NAME of an environment variable, and that is not one",
-            "pass e.g. --client-secret-env CI_CLIENT_SECRET; if you pasted the secret itself, clear it from your shell history",
-        ));
+    for (flag, v, example) in [
+        ("--client-secret-env", &args.client_secret_env, "CI_CLIENT_SECRET"),
+        ("--certificate-password-env", &args.certificate_password_env, "CERT_PASSWORD"),
+        ("--password-env", &args.password_env, "MY_PASSWORD"),
+    ] {
+        if let Some(v) = v
+            && !is_env_name(v)
+        {
+            return Err(Error::bad_input_hint(
+                format!("{flag} takes the NAME of an environment variable, and that is not one"),
+                format!("pass e.g. {flag} {example}; if you pasted the secret itself, clear it from your shell history"),
+            ));
+        }
     }
     apply_add(&mut doc, &args)?;
     let text = render(&doc, &path);
@@ -574,8 +622,10 @@ fn add(a: &AddArgs) -> Result<ExitCode> {
     })?;
     save(&path, &text)?;
     warn!("{} profile '{}' in {}", if exists { "updated" } else { "added" }, args.name, path.display());
-    if let Some(var) = args.client_secret_env.as_deref().filter(|v| std::env::var_os(v).is_none()) {
-        warn!("remember to set {var} (the profile reads the client secret from it)");
+    for (var, what) in [(&args.client_secret_env, "the client secret"), (&args.certificate_password_env, "the certificate's password"), (&args.password_env, "the password")] {
+        if let Some(var) = var.as_deref().filter(|v| std::env::var_os(v).is_none()) {
+            warn!("remember to set {var} (the profile reads {what} from it)");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -587,8 +637,16 @@ fn copy_fields(from: &AddArgs, to: &mut AddArgs) {
     to.client_secret_env = from.client_secret_env.clone();
     to.client_secret_file = from.client_secret_file.clone();
     to.certificate_path = from.certificate_path.clone();
+    to.certificate_password_env = from.certificate_password_env.clone();
     to.federated_token_file = from.federated_token_file.clone();
+    to.service_connection_id = from.service_connection_id.clone();
     to.mi_client_id = from.mi_client_id.clone();
+    to.mi_object_id = from.mi_object_id.clone();
+    to.mi_res_id = from.mi_res_id.clone();
+    to.username = from.username.clone();
+    to.password_env = from.password_env.clone();
+    to.password_file = from.password_file.clone();
+    to.login_hint = from.login_hint.clone();
     to.authority = from.authority.clone();
     to.cloud = from.cloud.clone();
     to.resource = from.resource.clone();
@@ -670,7 +728,7 @@ pub(crate) fn ask_missing(a: &mut AddArgs, input: &mut dyn BufRead, err: &mut dy
             let _ = writeln!(err, "entra-token: that is neither a variable name nor a path; do not paste the secret here");
         }
     }
-    if flow == FlowKind::WorkloadIdentity && a.federated_token_file.is_none() {
+    if flow == FlowKind::WorkloadIdentity && a.federated_token_file.is_none() && a.service_connection_id.is_none() {
         a.federated_token_file = ask(input, err, "Federated token file (empty: AZURE_FEDERATED_TOKEN_FILE)", None)?.map(PathBuf::from);
     }
     if a.resource.is_none() {

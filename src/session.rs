@@ -11,7 +11,7 @@ use crate::config::{self, FlowKind};
 use crate::error::{Error, Result};
 use crate::flows::{FlowCtx, Prompt, user};
 use crate::http::Http;
-use crate::log::{line, warn};
+use crate::log::{line, trace, warn};
 use clap::{Args, ValueEnum};
 use serde_json::json;
 use std::process::ExitCode;
@@ -135,8 +135,18 @@ pub(crate) fn login(args: &LoginArgs) -> Result<ExitCode> {
     let reply = user::sign_in(&ctx, flow)?;
     let link = accounts::linked(&cache, &r.profile)?;
     // Another account now: the old one's access tokens must not be served for this profile.
-    if previous.as_ref().map(|l| &l.key) != link.as_ref().map(|l| &l.key) {
-        remove_tokens(&cache, |e| e.profile == r.profile.name && e.identity == crate::flows::cache_identity(&r.profile))?;
+    // The same account at another tenant (`login --tenant B`) leaves the others' tokens be.
+    let identity = crate::flows::cache_identity(&r.profile);
+    let removed = remove_tokens(&cache, |e| {
+        e.profile == r.profile.name
+            && e.identity == identity
+            && match &link {
+                Some(new) => invalidated(e, previous.as_ref(), new),
+                None => previous.is_some(),
+            }
+    })?;
+    if removed > 0 {
+        trace!(1, "removed {removed} cached access token(s) of the account signed in before");
     }
     let entry = broker::entry_from_reply(&r, reply);
     let expires_on = entry.expires_on;
@@ -152,7 +162,23 @@ pub(crate) fn login(args: &LoginArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Removes cached access tokens that `keep` selects; returns how many.
+/// After `login` linked the profile to `new` at the tenant it signed in at (`before`: the
+/// link there until now): is a cached access token of the profile no longer its sign-in's?
+/// Yes when it names another account, or when the account at this tenant changed and the
+/// token is this tenant's (or says no tenant). A first sign-in at another tenant as the
+/// same person keeps every tenant's tokens.
+fn invalidated(e: &TokenEntry, before: Option<&accounts::AccountLink>, new: &accounts::AccountLink) -> bool {
+    let same = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+    let other_account = matches!((&e.account, &new.username), (Some(a), Some(u)) if !same(a, u));
+    let changed_here = before.is_some_and(|b| !same(&b.key.home_account_id, &new.key.home_account_id));
+    let this_tenant = match (&e.tenant_id, &new.tenant_id) {
+        (Some(t), Some(n)) => same(t, n),
+        _ => true,
+    };
+    other_account || (changed_here && this_tenant)
+}
+
+/// Removes cached access tokens that `select` selects; returns how many.
 fn remove_tokens(cache: &Cache, select: impl Fn(&TokenEntry) -> bool) -> Result<usize> {
     let mut n = 0;
     for name in cache.list("at-")? {
@@ -245,19 +271,32 @@ fn profile_report(cache: Option<&Cache>, name: &str, configured: bool, tokens: &
             });
             v["tenant"] = json!(p.authority.tenant);
             v["client_id"] = json!(p.client_id);
-            if let Some(c) = cache
-                && let Ok(Some(link)) = accounts::linked(c, &p)
-            {
+            if let Some(c) = cache {
                 let store = accounts::store_for(c, &p).ok();
-                let rt = store.as_ref().and_then(|s| s.load(&link.key).ok()).flatten().is_some();
-                v["account"] = json!({
-                    "username": link.username,
-                    "tenant_id": link.tenant_id,
-                    "home_account_id": link.key.home_account_id,
-                    "signed_in_at": clock::rfc3339(link.signed_in_at),
-                    "refresh_token": if rt { "stored" } else { "missing" },
-                    "stored_in": store.as_ref().map(|s| s.describe()),
-                });
+                // Whether a refresh token is there, never what it is.
+                let account = |link: &accounts::AccountLink| {
+                    let rt = store.as_ref().and_then(|s| s.load(&link.key).ok()).flatten().is_some();
+                    json!({
+                        "username": link.username,
+                        "tenant": link.key.tenant,
+                        "tenant_id": link.tenant_id,
+                        "home_account_id": link.key.home_account_id,
+                        "signed_in_at": clock::rfc3339(link.signed_in_at),
+                        "refresh_token": if rt { "stored" } else { "missing" },
+                        "stored_in": store.as_ref().map(|s| s.describe()),
+                    })
+                };
+                if let Ok(Some(link)) = accounts::linked(c, &p) {
+                    v["account"] = account(&link);
+                }
+                // Links at other tenants: `--tenant`, or a sign-in from one tenant reused at another.
+                let own = accounts::link_name(&p);
+                let mut others: Vec<accounts::AccountLink> =
+                    accounts::all_links(c).unwrap_or_default().into_iter().filter(|(n, l)| l.profile == name && *n != own).map(|(_, l)| l).collect();
+                others.sort_by(|a, b| a.key.tenant.cmp(&b.key.tenant).then_with(|| a.key.name().cmp(&b.key.name())));
+                if !others.is_empty() {
+                    v["other_tenants"] = others.iter().map(account).collect();
+                }
             }
         }
         Err(e) => v["error"] = json!(crate::error::one_line(&e)),
@@ -270,6 +309,7 @@ fn profile_report(cache: Option<&Cache>, name: &str, configured: bool, tokens: &
                 "resource": e.resource,
                 "scopes": e.scopes,
                 "account": e.account,
+                "tenant_id": e.tenant_id,
                 "expires_on": e.expires_on,
                 "expires_at": clock::rfc3339(e.expires_on),
                 "expires_in": (e.expires_on - now).max(0),
@@ -334,11 +374,19 @@ fn render_status(reports: &[serde_json::Value], now: i64) -> String {
                 let state = if a["refresh_token"] == "stored" { "" } else { "; refresh token missing, run `entra-token login`" };
                 head.push_str(&format!("  signed in as {who}{tenant}{state}"));
             }
+            None if r.get("other_tenants").is_some() => head.push_str(&format!("  not signed in at tenant {}", s(&r["tenant"]))),
             None if FlowKind::parse(&s(&r["flow"])).is_ok_and(|f| f.is_user_flow()) => head.push_str("  not signed in"),
             None => {}
         }
         out.push_str(&head);
         out.push('\n');
+        let others = r["other_tenants"].as_array().cloned().unwrap_or_default();
+        for a in &others {
+            let who = a["username"].as_str().unwrap_or(a["home_account_id"].as_str().unwrap_or("?"));
+            let id = a["tenant_id"].as_str().filter(|t| Some(*t) != a["tenant"].as_str()).map(|t| format!(" ({t})")).unwrap_or_default();
+            let state = if a["refresh_token"] == "stored" { String::new() } else { format!("; refresh token missing, run `entra-token login -p {} --tenant {}`", s(&r["name"]), s(&a["tenant"])) };
+            out.push_str(&format!("    also at tenant {}{id}: signed in as {who}{state}\n", s(&a["tenant"])));
+        }
         let tokens = r["tokens"].as_array().cloned().unwrap_or_default();
         if tokens.is_empty() {
             out.push_str("    no cached tokens\n");
@@ -346,7 +394,9 @@ fn render_status(reports: &[serde_json::Value], now: i64) -> String {
         for t in tokens {
             let what = t["resource"].as_str().map(str::to_string).unwrap_or_else(|| t["scopes"].as_array().map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(" ")).unwrap_or_default());
             let exp = t["expires_on"].as_i64().unwrap_or(0);
-            out.push_str(&format!("    {what}  {}\n", expiry_phrase(exp, now)));
+            // Several tenants' tokens for one resource: say whose each is.
+            let tenant = t["tenant_id"].as_str().filter(|_| !others.is_empty()).map(|id| format!("  (tenant {id})")).unwrap_or_default();
+            out.push_str(&format!("    {what}  {}{tenant}\n", expiry_phrase(exp, now)));
         }
     }
     out
@@ -364,5 +414,46 @@ mod tests {
         assert_eq!(human_duration(2 * 86400 + 3 * 3600), "2d 3h");
         assert_eq!(expiry_phrase(1000 + 42 * 60, 1000), "expires in 42m");
         assert_eq!(expiry_phrase(1000, 1000 + 180), "expired 3m ago");
+    }
+
+    #[test]
+    fn a_new_sign_in_invalidates_only_another_accounts_tokens() {
+        let link = |hid: &str, user: &str, tid: &str| accounts::AccountLink {
+            v: 1,
+            profile: "p".into(),
+            key: accounts::AccountKey { authority: "https://a".into(), tenant: tid.into(), client_id: "c".into(), home_account_id: hid.into() },
+            username: Some(user.into()),
+            tenant_id: Some(tid.into()),
+            signed_in_at: 0,
+        };
+        let token = |user: Option<&str>, tid: Option<&str>| TokenEntry {
+            v: 1,
+            access_token: crate::secret::Secret::new(String::new()),
+            token_type: "Bearer".into(),
+            expires_on: 0,
+            refresh_on: None,
+            scopes: vec![],
+            resource: None,
+            tenant_id: tid.map(str::to_string),
+            account: user.map(str::to_string),
+            profile: "p".into(),
+            authority: "https://a".into(),
+            client_id: "c".into(),
+            identity: "user:p".into(),
+            cached_at: 0,
+        };
+        let ann_b = link("ann.home", "ann@x", "tb");
+        // Ann's first sign-in at B: her tokens at A stay.
+        assert!(!invalidated(&token(Some("Ann@x"), Some("ta")), None, &ann_b));
+        // Bob's: Ann's go at every tenant; Bob's own stay.
+        let bob_b = link("bob.home", "bob@x", "tb");
+        assert!(invalidated(&token(Some("ann@x"), Some("ta")), Some(&ann_b), &bob_b));
+        assert!(invalidated(&token(Some("ann@x"), Some("ta")), None, &bob_b));
+        assert!(!invalidated(&token(Some("bob@x"), Some("ta")), Some(&ann_b), &bob_b));
+        // A token that names nobody: gone at B when B's account changed, kept elsewhere.
+        assert!(invalidated(&token(None, Some("tb")), Some(&ann_b), &bob_b));
+        assert!(invalidated(&token(None, None), Some(&ann_b), &bob_b));
+        assert!(!invalidated(&token(None, Some("ta")), Some(&ann_b), &bob_b));
+        assert!(!invalidated(&token(None, Some("tb")), Some(&ann_b), &ann_b));
     }
 }

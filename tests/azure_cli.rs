@@ -140,6 +140,43 @@ fn az_scope_tenant_and_subscription_flags() {
 }
 
 #[test]
+fn az_subscription_picks_the_profile_that_holds_it() {
+    let mock = MockAuthority::start();
+    let sb = configured(&mock, &format!("subscription = \"{SUB}\"\n"));
+    mock.add_tenant("fabrikam.test");
+    let other_sub = "44444444-4444-4444-4444-444444444444";
+    let mut config = std::fs::read_to_string(sb.path("config.toml")).unwrap();
+    config.push_str(&format!(
+        "\n[profiles.fabrikam]\ntenant = \"fabrikam.test\"\nclient_id = \"{APP}\"\nflow = \"client-credentials\"\nclient_secret_env = \"APP_SECRET\"\nauthority = \"{}\"\nsubscription = \"{other_sub}\"\n",
+        mock.url()
+    ));
+    sb.write_config(&config);
+    // Azure SDKs pass --subscription when one is configured: it chooses the profile.
+    let v = ok(&run(az(&sb, &["account", "get-access-token", "--output", "json", "--resource", "https://vault.azure.net", "--subscription", &other_sub.to_uppercase()])));
+    assert_eq!(v["tenant"], mock.tenant_id("fabrikam.test").as_str());
+    let v = ok(&run(az(&sb, &["account", "get-access-token", "--output", "json", "--resource", "https://vault.azure.net", "--subscription", SUB])));
+    assert_eq!(v["tenant"], mock.tenant_id(TENANT).as_str());
+    assert_eq!(v["subscription"], SUB);
+    // An unknown subscription leaves the default profile in charge, and is echoed as az does.
+    let v = ok(&run(az(&sb, &["account", "get-access-token", "--output", "json", "--subscription", "elsewhere"])));
+    assert_eq!((v["tenant"].as_str(), v["subscription"].as_str()), (Some(mock.tenant_id(TENANT).as_str()), Some("elsewhere")));
+    // An explicit ENTRA_TOKEN_PROFILE wins over the subscription.
+    let mut c = az(&sb, &["account", "get-access-token", "--output", "json", "--subscription", other_sub]);
+    c.env("ENTRA_TOKEN_PROFILE", "default");
+    assert_eq!(ok(&run(c))["tenant"], mock.tenant_id(TENANT).as_str());
+    // The same subscription in two profiles is ambiguous: exit 1, and nothing was requested.
+    sb.write_config(&format!(
+        "{config}\n[profiles.dup]\ntenant = \"x\"\nclient_id = \"{APP}\"\nflow = \"client-credentials\"\nclient_secret_env = \"APP_SECRET\"\nauthority = \"{}\"\nsubscription = \"{SUB}\"\n",
+        mock.url()
+    ));
+    let before = mock.token_requests();
+    let out = run(az(&sb, &["account", "get-access-token", "--subscription", SUB]));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("more than one profile"), "{}", stderr(&out));
+    assert_eq!(mock.token_requests(), before);
+}
+
+#[test]
 fn az_errors_tell_sdks_whether_to_move_on() {
     // Nothing configured: "az login", no AADSTS, non-zero.
     let sb = Sandbox::new();

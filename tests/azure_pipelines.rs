@@ -466,3 +466,41 @@ fn the_request_matches_azure_identitys_azure_pipelines_credential() {
     }
     assert_eq!(grants[0].path, grants[1].path);
 }
+
+/// `profile add --service-connection-id` writes a profile that works as it is: the token
+/// request runs through it to this stand-in and to Entra, and its connection wins over the
+/// one AzureCLI@2 exported for the step.
+#[test]
+fn profile_add_with_a_service_connection_writes_a_working_profile() {
+    let (mock, ado) = (entra(), Ado::start());
+    let sb = Sandbox::new();
+    let mut add = sb.cmd();
+    add.args(["profile", "add", "ado", "--flow", "workload-identity", "--tenant", TENANT, "--client-id", APP, "--service-connection-id", CONNECTION])
+        .args(["--authority", &mock.url(), "--no-prompt"]);
+    let out = run(add);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let written = std::fs::read_to_string(sb.path("config.toml")).unwrap();
+    assert!(written.contains(&format!("service_connection_id = \"{CONNECTION}\"")), "{written}");
+
+    let uri = ado.uri();
+    let vars = [("SYSTEM_OIDCREQUESTURI", uri.as_str()), ("SYSTEM_ACCESSTOKEN", ACCESS_TOKEN), ("AZURESUBSCRIPTION_SERVICE_CONNECTION_ID", OTHER_CONNECTION)];
+    let token = ok(&get_token(&sb, &vars, &[]));
+    assert_eq!(mock.issued_access_tokens(), vec![token]);
+    let seen = ado.requests();
+    assert_eq!(seen.len(), 1);
+    assert!(seen[0].query.contains(&("serviceConnectionId".to_string(), CONNECTION.to_string())), "{:?}", seen[0].query);
+    assert_eq!(assertions(&mock), vec![oidc_token(CONNECTION)]);
+
+    // --update to a token file drops the connection (the two are exclusive), and back.
+    let mut upd = sb.cmd();
+    upd.args(["profile", "add", "ado", "--update", "--federated-token-file", "/var/run/token"]);
+    assert!(run(upd).status.success());
+    let written = std::fs::read_to_string(sb.path("config.toml")).unwrap();
+    assert!(written.contains("federated_token_file = \"/var/run/token\"") && !written.contains("service_connection_id"), "{written}");
+    let mut upd = sb.cmd();
+    upd.args(["profile", "add", "ado", "--update", "--service-connection-id", CONNECTION]);
+    let out = run(upd);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let written = std::fs::read_to_string(sb.path("config.toml")).unwrap();
+    assert!(!written.contains("federated_token_file") && written.contains("service_connection_id"), "{written}");
+}

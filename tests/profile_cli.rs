@@ -213,3 +213,45 @@ fn add_asks_a_person_at_a_terminal() {
     assert!(written.contains("[profiles.pipeline]\ntenant = \"contoso.test\"\nclient_id = \"88888888-8888-8888-8888-888888888888\"\nflow = \"client-credentials\"\nclient_secret_env = \"PIPE_SECRET\"\n"), "{written}");
     assert!(!written.contains("Pasted"), "{written}");
 }
+
+/// The people keys `profile add` takes (username, password_env/password_file, login_hint):
+/// a password profile written from flags signs in as it is, against the mock authority.
+#[test]
+fn a_password_profile_from_flags_signs_in() {
+    let mock = support::MockAuthority::start();
+    mock.add_tenant("contoso.test");
+    mock.add_user("ann@contoso.test", "correct horse");
+    let sb = Sandbox::new();
+    let mut cmd = sb.cmd();
+    cmd.args(["profile", "add", "legacy", "--flow", "password", "--tenant", "contoso.test", "--username", "ann@contoso.test", "--password-env", "ANN_PASSWORD"])
+        .args(["--login-hint", "ann@contoso.test", "--authority", &mock.url(), "--no-prompt"]);
+    let out = run(cmd);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("remember to set ANN_PASSWORD"), "{}", text(&out.stderr));
+    let written = std::fs::read_to_string(sb.path("config.toml")).unwrap();
+    assert!(written.contains("username = \"ann@contoso.test\"\npassword_env = \"ANN_PASSWORD\"\nlogin_hint = \"ann@contoso.test\"\n"), "{written}");
+
+    let mut cmd = sb.cmd();
+    cmd.env("ANN_PASSWORD", "correct horse").args(["get-token", "-p", "legacy", "-r", "graph", "-o", "json"]);
+    let out = run(cmd);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["account"], "ann@contoso.test");
+    assert_eq!(mock.grant_count("password"), 1);
+
+    // A password pasted where its variable's name belongs is refused, not echoed or written.
+    let before = std::fs::read_to_string(sb.path("config.toml")).unwrap();
+    let mut cmd = sb.cmd();
+    cmd.args(["profile", "add", "legacy", "--update", "--password-env", "correct horse!"]);
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("--password-env takes the NAME") && !text(&out.stderr).contains("correct horse"), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_to_string(sb.path("config.toml")).unwrap(), before);
+
+    // --update to a password file drops the variable: one source at a time.
+    let mut cmd = sb.cmd();
+    cmd.args(["profile", "add", "legacy", "--update", "--password-file", "/run/secrets/pw"]);
+    assert!(run(cmd).status.success());
+    let after = std::fs::read_to_string(sb.path("config.toml")).unwrap();
+    assert!(after.contains("password_file = \"/run/secrets/pw\"") && !after.contains("password_env"), "{after}");
+}

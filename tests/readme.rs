@@ -107,4 +107,17 @@ fn the_troubleshooting_table_matches_the_hints_in_the_code() {
         .collect();
     assert!(in_code.len() >= 10, "{in_code:?}");
     assert_eq!(in_readme, in_code, "README troubleshooting table vs oauth::hint_for");
+
+    // Codes whose advice differs for a refused stored sign-in: their row says both.
+    let body = src.split("fn hint_for_stored_sign_in(").nth(1).unwrap().split("\n}\n").next().unwrap();
+    let situational: Vec<u32> = body
+        .lines()
+        .filter_map(|l| l.trim().split("=>").next().filter(|_| l.contains("=>")))
+        .flat_map(|pat| pat.split('|').filter_map(|c| c.trim().parse::<u32>().ok()).collect::<Vec<_>>())
+        .collect();
+    assert!(!situational.is_empty());
+    for code in situational {
+        let row = section.lines().find(|l| l.contains(&format!("AADSTS{code}"))).unwrap_or_else(|| panic!("no README row for AADSTS{code}"));
+        assert!(row.contains("--flow") && row.contains("--tenant"), "README row for AADSTS{code} must give both situations' advice: {row}");
+    }
 }

@@ -653,3 +653,43 @@ fn two_auto_profiles_never_share_one_persons_cached_token() {
         assert_eq!(v["account"], who, "profile {profile}");
     }
 }
+
+/// A tenant refusing a sign-in reused from another tenant (MFA): with a person at the
+/// terminal the browser opens at that tenant with `login_hint` set to the refused account,
+/// so the person signs in as the same account, not whoever the browser defaults to.
+/// Driven through a real pseudo-terminal (util-linux `script`) and the `$BROWSER` stand-in.
+#[test]
+fn the_browser_fallback_after_a_tenant_refusal_pre_fills_the_refused_account() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipping: util-linux `script` is not installed (CI installs it)");
+        return;
+    }
+    const FABRIKAM: &str = "fabrikam.test";
+    let mock = MockAuthority::start();
+    mock.add_tenant(CONTOSO);
+    mock.add_tenant(FABRIKAM);
+    let sb = sandbox(&mock, &[("web", &format!("flow = \"interactive\"\ntenant = \"{CONTOSO}\""))]);
+    let Some(browser) = browser_script(&sb) else { return };
+    // Ann signs in at contoso (the mock's default account would be someone else).
+    ok(run(cmd(&sb, &["login", "-p", "web", "--login-hint", "ann@contoso.test"]).e("BROWSER", &browser)));
+    assert_ne!(support::DEFAULT_USER, "ann@contoso.test");
+    mock.refuse_refresh_tokens_in(FABRIKAM, 50076);
+
+    let line = [env!("CARGO_BIN_EXE_entra-token"), "get-token", "-p", "web", "--tenant", FABRIKAM].map(|a| format!("'{a}'")).join(" ");
+    let mut script = sb.tool("script");
+    script.env("BROWSER", &browser).args(["-qfec", &line, "/dev/null"]);
+    let out = run(script);
+    let screen = text(&out.stdout);
+    assert_eq!(code(&out), 0, "{screen}");
+    assert!(screen.contains("AADSTS50076") && screen.contains("signing in"), "{screen}");
+    let authorizes: Vec<_> = mock.requests().into_iter().filter(|r| r.path.ends_with("/authorize")).collect();
+    assert_eq!(authorizes.len(), 2, "one sign-in at each tenant");
+    let fallback = authorizes.last().unwrap();
+    assert_eq!(fallback.path, format!("/{FABRIKAM}/oauth2/v2.0/authorize"));
+    assert_eq!(fallback.query_get("login_hint"), Some("ann@contoso.test"), "the refused account is pre-filled");
+    // And the token is ann's, at fabrikam.
+    let token = screen.lines().map(str::trim).find(|l| l.starts_with("ey")).expect("the token on the terminal");
+    let c = jwt_claims(token).unwrap();
+    assert_eq!(c["upn"], "ann@contoso.test");
+    assert_eq!(c["tid"], mock.tenant_id(FABRIKAM));
+}

@@ -338,3 +338,130 @@ fn a_profile_at_another_tenant_borrows_the_sign_in_until_it_is_signed_out() {
     assert_eq!(claims(&out)["tid"], mock.tenant_id(B), "logout --all forgets every sign-out");
     assert_eq!(mock.grant_count(DEVICE_GRANT), 3);
 }
+
+/// `status` (and `cache list`) shows a profile's sign-ins at other tenants, text and JSON,
+/// with whether each keeps a refresh token, and never a token.
+#[test]
+fn status_shows_the_sign_ins_at_other_tenants_never_a_token() {
+    let (mock, sb) = setup(&[("dev", &device_profile(A)), ("elsewhere", &device_profile(A))]);
+    login(&mock, &sb, "dev");
+    ok(run(cmd(&sb, &["get-token", "-p", "dev", "--tenant", B])));
+    // A profile signed in only at another tenant than its own.
+    mock.approve_device_codes(0);
+    ok(run(cmd(&sb, &["login", "-p", "elsewhere", "--tenant", C])));
+
+    let out = ok(run(cmd(&sb, &["status"])));
+    let s = text(&out.stdout);
+    let section = |name: &str| s.split('\n').skip_while(|l| !l.starts_with(&format!("{name}  "))).take_while(|l| l.starts_with(name) || l.starts_with("    ")).collect::<Vec<_>>().join("\n");
+    let dev = section("dev");
+    assert!(dev.contains(&format!("signed in as user@contoso.test (tenant {})", mock.tenant_id(A))), "{s}");
+    assert!(dev.contains(&format!("also at tenant {B} ({}): signed in as user@contoso.test\n", mock.tenant_id(B))), "{s}");
+    assert!(dev.contains(&format!("(tenant {})", mock.tenant_id(B))), "B's cached token says whose it is: {s}");
+    let elsewhere = section("elsewhere");
+    assert!(elsewhere.contains(&format!("not signed in at tenant {A}")) && elsewhere.contains(&format!("also at tenant {C}")), "{s}");
+    let listed = ok(run(cmd(&sb, &["cache", "list"])));
+    assert!(text(&listed.stdout).contains(&format!("also at tenant {B}")), "{}", text(&listed.stdout));
+
+    let out = ok(run(cmd(&sb, &["status", "-o", "json"])));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let profile = |n: &str| v["profiles"].as_array().unwrap().iter().find(|p| p["name"] == n).unwrap().clone();
+    let dev = profile("dev");
+    assert_eq!(dev["account"]["tenant"], A);
+    let others = dev["other_tenants"].as_array().unwrap();
+    assert_eq!(others.len(), 1, "{dev}");
+    assert_eq!(others[0]["tenant"], B);
+    assert_eq!(others[0]["tenant_id"], mock.tenant_id(B));
+    assert_eq!(others[0]["username"], "user@contoso.test");
+    assert_eq!(others[0]["refresh_token"], "stored");
+    let tenants: Vec<&str> = dev["tokens"].as_array().unwrap().iter().filter_map(|t| t["tenant_id"].as_str()).collect();
+    assert!(tenants.contains(&mock.tenant_id(A).as_str()) && tenants.contains(&mock.tenant_id(B).as_str()), "{dev}");
+    let elsewhere = profile("elsewhere");
+    assert!(elsewhere.get("account").is_none(), "{elsewhere}");
+    assert_eq!(elsewhere["other_tenants"][0]["tenant"], C);
+
+    // A refresh token gone at B shows as missing there, with the command that heals it.
+    let rt_b = std::fs::read_dir(sb.path("cache")).unwrap().map(|e| e.unwrap().path()).find(|p| {
+        p.file_name().unwrap().to_str().unwrap().starts_with("rt-") && std::fs::read_to_string(p).unwrap().contains(&format!("\"tenant\":\"{B}\""))
+    });
+    std::fs::remove_file(rt_b.expect("B's refresh token file")).unwrap();
+    let s = text(&ok(run(cmd(&sb, &["status"]))).stdout);
+    assert!(s.contains(&format!("refresh token missing, run `entra-token login -p dev --tenant {B}`")), "{s}");
+
+    let everything = format!("{s}{}{}", text(&out.stdout), text(&listed.stdout));
+    for t in mock.issued_access_tokens().iter().chain(mock.live_refresh_tokens().iter()) {
+        assert!(!everything.contains(t.as_str()), "a token was printed");
+    }
+}
+
+/// MFA (AADSTS50076/50079) advice depends on where it was asked: a tenant refusing a stored
+/// sign-in wants the person to sign in *there* (`login -p P --tenant T`), while a password
+/// grant under MFA wants a flow that can do MFA.
+#[test]
+fn mfa_advice_fits_the_situation() {
+    let pw = format!("flow = \"password\"\ntenant = \"{A}\"\nusername = \"ann@contoso.test\"\npassword_env = \"PW\"");
+    let (mock, sb) = setup(&[("dev", &device_profile(A)), ("legacy", &pw), ("fresh", &format!("flow = \"password\"\ntenant = \"{C}\"\nusername = \"bob@contoso.test\"\npassword_env = \"PW\""))]);
+    mock.add_user("ann@contoso.test", "pw-ann");
+    mock.add_user("bob@contoso.test", "pw-bob");
+    login(&mock, &sb, "dev");
+    for aadsts in [50076, 50079] {
+        mock.refuse_refresh_tokens_in(B, aadsts);
+        let out = run(cmd(&sb, &["get-token", "-p", "dev", "--tenant", B, "--force"]));
+        let err = text(&out.stderr);
+        assert_eq!(code(&out), 3, "{err}");
+        assert!(err.contains(&format!("tenant {B} requires multi-factor authentication: sign in there with `entra-token login -p dev --tenant {B}`")), "{err}");
+        assert!(!err.contains("--flow device-code or --flow interactive"), "the password flow's advice does not fit here: {err}");
+    }
+
+    // A password profile refused at another tenant: sign in there, by a flow that can do MFA.
+    ok(run(cmd_pw(&sb, &["login", "-p", "legacy"], "pw-ann")));
+    let out = run(cmd(&sb, &["get-token", "-p", "legacy", "--tenant", B]));
+    let err = text(&out.stderr);
+    assert_eq!(code(&out), 3, "{err}");
+    assert!(err.contains(&format!("sign in there with `entra-token login -p legacy --tenant {B} --flow device-code`")), "{err}");
+
+    // The password grant itself under MFA: the advice is another flow.
+    mock.require_mfa_for_password(true);
+    let out = run(cmd_pw(&sb, &["get-token", "-p", "fresh", "--no-cache"], "pw-bob"));
+    let err = text(&out.stderr);
+    assert_eq!(code(&out), 3, "{err}");
+    assert!(err.contains("AADSTS50076") && err.contains("password sign-in cannot do") && err.contains("--flow device-code"), "{err}");
+    assert!(!err.contains("sign in there"), "{err}");
+}
+
+/// `login` removes only the cached access tokens its sign-in invalidates: the same person
+/// signing in at another tenant keeps the first tenant's tokens (served from the cache
+/// after), while another person signing in removes the first person's, at every tenant.
+#[test]
+fn login_removes_only_the_tokens_the_new_sign_in_invalidates() {
+    let (mock, sb) = setup(&[("dev", &device_profile(A))]);
+    mock.add_user("ann@contoso.test", "pw-ann");
+    mock.add_user("bob@contoso.test", "pw-bob");
+    login(&mock, &sb, "dev");
+    let graph_a = text(&ok(run(cmd(&sb, &["get-token", "-p", "dev", "-r", "graph"]))).stdout);
+    assert_eq!(claims(&ok(run(cmd(&sb, &["get-token", "-p", "dev"])))) ["upn"], "ann@contoso.test");
+    let accounts = |sb: &Sandbox| -> Vec<(String, String)> {
+        let v: Value = serde_json::from_slice(&ok(run(cmd(sb, &["status", "-o", "json"]))).stdout).unwrap();
+        let dev = v["profiles"].as_array().unwrap().iter().find(|p| p["name"] == "dev").unwrap().clone();
+        let mut t: Vec<(String, String)> = dev["tokens"].as_array().unwrap().iter().map(|t| (t["account"].as_str().unwrap().to_string(), t["tenant_id"].as_str().unwrap().to_string())).collect();
+        t.sort();
+        t
+    };
+    let (ann, a_id, b_id) = ("ann@contoso.test".to_string(), mock.tenant_id(A), mock.tenant_id(B));
+    assert_eq!(accounts(&sb), vec![(ann.clone(), a_id.clone()), (ann.clone(), a_id.clone())]);
+
+    // The same person's first sign-in at B: A's two tokens stay, and serve without Entra.
+    mock.approve_device_codes(0);
+    ok(run(cmd(&sb, &["login", "-p", "dev", "--tenant", B])));
+    assert_eq!(accounts(&sb), vec![(ann.clone(), a_id.clone()), (ann.clone(), a_id.clone()), (ann.clone(), b_id.clone())]);
+    let before = mock.token_requests();
+    assert_eq!(text(&ok(run(cmd(&sb, &["get-token", "-p", "dev", "-r", "graph"]))).stdout), graph_a);
+    assert_eq!(mock.token_requests(), before, "A's cached token was served");
+
+    // Another person signs in at B: ann's tokens go, at B and at A; only bob's is left.
+    let mut bob = cmd(&sb, &["login", "-p", "dev", "--tenant", B, "--flow", "password", "--login-hint", "bob@contoso.test"]);
+    bob.env("AZURE_PASSWORD", "pw-bob");
+    ok(run(bob));
+    assert_eq!(accounts(&sb), vec![("bob@contoso.test".to_string(), b_id.clone())]);
+    let out = ok(run(cmd(&sb, &["get-token", "-p", "dev", "--tenant", B, "-r", "graph"])));
+    assert_eq!(claims(&out)["upn"], "bob@contoso.test", "ann's cached token at B is not served after bob signed in there");
+}

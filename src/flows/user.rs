@@ -39,15 +39,17 @@ fn acquire_as(ctx: &FlowCtx<'_>, flow: FlowKind) -> Result<TokenReply> {
     let account = |l: &crate::accounts::AccountLink| l.username.clone().unwrap_or_else(|| l.key.home_account_id.clone());
     // A refusal at this tenant of a person signed in elsewhere: sign in as them here.
     let mut hint_for_sign_in = None;
+    // A stored sign-in refused here is healed by signing in here, whatever the flow's advice.
+    let refused = |why: &Error| aadsts(why, Some((tenant.as_str(), sign_in_command(ctx.profile, flow).as_str())));
     let why = match refresh::with_stored(ctx)? {
         Refreshed::Reply(r) => return Ok(r),
         Refreshed::NotSignedIn => format!("profile '{name}' is not signed in{at}"),
-        Refreshed::Dead { link, why } => format!("the sign-in of {} for profile '{name}' has ended ({})", account(&link), aadsts(&why)),
+        Refreshed::Dead { link, why } => format!("the sign-in of {} for profile '{name}' has ended ({})", account(&link), aadsts(&why, None)),
         Refreshed::NeedsPerson { link, why } if !link.key.tenant.eq_ignore_ascii_case(tenant) => {
             hint_for_sign_in = link.username.clone();
-            format!("tenant {tenant} did not accept the sign-in of {} from tenant {} ({})", account(&link), link.key.tenant, aadsts(&why))
+            format!("tenant {tenant} did not accept the sign-in of {} from tenant {} ({})", account(&link), link.key.tenant, refused(&why))
         }
-        Refreshed::NeedsPerson { link, why } => format!("Entra wants {} to sign in again ({})", account(&link), aadsts(&why)),
+        Refreshed::NeedsPerson { link, why } => format!("Entra wants {} to sign in again ({})", account(&link), refused(&why)),
         Refreshed::Several(names) => format!(
             "profile '{name}' has no sign-in{at} and {} people are signed in with its client elsewhere ({}); it does not guess which: set login_hint = \"<account>\" in profile '{name}' to use one of them without a new sign-in",
             names.len(),
@@ -75,11 +77,19 @@ fn acquire_as(ctx: &FlowCtx<'_>, flow: FlowKind) -> Result<TokenReply> {
     }
 }
 
-/// The AADSTS code, error and our hint for it, for one-line messages.
-fn aadsts(e: &Error) -> String {
+/// The `login` command that signs the profile's person in: a password flow cannot do the
+/// MFA a tenant may ask for, so it names a flow that can.
+fn sign_in_command(profile: &Profile, flow: FlowKind) -> String {
+    let base = profile.login_command();
+    if flow == FlowKind::Password { format!("{base} --flow device-code") } else { base }
+}
+
+/// The AADSTS code, error and our hint for it, for one-line messages. `stored`: the refused
+/// grant spent a stored sign-in at (tenant, with this login command), which changes the advice.
+fn aadsts(e: &Error, stored: Option<(&str, &str)>) -> String {
     match e.aad() {
         Some(a) => match a.codes.first() {
-            Some(c) => match crate::oauth::hint_for(*c) {
+            Some(c) => match stored.map_or_else(|| crate::oauth::hint_for(*c).map(str::to_string), |(t, login)| crate::oauth::hint_for_stored_sign_in(*c, t, login)) {
                 Some(h) => format!("AADSTS{c} {}: {h}", a.error),
                 None => format!("AADSTS{c} {}", a.error),
             },

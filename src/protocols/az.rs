@@ -265,6 +265,26 @@ pub(crate) fn run(args: Vec<OsString>) -> Result<ExitCode> {
     }
 }
 
+/// `--subscription S` picks the profile whose `subscription` is S (id or name, any case),
+/// as az picks the account that holds the subscription; no such profile leaves the choice
+/// to the usual order (ENTRA_TOKEN_PROFILE, then the default). Two such profiles is an error.
+fn profile_for_subscription(s: &str) -> Result<Option<String>> {
+    let Some(path) = crate::config::config_path() else { return Ok(None) };
+    let file = crate::config::load_file(&path)?;
+    let mut found = file.profiles.iter().filter(|(_, p)| p.subscription.as_deref().is_some_and(|x| x.trim().eq_ignore_ascii_case(s.trim()))).map(|(n, _)| n.clone());
+    match (found.next(), found.next()) {
+        (Some(name), None) => {
+            trace!(1, "--subscription {s} is profile '{name}'");
+            Ok(Some(name))
+        }
+        (None, _) => Ok(None),
+        (Some(a), Some(b)) => Err(Error::bad_input_hint(
+            format!("--subscription {s} is the subscription of more than one profile ('{a}', '{b}')"),
+            "keep each subscription in one profile, or set ENTRA_TOKEN_PROFILE for this call",
+        )),
+    }
+}
+
 /// The command lines Azure SDKs send (`account get-access-token` with `--output`/`-o`,
 /// `--resource`, one `--scope`, `--tenant`/`-t`, `--subscription`, each once with a value),
 /// read without clap: clap's parse was a sixth of a cached `az` answer's instructions.
@@ -333,7 +353,12 @@ fn get_access_token(a: &GetAccessTokenArgs) -> Result<ExitCode> {
     }
     let format = a.format()?;
     let field = a.query_field()?;
-    let req = a.to_request()?;
+    let mut req = a.to_request()?;
+    if let Some(s) = a.subscription.as_deref()
+        && std::env::var_os("ENTRA_TOKEN_PROFILE").is_none()
+    {
+        req.profile = profile_for_subscription(s)?;
+    }
     if std::env::var_os(SHIM_ENV).is_some() {
         // An `az` that entra-token started led back to us: stop the loop here.
         let e = Error::InteractionRequired { message: "entra-token's az was called from entra-token itself".into(), command: "entra-token login".into() };

@@ -234,9 +234,12 @@ struct EnvVar {
     name: String,
 }
 
+/// What a conversion does: the kubeconfig users to rewrite, and the profiles (name, keys) to add.
+pub(crate) type Plan = (Vec<ExecUser>, Vec<(String, ProfileConfig)>);
+
 /// The conversion plan for a `kubectl config view --raw -o json` document: the users to
 /// rewrite and the profiles to add.
-pub(crate) fn plan(view_json: &[u8], file: &ConfigFile) -> Result<(Vec<ExecUser>, Vec<(String, ProfileConfig)>)> {
+pub(crate) fn plan(view_json: &[u8], file: &ConfigFile) -> Result<Plan> {
     let view: View = serde_json::from_slice(view_json).map_err(|e| Error::general(format!("cannot read `kubectl config view` output: {e}")))?;
     let mut users = Vec::new();
     let mut new_profiles: Vec<(String, ProfileConfig)> = Vec::new();
