@@ -62,6 +62,8 @@ pub(crate) fn detect() -> Kind {
 }
 
 /// Which user-assigned identity to ask for; None is the system-assigned one.
+/// (The variants keep Azure's own names for the three ids.)
+#[allow(clippy::enum_variant_names)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum UserAssigned {
     ClientId(String),
