@@ -283,7 +283,6 @@ fn front_ends(opts: &Opts, sb: &Sandbox, auth: &Authority, t: &mut Targets) -> (
     let entry = entry.unwrap_or_else(|| sb.root.join("config/config.toml"));
     let mut all = vec![trivial_spec(opts, &entry)];
     all.extend(specs);
-    all.extend(peer_spec(sb));
     let before = auth.token_requests();
     let series = interleave(&all, &sb.env, 10, opts.runs, |_| {});
     let fetched = auth.token_requests() - before;
@@ -296,9 +295,17 @@ fn front_ends(opts: &Opts, sb: &Sandbox, auth: &Authority, t: &mut Targets) -> (
             None => "0".into(),
         };
         println!("| {} | {} | {:.2}× | {fail} |", spec.name, fmt_us(median(&s.walls)), ratio);
-        if !std::ptr::eq(s, &series[0]) && !spec.name.starts_with(PEER) {
+        if !std::ptr::eq(s, &series[0]) {
             t.add(format!("cached answer ≤ 1.5× trivial: {}", spec.name), format!("{ratio:.2}×"), ratio <= 1.5 && s.failures == 0);
         }
+    }
+    // The peer runs in a series of its own: a Go process's exit slowed whatever ran right
+    // after it, so sharing rounds with it made the baseline look slower than it is.
+    if let Some(peer) = peer_spec(sb) {
+        let pair = [all[0].clone(), peer];
+        let s = interleave(&pair, &sb.env, 5, (opts.runs / 3).max(30), |_| {});
+        let fail = s[1].first_failure.as_ref().map_or("0".into(), |f| format!("{} ({f})", s[1].failures));
+        println!("| {} | {} | {:.2}× | {fail} |", pair[1].name, fmt_us(median(&s[1].walls)), paired_ratio(&s[1].walls, &s[0].walls));
     }
     for (name, why) in &missing {
         println!("| {name} | n/a | n/a | not in this build: {why} |");
@@ -308,8 +315,6 @@ fn front_ends(opts: &Opts, sb: &Sandbox, auth: &Authority, t: &mut Targets) -> (
     let native_rss = series.get(1).map(|s| s.rss.clone()).unwrap_or_default();
     (native_rss, series[0].rss.clone())
 }
-
-const PEER: &str = "peer:";
 
 /// A peer for scale, when this machine has one: Google's Go kubectl exec plugin answering
 /// from its own token cache (no network), set up in the sandbox. Printed, never a target.
@@ -330,7 +335,7 @@ fn peer_spec(sb: &Sandbox) -> Option<Spec> {
     let expiry = String::from_utf8_lossy(&expiry.stdout).trim().to_string();
     let cache = format!(r#"{{"current_context":"bench","access_token":"ya29.bench-peer-token","token_expiry":"{expiry}","extra_args":""}}"#);
     std::fs::write(home.join(".kube/gke_gcloud_auth_plugin_cache"), cache).ok()?;
-    let spec = Spec::new(&format!("{PEER} {name} (Go) from its cache"), &program, &[])
+    let spec = Spec::new(&format!("peer: {name} (Go) from its cache, in rounds of its own"), &program, &[])
         .env("HOME", &home.to_string_lossy())
         .env("KUBECONFIG", &kubeconfig.to_string_lossy())
         .expect("ya29.bench-peer-token");
