@@ -15,8 +15,8 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use ring::signature;
 use rustls_pki_types::pem::PemObject;
 use serde_json::{Value, json};
-use support::http::{Reply, Request, Server};
-use support::{MockAuthority, Sandbox, run};
+use support::http::{Reply, Request, StandIn};
+use support::{MockAuthority, Sandbox, ok_stdout, run, stderr, stdout};
 
 const TENANT: &str = "contoso.test";
 const APP: &str = "22222222-2222-2222-2222-222222222222";
@@ -32,49 +32,6 @@ fn run_args(sb: &Sandbox, args: &[&str]) -> Output {
     let mut c = sb.cmd();
     c.args(args);
     run(c)
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).to_string()
-}
-
-fn ok(o: &Output) -> String {
-    assert!(o.status.success(), "exit {:?}\nstderr: {}", o.status.code(), stderr(o));
-    stdout(o)
-}
-
-/// A loopback stand-in that records each request and answers with `f(request, index)`.
-struct StandIn {
-    server: Server,
-    seen: Arc<Mutex<Vec<Request>>>,
-}
-
-impl StandIn {
-    fn start(f: impl Fn(&Request, usize) -> Reply + Send + Sync + 'static) -> StandIn {
-        let seen: Arc<Mutex<Vec<Request>>> = Arc::default();
-        let handler = {
-            let seen = Arc::clone(&seen);
-            Arc::new(move |req: Request| {
-                let n = {
-                    let mut s = seen.lock().unwrap();
-                    s.push(req.clone());
-                    s.len() - 1
-                };
-                f(&req, n)
-            })
-        };
-        StandIn { server: Server::start(handler, None), seen }
-    }
-    fn url(&self) -> String {
-        self.server.url()
-    }
-    fn requests(&self) -> Vec<Request> {
-        self.seen.lock().unwrap().clone()
-    }
 }
 
 fn query<'a>(r: &'a Request, k: &str) -> Option<&'a str> {
@@ -157,7 +114,7 @@ fn certificate_ps256_assertion_is_verified_and_cached() {
         mock.url(),
         pem.display()
     ));
-    let token = ok(&run_args(&sb, &["get-token", "-p", "ci", "-r", ARM]));
+    let token = ok_stdout(&run_args(&sb, &["get-token", "-p", "ci", "-r", ARM]));
     assert_eq!(mock.issued_access_tokens(), vec![token.clone()]);
     let jwts = seen.lock().unwrap().clone();
     assert_eq!(jwts.len(), 1);
@@ -167,9 +124,9 @@ fn certificate_ps256_assertion_is_verified_and_cached() {
     assert_eq!(req.form_get("client_assertion_type"), Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer"));
     assert!(req.form_get("client_secret").is_none());
     // Cached: no second request, and a forced one signs a fresh assertion (new jti).
-    assert_eq!(ok(&run_args(&sb, &["get-token", "-p", "ci", "-r", ARM])), token);
+    assert_eq!(ok_stdout(&run_args(&sb, &["get-token", "-p", "ci", "-r", ARM])), token);
     assert_eq!(mock.token_requests(), 1);
-    ok(&run_args(&sb, &["get-token", "-p", "ci", "-r", ARM, "--force"]));
+    ok_stdout(&run_args(&sb, &["get-token", "-p", "ci", "-r", ARM, "--force"]));
     let jwts = seen.lock().unwrap().clone();
     assert_eq!(jwts.len(), 2);
     let jti = |j: &str| support::wire::jwt_parts(j).unwrap().1["jti"].clone();
@@ -195,7 +152,7 @@ fn certificate_rs256_for_adfs_with_pkcs1_key_and_chain() {
         mock.url(),
         pem.display()
     ));
-    ok(&run_args(&sb, &["get-token", "-p", "adfs", "-r", ARM]));
+    ok_stdout(&run_args(&sb, &["get-token", "-p", "adfs", "-r", ARM]));
     let jwts = seen.lock().unwrap().clone();
     let (h, _) = support::wire::jwt_parts(&jwts[0]).unwrap();
     let der = |pem: &str| STANDARD.encode(rustls_pki_types::CertificateDer::from_pem_slice(pem.as_bytes()).unwrap());
@@ -214,7 +171,7 @@ fn certificate_from_environment_variables() {
         .env("AZURE_TENANT_ID", TENANT)
         .env("AZURE_CLIENT_ID", APP)
         .env("AZURE_CLIENT_CERTIFICATE_PATH", &pem);
-    let token = ok(&run(cmd));
+    let token = ok_stdout(&run(cmd));
     assert_eq!(mock.issued_access_tokens(), vec![token]);
 }
 
@@ -261,11 +218,11 @@ fn federated_token_file_is_reread_on_every_acquisition() {
         c.args(["get-token", "-p", "wi", "-r", ARM]).args(extra).env("AZURE_CLIENT_ID", APP).env("AZURE_TENANT_ID", TENANT).env("AZURE_FEDERATED_TOKEN_FILE", &file);
         c
     };
-    let first = ok(&run(cmd(&[])));
-    assert_eq!(ok(&run(cmd(&[]))), first, "second call is served from the cache");
+    let first = ok_stdout(&run(cmd(&[])));
+    assert_eq!(ok_stdout(&run(cmd(&[]))), first, "second call is served from the cache");
     assert_eq!(assertions(&mock), vec![federated(1)]);
     std::fs::write(&file, format!("{}\n", federated(2))).unwrap();
-    ok(&run(cmd(&["--force"])));
+    ok_stdout(&run(cmd(&["--force"])));
     assert_eq!(assertions(&mock), vec![federated(1), federated(2)], "the rotated file was read again");
     let req = mock.requests().into_iter().rfind(|r| r.is_token_request()).unwrap();
     assert_eq!(req.form_get("client_id"), Some(APP));
@@ -293,7 +250,7 @@ fn github_actions_oidc_through_auto() {
         .env("AZURE_TENANT_ID", TENANT)
         .env("ACTIONS_ID_TOKEN_REQUEST_URL", format!("{}/_apis/token?api-version=2.0", gh.url()))
         .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "gh-request-token");
-    let token = ok(&run(cmd));
+    let token = ok_stdout(&run(cmd));
     assert_eq!(mock.issued_access_tokens(), vec![token]);
     assert_eq!(assertions(&mock), vec![federated(7)]);
     assert_eq!(gh.requests().len(), 1);
@@ -311,7 +268,7 @@ fn terraform_style_variables_are_accepted() {
         .env("ARM_CLIENT_ID", APP)
         .env("ARM_TENANT_ID", TENANT)
         .env("ARM_OIDC_TOKEN_FILE_PATH", &file);
-    ok(&run(cmd));
+    ok_stdout(&run(cmd));
     assert_eq!(assertions(&mock), vec![federated(3)]);
 }
 
@@ -333,10 +290,10 @@ fn app_service_endpoint_with_identity_header() {
         c
     };
     // Explicitly, and through auto (the default flow): both the same source, so one request.
-    assert_eq!(ok(&run(cmd(&["--flow", "managed-identity"]))), "app-service-token-0");
-    assert_eq!(ok(&run(cmd(&["--flow", "managed-identity"]))), "app-service-token-0");
-    assert_eq!(ok(&run(cmd(&[]))), "app-service-token-1");
-    assert_eq!(ok(&run(cmd(&[]))), "app-service-token-1");
+    assert_eq!(ok_stdout(&run(cmd(&["--flow", "managed-identity"]))), "app-service-token-0");
+    assert_eq!(ok_stdout(&run(cmd(&["--flow", "managed-identity"]))), "app-service-token-0");
+    assert_eq!(ok_stdout(&run(cmd(&[]))), "app-service-token-1");
+    assert_eq!(ok_stdout(&run(cmd(&[]))), "app-service-token-1");
     let reqs = app.requests();
     assert_eq!(reqs.len(), 2, "every answer cached");
     assert_eq!(query(&reqs[0], "resource"), Some(ARM));
@@ -361,8 +318,8 @@ fn imds_retries_410_then_answers_and_sends_metadata_header() {
         c.args(["get-token", "-p", "vm", "-r", "storage"]).env("AZURE_POD_IDENTITY_AUTHORITY_HOST", imds.url());
         c
     };
-    assert_eq!(ok(&run(cmd())), "imds-token");
-    assert_eq!(ok(&run(cmd())), "imds-token");
+    assert_eq!(ok_stdout(&run(cmd())), "imds-token");
+    assert_eq!(ok_stdout(&run(cmd())), "imds-token");
     let reqs = imds.requests();
     assert_eq!(reqs.len(), 2, "one 410, one success, then the cache");
     assert_eq!(reqs[1].path, "/metadata/identity/oauth2/token");
@@ -404,8 +361,8 @@ fn azure_arc_challenge_with_key_file() {
             .env("ENTRA_TOKEN_ARC_KEY_DIR", sb.path("azcmagent/tokens"));
         c
     };
-    assert_eq!(ok(&run(cmd())), "arc-token");
-    assert_eq!(ok(&run(cmd())), "arc-token");
+    assert_eq!(ok_stdout(&run(cmd())), "arc-token");
+    assert_eq!(ok_stdout(&run(cmd())), "arc-token");
     let reqs = arc.requests();
     assert_eq!(reqs.len(), 2, "challenge, answer, then the cache");
     assert_eq!(query(&reqs[0], "api-version"), Some("2020-06-01"));
@@ -440,9 +397,9 @@ fn cloud_shell_posts_the_resource() {
         c.args(["get-token", "-r", ARM, "-o", "json"]).env("MSI_ENDPOINT", format!("{}/oauth2/token", shell.url()));
         c
     };
-    let out: Value = serde_json::from_str(&ok(&run(cmd()))).unwrap();
+    let out: Value = serde_json::from_str(&ok_stdout(&run(cmd()))).unwrap();
     assert_eq!(out["access_token"], "cloud-shell-token");
-    ok(&run(cmd()));
+    ok_stdout(&run(cmd()));
     let reqs = shell.requests();
     assert_eq!(reqs.len(), 1);
     assert_eq!(form_urlencoded::parse(&reqs[0].body).into_owned().collect::<Vec<_>>(), vec![("resource".to_string(), ARM.to_string())]);

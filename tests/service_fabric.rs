@@ -7,28 +7,15 @@
 
 mod support;
 
-use std::process::{Command, Output};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
+use std::sync::Arc;
 
 use serde_json::json;
-use support::http::{Reply, Request, Server};
-use support::{Sandbox, TestCa, run};
+use support::http::{Reply, Request, StandIn};
+use support::{Sandbox, TestCa, ok_stdout, run, stderr, stdout};
 
 const ARM: &str = "https://management.azure.com/";
 const SECRET: &str = "sf-secret-header-value";
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).to_string()
-}
-
-fn ok(o: &Output) -> String {
-    assert!(o.status.success(), "exit {:?}\nstderr: {}", o.status.code(), stderr(o));
-    stdout(o)
-}
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -44,39 +31,26 @@ fn sha256(der: &[u8]) -> String {
 
 /// A Service Fabric token endpoint stand-in over TLS that records every request it reads
 /// (a request is recorded only once a TLS session carried it).
-struct Fabric {
-    server: Server,
-    seen: Arc<Mutex<Vec<Request>>>,
-}
+struct Fabric(StandIn);
 
 impl Fabric {
     fn start(tls: Arc<rustls::ServerConfig>) -> Fabric {
-        let seen: Arc<Mutex<Vec<Request>>> = Arc::default();
-        let handler = {
-            let seen = Arc::clone(&seen);
-            Arc::new(move |req: Request| {
-                let n = {
-                    let mut s = seen.lock().unwrap();
-                    s.push(req.clone());
-                    s.len()
-                };
-                if req.header("secret") != Some(SECRET) {
-                    return Reply::json(401, &json!({"error": {"code": "SecretHeaderNotFound", "message": "Secret is not found in the request headers."}}));
-                }
-                let resource = req.query.iter().find(|(k, _)| k == "resource").map(|(_, v)| v.clone()).unwrap_or_default();
-                let now = support::wire::now();
-                Reply::json(200, &json!({"access_token": format!("sf-token-{n}"), "expires_on": (now + 3600).to_string(), "resource": resource, "token_type": "Bearer"}))
-            })
-        };
-        Fabric { server: Server::start(handler, Some(tls)), seen }
+        Fabric(StandIn::start_tls(Some(tls), |req, n| {
+            if req.header("secret") != Some(SECRET) {
+                return Reply::json(401, &json!({"error": {"code": "SecretHeaderNotFound", "message": "Secret is not found in the request headers."}}));
+            }
+            let resource = req.query.iter().find(|(k, _)| k == "resource").map(|(_, v)| v.clone()).unwrap_or_default();
+            let now = support::wire::now();
+            Reply::json(200, &json!({"access_token": format!("sf-token-{}", n + 1), "expires_on": (now + 3600).to_string(), "resource": resource, "token_type": "Bearer"}))
+        }))
     }
 
     fn endpoint(&self) -> String {
-        format!("{}/metadata/identity/oauth2/token", self.server.url())
+        format!("{}/metadata/identity/oauth2/token", self.0.url())
     }
 
     fn requests(&self) -> Vec<Request> {
-        self.seen.lock().unwrap().clone()
+        self.0.requests()
     }
 }
 
@@ -98,7 +72,7 @@ fn the_pinned_certificate_gets_the_token_and_the_cache_serves_the_next_call() {
     let sb = Sandbox::new();
     // As Service Fabric sets it (upper-case SHA-1 hex); the OS store does not know the CA.
     let pin = sha1(&leaf).to_ascii_uppercase();
-    assert_eq!(ok(&run(cmd(&sb, &sf.endpoint(), &pin))), "sf-token-1");
+    assert_eq!(ok_stdout(&run(cmd(&sb, &sf.endpoint(), &pin))), "sf-token-1");
     let reqs = sf.requests();
     assert_eq!(reqs.len(), 1);
     assert_eq!(reqs[0].method, "GET");
@@ -109,8 +83,8 @@ fn the_pinned_certificate_gets_the_token_and_the_cache_serves_the_next_call() {
     assert_eq!(q("resource"), Some(ARM));
 
     // Cached: the endpoint is not touched again, even with a pin that would now fail.
-    assert_eq!(ok(&run(cmd(&sb, &sf.endpoint(), &pin))), "sf-token-1");
-    assert_eq!(ok(&run(cmd(&sb, &sf.endpoint(), &"0".repeat(40)))), "sf-token-1");
+    assert_eq!(ok_stdout(&run(cmd(&sb, &sf.endpoint(), &pin))), "sf-token-1");
+    assert_eq!(ok_stdout(&run(cmd(&sb, &sf.endpoint(), &"0".repeat(40)))), "sf-token-1");
     assert_eq!(sf.requests().len(), 1, "the second and third calls came from the cache");
 
     // Other spellings of the same pin: lower case, colon-separated, and SHA-256.
@@ -118,7 +92,7 @@ fn the_pinned_certificate_gets_the_token_and_the_cache_serves_the_next_call() {
     for spelling in [sha1(&leaf), colons, sha256(&leaf)] {
         let mut c = cmd(&sb, &sf.endpoint(), &spelling);
         c.arg("--force");
-        assert!(ok(&run(c)).starts_with("sf-token-"), "{spelling}");
+        assert!(ok_stdout(&run(c)).starts_with("sf-token-"), "{spelling}");
     }
     assert_eq!(sf.requests().len(), 4);
 }

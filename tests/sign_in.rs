@@ -8,23 +8,11 @@ mod support;
 use serde_json::Value;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
-use support::{MockAuthority, Sandbox, jwt_claims, run, run_with_stdin};
+use support::{MockAuthority, Sandbox, code, jwt_claims, ok, run, run_with_stdin, text};
 
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 const CONTOSO: &str = "contoso.test";
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn ok(out: Output) -> Output {
-    assert!(out.status.success(), "exit {:?}\nstdout: {}\nstderr: {}", out.status.code(), text(&out.stdout), text(&out.stderr));
-    out
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().unwrap_or(-1)
-}
 
 /// A sandbox whose config has profile `name` with these settings against the mock.
 fn sandbox(mock: &MockAuthority, profiles: &[(&str, &str)]) -> Sandbox {

@@ -9,25 +9,13 @@ mod support;
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Command, Output};
-use support::{MockAuthority, Sandbox, jwt_claims, run};
+use support::{MockAuthority, Sandbox, code, jwt_claims, ok, run, text};
 
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 const A: &str = "contoso.test";
 const B: &str = "fabrikam.test";
 const C: &str = "northwind.test";
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn ok(out: Output) -> Output {
-    assert!(out.status.success(), "exit {:?}\nstdout: {}\nstderr: {}", out.status.code(), text(&out.stdout), text(&out.stderr));
-    out
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().unwrap_or(-1)
-}
 
 /// A mock with tenants A, B and C, and a sandbox with these profiles aimed at it.
 fn setup(profiles: &[(&str, &str)]) -> (MockAuthority, Sandbox) {

@@ -466,3 +466,40 @@ pub fn refused_url() -> String {
     drop(listener);
     format!("http://127.0.0.1:{port}")
 }
+
+/// A loopback stand-in (plain, or TLS with `tls`) that records each request it reads and
+/// answers with `f(request, index)`; a request is recorded only once it arrived whole.
+pub struct StandIn {
+    server: Server,
+    seen: Arc<Mutex<Vec<Request>>>,
+}
+
+impl StandIn {
+    pub fn start(f: impl Fn(&Request, usize) -> Reply + Send + Sync + 'static) -> StandIn {
+        StandIn::start_tls(None, f)
+    }
+
+    pub fn start_tls(tls: Option<Arc<rustls::ServerConfig>>, f: impl Fn(&Request, usize) -> Reply + Send + Sync + 'static) -> StandIn {
+        let seen: Arc<Mutex<Vec<Request>>> = Arc::default();
+        let handler = {
+            let seen = Arc::clone(&seen);
+            Arc::new(move |req: Request| {
+                let n = {
+                    let mut s = seen.lock().unwrap();
+                    s.push(req.clone());
+                    s.len() - 1
+                };
+                f(&req, n)
+            })
+        };
+        StandIn { server: Server::start(handler, tls), seen }
+    }
+
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    pub fn requests(&self) -> Vec<Request> {
+        self.seen.lock().unwrap().clone()
+    }
+}

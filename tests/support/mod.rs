@@ -15,12 +15,14 @@ mod flows;
 mod grants;
 pub mod http;
 mod issue;
+pub mod output;
 pub mod tls;
 pub mod wire;
 
 pub use authority::{Fault, MockAuthority, RecordedRequest};
 pub use env::{Sandbox, bin, run, run_with_stdin, run_with_timeout};
 pub use http::refused_url;
+pub use output::{code, ok, ok_stdout, stderr, stdout, text};
 pub use tls::TestCa;
 pub use wire::{
     AKS_CLIENT, AZURE_CLI, AZURE_POWERSHELL, DEFAULT_USER, HOME_TENANT, jwt_claims, tenant_id,
