@@ -6,10 +6,10 @@ use crate::authority::Target;
 use crate::broker::TokenEntry;
 use crate::http::Reply;
 
-/// Every target by name, for `fuzz/run.sh` and the property tests.
 /// A fuzz target: its name and the decoder it feeds.
 pub type FuzzTarget = (&'static str, fn(&[u8]));
 
+/// Every target by name, for `fuzz/run.sh` and the property tests.
 pub const TARGETS: &[FuzzTarget] = &[
     ("native_request", native_request),
     ("config_toml", config_toml),
@@ -67,6 +67,9 @@ pub fn jwt(data: &[u8]) {
         && let Some((_, claims)) = crate::jwt::decode(s)
     {
         let _ = crate::jwt::claim(&claims, "tid");
+    }
+    if let Some(s) = text(data) {
+        let _ = crate::jwt::account_claims(s);
     }
 }
 
