@@ -296,6 +296,35 @@ pub(crate) struct Forgotten {
     pub kept_for: Vec<String>,
 }
 
+/// After `profile` signed in as someone else (`now`, at its own tenant; `before`: who it
+/// was there until now): its links in other tenants that name another person go, so the
+/// profile is one person again and never mints the previous person's tokens elsewhere;
+/// each such refresh token that no other profile is linked to goes too, as nothing could
+/// reach it any more. Returns how many sign-ins were dropped.
+pub(crate) fn drop_other_people(cache: &Cache, profile: &Profile, now: &AccountLink, before: Option<&AccountLink>) -> Result<usize> {
+    let other = |k: &AccountKey| !k.home_account_id.eq_ignore_ascii_case(&now.key.home_account_id);
+    let own = link_name(profile);
+    let mut stale: Vec<(Option<String>, AccountKey)> =
+        all_links(cache)?.into_iter().filter(|(n, l)| *n != own && l.profile == profile.name && other(&l.key)).map(|(n, l)| (Some(n), l.key)).collect();
+    if let Some(b) = before.filter(|b| other(&b.key)) {
+        stale.push((None, b.key.clone()));
+    }
+    if stale.is_empty() {
+        return Ok(0);
+    }
+    let store = store_for(cache, profile)?;
+    for (name, key) in &stale {
+        if let Some(n) = name {
+            cache.remove(n)?;
+        }
+        if !all_links(cache)?.iter().any(|(_, l)| l.key == *key) {
+            let _lock = lock(cache, key, std::time::Duration::from_secs(10))?;
+            store.remove(key)?;
+        }
+    }
+    Ok(stale.len())
+}
+
 /// Removes a profile's links in every tenant, and each account's refresh token unless
 /// another profile is linked to the same one, and keeps it from borrowing another
 /// profile's sign-in until it signs in again. None when the profile was not signed in.

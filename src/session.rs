@@ -134,6 +134,12 @@ pub(crate) fn login(args: &LoginArgs) -> Result<ExitCode> {
     let previous = accounts::linked(&cache, &r.profile)?;
     let reply = user::sign_in(&ctx, flow)?;
     let link = accounts::linked(&cache, &r.profile)?;
+    if let Some(new) = &link {
+        let dropped = accounts::drop_other_people(&cache, &r.profile, new, previous.as_ref())?;
+        if dropped > 0 {
+            trace!(1, "profile '{}' is now {}: dropped {dropped} sign-in(s) of the person before", r.profile.name, new.username.as_deref().unwrap_or("another account"));
+        }
+    }
     // Another account now: the old one's access tokens must not be served for this profile.
     // The same account at another tenant (`login --tenant B`) leaves the others' tokens be.
     let identity = crate::flows::cache_identity(&r.profile);

@@ -16,7 +16,6 @@ const A: &str = "contoso.test";
 const B: &str = "fabrikam.test";
 const C: &str = "northwind.test";
 
-
 /// A mock with tenants A, B and C, and a sandbox with these profiles aimed at it.
 fn setup(profiles: &[(&str, &str)]) -> (MockAuthority, Sandbox) {
     let mock = MockAuthority::start();
@@ -452,4 +451,14 @@ fn login_removes_only_the_tokens_the_new_sign_in_invalidates() {
     assert_eq!(accounts(&sb), vec![("bob@contoso.test".to_string(), b_id.clone())]);
     let out = ok(run(cmd(&sb, &["get-token", "-p", "dev", "--tenant", B, "-r", "graph"])));
     assert_eq!(claims(&out)["upn"], "bob@contoso.test", "ann's cached token at B is not served after bob signed in there");
+    // The profile is bob now at every tenant: back at A it spends bob's sign-in (no new
+    // sign-in), never ann's, and ann's refresh tokens, which nothing links to, are gone.
+    let sign_ins = mock.requests().iter().filter(|r| r.form_get("grant_type").is_some_and(|g| g != "refresh_token")).count();
+    let out = ok(run(cmd(&sb, &["get-token", "-p", "dev", "-r", "graph"])));
+    assert_eq!(claims(&out)["upn"], "bob@contoso.test", "the profile minted the previous person's token at A");
+    assert_eq!(mock.requests().iter().filter(|r| r.form_get("grant_type").is_some_and(|g| g != "refresh_token")).count(), sign_ins);
+    let live = mock.live_refresh_tokens_by_user();
+    for (tenant, rt) in stored(&sb) {
+        assert!(live.iter().any(|(user, t)| t == &rt && user == "bob@contoso.test"), "a refresh token of someone other than bob is still stored (tenant {tenant})");
+    }
 }

@@ -445,6 +445,11 @@ impl MockAuthority {
         self.st().live_rts.keys().cloned().collect()
     }
 
+    /// The refresh tokens that still work, each with the user it was issued to.
+    pub fn live_refresh_tokens_by_user(&self) -> Vec<(String, String)> {
+        self.st().live_rts.iter().map(|(rt, g)| (g.user.username.clone(), rt.clone())).collect()
+    }
+
     /// The `tid` tokens issued through `tenant` carry.
     pub fn tenant_id(&self, tenant: &str) -> String {
         wire::tenant_id(tenant)
