@@ -123,6 +123,13 @@ pub(crate) struct AddArgs {
     /// A resource `entra-token serve` may hand out for this profile; repeatable.
     #[arg(long = "serve-resource", value_name = "RESOURCE")]
     pub serve_resources: Vec<String>,
+    /// The subscription (id or name) this profile holds: reported by the `az` stand-in,
+    /// which also picks this profile for `--subscription` with it.
+    #[arg(long, value_name = "ID")]
+    pub subscription: Option<String>,
+    /// Where refresh tokens are kept: auto (OS secret store when one answers), keyring or file.
+    #[arg(long, value_parser = ["auto", "keyring", "file"])]
+    pub storage: Option<String>,
     /// Change an existing profile: set the given keys, keep the others.
     #[arg(long)]
     pub update: bool,
@@ -527,6 +534,8 @@ fn fields_of(a: &AddArgs) -> Vec<(&'static str, Item)> {
     s("authority", &a.authority, &mut f);
     s("cloud", &a.cloud, &mut f);
     s("resource", &a.resource, &mut f);
+    s("subscription", &a.subscription, &mut f);
+    s("storage", &a.storage, &mut f);
     for (k, list) in [("urls", &a.urls), ("serve_resources", &a.serve_resources)] {
         if !list.is_empty() {
             let arr: Array = list.iter().map(String::as_str).collect();
@@ -650,6 +659,8 @@ fn copy_fields(from: &AddArgs, to: &mut AddArgs) {
     to.authority = from.authority.clone();
     to.cloud = from.cloud.clone();
     to.resource = from.resource.clone();
+    to.subscription = from.subscription.clone();
+    to.storage = from.storage.clone();
     to.update = from.update;
     to.make_default = from.make_default;
     to.no_prompt = from.no_prompt;

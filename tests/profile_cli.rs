@@ -255,3 +255,32 @@ fn a_password_profile_from_flags_signs_in() {
     let after = std::fs::read_to_string(sb.path("config.toml")).unwrap();
     assert!(after.contains("password_file = \"/run/secrets/pw\"") && !after.contains("password_env"), "{after}");
 }
+
+#[test]
+fn subscription_and_storage_from_flags_reach_the_az_stand_in() {
+    let mock = support::MockAuthority::start();
+    mock.add_tenant("contoso.test");
+    mock.add_app("44444444-4444-4444-4444-444444444444", Some("app-secret"));
+    let sb = Sandbox::new();
+    sb.write_config(USER_FILE);
+    let mut cmd = sb.cmd();
+    cmd.args(["profile", "add", "prod", "--flow", "client-credentials", "--tenant", "contoso.test", "--client-id", "44444444-4444-4444-4444-444444444444"])
+        .args(["--client-secret-env", "PROD_SECRET", "--authority", &mock.url(), "--subscription", "prod-subscription", "--storage", "file", "--no-prompt"]);
+    let out = run(cmd);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let written = std::fs::read_to_string(sb.path("config.toml")).unwrap();
+    assert!(written.contains("subscription = \"prod-subscription\"\nstorage = \"file\"\n"), "{written}");
+    // The az stand-in picks the profile by its subscription, over the default profile.
+    let mut cmd = sb.cmd();
+    cmd.env("PROD_SECRET", "app-secret").args(["az", "account", "get-access-token", "--subscription", "prod-subscription"]);
+    let out = run(cmd);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((v["subscription"].as_str(), v["tenant"].as_str()), (Some("prod-subscription"), Some(mock.tenant_id("contoso.test").as_str())));
+    // An unknown storage is refused before anything is written.
+    let mut cmd = sb.cmd();
+    cmd.args(["profile", "add", "prod", "--update", "--storage", "cloud"]);
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_to_string(sb.path("config.toml")).unwrap(), written);
+}
