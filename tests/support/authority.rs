@@ -207,6 +207,9 @@ pub(crate) struct State {
     pub token_requests: usize,
     pub grant_counts: HashMap<String, usize>,
     pub serial: u64,
+    /// Each person's home tenant id: where they first signed in. Entra's `utid` in
+    /// client_info is the home tenant wherever the person signs in (guests included).
+    pub homes: HashMap<String, String>,
 }
 
 impl State {
@@ -242,6 +245,7 @@ impl State {
             token_requests: 0,
             grant_counts: HashMap::new(),
             serial: 0,
+            homes: HashMap::new(),
         }
     }
 
@@ -249,6 +253,12 @@ impl State {
     pub fn tenant_exists(&self, tenant: &str) -> bool {
         let t = tenant.to_ascii_lowercase();
         wire::is_multi_tenant(&t) || t == wire::HOME_TENANT || self.tenants.contains(&t)
+    }
+
+    /// The person `username` signing in at tenant id `tid`: their home is where they first did.
+    pub fn person(&mut self, username: &str, tid: &str) -> UserCtx {
+        let home = self.homes.entry(username.to_ascii_lowercase()).or_insert_with(|| tid.to_string()).clone();
+        UserCtx::new(username, &home)
     }
 
     /// The user flows sign in when nobody typed a name: the first added, or `user@contoso.test`.

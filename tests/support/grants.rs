@@ -398,7 +398,7 @@ fn password(st: &mut State, c: &Ctx) -> Result<Value, AadError> {
         return Err(e);
     }
     let tid = wire::tenant_id(c.tenant);
-    let user = UserCtx::new(&username, &tid);
+    let user = st.person(&username, &tid);
     let rt = issue::sign_in_refresh_token(st, c.v, c.client_id, &user, &target);
     Ok(c.issue(st, tid, target, Some(user), rt))
 }
@@ -471,7 +471,8 @@ fn device_code(st: &mut State, c: &Ctx) -> Result<Value, AadError> {
         Version::V1 => Target::v1(Some(&dc.scope), None)?,
     };
     let tid = wire::tenant_id(&dc.tenant);
-    let user = UserCtx::new(&st.default_user(), &tid);
+    let who = st.default_user();
+    let user = st.person(&who, &tid);
     let rt = issue::sign_in_refresh_token(st, c.v, c.client_id, &user, &target);
     Ok(c.issue(st, tid, target, Some(user), rt))
 }
@@ -526,7 +527,7 @@ fn authorization_code(st: &mut State, c: &Ctx) -> Result<Value, AadError> {
         Version::V1 => Target::v1(c.form("resource"), c.form("scope").or(Some(&ac.scope)))?,
     };
     let tid = wire::tenant_id(&ac.tenant);
-    let user = UserCtx::new(&ac.user, &tid);
+    let user = st.person(&ac.user, &tid);
     let rt = issue::sign_in_refresh_token(st, c.v, c.client_id, &user, &target);
     let i = Issue {
         v: c.v,
