@@ -246,12 +246,10 @@ pub(crate) fn who(reply: &TokenReply) -> Who {
     let claim = |n: &str| {
         id_claims.as_ref().and_then(|c| crate::jwt::claim(c, n)).or_else(|| at_claims.as_ref().and_then(|c| crate::jwt::claim(c, n))).map(str::to_string)
     };
-    let from_client_info = reply.client_info.as_deref().and_then(|ci| {
-        let bytes = URL_SAFE_NO_PAD.decode(ci.trim().trim_end_matches('=')).ok()?;
-        let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-        Some(format!("{}.{}", v.get("uid")?.as_str()?, v.get("utid")?.as_str()?))
-    });
-    let home_account_id = from_client_info
+    let home_account_id = reply
+        .client_info
+        .as_deref()
+        .and_then(home_account_of)
         .or_else(|| Some(format!("{}.{}", claim("oid")?, claim("tid")?)))
         .or_else(|| claim("sub"))
         .unwrap_or_else(|| "unknown".into());
@@ -260,6 +258,14 @@ pub(crate) fn who(reply: &TokenReply) -> Who {
         username: claim("preferred_username").or_else(|| claim("upn")).or_else(|| claim("unique_name")).or_else(|| claim("email")),
         tenant_id: claim("tid"),
     }
+}
+
+/// The home account id (`uid.utid`) in a token answer's `client_info`, which Entra returns
+/// for people only: the same person at every tenant, guests included.
+pub(crate) fn home_account_of(client_info: &str) -> Option<String> {
+    let bytes = URL_SAFE_NO_PAD.decode(client_info.trim().trim_end_matches('=')).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    Some(format!("{}.{}", v.get("uid")?.as_str()?, v.get("utid")?.as_str()?))
 }
 
 /// After a sign-in: stores the refresh token first, then links the profile to the

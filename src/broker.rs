@@ -111,6 +111,10 @@ pub(crate) struct TokenEntry {
     pub tenant_id: Option<String>,
     #[serde(default)]
     pub account: Option<String>,
+    /// The person's home account (`uid.utid` from client_info), for tokens of people: the
+    /// exact way to tell whose a token is, where `account` names may differ by tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home_account_id: Option<String>,
     pub profile: String,
     pub authority: String,
     pub client_id: String,
@@ -298,6 +302,7 @@ pub(crate) fn entry_from_reply(r: &Resolved, reply: TokenReply) -> TokenEntry {
     let claims = crate::jwt::account_claims(reply.access_token.expose()).unwrap_or_default();
     let tenant_id = claims.tid.or_else(|| (!r.profile.authority.is_multi_tenant()).then(|| r.profile.authority.tenant.clone()));
     let account = claims.upn.or(claims.preferred_username).or(claims.unique_name);
+    let home_account_id = reply.client_info.as_deref().and_then(crate::accounts::home_account_of);
     TokenEntry {
         v: 1,
         access_token: reply.access_token,
@@ -308,6 +313,7 @@ pub(crate) fn entry_from_reply(r: &Resolved, reply: TokenReply) -> TokenEntry {
         resource: r.target.resource.clone(),
         tenant_id,
         account,
+        home_account_id,
         profile: r.profile.name.clone(),
         authority: r.profile.authority.host.clone(),
         client_id: r.profile.client_id.clone(),

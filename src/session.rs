@@ -175,7 +175,12 @@ pub(crate) fn login(args: &LoginArgs) -> Result<ExitCode> {
 /// same person keeps every tenant's tokens.
 fn invalidated(e: &TokenEntry, before: Option<&accounts::AccountLink>, new: &accounts::AccountLink) -> bool {
     let same = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
-    let other_account = matches!((&e.account, &new.username), (Some(a), Some(u)) if !same(a, u));
+    // Whose token: the home account when it was recorded (exact, at any tenant), else the name.
+    let other_account = match (&e.home_account_id, &e.account, &new.username) {
+        (Some(h), _, _) => !same(h, &new.key.home_account_id),
+        (None, Some(a), Some(u)) => !same(a, u),
+        _ => false,
+    };
     let changed_here = before.is_some_and(|b| !same(&b.key.home_account_id, &new.key.home_account_id));
     let this_tenant = match (&e.tenant_id, &new.tenant_id) {
         (Some(t), Some(n)) => same(t, n),
@@ -442,6 +447,7 @@ mod tests {
             resource: None,
             tenant_id: tid.map(str::to_string),
             account: user.map(str::to_string),
+            home_account_id: None,
             profile: "p".into(),
             authority: "https://a".into(),
             client_id: "c".into(),
@@ -461,5 +467,9 @@ mod tests {
         assert!(invalidated(&token(None, None), Some(&ann_b), &bob_b));
         assert!(!invalidated(&token(None, Some("ta")), Some(&ann_b), &bob_b));
         assert!(!invalidated(&token(None, Some("tb")), Some(&ann_b), &ann_b));
+        // A guest token whose name differs at another tenant is still Ann's by her home account.
+        let guest = TokenEntry { home_account_id: Some("ANN.home".into()), ..token(Some("ann_x#EXT#@tenantc"), Some("tc")) };
+        assert!(!invalidated(&guest, None, &ann_b));
+        assert!(invalidated(&guest, Some(&ann_b), &bob_b));
     }
 }
