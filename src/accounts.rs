@@ -184,7 +184,7 @@ pub(crate) fn elsewhere(cache: &Cache, profile: &Profile, person: Option<&str>) 
     let mut links: Vec<AccountLink> = all_links(cache)?
         .into_iter()
         .map(|(_, l)| l)
-        .filter(|l| same(&l.key.authority, &profile.authority.host) && same(&l.key.client_id, &profile.client_id))
+        .filter(|l| same(&l.key.authority, &profile.authority.host) && (same(&l.key.client_id, &profile.client_id) || family(&l.key.client_id, &profile.client_id)))
         .collect();
     if let Some(p) = person {
         links.retain(|l| same(&l.key.home_account_id, p));
@@ -196,7 +196,9 @@ pub(crate) fn elsewhere(cache: &Cache, profile: &Profile, person: Option<&str>) 
             links.retain(|l| mine.contains(&l.key.home_account_id.to_ascii_lowercase()));
         }
     }
-    links.sort_by(|a, b| b.signed_in_at.cmp(&a.signed_in_at).then_with(|| a.key.name().cmp(&b.key.name())));
+    // The profile's own client first; a family member's sign-in only after it.
+    let own_client = |l: &AccountLink| !same(&l.key.client_id, &profile.client_id);
+    links.sort_by(|a, b| own_client(a).cmp(&own_client(b)).then_with(|| b.signed_in_at.cmp(&a.signed_in_at)).then_with(|| a.key.name().cmp(&b.key.name())));
     let mut seen = Vec::new();
     links.retain(|l| {
         let n = l.key.name();
@@ -220,6 +222,18 @@ pub(crate) fn elsewhere(cache: &Cache, profile: &Profile, person: Option<&str>) 
             Elsewhere::Several(names)
         }
     })
+}
+
+/// Microsoft's first-party public clients in the "family of client ids" (FOCI) that our
+/// users sign in with: a refresh token Entra marks `foci: 1` for one of them is redeemed
+/// by the others too (MSAL's family refresh token), so signing in with the Azure CLI's
+/// client also serves a profile that uses Azure PowerShell's, and the other way round.
+const FAMILY: &[&str] = &[crate::config::AZURE_CLI_CLIENT_ID, "1950a258-227b-4e31-a9cf-717495945fc2"];
+
+/// Two different clients of the family.
+pub(crate) fn family(a: &str, b: &str) -> bool {
+    let member = |c: &str| FAMILY.iter().any(|f| f.eq_ignore_ascii_case(c));
+    !a.eq_ignore_ascii_case(b) && member(a) && member(b)
 }
 
 /// `out-<hash>.json`: `logout -p P` leaves it so that P does not quietly go on with

@@ -462,3 +462,43 @@ fn login_removes_only_the_tokens_the_new_sign_in_invalidates() {
         assert!(live.iter().any(|(user, t)| t == &rt && user == "bob@contoso.test"), "a refresh token of someone other than bob is still stored (tenant {tenant})");
     }
 }
+
+#[test]
+fn a_family_client_spends_the_family_refresh_token_and_others_do_not() {
+    use support::{AKS_CLIENT, AZURE_CLI, AZURE_POWERSHELL};
+    let profile = |client: &str| format!("{}\nclient_id = \"{client}\"", device_profile(A));
+    let (mock, sb) = setup(&[("cli", &profile(AZURE_CLI)), ("ps", &profile(AZURE_POWERSHELL)), ("aks", &profile(AKS_CLIENT))]);
+    login(&mock, &sb, "cli");
+    let sign_ins = mock.grant_count(DEVICE_GRANT);
+    // Azure PowerShell's client is in Microsoft's family with the Azure CLI's: no sign-in.
+    let out = ok(run(cmd(&sb, &["get-token", "-p", "ps", "-r", "graph"])));
+    assert_eq!(claims(&out)["appid"], AZURE_POWERSHELL);
+    assert_eq!(mock.grant_count(DEVICE_GRANT), sign_ins);
+    let last = mock.requests().into_iter().rev().find(|r| r.is_token_request()).unwrap();
+    assert_eq!((last.form_get("grant_type"), last.form_get("client_id")), (Some("refresh_token"), Some(AZURE_POWERSHELL)));
+    // Its own refresh token is stored now: the next one is its own, after the cache.
+    let out = ok(run(cmd(&sb, &["get-token", "-p", "ps", "-r", "arm", "--force"])));
+    assert_eq!(claims(&out)["appid"], AZURE_POWERSHELL);
+    // A client outside the family gets nothing from it: a sign-in nobody can answer here.
+    let before = mock.token_requests();
+    let out = run(cmd(&sb, &["get-token", "-p", "aks", "-r", "graph"]));
+    assert_eq!(code(&out), 3, "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("entra-token login -p aks"), "{}", text(&out.stderr));
+    assert_eq!(mock.token_requests(), before, "a non-family client must not be handed the family token");
+
+    // A token Entra did not mark as a family token stays with its own client.
+    let (mock, sb) = setup(&[("cli", &profile(AZURE_CLI)), ("ps", &profile(AZURE_POWERSHELL))]);
+    login(&mock, &sb, "cli");
+    for e in std::fs::read_dir(sb.path("cache")).unwrap().flatten() {
+        let name = e.file_name().into_string().unwrap();
+        if name.starts_with("rt-") && name.ends_with(".json") {
+            let mut v: Value = serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap();
+            assert_eq!(v["foci"], "1", "the Azure CLI's sign-in was a family token");
+            v["foci"] = Value::Null;
+            std::fs::write(e.path(), serde_json::to_vec(&v).unwrap()).unwrap();
+        }
+    }
+    let before = mock.token_requests();
+    assert_eq!(code(&run(cmd(&sb, &["get-token", "-p", "ps", "-r", "graph"]))), 3);
+    assert_eq!(mock.token_requests(), before);
+}

@@ -107,6 +107,11 @@ pub(crate) fn with_stored(ctx: &FlowCtx<'_>) -> Result<Refreshed> {
         let (held, from, source) = match store.load(&target)? {
             Some(rt) => (rt, &*store, AccountLink { key: target.clone(), ..link.clone() }),
             None => match from.load(&link.key)? {
+                // Another client's token serves only when Entra made it a family token.
+                Some(rt) if accounts::family(&link.key.client_id, &ctx.profile.client_id) && rt.foci.as_deref() != Some("1") => {
+                    trace!(1, "the refresh token of client {} is not a family token; not spending it", link.key.client_id);
+                    continue;
+                }
                 Some(rt) => (rt, from, link.clone()),
                 None => continue,
             },
