@@ -28,38 +28,15 @@ fn configured(mock: &MockAuthority, extra: &str) -> Sandbox {
     sb
 }
 
-/// `bin/NAME` in the sandbox: a symlink to the built binary, the way `setup links` makes it.
-fn link(sb: &Sandbox, name: &str) -> PathBuf {
-    let dir = sb.path("bin");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    if !path.exists() {
-        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_entra-token"), &path).unwrap();
-    }
-    path
-}
-
 /// A command for `program` with exactly the sandbox's environment, PATH led by `bin/`.
 fn sandboxed(sb: &Sandbox, program: &Path) -> Command {
-    let base = sb.cmd();
-    let mut cmd = Command::new(program);
-    for (k, v) in base.get_envs() {
-        match v {
-            Some(v) => cmd.env(k, v),
-            None => cmd.env_remove(k),
-        };
-    }
-    if let Some(dir) = base.get_current_dir() {
-        cmd.current_dir(dir);
-    }
-    let path = std::env::var("PATH").unwrap_or_default();
-    cmd.env("PATH", format!("{}:{path}", sb.path("bin").display()));
+    let mut cmd = sb.tool_with_links(program);
     cmd.env("APP_SECRET", SECRET);
     cmd
 }
 
 fn az(sb: &Sandbox, args: &[&str]) -> Command {
-    let mut cmd = sandboxed(sb, &link(sb, "az"));
+    let mut cmd = sandboxed(sb, &sb.link("az"));
     cmd.args(args);
     cmd
 }
@@ -214,7 +191,7 @@ fn az_errors_tell_sdks_whether_to_move_on() {
 fn azd_prints_token_and_utc_expiry() {
     let mock = MockAuthority::start();
     let sb = configured(&mock, "");
-    let mut cmd = sandboxed(&sb, &link(&sb, "azd"));
+    let mut cmd = sandboxed(&sb, &sb.link("azd"));
     cmd.args(["auth", "token", "--output", "json", "--no-prompt", "--scope", "https://vault.azure.net/.default"]);
     let out = run(cmd);
     let v = ok(&out);
@@ -246,8 +223,8 @@ fn python() -> Option<PathBuf> {
 }
 
 fn py(sb: &Sandbox, python: &Path, script: &str) -> Output {
-    link(sb, "az");
-    link(sb, "azd");
+    sb.link("az");
+    sb.link("azd");
     let mut cmd = sandboxed(sb, python);
     cmd.args(["-c", script]).env("TZ", "UTC").env_remove("PYTHONPATH");
     run(cmd)

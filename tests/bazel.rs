@@ -7,7 +7,7 @@
 mod support;
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use support::{MockAuthority, Sandbox, jwt_claims, run_with_stdin};
 
@@ -27,27 +27,10 @@ fn configured(mock: &MockAuthority) -> Sandbox {
     sb
 }
 
-fn helper_link(sb: &Sandbox) -> PathBuf {
-    let dir = sb.path("bin");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("entra-token-bazel");
-    if !path.exists() {
-        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_entra-token"), &path).unwrap();
-    }
-    path
-}
-
-/// `program` with exactly the sandbox's (scrubbed) environment.
+/// `program` with exactly the sandbox's (scrubbed) environment and the profile's secret.
 fn sandboxed(sb: &Sandbox, program: &Path) -> Command {
-    let base = sb.cmd();
-    let mut cmd = Command::new(program);
-    for (k, v) in base.get_envs() {
-        match v {
-            Some(v) => cmd.env(k, v),
-            None => cmd.env_remove(k),
-        };
-    }
-    cmd.current_dir(sb.path("")).env("APP_SECRET", SECRET);
+    let mut cmd = sb.tool(program);
+    cmd.env("APP_SECRET", SECRET);
     cmd
 }
 
@@ -66,7 +49,7 @@ fn text(b: &[u8]) -> String {
 fn claimed_uri_gets_a_bearer_header_with_an_early_whole_second_expiry() {
     let mock = MockAuthority::start();
     let sb = configured(&mock);
-    let link = helper_link(&sb);
+    let link = sb.link("entra-token-bazel");
     let out = bazel_get(&sb, &link, &[], r#"{"uri":"https://bazel-cache.contoso.test/ac/0123abcd","future_field":1}"#);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let token = mock.issued_access_tokens().pop().unwrap();
@@ -90,7 +73,7 @@ fn claimed_uri_gets_a_bearer_header_with_an_early_whole_second_expiry() {
 fn unclaimed_uris_get_no_headers_and_no_token_is_made() {
     let mock = MockAuthority::start();
     let sb = configured(&mock);
-    let link = helper_link(&sb);
+    let link = sb.link("entra-token-bazel");
     for uri in [
         "https://evil.test/ac/1",
         "https://bazel-cache.contoso.test.evil.test/",
@@ -110,7 +93,7 @@ fn unclaimed_uris_get_no_headers_and_no_token_is_made() {
 fn bad_requests_and_commands_fail_with_a_reason_on_stderr() {
     let mock = MockAuthority::start();
     let sb = configured(&mock);
-    let link = helper_link(&sb);
+    let link = sb.link("entra-token-bazel");
     let out = bazel_get(&sb, &link, &[], "not json");
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());

@@ -121,33 +121,15 @@ fn configured(mock: &MockAuthority, profile_extra: &str) -> Sandbox {
     sb
 }
 
-fn link(sb: &Sandbox) -> PathBuf {
-    let dir = sb.path("bin");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("docker-credential-entra-token");
-    if !path.exists() {
-        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_entra-token"), &path).unwrap();
-    }
-    path
-}
-
 /// `program` with exactly the sandbox's (scrubbed) environment and `bin/` first on PATH.
 fn sandboxed(sb: &Sandbox, program: &Path) -> Command {
-    let base = sb.cmd();
-    let mut cmd = Command::new(program);
-    for (k, v) in base.get_envs() {
-        match v {
-            Some(v) => cmd.env(k, v),
-            None => cmd.env_remove(k),
-        };
-    }
-    let path = std::env::var("PATH").unwrap_or_default();
-    cmd.current_dir(sb.path("")).env("APP_SECRET", SECRET).env("PATH", format!("{}:{path}", sb.path("bin").display()));
+    let mut cmd = sb.tool_with_links(program);
+    cmd.env("APP_SECRET", SECRET);
     cmd
 }
 
 fn helper(sb: &Sandbox, action: &str, stdin: &str, env: &[(&str, &str)]) -> Output {
-    let mut cmd = sandboxed(sb, &link(sb));
+    let mut cmd = sandboxed(sb, &sb.link("docker-credential-entra-token"));
     cmd.arg(action).envs(env.iter().copied());
     run_with_stdin(cmd, stdin)
 }
@@ -275,7 +257,7 @@ fn real_docker_cli_pulls_a_manifest_with_our_credential() {
     let ca_pem = ca.write_pem(&sb.path("tls"));
     std::fs::create_dir_all(sb.path("docker")).unwrap();
     std::fs::write(sb.path("docker/config.json"), json!({"credHelpers": {host.clone(): "entra-token"}}).to_string()).unwrap();
-    link(&sb);
+    sb.link("docker-credential-entra-token");
     let docker_cmd = |args: &[&str]| {
         let mut cmd = sandboxed(&sb, &docker);
         cmd.args(args).env("DOCKER_CONFIG", sb.path("docker")).env("SSL_CERT_FILE", &ca_pem);

@@ -7,7 +7,6 @@
 mod support;
 
 use serde_json::Value;
-use std::path::PathBuf;
 use std::process::{Command, Output};
 use support::{MockAuthority, Sandbox, code, jwt_claims, ok, run, text};
 
@@ -233,22 +232,11 @@ fn parallel_calls_for_a_new_tenant_spend_the_rotating_token_one_at_a_time() {
     assert!(stored(&sb).contains(&(B.to_string(), live[0].clone())), "B keeps the live token: {:?}", stored(&sb));
 }
 
-/// `bin/az` in the sandbox: a symlink to the built binary, as `setup links` makes it.
-fn az_link(sb: &Sandbox) -> PathBuf {
-    let dir = sb.path("bin");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("az");
-    if !path.exists() {
-        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_entra-token"), &path).unwrap();
-    }
-    path
-}
-
 #[test]
 fn az_get_access_token_with_tenant_reuses_the_sign_in() {
     let (mock, sb) = setup(&[("default", &device_profile(A))]);
     login(&mock, &sb, "default");
-    let mut az = sb.tool(az_link(&sb));
+    let mut az = sb.tool(sb.link("az"));
     az.args(["account", "get-access-token", "--output", "json", "--resource", "https://management.azure.com", "--tenant", B]);
     let out = ok(run(az));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -259,7 +247,7 @@ fn az_get_access_token_with_tenant_reuses_the_sign_in() {
 
     // Refused at C: az's callers get "not logged in" (so SDK chains move on) and the command.
     mock.refuse_refresh_tokens_in(C, 50079);
-    let mut az = sb.tool(az_link(&sb));
+    let mut az = sb.tool(sb.link("az"));
     az.args(["account", "get-access-token", "--output", "json", "--tenant", C]);
     let out = run(az);
     let err = text(&out.stderr);

@@ -121,6 +121,27 @@ impl Sandbox {
         cmd
     }
 
+    /// `bin/NAME` in the sandbox: a symlink to the built binary under a multi-call name
+    /// (`az`, `docker-credential-entra-token`, …), the way `setup links` makes it.
+    pub fn link(&self, name: &str) -> PathBuf {
+        let dir = self.path("bin");
+        std::fs::create_dir_all(&dir).expect("create the sandbox's bin/");
+        let path = dir.join(name);
+        if !path.exists() {
+            std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_entra-token"), &path).expect("link the binary into bin/");
+        }
+        path
+    }
+
+    /// [`Sandbox::tool`] with the sandbox's `bin/` first on PATH, so a client finds the
+    /// links made by [`Sandbox::link`].
+    pub fn tool_with_links(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = self.tool(program);
+        let path = std::env::var("PATH").unwrap_or_default();
+        cmd.env("PATH", format!("{}:{path}", self.path("bin").display()));
+        cmd
+    }
+
     /// Writes `config.toml` (the file `ENTRA_TOKEN_CONFIG` names).
     pub fn write_config(&self, toml: &str) {
         std::fs::write(self.path("config.toml"), toml).expect("write sandbox config.toml");
