@@ -332,17 +332,27 @@ pub(crate) fn drop_other_people(cache: &Cache, profile: &Profile, now: &AccountL
     if stale.is_empty() {
         return Ok(0);
     }
+    let links = all_links(cache)?;
     let store = store_for(cache, profile)?;
     for (name, key) in &stale {
+        release(cache, &*store, key, &links, &profile.name)?;
         if let Some(n) = name {
             cache.remove(n)?;
         }
-        if !all_links(cache)?.iter().any(|(_, l)| l.key == *key) {
-            let _lock = lock(cache, key, std::time::Duration::from_secs(10))?;
-            store.remove(key)?;
-        }
     }
     Ok(stale.len())
+}
+
+/// A profile lets go of `key`: its refresh token is removed (under the account's lock)
+/// unless another profile is linked to the same account, whose names are returned; true
+/// in the first field when a token was removed.
+fn release(cache: &Cache, store: &dyn RtStore, key: &AccountKey, links: &[(String, AccountLink)], profile: &str) -> Result<(bool, Vec<String>)> {
+    let others: Vec<String> = links.iter().filter(|(_, l)| l.key == *key && l.profile != profile).map(|(_, l)| l.profile.clone()).collect();
+    if !others.is_empty() {
+        return Ok((false, others));
+    }
+    let _lock = lock(cache, key, std::time::Duration::from_secs(10))?;
+    Ok((store.remove(key)?, others))
 }
 
 /// Removes a profile's links in every tenant, and each account's refresh token unless
@@ -360,11 +370,8 @@ pub(crate) fn forget(cache: &Cache, profile: &Profile) -> Result<Option<Forgotte
     let (mut removed_rt, mut kept_for) = (false, Vec::new());
     let store = store_for(cache, profile)?;
     for (name, link) in &mine {
-        let others: Vec<String> = links.iter().filter(|(_, l)| l.key == link.key && l.profile != profile.name).map(|(_, l)| l.profile.clone()).collect();
-        if others.is_empty() {
-            let _lock = lock(cache, &link.key, std::time::Duration::from_secs(10))?;
-            removed_rt |= store.remove(&link.key)?;
-        }
+        let (removed, others) = release(cache, &*store, &link.key, &links, &profile.name)?;
+        removed_rt |= removed;
         for o in others {
             if !kept_for.contains(&o) {
                 kept_for.push(o);
