@@ -230,8 +230,15 @@ fn home_unset_is_a_clear_error_naming_the_fix() {
         return skip("running as a uid without a passwd entry needs root");
     }
     let (mock, sb) = setup();
+    // The stranger runs a copy in a directory anyone can enter: the checkout (and so the
+    // built binary) may sit under a directory only we can reach, such as `mktemp -d`'s.
+    let public = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(public.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let copy = public.path().join("entra-token");
+    std::fs::copy(env!("CARGO_BIN_EXE_entra-token"), &copy).unwrap();
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
     let run = |extra: &[&str]| {
-        let mut c = support::bin();
+        let mut c = support::bin_at(&copy);
         c.env_remove("HOME")
             .env_remove("XDG_CACHE_HOME")
             .env_remove("XDG_CONFIG_HOME")

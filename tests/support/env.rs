@@ -54,7 +54,13 @@ pub fn is_scrubbed(name: &str) -> bool {
 /// IMDS redirected to a refused local port, `NO_PROXY=127.0.0.1,localhost`.
 /// `SSL_CERT_FILE`/`SSL_CERT_DIR` are removed too: https tests set them to the test CA.
 pub fn bin() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_entra-token"));
+    bin_at(env!("CARGO_BIN_EXE_entra-token"))
+}
+
+/// [`bin`] for a copy of the binary at `program` (a test that runs it as another user
+/// copies it out of a checkout that user may not be able to reach).
+pub fn bin_at(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = Command::new(program);
     for (name, _) in std::env::vars_os() {
         if name.to_str().is_some_and(is_scrubbed) {
             cmd.env_remove(&name);

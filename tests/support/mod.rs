@@ -20,7 +20,7 @@ pub mod tls;
 pub mod wire;
 
 pub use authority::{Fault, MockAuthority, RecordedRequest};
-pub use env::{Sandbox, bin, run, run_with_stdin, run_with_timeout};
+pub use env::{Sandbox, bin, bin_at, run, run_with_stdin, run_with_timeout};
 pub use http::refused_url;
 pub use output::{code, ok, ok_stdout, stderr, stdout, text};
 pub use tls::TestCa;
