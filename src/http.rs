@@ -11,6 +11,9 @@ use std::time::Duration;
 
 pub(crate) mod pinned;
 
+/// The longest Retry-After honoured, in seconds: a day, longer than any `--timeout`.
+const MAX_RETRY_AFTER: u64 = 86_400;
+
 /// No token or managed-identity answer comes close to this.
 const MAX_BODY: u64 = 1024 * 1024;
 
@@ -64,44 +67,60 @@ impl Http {
     }
 
     pub(crate) fn post_form(&self, url: &str, form: &[(&str, &str)], headers: &[(&str, &str)], deadline: Deadline, policy: RetryPolicy) -> Result<Reply> {
-        trace!(1, "POST {url}");
-        self.with_retries(url, deadline, policy, |timeout| {
+        let direct = route(url, Reach::Remote)?;
+        trace!(1, "POST {url}{}", direct.note());
+        self.with_retries(url, &direct, deadline, policy, |timeout| {
             let mut req = self.agent(url).post(url);
             for (k, v) in headers {
                 req = req.header(*k, *v);
             }
-            req.config().timeout_global(Some(timeout)).build().send_form(form.iter().copied())
+            {
+                let c = req.config().timeout_global(Some(timeout));
+                if direct.0 { c.proxy(None) } else { c }
+            }
+            .build().send_form(form.iter().copied())
         })
     }
 
     /// A POST with a raw body (Azure DevOps' OIDC endpoint takes an empty one).
     pub(crate) fn post(&self, url: &str, body: &[u8], headers: &[(&str, &str)], deadline: Deadline, policy: RetryPolicy) -> Result<Reply> {
-        trace!(1, "POST {}", url.split('?').next().unwrap_or(url));
-        self.with_retries(url, deadline, policy, |timeout| {
+        let direct = route(url, Reach::Remote)?;
+        trace!(1, "POST {}{}", url.split('?').next().unwrap_or(url), direct.note());
+        self.with_retries(url, &direct, deadline, policy, |timeout| {
             let mut req = self.agent(url).post(url);
             for (k, v) in headers {
                 req = req.header(*k, *v);
             }
-            req.config().timeout_global(Some(timeout)).build().send(body)
+            {
+                let c = req.config().timeout_global(Some(timeout));
+                if direct.0 { c.proxy(None) } else { c }
+            }
+            .build().send(body)
         })
     }
 
     pub(crate) fn get(&self, url: &str, headers: &[(&str, &str)], deadline: Deadline, policy: RetryPolicy) -> Result<Reply> {
-        trace!(1, "GET {}", url.split('?').next().unwrap_or(url));
-        self.with_retries(url, deadline, policy, |timeout| {
+        let direct = route(url, Reach::Remote)?;
+        trace!(1, "GET {}{}", url.split('?').next().unwrap_or(url), direct.note());
+        self.with_retries(url, &direct, deadline, policy, |timeout| {
             let mut req = self.agent(url).get(url);
             for (k, v) in headers {
                 req = req.header(*k, *v);
             }
-            req.config().timeout_global(Some(timeout)).build().call()
+            {
+                let c = req.config().timeout_global(Some(timeout));
+                if direct.0 { c.proxy(None) } else { c }
+            }
+            .build().call()
         })
     }
 
     /// A GET to an endpoint on this host (managed identity): never through a proxy, and
     /// with a short connect timeout when it is only a probe.
     pub(crate) fn get_local(&self, url: &str, headers: &[(&str, &str)], deadline: Deadline, policy: RetryPolicy, connect: Option<Duration>) -> Result<Reply> {
+        route(url, Reach::Host)?;
         trace!(1, "GET {} (no proxy)", url.split('?').next().unwrap_or(url));
-        self.with_retries(url, deadline, policy, |timeout| {
+        self.with_retries(url, &Direct::LOCAL, deadline, policy, |timeout| {
             let mut req = self.agent(url).get(url);
             for (k, v) in headers {
                 req = req.header(*k, *v);
@@ -123,7 +142,7 @@ impl Http {
             other = build_pinned_agent(pin);
             &other
         };
-        let reply = self.with_retries(url, deadline, policy, |timeout| {
+        let reply = self.with_retries(url, &Direct::LOCAL, deadline, policy, |timeout| {
             let mut req = agent.get(url);
             for (k, v) in headers {
                 req = req.header(*k, *v);
@@ -141,8 +160,9 @@ impl Http {
 
     /// A form POST to an endpoint on this host (Cloud Shell), never through a proxy.
     pub(crate) fn post_form_local(&self, url: &str, form: &[(&str, &str)], headers: &[(&str, &str)], deadline: Deadline, policy: RetryPolicy, connect: Option<Duration>) -> Result<Reply> {
+        route(url, Reach::Host)?;
         trace!(1, "POST {} (no proxy)", url.split('?').next().unwrap_or(url));
-        self.with_retries(url, deadline, policy, |timeout| {
+        self.with_retries(url, &Direct::LOCAL, deadline, policy, |timeout| {
             let mut req = self.agent(url).post(url);
             for (k, v) in headers {
                 req = req.header(*k, *v);
@@ -154,6 +174,7 @@ impl Http {
     fn with_retries(
         &self,
         url: &str,
+        via: &Direct,
         deadline: Deadline,
         policy: RetryPolicy,
         send: impl Fn(Duration) -> std::result::Result<ureq::http::Response<ureq::Body>, ureq::Error>,
@@ -168,7 +189,7 @@ impl Http {
             }
             let reply = match send(remaining) {
                 Ok(resp) => read_reply(resp, &shown)?,
-                Err(e) => return Err(map_error(e, &shown, deadline)),
+                Err(e) => return Err(map_error(e, &shown, via, deadline)),
             };
             let retryable = reply.status == 429 || reply.status >= 500 || (policy.imds && matches!(reply.status, 404 | 410));
             if !retryable || attempt >= policy.attempts {
@@ -188,6 +209,73 @@ impl Http {
     }
 }
 
+/// Where a request may go: anywhere (token endpoints, OIDC, ACR: plain http only to
+/// loopback), or to an endpoint of this host's platform (managed identity: IMDS's
+/// link-local address, App Service's or Arc's local port, which are plain http).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    Remote,
+    Host,
+}
+
+/// How a request travels: straight to its host (bypassing any proxy the environment
+/// names), or through the proxy named here (for messages: a failure names it).
+#[derive(Debug, Clone)]
+struct Direct(bool, Option<String>);
+
+impl Direct {
+    const LOCAL: Direct = Direct(true, None);
+    fn note(&self) -> String {
+        match (self.0, &self.1) {
+            (true, _) => " (loopback: no proxy)".into(),
+            (false, Some(p)) => format!(" (through proxy {p})"),
+            (false, None) => String::new(),
+        }
+    }
+}
+
+/// The one decision, for every request, of how it may travel, made on the host exactly
+/// as ureq will read it. A loopback host (127.0.0.0/8, ::1, localhost) is never reached
+/// through HTTPS_PROXY/HTTP_PROXY/ALL_PROXY: what is sent to it (a client secret, a
+/// refresh token) was allowed in plain http only because it never leaves the machine.
+/// Plain http to any other host is refused unless it is the platform's own endpoint
+/// (`Reach::Host`, sent without a proxy by its callers, as azure-identity does): no
+/// secret, assertion or refresh token crosses a network in clear text.
+fn route(url: &str, reach: Reach) -> Result<Direct> {
+    let bad = |why: &str| Error::bad_input_hint(format!("refusing to call '{}': {why}", crate::log::escape(&display_url(url))), "use an https:// URL (plain http is allowed only for 127.0.0.1, [::1] and localhost)");
+    let uri: ureq::http::Uri = url.parse().map_err(|_| bad("it is not a valid URL"))?;
+    let host = uri.host().ok_or_else(|| bad("it names no host"))?;
+    let loopback = is_loopback(host);
+    match uri.scheme_str() {
+        Some(s) if s.eq_ignore_ascii_case("https") => {}
+        Some(s) if s.eq_ignore_ascii_case("http") => {
+            if !loopback && reach == Reach::Remote {
+                return Err(bad("plain http to a host other than this one would send credentials in clear text"));
+            }
+        }
+        _ => return Err(bad("only https (and http to this host) is spoken")),
+    }
+    if loopback || reach == Reach::Host {
+        return Ok(Direct::LOCAL);
+    }
+    let proxy = ureq::Proxy::try_from_env().filter(|p| !p.is_no_proxy(&uri)).map(|p| format!("{}:{}", p.host(), p.port()));
+    Ok(Direct(false, proxy))
+}
+
+/// 127.0.0.0/8, ::1 (also IPv4-mapped, ::ffff:127.x.y.z), `localhost` and names under it
+/// (RFC 6761), with or without the root's trailing dot.
+pub(crate) fn is_loopback(host: &str) -> bool {
+    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return match ip {
+            std::net::IpAddr::V4(v4) => v4.is_loopback(),
+            std::net::IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+        };
+    }
+    let name = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
+    name == "localhost" || name.ends_with(".localhost")
+}
+
 /// The URL without its query (which may carry a resource list, never a secret, but keep logs short).
 fn display_url(url: &str) -> String {
     url.split('?').next().unwrap_or(url).to_string()
@@ -195,7 +283,9 @@ fn display_url(url: &str) -> String {
 
 fn read_reply(mut resp: ureq::http::Response<ureq::Body>, url: &str) -> Result<Reply> {
     let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let retry_after = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok());
+    // A server may ask for any wait; more than MAX_RETRY_AFTER is read as that (the retry
+    // loop then gives up at once, as no deadline is that long).
+    let retry_after = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok()).map(|s| s.min(MAX_RETRY_AFTER));
     let date = header("date");
     let www_authenticate = header("www-authenticate");
     let status = resp.status().as_u16();
@@ -211,37 +301,66 @@ fn read_reply(mut resp: ureq::http::Response<ureq::Body>, url: &str) -> Result<R
     Ok(Reply { status, body, retry_after, date, www_authenticate })
 }
 
-const TLS_HINT: &str = "if a corporate proxy re-signs TLS, point SSL_CERT_FILE at its root CA";
+const TLS_HINT: &str = "a proxy or security tool re-signing TLS (interception) is the usual cause: point SSL_CERT_FILE at its root CA (PEM), e.g. SSL_CERT_FILE=/path/corp-root.pem";
 
-fn map_error(e: ureq::Error, url: &str, deadline: Deadline) -> Error {
-    let net = |message: String, hint: Option<&str>| Error::Network { url: url.to_string(), message, hint: hint.map(str::to_string) };
+/// A failed call, as one line naming the likely cause and its fix: DNS, a refused
+/// connection (the endpoint's or the proxy's), a proxy in the way, TLS interception (an
+/// unknown issuer: SSL_CERT_FILE), an expired or misnamed certificate, a timeout.
+fn map_error(e: ureq::Error, url: &str, via: &Direct, deadline: Deadline) -> Error {
+    let net = |message: String, hint: String| Error::Network { url: url.to_string(), message, hint: Some(hint) };
     if let Some(m) = pinned::mismatch_in(&e) {
         return net(
             format!("TLS refused: {m}"),
-            Some("the endpoint is not the cluster's managed identity service, or the platform rotated its certificate: restart the service so it gets the current IDENTITY_SERVER_THUMBPRINT"),
+            "the endpoint is not the cluster's managed identity service, or the platform rotated its certificate: restart the service so it gets the current IDENTITY_SERVER_THUMBPRINT".into(),
         );
     }
+    let host = url.parse::<ureq::http::Uri>().ok().and_then(|u| u.authority().map(|a| a.to_string())).unwrap_or_else(|| url.to_string());
+    let proxy = via.1.as_deref();
+    let timeout = |why: String| Error::Timeout { what: format!("calling {url} ({why})"), after: deadline.total };
+    let no_answer = || match proxy {
+        Some(p) => timeout(format!("no answer through the proxy {p}: check HTTPS_PROXY, or add {host} to NO_PROXY if it is reached directly")),
+        None => timeout("no answer: a firewall may drop the traffic, or this network reaches out only through a proxy (set HTTPS_PROXY)".into()),
+    };
+    let refused = || match proxy {
+        Some(p) => net(format!("the proxy {p} refused the connection"), "check HTTPS_PROXY/HTTP_PROXY/ALL_PROXY (is the proxy running?), or add the host to NO_PROXY".into()),
+        None => net(format!("nothing accepts connections at {host}"), "check the URL and port (is the endpoint up?); if this network needs a proxy, set HTTPS_PROXY".into()),
+    };
     match e {
-        ureq::Error::Timeout(_) => Error::Timeout { what: format!("calling {url}"), after: deadline.total },
-        ureq::Error::HostNotFound => net("host not found".into(), Some("check the authority URL and DNS")),
-        ureq::Error::ConnectionFailed => net("connection failed".into(), Some("check the URL, the network and HTTPS_PROXY/NO_PROXY")),
-        ureq::Error::Io(io) => {
-            if matches!(io.kind(), std::io::ErrorKind::TimedOut) {
-                Error::Timeout { what: format!("calling {url}"), after: deadline.total }
-            } else if io.kind() == std::io::ErrorKind::ConnectionRefused {
-                net("connection refused".into(), Some("is the endpoint up? check the URL and HTTPS_PROXY/NO_PROXY"))
-            } else if io.to_string().to_ascii_lowercase().contains("certificate") {
-                net(io.to_string(), Some(TLS_HINT))
-            } else {
-                net(io.to_string(), None)
-            }
-        }
-        ureq::Error::Tls(m) => net(format!("TLS failed: {m}"), Some(TLS_HINT)),
-        ureq::Error::Rustls(r) => net(format!("TLS failed: {r}"), Some(TLS_HINT)),
-        other => net(other.to_string(), None),
+        ureq::Error::Timeout(_) => no_answer(),
+        ureq::Error::HostNotFound => net(
+            format!("DNS cannot resolve {}", host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h)),
+            "check the URL's spelling and your DNS or VPN; if this network resolves names only through a proxy, set HTTPS_PROXY".into(),
+        ),
+        ureq::Error::ConnectionFailed => refused(),
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => no_answer(),
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => refused(),
+        ureq::Error::Rustls(r) => tls_error(&r.to_string(), proxy, net),
+        ureq::Error::Tls(m) => tls_error(m, proxy, net),
+        ureq::Error::Io(io) if is_tls_text(&io.to_string()) => tls_error(&io.to_string(), proxy, net),
+        ureq::Error::Io(io) => net(io.to_string(), "check the network path to the host (VPN, firewall, HTTPS_PROXY/NO_PROXY)".into()),
+        other => net(other.to_string(), "check the URL and the network path to the host (HTTPS_PROXY/NO_PROXY)".into()),
     }
 }
 
+fn is_tls_text(s: &str) -> bool {
+    let s = s.to_ascii_lowercase();
+    s.contains("certificate") || s.contains("unknownissuer") || s.contains("tls") || s.contains("handshake")
+}
+
+/// TLS failures by cause, told apart by rustls' words.
+fn tls_error(text: &str, proxy: Option<&str>, net: impl Fn(String, String) -> Error) -> Error {
+    let t = text.to_ascii_lowercase();
+    let by = proxy.map(|p| format!(" (through the proxy {p})")).unwrap_or_default();
+    if t.contains("unknownissuer") || t.contains("unknown issuer") {
+        net(format!("TLS refused: the certificate is signed by a CA this machine does not trust{by}"), TLS_HINT.into())
+    } else if t.contains("expired") || t.contains("notvalidyet") {
+        net(format!("TLS refused: the certificate is expired or not yet valid{by}"), "check this machine's clock; otherwise the server (or a proxy re-signing TLS) presents an outdated certificate".into())
+    } else if t.contains("notvalidforname") || t.contains("not valid for name") {
+        net(format!("TLS refused: the certificate is for another host{by}"), "check the URL's host; a proxy re-signing TLS may be answering instead (then point SSL_CERT_FILE at its root CA)".into())
+    } else {
+        net(format!("TLS failed: {text}{by}"), TLS_HINT.into())
+    }
+}
 fn build_agent(roots: ureq::tls::RootCerts) -> ureq::Agent {
     trace!(2, "building the HTTP client");
     let tls = ureq::tls::TlsConfig::builder().root_certs(roots).build();
@@ -335,5 +454,18 @@ mod tests {
         assert_eq!(ip_literal(&uri("https://10.0.0.1/")), Some("10.0.0.1:443".parse().unwrap()));
         assert_eq!(ip_literal(&uri("https://login.microsoftonline.com/t")), None);
         assert_eq!(ip_literal(&uri("http://localhost:8080/")), None);
+    }
+
+    #[test]
+    fn loopback_goes_direct_and_plain_http_elsewhere_is_refused() {
+        for url in ["http://127.0.0.1:1/t", "http://127.8.9.10/t", "http://[::1]:9/t", "http://localhost:5/t", "http://LOCALHOST./t", "http://a.localhost/t", "http://[::ffff:127.0.0.1]/t", "https://127.0.0.1/t"] {
+            assert!(route(url, Reach::Remote).unwrap().0, "{url}");
+        }
+        assert!(!route("https://login.microsoftonline.com/t", Reach::Remote).unwrap().0);
+        for url in ["http://login.microsoftonline.com/t", "http://128.0.0.1/t", "http://localhost.evil.test/t", "http://127.0.0.1.evil.test/t", "http://169.254.169.254/x", "ftp://127.0.0.1/", "http://user@/x"] {
+            assert!(route(url, Reach::Remote).is_err(), "{url}");
+        }
+        assert!(route("http://169.254.169.254/metadata/identity/oauth2/token", Reach::Host).unwrap().0);
+        assert!(route("https://10.0.0.4:2377/metadata/identity/oauth2/token", Reach::Host).unwrap().0);
     }
 }

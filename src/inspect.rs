@@ -89,8 +89,8 @@ fn local_time(ts: i64, offset: time::UtcOffset) -> String {
 
 fn num(claims: &Map<String, Value>, name: &str) -> Option<i64> {
     match claims.get(name)? {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
-        Value::String(s) => s.parse().ok(),
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)).map(|t| t.clamp(-crate::oauth::MAX_NUM, crate::oauth::MAX_NUM)),
+        Value::String(s) => s.parse::<i64>().ok().map(|t| t.clamp(-crate::oauth::MAX_NUM, crate::oauth::MAX_NUM)),
         _ => None,
     }
 }
@@ -108,7 +108,7 @@ pub(crate) fn to_json(header: &Map<String, Value>, claims: &Map<String, Value>, 
     json!({
         "header": header,
         "claims": claims,
-        "expires_in": exp.map(|e| (e - now).max(0)),
+        "expires_in": exp.map(|e| e.saturating_sub(now).max(0)),
         "expired": exp.map(|e| e <= now),
         "signature_verified": false,
     })
@@ -152,7 +152,8 @@ pub(crate) fn render(header: &Map<String, Value>, claims: &Map<String, Value>, n
     }
     rows.push(("signature", "not verified (inspect only decodes; never trust these claims for access decisions)".into()));
     let width = rows.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
-    rows.iter().map(|(l, v)| format!("{l:<width$}  {v}\n")).collect()
+    // Every value came from the token: escaped, so a claim cannot act on the terminal.
+    rows.iter().map(|(l, v)| format!("{l:<width$}  {}\n", crate::log::escape(v))).collect()
 }
 
 #[cfg(test)]

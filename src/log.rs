@@ -64,10 +64,52 @@ pub(crate) fn format_line(kind: Kind, colour: bool, msg: std::fmt::Arguments<'_>
     format!("{style}entra-token:\x1b[0m {msg}")
 }
 
-/// One line of `kind` to stderr with the product prefix.
+/// Would this character, printed raw, let text from outside act on a terminal or a
+/// reader: C0 controls (ESC, CR, BS, BEL, …), DEL, C1 controls (CSI U+009B, …), and the
+/// bidirectional overrides, embeddings, isolates and marks that reorder what is shown?
+fn is_hostile(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}')
+}
+
+fn escape_with(s: &str, keep: impl Fn(char) -> bool) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(|c| is_hostile(c) && !keep(c)) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            c if keep(c) || !is_hostile(c) => out.push(c),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x80 => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Text from outside (claims, account and tenant names, server error text, device-code
+/// messages, URLs), made safe to print for a person: every control character (C0, DEL,
+/// C1) and every bidi override is written as a visible escape (`\x1b`, `\n`, `\u{202e}`),
+/// so it can neither move the cursor, retitle the window, nor fake a line. Everything
+/// printed for a person passes here: [`line_of`] for stderr, [`escape_report`] for reports.
+pub(crate) fn escape(s: &str) -> std::borrow::Cow<'_, str> {
+    escape_with(s, |_| false)
+}
+
+/// A multi-line report we composed (its newlines are ours), with anything hostile inside
+/// its lines escaped as [`escape`] does.
+pub(crate) fn escape_report(s: &str) -> std::borrow::Cow<'_, str> {
+    escape_with(s, |c| c == '\n')
+}
+
+/// One line of `kind` to stderr with the product prefix. The message is escaped (its
+/// own line breaks kept), so outside text inside it cannot act on the terminal.
 pub(crate) fn line_of(kind: Kind, msg: std::fmt::Arguments<'_>) {
     use std::io::Write;
-    let text = format_line(kind, colour(), msg);
+    let msg = msg.to_string();
+    let text = format_line(kind, colour(), format_args!("{}", escape_report(&msg)));
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "{text}");
 }
@@ -110,6 +152,18 @@ mod tests {
         assert!(!colour_wanted(false, None, None));
         assert!(!colour_wanted(true, Some(OsStr::new("1")), None));
         assert!(!colour_wanted(true, None, Some(OsStr::new("dumb"))));
+    }
+
+    #[test]
+    fn hostile_characters_are_shown_never_obeyed() {
+        assert_eq!(escape("ann@contoso.test"), "ann@contoso.test");
+        assert_eq!(escape("a\x1b]0;owned\x07b"), "a\\x1b]0;owned\\x07b");
+        assert_eq!(escape("x\r\ny\0"), "x\\r\\ny\\x00");
+        assert_eq!(escape("\u{9b}2J \u{7f}"), "\\u{9b}2J \\x7f");
+        assert_eq!(escape("admin\u{202e}gpj.exe"), "admin\\u{202e}gpj.exe");
+        assert_eq!(escape("\u{2066}x\u{2069}"), "\\u{2066}x\\u{2069}");
+        assert_eq!(escape("ünïcode ✓"), "ünïcode ✓");
+        assert_eq!(escape_report("line 1\nline\x1b[2K 2\n"), "line 1\nline\\x1b[2K 2\n");
     }
 
     #[test]

@@ -44,20 +44,33 @@ struct Wire {
     foci: Option<String>,
 }
 
-/// Entra's v1 endpoints and managed identity send numbers as strings.
+/// The largest magnitude a number from outside keeps: about 34,000 years of seconds.
+/// [`num`] saturates to it, so any sum or difference of such a number and the clock
+/// stays far inside `i64` (2^63-1, 1e300 or "1e999" become this, never a wrap).
+pub(crate) const MAX_NUM: i64 = 1 << 40;
+
+/// Entra's v1 endpoints and managed identity send numbers as strings. Every number a
+/// token answer, az's cache or a device code answer carries is read here, saturated to
+/// ±[`MAX_NUM`]; fractions are cut, and what is no number (NaN, text) is absent.
 pub(crate) fn num<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<i64>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum N {
         I(i64),
+        U(u64),
         F(f64),
         S(String),
     }
+    let float = |f: f64| (!f.is_nan()).then(|| f.clamp(-(MAX_NUM as f64), MAX_NUM as f64) as i64);
     Ok(match Option::<N>::deserialize(d)? {
         None => None,
-        Some(N::I(i)) => Some(i),
-        Some(N::F(f)) => Some(f as i64),
-        Some(N::S(s)) => s.trim().parse::<i64>().ok().or_else(|| s.trim().parse::<f64>().ok().map(|f| f as i64)),
+        Some(N::I(i)) => Some(i.clamp(-MAX_NUM, MAX_NUM)),
+        Some(N::U(u)) => Some(u.min(MAX_NUM as u64) as i64),
+        Some(N::F(f)) => float(f),
+        Some(N::S(s)) => {
+            let s = s.trim();
+            s.parse::<i64>().ok().map(|i| i.clamp(-MAX_NUM, MAX_NUM)).or_else(|| s.parse::<f64>().ok().and_then(float))
+        }
     })
 }
 
@@ -83,23 +96,98 @@ pub(crate) fn parse_token_reply(body: &[u8], url: &str, now: i64) -> Result<Toke
         (_, Some(inn)) if inn > 0 => now + inn,
         _ => return Err(bad("no expires_in or expires_on")),
     };
-    let lifetime = expires_on - now;
-    let refresh_on = match w.refresh_in {
-        Some(r) if r > 0 => Some(now + r),
+    let refresh_on = w.refresh_in.filter(|r| *r > 0).map(|r| now + r);
+    accept(
+        TokenReply {
+            access_token,
+            token_type: w.token_type.unwrap_or_default(),
+            expires_on,
+            refresh_on,
+            refresh_token: w.refresh_token.filter(|t| !t.expose().is_empty()),
+            id_token: w.id_token,
+            client_info: w.client_info,
+            resource: w.resource,
+            foci: w.foci,
+        },
+        now,
+        url,
+    )
+}
+
+/// No access token is held longer than this, whatever its answer claims: Entra's live
+/// at most about a day, managed identity's a day; a longer claim is cut to a week.
+pub(crate) const MAX_LIFETIME: i64 = 7 * 86_400;
+
+/// The longest token (access, refresh or id) accepted: Entra's largest, with many group
+/// claims, are a few KiB; the bound keeps headers and caches sane.
+pub(crate) const MAX_TOKEN_LEN: usize = 32 * 1024;
+
+/// The one gate every token from outside passes before anyone uses it (token endpoints,
+/// managed identity, az's cache and az's output): the token is a bearer token's
+/// characters (RFC 6750 b64token: letters, digits and `-._~+/=`, which JWTs and opaque
+/// tokens use), bounded; the type is `Bearer` or `pop`, spelled canonically; times are
+/// clamped so that the expiry lies within [`MAX_LIFETIME`] and the refresh time before it.
+/// A refusal names the field and what was wrong, never the value.
+pub(crate) fn accept(mut t: TokenReply, now: i64, url: &str) -> Result<TokenReply> {
+    let bad = |message: String| Error::Network {
+        url: url.to_string(),
+        message,
+        hint: Some("the token source answered with a malformed token; check that the URL points at Entra (or the real managed identity endpoint), not a proxy or stand-in".into()),
+    };
+    check_token("access_token", t.access_token.expose()).map_err(bad)?;
+    for (name, v) in [("refresh_token", &t.refresh_token), ("id_token", &t.id_token)] {
+        if let Some(v) = v {
+            check_token(name, v.expose()).map_err(bad)?;
+        }
+    }
+    t.token_type = token_type(&t.token_type).map_err(bad)?;
+    let latest = now.saturating_add(MAX_LIFETIME);
+    if t.expires_on > latest {
+        trace!(1, "{url} claimed a token lifetime of {}s; holding it at most {MAX_LIFETIME}s", t.expires_on.saturating_sub(now));
+        t.expires_on = latest;
+    }
+    let lifetime = t.expires_on - now;
+    t.refresh_on = match t.refresh_on {
+        Some(r) if r > now && r < t.expires_on => Some(r),
         _ if lifetime >= 2 * 3600 => Some(now + lifetime / 2),
         _ => None,
     };
-    Ok(TokenReply {
-        access_token,
-        token_type: w.token_type.unwrap_or_else(|| "Bearer".into()),
-        expires_on,
-        refresh_on,
-        refresh_token: w.refresh_token.filter(|t| !t.expose().is_empty()),
-        id_token: w.id_token,
-        client_info: w.client_info,
-        resource: w.resource,
-        foci: w.foci,
-    })
+    Ok(t)
+}
+
+/// A token's characters: RFC 6750's b64token set (`=` anywhere), 1..=MAX_TOKEN_LEN bytes.
+fn check_token(name: &str, token: &str) -> std::result::Result<(), String> {
+    if token.is_empty() {
+        return Err(format!("the {name} is empty"));
+    }
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(format!("the {name} is {} bytes, more than the {MAX_TOKEN_LEN} any real token has", token.len()));
+    }
+    match token.bytes().position(|b| !(b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b))) {
+        Some(i) => Err(format!("the {name} has a character no token has (byte {i}: {})", describe_byte(token.as_bytes()[i]))),
+        None => Ok(()),
+    }
+}
+
+fn describe_byte(b: u8) -> String {
+    match b {
+        b'\r' => "CR".into(),
+        b'\n' => "LF".into(),
+        0 => "NUL".into(),
+        b' ' => "space".into(),
+        b if b.is_ascii_graphic() => format!("'{}'", b as char),
+        b => format!("0x{b:02x}"),
+    }
+}
+
+/// `Bearer` (the default when absent) or `pop`, whatever their case; anything else is refused.
+fn token_type(t: &str) -> std::result::Result<String, String> {
+    match t.trim() {
+        "" => Ok("Bearer".into()),
+        t if t.eq_ignore_ascii_case("bearer") => Ok("Bearer".into()),
+        t if t.eq_ignore_ascii_case("pop") => Ok("pop".into()),
+        t => Err(format!("the token_type '{}' is neither Bearer nor pop", crate::log::escape(&t.chars().take(40).collect::<String>()))),
+    }
 }
 
 /// POSTs a grant to a token endpoint and returns the parsed answer or a specific error.
@@ -264,6 +352,48 @@ mod tests {
         assert_eq!(r.refresh_on, Some(43200));
         let r = parse_token_reply(br#"{"access_token":"a","expires_in":3600,"refresh_in":1800}"#, "u", 0).unwrap();
         assert_eq!(r.refresh_on, Some(1800));
+    }
+
+    #[test]
+    fn huge_numbers_never_wrap_into_the_past() {
+        let now = 1_795_000_000;
+        for body in [
+            r#"{"access_token":"a","expires_in":9223372036854775807}"#,
+            r#"{"access_token":"a","expires_in":18446744073709551615}"#,
+            r#"{"access_token":"a","expires_in":1e300}"#,
+            r#"{"access_token":"a","expires_in":"1e300"}"#,
+            r#"{"access_token":"a","expires_on":"253402300800"}"#,
+            r#"{"access_token":"a","expires_on":9223372036854775807,"refresh_in":9223372036854775807}"#,
+        ] {
+            let r = parse_token_reply(body.as_bytes(), "u", now).unwrap();
+            assert_eq!(r.expires_on, now + MAX_LIFETIME, "{body}");
+            let refresh = r.refresh_on.unwrap();
+            assert!(refresh > now && refresh < r.expires_on, "{body}: {refresh}");
+        }
+        let r = parse_token_reply(br#"{"access_token":"a","expires_in":3600,"refresh_in":99999}"#, "u", now).unwrap();
+        assert_eq!((r.expires_on, r.refresh_on), (now + 3600, None));
+        assert!(parse_token_reply(br#"{"access_token":"a","expires_in":-9223372036854775808}"#, "u", now).is_err());
+        assert!(parse_token_reply(br#"{"access_token":"a","expires_in":NaN}"#, "u", now).is_err());
+    }
+
+    #[test]
+    fn tokens_and_types_with_foreign_characters_are_refused() {
+        let ok = |body: &str| parse_token_reply(body.as_bytes(), "u", 0);
+        for (at, tt) in [("a\r\nX-Evil: 1", "Bearer"), ("a\0b", "Bearer"), ("a b", "Bearer"), ("a\u{1b}[2J", "Bearer"), ("aé", "Bearer"), ("a", "Bearer\r\nX-Evil: 1"), ("a", "Basic"), ("a", "Bearer x")] {
+            let body = serde_json::json!({"access_token": at, "token_type": tt, "expires_in": 60}).to_string();
+            let e = ok(&body).unwrap_err();
+            assert_eq!(e.exit_code(), 4, "{body}");
+            let shown = crate::error::one_line(&e);
+            assert!(!shown.contains('\r') && !shown.contains('\n') && !shown.contains('\u{1b}') && !shown.contains("X-Evil: 1\n"), "{shown:?}");
+        }
+        let long = "a".repeat(MAX_TOKEN_LEN + 1);
+        assert!(ok(&format!(r#"{{"access_token":"{long}","expires_in":60}}"#)).is_err());
+        let rt = serde_json::json!({"access_token": "a", "refresh_token": "r\nx", "expires_in": 60}).to_string();
+        assert!(ok(&rt).is_err());
+        for (tt, want) in [("bearer", "Bearer"), ("BEARER", "Bearer"), ("PoP", "pop"), ("", "Bearer")] {
+            let body = serde_json::json!({"access_token": "eyJ0.eyJ1-_.sig+/==", "token_type": tt, "expires_in": 60}).to_string();
+            assert_eq!(ok(&body).unwrap().token_type, want);
+        }
     }
 
     #[test]

@@ -7,49 +7,13 @@
 
 mod support;
 
-use std::io::Read;
-use std::net::TcpListener;
 use std::process::Output;
-use std::sync::{Arc, Mutex};
+use support::http::Trap;
 use support::{Sandbox, run_with_stdin};
 
 const TENANT: &str = "contoso.test";
 const APP: &str = "77777777-7777-7777-7777-777777777777";
 const SECRET: &str = "never~leave~home~secret";
-
-/// A proxy stand-in that accepts anything and records what arrives.
-struct Trap {
-    url: String,
-    seen: Arc<Mutex<Vec<u8>>>,
-}
-
-impl Trap {
-    fn start() -> Trap {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", l.local_addr().unwrap());
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let s = seen.clone();
-        std::thread::spawn(move || {
-            for conn in l.incoming() {
-                let Ok(mut c) = conn else { continue };
-                let _ = c.set_read_timeout(Some(std::time::Duration::from_millis(500)));
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = c.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    s.lock().unwrap().extend_from_slice(&buf[..n]);
-                }
-            }
-        });
-        Trap { url, seen }
-    }
-
-    fn assert_untouched(&self, case: &str) {
-        let seen = self.seen.lock().unwrap();
-        assert!(seen.is_empty(), "{case}: something was sent toward the hostile authority: {:?}", String::from_utf8_lossy(&seen));
-    }
-}
 
 fn run(sb: &Sandbox, trap: &Trap, envs: &[(&str, &str)], args: &[&str], stdin: &str) -> Output {
     let mut c = sb.cmd();
@@ -105,7 +69,7 @@ fn profile_authority_must_be_https_or_loopback() {
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{a}: no JSON error answer"));
         assert_eq!(v["error"]["code"], "bad_input", "{a}: {v}");
     }
-    trap.assert_untouched("profile authority");
+    trap.assert_untouched_by("profile authority");
 }
 
 #[test]
@@ -122,7 +86,7 @@ fn environment_authority_must_be_https_or_loopback() {
         assert_refused(&o, a);
         std::fs::remove_file(sb.path("config.toml")).unwrap();
     }
-    trap.assert_untouched("AZURE_AUTHORITY_HOST");
+    trap.assert_untouched_by("AZURE_AUTHORITY_HOST");
 }
 
 #[test]
@@ -137,7 +101,7 @@ fn a_request_cannot_steer_the_tenant_out_of_the_authority() {
         assert_refused(&o, t);
     }
     assert_eq!(mock.token_requests(), 0, "a hostile tenant reached the token endpoint");
-    trap.assert_untouched("request tenant");
+    trap.assert_untouched_by("request tenant");
 }
 
 #[test]
@@ -149,7 +113,7 @@ fn loopback_http_is_allowed_and_does_not_use_the_proxy() {
     let o = run(&sb, &trap, &[("NO_PROXY", "127.0.0.1")], &["get-token", "-p", "ci", "-r", "graph"], "");
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(mock.token_requests(), 1);
-    trap.assert_untouched("loopback");
+    trap.assert_untouched_by("loopback");
 }
 
 #[test]
@@ -190,5 +154,5 @@ fn a_kubeconfig_cluster_config_cannot_redirect_the_secret() {
     let o = run(&sb, &trap, &[("KUBERNETES_EXEC_INFO", &info), ("NO_PROXY", "127.0.0.1")], &["kubectl"], "");
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(mock.token_requests(), 1, "the token came from the profile's own authority");
-    trap.assert_untouched("kubeconfig cluster config");
+    trap.assert_untouched_by("kubeconfig cluster config");
 }

@@ -214,7 +214,7 @@ fn from_msal_cache(ctx: &FlowCtx<'_>, account: &AzAccount, cache: &MsalCache, re
     });
     if let Some(at) = at.filter(|_| ctx.claims.is_none()) {
         crate::log::trace!(1, "serving an access token from az's cache for {}", account.user);
-        return Step::Token(TokenReply {
+        let reply = TokenReply {
             access_token: at.secret.clone(),
             token_type: "Bearer".into(),
             expires_on: at.expires_on.unwrap_or(now),
@@ -224,7 +224,12 @@ fn from_msal_cache(ctx: &FlowCtx<'_>, account: &AzAccount, cache: &MsalCache, re
             client_info: None,
             resource: Some(resource.to_string()),
             foci: None,
-        });
+        };
+        // The same gate as a token endpoint's answer: az's cache file is outside input too.
+        return match oauth::accept(reply, now, "az's token cache (msal_token_cache)") {
+            Ok(t) => Step::Token(t),
+            Err(e) => Step::Failed(e),
+        };
     }
     let rt = cache.refresh_tokens.values().find(|t| ours(t) && (t.client_id == AZURE_CLI_CLIENT_ID || t.family_id.as_deref() == Some("1")));
     let Some(rt) = rt else {
@@ -307,16 +312,17 @@ fn run_az(ctx: &FlowCtx<'_>, resource: &str, why_not_cache: &str) -> Step {
         return Step::Failed(Error::auth(format!("`az account get-access-token` failed: {first}"), Some("run it yourself to see why; `az login` may be needed".into())));
     }
     match parse_az_output(&out.stdout, crate::clock::now()) {
-        Some(mut t) => {
+        Ok(mut t) => {
             t.resource = Some(resource.to_string());
             Step::Token(t)
         }
-        None => Step::Failed(Error::general("`az account get-access-token` printed something that is not its JSON answer")),
+        Err(e) => Step::Failed(e),
     }
 }
 
 /// Pure: az's JSON → a token. `expires_on` (epoch, az ≥ 2.54) or `expiresOn` (local time).
-pub(crate) fn parse_az_output(stdout: &[u8], now: i64) -> Option<TokenReply> {
+/// The token, its type and times pass the same gate as a token endpoint's ([`oauth::accept`]).
+pub(crate) fn parse_az_output(stdout: &[u8], now: i64) -> Result<TokenReply> {
     #[derive(Deserialize)]
     struct Out {
         #[serde(rename = "accessToken")]
@@ -328,11 +334,11 @@ pub(crate) fn parse_az_output(stdout: &[u8], now: i64) -> Option<TokenReply> {
         #[serde(rename = "tokenType")]
         token_type: Option<String>,
     }
-    let o: Out = serde_json::from_slice(stdout).ok()?;
+    let o: Out = serde_json::from_slice(stdout).map_err(|_| Error::general("`az account get-access-token` printed something that is not its JSON answer"))?;
     let expires_on = o.expires_on.or_else(|| o.expires_on_local.as_deref().and_then(parse_local_time)).unwrap_or(now + 300);
-    Some(TokenReply {
+    let reply = TokenReply {
         access_token: o.access_token,
-        token_type: o.token_type.unwrap_or_else(|| "Bearer".into()),
+        token_type: o.token_type.unwrap_or_default(),
         expires_on,
         refresh_on: None,
         refresh_token: None,
@@ -340,7 +346,8 @@ pub(crate) fn parse_az_output(stdout: &[u8], now: i64) -> Option<TokenReply> {
         client_info: None,
         resource: None,
         foci: None,
-    })
+    };
+    oauth::accept(reply, now, "az account get-access-token")
 }
 
 /// `2026-11-22 07:00:00.000000` in local time → epoch seconds.
@@ -397,11 +404,16 @@ mod tests {
 
     #[test]
     fn az_output_both_shapes() {
-        let t = parse_az_output(br#"{"accessToken":"a","expiresOn":"2026-11-22 07:00:00.000000","expires_on":1795330800,"tokenType":"Bearer"}"#, 0).unwrap();
+        let t = parse_az_output(br#"{"accessToken":"a","expiresOn":"2026-11-22 07:00:00.000000","expires_on":1795330800,"tokenType":"Bearer"}"#, 1795327200).unwrap();
         assert_eq!(t.expires_on, 1795330800);
-        let t = parse_az_output(br#"{"accessToken":"a","expiresOn":"2026-11-22 07:00:00.000000"}"#, 0).unwrap();
+        let t = parse_az_output(br#"{"accessToken":"a","expiresOn":"2026-11-22 07:00:00.000000"}"#, 1795327200).unwrap();
         assert!((t.expires_on - 1795330800).abs() <= 14 * 3600, "{}", t.expires_on);
-        assert!(parse_az_output(b"ERROR", 0).is_none());
+        assert!(parse_az_output(b"ERROR", 0).is_err());
+        for hostile in [r#"{"accessToken":"a\r\nX-Evil: 1","expires_on":1795330800}"#, r#"{"accessToken":"a","tokenType":"Bearer\r\nX: y","expires_on":1795330800}"#] {
+            assert!(parse_az_output(hostile.as_bytes(), 1795327200).is_err(), "{hostile}");
+        }
+        let far = parse_az_output(br#"{"accessToken":"a","expires_on":1e300}"#, 1795327200).unwrap();
+        assert_eq!(far.expires_on, 1795327200 + oauth::MAX_LIFETIME);
     }
 
     #[test]

@@ -17,6 +17,10 @@ pub(crate) const GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 /// Entra's default when a field is missing.
 const DEFAULT_INTERVAL: u64 = 5;
 const DEFAULT_EXPIRES_IN: u64 = 900;
+/// Bounds on what a devicecode answer may ask for (Entra: 5s and 900s): a poll at least
+/// every minute, and at most an hour to sign in, whatever the server says.
+const MAX_INTERVAL: u64 = 60;
+const MAX_EXPIRES_IN: u64 = 3600;
 
 /// The devicecode endpoint's answer (v2 `verification_uri`, v1 `verification_url`;
 /// numbers may be strings).
@@ -32,6 +36,15 @@ pub(crate) struct DeviceCode {
     pub interval: Option<i64>,
     #[serde(default)]
     pub message: Option<String>,
+}
+
+impl DeviceCode {
+    /// The code's lifetime and the poll interval in seconds, defaulted and bounded.
+    pub(crate) fn bounded(&self) -> (u64, u64) {
+        let expires_in = self.expires_in.filter(|s| *s > 0).map_or(DEFAULT_EXPIRES_IN, |s| (s as u64).min(MAX_EXPIRES_IN));
+        let interval = self.interval.filter(|s| *s > 0).map_or(DEFAULT_INTERVAL, |s| (s as u64).min(MAX_INTERVAL));
+        (expires_in, interval)
+    }
 }
 
 pub(crate) fn parse(body: &[u8], url: &str) -> Result<DeviceCode> {
@@ -75,8 +88,7 @@ pub(crate) fn sign_in(ctx: &FlowCtx<'_>) -> Result<TokenReply> {
         return Err(oauth::error_from_reply(&reply, &url));
     }
     let dc = parse(&reply.body, &url)?;
-    let expires_in = dc.expires_in.filter(|s| *s > 0).map_or(DEFAULT_EXPIRES_IN, |s| s as u64);
-    let mut interval = dc.interval.filter(|s| *s > 0).map_or(DEFAULT_INTERVAL, |s| s as u64);
+    let (expires_in, mut interval) = dc.bounded();
     match &dc.message {
         Some(m) if !m.trim().is_empty() => line(format_args!("{}", m.trim())),
         _ => line(format_args!("To sign in, open {} in a browser and enter the code {}", dc.verification_uri, dc.user_code)),
@@ -98,7 +110,7 @@ pub(crate) fn sign_in(ctx: &FlowCtx<'_>) -> Result<TokenReply> {
             Ok(reply) => break Ok(reply),
             Err(Ok(Poll::Pending)) => trace!(2, "authorization pending"),
             Err(Ok(Poll::SlowDown)) => {
-                interval += 5;
+                interval = (interval + 5).min(MAX_INTERVAL);
                 trace!(1, "Entra asked to slow down; polling every {interval}s");
             }
             Err(Err(e)) => break Err(e),
@@ -143,6 +155,10 @@ mod tests {
         let d = parse(br#"{"device_code":"d","user_code":"U","verification_uri":"v","expires_in":600,"interval":1,"message":"m"}"#, "u").unwrap();
         assert_eq!((d.expires_in, d.interval, d.message.as_deref()), (Some(600), Some(1), Some("m")));
         assert!(parse(b"<html>", "u").is_err());
+        let d = parse(br#"{"device_code":"d","user_code":"U","verification_uri":"v","expires_in":9223372036854775807,"interval":1e300}"#, "u").unwrap();
+        assert_eq!(d.bounded(), (MAX_EXPIRES_IN, MAX_INTERVAL));
+        let d = parse(br#"{"device_code":"d","user_code":"U","verification_uri":"v","expires_in":-5,"interval":"0"}"#, "u").unwrap();
+        assert_eq!(d.bounded(), (DEFAULT_EXPIRES_IN, DEFAULT_INTERVAL));
     }
 
     #[test]

@@ -503,3 +503,52 @@ impl StandIn {
         self.seen.lock().unwrap().clone()
     }
 }
+
+/// A proxy stand-in on 127.0.0.1 that accepts anything, answers nothing, and records
+/// every byte it receives: point HTTP(S)_PROXY/ALL_PROXY at it to prove a request
+/// never went through a proxy (or never left at all).
+pub struct Trap {
+    pub url: String,
+    seen: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Trap {
+    pub fn start() -> Trap {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", l.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        thread::spawn(move || {
+            for conn in l.incoming() {
+                let Ok(mut c) = conn else { continue };
+                let _ = c.set_read_timeout(Some(Duration::from_millis(500)));
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = c.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    s.lock().unwrap().extend_from_slice(&buf[..n]);
+                }
+            }
+        });
+        Trap { url, seen }
+    }
+
+    /// What reached the trap so far.
+    pub fn seen(&self) -> Vec<u8> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    pub fn assert_untouched_by(&self, case: &str) {
+        let seen = self.seen();
+        assert!(seen.is_empty(), "{case}: something was sent to the proxy: {:?}", String::from_utf8_lossy(&seen));
+    }
+
+    /// Every proxy variable, upper and lower case, pointing at the trap, and no NO_PROXY.
+    pub fn proxy_env(&self) -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = ["HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY"].iter().flat_map(|n| [(n.to_string(), self.url.clone()), (n.to_lowercase(), self.url.clone())]).collect();
+        v.push(("NO_PROXY".into(), String::new()));
+        v.push(("no_proxy".into(), String::new()));
+        v
+    }
+}
