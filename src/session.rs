@@ -28,8 +28,10 @@ pub(crate) struct LoginArgs {
     /// Tenant to sign in to instead of the profile's.
     #[arg(short, long)]
     pub tenant: Option<String>,
-    /// The account to sign in as (pre-fills the browser; the username for password).
-    #[arg(long, value_name = "USER")]
+    /// The account to sign in as (pre-fills the browser; the username for password). A
+    /// sign-in that comes back as anyone else is refused; naming another account here is
+    /// how a profile signed in as one person is switched to another.
+    #[arg(long, visible_alias = "account", value_name = "USER")]
     pub login_hint: Option<String>,
     /// Resource of the first token (default: the profile's, else ARM).
     #[arg(short, long)]
@@ -362,7 +364,8 @@ pub(crate) fn status(args: &StatusArgs) -> Result<ExitCode> {
     let reports: Vec<serde_json::Value> = names.iter().map(|(n, configured)| profile_report(cache.as_ref(), n, *configured, &tokens, now)).collect();
     let text = match args.output {
         ReportFormat::Json => format!("{}\n", json!({ "profiles": reports, "cache_dir": cache.as_ref().map(|c| c.dir().display().to_string()) })),
-        ReportFormat::Text => render_status(&reports, now),
+        // Account and tenant names came from tokens and az's files: escaped for the terminal.
+        ReportFormat::Text => crate::log::escape_report(&render_status(&reports, now)).into_owned(),
     };
     crate::protocols::write_stdout(text.as_bytes())?;
     Ok(ExitCode::SUCCESS)

@@ -681,3 +681,45 @@ fn the_browser_fallback_after_a_tenant_refusal_pre_fills_the_refused_account() {
     assert_eq!(c["upn"], "ann@contoso.test");
     assert_eq!(c["tid"], mock.tenant_id(FABRIKAM));
 }
+
+/// The person at the browser (or the device code page) may pick any account: one other
+/// than the profile's login_hint or its stored sign-in is refused (exit 3, both named,
+/// the switching command given) and nothing of it is kept; `login --login-hint` (alias
+/// `--account`) switches deliberately.
+#[test]
+fn a_sign_in_that_comes_back_as_another_account_is_refused() {
+    let mock = MockAuthority::start();
+    mock.add_user("ann@contoso.test", "pw-ann");
+    mock.add_user("bob@contoso.test", "pw-bob");
+    let sb = sandbox(&mock, &[("dev", device_profile()), ("hinted", "flow = \"device-code\"\ntenant = \"organizations\"\nlogin_hint = \"ann@contoso.test\"")]);
+    // A stored sign-in as ann; then bob approves the device code.
+    login_dev(&mock, &sb);
+    let stored = stored_refresh_tokens(&sb);
+    mock.set_person_at_browser(Some("bob@contoso.test"));
+    // (A sign-in a token request starts goes through the same check: flows::user::sign_in.)
+    mock.approve_device_codes(0);
+    let out = run(cmd(&sb, &["login", "-p", "dev"]));
+    let err = text(&out.stderr);
+    assert_eq!(code(&out), 3, "{err}");
+    assert!(err.contains("came back as bob@contoso.test") && err.contains("ann@contoso.test") && err.contains("--login-hint bob@contoso.test"), "{err}");
+    assert!(out.stdout.is_empty());
+    assert_eq!(stored_refresh_tokens(&sb), stored, "bob's sign-in was kept");
+    let s = text(&ok(run(cmd(&sb, &["status"]))).stdout);
+    assert!(s.contains("ann@contoso.test") && !s.contains("bob@"), "{s}");
+    // A login_hint in the profile is checked the same way, with no stored sign-in.
+    mock.approve_device_codes(0);
+    let out = run(cmd(&sb, &["login", "-p", "hinted"]));
+    assert_eq!(code(&out), 3, "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("login_hint"), "{}", text(&out.stderr));
+    // Deliberately: `login --account bob` makes the profile bob's.
+    mock.approve_device_codes(0);
+    let out = ok(run(cmd(&sb, &["login", "-p", "dev", "--account", "bob@contoso.test"])));
+    assert!(text(&out.stderr).contains("signed in as bob@contoso.test"), "{}", text(&out.stderr));
+    // The browser: ann hinted, bob picked.
+    let web = sandbox(&mock, &[("web", "flow = \"interactive\"\ntenant = \"organizations\"\nlogin_hint = \"ann@contoso.test\"")]);
+    let Some(browser) = browser_script(&web) else { return };
+    let out = run(cmd(&web, &["login", "-p", "web"]).e("BROWSER", &browser));
+    assert_eq!(code(&out), 3, "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("came back as bob@contoso.test"), "{}", text(&out.stderr));
+    assert!(stored_refresh_tokens(&web).is_empty());
+}

@@ -97,16 +97,19 @@ pub(crate) fn render(checks: &[Check], colour: bool) -> String {
             Status::Info => ("·", "\x1b[2m"),
         };
         let mark = if colour { format!("{style}{mark}\x1b[0m") } else { mark.to_string() };
+        // Messages may quote outside text (server errors, account names): escaped; the marks' colours are ours.
+        let esc = crate::log::escape;
+        let message = esc(&c.message);
         match (&c.fix, c.status) {
             // A fact's hint fits on its own line: the screen stays short.
-            (Some(f), Status::Info) => out.push_str(&format!("{mark} {:width$}  {} ({f})\n", c.name, c.message)),
-            _ => out.push_str(&format!("{mark} {:width$}  {}\n", c.name, c.message)),
+            (Some(f), Status::Info) => out.push_str(&format!("{mark} {:width$}  {message} ({})\n", c.name, esc(f))),
+            _ => out.push_str(&format!("{mark} {:width$}  {message}\n", c.name)),
         }
         for d in &c.details {
-            out.push_str(&format!("  {:width$}    {d}\n", ""));
+            out.push_str(&format!("  {:width$}    {}\n", "", esc(d)));
         }
         if let (Some(f), Status::Fail) = (&c.fix, c.status) {
-            out.push_str(&format!("  {:width$}    fix: {f}\n", ""));
+            out.push_str(&format!("  {:width$}    fix: {}\n", "", esc(f)));
         }
     }
     out

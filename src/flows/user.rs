@@ -122,6 +122,9 @@ pub(crate) fn sign_in(ctx: &FlowCtx<'_>, flow: FlowKind) -> Result<TokenReply> {
             ));
         }
     };
+    if flow != FlowKind::Password {
+        check_account(ctx, &reply)?;
+    }
     match ctx.cache {
         Some(cache) => match crate::accounts::remember(cache, ctx.profile, &reply) {
             Ok(link) => {
@@ -137,6 +140,46 @@ pub(crate) fn sign_in(ctx: &FlowCtx<'_>, flow: FlowKind) -> Result<TokenReply> {
         None => trace!(1, "--no-cache: the sign-in is not kept"),
     }
     Ok(reply)
+}
+
+/// A person picks the account in the browser (or on the device code page), whoever the
+/// request hinted at: the account that comes back must be the one the profile expects —
+/// its `login_hint` (the profile's or `login --login-hint`), else the person it is signed
+/// in as (at any tenant). Another account is refused before anything is kept (exit 3),
+/// naming both and the command that switches deliberately. (A password sign-in names its
+/// user itself.)
+fn check_account(ctx: &FlowCtx<'_>, reply: &TokenReply) -> Result<()> {
+    let got = crate::accounts::who(reply);
+    let shown = got.username.clone().unwrap_or_else(|| got.home_account_id.clone());
+    let name = &ctx.profile.name;
+    let refuse = |expected: &str, why: &str| {
+        Err(Error::auth(
+            format!("the sign-in came back as {shown}, but profile '{name}' is {expected}'s ({why}); nothing was kept"),
+            Some(format!("to make profile '{name}' {shown}'s, run `entra-token login -p {name} --login-hint {shown}`; otherwise sign in again as {expected}")),
+        ))
+    };
+    if let Some(hint) = ctx.profile.settings.login_hint.as_deref().map(str::trim).filter(|h| !h.is_empty()) {
+        return match &got.username {
+            Some(u) if !u.eq_ignore_ascii_case(hint) => refuse(hint, "its login_hint"),
+            Some(_) => Ok(()),
+            None => {
+                trace!(1, "the sign-in names no username to compare with login_hint {hint}");
+                Ok(())
+            }
+        };
+    }
+    let Some(cache) = ctx.cache else { return Ok(()) };
+    let links: Vec<crate::accounts::AccountLink> = crate::accounts::all_links(cache)?.into_iter().map(|(_, l)| l).filter(|l| l.profile == *name).collect();
+    let same = |l: &crate::accounts::AccountLink| {
+        l.key.home_account_id.eq_ignore_ascii_case(&got.home_account_id) || matches!((&l.username, &got.username), (Some(a), Some(b)) if a.eq_ignore_ascii_case(b))
+    };
+    match links.first() {
+        Some(first) if !links.iter().any(same) => {
+            let expected = first.username.clone().unwrap_or_else(|| first.key.home_account_id.clone());
+            refuse(&expected, "its stored sign-in")
+        }
+        _ => Ok(()),
+    }
 }
 
 /// A confidential client's secret (authorization-code web apps); None for public clients.

@@ -210,6 +210,9 @@ pub(crate) struct State {
     /// Each person's home tenant id: where they first signed in. Entra's `utid` in
     /// client_info is the home tenant wherever the person signs in (guests included).
     pub homes: HashMap<String, String>,
+    /// The account the person at the browser (or device code page) picks, whatever the
+    /// login_hint said: a sign-in that comes back as someone else.
+    pub person_at_browser: Option<String>,
 }
 
 impl State {
@@ -230,6 +233,7 @@ impl State {
             mfa_for_password: false,
             faults: VecDeque::new(),
             delay: Duration::ZERO,
+            person_at_browser: None,
             approve_after: 2,
             declined: false,
             interval: 1,
@@ -263,6 +267,9 @@ impl State {
 
     /// The user flows sign in when nobody typed a name: the first added, or `user@contoso.test`.
     pub fn default_user(&self) -> String {
+        if let Some(p) = &self.person_at_browser {
+            return p.clone();
+        }
         self.users
             .first()
             .map(|(u, _)| u.clone())
@@ -411,6 +418,12 @@ impl MockAuthority {
         let mut st = self.st();
         st.approve_after = after_polls;
         st.declined = false;
+    }
+
+    /// From now on, browser and device code sign-ins come back as `user`, whatever account
+    /// the request hinted at (the person picked another account in the browser).
+    pub fn set_person_at_browser(&self, user: Option<&str>) {
+        self.st().person_at_browser = user.map(str::to_string);
     }
 
     /// Polls answer authorization_declined from now on.

@@ -238,8 +238,10 @@ pub(crate) fn authorize(shared: &Shared, tenant: &str, req: &RecordedRequest) ->
     if let Err(e) = Target::v2(scope) {
         return fail(e.error, e.code, &e.message);
     }
-    let user = q("login_hint")
-        .map(str::to_string)
+    let user = st
+        .person_at_browser
+        .clone()
+        .or_else(|| q("login_hint").map(str::to_string))
         .unwrap_or_else(|| st.default_user());
     let code = st.opaque("0.AXMOCKAC.");
     st.auth_codes.insert(
