@@ -78,8 +78,14 @@ pub(crate) fn parse_exchange(status: u16, body: &[u8], registry: &str, now: i64)
             message: "the answer has no refresh_token".into(),
             hint: None,
         })?;
+        // The same gate as every token answer: it becomes Docker's and Bazel's secret.
+        crate::oauth::check_token("refresh_token", token.expose()).map_err(|message| Error::Network {
+            url: format!("https://{registry}/oauth2/exchange"),
+            message,
+            hint: Some("check that the registry name is right and that no proxy answers instead".into()),
+        })?;
         let exp = crate::jwt::decode(token.expose()).and_then(|(_, c)| c.get("exp").and_then(serde_json::Value::as_i64));
-        return Ok((token, exp.unwrap_or(now + DEFAULT_LIFETIME)));
+        return Ok((token, crate::oauth::bounded_expiry(exp.unwrap_or(now + DEFAULT_LIFETIME), now)));
     }
     let errors: AcrErrors = serde_json::from_slice(body).unwrap_or_default();
     match errors.errors.first() {
@@ -181,11 +187,19 @@ mod tests {
     }
 
     #[test]
+    fn hostile_exchange_answers_are_refused_or_bounded() {
+        assert!(parse_exchange(200, br#"{"refresh_token":"a\r\nX: 1"}"#, "c.azurecr.io", 1000).is_err());
+        let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"exp":9223372036854775807}"#);
+        let body = format!(r#"{{"refresh_token":"eyJhbGciOiJSUzI1NiJ9.{claims}.s"}}"#);
+        assert_eq!(parse_exchange(200, body.as_bytes(), "c.azurecr.io", 1000).unwrap().1, 1000 + crate::oauth::MAX_LIFETIME);
+    }
+
+    #[test]
     fn exchange_answer_and_expiry() {
         let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"exp":1795328884}"#);
         let jwt = format!("eyJhbGciOiJSUzI1NiJ9.{claims}.sig");
         let body = format!(r#"{{"refresh_token":"{jwt}"}}"#);
-        let (t, exp) = parse_exchange(200, body.as_bytes(), "r.azurecr.io", 0).unwrap();
+        let (t, exp) = parse_exchange(200, body.as_bytes(), "r.azurecr.io", 1_795_320_000).unwrap();
         assert_eq!(t.expose(), &jwt);
         assert_eq!(exp, 1_795_328_884);
         let (_, exp) = parse_exchange(200, br#"{"refresh_token":"opaque"}"#, "r.azurecr.io", 100).unwrap();

@@ -141,7 +141,7 @@ pub(crate) fn accept(mut t: TokenReply, now: i64, url: &str) -> Result<TokenRepl
         }
     }
     t.token_type = token_type(&t.token_type).map_err(bad)?;
-    let latest = now.saturating_add(MAX_LIFETIME);
+    let latest = bounded_expiry(i64::MAX, now);
     if t.expires_on > latest {
         trace!(1, "{url} claimed a token lifetime of {}s; holding it at most {MAX_LIFETIME}s", t.expires_on.saturating_sub(now));
         t.expires_on = latest;
@@ -155,8 +155,14 @@ pub(crate) fn accept(mut t: TokenReply, now: i64, url: &str) -> Result<TokenRepl
     Ok(t)
 }
 
+/// An expiry from outside, held to at most [`MAX_LIFETIME`] from now.
+pub(crate) fn bounded_expiry(expires_on: i64, now: i64) -> i64 {
+    expires_on.min(now.saturating_add(MAX_LIFETIME))
+}
+
 /// A token's characters: RFC 6750's b64token set (`=` anywhere), 1..=MAX_TOKEN_LEN bytes.
-fn check_token(name: &str, token: &str) -> std::result::Result<(), String> {
+/// (Also the gate of answers that are not token endpoint replies: ACR's exchange.)
+pub(crate) fn check_token(name: &str, token: &str) -> std::result::Result<(), String> {
     if token.is_empty() {
         return Err(format!("the {name} is empty"));
     }

@@ -128,7 +128,7 @@ fn the_trap_sees_what_would_leave_the_machine() {
     let o = run(&sb, &trap, &[], &["get-token", "-p", "ci", "-r", "graph", "--timeout", "2s"], "");
     assert_ne!(o.status.code(), Some(0));
     std::thread::sleep(std::time::Duration::from_millis(200));
-    let seen = String::from_utf8_lossy(&trap.seen.lock().unwrap()).into_owned();
+    let seen = String::from_utf8_lossy(&trap.seen()).into_owned();
     assert!(seen.starts_with("CONNECT evil.test:443"), "the trap saw {seen:?}");
     assert!(!seen.contains(SECRET));
 }
