@@ -322,8 +322,8 @@ fn map_error(e: ureq::Error, url: &str, via: &Direct, deadline: Deadline) -> Err
         None => timeout("no answer: a firewall may drop the traffic, or this network reaches out only through a proxy (set HTTPS_PROXY)".into()),
     };
     let refused = || match proxy {
-        Some(p) => net(format!("the proxy {p} refused the connection"), "check HTTPS_PROXY/HTTP_PROXY/ALL_PROXY (is the proxy running?), or add the host to NO_PROXY".into()),
-        None => net(format!("nothing accepts connections at {host}"), "check the URL and port (is the endpoint up?); if this network needs a proxy, set HTTPS_PROXY".into()),
+        Some(p) => net(format!("connection refused by the proxy {p}"), "check HTTPS_PROXY/HTTP_PROXY/ALL_PROXY (is the proxy running?), or add the host to NO_PROXY".into()),
+        None => net(format!("connection refused: nothing accepts connections at {host}"), "check the URL and port (is the endpoint up?); if this network needs a proxy, set HTTPS_PROXY".into()),
     };
     match e {
         ureq::Error::Timeout(_) => no_answer(),

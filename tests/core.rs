@@ -422,16 +422,21 @@ fn https_authority_trusted_through_ssl_cert_file() {
 }
 
 #[test]
-fn proxies_from_the_environment_are_honoured() {
+fn proxies_from_the_environment_are_honoured_for_remote_hosts_never_for_loopback() {
     let (mock, sb) = setup();
-    // A proxy that refuses connections: the call fails unless NO_PROXY exempts the host.
-    let mut c = cmd(&sb, &["get-token", "-p", "ci", "-r", "graph"]);
-    c.env("HTTP_PROXY", support::refused_url()).env("NO_PROXY", "example.invalid");
+    // A remote authority goes through HTTPS_PROXY: the proxy sees the CONNECT.
+    let trap = support::http::Trap::start();
+    sb.write_config(&format!("{}{}", profile_toml("ci", &mock.url(), ""), profile_toml("remote", "https://login.proxied.test", "")));
+    let mut c = cmd(&sb, &["get-token", "-p", "remote", "-r", "graph", "--timeout", "3s"]);
+    c.env("HTTPS_PROXY", &trap.url).env("NO_PROXY", "");
     let out = run(c);
-    assert_eq!(code(&out), 4, "the proxy was used: {}", stderr(&out));
-    assert_eq!(mock.token_requests(), 0);
+    assert!(matches!(code(&out), 4 | 5), "{}", stderr(&out));
+    let seen = String::from_utf8_lossy(&trap.seen()).into_owned();
+    assert!(seen.starts_with("CONNECT login.proxied.test:443"), "the proxy was not used: {seen:?}");
+    assert!(!seen.contains(SECRET), "the secret reached the proxy outside TLS");
+    // A loopback authority never does, even when NO_PROXY does not name it.
     let mut c = cmd(&sb, &["get-token", "-p", "ci", "-r", "graph"]);
-    c.env("HTTP_PROXY", support::refused_url()).env("NO_PROXY", "127.0.0.1");
+    c.env("HTTP_PROXY", support::refused_url()).env("HTTPS_PROXY", support::refused_url()).env("ALL_PROXY", support::refused_url()).env("NO_PROXY", "");
     ok(run(c));
     assert_eq!(mock.token_requests(), 1);
 }
