@@ -21,7 +21,7 @@ use clap::{Parser, Subcommand};
 /// stdout (see protocol/README.md), e.g.
 ///   echo '{"resource":"graph","profile":"ci"}' | entra-token
 #[derive(Debug, Parser)]
-#[command(name = "entra-token", version, about, long_about = None, after_help = EXIT_CODES)]
+#[command(name = "entra-token", version = VERSION, about, long_about = None, after_help = EXIT_CODES)]
 pub(crate) struct Cli {
     /// Trace each step to stderr (repeat for more); secrets are never shown.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -29,6 +29,9 @@ pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 }
+
+/// `--version`: the release, the commit and the target it was built for (see build.rs).
+pub(crate) const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("ENTRA_TOKEN_COMMIT"), ", ", env!("ENTRA_TOKEN_TARGET"), ")");
 
 pub(crate) const EXIT_CODES: &str = "Exit codes: 0 success, 1 general error or bad input, 2 profile not found, 3 authentication failed, 4 network error, 5 timeout.";
 
