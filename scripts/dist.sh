@@ -93,8 +93,8 @@ Description: cached Microsoft Entra ID credential helper
  One binary that signs in to Microsoft Entra ID (Azure AD) and hands out cached
  access tokens to the tools that need them: a JSON request on stdin gets a JSON
  credential on stdout, and the same binary speaks the credential protocols of
- kubectl, git, cargo, Bazel and Docker, stands in for `az account get-access-token`
- and `azd auth token`, and serves SDKs as a local managed-identity endpoint.
+ kubectl, git, cargo, Bazel and Docker, stands in for "az account get-access-token"
+ and "azd auth token", and serves SDKs as a local managed-identity endpoint.
 CONTROL
 deb=$out/entra-token_${version}_${arch}.deb
 dpkg-deb --root-owner-group -Zxz --build "$root" "$deb" >/dev/null
@@ -134,6 +134,6 @@ TXT
   (cd "$stage" && zip -qr -X "$OLDPWD/$out/$(basename "$zipdir").zip" "$(basename "$zipdir")")
 fi
 
-(cd "$out" && sha256sum -- * > SHA256SUMS)
+(cd "$out" && shopt -s nullglob && artifacts=(*.deb *.crate *.zip) && sha256sum -- "${artifacts[@]}" > SHA256SUMS)
 log "artifacts in $out/:"
 (cd "$out" && ls -l) >&2

@@ -50,8 +50,10 @@ cleanup() {
 }
 trap cleanup EXIT
 tar -C "$root" -xf "$base"
+chmod 0755 "$root"   # mktemp's 0700 would shut out apt's and man's own users
 mount -t proc proc "$root/proc"
 mount --bind /dev "$root/dev"
+mount --bind /dev/pts "$root/dev/pts"
 cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
 printf '127.0.0.1 localhost\n::1 localhost\n' > "$root/etc/hosts"
 if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
@@ -99,7 +101,7 @@ ENTRA_TOKEN_DEB_ROOT=$root cargo test --locked --test deb_package -- --ignored -
 log "removing the package"
 in_root apt-get remove -y -qq entra-token >/dev/null
 while read -r path; do
-  [ -z "$path" ] && continue
+  case "$path" in ""|/.) continue ;; esac
   if [ -L "$root$path" ] || [ -f "$root$path" ]; then fail "$path is left after removal"; fi
   if [ -d "$root$path" ] && ! in_root dpkg -S "$path" >/dev/null 2>&1 && [ -n "$(ls -A "$root$path")" ]; then
     fail "$path is left after removal, not empty"
