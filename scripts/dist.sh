@@ -108,7 +108,9 @@ cp "target/package/entra-token-$version.crate" "$out/"
 # --- Windows zip ----------------------------------------------------------------------
 if [ "${ENTRA_TOKEN_DIST_WINDOWS:-1}" != 0 ] && [ -x scripts/windows.sh ]; then
   log "building the Windows executable"
-  exe=$(scripts/windows.sh build-exe)
+  scripts/windows.sh release
+  exe=${ENTRA_WIN_ROOT:-/var/cache/entra-token-win}/root/target/x86_64-pc-windows-gnu/release/entra-token.exe
+  [ -f "$exe" ] || { log "scripts/windows.sh release made no $exe"; exit 1; }
   zipdir=$stage/entra-token-$version-x86_64-pc-windows-gnu
   mkdir -p "$zipdir"
   cp "$exe" "$zipdir/entra-token.exe"
