@@ -14,6 +14,7 @@ mod config_errors;
 mod doctor;
 mod error;
 mod flows;
+mod fs;
 mod generate;
 mod http;
 mod inspect;
