@@ -372,3 +372,83 @@ fn a_profile_serves_only_the_person_signed_in() {
     assert_eq!(upn(&bob), "bob@contoso.test", "Alice's cached token is not Bob's");
     assert_eq!(mock.grant_count("refresh_token"), 0);
 }
+
+/// A password profile whose configured `username` changes: the new person's token, never
+/// the first person's cached token nor a grant spending their refresh token.
+#[test]
+fn a_password_profile_follows_its_username() {
+    let mock = mock();
+    mock.add_user("alice@contoso.test", "pw");
+    mock.add_user("bob@contoso.test", "pw");
+    let body = |user: &str| format!("flow = \"password\"\ntenant = \"{TA}\"\nusername = \"{user}\"\npassword_env = \"PW\"");
+    let sb = sandbox(&mock, &[("dev", &body("alice@contoso.test"))]);
+    let upn = |t: &str| claim(t, "upn");
+    let alice = token(&sb, &["-p", "dev", "-r", "arm"], &[("PW", "pw")]);
+    assert_eq!(upn(&alice), "alice@contoso.test");
+    // The profile is edited to name Bob.
+    sb.write_config(&format!("[profiles.dev]\nauthority = \"{}\"\n{}\n", mock.url(), body("bob@contoso.test")));
+    let bob = token(&sb, &["-p", "dev", "-r", "arm"], &[("PW", "pw")]);
+    assert_eq!(upn(&bob), "bob@contoso.test", "Alice's token is not Bob's");
+    assert_eq!(mock.grant_count("refresh_token"), 0, "Alice's refresh token was not spent for Bob");
+    assert_eq!(mock.grant_count("password"), 2);
+}
+
+// ------------------------------------------------------------------ certificates
+
+#[test]
+fn auto_environment_certificate_follows_tenant_and_client() {
+    let mock = mock();
+    mock.set_assertion_checker(|_, _, _| Ok(()));
+    let sb = sandbox(&mock, &[("a", "")]);
+    let pem = sb.write_file("cert.pem", format!("{}{}", include_str!("fixtures/client-cert.pem"), include_str!("fixtures/client-key-pkcs8.pem")));
+    let pem = pem.display().to_string();
+    let env = |tenant: &'static str, client: &'static str| vec![("AZURE_TENANT_ID", tenant), ("AZURE_CLIENT_ID", client), ("AZURE_CLIENT_CERTIFICATE_PATH", pem.as_str())];
+    let a = token(&sb, &["-p", "a", "-r", "arm"], &env(TA, APP1));
+    let b = token(&sb, &["-p", "a", "-r", "arm"], &env(TB, APP1));
+    assert_eq!(claim(&b, "tid"), mock.tenant_id(TB));
+    let other = token(&sb, &["-p", "a", "-r", "arm"], &env(TA, APP2));
+    assert_eq!(claim(&other, "appid"), APP2);
+    let c = token(&sb, &["-p", "a", "-r", "arm", "--tenant", TC], &env(TA, APP1));
+    assert_eq!(claim(&c, "tid"), mock.tenant_id(TC));
+    assert_eq!(token(&sb, &["-p", "a", "-r", "arm"], &env(TA, APP1)), a);
+    assert_eq!(mock.grant_count("client_credentials"), 4);
+}
+
+// ------------------------------------------------------------------ Azure Pipelines
+
+#[test]
+fn azure_pipelines_follows_the_service_connection_client_and_tenant() {
+    let mock = mock();
+    mock.set_assertion_checker(|_, _, _| Ok(()));
+    let ado = StandIn::start(|req, _| {
+        let conn = req.query.iter().find(|(k, _)| k == "serviceConnectionId").map(|(_, v)| v.clone()).unwrap_or_default();
+        Reply::json(200, &json!({"oidcToken": federated(&format!("sc://contoso/web/{conn}"))}))
+    });
+    let sb = sandbox(&mock, &[("a", "")]);
+    let uri = format!("{}/p/_apis/distributedtask/hubs/build/plans/p-1/jobs/j-1/oidctoken", ado.url());
+    let t = |conn: &str, client: &str, tenant: &str, extra: &[&str]| {
+        let vars = [
+            ("SYSTEM_OIDCREQUESTURI", uri.as_str()),
+            ("SYSTEM_ACCESSTOKEN", "job-token"),
+            ("AZURESUBSCRIPTION_SERVICE_CONNECTION_ID", conn),
+            ("AZURESUBSCRIPTION_CLIENT_ID", client),
+            ("AZURESUBSCRIPTION_TENANT_ID", tenant),
+        ];
+        token(&sb, &[&["-p", "a", "-r", "arm"], extra].concat(), &vars)
+    };
+    let first = t("conn-1", APP1, TA, &[]);
+    let conn2 = t("conn-2", APP1, TA, &[]);
+    let app2 = t("conn-1", APP2, TA, &[]);
+    let tenant_b = t("conn-1", APP1, TB, &[]);
+    let flag = t("conn-1", APP1, TA, &["--tenant", TC]);
+    assert_eq!(claim(&app2, "appid"), APP2);
+    assert_eq!(claim(&tenant_b, "tid"), mock.tenant_id(TB));
+    assert_eq!(claim(&flag, "tid"), mock.tenant_id(TC));
+    let all = [&first, &conn2, &app2, &tenant_b, &flag];
+    for (i, x) in all.iter().enumerate() {
+        for y in &all[i + 1..] {
+            assert_ne!(x, y, "two identities got one token");
+        }
+    }
+    assert_eq!(t("conn-1", APP1, TA, &[]), first, "the first identity's own token, cached");
+}
