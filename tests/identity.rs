@@ -9,7 +9,7 @@ mod support;
 
 use serde_json::{Value, json};
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Command;
 use support::http::{Reply, StandIn};
 use support::{MockAuthority, Sandbox, code, jwt_claims, ok_stdout, run, stderr};
 
