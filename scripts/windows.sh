@@ -103,10 +103,12 @@ say "toolchain: $(inchroot 'rustc -V; wine --version' | tr '\n' ' ')"
 [ "$mode" = toolchain ] && exit 0
 
 # ---------------------------------------------------------------- build and test
-BUILD="cargo build --locked -Zbuild-std=std,panic_abort --target $TARGET"
+# Debug builds and tests share one std (-Zbuild-std: unwinding, as the test harness needs);
+# the release profile aborts on panic, so it builds std with panic_abort.
+BUILD="cargo build --locked --target $TARGET"
 case "$mode" in
-  build)   say "$BUILD"; inchroot "$BUILD --bins" ;;
-  release) say "$BUILD --release"; inchroot "$BUILD --release --bins"
+  build)   say "$BUILD -Zbuild-std"; inchroot "$BUILD -Zbuild-std --bins" ;;
+  release) say "$BUILD --release"; inchroot "$BUILD -Zbuild-std=std,panic_abort --release --bins"
            say "built $ROOT/root/target/$TARGET/release/entra-token.exe" ;;
   run)     inchroot "$*" ;;
   macos)   # ring's build script compiles C for the target; `check` links nothing, so its
