@@ -41,9 +41,21 @@ fn acquire_as(ctx: &FlowCtx<'_>, flow: FlowKind) -> Result<TokenReply> {
     let mut hint_for_sign_in = None;
     // A stored sign-in refused here is healed by signing in here, whatever the flow's advice.
     let refused = |why: &Error| aadsts(why, Some((tenant.as_str(), sign_in_command(ctx.profile, flow).as_str())));
-    let why = match refresh::with_stored(ctx)? {
+    // A password flow told to sign in as someone else than the linked person (another
+    // AZURE_USERNAME): that person's refresh token would mint their token, not this one's.
+    let asked = ctx.profile.settings.username.as_deref().filter(|_| flow == FlowKind::Password);
+    let linked = match (asked, ctx.cache) {
+        (Some(_), Some(c)) => crate::accounts::linked(c, ctx.profile)?,
+        _ => None,
+    };
+    let other = linked.filter(|l| asked.is_some_and(|u| !l.username.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(u))));
+    let stored = match other {
+        Some(l) => (Refreshed::NotSignedIn, Some(format!("profile '{name}' is signed in as {}, not {}", account(&l), asked.unwrap_or_default()))),
+        None => (refresh::with_stored(ctx)?, None),
+    };
+    let why = match stored.0 {
         Refreshed::Reply(r) => return Ok(r),
-        Refreshed::NotSignedIn => format!("profile '{name}' is not signed in{at}"),
+        Refreshed::NotSignedIn => stored.1.unwrap_or_else(|| format!("profile '{name}' is not signed in{at}")),
         Refreshed::Dead { link, why } => format!("the sign-in of {} for profile '{name}' has ended ({})", account(&link), aadsts(&why, None)),
         Refreshed::NeedsPerson { link, why } if !link.key.tenant.eq_ignore_ascii_case(tenant) => {
             hint_for_sign_in = link.username.clone();
@@ -223,15 +235,44 @@ pub(crate) fn user_scope(scopes: &[String]) -> String {
 }
 
 /// The controlling terminal, for prompts that must not read stdin (it may carry a
-/// protocol request) or write stdout (it carries the answer).
-pub(crate) fn open_tty() -> Option<std::fs::File> {
+/// protocol request) or write stdout (it carries the answer): `/dev/tty`, or on Windows
+/// the console itself (`CONIN$` to read, `CONOUT$` to write).
+pub(crate) fn open_tty() -> Option<Tty> {
     #[cfg(unix)]
     {
-        std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").ok()
+        let f = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").ok()?;
+        Some(Tty { input: f.try_clone().ok()?, output: f })
     }
-    #[cfg(not(unix))]
+    #[cfg(windows)]
+    {
+        let input = std::fs::OpenOptions::new().read(true).write(true).open("CONIN$").ok()?;
+        let output = std::fs::OpenOptions::new().read(true).write(true).open("CONOUT$").ok()?;
+        Some(Tty { input, output })
+    }
+    #[cfg(not(any(unix, windows)))]
     {
         None
+    }
+}
+
+/// The person's terminal: reads their typing, writes what they should see.
+pub(crate) struct Tty {
+    input: std::fs::File,
+    output: std::fs::File,
+}
+
+impl std::io::Read for Tty {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.input.read(buf)
+    }
+}
+
+impl std::io::Write for Tty {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.output.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.output.flush()
     }
 }
 
