@@ -12,6 +12,7 @@ mod commands;
 mod config;
 mod error;
 mod flows;
+mod fs;
 mod http;
 mod jwt;
 mod log;
