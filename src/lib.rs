@@ -10,6 +10,7 @@ mod cli;
 mod clock;
 mod commands;
 mod config;
+mod config_errors;
 mod error;
 mod flows;
 mod fs;
@@ -20,6 +21,7 @@ mod oauth;
 mod protocols;
 mod rt_store;
 mod secret;
+mod suggest;
 mod urlmatch;
 
 #[doc(hidden)]
@@ -100,8 +102,12 @@ fn clap_exit(e: clap::Error) -> ExitCode {
         let _ = e.print();
         return ExitCode::SUCCESS;
     }
+    // clap's rendering is several lines (the error, its tips such as "a similar subcommand
+    // exists: 'get-token'", usage); ours is one: the error, then the tips.
     let text = e.to_string();
     let first = text.lines().next().unwrap_or("").trim_start_matches("error: ");
-    log::error(format_args!("{first} (see `entra-token --help`)"));
+    let tips: Vec<&str> = text.lines().filter_map(|l| l.trim().strip_prefix("tip: ")).collect();
+    let tips = if tips.is_empty() { String::new() } else { format!("; {}", tips.join("; ")) };
+    log::error(format_args!("{first}{tips} (see `entra-token --help`)"));
     ExitCode::from(1)
 }
