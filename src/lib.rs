@@ -3,6 +3,7 @@
 //! `main.rs` only calls [`run`]. New modules and subcommand arms go here.
 
 mod acr;
+mod at_rest;
 mod authority;
 mod broker;
 mod cache;
