@@ -179,6 +179,35 @@ pub(crate) fn write_private_file(path: &Path, bytes: &[u8]) -> Result<()> {
     write_file_atomic(path, bytes, 0o600)
 }
 
+/// `write_private_file` for a path the user names (e.g. `serve --env-file`), which may sit
+/// in a shared directory: refuses when `path` is a symlink, not a regular file, or owned
+/// by another user, instead of replacing it. The write itself creates a new 0600 file
+/// (O_EXCL) and renames it over `path`, so no symlink is ever followed.
+pub(crate) fn write_private_file_checked(path: &Path, bytes: &[u8]) -> Result<()> {
+    let refuse = |why: String| Error::BadInput { message: format!("{}: {why}", path.display()), hint: Some("name a file of your own in a directory of your own".into()) };
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => return Err(refuse("is a symbolic link; entra-token will not write through it".into())),
+        Ok(meta) if !meta.is_file() => return Err(refuse("is not a regular file".into())),
+        #[cfg(unix)]
+        Ok(meta) => {
+            use std::os::unix::fs::MetadataExt;
+            // SAFETY: geteuid has no preconditions and cannot fail.
+            let me = unsafe { libc::geteuid() };
+            if meta.uid() != me {
+                return Err(refuse(format!("belongs to uid {}, not to you (uid {me}); entra-token will not replace it", meta.uid())));
+            }
+        }
+        #[cfg(not(unix))]
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(refuse(e.to_string())),
+    }
+    write_private_file(path, bytes).map_err(|e| match e {
+        Error::Cache { message, .. } => refuse(message),
+        other => other,
+    })
+}
+
 /// Writes `bytes` to `path` atomically (temp file in the same directory, fsync, rename)
 /// with exactly `mode` whatever the umask. The config editor passes the file's own mode.
 pub(crate) fn write_file_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
