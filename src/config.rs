@@ -236,13 +236,13 @@ impl Profile {
     }
 }
 
-/// The config file's location: ENTRA_TOKEN_CONFIG, else $XDG_CONFIG_HOME or the platform
-/// config dir, `entra-token/config.toml`.
+/// The config file's location: ENTRA_TOKEN_CONFIG, else `entra-token/config.toml` in
+/// $XDG_CONFIG_HOME or the platform config dir (`%APPDATA%` on Windows).
 pub(crate) fn config_path() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("ENTRA_TOKEN_CONFIG").filter(|p| !p.is_empty()) {
         return Some(PathBuf::from(p));
     }
-    let base = std::env::var_os("XDG_CONFIG_HOME").filter(|p| !p.is_empty()).map(PathBuf::from).or_else(dirs::config_dir)?;
+    let base = crate::fs::config_home()?;
     Some(base.join("entra-token").join("config.toml"))
 }
 

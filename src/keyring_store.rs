@@ -76,8 +76,8 @@ fn fall_back(cache: &Cache, why: &str) {
         cache.dir().display(),
         marker.display()
     );
-    if let Err(e) = crate::cache::write_private_file(&marker, format!("{why}\n").as_bytes()) {
-        trace!(1, "could not write {}: {}", marker.display(), crate::error::one_line(&e));
+    if let Err(e) = crate::fs::write_atomic(&marker, format!("{why}\n").as_bytes(), crate::fs::Access::Private, crate::fs::Durability::Sync) {
+        trace!(1, "{e}");
     }
 }
 

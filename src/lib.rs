@@ -13,6 +13,7 @@ mod config;
 mod doctor;
 mod error;
 mod flows;
+mod fs;
 mod generate;
 mod http;
 mod inspect;

@@ -359,24 +359,18 @@ fn save(path: &Path, text: &str) -> Result<()> {
         Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path).map_err(|e| Error::Config { path: path.to_path_buf(), message: format!("cannot follow the symlink: {e}") })?,
         _ => path.to_path_buf(),
     };
+    // An existing file keeps its own mode; a new one is private.
     #[cfg(unix)]
-    let mode = {
+    let access = {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::metadata(&target).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o600)
+        std::fs::metadata(&target).map(|m| crate::fs::Access::Mode(m.permissions().mode() & 0o7777)).unwrap_or(crate::fs::Access::Private)
     };
     #[cfg(not(unix))]
-    let mode = 0o600;
+    let access = if target.exists() { crate::fs::Access::Mode(0o600) } else { crate::fs::Access::Private };
     if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
-        let mut b = std::fs::DirBuilder::new();
-        b.recursive(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::DirBuilderExt;
-            b.mode(0o700);
-        }
-        b.create(dir).map_err(|e| Error::Config { path: dir.to_path_buf(), message: format!("cannot create the directory: {e}") })?;
+        crate::fs::create_private_dir(dir).map_err(|e| Error::Config { path: dir.to_path_buf(), message: e.to_string() })?;
     }
-    crate::cache::write_file_atomic(&target, text.as_bytes(), mode).map_err(|e| Error::Config { path: target.clone(), message: crate::error::one_line(&e) })
+    crate::fs::write_atomic(&target, text.as_bytes(), access, crate::fs::Durability::Sync).map_err(|e| Error::Config { path: target.clone(), message: e.to_string() })
 }
 
 fn check_name(name: &str) -> Result<()> {

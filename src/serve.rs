@@ -384,7 +384,10 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
     let vars = Secret::new(format!("IDENTITY_ENDPOINT=http://127.0.0.1:{port}/msi/token\nIDENTITY_HEADER={}\n", header.expose()));
     match &args.env_file {
         Some(path) => {
-            crate::cache::write_private_file_checked(path, vars.expose().as_bytes())?;
+            crate::fs::write_private_at(path, vars.expose().as_bytes()).map_err(|e| match e.hint() {
+                Some(h) => Error::bad_input_hint(e.to_string(), h),
+                None => Error::bad_input(e.to_string()),
+            })?;
             warn!("wrote IDENTITY_ENDPOINT and IDENTITY_HEADER to {} (mode 0600)", path.display());
         }
         None => crate::protocols::write_stdout(vars.expose().as_bytes())?,

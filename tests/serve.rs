@@ -221,7 +221,7 @@ fn env_file_is_private_atomic_and_never_written_through_a_symlink_or_over_a_stra
     let link = dir.join("planted.env");
     std::os::unix::fs::symlink(&target, &link).unwrap();
     let err = refused(&link);
-    assert!(err.contains("symbolic link"), "{err}");
+    assert!(err.contains("is a symlink"), "{err}");
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious\n");
     // Another user's file: refused, left as it was (only root can make one here).
     // SAFETY: geteuid has no preconditions.
