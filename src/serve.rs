@@ -174,21 +174,21 @@ impl Policy {
 /// How a request may name a (user-assigned) identity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Names {
-    ClientId,
-    ObjectId,
-    ResourceId,
+    Client,
+    Object,
+    ManagedIdentityResource,
 }
 
 /// Every spelling SDKs send: App Service 2019-08-01 (`client_id`, `object_id`,
 /// `mi_res_id`), its 2017 protocol (`clientid`, `principal_id`) and IMDS (`client_id`,
 /// `object_id`, `msi_res_id`).
 const IDENTITY_PARAMS: &[(&str, Names)] = &[
-    ("client_id", Names::ClientId),
-    ("clientid", Names::ClientId),
-    ("object_id", Names::ObjectId),
-    ("principal_id", Names::ObjectId),
-    ("mi_res_id", Names::ResourceId),
-    ("msi_res_id", Names::ResourceId),
+    ("client_id", Names::Client),
+    ("clientid", Names::Client),
+    ("object_id", Names::Object),
+    ("principal_id", Names::Object),
+    ("mi_res_id", Names::ManagedIdentityResource),
+    ("msi_res_id", Names::ManagedIdentityResource),
 ];
 
 /// True when `value` names the identity `c` was minted for, judged by the token itself:
@@ -199,12 +199,12 @@ fn names_identity(kind: Names, value: &str, c: &Credential) -> bool {
     let claim = |k: &str| claims.as_ref().and_then(|m| m.get(k)).and_then(serde_json::Value::as_str).map(str::to_string);
     let same = |a: Option<String>| a.is_some_and(|a| !value.is_empty() && a.trim_end_matches('/').eq_ignore_ascii_case(value.trim_end_matches('/')));
     match kind {
-        Names::ClientId => {
+        Names::Client => {
             let app = c.account.is_none() && claim("idtyp").is_none_or(|t| t == "app");
             app && (same(claim("appid")) || same(claim("azp")) || (claims.is_none() && same(Some(c.client_id.clone()))))
         }
-        Names::ObjectId => same(claim("oid")),
-        Names::ResourceId => same(claim("xms_mirid")),
+        Names::Object => same(claim("oid")),
+        Names::ManagedIdentityResource => same(claim("xms_mirid")),
     }
 }
 
