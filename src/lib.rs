@@ -98,7 +98,11 @@ fn exit(result: error::Result<ExitCode>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            log::error(format_args!("{}", error::one_line(&e)));
+            // A message of several lines (the first says what to do, details follow):
+            // each line carries the prefix.
+            for l in error::one_line(&e).lines() {
+                log::error(format_args!("{l}"));
+            }
             ExitCode::from(e.exit_code())
         }
     }

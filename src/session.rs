@@ -9,7 +9,8 @@ use crate::cache::{self, Cache};
 use crate::clock::{self, Deadline};
 use crate::config::{self, FlowKind};
 use crate::error::{Error, Result};
-use crate::flows::{FlowCtx, Prompt, user};
+use crate::flows::identity;
+use crate::flows::{FlowCtx, Prompt, auto, user};
 use crate::http::Http;
 use crate::log::{line, trace, warn};
 use clap::{Args, ValueEnum};
@@ -109,9 +110,14 @@ fn open_cache() -> Result<Cache> {
 }
 
 pub(crate) fn login(args: &LoginArgs) -> Result<ExitCode> {
-    let req = TokenRequest { profile: args.profile.clone(), resource: args.resource.clone(), tenant: args.tenant.clone(), flow: args.flow.clone(), timeout: args.timeout, ..TokenRequest::default() };
+    let req = TokenRequest { profile: args.profile.clone(), resource: args.resource.clone(), tenant: args.tenant.clone(), timeout: args.timeout, ..TokenRequest::default() };
     let mut r = broker::resolve(&req)?;
-    let flow = match r.profile.flow {
+    // An `auto` profile whose chain ends at its person (nothing in the environment decides
+    // for another source): `get-token` keys its tokens by the chain's candidates, so the
+    // sign-in's token goes under that same identity: one sign-in, one cache entry.
+    let chain = (r.profile.flow == FlowKind::Auto && auto::plan(&r.profile)?.chosen().is_none()).then(|| r.profile.clone());
+    let requested = args.flow.as_deref().map(FlowKind::parse).transpose()?;
+    let flow = match requested.unwrap_or(r.profile.flow) {
         f if f.is_user_flow() => f,
         FlowKind::Auto => user::default_user_flow(),
         other => {
@@ -125,8 +131,13 @@ pub(crate) fn login(args: &LoginArgs) -> Result<ExitCode> {
     if let Some(h) = args.login_hint.as_ref().filter(|h| !h.trim().is_empty()) {
         r.profile.settings.login_hint = Some(h.trim().to_string());
     }
-    r.key = broker::key_for(&r.profile, &r.target);
     let cache = open_cache()?;
+    let keyed = |r: &mut broker::Resolved| -> Result<()> {
+        r.identity = identity::of(chain.as_ref().unwrap_or(&r.profile), Some(&cache))?;
+        r.key = r.identity.key(&r.target);
+        Ok(())
+    };
+    keyed(&mut r)?;
     let deadline = Deadline::after(args.timeout);
     let _lock = cache.lock(&r.key, deadline.remaining())?;
     let http = Http::new();
@@ -140,12 +151,13 @@ pub(crate) fn login(args: &LoginArgs) -> Result<ExitCode> {
             trace!(1, "profile '{}' is now {}: dropped {dropped} sign-in(s) of the person before", r.profile.name, new.username.as_deref().unwrap_or("another account"));
         }
     }
+    // The key names the person now linked.
+    keyed(&mut r)?;
     // Another account now: the old one's access tokens must not be served for this profile.
     // The same account at another tenant (`login --tenant B`) leaves the others' tokens be.
-    let identity = crate::flows::cache_identity(&r.profile);
     let removed = remove_tokens(&cache, |e| {
         e.profile == r.profile.name
-            && e.identity == identity
+            && identity::names_person(&e.identity)
             && match &link {
                 Some(new) => invalidated(e, previous.as_ref(), new),
                 None => previous.is_some(),

@@ -41,9 +41,21 @@ fn acquire_as(ctx: &FlowCtx<'_>, flow: FlowKind) -> Result<TokenReply> {
     let mut hint_for_sign_in = None;
     // A stored sign-in refused here is healed by signing in here, whatever the flow's advice.
     let refused = |why: &Error| aadsts(why, Some((tenant.as_str(), sign_in_command(ctx.profile, flow).as_str())));
-    let why = match refresh::with_stored(ctx)? {
+    // A password flow told to sign in as someone else than the linked person (another
+    // AZURE_USERNAME): that person's refresh token would mint their token, not this one's.
+    let asked = ctx.profile.settings.username.as_deref().filter(|_| flow == FlowKind::Password);
+    let linked = match (asked, ctx.cache) {
+        (Some(_), Some(c)) => crate::accounts::linked(c, ctx.profile)?,
+        _ => None,
+    };
+    let other = linked.filter(|l| asked.is_some_and(|u| !l.username.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(u))));
+    let stored = match other {
+        Some(l) => (Refreshed::NotSignedIn, Some(format!("profile '{name}' is signed in as {}, not {}", account(&l), asked.unwrap_or_default()))),
+        None => (refresh::with_stored(ctx)?, None),
+    };
+    let why = match stored.0 {
         Refreshed::Reply(r) => return Ok(r),
-        Refreshed::NotSignedIn => format!("profile '{name}' is not signed in{at}"),
+        Refreshed::NotSignedIn => stored.1.unwrap_or_else(|| format!("profile '{name}' is not signed in{at}")),
         Refreshed::Dead { link, why } => format!("the sign-in of {} for profile '{name}' has ended ({})", account(&link), aadsts(&why, None)),
         Refreshed::NeedsPerson { link, why } if !link.key.tenant.eq_ignore_ascii_case(tenant) => {
             hint_for_sign_in = link.username.clone();
