@@ -19,6 +19,7 @@ mod http;
 mod jwt;
 mod log;
 mod oauth;
+mod peer;
 mod protocols;
 mod rt_store;
 mod secret;
