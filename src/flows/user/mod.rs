@@ -166,7 +166,7 @@ pub(crate) fn sign_in(ctx: &FlowCtx<'_>, flow: FlowKind) -> Result<TokenReply> {
 /// naming both and the command that switches deliberately. (A password sign-in names its
 /// user itself.)
 fn check_account(ctx: &FlowCtx<'_>, reply: &TokenReply) -> Result<()> {
-    let got = crate::accounts::who(reply);
+    let got = crate::rt_store::who(reply);
     let shown = got.username.clone().unwrap_or_else(|| got.home_account_id.clone());
     let name = &ctx.profile.name;
     let refuse = |expected: &str, why: &str| {
@@ -186,8 +186,8 @@ fn check_account(ctx: &FlowCtx<'_>, reply: &TokenReply) -> Result<()> {
         };
     }
     let Some(cache) = ctx.cache else { return Ok(()) };
-    let links: Vec<crate::accounts::AccountLink> = crate::accounts::all_links(cache)?.into_iter().map(|(_, l)| l).filter(|l| l.profile == *name).collect();
-    let same = |l: &crate::accounts::AccountLink| {
+    let links: Vec<crate::rt_store::AccountLink> = crate::rt_store::all_links(cache)?.into_iter().map(|(_, l)| l).filter(|l| l.profile == *name).collect();
+    let same = |l: &crate::rt_store::AccountLink| {
         l.key.home_account_id.eq_ignore_ascii_case(&got.home_account_id) || matches!((&l.username, &got.username), (Some(a), Some(b)) if a.eq_ignore_ascii_case(b))
     };
     match links.first() {
