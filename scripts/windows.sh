@@ -40,7 +40,7 @@ flock 9
 inchroot() {
   chroot "$ROOT" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR=/root/target CARGO_TERM_COLOR=never \
+    RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR=/root/target CARGO_TERM_COLOR=never CARGO_INCREMENTAL=0 \
     CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc \
     CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=wine \
     WINEPREFIX=/root/wpfx WINEDEBUG=-all XDG_RUNTIME_DIR=/tmp/xdg-root \
