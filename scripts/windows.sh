@@ -133,7 +133,7 @@ case "$mode" in
            suites=${WINDOWS_TESTS:---lib --test windows --test core --test concurrency --test process_death --test sign_in}
            say "cargo test under Wine: $suites $*"
            # -Zbuild-std (std and its unwinding): the test harness catches panics.
-           inchroot "cargo test --locked -Zbuild-std --target $TARGET $suites $*" ;;
+           inchroot "cargo test --locked --no-fail-fast -Zbuild-std --target $TARGET $suites $*" ;;
   *) echo "windows.sh: unknown mode $mode (test|build|release|macos|toolchain|run)" >&2; exit 1 ;;
 esac
 say "done"

@@ -165,39 +165,33 @@ fn create_new(tmp: &Path, access: Access) -> io::Result<File> {
 }
 
 /// Renames `from` over `to`. POSIX rename replaces even an open file. Windows (and Wine)
-/// may refuse to replace a file another handle holds: then the old file is renamed aside
-/// (allowed while readers hold it with delete sharing, as std and we open files), the new
-/// one takes its name, and the old one is deleted once its readers close it. A reader
-/// arriving in between finds no file, which is a cache miss, never a torn entry. A handle
-/// without delete sharing (a virus scanner, an indexer) is waited for up to two seconds.
+/// may refuse while another handle holds the file: readers' brief opens are waited out
+/// (retry for a second), so readers never see the entry missing. A handle held longer
+/// (a program reading it, a virus scanner) is got round: the old file is renamed aside
+/// (allowed while its readers share delete, as std opens files), the new one takes its
+/// name, and the old one goes once closed; a reader in that instant finds no file, a
+/// cache miss, never a torn entry.
 fn replace(from: &Path, to: &Path) -> io::Result<()> {
     let start = Instant::now();
-    let mut pause = Duration::from_millis(5);
+    let mut pause = Duration::from_millis(2);
     loop {
-        let result = std::fs::rename(from, to);
-        #[cfg(windows)]
-        let result = match result {
-            Err(e) if is_sharing_refusal(&e) => {
-                let aside = from.with_extension("old");
-                match std::fs::rename(to, &aside) {
-                    Ok(()) => {
-                        let r = std::fs::rename(from, to);
-                        if r.is_err() {
-                            let _ = std::fs::rename(&aside, to);
-                        }
-                        let _ = std::fs::remove_file(&aside);
-                        r
-                    }
-                    Err(_) => Err(e),
-                }
-            }
-            other => other,
-        };
-        match result {
+        match std::fs::rename(from, to) {
             Ok(()) => return Ok(()),
-            Err(e) if cfg!(windows) && is_sharing_refusal(&e) && start.elapsed() < Duration::from_secs(2) => {
+            Err(e) if cfg!(windows) && is_sharing_refusal(&e) && start.elapsed() < Duration::from_secs(1) => {
                 std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_millis(100));
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            Err(e) if cfg!(windows) && is_sharing_refusal(&e) => {
+                let aside = from.with_extension("old");
+                if std::fs::rename(to, &aside).is_err() {
+                    return Err(e);
+                }
+                let r = std::fs::rename(from, to);
+                if r.is_err() {
+                    let _ = std::fs::rename(&aside, to);
+                }
+                let _ = std::fs::remove_file(&aside);
+                return r;
             }
             Err(e) => return Err(e),
         }
