@@ -110,8 +110,8 @@ pub(crate) fn of(profile: &Profile, cache: Option<&Cache>) -> Result<Identity> {
 fn person(profile: &Profile, cache: Option<&Cache>) -> String {
     // The person the password flow is told to be (the profile's `username`, else
     // AZURE_USERNAME): the same function the flow reads, so the key never misses one.
-    let username = (profile.flow == FlowKind::Password).then(|| super::password::asked_username(profile)).flatten().map(|u| lower(&u));
-    let link = cache.and_then(|c| crate::accounts::linked(c, profile).ok().flatten());
+    let username = (profile.flow == FlowKind::Password).then(|| super::user::password::asked_username(profile)).flatten().map(|u| lower(&u));
+    let link = cache.and_then(|c| crate::rt_store::linked(c, profile).ok().flatten());
     // A link to someone other than the username asked for is not this request's person.
     let home = link
         .filter(|l| username.as_deref().is_none_or(|u| l.username.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(u))))
