@@ -4,6 +4,7 @@
 
 mod accounts;
 mod acr;
+mod at_rest;
 mod authority;
 mod broker;
 mod cache;
