@@ -26,7 +26,7 @@ use std::time::Duration;
 const MAX_FILE: u64 = 16 * 1024 * 1024;
 /// Set on the `az` we start, so a wrapper that leads back to us cannot loop. Our own `az`
 /// shim (`protocols::az`) sets it on itself too, so it never runs any `az`.
-pub(crate) const DEPTH_VAR: &str = "ENTRA_TOKEN_FROM_AZ_FALLBACK";
+pub(crate) use crate::env::AZ_SHIM_DEPTH as DEPTH_VAR;
 /// Hosts that name the public cloud in MSAL cache entries.
 const PUBLIC_ALIASES: &[&str] = &["login.microsoftonline.com", "login.windows.net", "login.microsoft.com", "sts.windows.net"];
 
@@ -92,14 +92,6 @@ pub(crate) fn parse_profile(bytes: &[u8]) -> Option<AzAccount> {
 
 pub(crate) fn current_account() -> Option<AzAccount> {
     parse_profile(&read_small(&config_dir()?.join("azureProfile.json"))?)
-}
-
-/// The cache identity: which az account the token belongs to (a small file read, no secrets).
-pub(crate) fn identity() -> String {
-    match current_account() {
-        Some(a) => format!("azcli:{}", a.user.to_ascii_lowercase()),
-        None => "azcli:az".to_string(),
-    }
 }
 
 /// The `azure-cli` flow.
@@ -182,12 +174,22 @@ fn same_environment(env: &str, authority_host: &str) -> bool {
     env == ours || (PUBLIC_ALIASES.contains(&env.as_str()) && PUBLIC_ALIASES.contains(&ours.as_str()))
 }
 
-/// Does a cached target serve this request? The exact scope, or any scope of the resource for `/.default`.
+/// Does a cached target serve this request? Each scope asked for exactly (case aside),
+/// and `R/.default` by a token whose scopes all belong to resource `R` itself (the v2
+/// `.default` rule): never by a token of another resource that merely starts with `R`
+/// (`api://contoso/payroll/.default` does not serve `api://contoso`).
 fn covers(target: &str, scopes: &[String], resource: &str) -> bool {
-    let have: Vec<String> = target.split_whitespace().map(str::to_ascii_lowercase).collect();
+    let have: Vec<String> = target.split_whitespace().filter(|s| !authority::is_oidc_scope(s)).map(str::to_ascii_lowercase).collect();
+    // A scope's resource: everything before its last `/` (az writes ARM's with a double slash).
+    let resource_of = |s: &str| s.rsplit_once('/').map(|(r, _)| r.trim_end_matches('/').to_string());
+    let wanted = resource.to_ascii_lowercase().trim_end_matches('/').to_string();
     scopes.iter().filter(|s| !authority::is_oidc_scope(s)).all(|s| {
         let s = s.to_ascii_lowercase();
-        have.contains(&s) || (s.ends_with("/.default") && have.iter().any(|h| h.starts_with(&format!("{}/", resource.to_ascii_lowercase()))))
+        have.contains(&s)
+            || (s.ends_with("/.default")
+                && resource_of(&s).as_deref() == Some(wanted.as_str())
+                && !have.is_empty()
+                && have.iter().all(|h| resource_of(h).as_deref() == Some(wanted.as_str())))
     })
 }
 
@@ -209,7 +211,7 @@ fn from_msal_cache(ctx: &FlowCtx<'_>, account: &AzAccount, cache: &MsalCache, re
             && t.client_id == AZURE_CLI_CLIENT_ID
             && t.realm.as_deref().is_some_and(|r| r.eq_ignore_ascii_case(&tenant))
             && t.target.as_deref().is_some_and(|tg| covers(tg, &ctx.target.scopes, resource))
-            && t.expires_on.is_some_and(|e| e - now > crate::broker::DEFAULT_MIN_VALIDITY)
+            && t.expires_on.is_some_and(|e| e - now > crate::oauth::DEFAULT_MIN_VALIDITY)
             && t.refresh_on.is_none_or(|r| r > now)
     });
     if let Some(at) = at.filter(|_| ctx.claims.is_none()) {
@@ -353,7 +355,7 @@ fn parse_local_time(s: &str) -> Option<i64> {
 }
 
 fn run_with_deadline(mut cmd: Command, deadline: crate::clock::Deadline) -> Result<std::process::Output> {
-    let mut child = cmd.spawn().map_err(|e| Error::general(format!("cannot start az: {e}")))?;
+    let mut child = cmd.spawn().map_err(|e| Error::caused("cannot start az", e))?;
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     let read = |r: Option<Box<dyn std::io::Read + Send>>| {
@@ -376,7 +378,7 @@ fn run_with_deadline(mut cmd: Command, deadline: crate::clock::Deadline) -> Resu
                 let _ = child.wait();
                 return Err(Error::Timeout { what: "waiting for `az account get-access-token`".into(), after: deadline.total });
             }
-            Err(e) => return Err(Error::general(format!("waiting for az: {e}"))),
+            Err(e) => return Err(Error::caused("waiting for az", e)),
         }
     };
     Ok(std::process::Output { status, stdout: out_t.join().unwrap_or_default(), stderr: err_t.join().unwrap_or_default() })
@@ -410,6 +412,15 @@ mod tests {
         assert!(covers("https://management.core.windows.net//.default", &scopes, "https://management.core.windows.net/"));
         assert!(covers("https://management.core.windows.net//user_impersonation", &scopes, "https://management.core.windows.net/"));
         assert!(!covers("https://graph.microsoft.com/.default", &scopes, "https://management.core.windows.net/"));
+        // A longer resource is another audience, not a narrower scope of this one.
+        let contoso = vec!["api://contoso/.default".to_string()];
+        assert!(!covers("api://contoso/payroll/.default", &contoso, "api://contoso"));
+        assert!(!covers("api://contoso/payroll/read", &contoso, "api://contoso"));
+        assert!(covers("api://Contoso/read api://contoso/write", &contoso, "api://contoso"));
+        assert!(!covers("api://contosox/read", &contoso, "api://contoso"));
+        let exact = vec!["api://contoso/read".to_string()];
+        assert!(covers("api://contoso/read openid", &exact, "api://contoso"));
+        assert!(!covers("api://contoso/read.all", &exact, "api://contoso"));
         assert!(same_environment("login.microsoftonline.com", "https://login.microsoftonline.com"));
         assert!(same_environment("login.windows.net", "https://login.microsoftonline.com"));
         assert!(same_environment("127.0.0.1", "https://127.0.0.1:8443"));

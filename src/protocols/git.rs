@@ -34,13 +34,11 @@ pub(crate) struct CredentialRequest {
 }
 
 impl CredentialRequest {
-    /// `protocol://host/path`, or None without a protocol and host.
-    pub(crate) fn url(&self) -> Option<String> {
-        let (p, h) = (self.protocol.as_deref()?, self.host.as_deref()?);
-        Some(match self.path.as_deref().filter(|p| !p.is_empty()) {
-            Some(path) => format!("{p}://{h}/{}", path.trim_start_matches('/')),
-            None => format!("{p}://{h}/"),
-        })
+    /// The URL git asks about, normalised and checked by `urlmatch` (git sends the path
+    /// already percent-decoded), or None without a protocol and host or when it is
+    /// not one we would ever match.
+    pub(crate) fn url(&self) -> Option<crate::urlmatch::UrlParts> {
+        crate::urlmatch::from_components(self.protocol.as_deref()?, self.host.as_deref()?, self.path.as_deref())
     }
 
     pub(crate) fn offers_authtype(&self) -> bool {
@@ -112,10 +110,10 @@ pub(crate) fn serve(operation: &str) -> Result<ExitCode> {
     }
     let req = decode(&super::read_stdin_limited(MAX_INPUT)?)?;
     let Some(url) = req.url() else {
-        trace!(1, "git sent no protocol/host; answering nothing");
+        trace!(1, "git sent no protocol/host, or a URL no profile could claim; answering nothing");
         return Ok(ExitCode::SUCCESS);
     };
-    let Some(token_req) = super::url_request(&url, super::AZURE_DEVOPS_RESOURCE)? else {
+    let Some(token_req) = super::url_request(&url)? else {
         return Ok(ExitCode::SUCCESS);
     };
     match operation {
@@ -125,7 +123,7 @@ pub(crate) fn serve(operation: &str) -> Result<ExitCode> {
         }
         "erase" => {
             let rejected = req.credential.as_deref().or(req.password.as_deref());
-            if drop_cached(&token_req, rejected)? {
+            if broker::forget(&token_req, rejected)? {
                 warn!("git rejected the token for {url}; dropped it from the cache");
             }
         }
@@ -133,20 +131,6 @@ pub(crate) fn serve(operation: &str) -> Result<ExitCode> {
         _ => {}
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Removes the cached access token for a request, under its lock, when it is the one the
-/// server rejected (or when git did not say which). True when something was removed.
-pub(crate) fn drop_cached(req: &broker::TokenRequest, rejected: Option<&str>) -> Result<bool> {
-    let r = broker::resolve(req)?;
-    let Some(cache) = broker::open_cache(req)? else { return Ok(false) };
-    let _lock = cache.lock(&r.key, req.timeout)?;
-    let Some(entry) = cache.read::<broker::TokenEntry>(&r.key)? else { return Ok(false) };
-    if rejected.is_some_and(|t| t != entry.access_token.expose()) {
-        trace!(1, "the rejected credential is not our cached token; keeping it");
-        return Ok(false);
-    }
-    cache.remove(&r.key)
 }
 
 #[cfg(test)]
@@ -161,11 +145,11 @@ mod tests {
     #[test]
     fn decodes_until_the_blank_line_and_ignores_unknown_keys() {
         let r = decode(b"protocol=https\nhost=dev.azure.com:443\npath=org/_git/r\nwwwauth[]=Bearer x\nfuture=1\ncapability[]=authtype\ncapability[]=state\n\nhost=evil\n").unwrap();
-        assert_eq!(r.url().as_deref(), Some("https://dev.azure.com:443/org/_git/r"));
+        assert_eq!(r.url().map(|u| u.to_string()).as_deref(), Some("https://dev.azure.com/org/_git/r"));
         assert!(r.offers_authtype());
         assert_eq!(r.capabilities, vec!["authtype", "state"]);
         let r = decode(b"protocol=https\r\nhost=h\r\n").unwrap();
-        assert_eq!(r.url().as_deref(), Some("https://h/"));
+        assert_eq!(r.url().map(|u| u.to_string()).as_deref(), Some("https://h/"));
         assert_eq!(decode(b"").unwrap(), CredentialRequest::default());
         assert_eq!(decode(b"host=h").unwrap().url(), None);
     }
