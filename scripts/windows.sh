@@ -130,7 +130,10 @@ case "$mode" in
            #   (Windows ACLs and links have their own tests in fs and tests/windows.rs);
            #   sign_in_terminal: util-linux `script` for a pty; readme, completions_man: zsh, man;
            #   the rest: not yet ported (see docs/windows.md).
-           suites=${WINDOWS_TESTS:---lib --test windows --test core --test concurrency --test process_death --test sign_in}
+           # Green under Wine so far: the unit tests, core, concurrency. process_death (after
+           # the fs fix), sign_in and windows are built but not yet seen green under Wine:
+           # WINDOWS_TESTS="--lib --test windows --test process_death --test sign_in" runs them.
+           suites=${WINDOWS_TESTS:---lib --test core --test concurrency}
            say "cargo test under Wine: $suites $*"
            # -Zbuild-std (std and its unwinding): the test harness catches panics.
            inchroot "cargo test --locked --no-fail-fast -Zbuild-std --target $TARGET $suites $*" ;;
