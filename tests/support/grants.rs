@@ -322,6 +322,14 @@ fn refresh(st: &mut State, c: &Ctx) -> Result<Value, AadError> {
     }
     let family = wire::FOCI_CLIENTS.contains(&g.client_id.as_str())
         && wire::FOCI_CLIENTS.contains(&c.client_id);
+    if let Some((error, code)) = st.family_refusal.filter(|_| family && g.client_id != c.client_id) {
+        return Err(AadError::new(
+            400,
+            error,
+            code,
+            format!("The refresh token was issued to client '{}', which is not in the same family as client '{}'.", g.client_id, c.client_id),
+        ));
+    }
     if g.client_id != c.client_id && !family {
         return Err(AadError::invalid_grant(
             70000,
