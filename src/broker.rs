@@ -316,7 +316,9 @@ pub(crate) fn entry_from_reply(r: &Resolved, reply: TokenReply) -> TokenEntry {
         home_account_id,
         profile: r.profile.name.clone(),
         authority: r.profile.authority.host.clone(),
-        client_id: r.profile.client_id.clone(),
+        // Whom the token was issued to, when it says: a token az minted for its service
+        // principal is that principal's, not the profile's (Azure CLI) client's.
+        client_id: claims.appid.or(claims.azp).unwrap_or_else(|| r.profile.client_id.clone()),
         identity: flows::cache_identity(&r.profile),
         cached_at: clock::now(),
     }

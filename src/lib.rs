@@ -22,6 +22,7 @@ mod log;
 mod oauth;
 mod profile_cmd;
 mod protocols;
+mod os_secret;
 mod secret;
 mod serve;
 mod session;

@@ -424,3 +424,67 @@ fn auto_waits_for_a_busy_imds() {
     }
     assert_eq!(*hits.lock().unwrap(), 2, "probe (410), retrying request (200), then the cache");
 }
+
+/// The entries a service-principal `az login` leaves in az's cache (azure-cli 2.91): access
+/// tokens with `"home_account_id": null`, kept after a later user login. Plus an entry of
+/// a shape nobody writes, which must cost only itself.
+fn add_service_principal_entries(cache_file: &Path) {
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(cache_file).unwrap()).unwrap();
+    let exp = (support::wire::now() + 3600).to_string();
+    v["AccessToken"]["-login.microsoftonline.com-accesstoken-app-tenant-https://management.core.windows.net//.default"] = json!({
+        "credential_type": "AccessToken", "secret": "sp-token", "home_account_id": null, "environment": "login.microsoftonline.com",
+        "client_id": APP, "target": "https://management.core.windows.net//.default", "realm": HOME_TENANT, "token_type": "Bearer",
+        "cached_at": "1", "expires_on": exp, "extended_expires_on": exp
+    });
+    v["AccessToken"]["broken"] = json!({"secret": null, "home_account_id": 5});
+    v["Account"]["odd"] = json!(["not", "an", "account"]);
+    std::fs::write(cache_file, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+}
+
+#[test]
+fn az_cache_with_service_principal_nulls_is_read_and_arm_is_served_by_azs_token() {
+    if !have_python_msal() {
+        eprintln!("skipping: Python's msal is not installed (pip install msal; .ci/run installs it)");
+        return;
+    }
+    let ca = TestCa::new();
+    let mock = MockAuthority::start_https(&ca);
+    mock.add_user(USER, "pw");
+    let sb = Sandbox::new();
+    let ca_pem = ca.write_pem(&sb.path("ca"));
+    let cache_file = sb.path("azure/msal_token_cache.json");
+    msal_login(&mock, &ca_pem, &cache_file);
+    add_service_principal_entries(&cache_file);
+    write_az_profile(&sb, "user");
+    let az_at = mock.issued_access_tokens().last().cloned().unwrap();
+    let requests = mock.token_requests();
+    std::fs::create_dir_all(sb.path("empty-bin")).unwrap();
+    // `-r arm` (management.azure.com) is served by the token az cached for management.core.windows.net.
+    let mut c = sb.cmd();
+    c.args(["get-token", "--flow", "azure-cli", "-r", "arm"])
+        .env("AZURE_AUTHORITY_HOST", mock.url())
+        .env("SSL_CERT_FILE", &ca_pem)
+        .env("PATH", sb.path("empty-bin"));
+    let out = run(c);
+    assert_eq!(ok(&out), az_at, "the user's token, not the service principal's");
+    assert!(!stderr(&out).contains("encrypted"), "{}", stderr(&out));
+    assert_eq!(mock.token_requests(), requests, "Entra was asked although az's token serves");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_service_principals_az_token_reports_the_service_principals_client_id() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    write_az_profile(&sb, "servicePrincipal");
+    let exp = support::wire::now() + 3600;
+    let token = support::wire::jwt(&json!({"aud": "https://management.core.windows.net/", "appid": APP, "tid": HOME_TENANT, "exp": exp}));
+    let script = format!("#!/bin/sh\nprintf '%s' '{{\"accessToken\":\"{token}\",\"expires_on\":{exp},\"tenant\":\"{HOME_TENANT}\",\"tokenType\":\"Bearer\"}}'\n");
+    let az = sb.write_file("real-bin/az", script);
+    std::fs::set_permissions(&az, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut c = sb.cmd();
+    c.args(["get-token", "--flow", "azure-cli", "-r", "arm", "-o", "json"]).env("PATH", sb.path("real-bin"));
+    let out = run(c);
+    let v: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(v["client_id"], APP, "{v}");
+}

@@ -11,6 +11,7 @@ use crate::http::Http;
 use crate::oauth::TokenReply;
 
 pub(crate) mod auto;
+pub(crate) mod az_cache;
 pub(crate) mod azure_cli;
 pub(crate) mod azure_pipelines;
 pub(crate) mod certificate;
