@@ -34,6 +34,10 @@ pub(crate) struct LoginArgs {
     /// Resource of the first token (default: the profile's, else ARM).
     #[arg(short, long)]
     pub resource: Option<String>,
+    /// A claims challenge the sign-in must satisfy (JSON, or base64 of it), as a refused
+    /// token request names it.
+    #[arg(long, value_name = "CLAIMS")]
+    pub claims: Option<String>,
     /// Network time limit per request, e.g. 30s (waiting for the person has its own limit).
     #[arg(long, default_value = "60s", value_parser = clock::parse_duration)]
     pub timeout: Duration,
@@ -130,7 +134,8 @@ pub(crate) fn login(args: &LoginArgs) -> Result<ExitCode> {
     let deadline = Deadline::after(args.timeout);
     let _lock = cache.lock(&r.key, deadline.remaining())?;
     let http = Http::new();
-    let ctx = FlowCtx { profile: &r.profile, target: &r.target, http: &http, deadline, claims: None, cache: Some(&cache), prompt: Prompt::Forced };
+    let claims = args.claims.as_deref().map(crate::flows::parse_claims).transpose()?;
+    let ctx = FlowCtx { profile: &r.profile, target: &r.target, http: &http, deadline, claims: claims.as_deref(), cache: Some(&cache), prompt: Prompt::Forced };
     let previous = accounts::linked(&cache, &r.profile)?;
     let reply = user::sign_in(&ctx, flow)?;
     let link = accounts::linked(&cache, &r.profile)?;

@@ -57,7 +57,8 @@ pub(crate) struct GetTokenArgs {
     /// Seconds the token must still be valid for a cached one to be used.
     #[arg(long, value_name = "SECONDS")]
     pub min_validity: Option<i64>,
-    /// A claims challenge (CAE / conditional access) to pass to Entra; bypasses the cache.
+    /// A claims challenge (CAE / conditional access; JSON, or base64 of it) to pass to
+    /// Entra; bypasses the cache.
     #[arg(long)]
     pub claims: Option<String>,
     /// Network time limit, e.g. 30s, 2m.
@@ -80,7 +81,7 @@ impl GetTokenArgs {
             min_validity,
             force_refresh: self.force,
             no_cache: self.no_cache,
-            claims: self.claims.clone(),
+            claims: self.claims.as_deref().map(crate::flows::parse_claims).transpose()?,
             timeout: self.timeout,
             prompts: true,
         })

@@ -206,6 +206,9 @@ pub(crate) struct State {
     /// is refused with this error and AADSTS code, as after Microsoft took a client out of
     /// the family; each client's own refresh token keeps working.
     pub family_refusal: Option<(&'static str, u32)>,
+    /// A refresh grant that carries a claims challenge is refused (interaction_required,
+    /// AADSTS50076): the challenge asks for what only a new sign-in gives (MFA).
+    pub claims_need_sign_in: bool,
     pub issued_ats: Vec<String>,
     pub requests: Vec<RecordedRequest>,
     pub token_requests: usize,
@@ -245,6 +248,7 @@ impl State {
             dead_rts: HashMap::new(),
             refresh_refusals: HashMap::new(),
             family_refusal: None,
+            claims_need_sign_in: false,
             issued_ats: Vec::new(),
             requests: Vec::new(),
             token_requests: 0,
@@ -402,6 +406,12 @@ impl MockAuthority {
     /// own client. None: family redemption works again.
     pub fn refuse_family_redemption(&self, refusal: Option<(&'static str, u32)>) {
         self.st().family_refusal = refusal;
+    }
+
+    /// On: a refresh grant carrying `claims` is refused with interaction_required
+    /// (AADSTS50076), as when a claims challenge demands MFA; sign-ins still work.
+    pub fn require_sign_in_for_claims(&self, on: bool) {
+        self.st().claims_need_sign_in = on;
     }
 
     /// ROPC answers AADSTS50076 (MFA required) after a correct password.

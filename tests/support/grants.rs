@@ -317,6 +317,14 @@ fn refresh(st: &mut State, c: &Ctx) -> Result<Value, AadError> {
     let Some(g) = st.live_rts.get(rt).cloned() else {
         return Err(dead_refresh_token(70008));
     };
+    if st.claims_need_sign_in && c.form("claims").is_some() {
+        return Err(AadError::new(
+            400,
+            "interaction_required",
+            50076,
+            "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access this resource.",
+        ));
+    }
     if let Some(&code) = st.refresh_refusals.get(&c.tenant.to_ascii_lowercase()) {
         return Err(tenant_refusal(code, c.tenant));
     }
