@@ -236,12 +236,15 @@ fn msal_extensions_python() -> Option<std::path::PathBuf> {
 /// does it with: MSAL for Python signs in (ROPC, the Azure CLI client) and persists its
 /// cache through msal-extensions' LibsecretPersistence with azure-cli's schema and
 /// attributes (azure-cli 2.91 `auth/persistence.py`), into gnome-keyring.
-fn az_login_encrypted(python: &std::path::Path, ss: &SecretService, authority: &str, ca_pem: &std::path::Path, az_dir: &std::path::Path, user: &str) {
+fn az_login_encrypted(python: &std::path::Path, ss: &SecretService, authority: &str, ca_pem: &std::path::Path, az_dir: &std::path::Path, user: &str, names: &str) {
     let script = r#"
 import sys, msal
 from msal_extensions import LibsecretPersistence, PersistedTokenCache
 msal.authority.Authority._domains_without_user_realm_discovery.add("127.0.0.1")
-persistence = LibsecretPersistence(sys.argv[4] + "/msal_token_cache.bin", schema_name="my_schema_name", attributes={"my_attr1": "foo", "my_attr2": "bar"})
+if sys.argv[5] == "2.91":
+    persistence = LibsecretPersistence(sys.argv[4] + "/msal_token_cache.bin", schema_name="my_schema_name", attributes={"my_attr1": "foo", "my_attr2": "bar"})
+else:  # names a user sees in Seahorse, of a kind azure-cli's pending change uses
+    persistence = LibsecretPersistence(sys.argv[4] + "/msal_token_cache.bin.signal", schema_name="Microsoft Azure CLI", attributes={"persistence": "token_cache"}, label="Microsoft Azure CLI - Token cache")
 cache = PersistedTokenCache(persistence)
 app = msal.PublicClientApplication("04b07795-8ddb-461a-bbee-02f9e1bf7b46", authority=sys.argv[1], token_cache=cache, instance_discovery=False)
 r = app.acquire_token_by_username_password(sys.argv[2], sys.argv[3], scopes=["https://management.core.windows.net//.default"])
@@ -250,7 +253,7 @@ if "access_token" not in r:
 "#;
     std::fs::create_dir_all(az_dir).unwrap();
     let out = Command::new(python)
-        .args(["-c", script, authority, user, PASSWORD, &az_dir.display().to_string()])
+        .args(["-c", script, authority, user, PASSWORD, &az_dir.display().to_string(), names])
         .env("DBUS_SESSION_BUS_ADDRESS", &ss.address)
         .env("REQUESTS_CA_BUNDLE", ca_pem)
         .env_remove("HTTPS_PROXY")
@@ -262,6 +265,16 @@ if "access_token" not in r:
 
 #[test]
 fn az_login_with_an_encrypted_cache_in_the_secret_service_is_reused() {
+    encrypted_az_login_is_reused("2.91");
+}
+
+/// Found by its label when the schema and attributes are not azure-cli 2.91's.
+#[test]
+fn az_login_with_a_labelled_keyring_item_is_reused() {
+    encrypted_az_login_is_reused("labelled");
+}
+
+fn encrypted_az_login_is_reused(names: &str) {
     let Some(python) = msal_extensions_python() else {
         println!("SKIPPED: no Python with msal-extensions and PyGObject's libsecret (.ci/run makes target/msalx-venv)");
         return;
@@ -273,9 +286,11 @@ fn az_login_with_an_encrypted_cache_in_the_secret_service_is_reused() {
     let Some(ss) = SecretService::start(&sb) else { return };
     let ca_pem = ca.write_pem(&sb.path("ca"));
     let az_dir = sb.path("azure");
-    az_login_encrypted(&python, &ss, &format!("{}/{}", mock.url(), support::HOME_TENANT), &ca_pem, &az_dir, USER);
+    az_login_encrypted(&python, &ss, &format!("{}/{}", mock.url(), support::HOME_TENANT), &ca_pem, &az_dir, USER, names);
     assert!(!az_dir.join("msal_token_cache.json").exists(), "msal-extensions wrote a plaintext cache");
-    std::fs::write(az_dir.join("config"), "[core]\nencrypt_token_cache = true\n").unwrap();
+    if names == "2.91" {
+        std::fs::write(az_dir.join("config"), "[core]\nencrypt_token_cache = true\n").unwrap();
+    }
     let profile = serde_json::json!({"subscriptions": [{"id": "sub-1", "name": "Dev", "state": "Enabled", "user": {"name": USER, "type": "user"}, "isDefault": true, "tenantId": support::HOME_TENANT, "environmentName": "AzureCloud"}]});
     let mut bytes = b"\xEF\xBB\xBF".to_vec();
     bytes.extend(serde_json::to_vec(&profile).unwrap());
