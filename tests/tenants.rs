@@ -69,7 +69,7 @@ fn stored(sb: &Sandbox) -> Vec<(String, String)> {
         let e = e.unwrap();
         let name = e.file_name().into_string().unwrap();
         if name.starts_with("rt-") && name.ends_with(".json") {
-            let v: Value = serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap();
+            let v: Value = support::read_rt_entry(&e.path());
             out.push((v["key"]["tenant"].as_str().unwrap().to_string(), v["refresh_token"].as_str().unwrap().to_string()));
         }
     }
@@ -258,7 +258,7 @@ fn az_get_access_token_with_tenant_reuses_the_sign_in() {
 #[test]
 fn with_a_person_at_the_terminal_a_refusal_leads_to_a_sign_in_at_that_tenant() {
     if std::process::Command::new("script").arg("--version").output().is_err() {
-        eprintln!("skipping: `script` (util-linux) is not installed");
+        support::skip::missing_tool("script (util-linux)", "the terminal check");
         return;
     }
     let (mock, sb) = setup(&[("dev", &device_profile(A))]);

@@ -103,6 +103,8 @@ impl Sandbox {
             .env("XDG_DATA_HOME", self.path("home/.local/share"))
             .env("XDG_STATE_HOME", self.path("home/.local/state"))
             .env("XDG_RUNTIME_DIR", self.path("run"))
+            .env("APPDATA", self.path("home/AppData/Roaming"))
+            .env("LOCALAPPDATA", self.path("home/AppData/Local"))
             .env("ENTRA_TOKEN_CONFIG", self.path("config.toml"))
             .env("ENTRA_TOKEN_CACHE_DIR", self.path("cache"))
             .env("AZURE_CONFIG_DIR", self.path("azure"))
@@ -128,13 +130,17 @@ impl Sandbox {
     }
 
     /// `bin/NAME` in the sandbox: a symlink to the built binary under a multi-call name
-    /// (`az`, `docker-credential-entra-token`, …), the way `setup links` makes it.
+    /// (`az`, `docker-credential-entra-token`, …), the way `setup links` makes it (on
+    /// Windows `NAME.exe`, a hard link).
     pub fn link(&self, name: &str) -> PathBuf {
         let dir = self.path("bin");
         std::fs::create_dir_all(&dir).expect("create the sandbox's bin/");
-        let path = dir.join(name);
+        let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
         if !path.exists() {
+            #[cfg(unix)]
             std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_entra-token"), &path).expect("link the binary into bin/");
+            #[cfg(not(unix))]
+            std::fs::hard_link(env!("CARGO_BIN_EXE_entra-token"), &path).expect("link the binary into bin/");
         }
         path
     }
@@ -143,14 +149,23 @@ impl Sandbox {
     /// links made by [`Sandbox::link`].
     pub fn tool_with_links(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut cmd = self.tool(program);
-        let path = std::env::var("PATH").unwrap_or_default();
-        cmd.env("PATH", format!("{}:{path}", self.path("bin").display()));
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let dirs = std::iter::once(self.path("bin")).chain(std::env::split_paths(&path));
+        cmd.env("PATH", std::env::join_paths(dirs).expect("PATH entries"));
         cmd
     }
 
     /// Writes `config.toml` (the file `ENTRA_TOKEN_CONFIG` names).
     pub fn write_config(&self, toml: &str) {
         std::fs::write(self.path("config.toml"), toml).expect("write sandbox config.toml");
+    }
+
+    /// Writes an executable `dir/rel` (a stand-in tool's script) and returns its path. See
+    /// [`install_executable`]: the test process must never hold a program open for writing.
+    pub fn write_executable(&self, rel: &str, contents: &str) -> PathBuf {
+        let path = self.path(rel);
+        install_executable(contents, &path);
+        path
     }
 
     /// Writes `dir/rel` (creating parent directories) and returns its path.
@@ -246,4 +261,29 @@ pub fn run_with_timeout(mut cmd: Command, stdin: &str, limit: Duration) -> Outpu
 /// [`run_with_stdin`] with empty stdin.
 pub fn run(cmd: Command) -> Output {
     run_with_stdin(cmd, "")
+}
+
+/// Puts `contents` at `dest`, mode 0755, written by a child process (`sh`), never by this one.
+///
+/// The tests run in threads that fork constantly. A file this process opened for writing is,
+/// for a moment, also open in every child forked meanwhile (until that child execs), and
+/// exec(2) of a file open for writing anywhere fails with ETXTBSY ("Text file busy"). Written
+/// by a child, the file is never open for writing in this process, so no fork can inherit it.
+pub fn install_executable(contents: &str, dest: &std::path::Path) {
+    if let Some(parent) = dest.parent() {
+        std::fs::create_dir_all(parent).expect("create the executable's directory");
+    }
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "cat > \"$1\" && chmod 755 \"$1\"", "sh"]).arg(dest);
+    let out = run_with_stdin(cmd, contents);
+    assert!(out.status.success(), "writing {} failed: {}", dest.display(), String::from_utf8_lossy(&out.stderr));
+}
+
+/// A copy of the program `src` at `dest`, mode 0755, made by `cp` for the reason
+/// [`install_executable`] gives.
+pub fn copy_executable(src: impl AsRef<std::path::Path>, dest: &std::path::Path) {
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "cp \"$1\" \"$2\" && chmod 755 \"$2\"", "sh"]).arg(src.as_ref()).arg(dest);
+    let out = run(cmd);
+    assert!(out.status.success(), "copying to {} failed: {}", dest.display(), String::from_utf8_lossy(&out.stderr));
 }
