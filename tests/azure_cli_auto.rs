@@ -442,7 +442,7 @@ fn add_service_principal_entries(cache_file: &Path) {
 #[test]
 fn az_cache_with_service_principal_nulls_is_read_and_arm_is_served_by_azs_token() {
     if !have_python_msal() {
-        eprintln!("skipping: Python's msal is not installed (pip install msal; .ci/run installs it)");
+        support::skip::missing_tool("python3 with msal", "az's cache with a service principal's entries");
         return;
     }
     let ca = TestCa::new();
@@ -489,8 +489,8 @@ fn a_service_principals_az_token_reports_the_service_principals_client_id() {
 
 // ------------------------------------------------------- the real Azure CLI
 
-/// The real `az` (PyPI `azure-cli`): `ENTRA_TEST_AZ`, else a venv at target/az-venv. Not
-/// installed by .ci/run (it is large); the fixture test below covers CI.
+/// The real `az` (PyPI `azure-cli`): `ENTRA_TEST_AZ` (.ci/run installs it in a venv kept
+/// in ~/.cache between runs and sets it), else a venv at target/az-venv.
 fn real_az() -> Option<PathBuf> {
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/az-venv/bin/az");
     std::env::var_os("ENTRA_TEST_AZ").map(PathBuf::from).into_iter().chain([venv]).find(|p| p.is_file())
@@ -513,7 +513,7 @@ fn arm_stand_in(ca: &TestCa, tenant_id: String) -> support::http::StandIn {
 #[test]
 fn the_real_azure_cli_files_after_service_principal_and_user_logins_are_reused() {
     let Some(az_bin) = real_az() else {
-        println!("SKIPPED: the real azure-cli is not installed (python3 -m venv target/az-venv && target/az-venv/bin/pip install azure-cli, or set ENTRA_TEST_AZ)");
+        support::skip::missing_tool("azure-cli (PyPI; ENTRA_TEST_AZ names its az)", "the real az's files");
         return;
     };
     let ca = TestCa::new();

@@ -276,7 +276,7 @@ fn az_login_with_a_labelled_keyring_item_is_reused() {
 
 fn encrypted_az_login_is_reused(names: &str) {
     let Some(python) = msal_extensions_python() else {
-        println!("SKIPPED: no Python with msal-extensions and PyGObject's libsecret (.ci/run makes target/msalx-venv)");
+        support::skip::missing_tool("msal-extensions with PyGObject's libsecret (target/msalx-venv)", "az's encrypted cache");
         return;
     };
     let ca = support::TestCa::new();

@@ -160,7 +160,7 @@ pub(crate) fn load(dir: &Path, ours: Option<&Cache>) -> Result<MsalCache, String
     match read_encrypted(&bin) {
         Ok(bytes) => {
             if let Some(c) = ours.filter(|c| c.dir().join(UNREADABLE_MARKER).exists()) {
-                let _ = std::fs::remove_file(c.dir().join(UNREADABLE_MARKER));
+                let _ = crate::fs::remove(&c.dir().join(UNREADABLE_MARKER));
             }
             trace!(1, "read az's encrypted token cache");
             match parse(&bytes) {
@@ -179,7 +179,9 @@ fn unreadable(ours: Option<&Cache>, why: &str) -> String {
     if !said {
         warn!("{why}; running `az` for its tokens instead (said once)");
         if let Some(c) = ours {
-            let _ = crate::cache::write_private_file(&c.dir().join(UNREADABLE_MARKER), format!("{why}\n").as_bytes());
+            if let Err(e) = crate::fs::write_atomic(&c.dir().join(UNREADABLE_MARKER), format!("{why}\n").as_bytes(), crate::fs::Access::Private, crate::fs::Durability::Sync) {
+                trace!(1, "{e}");
+            }
         }
     }
     why.to_string()
