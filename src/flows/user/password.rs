@@ -10,13 +10,18 @@ use crate::oauth::{self, TokenReply};
 use crate::secret::Secret;
 use std::io::{BufRead, Write};
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
+use crate::env::var_untrimmed as env;
 
 /// The username: the profile's `username`, else AZURE_USERNAME, else the login hint.
 pub(crate) fn username(profile: &Profile) -> Option<String> {
     profile.settings.username.clone().filter(|u| !u.trim().is_empty()).or_else(|| env("AZURE_USERNAME")).or_else(|| profile.settings.login_hint.clone().filter(|u| !u.trim().is_empty()))
+}
+
+/// The person this profile is told to be, whatever its stored sign-in: its `username`,
+/// else AZURE_USERNAME (a login hint only guides a sign-in). The cache identity and the
+/// choice of refresh token read this, so another AZURE_USERNAME is another person.
+pub(crate) fn asked_username(profile: &Profile) -> Option<String> {
+    profile.settings.username.clone().or_else(|| env("AZURE_USERNAME")).map(|u| u.trim().to_string()).filter(|u| !u.is_empty())
 }
 
 /// Where the password comes from without asking anyone, if anywhere.
@@ -89,7 +94,7 @@ fn ask_username() -> Result<String> {
     let _ = write!(tty, "entra-token: username: ");
     let _ = tty.flush();
     let mut line = String::new();
-    std::io::BufReader::new(tty).read_line(&mut line).map_err(|e| Error::general(format!("cannot read the username: {e}")))?;
+    std::io::BufReader::new(tty).read_line(&mut line).map_err(|e| Error::caused("cannot read the username", e))?;
     let line = line.trim().to_string();
     if line.is_empty() {
         return Err(Error::bad_input("no username given"));
@@ -101,7 +106,7 @@ fn ask_password(username: &str) -> Result<Secret<String>> {
     if user::open_tty().is_none() {
         return Err(Error::bad_input_hint("no password source and no terminal to ask on", "set password_env or password_file in the profile, or AZURE_PASSWORD"));
     }
-    let pw = rpassword::prompt_password(format!("entra-token: password for {username}: ")).map_err(|e| Error::general(format!("cannot read the password: {e}")))?;
+    let pw = rpassword::prompt_password(format!("entra-token: password for {username}: ")).map_err(|e| Error::caused("cannot read the password", e))?;
     if pw.is_empty() {
         return Err(Error::bad_input("no password given"));
     }
