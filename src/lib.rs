@@ -12,7 +12,7 @@
 //! 5. rt_store: signed-in people and their refresh tokens, in a file or the OS keyring
 //! 6. config, config_errors, authority, oauth, http, jwt: profiles, clouds, the token endpoint's wire format, HTTP
 //! 7. cache: the token files, locked, atomic and private
-//! 8. fs, at_rest, peer: the platform: file-system chokepoint, sealing at rest, loopback peers' uids
+//! 8. fs, at_rest, peer, os_secret: the platform: file-system chokepoint, sealing at rest, loopback peers' uids, secrets other programs keep in the OS store
 //! 9. env, error, suggest, clock, log, secret: variable names and ambient lookups, errors and "did you mean", time, stderr, redaction
 
 mod acr;
