@@ -40,6 +40,9 @@ pub(crate) struct TokenRequest {
     pub timeout: Duration,
     /// The front end can let a person answer a prompt (on stderr).
     pub prompts: bool,
+    /// The URL a tool asked about, when the token agent picks the profile (its `urls`);
+    /// `resource` then holds the protocol's default resource.
+    pub url: Option<String>,
 }
 
 impl Default for TokenRequest {
@@ -56,6 +59,7 @@ impl Default for TokenRequest {
             claims: None,
             timeout: DEFAULT_TIMEOUT,
             prompts: true,
+            url: None,
         }
     }
 }
@@ -198,7 +202,17 @@ pub(crate) fn get_token(req: &TokenRequest) -> Result<Credential> {
 
 /// `get_token` with the prompt decided by the caller (`refresh` never prompts).
 pub(crate) fn get_token_with(req: &TokenRequest, prompt: Option<Prompt>) -> Result<Credential> {
+    // ENTRA_TOKEN_AGENT: the agent's profiles, cache and sign-ins answer, never ours.
+    if let Some(socket) = crate::agent::from_env() {
+        return crate::agent::client::get_token(&socket, req);
+    }
     get_token_resolved(req, resolve(req)?, prompt)
+}
+
+/// `resolve` for a front end that also reads the profile (az, azd), or None when the
+/// token agent answers (ENTRA_TOKEN_AGENT): its profiles are not ours to read.
+pub(crate) fn resolve_here(req: &TokenRequest) -> Option<Result<Resolved>> {
+    if crate::agent::from_env().is_some() { None } else { Some(resolve(req)) }
 }
 
 /// `get_token` for a front end that already resolved the request (to read its profile).

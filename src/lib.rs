@@ -4,6 +4,7 @@
 
 mod accounts;
 mod acr;
+mod agent;
 mod authority;
 mod broker;
 mod cache;
@@ -20,6 +21,7 @@ mod jwt;
 mod keyring_store;
 mod log;
 mod oauth;
+mod peer;
 mod profile_cmd;
 mod protocols;
 mod secret;
@@ -65,6 +67,10 @@ pub fn run_with(args: Vec<std::ffi::OsString>) -> ExitCode {
         Some(cli::Command::Profile(args)) => profile_cmd::run(args),
         Some(cli::Command::Doctor(args)) => doctor::run(args),
         Some(cli::Command::Serve(args)) => serve::run(args),
+        #[cfg(unix)]
+        Some(cli::Command::Agent(args)) => agent::server::run(args),
+        #[cfg(not(unix))]
+        Some(cli::Command::Agent(_)) => Err(error::Error::bad_input("`entra-token agent` needs Unix sockets, which this platform lacks")),
         Some(cli::Command::Completions(args)) => generate::completions(args),
         Some(cli::Command::Man(args)) => generate::man(args),
         Some(cli::Command::Az(a)) => protocols::az::run(a.args.clone()),

@@ -83,6 +83,7 @@ impl GetTokenArgs {
             claims: self.claims.clone(),
             timeout: self.timeout,
             prompts: true,
+            url: None,
         })
     }
 }

@@ -138,6 +138,10 @@ pub(crate) fn serve(operation: &str) -> Result<ExitCode> {
 /// Removes the cached access token for a request, under its lock, when it is the one the
 /// server rejected (or when git did not say which). True when something was removed.
 pub(crate) fn drop_cached(req: &broker::TokenRequest, rejected: Option<&str>) -> Result<bool> {
+    if req.url.is_some() {
+        trace!(1, "the token agent answered; its cache is on its side, nothing to drop here");
+        return Ok(false);
+    }
     let r = broker::resolve(req)?;
     let Some(cache) = broker::open_cache(req)? else { return Ok(false) };
     let _lock = cache.lock(&r.key, req.timeout)?;

@@ -61,6 +61,10 @@ pub(crate) const AZURE_DEVOPS_RESOURCE: &str = "499b84ac-1321-427f-aa17-267ca697
 /// claims it (then the protocol answers "not mine"). The profile's own `resource` or
 /// `scopes` win; otherwise `default_resource`.
 pub(crate) fn url_request(url: &str, default_resource: &str) -> Result<Option<crate::broker::TokenRequest>> {
+    // Under a token agent its profiles' `urls` decide, on its side of the socket.
+    if crate::agent::from_env().is_some() {
+        return Ok(Some(crate::broker::TokenRequest { url: Some(url.to_string()), resource: Some(default_resource.to_string()), ..Default::default() }));
+    }
     let Some(name) = crate::urlmatch::profile_for_url(url)? else {
         crate::log::trace!(1, "no profile claims {url}; answering nothing");
         return Ok(None);
