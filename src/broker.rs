@@ -43,6 +43,8 @@ pub(crate) struct TokenRequest {
     /// The URL a tool asked about, when the token agent picks the profile (its `urls`);
     /// `resource` then holds the protocol's default resource.
     pub url: Option<String>,
+    /// With nobody to answer a prompt, wait this long for a `login` elsewhere (else the profile's `wait_for_login`).
+    pub wait_for_login: Option<Duration>,
 }
 
 impl Default for TokenRequest {
@@ -60,6 +62,7 @@ impl Default for TokenRequest {
             timeout: DEFAULT_TIMEOUT,
             prompts: true,
             url: None,
+            wait_for_login: None,
         }
     }
 }
@@ -217,6 +220,14 @@ pub(crate) fn resolve_here(req: &TokenRequest) -> Option<Result<Resolved>> {
 
 /// `get_token` for a front end that already resolved the request (to read its profile).
 pub(crate) fn get_token_resolved(req: &TokenRequest, r: Resolved, prompt: Option<Prompt>) -> Result<Credential> {
+    let wait = crate::login_wait::duration(req, &r.profile)?;
+    match (get_token_here(req, r, prompt), wait) {
+        (Err(e @ Error::InteractionRequired { .. }), Some(limit)) => crate::login_wait::wait(req, e, limit),
+        (result, _) => result,
+    }
+}
+
+fn get_token_here(req: &TokenRequest, r: Resolved, prompt: Option<Prompt>) -> Result<Credential> {
     let cache = open_cache(req)?;
     let now = clock::now();
     let mut stale: Option<TokenEntry> = None;

@@ -20,6 +20,8 @@ mod inspect;
 mod jwt;
 mod keyring_store;
 mod log;
+mod login_wait;
+mod notify;
 mod oauth;
 mod peer;
 mod profile_cmd;

@@ -63,6 +63,10 @@ pub(crate) struct GetTokenArgs {
     /// Network time limit, e.g. 30s, 2m.
     #[arg(long, default_value = "60s", value_parser = clock::parse_duration)]
     pub timeout: Duration,
+    /// With no terminal to prompt on, wait this long (e.g. 2m) for `entra-token login` in
+    /// another terminal (and raise a desktop notification) instead of failing at once.
+    #[arg(long, value_name = "DURATION", value_parser = clock::parse_duration)]
+    pub wait_for_login: Option<Duration>,
 }
 
 impl GetTokenArgs {
@@ -84,6 +88,7 @@ impl GetTokenArgs {
             timeout: self.timeout,
             prompts: true,
             url: None,
+            wait_for_login: self.wait_for_login,
         })
     }
 }
