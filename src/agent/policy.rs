@@ -40,7 +40,7 @@ impl Policy {
 
     /// Refuses a resolved request the agent does not serve.
     pub(crate) fn check(&self, req: &TokenRequest, r: &Resolved) -> Result<()> {
-        if !self.profiles.is_empty() && !self.profiles.iter().any(|p| *p == r.profile.name) {
+        if !self.profiles.is_empty() && !self.profiles.contains(&r.profile.name) {
             return Err(forbidden(
                 format!("this agent does not serve profile '{}'", r.profile.name),
                 "ask for a profile the agent allows, or start it with --allow-profile for this one",
