@@ -98,10 +98,18 @@ pub(crate) fn encode_request(req: &TokenRequest) -> String {
     format!("{v}\n")
 }
 
-/// Parses a request line: the native protocol's decoder, plus `url`.
+/// Parses a request line: `url` taken out, the rest through the native protocol's decoder
+/// (so its checks, and its refusal of unknown fields, are the agent's too).
 pub(crate) fn decode_request(bytes: &[u8]) -> Result<TokenRequest> {
-    let mut req = crate::protocols::native::decode(bytes)?;
-    let extra: Extra = serde_json::from_slice(bytes).unwrap_or_default();
+    let mut extra = Extra::default();
+    let mut rest = bytes.to_vec();
+    if let Ok(serde_json::Value::Object(mut map)) = serde_json::from_slice::<serde_json::Value>(bytes)
+        && let Some(url) = map.remove("url")
+    {
+        extra = serde_json::from_value(serde_json::json!({ "url": url })).map_err(|_| Error::bad_input("the request's url must be a string"))?;
+        rest = serde_json::Value::Object(map).to_string().into_bytes();
+    }
+    let mut req = crate::protocols::native::decode(&rest)?;
     if let Some(url) = extra.url {
         if url.len() > 2048 || url.chars().any(char::is_control) {
             return Err(Error::bad_input("the request's url is too long or has control characters"));
