@@ -250,8 +250,9 @@ pub(crate) fn resolve_resource(input: &str) -> Result<String> {
         return Ok(raw.to_string());
     }
     let names: Vec<&str> = ALIASES.iter().map(|(a, _)| *a).collect();
+    let guess = crate::suggest::did_you_mean(raw, names.iter().copied());
     Err(Error::bad_input_hint(
-        format!("unknown resource '{raw}'"),
+        format!("unknown resource '{raw}'{guess}"),
         format!("use an App ID URI (https://…), a GUID, or an alias: {}", names.join(", ")),
     ))
 }

@@ -1,16 +1,16 @@
-//! The only code that touches token files. One JSON file per key (so a lookup reads one
-//! file however many entries exist), a sidecar `.lock` file per key held across
-//! re-check → acquire → store, atomic writes (temp file, fsync, rename), files 0600 and
-//! the directory 0700, owned by us; anything else is refused with the fix.
+//! The token store: one JSON file per key (so a lookup reads one file however many
+//! entries exist) and a sidecar `.lock` file per key held across re-check → acquire →
+//! store, in a private directory. Atomic writes, privacy checks and locks are `fs`'s;
+//! anything unsafe is refused with the fix.
 
 use crate::error::{Error, Result};
+use crate::fs::{self, Access, Cause, Durability, FsError, LockError};
 use crate::log::{trace, warn};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Largest cache entry we will read; anything bigger is not ours.
 const MAX_ENTRY: u64 = 256 * 1024;
@@ -19,15 +19,13 @@ pub(crate) struct Cache {
     dir: PathBuf,
 }
 
-/// The cache directory: ENTRA_TOKEN_CACHE_DIR, else $XDG_CACHE_HOME or the platform cache dir.
+/// The cache directory: ENTRA_TOKEN_CACHE_DIR, else `entra-token` in $XDG_CACHE_HOME or the
+/// platform cache dir (`%LOCALAPPDATA%` on Windows).
 pub(crate) fn default_dir() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("ENTRA_TOKEN_CACHE_DIR").filter(|p| !p.is_empty()) {
         return Ok(PathBuf::from(p));
     }
-    std::env::var_os("XDG_CACHE_HOME")
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-        .or_else(dirs::cache_dir)
+    fs::cache_home()
         .map(|d| d.join("entra-token"))
         .ok_or_else(|| Error::Cache {
             path: PathBuf::from("$HOME"),
@@ -38,7 +36,7 @@ pub(crate) fn default_dir() -> Result<PathBuf> {
 
 /// A held per-key lock; released on drop (and by the OS if the process dies).
 pub(crate) struct Lock {
-    _file: File,
+    _held: fs::FileLock,
 }
 
 impl Cache {
@@ -77,17 +75,17 @@ impl Cache {
     /// trace line (a miss, never a crash). Unsafe (symlink, other owner, loose mode) → error.
     pub(crate) fn read<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
         let path = self.path(name);
-        let mut file = match open_nofollow(&path) {
+        let mut file = match fs::open_nofollow(&path) {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) if is_symlink_error(&e) => {
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(FsError { cause: Cause::Symlink, .. }) => {
                 return Err(Error::Cache {
                     path,
                     message: "entry is a symlink".into(),
                     hint: Some("remove it; entra-token only reads regular files it wrote itself".into()),
                 });
             }
-            Err(e) => return Err(Error::Cache { path, message: format!("cannot open: {e}"), hint: None }),
+            Err(e) => return Err(cache_err(e)),
         };
         let meta = file.metadata().map_err(|e| Error::Cache { path: path.clone(), message: e.to_string(), hint: None })?;
         check_private(&path, &meta, false)?;
@@ -112,7 +110,7 @@ impl Cache {
     /// Writes an entry atomically: temp file in the same dir (0600), fsync, rename.
     pub(crate) fn write<T: Serialize>(&self, name: &str, value: &T) -> Result<()> {
         let bytes = serde_json::to_vec(value).map_err(|e| Error::general(format!("cannot encode cache entry: {e}")))?;
-        write_atomic(&self.path(name), &bytes, 0o600, true)
+        fs::write_atomic(&self.path(name), &bytes, Access::Private, Durability::Sync).map_err(cache_err)
     }
 
     /// Writes an entry that can simply be fetched again (an access token): atomic and
@@ -122,16 +120,11 @@ impl Cache {
     /// that cannot be fetched again without a person use `write`.
     pub(crate) fn write_refetchable<T: Serialize>(&self, name: &str, value: &T) -> Result<()> {
         let bytes = serde_json::to_vec(value).map_err(|e| Error::general(format!("cannot encode cache entry: {e}")))?;
-        write_atomic(&self.path(name), &bytes, 0o600, false)
+        fs::write_atomic(&self.path(name), &bytes, Access::Private, Durability::Refetchable).map_err(cache_err)
     }
 
     pub(crate) fn remove(&self, name: &str) -> Result<bool> {
-        let path = self.path(name);
-        match std::fs::remove_file(&path) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(Error::Cache { path, message: format!("cannot remove: {e}"), hint: None }),
-        }
+        fs::remove(&self.path(name)).map_err(cache_err)
     }
 
     /// Entry names starting with `prefix` (for status and logout; not on the hot path).
@@ -149,96 +142,26 @@ impl Cache {
     /// Takes the per-key lock on the sidecar `NAME.lock`, waiting up to `wait`.
     pub(crate) fn lock(&self, name: &str, wait: Duration) -> Result<Lock> {
         let path = self.path(&format!("{name}.lock"));
-        let file = open_lock_file(&path).map_err(|e| Error::Cache { path: path.clone(), message: format!("cannot open lock: {e}"), hint: None })?;
-        let start = Instant::now();
-        let mut said = false;
-        loop {
-            match file.try_lock() {
-                Ok(()) => return Ok(Lock { _file: file }),
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    if !said {
-                        trace!(1, "waiting for lock {}", path.display());
-                        said = true;
-                    }
-                    if start.elapsed() >= wait {
-                        return Err(Error::Timeout { what: format!("waiting for the cache lock {}", path.display()), after: wait });
-                    }
-                    std::thread::sleep(Duration::from_millis(15));
-                }
-                Err(std::fs::TryLockError::Error(e)) => {
-                    return Err(Error::Cache { path, message: format!("cannot lock: {e}"), hint: None });
-                }
-            }
+        match fs::lock(&path, wait, || trace!(1, "waiting for lock {}", path.display())) {
+            Ok(held) => Ok(Lock { _held: held }),
+            Err(LockError::TimedOut) => Err(Error::Timeout { what: format!("waiting for the cache lock {}", path.display()), after: wait }),
+            Err(LockError::Fs(e)) => Err(cache_err(e)),
         }
     }
 }
 
-/// Writes `bytes` to `path` atomically with mode 0600 whatever the umask. Used for cache
-/// entries and for `--file` outputs.
-pub(crate) fn write_private_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_file_atomic(path, bytes, 0o600)
-}
-
-/// Writes `bytes` to `path` atomically (temp file in the same directory, fsync, rename)
-/// with exactly `mode` whatever the umask. The config editor passes the file's own mode.
-pub(crate) fn write_file_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    write_atomic(path, bytes, mode, true)
-}
-
-/// The atomic write; `sync`: fsync the data before the rename.
-fn write_atomic(path: &Path, bytes: &[u8], mode: u32, sync: bool) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    let tmp = dir.join(format!(".{file_name}.{}.{nanos}.tmp", std::process::id()));
-    let err = |what: &str, e: std::io::Error| Error::Cache { path: path.to_path_buf(), message: format!("{what}: {e}"), hint: None };
-    let mut opts = OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(mode & 0o777);
-    }
-    #[cfg(not(unix))]
-    let _ = mode;
-    let result = (|| {
-        let mut f = opts.open(&tmp).map_err(|e| err("cannot create temp file", e))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            f.set_permissions(std::fs::Permissions::from_mode(mode & 0o777)).map_err(|e| err("cannot set mode", e))?;
-        }
-        f.write_all(bytes).map_err(|e| err("cannot write", e))?;
-        if sync {
-            f.sync_all().map_err(|e| err("cannot sync", e))?;
-        }
-        std::fs::rename(&tmp, path).map_err(|e| err("cannot rename into place", e))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+/// An `fs` failure on a cache path, as the cache error users know (hint included).
+fn cache_err(e: FsError) -> Error {
+    let hint = e.hint();
+    Error::Cache { path: e.path.clone(), message: format!("cannot {}: {}", e.op, e.cause_text()), hint }
 }
 
 fn create_private_dir(dir: &Path) -> Result<()> {
-    let mut b = std::fs::DirBuilder::new();
-    b.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        b.mode(0o700);
-    }
-    b.create(dir).map_err(|e| Error::Cache {
+    fs::create_private_dir(dir).map_err(|e| Error::Cache {
         path: dir.to_path_buf(),
-        message: format!("cannot create cache directory: {e}"),
+        message: format!("cannot create cache directory: {}", e.cause_text()),
         hint: Some("set ENTRA_TOKEN_CACHE_DIR to a writable directory, or pass --no-cache".into()),
-    })?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
-    }
-    Ok(())
+    })
 }
 
 fn check_dir(dir: &Path) -> Result<()> {
@@ -249,66 +172,12 @@ fn check_dir(dir: &Path) -> Result<()> {
     check_private(dir, &meta, true)
 }
 
-#[cfg(unix)]
+/// Refuses a cache path others could read or change (the message and fix of `fs`).
 pub(crate) fn check_private(path: &Path, meta: &std::fs::Metadata, is_dir: bool) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let me = unsafe { libc::geteuid() };
-    if meta.uid() != me {
-        return Err(Error::Cache {
-            path: path.to_path_buf(),
-            message: format!("owned by uid {}, not by you (uid {me})", meta.uid()),
-            hint: Some("use a cache directory of your own (ENTRA_TOKEN_CACHE_DIR)".into()),
-        });
-    }
-    if meta.mode() & 0o077 != 0 {
-        let want = if is_dir { "700" } else { "600" };
-        return Err(Error::Cache {
-            path: path.to_path_buf(),
-            message: format!("permissions {:o} let other users read or change it", meta.mode() & 0o777),
-            hint: Some(format!("run `chmod {want} {}`", path.display())),
-        });
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-pub(crate) fn check_private(_: &Path, _: &std::fs::Metadata, _: bool) -> Result<()> {
-    Ok(())
-}
-
-fn open_nofollow(path: &Path) -> std::io::Result<File> {
-    let mut o = OpenOptions::new();
-    o.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.custom_flags(libc::O_NOFOLLOW);
-    }
-    o.open(path)
-}
-
-fn open_lock_file(path: &Path) -> std::io::Result<File> {
-    let mut o = OpenOptions::new();
-    o.read(true).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600).custom_flags(libc::O_NOFOLLOW);
-    }
-    o.open(path)
-}
-
-fn is_symlink_error(e: &std::io::Error) -> bool {
-    #[cfg(unix)]
-    {
-        e.raw_os_error() == Some(libc::ELOOP)
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = e;
-        false
-    }
+    fs::check_private(path, meta, is_dir).map_err(|e| {
+        let hint = e.hint();
+        Error::Cache { message: e.cause_text(), path: e.path, hint }
+    })
 }
 
 /// A stable, file-name-safe key: the SHA-256 of the key material, hex, prefixed by kind.

@@ -19,9 +19,9 @@ use clap::{Parser, Subcommand};
 ///
 /// With no subcommand, reads one JSON request on stdin and writes one JSON answer on
 /// stdout (see protocol/README.md), e.g.
-///   echo '{"resource":"graph","profile":"ci"}' | entra-token
+///   echo '{"resource":"graph"}' | entra-token
 #[derive(Debug, Parser)]
-#[command(name = "entra-token", version, about, long_about = None, after_help = EXIT_CODES)]
+#[command(name = "entra-token", version, about, long_about = None, after_help = TOP_AFTER_HELP)]
 pub(crate) struct Cli {
     /// Trace each step to stderr (repeat for more); secrets are never shown.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -30,7 +30,13 @@ pub(crate) struct Cli {
     pub command: Option<Command>,
 }
 
-pub(crate) const EXIT_CODES: &str = "Exit codes: 0 success, 1 general error or bad input, 2 profile not found, 3 authentication failed, 4 network error, 5 timeout.";
+/// The headline interface, which has no subcommand of its own to describe it, then the exit codes.
+const TOP_AFTER_HELP: &str = concat!(
+    "With no command, a JSON request on stdin gets a JSON credential (the token and its expiry) on stdout:\n",
+    "  echo '{\"resource\":\"graph\"}' | entra-token\n",
+    "Request fields and errors: protocol/README.md in the source, or `entra-token man`.\n\n",
+    "Exit codes: 0 success, 1 general error or bad input, 2 profile not found, 3 authentication failed, 4 network error, 5 timeout."
+);
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {

@@ -239,13 +239,13 @@ impl Profile {
     }
 }
 
-/// The config file's location: ENTRA_TOKEN_CONFIG, else $XDG_CONFIG_HOME or the platform
-/// config dir, `entra-token/config.toml`.
+/// The config file's location: ENTRA_TOKEN_CONFIG, else `entra-token/config.toml` in
+/// $XDG_CONFIG_HOME or the platform config dir (`%APPDATA%` on Windows).
 pub(crate) fn config_path() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("ENTRA_TOKEN_CONFIG").filter(|p| !p.is_empty()) {
         return Some(PathBuf::from(p));
     }
-    let base = std::env::var_os("XDG_CONFIG_HOME").filter(|p| !p.is_empty()).map(PathBuf::from).or_else(dirs::config_dir)?;
+    let base = crate::fs::config_home()?;
     Some(base.join("entra-token").join("config.toml"))
 }
 
@@ -274,7 +274,7 @@ pub(crate) fn load_file(path: &Path) -> Result<ConfigFile> {
 }
 
 pub(crate) fn parse_file(text: &str) -> std::result::Result<ConfigFile, String> {
-    toml::from_str(text).map_err(|e| e.to_string().lines().filter(|l| !l.trim().is_empty()).collect::<Vec<_>>().join("; "))
+    toml::from_str(text).map_err(|e| crate::config_errors::explain(text, &e))
 }
 
 fn env(name: &str) -> Option<String> {
@@ -378,13 +378,41 @@ fn from_config(name: &str, name_source: NameSource, origin: Origin, cfg: Profile
 }
 
 /// Explicit settings win over ambient variables, but say so: a stray AZURE_CLIENT_ID
-/// silently hijacking a profile is a known trap.
+/// silently hijacking a profile is a known trap. Every key a standard variable would
+/// otherwise supply is checked; a secret's value is never read, only whether it is set.
 fn warn_env_conflicts(name: &str, cfg: &ProfileConfig, client_id: &str, tenant: &str) {
-    if let Some(env_client) = env("AZURE_CLIENT_ID").filter(|c| cfg.client_id.is_some() && !c.eq_ignore_ascii_case(client_id)) {
-        warn!("profile '{name}' sets client_id {client_id}; ignoring AZURE_CLIENT_ID={env_client}");
+    let host = |h: &str| h.trim().trim_end_matches('/').trim_start_matches("https://").to_ascii_lowercase();
+    let profile_host = cfg.authority.clone().or_else(|| cfg.cloud.as_deref().and_then(|c| authority::cloud_host(c).ok()).map(str::to_string));
+    let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+    // (the profile's key, its value when the profile sets it, the variable, how to compare)
+    let same_text = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+    let same_host = |a: &str, b: &str| host(a) == host(b);
+    let same_path = |a: &str, b: &str| a == b;
+    let checks: [(&str, Option<String>, &str, &dyn Fn(&str, &str) -> bool); 7] = [
+        ("client_id", cfg.client_id.as_ref().map(|_| client_id.to_string()), "AZURE_CLIENT_ID", &same_text),
+        ("mi_client_id", cfg.mi_client_id.clone().filter(|_| cfg.client_id.is_none()), "AZURE_CLIENT_ID", &same_text),
+        ("tenant", cfg.tenant.as_ref().map(|_| tenant.to_string()), "AZURE_TENANT_ID", &same_text),
+        ("authority", profile_host, "AZURE_AUTHORITY_HOST", &same_host),
+        ("certificate_path", path(&cfg.certificate_path), "AZURE_CLIENT_CERTIFICATE_PATH", &same_path),
+        ("federated_token_file", path(&cfg.federated_token_file), "AZURE_FEDERATED_TOKEN_FILE", &same_path),
+        ("username", cfg.username.clone(), "AZURE_USERNAME", &same_text),
+    ];
+    for (key, ours, var, same) in checks {
+        if let (Some(ours), Some(theirs)) = (ours, env(var))
+            && !same(&ours, &theirs)
+        {
+            warn!("profile '{name}' sets {key} {ours}; ignoring {var}={theirs}");
+        }
     }
-    if let Some(env_tenant) = env("AZURE_TENANT_ID").filter(|t| cfg.tenant.is_some() && !t.eq_ignore_ascii_case(tenant)) {
-        warn!("profile '{name}' sets tenant {tenant}; ignoring AZURE_TENANT_ID={env_tenant}");
+    // Secrets: a profile naming its own source ignores the standard variables (never shown).
+    let secret_named = cfg.client_secret_env.as_deref().is_some_and(|v| v != "AZURE_CLIENT_SECRET") || cfg.client_secret_file.is_some();
+    if secret_named && env("AZURE_CLIENT_SECRET").is_some() {
+        let from = cfg.client_secret_env.as_deref().map_or("client_secret_file".to_string(), |v| format!("client_secret_env {v}"));
+        warn!("profile '{name}' reads its secret from {from}; ignoring AZURE_CLIENT_SECRET");
+    }
+    let password_named = cfg.password_env.as_deref().is_some_and(|v| v != "AZURE_PASSWORD") || cfg.password_file.is_some();
+    if password_named && env("AZURE_PASSWORD").is_some() {
+        warn!("profile '{name}' names its own password source; ignoring AZURE_PASSWORD");
     }
 }
 

@@ -118,7 +118,9 @@ impl fmt::Display for Error {
                 if available.is_empty() {
                     write!(f, "profile '{name}' not found (no profiles are configured)")
                 } else {
-                    write!(f, "profile '{name}' not found; available: {}", available.join(", "))
+                    let names = available.iter().map(|a| a.trim_end_matches(" (built-in)"));
+                    let guess = crate::suggest::did_you_mean(name, names);
+                    write!(f, "profile '{name}' not found{guess}; available: {}", available.join(", "))
                 }
             }
             Error::Auth { message, .. } | Error::InteractionRequired { message, .. } => f.write_str(message),

@@ -76,8 +76,8 @@ fn fall_back(cache: &Cache, why: &str) {
         cache.dir().display(),
         marker.display()
     );
-    if let Err(e) = crate::cache::write_private_file(&marker, format!("{why}\n").as_bytes()) {
-        trace!(1, "could not write {}: {}", marker.display(), crate::error::one_line(&e));
+    if let Err(e) = crate::fs::write_atomic(&marker, format!("{why}\n").as_bytes(), crate::fs::Access::Private, crate::fs::Durability::Sync) {
+        trace!(1, "{e}");
     }
 }
 
@@ -89,8 +89,13 @@ impl Keyring {
     /// A keyring that answers: a lookup of an entry that does not exist must come back
     /// as "no entry", not as a platform failure.
     fn open() -> std::result::Result<Keyring, String> {
+        if let Some(why) = no_session_bus() {
+            return Err(why);
+        }
         match keyring::Entry::new(SERVICE, "probe").and_then(|e| e.get_password()) {
             Ok(_) | Err(keyring::Error::NoEntry) => Ok(Keyring),
+            // libdbus's words for "there is no session bus" (it tried to autolaunch one).
+            Err(e) if e.to_string().contains("autolaunch") => Err(NO_SECRET_SERVICE.into()),
             Err(e) => Err(e.to_string()),
         }
     }
@@ -98,6 +103,22 @@ impl Keyring {
     fn entry(key: &AccountKey) -> Result<keyring::Entry> {
         keyring::Entry::new(SERVICE, &key.name()).map_err(failure)
     }
+}
+
+const NO_SECRET_SERVICE: &str = "no Secret Service here, as there is no D-Bus session bus (DBUS_SESSION_BUS_ADDRESS is not set)";
+
+/// On Linux the Secret Service lives on the session bus; without one, libdbus would try to
+/// autolaunch a bus and fail with a paragraph about X11. Say it in one phrase instead.
+#[cfg(all(feature = "keyring", target_os = "linux"))]
+fn no_session_bus() -> Option<String> {
+    let set = |v: &str| std::env::var_os(v).is_some_and(|x| !x.is_empty());
+    let socket = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()).is_some_and(|d| std::path::Path::new(&d).join("bus").exists());
+    (!set("DBUS_SESSION_BUS_ADDRESS") && !socket).then(|| NO_SECRET_SERVICE.to_string())
+}
+
+#[cfg(all(feature = "keyring", not(target_os = "linux")))]
+fn no_session_bus() -> Option<String> {
+    None
 }
 
 #[cfg(feature = "keyring")]

@@ -11,9 +11,11 @@ mod cache;
 mod cli;
 mod clock;
 mod config;
+mod config_errors;
 mod doctor;
 mod error;
 mod flows;
+mod fs;
 mod generate;
 mod http;
 mod inspect;
@@ -30,6 +32,7 @@ mod secret;
 mod serve;
 mod session;
 mod setup;
+mod suggest;
 mod urlmatch;
 
 #[doc(hidden)]
@@ -114,8 +117,12 @@ fn clap_exit(e: clap::Error) -> ExitCode {
         let _ = e.print();
         return ExitCode::SUCCESS;
     }
+    // clap's rendering is several lines (the error, its tips such as "a similar subcommand
+    // exists: 'get-token'", usage); ours is one: the error, then the tips.
     let text = e.to_string();
     let first = text.lines().next().unwrap_or("").trim_start_matches("error: ");
-    log::error(format_args!("{first} (see `entra-token --help`)"));
+    let tips: Vec<&str> = text.lines().filter_map(|l| l.trim().strip_prefix("tip: ")).collect();
+    let tips = if tips.is_empty() { String::new() } else { format!("; {}", tips.join("; ")) };
+    log::error(format_args!("{first}{tips} (see `entra-token --help`)"));
     ExitCode::from(1)
 }

@@ -120,3 +120,8 @@ mod tests {
         assert_ne!(format_line(Kind::Warn, true, format_args!("x")), format_line(Kind::Trace, true, format_args!("x")));
     }
 }
+
+/// `1 profile`, `3 profiles`: a count and its noun, for text a person reads.
+pub(crate) fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}

@@ -171,14 +171,27 @@ fn out(text: &str) -> Result<ExitCode> {
 fn list(format: Format) -> Result<ExitCode> {
     let path = path_or_err()?;
     let file = config::load_file(&path)?;
-    let effective_default = file.default_profile.clone().unwrap_or_else(|| "default".into());
+    // The profile `get-token` (and `profile show`) would use: ENTRA_TOKEN_PROFILE, then
+    // default_profile, then `default`.
+    let effective_default = std::env::var("ENTRA_TOKEN_PROFILE")
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .or_else(|| file.default_profile.clone())
+        .unwrap_or_else(|| "default".into());
     let mut rows: Vec<(String, String, String, bool)> = file
         .profiles
         .iter()
         .map(|(n, p)| (n.clone(), p.flow.clone().unwrap_or_else(|| "auto".into()), p.tenant.clone().unwrap_or_else(|| "organizations".into()), false))
         .collect();
     if !file.profiles.contains_key("default") {
-        rows.insert(0, ("default".into(), "auto".into(), "(built-in)".into(), true));
+        // Not in the file: resolved as `show` resolves it (the standard variables, else built in).
+        let (flow, tenant) = match config::resolve_in(&file, Some(&path), Some("default")) {
+            Ok(p) if p.origin == config::Origin::Environment => (p.flow.name().to_string(), format!("{} (from AZURE_* variables)", p.authority.tenant)),
+            Ok(p) => (p.flow.name().to_string(), format!("{} (built-in)", p.authority.tenant)),
+            Err(_) => ("auto".into(), "(built-in)".into()),
+        };
+        rows.insert(0, ("default".into(), flow, tenant, true));
     }
     match format {
         Format::Json => {
@@ -333,11 +346,8 @@ fn load_doc(path: &Path) -> Result<DocumentMut> {
         }
         Err(e) => return Err(Error::Config { path: path.to_path_buf(), message: e.to_string() }),
     };
-    text.parse::<DocumentMut>().map_err(|e| Error::Config { path: path.to_path_buf(), message: one_line(&e.to_string()) })
-}
-
-fn one_line(s: &str) -> String {
-    s.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ")
+    // toml_edit's rendering quotes the offending line, which may hold a pasted secret.
+    text.parse::<DocumentMut>().map_err(|e| Error::Config { path: path.to_path_buf(), message: crate::config_errors::explain_parts(&text, e.message(), e.span()) })
 }
 
 /// Checks that the edited text is a config `get-token` accepts, resolving `name` when given.
@@ -359,24 +369,18 @@ fn save(path: &Path, text: &str) -> Result<()> {
         Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path).map_err(|e| Error::Config { path: path.to_path_buf(), message: format!("cannot follow the symlink: {e}") })?,
         _ => path.to_path_buf(),
     };
+    // An existing file keeps its own mode; a new one is private.
     #[cfg(unix)]
-    let mode = {
+    let access = {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::metadata(&target).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o600)
+        std::fs::metadata(&target).map(|m| crate::fs::Access::Mode(m.permissions().mode() & 0o7777)).unwrap_or(crate::fs::Access::Private)
     };
     #[cfg(not(unix))]
-    let mode = 0o600;
+    let access = if target.exists() { crate::fs::Access::Mode(0o600) } else { crate::fs::Access::Private };
     if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
-        let mut b = std::fs::DirBuilder::new();
-        b.recursive(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::DirBuilderExt;
-            b.mode(0o700);
-        }
-        b.create(dir).map_err(|e| Error::Config { path: dir.to_path_buf(), message: format!("cannot create the directory: {e}") })?;
+        crate::fs::create_private_dir(dir).map_err(|e| Error::Config { path: dir.to_path_buf(), message: e.to_string() })?;
     }
-    crate::cache::write_file_atomic(&target, text.as_bytes(), mode).map_err(|e| Error::Config { path: target.clone(), message: crate::error::one_line(&e) })
+    crate::fs::write_atomic(&target, text.as_bytes(), access, crate::fs::Durability::Sync).map_err(|e| Error::Config { path: target.clone(), message: e.to_string() })
 }
 
 fn check_name(name: &str) -> Result<()> {
@@ -480,6 +484,58 @@ fn rehome(doc: &mut DocumentMut, after: Option<isize>, text: &str) {
             doc.set_trailing(format!("{trailing}{text}"));
         }
     }
+}
+
+/// Sets `default_profile`. A new key goes above the first table, so the file's leading
+/// comment (what sits above that table up to its last blank line, or all of it when there
+/// is none) moves above the key: the file still opens with the words its author put first.
+fn set_default_profile(doc: &mut DocumentMut, name: &str) {
+    let existed = doc.as_table().contains_key("default_profile");
+    set_keep_decor(doc.as_table_mut(), "default_profile", value(name));
+    if existed || doc.as_table().iter().filter(|(_, i)| i.is_value()).count() > 1 {
+        return;
+    }
+    let mut first = None;
+    next_position(doc.as_table(), None, &mut first);
+    let header = match first {
+        Some(pos) => take_header_at(doc.as_table_mut(), pos).unwrap_or_default(),
+        None => {
+            // No table at all: the comments are the document's trailing text.
+            let trailing = doc.trailing().as_str().unwrap_or("").to_string();
+            doc.set_trailing("");
+            trailing
+        }
+    };
+    if header.contains('#') {
+        let header = format!("{}\n\n", header.trim_end_matches('\n'));
+        if let Some(mut km) = doc.as_table_mut().key_mut("default_profile") {
+            km.leaf_decor_mut().set_prefix(header);
+        }
+    }
+    // A blank line between the key and the first table.
+    if let Some(pos) = first {
+        prepend_at(doc.as_table_mut(), pos, "\n");
+    }
+}
+
+/// Takes the file-header part of the prefix of the table at `pos` (see [`set_default_profile`]).
+fn take_header_at(t: &mut Table, pos: isize) -> Option<String> {
+    for (_, item) in t.iter_mut() {
+        if let Item::Table(sub) = item {
+            if sub.position() == Some(pos) && !sub.is_implicit() {
+                let prefix = prefix_of(sub.decor());
+                let cut = prefix.rfind("\n\n").map_or(prefix.len(), |i| i + 2);
+                let (header, rest) = prefix.split_at(cut);
+                let header = header.trim_end_matches('\n').to_string();
+                sub.decor_mut().set_prefix(rest.to_string());
+                return Some(header);
+            }
+            if let Some(h) = take_header_at(sub, pos) {
+                return Some(h);
+            }
+        }
+    }
+    None
 }
 
 /// Removes a top-level key (`default_profile`) but not the file header above it.
@@ -586,7 +642,7 @@ pub(crate) fn apply_add(doc: &mut DocumentMut, a: &AddArgs) -> Result<()> {
         }
     }
     if a.make_default {
-        set_keep_decor(doc.as_table_mut(), "default_profile", value(a.name.as_str()));
+        set_default_profile(doc, &a.name);
     }
     Ok(())
 }
@@ -790,7 +846,7 @@ fn default(name: Option<&str>, unset: bool) -> Result<ExitCode> {
     match name {
         Some(n) => {
             check_name(n)?;
-            set_keep_decor(doc.as_table_mut(), "default_profile", value(n));
+            set_default_profile(&mut doc, n);
         }
         None => remove_root_key(&mut doc, "default_profile"),
     }

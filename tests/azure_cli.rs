@@ -216,7 +216,7 @@ fn azd_prints_token_and_utc_expiry() {
 fn python() -> Option<PathBuf> {
     let found = Command::new("python3").args(["-c", "import azure.identity, sys; print(sys.executable)"]).output().ok()?;
     if !found.status.success() {
-        eprintln!("SKIP: python3 with azure-identity is not installed (pip install azure-identity; .ci/run does)");
+        support::skip::missing_tool("python3 with azure-identity", "the real azure-identity check");
         return None;
     }
     Some(PathBuf::from(String::from_utf8_lossy(&found.stdout).trim()))
@@ -299,8 +299,7 @@ fn az_shim_never_runs_another_az_even_for_an_azure_cli_profile() {
     // A "real" az later on PATH that records every run.
     let sb = Sandbox::new();
     sb.write_config("[profiles.default]\nflow = \"azure-cli\"\ntenant = \"contoso.test\"\n");
-    let real = sb.write_file("real/az", format!("#!/bin/sh\necho ran >> {}\necho '{{}}'\n", sb.path("real-az-ran").display()));
-    std::fs::set_permissions(&real, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    sb.write_executable("real/az", &format!("#!/bin/sh\necho ran >> {}\necho '{{}}'\n", sb.path("real-az-ran").display()));
     let mut cmd = az(&sb, &["account", "get-access-token", "--output", "json", "--resource", "https://management.azure.com"]);
     let path = format!("{}:{}:{}", sb.path("bin").display(), sb.path("real").display(), std::env::var("PATH").unwrap_or_default());
     cmd.env("PATH", path);

@@ -74,15 +74,13 @@ fn write_az_profile(sb: &Sandbox, user_type: &str) -> PathBuf {
 /// A stand-in `az` that logs its arguments and prints get-access-token's JSON.
 #[cfg(unix)]
 fn fake_az(sb: &Sandbox, dir: &str, token: &str) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
     let log = sb.path(&format!("{dir}/calls.log"));
     let exp = support::wire::now() + 3600;
     let script = format!(
         "#!/bin/sh\necho \"$@\" >> '{}'\nprintf '%s' '{{\"accessToken\":\"{token}\",\"expiresOn\":\"2030-01-01 00:00:00.000000\",\"expires_on\":{exp},\"subscription\":\"sub-1\",\"tenant\":\"{HOME_TENANT}\",\"tokenType\":\"Bearer\"}}'\n",
         log.display()
     );
-    let path = sb.write_file(&format!("{dir}/az"), script);
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    sb.write_executable(&format!("{dir}/az"), &script);
     log
 }
 
@@ -93,7 +91,7 @@ fn calls(log: &Path) -> Vec<String> {
 #[test]
 fn azure_cli_cache_written_by_msal_is_reused_and_left_alone() {
     if !have_python_msal() {
-        eprintln!("skipping: Python's msal is not installed (pip install msal; .ci/run installs it)");
+        support::skip::missing_tool("python3 with msal", "the az cache written by MSAL");
         return;
     }
     let ca = TestCa::new();

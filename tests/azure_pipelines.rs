@@ -362,7 +362,7 @@ fn api_server(ca: &TestCa, mock: &Arc<MockAuthority>) -> Server {
 #[test]
 fn kubelogin_azurepipelines_users_convert_and_the_real_kubectl_works() {
     if !std::path::Path::new(KUBECTL).exists() {
-        eprintln!("skipping: {KUBECTL} is not installed (CI installs it)");
+        support::skip::missing_tool(KUBECTL, "the real kubectl check");
         return;
     }
     let (mock, ado) = (Arc::new(entra()), Ado::start());
@@ -410,7 +410,7 @@ fn kubelogin_azurepipelines_users_convert_and_the_real_kubectl_works() {
 fn python() -> Option<String> {
     let found = Command::new("python3").args(["-c", "import azure.identity, sys; print(sys.executable)"]).output().ok()?;
     if !found.status.success() {
-        eprintln!("SKIP: python3 with azure-identity is not installed (pip install azure-identity; .ci/run does)");
+        support::skip::missing_tool("python3 with azure-identity", "the real azure-identity check");
         return None;
     }
     Some(text(&found.stdout).trim().to_string())

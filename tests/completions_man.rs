@@ -39,7 +39,7 @@ fn check_with(shell: &str, args: &[&str], script: &str) -> Option<std::process::
     match Command::new(shell).args(args).arg(&file).stdin(Stdio::null()).output() {
         Ok(o) => Some(o),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            eprintln!("skipping the {shell} syntax check: {shell} is not installed");
+            support::skip::missing_tool(shell, "the completion syntax check");
             None
         }
         Err(e) => panic!("cannot run {shell}: {e}"),
@@ -110,7 +110,7 @@ fn man_page_renders_and_names_every_subcommand() {
             let rendered = String::from_utf8_lossy(&o.stdout);
             assert!(rendered.contains("SUBCOMMANDS") && rendered.contains("entra-token-profile(1)"), "{rendered}");
         }
-        Ok(o) => eprintln!("skipping man -l: it failed here ({})", String::from_utf8_lossy(&o.stderr).trim()),
-        Err(_) => eprintln!("skipping man -l: man is not installed"),
+        Ok(o) => support::skip::not_here(&format!("man -l failed here ({})", String::from_utf8_lossy(&o.stderr).trim())),
+        Err(_) => support::skip::missing_tool("man", "the man page check"),
     }
 }

@@ -239,7 +239,7 @@ fn list_version_store_and_errors_on_stdout() {
 fn docker() -> Option<PathBuf> {
     let out = Command::new("docker").arg("--version").output().ok()?;
     if !out.status.success() {
-        eprintln!("SKIP: the docker CLI is not installed");
+        support::skip::missing_tool("docker (the CLI)", "the real docker check");
         return None;
     }
     Some(PathBuf::from("docker"))

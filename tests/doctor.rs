@@ -107,7 +107,7 @@ fn loose_cache_permissions_are_a_cross_with_the_chmod() {
     std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o644)).unwrap();
     let (code, report) = doctor(&sb, &["-p", "ci", "--offline"]);
     assert_eq!(code, 1, "{report}");
-    assert!(line(&report, "✗", "cache").contains("1 unsafe files"), "{report}");
+    assert!(line(&report, "✗", "cache").contains("1 unsafe file:"), "{report}");
     assert!(report.contains("at-0000.json"), "{report}");
     assert!(fix_after(&report, "cache").contains("chmod 600"), "{report}");
 }

@@ -68,7 +68,7 @@ fn in_tmpfs(inner: &Command, mountpoint: &Path, opts: &str, script: &str) -> Opt
 }
 
 fn skip(why: &str) {
-    println!("SKIPPED: {why}");
+    support::skip::not_here(why);
 }
 
 #[test]
@@ -235,8 +235,8 @@ fn home_unset_is_a_clear_error_naming_the_fix() {
     let public = tempfile::tempdir().unwrap();
     std::fs::set_permissions(public.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let copy = public.path().join("entra-token");
-    std::fs::copy(env!("CARGO_BIN_EXE_entra-token"), &copy).unwrap();
-    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Copied by `cp`, not by this process: see support::install_executable (ETXTBSY).
+    support::copy_executable(env!("CARGO_BIN_EXE_entra-token"), &copy);
     let run = |extra: &[&str]| {
         let mut c = support::bin_at(&copy);
         c.env_remove("HOME")

@@ -28,7 +28,7 @@ fn git() -> Option<PathBuf> {
             return Some(PathBuf::from(candidate));
         }
     }
-    eprintln!("skipping: no git >= 2.46 found (CI's image has /usr/local/bin/git 2.47)");
+    support::skip::not_here("no git >= 2.46 here (CI's image has /usr/local/bin/git 2.47)");
     None
 }
 

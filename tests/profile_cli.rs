@@ -195,7 +195,7 @@ fn a_broken_config_is_reported_not_overwritten() {
 #[test]
 fn add_asks_a_person_at_a_terminal() {
     if std::process::Command::new("script").arg("--version").output().is_err() {
-        eprintln!("skipping: util-linux `script` is not installed (CI installs it)");
+        support::skip::missing_tool("script (util-linux)", "the terminal check");
         return;
     }
     let sb = Sandbox::new();

@@ -396,3 +396,66 @@ fn no_example_uses_a_profile_before_the_page_makes_it() {
         }
     }
 }
+
+/// The README's blocks run as pasted, in order, by a new user in a fresh HOME (nothing set
+/// but HOME and PATH, with entra-token on PATH) against the stand-in authority: the quick
+/// start, the CI profile, the completion and man lines, the tool lines. Only the first block
+/// (cargo run/test: this very build) and the install line (a release build) are not run.
+#[test]
+fn the_readme_runs_as_written_in_a_fresh_home() {
+    use support::{MockAuthority, text};
+    let mock = MockAuthority::start();
+    mock.approve_device_codes(0);
+    mock.add_tenant("contoso.com");
+    // The CI example's secret is written `…` in the README; the stand-in app has that secret.
+    mock.add_app("00000000-0000-0000-0000-000000000001", Some("…"));
+    let sb = Sandbox::new();
+    sb.link("entra-token");
+    let home = sb.path("home");
+    let path = format!("{}:{}", sb.path("bin").display(), std::env::var("PATH").unwrap_or_default());
+    let readme = page("README.md");
+    let mut ran = Vec::new();
+    for (i, (lang, lines)) in blocks(&readme).into_iter().enumerate() {
+        let body = lines.join("\n");
+        if i == 0 || body.contains("cargo install") || !SHELLS.contains(&lang.as_str()) {
+            continue;
+        }
+        let shell = match lang.as_str() {
+            "sh" | "shell" | "console" => "sh",
+            "powershell" | "pwsh" => "pwsh",
+            other => other,
+        };
+        if !have(shell) {
+            match shell {
+                // PowerShell is not a Debian package; .ci/run cannot install it.
+                "pwsh" => support::skip::not_here(&format!("README ```{lang} block: pwsh is not installed")),
+                _ => support::skip::missing_tool(shell, &format!("README ```{lang} block")),
+            }
+            continue;
+        }
+        let mut cmd = sb.tool(shell);
+        // A fresh user: no test overrides for config, cache or az, only HOME; the tools'
+        // own config locations point into HOME too, whatever this machine's shell says.
+        for var in ["ENTRA_TOKEN_CONFIG", "ENTRA_TOKEN_CACHE_DIR", "AZURE_CONFIG_DIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "CARGO_HOME", "DOCKER_CONFIG", "KUBECONFIG", "ZDOTDIR"] {
+            cmd.env_remove(var);
+        }
+        cmd.env("HOME", &home).env("PATH", &path).env("AZURE_AUTHORITY_HOST", mock.url());
+        match shell {
+            "fish" => cmd.args(["--no-config", "-c", &body]),
+            "zsh" => cmd.args(["-f", "-e", "-c", &body]),
+            "pwsh" => cmd.args(["-NoProfile", "-Command", &body]),
+            _ => cmd.args(["-e", "-c", &body]),
+        };
+        let out = run(cmd);
+        assert!(out.status.success(), "README ```{lang} block failed (exit {:?}):\n{body}\nstdout: {}\nstderr: {}", out.status.code(), text(&out.stdout), text(&out.stderr));
+        ran.push(body);
+    }
+    assert!(ran.iter().any(|b| b.contains("entra-token login")), "the quick start did not run");
+    // What the quick start promised.
+    assert!(home.join(".local/share/bash-completion/completions/entra-token").is_file());
+    assert!(mock.token_requests() >= 2);
+}
+
+fn have(tool: &str) -> bool {
+    std::process::Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().is_ok_and(|o| o.status.success())
+}

@@ -122,7 +122,7 @@ impl SecretService {
     fn start(sb: &Sandbox) -> Option<SecretService> {
         for tool in ["dbus-daemon", "gnome-keyring-daemon"] {
             if Command::new(tool).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_err() {
-                println!("SKIPPED: {tool} is not installed (apt-get install dbus gnome-keyring; .ci/run does)");
+                support::skip::missing_tool(tool, "the Secret Service check");
                 return None;
             }
         }
@@ -166,7 +166,7 @@ impl SecretService {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        println!("SKIPPED: gnome-keyring did not come up on the test bus");
+        support::skip::not_here("gnome-keyring did not come up on the test bus");
         None
     }
 }

@@ -110,7 +110,7 @@ fn refuses_callers_without_the_header_and_resources_outside_the_allow_list() {
 fn azure_identity_managed_identity_credential_gets_a_token() {
     let probe = Command::new("python3").args(["-c", "import azure.identity"]).output();
     if !probe.is_ok_and(|o| o.status.success()) {
-        eprintln!("skipping: python3 with azure-identity is not installed (CI installs it)");
+        support::skip::missing_tool("python3 with azure-identity", "the real azure-identity check");
         return;
     }
     let (sb, mock) = fixture(None);

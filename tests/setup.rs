@@ -45,7 +45,7 @@ fn kubectl_missing() -> bool {
     if Path::new(KUBECTL).exists() {
         return false;
     }
-    eprintln!("skipping: {KUBECTL} is not installed (CI installs it)");
+    support::skip::missing_tool(KUBECTL, "the real kubectl check");
     true
 }
 
@@ -209,7 +209,7 @@ fn setup_kubectl_prints_and_applies_a_user() {
 fn setup_git_applies_helpers_that_the_real_git_uses() {
     let git = Path::new("/usr/local/bin/git");
     if !git.exists() {
-        eprintln!("skipping: /usr/local/bin/git is not installed");
+        support::skip::not_here("/usr/local/bin/git (>= 2.46) is not installed here");
         return;
     }
     let mock = MockAuthority::start();

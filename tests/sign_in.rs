@@ -241,16 +241,10 @@ fn the_built_in_default_signs_in_with_the_azure_cli_client_in_organizations() {
 /// A `$BROWSER` that fetches the authorize URL from the mock and follows its 302 to our listener.
 fn browser_script(sb: &Sandbox) -> Option<std::path::PathBuf> {
     if Command::new("curl").arg("--version").output().is_err() {
-        eprintln!("skipping: curl is not installed (the $BROWSER stand-in needs it)");
+        support::skip::missing_tool("curl", "the $BROWSER stand-in");
         return None;
     }
-    let path = sb.write_file("browser.sh", "#!/bin/sh\nexec curl -sS -L --max-time 20 -o /dev/null \"$1\"\n");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    Some(path)
+    Some(sb.write_executable("browser.sh", "#!/bin/sh\nexec curl -sS -L --max-time 20 -o /dev/null \"$1\"\n"))
 }
 
 #[test]
@@ -514,7 +508,7 @@ fn real_kubectl_gets_the_signed_in_persons_token_silently() {
     use support::TestCa;
     use support::http::{Reply, Request, Server};
     if !std::path::Path::new(KUBECTL).exists() {
-        eprintln!("skipping: {KUBECTL} is not installed (CI installs it)");
+        support::skip::missing_tool(KUBECTL, "the real kubectl check");
         return;
     }
     let mock = Arc::new(MockAuthority::start());
@@ -649,7 +643,7 @@ fn two_auto_profiles_never_share_one_persons_cached_token() {
 #[test]
 fn the_browser_fallback_after_a_tenant_refusal_pre_fills_the_refused_account() {
     if Command::new("script").arg("--version").output().is_err() {
-        eprintln!("skipping: util-linux `script` is not installed (CI installs it)");
+        support::skip::missing_tool("script (util-linux)", "the terminal check");
         return;
     }
     const FABRIKAM: &str = "fabrikam.test";

@@ -16,7 +16,7 @@ fn script_missing() -> bool {
     if Command::new("script").arg("--version").output().is_ok() {
         return false;
     }
-    eprintln!("skipping: `script` (util-linux) is not installed");
+    support::skip::missing_tool("script (util-linux)", "the terminal check");
     true
 }
 

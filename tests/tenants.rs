@@ -258,7 +258,7 @@ fn az_get_access_token_with_tenant_reuses_the_sign_in() {
 #[test]
 fn with_a_person_at_the_terminal_a_refusal_leads_to_a_sign_in_at_that_tenant() {
     if std::process::Command::new("script").arg("--version").output().is_err() {
-        eprintln!("skipping: `script` (util-linux) is not installed");
+        support::skip::missing_tool("script (util-linux)", "the terminal check");
         return;
     }
     let (mock, sb) = setup(&[("dev", &device_profile(A))]);

@@ -73,7 +73,7 @@ fn each_step_is_traced_and_nothing_secret_is() {
 /// `script` is missing. Returns what the terminal showed.
 fn on_a_terminal(sb: &Sandbox, no_color: bool, args: &str) -> Option<String> {
     if Command::new("script").arg("--version").output().is_err() {
-        eprintln!("skipping the terminal check: util-linux `script` is not installed");
+        support::skip::missing_tool("script (util-linux)", "the terminal check");
         return None;
     }
     let bin = env!("CARGO_BIN_EXE_entra-token");

@@ -154,7 +154,7 @@ fn config_check(path: Option<&Path>, out: &mut Vec<Check>) -> Option<ConfigFile>
     }
     match config::load_file(path) {
         Ok(f) => {
-            out.push(ok("config", format!("{} parses ({} profiles)", path.display(), f.profiles.len())));
+            out.push(ok("config", format!("{} parses ({})", path.display(), crate::log::count(f.profiles.len(), "profile", "profiles"))));
             Some(f)
         }
         Err(e) => {
@@ -410,9 +410,9 @@ fn cache_check() -> Check {
         }
     }
     if bad.is_empty() {
-        return ok("cache", format!("{} is private (0700, {entries} files, all 0600 and yours)", dir.display()));
+        return ok("cache", format!("{} is private (0700, {}, all 0600 and yours)", dir.display(), crate::log::count(entries, "file", "files")));
     }
-    let mut c = fail("cache", format!("{} has {} unsafe files: they are refused until fixed", dir.display(), bad.len()), format!("chmod 600 {}/*  (and remove any symlinks in it)", dir.display()));
+    let mut c = fail("cache", format!("{} has {}: refused until fixed", dir.display(), crate::log::count(bad.len(), "unsafe file", "unsafe files")), format!("chmod 600 {}/*  (and remove any symlinks in it)", dir.display()));
     c.details = bad.into_iter().take(5).map(|(n, m)| format!("{n}: {m}")).collect();
     c
 }

@@ -301,7 +301,7 @@ pub(crate) fn docker(ctx: &Ctx<'_>) -> Check {
     if let Some((registry, helper)) = helpers.first() {
         let mut c = verdict(ctx, "docker", format!("docker credHelpers[{registry}]"), &format!("docker-credential-{helper}"), None, Some(registry));
         if helpers.len() > 1 {
-            c.details.push(format!("{} registries use entra-token", helpers.len()));
+            c.details.push(format!("{} entra-token", crate::log::count(helpers.len(), "registry uses", "registries use")));
         }
         return c;
     }

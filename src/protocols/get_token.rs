@@ -130,7 +130,7 @@ pub(crate) fn run(args: &GetTokenArgs) -> Result<ExitCode> {
     let text = render(&cred, args.output, clock::now());
     match &args.file {
         Some(path) => {
-            crate::cache::write_private_file(path, text.as_bytes()).map_err(|e| Error::general(format!("cannot write {}: {}", path.display(), crate::error::one_line(&e))))?;
+            crate::fs::write_atomic(path, text.as_bytes(), crate::fs::Access::Private, crate::fs::Durability::Sync).map_err(|e| Error::general(e.to_string()))?;
             if !args.silent {
                 warn!("token written to {} (expires {})", path.display(), clock::rfc3339(cred.expires_on));
             }

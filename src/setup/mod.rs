@@ -87,7 +87,7 @@ pub(crate) fn backup(path: &Path) -> Result<Option<PathBuf>> {
         stamp += 1;
         dest = path.with_file_name(format!("{name}.entra-token-backup-{stamp}"));
     }
-    crate::cache::write_private_file(&dest, &bytes).map_err(|e| Error::general(format!("cannot write the backup {}: {}", dest.display(), crate::error::one_line(&e))))?;
+    crate::fs::write_atomic(&dest, &bytes, crate::fs::Access::Private, crate::fs::Durability::Sync).map_err(|e| Error::general(format!("cannot back up {}: {e}", path.display())))?;
     warn!("backed up {} to {}", path.display(), dest.display());
     Ok(Some(dest))
 }
@@ -100,7 +100,7 @@ pub(crate) fn write_with_backup(path: &Path, bytes: &[u8]) -> Result<Option<Path
         std::fs::create_dir_all(dir).map_err(|e| Error::general(format!("cannot create {}: {e}", dir.display())))?;
     }
     let saved = backup(&target)?;
-    crate::cache::write_private_file(&target, bytes).map_err(|e| Error::general(format!("cannot write {}: {}", target.display(), crate::error::one_line(&e))))?;
+    crate::fs::write_atomic(&target, bytes, crate::fs::Access::Private, crate::fs::Durability::Sync).map_err(|e| Error::general(e.to_string()))?;
     warn!("wrote {}", target.display());
     Ok(saved)
 }

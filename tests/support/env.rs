@@ -153,6 +153,14 @@ impl Sandbox {
         std::fs::write(self.path("config.toml"), toml).expect("write sandbox config.toml");
     }
 
+    /// Writes an executable `dir/rel` (a stand-in tool's script) and returns its path. See
+    /// [`install_executable`]: the test process must never hold a program open for writing.
+    pub fn write_executable(&self, rel: &str, contents: &str) -> PathBuf {
+        let path = self.path(rel);
+        install_executable(contents, &path);
+        path
+    }
+
     /// Writes `dir/rel` (creating parent directories) and returns its path.
     pub fn write_file(&self, rel: &str, contents: impl AsRef<[u8]>) -> PathBuf {
         let path = self.path(rel);
@@ -246,4 +254,29 @@ pub fn run_with_timeout(mut cmd: Command, stdin: &str, limit: Duration) -> Outpu
 /// [`run_with_stdin`] with empty stdin.
 pub fn run(cmd: Command) -> Output {
     run_with_stdin(cmd, "")
+}
+
+/// Puts `contents` at `dest`, mode 0755, written by a child process (`sh`), never by this one.
+///
+/// The tests run in threads that fork constantly. A file this process opened for writing is,
+/// for a moment, also open in every child forked meanwhile (until that child execs), and
+/// exec(2) of a file open for writing anywhere fails with ETXTBSY ("Text file busy"). Written
+/// by a child, the file is never open for writing in this process, so no fork can inherit it.
+pub fn install_executable(contents: &str, dest: &std::path::Path) {
+    if let Some(parent) = dest.parent() {
+        std::fs::create_dir_all(parent).expect("create the executable's directory");
+    }
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "cat > \"$1\" && chmod 755 \"$1\"", "sh"]).arg(dest);
+    let out = run_with_stdin(cmd, contents);
+    assert!(out.status.success(), "writing {} failed: {}", dest.display(), String::from_utf8_lossy(&out.stderr));
+}
+
+/// A copy of the program `src` at `dest`, mode 0755, made by `cp` for the reason
+/// [`install_executable`] gives.
+pub fn copy_executable(src: impl AsRef<std::path::Path>, dest: &std::path::Path) {
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "cp \"$1\" \"$2\" && chmod 755 \"$2\"", "sh"]).arg(src.as_ref()).arg(dest);
+    let out = run(cmd);
+    assert!(out.status.success(), "copying to {} failed: {}", dest.display(), String::from_utf8_lossy(&out.stderr));
 }

@@ -16,11 +16,12 @@ mod grants;
 pub mod http;
 mod issue;
 pub mod output;
+pub mod skip;
 pub mod tls;
 pub mod wire;
 
 pub use authority::{Fault, MockAuthority, RecordedRequest};
-pub use env::{Sandbox, bin, bin_at, run, run_with_stdin, run_with_timeout};
+pub use env::{Sandbox, bin, bin_at, copy_executable, install_executable, run, run_with_stdin, run_with_timeout};
 pub use http::refused_url;
 pub use output::{code, ok, ok_stdout, stderr, stdout, text};
 pub use tls::TestCa;

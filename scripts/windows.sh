@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Builds entra-token.exe for x86_64-pc-windows-gnu on this Linux machine and runs the
+# Windows test suite under Wine, from a Debian sid chroot kept outside the repository.
+#
+# Why a chroot: rustup cannot fetch a Windows std here, but sid ships rustc/cargo with
+# rust-src (std is built from source with -Zbuild-std), a mingw-w64 linker and Wine 10,
+# all as Debian packages. The chroot is built once (about 5-6 minutes, 3 GB) and reused.
+#
+#   scripts/windows.sh            build the chroot if missing, then `cargo test` under Wine
+#   scripts/windows.sh build      only build the debug entra-token.exe
+#   scripts/windows.sh release    build the release entra-token.exe
+#   scripts/windows.sh toolchain  only build/refresh the chroot
+#   scripts/windows.sh run CMD    run a shell command in the chroot at the repository root
+#   (extra args after `test` go to `cargo test`, e.g. `scripts/windows.sh test --test it fs`)
+#
+# Environment: ENTRA_WIN_ROOT (chroot, default /var/cache/entra-token-win), MIRROR.
+# Needs root (debootstrap, chroot, mounts). Exit status is cargo's.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+ROOT=${ENTRA_WIN_ROOT:-/var/cache/entra-token-win}
+MIRROR=${MIRROR:-http://deb.debian.org/debian}
+TARGET=x86_64-pc-windows-gnu
+PKGS="rustc cargo rust-src gcc-mingw-w64-x86-64-posix wine wine64 ca-certificates"
+# In the chroot the checkout is bind-mounted here; the target dir stays in the chroot so
+# Linux and Windows builds never share one and reruns reuse the Windows build.
+SRC=/src
+T0=$(date +%s)
+say() { echo "windows.sh [+$(( $(date +%s) - T0 ))s]: $*" >&2; }
+[ "$(id -u)" = 0 ] || { echo "windows.sh: needs root (debootstrap, chroot, mounts)" >&2; exit 1; }
+
+mode=${1:-test}; [ $# -gt 0 ] && shift
+mkdir -p "$ROOT"
+# One run at a time per chroot: the mounts and the target dir are shared.
+exec 9>"$ROOT.lock"
+flock 9
+
+inchroot() {
+  chroot "$ROOT" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
+    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR=/root/target CARGO_TERM_COLOR=never \
+    CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc \
+    CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=wine \
+    WINEPREFIX=/root/wpfx WINEDEBUG=-all XDG_RUNTIME_DIR=/tmp/xdg-root \
+    RUST_TEST_THREADS="${RUST_TEST_THREADS:-2}" \
+    /bin/bash -c "mkdir -p -m700 /tmp/xdg-root; cd $SRC 2>/dev/null || true; $1"
+}
+# Debian's wine keeps wineserver off PATH.
+WS='$(ls /usr/lib/x86_64-linux-gnu/wine/wineserver /usr/lib/wine/wineserver64 2>/dev/null | head -1)'
+
+cleanup() {
+  set +e
+  if mountpoint -q "$ROOT/proc"; then
+    inchroot "W=$WS; [ -n \"\$W\" ] && { \$W -k; \$W -w; }" 2>/dev/null
+  fi
+  for m in src dev sys proc; do
+    for _ in 1 2 3 4 5; do
+      mountpoint -q "$ROOT/$m" || break
+      umount -R "$ROOT/$m" 2>/dev/null || sleep 1
+    done
+  done
+}
+trap cleanup EXIT
+
+# ---------------------------------------------------------------- the chroot
+if ! command -v debootstrap >/dev/null; then
+  say "installing debootstrap"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap) >/dev/null
+fi
+if [ ! -x "$ROOT/usr/bin/apt-get" ]; then
+  say "debootstrap sid -> $ROOT"
+  debootstrap --variant=minbase sid "$ROOT" "$MIRROR" > "$ROOT.debootstrap.log" 2>&1 \
+    || { tail -20 "$ROOT.debootstrap.log" >&2; exit 1; }
+fi
+mountpoint -q "$ROOT/proc" || mount -t proc proc "$ROOT/proc"
+mountpoint -q "$ROOT/sys"  || mount -t sysfs sys "$ROOT/sys"
+if ! mountpoint -q "$ROOT/dev"; then mount --rbind /dev "$ROOT/dev"; mount --make-rslave "$ROOT/dev"; fi
+mkdir -p "$ROOT$SRC"
+mountpoint -q "$ROOT$SRC" || mount --bind "$REPO" "$ROOT$SRC"
+cp -L /etc/resolv.conf "$ROOT/etc/resolv.conf"
+# Without /etc/hosts, `localhost` does not resolve under Wine (error 11001).
+grep -q localhost "$ROOT/etc/hosts" 2>/dev/null || printf '127.0.0.1 localhost\n::1 localhost\n' > "$ROOT/etc/hosts"
+# Mirrors can serve a sid Release past its Valid-Until.
+echo 'Acquire::Check-Valid-Until "false";' > "$ROOT/etc/apt/apt.conf.d/99no-check-valid-until"
+# Extra CAs the host trusts (a proxy in front of crates.io) are trusted in the chroot too.
+if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+  mkdir -p "$ROOT/usr/local/share/ca-certificates"
+  cp /usr/local/share/ca-certificates/*.crt "$ROOT/usr/local/share/ca-certificates/"
+fi
+if ! inchroot "dpkg -s $PKGS >/dev/null 2>&1"; then
+  say "apt-get install $PKGS"
+  inchroot "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $PKGS" \
+    > "$ROOT.apt.log" 2>&1 || { tail -30 "$ROOT.apt.log" >&2; exit 1; }
+  inchroot 'update-ca-certificates >/dev/null 2>&1 || true'
+fi
+if [ ! -f "$ROOT/root/wpfx/system.reg" ]; then
+  say "wineboot (new WINEPREFIX)"
+  inchroot "wineboot -i >/dev/null 2>&1; W=$WS; \$W -w"
+fi
+say "toolchain: $(inchroot 'rustc -V; wine --version' | tr '\n' ' ')"
+[ "$mode" = toolchain ] && exit 0
+
+# ---------------------------------------------------------------- build and test
+BUILD="cargo build --locked -Zbuild-std=std,panic_abort --target $TARGET"
+case "$mode" in
+  build)   say "$BUILD"; inchroot "$BUILD --bins" ;;
+  release) say "$BUILD --release"; inchroot "$BUILD --release --bins"
+           say "built $ROOT/root/target/$TARGET/release/entra-token.exe" ;;
+  run)     inchroot "$*" ;;
+  test)    say "cargo test under Wine"
+           # -Zbuild-std=std,panic_abort: the test harness needs std only (unwinding stays).
+           inchroot "cargo test --locked -Zbuild-std --target $TARGET $*" ;;
+  *) echo "windows.sh: unknown mode $mode (test|build|release|toolchain|run)" >&2; exit 1 ;;
+esac
+say "done"

@@ -1,0 +1,29 @@
+//! A check that cannot run on this machine says so where a person looks, instead of passing
+//! in silence: a `SKIPPED:` line written straight to stderr (libtest captures `eprintln!` of
+//! a passing test, not the stream itself), and a line in `target/tmp/skipped-checks.txt`,
+//! which `.ci/run` counts and lists at the end. Under CI (`CI` set), a missing tool that
+//! `.ci/run` installs is a failure, not a skip.
+
+use std::io::Write;
+
+/// `tool` is missing; `.ci/run` installs it, so under CI this fails the test.
+pub fn missing_tool(tool: &str, what: &str) {
+    let line = format!("{what}: {tool} is not installed (.ci/run installs it)");
+    assert!(std::env::var_os("CI").is_none_or(|v| v.is_empty() || v == "false"), "{line}, but CI is set: .ci/run should have installed it");
+    report(&line);
+}
+
+/// A limit of this machine that no install lifts (not root, no mount namespaces, a tool no
+/// Debian/PyPI package provides): reported, never a failure.
+pub fn not_here(why: &str) {
+    report(why);
+}
+
+fn report(line: &str) {
+    let test = std::thread::current().name().unwrap_or("?").to_string();
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {line}");
+    let log = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("skipped-checks.txt");
+    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
+        let _ = writeln!(f, "{test}: {line}");
+    }
+}
