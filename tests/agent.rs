@@ -212,7 +212,7 @@ fn the_agent_stops_after_its_lifetime_and_removes_its_socket() {
 #[test]
 fn another_user_is_refused_even_when_the_socket_is_open_to_them() {
     if !is_root() {
-        eprintln!("skipping: connecting as another uid needs root");
+        support::skip::not_here("connecting as another uid needs root");
         return;
     }
     let lap = laptop(&[]);
@@ -259,7 +259,7 @@ impl Drop for Sshd {
 fn sshd(dir: &Path) -> Option<Sshd> {
     let sshd = ["/usr/sbin/sshd", "/usr/bin/sshd"].into_iter().map(PathBuf::from).find(|p| p.exists());
     let (Some(sshd), true) = (sshd, Command::new("ssh").arg("-V").output().is_ok()) else {
-        eprintln!("skipping: OpenSSH (sshd, ssh) is not installed (.ci/run installs openssh-server)");
+        support::skip::missing_tool("OpenSSH (sshd, ssh)", "the forwarded-agent check");
         return None;
     };
     let keygen = |path: &Path| {

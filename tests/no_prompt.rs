@@ -159,7 +159,7 @@ impl Drop for Bus {
 fn private_bus(sb: &Sandbox) -> Option<Bus> {
     for tool in ["dbus-daemon", "dbus-monitor"] {
         if Command::new(tool).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_err() {
-            eprintln!("skipping: {tool} is not installed (apt-get install dbus; .ci/run does)");
+            support::skip::missing_tool(tool, "the desktop-notification check");
             return None;
         }
     }

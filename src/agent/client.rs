@@ -66,7 +66,9 @@ pub(crate) fn get_token(socket: &Path, req: &TokenRequest) -> Result<Credential>
     let mut stream = UnixStream::connect(socket).map_err(|e| unreachable(socket, format!("cannot connect: {e}")))?;
     let line = super::encode_request(req);
     stream.set_write_timeout(Some(super::REQUEST_DEADLINE)).ok();
-    stream.write_all(line.as_bytes()).map_err(|e| unreachable(socket, format!("cannot send the request: {e}")))?;
+    // An agent that refuses us (another uid) answers and closes before reading: the
+    // write then fails, and its answer is still there to read.
+    let sent = stream.write_all(line.as_bytes());
     let deadline = crate::clock::Deadline::after(super::ANSWER_DEADLINE);
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
@@ -89,10 +91,14 @@ pub(crate) fn get_token(socket: &Path, req: &TokenRequest) -> Result<Credential>
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(e) if sent.is_err() && buf.is_empty() => return Err(unreachable(socket, format!("cannot send the request: {e}"))),
             Err(e) => return Err(unreachable(socket, format!("cannot read the answer: {e}"))),
         }
     }
-    decode_answer(socket, &buf)
+    match sent {
+        Err(e) if buf.is_empty() => Err(unreachable(socket, format!("cannot send the request: {e}"))),
+        _ => decode_answer(socket, &buf),
+    }
 }
 
 #[cfg(not(unix))]

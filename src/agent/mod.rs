@@ -31,7 +31,7 @@ pub(crate) const ANSWER_DEADLINE: Duration = Duration::from_secs(600);
 #[derive(Debug, Args)]
 pub(crate) struct AgentArgs {
     /// The socket to listen on (default: $XDG_RUNTIME_DIR/entra-token/agent.sock). Its
-    /// directory must be yours and writable by nobody else.
+    /// directory must be yours and closed to others (0700); a missing one is created so.
     #[arg(short = 'a', long, value_name = "PATH")]
     pub socket: Option<PathBuf>,
     /// Serve only this profile (repeat for more; default: every profile).

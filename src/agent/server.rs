@@ -1,5 +1,4 @@
-//! The agent end: a Unix socket (0600, in a directory that is ours and writable by nobody
-//! else), one thread per connection (bounded), the peer's uid checked before a byte is
+//! The agent end: a Unix socket (0600, in a 0700 directory of ours), one thread per connection (bounded), the peer's uid checked before a byte is
 //! read, a bounded request read under a total deadline, the policy, an optional
 //! confirmation, then the broker with the agent's own profiles and cache. Every failure
 //! is one native-protocol error line to that client; the agent keeps serving.
@@ -12,7 +11,7 @@ use crate::log::{line, trace};
 use crate::protocols::native;
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::process::ExitCode;
@@ -86,13 +85,12 @@ fn shell_quote(p: &Path) -> String {
     format!("'{}'", p.display().to_string().replace('\'', r"'\''"))
 }
 
-/// Binds `socket` with mode 0600 in a directory that is ours and writable by nobody
-/// else (creating the default one 0700). A socket file left by a dead agent is replaced;
+/// Binds `socket` with mode 0600 in a 0700 directory of ours (creating it if missing). A socket file left by a dead agent is replaced;
 /// a live agent's is not.
 fn bind(socket: &Path) -> Result<UnixListener> {
     let dir = socket.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
     if std::fs::symlink_metadata(&dir).is_err() {
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).map_err(|e| Error::general(format!("cannot create {}: {e}", dir.display())))?;
+        crate::fs::create_private_dir(&dir).map_err(|e| Error::bad_input_hint(e.to_string(), "pick another --socket"))?;
     }
     check_dir(&dir)?;
     match std::fs::symlink_metadata(socket) {
@@ -119,7 +117,7 @@ fn bind(socket: &Path) -> Result<UnixListener> {
     Ok(listener)
 }
 
-/// The socket's directory: a real directory, ours, writable by nobody else.
+/// The socket's directory: a real directory, ours, closed to everyone else (0700).
 fn check_dir(dir: &Path) -> Result<()> {
     let meta = std::fs::symlink_metadata(dir).map_err(|e| Error::general(format!("cannot read {}: {e}", dir.display())))?;
     let me = crate::peer::my_uid();
@@ -129,8 +127,11 @@ fn check_dir(dir: &Path) -> Result<()> {
     if meta.uid() != me {
         return Err(Error::bad_input_hint(format!("{} is owned by uid {}, not by you (uid {me})", dir.display(), meta.uid()), "put the socket in a directory of your own (--socket)"));
     }
-    if meta.mode() & 0o022 != 0 {
-        return Err(Error::bad_input_hint(format!("{} is writable by other users", dir.display()), format!("chmod 700 {}, or pick another --socket", dir.display())));
+    if meta.mode() & 0o077 != 0 {
+        return Err(Error::bad_input_hint(
+            format!("{} is open to other users (mode {:o}); the agent's socket needs a directory only you can use", dir.display(), meta.mode() & 0o777),
+            format!("chmod 700 {}, or pick another --socket", dir.display()),
+        ));
     }
     Ok(())
 }
