@@ -43,6 +43,7 @@ inchroot() {
     CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=wine \
     WINEPREFIX=/root/wpfx WINEDEBUG=-all XDG_RUNTIME_DIR=/tmp/xdg-root \
     RUST_TEST_THREADS="${RUST_TEST_THREADS:-2}" \
+    ENTRA_TOKEN_COMMIT="${ENTRA_TOKEN_COMMIT:-$(git -C "$REPO" rev-parse HEAD 2>/dev/null)}" \
     /bin/bash -c "mkdir -p -m700 /tmp/xdg-root; cd $SRC 2>/dev/null || true; $1"
 }
 # Debian's wine keeps wineserver off PATH.

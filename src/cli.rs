@@ -21,7 +21,7 @@ use clap::{Parser, Subcommand};
 /// stdout (see protocol/README.md), e.g.
 ///   echo '{"resource":"graph"}' | entra-token
 #[derive(Debug, Parser)]
-#[command(name = "entra-token", version, about, long_about = None, after_help = TOP_AFTER_HELP)]
+#[command(name = "entra-token", version = VERSION, about, long_about = None, after_help = TOP_AFTER_HELP)]
 pub(crate) struct Cli {
     /// Trace each step to stderr (repeat for more); secrets are never shown.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -29,6 +29,9 @@ pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 }
+
+/// `--version`: the release, the commit and the target it was built for (see build.rs).
+pub(crate) const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("ENTRA_TOKEN_COMMIT"), ", ", env!("ENTRA_TOKEN_TARGET"), ")");
 
 /// The headline interface, which has no subcommand of its own to describe it, then the exit codes.
 const TOP_AFTER_HELP: &str = concat!(

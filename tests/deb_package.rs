@@ -1,0 +1,61 @@
+//! The Debian package, used for real: inside a fresh Debian root where it was installed
+//! with apt (`scripts/test-packages.sh` makes the root and runs this with
+//! `ENTRA_TOKEN_DEB_ROOT`), git's own helper lookup finds `git-credential-entra-token` on
+//! PATH and `git credential fill` gets a token from the stand-in authority on 127.0.0.1
+//! (a chroot shares the host's loopback).
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Command;
+use support::{MockAuthority, jwt_claims, run_with_stdin, text};
+
+const TENANT: &str = "contoso.test";
+const APP: &str = "55555555-5555-5555-5555-555555555555";
+const SECRET: &str = "deb~secret";
+const AZURE_DEVOPS: &str = "499b84ac-1321-427f-aa17-267ca6975798";
+
+#[test]
+#[ignore = "needs a Debian root with the package installed: run scripts/test-packages.sh"]
+fn git_in_a_clean_debian_root_finds_the_installed_helper() {
+    let root = PathBuf::from(std::env::var_os("ENTRA_TOKEN_DEB_ROOT").expect("ENTRA_TOKEN_DEB_ROOT names the root scripts/test-packages.sh made"));
+    let mock = MockAuthority::start();
+    mock.add_tenant(TENANT);
+    mock.add_app(APP, Some(SECRET));
+    let config_dir = root.join("root/.config/entra-token");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    std::fs::write(
+        config_dir.join("config.toml"),
+        format!(
+            "[profiles.azdo]\nauthority = \"{}\"\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nflow = \"client-credentials\"\nclient_secret_env = \"GIT_SECRET\"\nurls = [\"https://dev.azure.com/contoso/\"]\n",
+            mock.url()
+        ),
+    )
+    .unwrap();
+
+    // Nothing of the host comes along: a clean environment, the root's own git and PATH.
+    let mut git = Command::new("chroot");
+    git.arg(&root)
+        .args(["/usr/bin/env", "-i", "HOME=/root", "PATH=/usr/bin:/bin", "GIT_TERMINAL_PROMPT=0", &format!("GIT_SECRET={SECRET}")])
+        .args(["git", "-c", "credential.helper=entra-token", "-c", "credential.useHttpPath=true", "credential", "fill"]);
+    let out = run_with_stdin(git, "protocol=https\nhost=dev.azure.com\npath=contoso/project/_git/repo\n\n");
+    assert!(out.status.success(), "git credential fill failed in the root: {}", text(&out.stderr));
+    let answer = text(&out.stdout);
+    let password = answer.lines().find_map(|l| l.strip_prefix("password=")).unwrap_or_else(|| panic!("no password in git's answer:\n{answer}"));
+    assert!(mock.issued_access_tokens().iter().any(|t| t == password), "the password is not a token the stand-in issued");
+    let claims = jwt_claims(password).expect("the token is a JWT");
+    assert_eq!(claims["appid"], APP);
+    assert!(claims["aud"].as_str().unwrap_or("").contains(AZURE_DEVOPS), "audience {} is not Azure DevOps", claims["aud"]);
+    assert_eq!(mock.token_requests(), 1);
+
+    // A second fill is answered from the package's cache inside the root.
+    let mut again = Command::new("chroot");
+    again
+        .arg(&root)
+        .args(["/usr/bin/env", "-i", "HOME=/root", "PATH=/usr/bin:/bin", "GIT_TERMINAL_PROMPT=0"])
+        .args(["git", "-c", "credential.helper=entra-token", "-c", "credential.useHttpPath=true", "credential", "fill"]);
+    let out = run_with_stdin(again, "protocol=https\nhost=dev.azure.com\npath=contoso/project/_git/repo\n\n");
+    assert!(out.status.success(), "second fill: {}", text(&out.stderr));
+    assert!(text(&out.stdout).contains(&format!("password={password}")));
+    assert_eq!(mock.token_requests(), 1, "the second fill signed in again instead of using the cache");
+}
