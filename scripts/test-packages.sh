@@ -96,7 +96,7 @@ grep -q 'entra-token$' <<<"$completion" || fail "bash completion: $completion"
 [ -s "$root/usr/share/fish/vendor_completions.d/entra-token.fish" ] || fail "fish completion missing"
 
 log "git credential fill in the root, against the stand-in authority"
-ENTRA_TOKEN_DEB_ROOT=$root cargo test --locked --test deb_package -- --ignored --nocapture
+ENTRA_TOKEN_DEB_ROOT=$root cargo test --locked --test packages git_in_a_clean_debian_root -- --ignored --nocapture
 
 log "removing the package"
 in_root apt-get remove -y -qq entra-token >/dev/null
@@ -109,3 +109,21 @@ while read -r path; do
 done < "$root/tmp/owned"
 [ -d "$root/root/.config/entra-token" ] || fail "removal took the user's own config"
 log "ok: installed, used and removed cleanly ($(du -h "$deb" | cut -f1))"
+
+# --- the Windows zip, in a fresh Wine prefix of the Windows chroot ----------------------
+zip=$(ls dist/entra-token-*-x86_64-pc-windows-gnu.zip 2>/dev/null | head -n1 || true)
+if [ -z "$zip" ]; then
+  log "no Windows zip in dist/ (scripts/dist.sh builds it with scripts/windows.sh); not tested"
+  exit 0
+fi
+winroot=${ENTRA_WIN_ROOT:-/var/cache/entra-token-win}
+inside=/tmp/entra-token-zip-prefix
+rm -rf "$winroot$inside"
+log "a fresh Wine prefix for $(basename "$zip")"
+scripts/windows.sh run "WINEPREFIX=$inside wineboot -i >/dev/null 2>&1" >/dev/null
+unzip -q "$zip" -d "$winroot$inside/drive_c"
+mv "$winroot$inside/drive_c/$(basename "$zip" .zip)" "$winroot$inside/drive_c/entra-token"
+ENTRA_TOKEN_ZIP_PREFIX=$winroot$inside ENTRA_TOKEN_ZIP_PREFIX_INSIDE=$inside \
+  cargo test --locked --test packages windows_zip -- --ignored --nocapture
+rm -rf "$winroot$inside"
+log "ok: the Windows zip answers cmd /c from a fresh Wine prefix ($(du -h "$zip" | cut -f1))"

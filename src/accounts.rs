@@ -68,10 +68,12 @@ pub(crate) struct FileRtStore<'a> {
 
 impl RtStore for FileRtStore<'_> {
     fn load(&self, key: &AccountKey) -> Result<Option<StoredRt>> {
-        Ok(self.cache.read::<StoredRt>(&key.name())?.filter(|r| r.v == 1 && r.key == *key && !r.refresh_token.expose().is_empty()))
+        let file = self.cache.read::<serde_json::Value>(&key.name())?;
+        Ok(file.and_then(crate::at_rest::from_file::<StoredRt>).filter(|r| r.v == 1 && r.key == *key && !r.refresh_token.expose().is_empty()))
     }
+    /// Sealed with DPAPI on Windows (`at_rest`); a private file elsewhere.
     fn save(&self, rt: &StoredRt) -> Result<()> {
-        self.cache.write(&rt.key.name(), rt)
+        self.cache.write(&rt.key.name(), &crate::at_rest::to_file(rt)?)
     }
     fn remove(&self, key: &AccountKey) -> Result<bool> {
         self.cache.remove(&key.name())

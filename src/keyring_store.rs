@@ -72,7 +72,8 @@ fn fall_back(cache: &Cache, why: &str) {
         return;
     }
     warn!(
-        "no OS secret store is usable here ({why}); keeping refresh tokens in 0600 files in {} (said once; delete {} to try again, or set storage = \"file\")",
+        "no OS secret store is usable here ({why}); keeping refresh tokens in {} files in {} (said once; delete {} to try again, or set storage = \"file\")",
+        if cfg!(windows) { "DPAPI-encrypted, user-only" } else { "0600" },
         cache.dir().display(),
         marker.display()
     );

@@ -5,6 +5,7 @@
 mod accounts;
 mod acr;
 mod agent;
+mod at_rest;
 mod authority;
 mod broker;
 mod cache;

@@ -729,7 +729,7 @@ fn prompt_input() -> Option<Box<dyn BufRead>> {
         return Some(Box::new(std::io::stdin().lock()));
     }
     if std::io::stderr().is_terminal()
-        && let Ok(tty) = std::fs::File::open("/dev/tty")
+        && let Ok(tty) = std::fs::File::open(if cfg!(windows) { "CONIN$" } else { "/dev/tty" })
     {
         return Some(Box::new(std::io::BufReader::new(tty)));
     }

@@ -90,7 +90,7 @@ fn stored_rts(sb: &Sandbox) -> Vec<String> {
         .unwrap()
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().starts_with("rt-") && e.file_name().to_string_lossy().ends_with(".json"))
-        .map(|e| serde_json::from_slice::<serde_json::Value>(&std::fs::read(e.path()).unwrap()).unwrap()["refresh_token"].as_str().unwrap().to_string())
+        .map(|e| support::read_rt_entry(&e.path())["refresh_token"].as_str().unwrap().to_string())
         .collect()
 }
 

@@ -63,7 +63,7 @@ fn stored_refresh_tokens(sb: &Sandbox) -> Vec<String> {
         let e = e.unwrap();
         let name = e.file_name().into_string().unwrap();
         if name.starts_with("rt-") && name.ends_with(".json") {
-            let v: Value = serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap();
+            let v: Value = support::read_rt_entry(&e.path());
             out.push(v["refresh_token"].as_str().unwrap().to_string());
         }
     }
@@ -247,6 +247,7 @@ fn browser_script(sb: &Sandbox) -> Option<std::path::PathBuf> {
     Some(sb.write_executable("browser.sh", "#!/bin/sh\nexec curl -sS -L --max-time 20 -o /dev/null \"$1\"\n"))
 }
 
+#[cfg_attr(windows, ignore = "the $BROWSER stand-in is a sh script running curl")]
 #[test]
 fn browser_sign_in_with_pkce_through_a_browser_stand_in() {
     let mock = MockAuthority::start();
@@ -272,6 +273,7 @@ fn browser_sign_in_with_pkce_through_a_browser_stand_in() {
     assert_eq!((mock.grant_count("authorization_code"), mock.grant_count("refresh_token")), (1, 1));
 }
 
+#[cfg_attr(windows, ignore = "the $BROWSER stand-in is a sh script running curl")]
 #[test]
 fn authorization_code_with_a_client_secret_serves_a_confidential_app() {
     let mock = MockAuthority::start();
@@ -502,6 +504,7 @@ fn an_auto_profile_after_login_is_served_by_the_refresh_token() {
 const KUBECTL: &str = "/usr/bin/kubectl";
 const AKS: &str = "6dae42f8-4368-4678-94ff-3960e28e3630";
 
+#[cfg_attr(windows, ignore = "needs the real kubectl, a Linux binary here")]
 #[test]
 fn real_kubectl_gets_the_signed_in_persons_token_silently() {
     use std::sync::{Arc, Mutex};
@@ -586,6 +589,7 @@ fn parallel_calls_for_many_resources_share_one_rotating_refresh_token_safely() {
     assert_eq!(stored_refresh_tokens(&sb), mock.live_refresh_tokens());
 }
 
+#[cfg_attr(windows, ignore = "the $BROWSER stand-in is a sh script running curl")]
 #[test]
 fn signing_in_as_another_account_never_serves_the_first_accounts_tokens() {
     let mock = MockAuthority::start();
@@ -640,6 +644,7 @@ fn two_auto_profiles_never_share_one_persons_cached_token() {
 /// terminal the browser opens at that tenant with `login_hint` set to the refused account,
 /// so the person signs in as the same account, not whoever the browser defaults to.
 /// Driven through a real pseudo-terminal (util-linux `script`) and the `$BROWSER` stand-in.
+#[cfg_attr(windows, ignore = "the $BROWSER stand-in is a sh script running curl")]
 #[test]
 fn the_browser_fallback_after_a_tenant_refusal_pre_fills_the_refused_account() {
     if Command::new("script").arg("--version").output().is_err() {

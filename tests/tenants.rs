@@ -69,7 +69,7 @@ fn stored(sb: &Sandbox) -> Vec<(String, String)> {
         let e = e.unwrap();
         let name = e.file_name().into_string().unwrap();
         if name.starts_with("rt-") && name.ends_with(".json") {
-            let v: Value = serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap();
+            let v: Value = support::read_rt_entry(&e.path());
             out.push((v["key"]["tenant"].as_str().unwrap().to_string(), v["refresh_token"].as_str().unwrap().to_string()));
         }
     }

@@ -34,7 +34,15 @@ impl Ctx<'_> {
 /// The first `name` on PATH.
 pub(crate) fn which(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| is_executable(p))
+    // Windows (as `cmd` does): the bare name, then each PATHEXT extension, per directory;
+    // so `az` finds the Azure CLI's az.cmd or our az.exe, whichever comes first on PATH.
+    let exts: Vec<String> = if cfg!(windows) && Path::new(name).extension().is_none() {
+        let pathext = std::env::var("PATHEXT").unwrap_or_else(|_| ".COM;.EXE;.BAT;.CMD".into());
+        std::iter::once(String::new()).chain(pathext.split(';').filter(|e| !e.is_empty()).map(str::to_ascii_lowercase)).collect()
+    } else {
+        vec![String::new()]
+    };
+    std::env::split_paths(&path).flat_map(|d| exts.iter().map(move |e| d.join(format!("{name}{e}")))).find(|p| is_executable(p))
 }
 
 fn is_executable(p: &Path) -> bool {
@@ -53,7 +61,9 @@ fn is_executable(p: &Path) -> bool {
 fn is_us(ctx: &Ctx<'_>, cmd: &Path) -> bool {
     let found = if cmd.is_absolute() { Some(cmd.to_path_buf()) } else { cmd.to_str().and_then(which) };
     match (found.and_then(|p| std::fs::canonicalize(p).ok()), &ctx.self_exe) {
-        (Some(a), Some(b)) => &a == b,
+        (Some(a), Some(b)) if &a == b => true,
+        // Windows links are hard links or copies (`setup links`): the same bytes are us.
+        (Some(a), Some(b)) => cfg!(windows) && matches!((std::fs::read(&a), std::fs::read(b)), (Ok(x), Ok(y)) if x == y),
         _ => false,
     }
 }

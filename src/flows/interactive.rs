@@ -278,13 +278,15 @@ fn respond(stream: &mut TcpStream, status: &str, title: &str, text: &str) {
     let _ = stream.flush();
 }
 
-/// Starts the browser on `url`: `$BROWSER` (a command, or a `:`-separated list; `%s` marks
+/// Starts the browser on `url`: `$BROWSER` (a command, or a `:`-separated list, `;` on
+/// Windows; `%s` marks
 /// where the URL goes, else it is the last argument; never run through a shell), else the
 /// platform opener. None when nothing could be started.
 fn open_browser(url: &str) -> Option<Child> {
     let mut candidates: Vec<Vec<String>> = Vec::new();
     if let Ok(b) = std::env::var("BROWSER") {
-        for cmd in b.split(':').map(str::trim).filter(|c| !c.is_empty()) {
+        // Windows paths hold `:` (C:\\…): there the list separator is `;`, as in PATH.
+        for cmd in b.split(if cfg!(windows) { ';' } else { ':' }).map(str::trim).filter(|c| !c.is_empty()) {
             let words: Vec<&str> = cmd.split_whitespace().collect();
             let mut argv: Vec<String> = words.iter().map(|w| w.replace("%s", url)).collect();
             if !words.iter().any(|w| w.contains("%s")) {

@@ -180,15 +180,44 @@ pub(crate) fn user_scope(scopes: &[String]) -> String {
 }
 
 /// The controlling terminal, for prompts that must not read stdin (it may carry a
-/// protocol request) or write stdout (it carries the answer).
-pub(crate) fn open_tty() -> Option<std::fs::File> {
+/// protocol request) or write stdout (it carries the answer): `/dev/tty`, or on Windows
+/// the console itself (`CONIN$` to read, `CONOUT$` to write).
+pub(crate) fn open_tty() -> Option<Tty> {
     #[cfg(unix)]
     {
-        std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").ok()
+        let f = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").ok()?;
+        Some(Tty { input: f.try_clone().ok()?, output: f })
     }
-    #[cfg(not(unix))]
+    #[cfg(windows)]
+    {
+        let input = std::fs::OpenOptions::new().read(true).write(true).open("CONIN$").ok()?;
+        let output = std::fs::OpenOptions::new().read(true).write(true).open("CONOUT$").ok()?;
+        Some(Tty { input, output })
+    }
+    #[cfg(not(any(unix, windows)))]
     {
         None
+    }
+}
+
+/// The person's terminal: reads their typing, writes what they should see.
+pub(crate) struct Tty {
+    input: std::fs::File,
+    output: std::fs::File,
+}
+
+impl std::io::Read for Tty {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.input.read(buf)
+    }
+}
+
+impl std::io::Write for Tty {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.output.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.output.flush()
     }
 }
 

@@ -27,9 +27,11 @@ pub(crate) fn multicall(args: &[OsString]) -> Option<Result<ExitCode>> {
     }
     let argv0 = args.first().map(std::path::Path::new)?;
     let name = argv0.file_stem()?.to_str()?;
+    // Windows names are case-insensitive: `cmd` may start us as `AZ.EXE`.
+    let name = if cfg!(windows) { name.to_ascii_lowercase() } else { name.to_string() };
     let rest = || args[1..].to_vec();
     let first = || args.get(1).and_then(|a| a.to_str());
-    match name {
+    match name.as_str() {
         "git-credential-entra-token" => Some(git::serve(first().unwrap_or(""))),
         "az" => Some(az::run(rest())),
         "azd" => Some(azd::run(rest())),

@@ -1,6 +1,8 @@
 //! `entra-token setup links DIR`: the multi-call names (`git-credential-entra-token`, `az`,
-//! …) as symlinks to this binary, so tools that find helpers by name on PATH run us in the
-//! right protocol. `protocols::multicall` is the other half: it picks the protocol by name.
+//! …) as symlinks to this binary (on Windows `NAME.exe` hard links, or copies across
+//! volumes: symlinks need privileges there and an extension-less name cannot be run), so
+//! tools that find helpers by name on PATH run us in the right protocol, `cmd /c az …`
+//! included. `protocols::multicall` is the other half: it picks the protocol by name.
 
 use super::ApplyArg;
 use crate::error::{Error, Result};
@@ -50,17 +52,11 @@ pub(crate) fn run(args: &LinksArgs) -> Result<ExitCode> {
     let exe = super::self_exe()?;
     let names = chosen(&args.only)?;
     if !args.apply.apply {
-        let mut text = format!("# multi-call links to {} (run with --apply to create them)\nmkdir -p {}\n", exe.display(), super::shell_quote(&args.dir.to_string_lossy()));
-        for name in &names {
-            let why = LINKS.iter().find(|(n, _)| n == name).map(|(_, w)| *w).unwrap_or("");
-            let link = args.dir.join(name);
-            text.push_str(&format!("ln -sf {} {}   # {why}\n", super::shell_quote(&exe.to_string_lossy()), super::shell_quote(&link.to_string_lossy())));
-        }
-        return super::print(&text);
+        return super::print(&plan(&exe, &args.dir, &names));
     }
     std::fs::create_dir_all(&args.dir).map_err(|e| Error::general(format!("cannot create {}: {e}", args.dir.display())))?;
     for name in names {
-        create(&exe, &args.dir.join(name), args.force)?;
+        create(&exe, &args.dir.join(file_name(name)), args.force)?;
     }
     if !on_path(&args.dir) {
         warn!("{} is not on PATH; add it so git, docker and bazel find the helpers", args.dir.display());
@@ -68,9 +64,48 @@ pub(crate) fn run(args: &LinksArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The file a name is placed as: Windows runs only names with an executable extension.
+fn file_name(name: &str) -> String {
+    if cfg!(windows) { format!("{name}.exe") } else { name.to_string() }
+}
+
+/// What `--apply` would do, as commands for this platform's shell.
+fn plan(exe: &Path, dir: &Path, names: &[&str]) -> String {
+    let mut text = format!("# multi-call links to {} (run with --apply to create them)\n", exe.display());
+    if cfg!(windows) {
+        text.push_str(&format!("New-Item -ItemType Directory -Force -Path '{}' | Out-Null\n", ps_quote(&dir.to_string_lossy())));
+    } else {
+        text.push_str(&format!("mkdir -p {}\n", super::shell_quote(&dir.to_string_lossy())));
+    }
+    for name in names {
+        let why = LINKS.iter().find(|(n, _)| n == name).map(|(_, w)| *w).unwrap_or("");
+        let link = dir.join(file_name(name));
+        if cfg!(windows) {
+            text.push_str(&format!("New-Item -ItemType HardLink -Force -Path '{}' -Target '{}'   # {why}\n", ps_quote(&link.to_string_lossy()), ps_quote(&exe.to_string_lossy())));
+        } else {
+            text.push_str(&format!("ln -sf {} {}   # {why}\n", super::shell_quote(&exe.to_string_lossy()), super::shell_quote(&link.to_string_lossy())));
+        }
+    }
+    text
+}
+
+/// PowerShell single-quoted string body: a quote is doubled.
+fn ps_quote(s: &str) -> String {
+    s.replace('\'', "''")
+}
+
+/// Whether `link` already runs `exe`: a symlink resolving to it, or (Windows) a hard
+/// link or copy with the same bytes.
+fn already(exe: &Path, link: &Path) -> bool {
+    if std::fs::canonicalize(link).is_ok_and(|t| t == exe) {
+        return true;
+    }
+    cfg!(windows) && matches!((std::fs::read(exe), std::fs::read(link)), (Ok(a), Ok(b)) if a == b)
+}
+
 fn create(exe: &Path, link: &Path, force: bool) -> Result<()> {
     match std::fs::symlink_metadata(link) {
-        Ok(_) if std::fs::canonicalize(link).is_ok_and(|t| t == exe) => {
+        Ok(_) if already(exe, link) => {
             warn!("{} already points to {}", link.display(), exe.display());
             return Ok(());
         }
@@ -87,19 +122,21 @@ fn create(exe: &Path, link: &Path, force: bool) -> Result<()> {
         }
         Err(_) => {}
     }
-    symlink(exe, link).map_err(|e| Error::general(format!("cannot create the link {}: {e}", link.display())))?;
-    warn!("linked {} -> {}", link.display(), exe.display());
+    let how = place(exe, link).map_err(|e| Error::general(format!("cannot create the link {}: {e}", link.display())))?;
+    warn!("{how} {} -> {}", link.display(), exe.display());
     Ok(())
 }
 
 #[cfg(unix)]
-fn symlink(target: &Path, link: &Path) -> std::io::Result<()> {
-    std::os::unix::fs::symlink(target, link)
+fn place(target: &Path, link: &Path) -> std::io::Result<&'static str> {
+    std::os::unix::fs::symlink(target, link).map(|()| "linked")
 }
 
+/// A hard link needs no privilege (a symlink does) but the same volume; else a copy.
+/// Either is a snapshot: after an upgrade, run `setup links --apply --force` again.
 #[cfg(not(unix))]
-fn symlink(target: &Path, link: &Path) -> std::io::Result<()> {
-    std::fs::copy(target, link).map(|_| ())
+fn place(target: &Path, link: &Path) -> std::io::Result<&'static str> {
+    std::fs::hard_link(target, link).map(|()| "hard-linked").or_else(|_| std::fs::copy(target, link).map(|_| "copied"))
 }
 
 fn on_path(dir: &Path) -> bool {

@@ -103,6 +103,8 @@ impl Sandbox {
             .env("XDG_DATA_HOME", self.path("home/.local/share"))
             .env("XDG_STATE_HOME", self.path("home/.local/state"))
             .env("XDG_RUNTIME_DIR", self.path("run"))
+            .env("APPDATA", self.path("home/AppData/Roaming"))
+            .env("LOCALAPPDATA", self.path("home/AppData/Local"))
             .env("ENTRA_TOKEN_CONFIG", self.path("config.toml"))
             .env("ENTRA_TOKEN_CACHE_DIR", self.path("cache"))
             .env("AZURE_CONFIG_DIR", self.path("azure"))
@@ -128,13 +130,17 @@ impl Sandbox {
     }
 
     /// `bin/NAME` in the sandbox: a symlink to the built binary under a multi-call name
-    /// (`az`, `docker-credential-entra-token`, …), the way `setup links` makes it.
+    /// (`az`, `docker-credential-entra-token`, …), the way `setup links` makes it (on
+    /// Windows `NAME.exe`, a hard link).
     pub fn link(&self, name: &str) -> PathBuf {
         let dir = self.path("bin");
         std::fs::create_dir_all(&dir).expect("create the sandbox's bin/");
-        let path = dir.join(name);
+        let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
         if !path.exists() {
+            #[cfg(unix)]
             std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_entra-token"), &path).expect("link the binary into bin/");
+            #[cfg(not(unix))]
+            std::fs::hard_link(env!("CARGO_BIN_EXE_entra-token"), &path).expect("link the binary into bin/");
         }
         path
     }
@@ -143,8 +149,9 @@ impl Sandbox {
     /// links made by [`Sandbox::link`].
     pub fn tool_with_links(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut cmd = self.tool(program);
-        let path = std::env::var("PATH").unwrap_or_default();
-        cmd.env("PATH", format!("{}:{path}", self.path("bin").display()));
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let dirs = std::iter::once(self.path("bin")).chain(std::env::split_paths(&path));
+        cmd.env("PATH", std::env::join_paths(dirs).expect("PATH entries"));
         cmd
     }
 

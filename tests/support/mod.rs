@@ -44,3 +44,33 @@ pub fn client_credentials_setup(tenant: &str, app: &str, secret: &str) -> (MockA
     ));
     (mock, sb)
 }
+
+/// A refresh-token entry from the file store, as JSON: on Windows the file holds it
+/// sealed with DPAPI (`{"v":1,"dpapi":…}`), which this opens as the same user.
+pub fn read_rt_entry(path: &std::path::Path) -> serde_json::Value {
+    let file: serde_json::Value = serde_json::from_slice(&std::fs::read(path).expect("read the refresh token entry")).expect("entry is JSON");
+    let Some(sealed) = file.get("dpapi").and_then(|d| d.as_str()) else {
+        assert!(!cfg!(windows), "a refresh token stored unsealed on Windows: {}", path.display());
+        return file;
+    };
+    use base64::Engine;
+    let sealed = base64::engine::general_purpose::STANDARD.decode(sealed).expect("base64");
+    serde_json::from_slice(&unseal(&sealed)).expect("sealed entry is JSON")
+}
+
+#[cfg(windows)]
+fn unseal(sealed: &[u8]) -> Vec<u8> {
+    use windows_sys::Win32::Security::Cryptography::{CRYPT_INTEGER_BLOB, CryptUnprotectData};
+    let entropy: &[u8] = b"entra-token refresh token v1";
+    let blob = |b: &[u8]| CRYPT_INTEGER_BLOB { cbData: b.len() as u32, pbData: b.as_ptr().cast_mut() };
+    let mut out = CRYPT_INTEGER_BLOB { cbData: 0, pbData: std::ptr::null_mut() };
+    // SAFETY: input blobs point at live slices; the output buffer is copied (and leaked: a test).
+    let ok = unsafe { CryptUnprotectData(&blob(sealed), std::ptr::null_mut(), &blob(entropy), std::ptr::null(), std::ptr::null(), 1, &mut out) };
+    assert_ne!(ok, 0, "DPAPI cannot unseal: {}", std::io::Error::last_os_error());
+    unsafe { std::slice::from_raw_parts(out.pbData, out.cbData as usize) }.to_vec()
+}
+
+#[cfg(not(windows))]
+fn unseal(_: &[u8]) -> Vec<u8> {
+    panic!("a DPAPI-sealed entry off Windows")
+}
