@@ -8,6 +8,7 @@ use crate::cache::{self, Cache};
 use crate::clock::{self, Deadline};
 use crate::config::{self, FlowKind, Profile};
 use crate::error::{Error, Result};
+use crate::flows::identity::{self, Identity};
 use crate::flows::{self, FlowCtx, Prompt};
 use crate::http::Http;
 use crate::log::{trace, warn};
@@ -133,10 +134,24 @@ pub(crate) struct TokenEntry {
 pub(crate) struct Resolved {
     pub profile: Profile,
     pub target: Target,
+    /// Whose token this is, after every input was applied (`flows::identity`).
+    pub identity: Identity,
     pub key: String,
 }
 
-/// Profile, target and cache key for a request; no I/O beyond the config file.
+impl Resolved {
+    /// Names the identity again, after something that may have changed it (a sign-in
+    /// links the profile to its person): the token is stored under whose it is.
+    pub(crate) fn reidentify(&mut self, cache: Option<&Cache>) -> Result<()> {
+        self.identity = identity::of(&self.profile, cache)?;
+        self.key = self.identity.key(&self.target);
+        Ok(())
+    }
+}
+
+/// Profile, target, identity and cache key for a request. Reads the config, and what
+/// `flows::identity` reads (az's profile file, the person's account link); no network,
+/// no secret. `--tenant` on a source that cannot honour it is refused here.
 pub(crate) fn resolve(req: &TokenRequest) -> Result<Resolved> {
     let mut profile = config::resolve(req.profile.as_deref())?;
     if let Some(t) = req.tenant.as_deref().filter(|t| !t.is_empty()) {
@@ -146,8 +161,15 @@ pub(crate) fn resolve(req: &TokenRequest) -> Result<Resolved> {
         profile.flow = FlowKind::parse(f)?;
     }
     let target = target_for(req, &profile)?;
-    let key = key_for(&profile, &target);
-    Ok(Resolved { profile, target, key })
+    let cache = if req.no_cache { None } else { existing_cache() };
+    let identity = identity::of(&profile, cache.as_ref())?;
+    let key = identity.key(&target);
+    Ok(Resolved { profile, target, identity, key })
+}
+
+/// The cache directory when it already exists (resolving never creates it).
+pub(crate) fn existing_cache() -> Option<Cache> {
+    cache::default_dir().ok().filter(|d| d.is_dir()).and_then(|d| Cache::open(d).ok())
 }
 
 fn target_for(req: &TokenRequest, profile: &Profile) -> Result<Target> {
@@ -168,26 +190,6 @@ fn target_for(req: &TokenRequest, profile: &Profile) -> Result<Target> {
     }
     trace!(1, "no resource given; using {DEFAULT_RESOURCE}");
     Target::from_resource(DEFAULT_RESOURCE)
-}
-
-pub(crate) fn key_for(profile: &Profile, target: &Target) -> String {
-    let identity = flows::cache_identity(profile);
-    let endpoint = match profile.endpoint {
-        crate::authority::Endpoint::V1 => "v1",
-        crate::authority::Endpoint::V2 => "v2",
-    };
-    cache::key_name(
-        "at",
-        &[
-            "1",
-            &profile.authority.host.to_ascii_lowercase(),
-            &profile.authority.tenant.to_ascii_lowercase(),
-            &profile.client_id.to_ascii_lowercase(),
-            &identity,
-            endpoint,
-            &target.key(),
-        ],
-    )
 }
 
 /// Opens the cache for a request, or None under `--no-cache`.
@@ -280,6 +282,9 @@ fn get_token_here(req: &TokenRequest, r: Resolved, prompt: Option<Prompt>) -> Re
             return Err(e);
         }
     };
+    // A first sign-in links the profile to its person: store under whose the token is.
+    let mut r = r;
+    r.reidentify(cache.as_ref())?;
     let entry = entry_from_reply(&r, reply);
     if let Some(c) = &cache
         && let Err(e) = c.write_refetchable(&r.key, &entry)
@@ -327,7 +332,7 @@ pub(crate) fn entry_from_reply(r: &Resolved, reply: TokenReply) -> TokenEntry {
     let claims = crate::jwt::account_claims(reply.access_token.expose()).unwrap_or_default();
     let tenant_id = claims.tid.or_else(|| (!r.profile.authority.is_multi_tenant()).then(|| r.profile.authority.tenant.clone()));
     let account = claims.upn.or(claims.preferred_username).or(claims.unique_name);
-    let home_account_id = reply.client_info.as_deref().and_then(crate::accounts::home_account_of);
+    let home_account_id = reply.client_info.as_deref().and_then(crate::rt_store::home_account_of);
     TokenEntry {
         v: 1,
         access_token: reply.access_token,
@@ -342,7 +347,7 @@ pub(crate) fn entry_from_reply(r: &Resolved, reply: TokenReply) -> TokenEntry {
         profile: r.profile.name.clone(),
         authority: r.profile.authority.host.clone(),
         client_id: r.profile.client_id.clone(),
-        identity: flows::cache_identity(&r.profile),
+        identity: r.identity.who.clone(),
         cached_at: clock::now(),
     }
 }

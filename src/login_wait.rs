@@ -36,7 +36,7 @@ pub(crate) fn duration(req: &TokenRequest, profile: &Profile) -> Result<Option<D
 
 /// Who the profile is signed in as, and when: what a `login` elsewhere changes.
 fn signature(cache: &crate::cache::Cache, profile: &Profile) -> Option<(String, i64)> {
-    crate::accounts::linked(cache, profile).ok().flatten().map(|l| (l.key.home_account_id, l.signed_in_at))
+    crate::rt_store::linked(cache, profile).ok().flatten().map(|l| (l.key.home_account_id, l.signed_in_at))
 }
 
 /// Waits up to `limit` for the sign-in `first` asked for, then answers `req`.
@@ -47,7 +47,7 @@ pub(crate) fn wait(req: &TokenRequest, first: Error, limit: Duration) -> Result<
         trace!(1, "no cache (--no-cache): a sign-in elsewhere cannot be seen; not waiting");
         return Err(first);
     };
-    let minutes = crate::session::human_duration(limit.as_secs() as i64);
+    let minutes = crate::clock::short_duration(limit.as_secs());
     line(format_args!("{message}; run `{command}` in a terminal; waiting up to {minutes} for it"));
     crate::notify::send(
         "entra-token: sign-in needed",

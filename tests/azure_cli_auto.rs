@@ -290,9 +290,14 @@ fn auto_names_every_step_when_all_fail() {
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(out.stdout.is_empty());
     let err = stderr(&out);
-    assert_eq!(err.lines().count(), 1, "one message: {err}");
-    for step in ["environment: AZURE_CLIENT_ID", "workload identity: AZURE_FEDERATED_TOKEN_FILE", "managed identity: no IMDS endpoint answered", "azure cli: not signed in", "interactive sign-in: no person can answer"] {
-        assert!(err.contains(step), "missing '{step}' in: {err}");
+    // The first line says what to do, short; each source's reason follows on its own line.
+    let first = err.lines().next().unwrap_or_default();
+    assert!(first.len() < 200, "a short first line: {first}");
+    assert!(first.contains("run `entra-token login` in a terminal"), "{first}");
+    assert_eq!(err.lines().count(), 6, "the first line and one per source: {err}");
+    assert!(err.lines().all(|l| l.starts_with("entra-token: ")), "{err}");
+    for step in ["environment: AZURE_CLIENT_ID", "workload identity: no federated token", "managed identity: no IMDS endpoint answered", "azure cli: not signed in", "interactive sign-in: no person can answer"] {
+        assert!(err.lines().skip(1).any(|l| l.contains(step)), "missing '{step}' on its own line in: {err}");
     }
 }
 
@@ -322,7 +327,7 @@ fn azure_token_credentials_narrows_the_chain() {
     let out = run(cmd("WorkloadIdentityCredential"));
     assert_eq!(out.status.code(), Some(3));
     let err = stderr(&out);
-    assert!(err.contains("managed identity: skipped (AZURE_TOKEN_CREDENTIALS=WorkloadIdentityCredential)") && err.contains("workload identity: AZURE_FEDERATED_TOKEN_FILE"), "{err}");
+    assert!(err.contains("managed identity: skipped (AZURE_TOKEN_CREDENTIALS=WorkloadIdentityCredential)") && err.contains("workload identity: no federated token"), "{err}");
     let out = run(cmd("VisualStudioCodeCredential"));
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("AZURE_TOKEN_CREDENTIALS"));

@@ -235,7 +235,10 @@ fn an_unmapped_access_token_is_the_one_line_fix() {
     c.args(["get-token", "-r", ARM]);
     pipeline_env(&mut c, &ado, &mock, CONNECTION);
     c.env_remove("SYSTEM_ACCESSTOKEN");
-    let (code, err) = failure(&run(c));
+    // Its first line says what to do; each source's reason follows on its own line.
+    let out = run(c);
+    let (code, err) = (out.status.code().unwrap_or(-1), text(&out.stderr));
+    assert!(out.stdout.is_empty() && !err.contains(ACCESS_TOKEN), "{err}");
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("workload identity: SYSTEM_ACCESSTOKEN is not set in this step") && err.contains("$(System.AccessToken)"), "{err}");
     assert!(ado.requests().is_empty() && mock.token_requests() == 0, "nothing was asked without the token");

@@ -49,7 +49,7 @@ pub(crate) fn run(args: &AgentArgs) -> Result<ExitCode> {
         std::thread::spawn(move || {
             std::thread::sleep(t);
             let _ = std::fs::remove_file(&path);
-            line(format_args!("agent lifetime ({}) is over; stopped", crate::session::human_duration(t.as_secs() as i64)));
+            line(format_args!("agent lifetime ({}) is over; stopped", crate::clock::short_duration(t.as_secs())));
             std::process::exit(0);
         });
     }
@@ -166,11 +166,11 @@ fn handle(shared: &Shared, req: &broker::TokenRequest, who: &str) -> Result<Cred
     shared.policy.check_request(req)?;
     let req = match &req.url {
         Some(url) => {
-            let default = req.resource.clone().unwrap_or_else(|| crate::protocols::AZURE_DEVOPS_RESOURCE.into());
-            let Some(mut r) = crate::protocols::url_request(url, &default)? else {
+            let parts = crate::urlmatch::parse(url).ok_or_else(|| Error::bad_input("the request's url is not an https URL a profile could claim"))?;
+            let Some(mut r) = crate::protocols::url_request(&parts)? else {
                 return Err(Error::Agent {
                     code: "profile_not_found",
-                    message: format!("no profile of the agent claims {}", url),
+                    message: format!("no profile of the agent claims {parts}"),
                     hint: Some("add the URL to a profile's `urls` in the agent's config".into()),
                     exit: 2,
                 });

@@ -31,7 +31,7 @@ pub(crate) enum Source {
 const ALL: [Source; 5] = [Source::Environment, Source::WorkloadIdentity, Source::ManagedIdentity, Source::AzureCli, Source::Interactive];
 
 impl Source {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Source::Environment => "environment",
             Source::WorkloadIdentity => "workload identity",
@@ -103,79 +103,179 @@ fn wi_ids(profile: &Profile) -> Option<(String, String)> {
     Some((client, tenant))
 }
 
-/// The cache identity of `auto`: the source the chain will use, decided from variables
-/// (and az's small profile file) without network or secrets, so a token one source
-/// minted is never served once another source applies.
-pub(crate) fn identity(profile: &Profile) -> String {
-    let allowed = allowed().unwrap_or_default();
-    let narrowed = env("AZURE_TOKEN_CREDENTIALS").map(|v| format!("[{}]", v.to_ascii_lowercase())).unwrap_or_default();
-    let on = |s| allowed.contains(&s);
-    if on(Source::Environment) && profile_app(profile) {
-        return format!("auto{narrowed}:profile-app");
-    }
-    if on(Source::Environment) {
-        match env_cred() {
-            Some(EnvCred::Secret { client_id, .. }) => return format!("auto{narrowed}:env-secret:{}", client_id.to_ascii_lowercase()),
-            Some(EnvCred::Certificate { client_id, .. }) => return format!("auto{narrowed}:env-cert:{}", client_id.to_ascii_lowercase()),
-            Some(EnvCred::Password { username, .. }) => return format!("auto{narrowed}:env-user:{}", username.to_ascii_lowercase()),
-            None => {}
-        }
-    }
-    if let Some(src) = workload_identity::token_source(&profile.settings).filter(|s| on(Source::WorkloadIdentity) && s.unusable().is_none())
-        && let Some((client, _)) = wi_ids(profile)
-    {
-        return format!("auto{narrowed}:wi:{}{}", client.to_ascii_lowercase(), src.cache_part());
-    }
-    let mi = managed_identity::identity(profile);
-    if on(Source::ManagedIdentity) {
-        let kind = managed_identity::detect();
-        if !matches!(kind, managed_identity::Kind::Imds { .. }) {
-            return format!("auto{narrowed}:{mi}:{}", kind.name());
-        }
-    }
-    // IMDS, az and a person cannot be told apart without the network: key by what the
-    // environment says of each (IMDS's base, az's account). On one host the chain's order
-    // fixes which of them answers, so the key only has to change when the setup does.
-    let mi = match managed_identity::detect() {
-        managed_identity::Kind::Imds { base } if on(Source::ManagedIdentity) => format!("{mi}@{base}"),
-        _ => "-".into(),
-    };
-    let az = if on(Source::AzureCli) { azure_cli::identity() } else { "-".into() };
-    // The chain ends at this profile's signed-in person: two `auto` profiles on the same
-    // authority, tenant and client may have different people, so the profile is part of it.
-    format!("auto{narrowed}:local:{mi}:{az}:person:{}", profile.name)
+/// What the plan says of one source.
+#[derive(Debug, Clone)]
+pub(crate) enum Verdict {
+    /// The environment says this source is set up: the chain uses it and stops there,
+    /// with its token or its error.
+    Use(Profile),
+    /// Worth a try, but whether it answers is known only by trying (IMDS's probe, az,
+    /// the person's refresh token or a prompt): the chain moves on when it does not.
+    Try(Profile),
+    /// Not set up here (or not allowed): why.
+    Skip(String),
 }
 
-/// Runs the chain.
-pub(crate) fn acquire(ctx: &FlowCtx<'_>) -> Result<TokenReply> {
-    let allowed = allowed()?;
-    let mut notes: Vec<String> = Vec::new();
-    for source in ALL {
-        if !allowed.contains(&source) {
-            notes.push(format!("{}: skipped (AZURE_TOKEN_CREDENTIALS={})", source.name(), env("AZURE_TOKEN_CREDENTIALS").unwrap_or_default()));
-            continue;
+/// Which source `auto` uses and why each other one does not apply, decided from the
+/// request's profile and the environment alone (variables, az's profile file; no
+/// network, no secret). The cache identity, the chain and `doctor` all read this one plan.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub steps: Vec<(Source, Verdict)>,
+}
+
+impl Plan {
+    /// The source the chain will certainly use, when the environment decides it (a
+    /// `Use` before any `Try`); None when it depends on what answers at run time.
+    pub(crate) fn chosen(&self) -> Option<(Source, &Profile)> {
+        for (s, v) in &self.steps {
+            match v {
+                Verdict::Use(p) => return Some((*s, p)),
+                Verdict::Try(_) => return None,
+                Verdict::Skip(_) => {}
+            }
         }
-        let step = run(ctx, source);
-        match step {
+        None
+    }
+
+    /// The sources the chain may try, in order, up to the first certain one.
+    pub(crate) fn candidates(&self) -> impl Iterator<Item = (Source, &Profile)> {
+        let last = self.steps.iter().position(|(_, v)| matches!(v, Verdict::Use(_))).unwrap_or(self.steps.len().saturating_sub(1));
+        self.steps[..=last.min(self.steps.len().saturating_sub(1))].iter().filter_map(|(s, v)| match v {
+            Verdict::Use(p) | Verdict::Try(p) => Some((*s, p)),
+            Verdict::Skip(_) => None,
+        })
+    }
+}
+
+/// The tenant a step signs in to: the request's `--tenant` when it named one, else the
+/// step's own (the variables'), so `--tenant` is honoured by every source that can.
+fn step_tenant(base: &Profile, own: &str) -> String {
+    if base.tenant_from_request { base.authority.tenant.clone() } else { own.to_string() }
+}
+
+/// Decides the plan. Errors only for a bad AZURE_TOKEN_CREDENTIALS or a bad tenant.
+pub(crate) fn plan(base: &Profile) -> Result<Plan> {
+    let allowed = allowed()?;
+    let mut steps = Vec::with_capacity(ALL.len());
+    for source in ALL {
+        let verdict = if allowed.contains(&source) {
+            verdict(base, source)?
+        } else {
+            Verdict::Skip(format!("skipped (AZURE_TOKEN_CREDENTIALS={})", env("AZURE_TOKEN_CREDENTIALS").unwrap_or_default()))
+        };
+        steps.push((source, verdict));
+    }
+    Ok(Plan { steps })
+}
+
+fn verdict(base: &Profile, source: Source) -> Result<Verdict> {
+    Ok(match source {
+        Source::Environment if profile_app(base) => {
+            // The profile names its own app credential: that is its environment.
+            let mut p = base.clone();
+            p.flow = FlowKind::ClientCredentials;
+            Verdict::Use(p)
+        }
+        Source::Environment => match env_cred() {
+            None if env("AZURE_CLIENT_ID").is_none() => Verdict::Skip("AZURE_CLIENT_ID is not set".into()),
+            None => Verdict::Skip("AZURE_CLIENT_ID is set but no AZURE_TENANT_ID with AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH (nor AZURE_USERNAME/AZURE_PASSWORD)".into()),
+            Some(EnvCred::Secret { tenant, client_id }) => {
+                let mut p = sub_profile(base, FlowKind::ClientCredentials, &client_id, &step_tenant(base, &tenant))?;
+                p.secret = Some(SecretSource::Env("AZURE_CLIENT_SECRET".into()));
+                p.settings.certificate_path = None;
+                Verdict::Use(p)
+            }
+            Some(EnvCred::Certificate { tenant, client_id, path }) => {
+                let mut p = sub_profile(base, FlowKind::ClientCredentials, &client_id, &step_tenant(base, &tenant))?;
+                p.secret = None;
+                p.settings.certificate_path = Some(path);
+                p.settings.certificate_password_env = env("AZURE_CLIENT_CERTIFICATE_PASSWORD").map(|_| "AZURE_CLIENT_CERTIFICATE_PASSWORD".into());
+                p.settings.send_certificate_chain = env("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN").map(|v| v == "1" || v.eq_ignore_ascii_case("true"));
+                Verdict::Use(p)
+            }
+            Some(EnvCred::Password { tenant, client_id, username }) => {
+                let mut p = sub_profile(base, FlowKind::Password, &client_id, &step_tenant(base, &tenant))?;
+                p.settings.username = Some(username);
+                p.settings.password_env = Some("AZURE_PASSWORD".into());
+                p.settings.password_file = None;
+                Verdict::Use(p)
+            }
+        },
+        Source::WorkloadIdentity => {
+            let Some(src) = workload_identity::token_source(&base.settings) else {
+                let ado = if env(super::azure_pipelines::OIDC_URI_VAR).is_some() {
+                    "; this is an Azure Pipelines step, but no service connection is named (service_connection_id or AZURESUBSCRIPTION_SERVICE_CONNECTION_ID)"
+                } else {
+                    ""
+                };
+                return Ok(Verdict::Skip(format!("no federated token (AZURE_FEDERATED_TOKEN_FILE, ARM_OIDC_TOKEN_FILE_PATH, GitHub's ACTIONS_ID_TOKEN_REQUEST_URL/_TOKEN or an Azure Pipelines service connection){ado}")));
+            };
+            if let Some(why) = src.unusable() {
+                return Ok(Verdict::Skip(why));
+            }
+            let Some((client, tenant)) = wi_ids(base) else {
+                return Ok(Verdict::Skip(format!("a federated token ({}) is there, but no client id and tenant (AZURE_CLIENT_ID and AZURE_TENANT_ID, or the profile's client_id and tenant)", src.describe())));
+            };
+            Verdict::Use(sub_profile(base, FlowKind::WorkloadIdentity, &client, &step_tenant(base, &tenant))?)
+        }
+        Source::ManagedIdentity => {
+            if base.tenant_from_request {
+                return Ok(Verdict::Skip(format!("a managed identity cannot sign in to another tenant (--tenant {})", base.authority.tenant)));
+            }
+            let mut p = base.clone();
+            p.flow = FlowKind::ManagedIdentity;
+            match managed_identity::detect() {
+                managed_identity::Kind::Imds { .. } => Verdict::Try(p),
+                _ => Verdict::Use(p),
+            }
+        }
+        Source::AzureCli => Verdict::Try(cli_profile(base)),
+        Source::Interactive => {
+            let mut p = base.clone();
+            p.flow = super::user::default_user_flow();
+            Verdict::Try(p)
+        }
+    })
+}
+
+/// Runs the chain the plan lays out.
+pub(crate) fn acquire(ctx: &FlowCtx<'_>) -> Result<TokenReply> {
+    let plan = plan(ctx.profile)?;
+    let mut notes: Vec<String> = Vec::new();
+    for (source, verdict) in &plan.steps {
+        let (p, certain) = match verdict {
+            Verdict::Skip(why) => {
+                crate::log::trace!(1, "auto: {}: {why}", source.name());
+                notes.push(format!("{}: {why}", source.name()));
+                continue;
+            }
+            Verdict::Use(p) => (p, true),
+            Verdict::Try(p) => (p, false),
+        };
+        match with_profile(ctx, p, |sub| run(sub, *source)) {
             Step::Token(t) => {
                 crate::log::trace!(1, "auto: {} gave the token", source.name());
                 return Ok(t);
             }
-            Step::Unavailable(why) => {
+            Step::Unavailable(why) if !certain => {
                 crate::log::trace!(1, "auto: {}: {why}", source.name());
                 notes.push(format!("{}: {why}", source.name()));
             }
+            Step::Unavailable(why) => return Err(Error::auth(format!("{}: {why}", source.name()), None)),
             Step::Failed(e) => {
                 crate::log::trace!(1, "auto: {} is set up but failed", source.name());
                 return Err(e);
             }
         }
     }
-    Err(Error::Auth {
-        message: format!("no token source worked for profile '{}': {}", ctx.profile.name, notes.join("; ")),
-        aad: None,
-        hint: Some("set one of them up (see `Token sources` in the README), or name a flow in the profile".into()),
-    })
+    // The first line says what to do; why each source was passed over follows, one a line.
+    let first = format!(
+        "no token source is set up for profile '{}': run `{}` in a terminal to sign in, or set one up (`entra-token doctor` says how)",
+        ctx.profile.name,
+        ctx.profile.login_command()
+    );
+    Err(Error::Auth { message: format!("{first}\n  {}", notes.join("\n  ")), aad: None, hint: None })
 }
 
 /// A profile for one step: the same request, another source.
@@ -198,72 +298,16 @@ fn done(r: Result<TokenReply>) -> Step {
     }
 }
 
+/// One step with the profile the plan made for it.
 fn run(ctx: &FlowCtx<'_>, source: Source) -> Step {
-    let base = ctx.profile;
     match source {
-        Source::Environment if profile_app(base) => {
-            // The profile names its own app credential: that is its environment.
-            let mut p = base.clone();
-            p.flow = FlowKind::ClientCredentials;
-            done(with_profile(ctx, &p, super::client_credentials::acquire))
-        }
-        Source::Environment => {
-            let Some(cred) = env_cred() else {
-                return Step::Unavailable("AZURE_CLIENT_ID with AZURE_TENANT_ID and AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH (or AZURE_USERNAME/AZURE_PASSWORD) is not set".into());
-            };
-            let made = match &cred {
-                EnvCred::Secret { tenant, client_id } => sub_profile(base, FlowKind::ClientCredentials, client_id, tenant).map(|mut p| {
-                    p.secret = Some(SecretSource::Env("AZURE_CLIENT_SECRET".into()));
-                    p.settings.certificate_path = None;
-                    p
-                }),
-                EnvCred::Certificate { tenant, client_id, path } => sub_profile(base, FlowKind::ClientCredentials, client_id, tenant).map(|mut p| {
-                    p.secret = None;
-                    p.settings.certificate_path = Some(path.clone());
-                    p.settings.certificate_password_env = env("AZURE_CLIENT_CERTIFICATE_PASSWORD").map(|_| "AZURE_CLIENT_CERTIFICATE_PASSWORD".into());
-                    p.settings.send_certificate_chain = env("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN").map(|v| v == "1" || v.eq_ignore_ascii_case("true"));
-                    p
-                }),
-                EnvCred::Password { tenant, client_id, username } => sub_profile(base, FlowKind::Password, client_id, tenant).map(|mut p| {
-                    p.settings.username = Some(username.clone());
-                    p.settings.password_env = Some("AZURE_PASSWORD".into());
-                    p.settings.password_file = None;
-                    p
-                }),
-            };
-            match made {
-                Ok(p) => done(with_profile(ctx, &p, super::acquire)),
-                Err(e) => Step::Failed(e),
-            }
-        }
-        Source::WorkloadIdentity => {
-            let Some(src) = workload_identity::token_source(&base.settings) else {
-                let ado = if env(super::azure_pipelines::OIDC_URI_VAR).is_some() {
-                    "; this is an Azure Pipelines step, but no service connection is named (service_connection_id or AZURESUBSCRIPTION_SERVICE_CONNECTION_ID)"
-                } else {
-                    ""
-                };
-                return Step::Unavailable(format!("AZURE_FEDERATED_TOKEN_FILE (or ARM_OIDC_TOKEN_FILE_PATH, GitHub's ACTIONS_ID_TOKEN_REQUEST_URL/_TOKEN, Azure Pipelines' SYSTEM_OIDCREQUESTURI) is not set{ado}"));
-            };
-            if let Some(why) = src.unusable() {
-                return Step::Unavailable(why);
-            }
-            let Some((client, tenant)) = wi_ids(base) else {
-                return Step::Unavailable(format!("a federated token ({}) is there, but no client id and tenant (AZURE_CLIENT_ID and AZURE_TENANT_ID, or the profile's client_id and tenant)", src.describe()));
-            };
-            match sub_profile(base, FlowKind::WorkloadIdentity, &client, &tenant) {
-                Ok(p) => done(with_profile(ctx, &p, workload_identity::acquire)),
-                Err(e) => Step::Failed(e),
-            }
-        }
+        Source::Environment | Source::WorkloadIdentity => done(super::acquire(ctx)),
         Source::ManagedIdentity => managed_identity::acquire_step(ctx, true),
-        Source::AzureCli => with_profile(ctx, &cli_profile(base), azure_cli::acquire_step),
+        Source::AzureCli => azure_cli::acquire_step(ctx),
         Source::Interactive => {
             // The signed-in account's refresh token first (no person needed), then a sign-in
             // only when someone can see it; otherwise exit 3 with the `login` command.
-            let mut p = base.clone();
-            p.flow = super::user::default_user_flow();
-            match with_profile(ctx, &p, super::user::sign_in_user) {
+            match super::user::sign_in_user(ctx) {
                 Err(Error::InteractionRequired { message, command }) => {
                     Step::Unavailable(format!("no person can answer a sign-in prompt here ({message}); run `{command}` in a terminal"))
                 }

@@ -94,14 +94,6 @@ pub(crate) fn current_account() -> Option<AzAccount> {
     parse_profile(&read_small(&config_dir()?.join("azureProfile.json"))?)
 }
 
-/// The cache identity: which az account the token belongs to (a small file read, no secrets).
-pub(crate) fn identity() -> String {
-    match current_account() {
-        Some(a) => format!("azcli:{}", a.user.to_ascii_lowercase()),
-        None => "azcli:az".to_string(),
-    }
-}
-
 /// The `azure-cli` flow.
 pub(crate) fn acquire(ctx: &FlowCtx<'_>) -> Result<TokenReply> {
     match acquire_step(ctx) {
@@ -182,12 +174,22 @@ fn same_environment(env: &str, authority_host: &str) -> bool {
     env == ours || (PUBLIC_ALIASES.contains(&env.as_str()) && PUBLIC_ALIASES.contains(&ours.as_str()))
 }
 
-/// Does a cached target serve this request? The exact scope, or any scope of the resource for `/.default`.
+/// Does a cached target serve this request? Each scope asked for exactly (case aside),
+/// and `R/.default` by a token whose scopes all belong to resource `R` itself (the v2
+/// `.default` rule): never by a token of another resource that merely starts with `R`
+/// (`api://contoso/payroll/.default` does not serve `api://contoso`).
 fn covers(target: &str, scopes: &[String], resource: &str) -> bool {
-    let have: Vec<String> = target.split_whitespace().map(str::to_ascii_lowercase).collect();
+    let have: Vec<String> = target.split_whitespace().filter(|s| !authority::is_oidc_scope(s)).map(str::to_ascii_lowercase).collect();
+    // A scope's resource: everything before its last `/` (az writes ARM's with a double slash).
+    let resource_of = |s: &str| s.rsplit_once('/').map(|(r, _)| r.trim_end_matches('/').to_string());
+    let wanted = resource.to_ascii_lowercase().trim_end_matches('/').to_string();
     scopes.iter().filter(|s| !authority::is_oidc_scope(s)).all(|s| {
         let s = s.to_ascii_lowercase();
-        have.contains(&s) || (s.ends_with("/.default") && have.iter().any(|h| h.starts_with(&format!("{}/", resource.to_ascii_lowercase()))))
+        have.contains(&s)
+            || (s.ends_with("/.default")
+                && resource_of(&s).as_deref() == Some(wanted.as_str())
+                && !have.is_empty()
+                && have.iter().all(|h| resource_of(h).as_deref() == Some(wanted.as_str())))
     })
 }
 
@@ -410,6 +412,15 @@ mod tests {
         assert!(covers("https://management.core.windows.net//.default", &scopes, "https://management.core.windows.net/"));
         assert!(covers("https://management.core.windows.net//user_impersonation", &scopes, "https://management.core.windows.net/"));
         assert!(!covers("https://graph.microsoft.com/.default", &scopes, "https://management.core.windows.net/"));
+        // A longer resource is another audience, not a narrower scope of this one.
+        let contoso = vec!["api://contoso/.default".to_string()];
+        assert!(!covers("api://contoso/payroll/.default", &contoso, "api://contoso"));
+        assert!(!covers("api://contoso/payroll/read", &contoso, "api://contoso"));
+        assert!(covers("api://Contoso/read api://contoso/write", &contoso, "api://contoso"));
+        assert!(!covers("api://contosox/read", &contoso, "api://contoso"));
+        let exact = vec!["api://contoso/read".to_string()];
+        assert!(covers("api://contoso/read openid", &exact, "api://contoso"));
+        assert!(!covers("api://contoso/read.all", &exact, "api://contoso"));
         assert!(same_environment("login.microsoftonline.com", "https://login.microsoftonline.com"));
         assert!(same_environment("login.windows.net", "https://login.microsoftonline.com"));
         assert!(same_environment("127.0.0.1", "https://127.0.0.1:8443"));

@@ -1,6 +1,6 @@
 //! One module per grant. The broker calls `acquire` with everything a flow may need; a
-//! flow returns a token answer or a specific error. Each flow also names the identity
-//! part of the cache key, so tokens of different sources never mix.
+//! flow returns a token answer or a specific error. `identity` names whose token a
+//! request gets, so tokens of different identities never mix.
 
 use crate::authority::Target;
 use crate::cache::Cache;
@@ -15,10 +15,7 @@ pub(crate) mod azure_cli;
 pub(crate) mod azure_pipelines;
 pub(crate) mod certificate;
 pub(crate) mod client_credentials;
-pub(crate) mod device_code;
-pub(crate) mod interactive;
-pub(crate) mod password;
-pub(crate) mod refresh;
+pub(crate) mod identity;
 pub(crate) mod user;
 pub(crate) mod managed_identity;
 pub(crate) mod workload_identity;
@@ -45,21 +42,6 @@ pub(crate) struct FlowCtx<'a> {
     /// For flows that keep refresh tokens; None under `--no-cache`.
     pub cache: Option<&'a Cache>,
     pub prompt: Prompt,
-}
-
-/// The identity part of the cache key: who the token is for, as far as the source goes.
-pub(crate) fn cache_identity(profile: &Profile) -> String {
-    match profile.flow {
-        FlowKind::ClientCredentials => "app".to_string(),
-        // One person per profile: the same account whichever way they signed in.
-        f if f.is_user_flow() => format!("user:{}", profile.name),
-        // Two service connections may share an app; their tokens stay apart.
-        FlowKind::WorkloadIdentity => format!("wi{}", workload_identity::token_source(&profile.settings).map(|s| s.cache_part()).unwrap_or_default()),
-        FlowKind::ManagedIdentity => managed_identity::identity(profile),
-        FlowKind::AzureCli => azure_cli::identity(),
-        FlowKind::Auto => auto::identity(profile),
-        other => format!("{}:{}", other.name(), profile.name),
-    }
 }
 
 /// Gets a new token through the profile's flow.

@@ -50,11 +50,14 @@ impl TokenSource {
         }
     }
 
-    /// The part of a cache key that tells federated identities of one app apart.
-    pub(crate) fn cache_part(&self) -> String {
+    /// Where the federated token comes from, for the cache identity: two service
+    /// connections (or token files) may share an app; their tokens stay apart.
+    pub(crate) fn identity_part(&self) -> String {
         match self {
-            TokenSource::AzurePipelines { service_connection_id, .. } => format!(":ado:{}", service_connection_id.to_ascii_lowercase()),
-            _ => String::new(),
+            TokenSource::File(p) => format!("file:{}", p.display()),
+            TokenSource::EnvToken(v) => format!("env:{v}"),
+            TokenSource::Github { url, .. } => format!("github:{}", url.to_ascii_lowercase()),
+            TokenSource::AzurePipelines { service_connection_id, .. } => format!("ado:{}", service_connection_id.to_ascii_lowercase()),
         }
     }
 }
@@ -205,8 +208,8 @@ mod tests {
         let settings = ProfileConfig { service_connection_id: Some(" sc-1 ".into()), ..ProfileConfig::default() };
         let src = token_source(&settings).unwrap();
         assert!(matches!(&src, TokenSource::AzurePipelines { service_connection_id, .. } if service_connection_id == "sc-1"), "{src:?}");
-        assert_eq!(src.cache_part(), ":ado:sc-1");
-        assert_eq!(TokenSource::File(PathBuf::from("/t")).cache_part(), "");
+        assert_eq!(src.identity_part(), "ado:sc-1");
+        assert_eq!(TokenSource::File(PathBuf::from("/t")).identity_part(), "file:/t");
     }
 
     #[test]

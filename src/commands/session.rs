@@ -3,13 +3,14 @@
 //! access tokens), `refresh` (a new access token through the refresh token, never a
 //! prompt) and `status` / `cache list` (who is signed in, what is cached; never tokens).
 
-use crate::accounts;
+use crate::rt_store;
 use crate::broker::{self, TokenEntry, TokenRequest};
 use crate::cache::{self, Cache};
 use crate::clock::{self, Deadline};
 use crate::config::{self, FlowKind};
 use crate::error::{Error, Result};
-use crate::flows::{FlowCtx, Prompt, user};
+use crate::flows::identity;
+use crate::flows::{FlowCtx, Prompt, auto, user};
 use crate::http::Http;
 use crate::log::{line, trace, warn};
 use clap::{Args, ValueEnum};
@@ -119,9 +120,14 @@ fn open_cache() -> Result<Cache> {
 }
 
 pub(crate) fn login(args: &LoginArgs) -> Result<ExitCode> {
-    let req = TokenRequest { profile: args.profile.clone(), resource: args.resource.clone(), tenant: args.tenant.clone(), flow: args.flow.clone(), timeout: args.timeout, ..TokenRequest::default() };
+    let req = TokenRequest { profile: args.profile.clone(), resource: args.resource.clone(), tenant: args.tenant.clone(), timeout: args.timeout, ..TokenRequest::default() };
     let mut r = broker::resolve(&req)?;
-    let flow = match r.profile.flow {
+    // An `auto` profile whose chain ends at its person (nothing in the environment decides
+    // for another source): `get-token` keys its tokens by the chain's candidates, so the
+    // sign-in's token goes under that same identity: one sign-in, one cache entry.
+    let chain = (r.profile.flow == FlowKind::Auto && auto::plan(&r.profile)?.chosen().is_none()).then(|| r.profile.clone());
+    let requested = args.flow.as_deref().map(FlowKind::parse).transpose()?;
+    let flow = match requested.unwrap_or(r.profile.flow) {
         f if f.is_user_flow() => f,
         FlowKind::Auto => user::default_user_flow(),
         other => {
@@ -135,27 +141,33 @@ pub(crate) fn login(args: &LoginArgs) -> Result<ExitCode> {
     if let Some(h) = args.login_hint.as_ref().filter(|h| !h.trim().is_empty()) {
         r.profile.settings.login_hint = Some(h.trim().to_string());
     }
-    r.key = broker::key_for(&r.profile, &r.target);
     let cache = open_cache()?;
+    let keyed = |r: &mut broker::Resolved| -> Result<()> {
+        r.identity = identity::of(chain.as_ref().unwrap_or(&r.profile), Some(&cache))?;
+        r.key = r.identity.key(&r.target);
+        Ok(())
+    };
+    keyed(&mut r)?;
     let deadline = Deadline::after(args.timeout);
     let _lock = cache.lock(&r.key, deadline.remaining())?;
     let http = Http::new();
     let ctx = FlowCtx { profile: &r.profile, target: &r.target, http: &http, deadline, claims: None, cache: Some(&cache), prompt: Prompt::Forced };
-    let previous = accounts::linked(&cache, &r.profile)?;
+    let previous = rt_store::linked(&cache, &r.profile)?;
     let reply = user::sign_in(&ctx, flow)?;
-    let link = accounts::linked(&cache, &r.profile)?;
+    let link = rt_store::linked(&cache, &r.profile)?;
     if let Some(new) = &link {
-        let dropped = accounts::drop_other_people(&cache, &r.profile, new, previous.as_ref())?;
+        let dropped = rt_store::drop_other_people(&cache, &r.profile, new, previous.as_ref())?;
         if dropped > 0 {
             trace!(1, "profile '{}' is now {}: dropped {dropped} sign-in(s) of the person before", r.profile.name, new.username.as_deref().unwrap_or("another account"));
         }
     }
+    // The key names the person now linked.
+    keyed(&mut r)?;
     // Another account now: the old one's access tokens must not be served for this profile.
     // The same account at another tenant (`login --tenant B`) leaves the others' tokens be.
-    let identity = crate::flows::cache_identity(&r.profile);
     let removed = remove_tokens(&cache, |e| {
         e.profile == r.profile.name
-            && e.identity == identity
+            && identity::names_person(&e.identity)
             && match &link {
                 Some(new) => invalidated(e, previous.as_ref(), new),
                 None => previous.is_some(),
@@ -183,7 +195,7 @@ pub(crate) fn login(args: &LoginArgs) -> Result<ExitCode> {
 /// Yes when it names another account, or when the account at this tenant changed and the
 /// token is this tenant's (or says no tenant). A first sign-in at another tenant as the
 /// same person keeps every tenant's tokens.
-fn invalidated(e: &TokenEntry, before: Option<&accounts::AccountLink>, new: &accounts::AccountLink) -> bool {
+fn invalidated(e: &TokenEntry, before: Option<&rt_store::AccountLink>, new: &rt_store::AccountLink) -> bool {
     let same = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
     // Whose token: the home account when it was recorded (exact, at any tenant), else the name.
     let other_account = match (&e.home_account_id, &e.account, &new.username) {
@@ -215,12 +227,12 @@ fn remove_tokens(cache: &Cache, select: impl Fn(&TokenEntry) -> bool) -> Result<
 pub(crate) fn logout(args: &LogoutArgs) -> Result<ExitCode> {
     let cache = open_cache()?;
     if args.all {
-        let links = accounts::all_links(&cache)?;
+        let links = rt_store::all_links(&cache)?;
         let mut rts = 0;
         // Through each account's own store first (a keyring holds no files), then any file left.
         for (_, l) in &links {
-            if let Ok(store) = config::resolve(Some(&l.profile)).and_then(|p| accounts::store_for(&cache, &p)) {
-                let _lock = accounts::lock(&cache, &l.key, Duration::from_secs(10))?;
+            if let Ok(store) = config::resolve(Some(&l.profile)).and_then(|p| rt_store::store_for(&cache, &p)) {
+                let _lock = rt_store::lock(&cache, &l.key, Duration::from_secs(10))?;
                 rts += store.remove(&l.key).unwrap_or(false) as usize;
             }
         }
@@ -244,7 +256,7 @@ pub(crate) fn logout(args: &LogoutArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let profile = config::resolve(args.profile.as_deref())?;
-    let forgotten = accounts::forget(&cache, &profile)?;
+    let forgotten = rt_store::forget(&cache, &profile)?;
     let ats = remove_tokens(&cache, |e| e.profile == profile.name)?;
     match forgotten {
         Some(f) => {
@@ -293,9 +305,9 @@ fn profile_report(cache: Option<&Cache>, name: &str, configured: bool, tokens: &
             v["tenant"] = json!(p.authority.tenant);
             v["client_id"] = json!(p.client_id);
             if let Some(c) = cache {
-                let store = accounts::store_for(c, &p).ok();
+                let store = rt_store::store_for(c, &p).ok();
                 // Whether a refresh token is there, never what it is.
-                let account = |link: &accounts::AccountLink| {
+                let account = |link: &rt_store::AccountLink| {
                     let rt = store.as_ref().and_then(|s| s.load(&link.key).ok()).flatten().is_some();
                     json!({
                         "username": link.username,
@@ -307,13 +319,13 @@ fn profile_report(cache: Option<&Cache>, name: &str, configured: bool, tokens: &
                         "stored_in": store.as_ref().map(|s| s.describe()),
                     })
                 };
-                if let Ok(Some(link)) = accounts::linked(c, &p) {
+                if let Ok(Some(link)) = rt_store::linked(c, &p) {
                     v["account"] = account(&link);
                 }
                 // Links at other tenants: `--tenant`, or a sign-in from one tenant reused at another.
-                let own = accounts::link_name(&p);
-                let mut others: Vec<accounts::AccountLink> =
-                    accounts::all_links(c).unwrap_or_default().into_iter().filter(|(n, l)| l.profile == name && *n != own).map(|(_, l)| l).collect();
+                let own = rt_store::link_name(&p);
+                let mut others: Vec<rt_store::AccountLink> =
+                    rt_store::all_links(c).unwrap_or_default().into_iter().filter(|(n, l)| l.profile == name && *n != own).map(|(_, l)| l).collect();
                 others.sort_by(|a, b| a.key.tenant.cmp(&b.key.tenant).then_with(|| a.key.name().cmp(&b.key.name())));
                 if !others.is_empty() {
                     v["other_tenants"] = others.iter().map(account).collect();
@@ -459,10 +471,10 @@ mod tests {
 
     #[test]
     fn a_new_sign_in_invalidates_only_another_accounts_tokens() {
-        let link = |hid: &str, user: &str, tid: &str| accounts::AccountLink {
+        let link = |hid: &str, user: &str, tid: &str| rt_store::AccountLink {
             v: 1,
             profile: "p".into(),
-            key: accounts::AccountKey { authority: "https://a".into(), tenant: tid.into(), client_id: "c".into(), home_account_id: hid.into() },
+            key: rt_store::AccountKey { authority: "https://a".into(), tenant: tid.into(), client_id: "c".into(), home_account_id: hid.into() },
             username: Some(user.into()),
             tenant_id: Some(tid.into()),
             signed_in_at: 0,

@@ -133,7 +133,7 @@ fn checks(args: &DoctorArgs) -> Vec<Check> {
         Some(p) => out.extend(authority_check(p, args.timeout)),
         None => out.push(info("authority", "not checked: no profile".into())),
     }
-    let ctx = wiring::Ctx { file: file.as_ref(), config_path: path.as_deref(), self_exe: crate::setup::self_exe().ok() };
+    let ctx = wiring::Ctx { file: file.as_ref(), config_path: path.as_deref(), self_exe: crate::commands::setup::self_exe().ok() };
     out.push(wiring::git(&ctx));
     out.push(wiring::kubectl(&ctx));
     out.push(wiring::cargo(&ctx));
@@ -194,7 +194,7 @@ fn profile_check(file: Option<&ConfigFile>, path: Option<&Path>, requested: Opti
 
 /// Secrets are checked for presence only: their values are never read into the report.
 fn secrets_check(p: &Profile, out: &mut Vec<Check>) {
-    for (what, kind, place, present) in crate::profile_cmd::secret_places(p) {
+    for (what, kind, place, present) in crate::commands::profile::secret_places(p) {
         let c = match (kind.as_str(), present) {
             ("env", true) => ok("secret", format!("{what}: {place} is set")),
             ("env", false) => fail("secret", format!("{what}: {place} is not set"), format!("export {place}=… (the value is never shown or logged)")),
@@ -222,91 +222,67 @@ fn env_set(name: &str) -> bool {
     std::env::var_os(name).is_some_and(|v| !v.is_empty())
 }
 
-/// Which source `auto` would use, and why each earlier one does not apply. Decided with
-/// the chain's own detection (variables, token files, az's profile file) and no network:
-/// IMDS is never probed by doctor.
+/// Which source `auto` would use, and why each earlier one does not apply: the chain's own
+/// plan (`flows::auto::plan`), so doctor and the chain cannot disagree. Where the plan
+/// leaves it to run time (IMDS, az, the person), doctor adds what it can see without the
+/// network: IMDS is never probed by doctor.
 fn auto_check(p: &Profile) -> Check {
-    use crate::flows::{auto, azure_cli, managed_identity, workload_identity};
+    use crate::flows::auto::{self, Source, Verdict};
+    use crate::flows::{azure_cli, managed_identity, workload_identity};
     if p.flow != FlowKind::Auto {
         return info("auto", format!("not used: profile '{}' names flow {}", p.name, p.flow.name()));
     }
-    let allowed = match auto::allowed() {
-        Ok(a) => a,
+    let plan = match auto::plan(p) {
+        Ok(plan) => plan,
         Err(e) => return fail("auto", e.to_string(), e.hint().unwrap_or_default()),
     };
-    let narrowed = std::env::var("AZURE_TOKEN_CREDENTIALS").unwrap_or_default();
-    let mut sources: Vec<(&str, Result<String, String>)> = Vec::new();
-    let mut add = |name: &'static str, source: auto::Source, verdict: Result<String, String>| {
-        let verdict = if allowed.contains(&source) { verdict } else { Err(format!("skipped (AZURE_TOKEN_CREDENTIALS={narrowed})")) };
-        sources.push((name, verdict));
-    };
-    add(
-        "environment",
-        auto::Source::Environment,
-        if !env_set("AZURE_CLIENT_ID") {
-            Err("AZURE_CLIENT_ID is not set".into())
-        } else if env_set("AZURE_TENANT_ID") && env_set("AZURE_CLIENT_SECRET") {
-            Ok("AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET".into())
-        } else if env_set("AZURE_TENANT_ID") && env_set("AZURE_CLIENT_CERTIFICATE_PATH") {
-            Ok("AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_CERTIFICATE_PATH".into())
-        } else if env_set("AZURE_USERNAME") && env_set("AZURE_PASSWORD") {
-            Ok("AZURE_CLIENT_ID/AZURE_USERNAME/AZURE_PASSWORD".into())
-        } else {
-            Err("AZURE_CLIENT_ID is set but no AZURE_TENANT_ID with AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH".into())
-        },
-    );
-    let s = &p.settings;
-    let wi_ids = (s.client_id.clone().or_else(|| workload_identity::env_client_id(s)), s.tenant.clone().or_else(|| workload_identity::env_tenant_id(s)));
-    add(
-        "workload identity",
-        auto::Source::WorkloadIdentity,
-        match (workload_identity::token_source(s), wi_ids) {
-            (None, _) => Err("no federated token (AZURE_FEDERATED_TOKEN_FILE, ARM_OIDC_*, GitHub OIDC, Azure Pipelines service connection)".into()),
-            (Some(src), _) if src.unusable().is_some() => Err(src.unusable().unwrap_or_default()),
-            (Some(src), (Some(_), Some(_))) => Ok(src.describe()),
-            (Some(src), _) => Err(format!("a token in {} but no AZURE_CLIENT_ID/AZURE_TENANT_ID", src.describe())),
-        },
-    );
-    add(
-        "managed identity",
-        auto::Source::ManagedIdentity,
-        match managed_identity::detect() {
-            managed_identity::Kind::Imds { base } => Err(format!("no IDENTITY_ENDPOINT or MSI_ENDPOINT; IMDS ({base}) answers only on Azure VMs and is probed for 1s by the chain, not by doctor")),
-            managed_identity::Kind::ServiceFabric { endpoint } => match managed_identity::service_fabric_pin(&endpoint) {
-                Ok(pin) => Ok(format!("Service Fabric endpoint in the environment, TLS pinned to {} thumbprint {} (IDENTITY_SERVER_THUMBPRINT)", pin.digest_name(), pin.display())),
-                Err(e) => Err(crate::error::one_line(&e)),
-            },
-            kind => Ok(format!("{} endpoint in the environment", kind.name())),
-        },
-    );
-    add(
-        "azure cli",
-        auto::Source::AzureCli,
-        match (azure_cli::current_account(), azure_cli::find_az()) {
-            (Some(a), _) => Ok(format!("az is signed in as {}", a.user)),
-            (None, Ok(Some(az))) => Ok(format!("{} (not signed in yet, so it may fail)", az.display())),
-            (None, _) => Err(format!("not signed in (no azureProfile.json in {})", azure_cli::config_dir().map(|d| d.display().to_string()).unwrap_or_else(|| "~/.azure".into()))),
-        },
-    );
-    let terminal = std::io::stderr().is_terminal() || std::io::stdin().is_terminal();
-    let account = signed_in(p);
-    add(
-        "interactive sign-in",
-        auto::Source::Interactive,
-        if let Some(who) = &account {
-            Ok(format!("signed in as {who}: its refresh token, no prompt"))
-        } else if !p.allows_prompts() {
-            Err("the profile sets interactive = false".into())
-        } else if terminal {
-            Ok("a terminal to sign in on".into())
-        } else {
-            Err(format!("no terminal to prompt on (run `{}` in one)", p.login_command()))
-        },
-    );
+    let sources: Vec<(&str, Result<String, String>)> = plan
+        .steps
+        .iter()
+        .map(|(source, verdict)| {
+            let v = match (source, verdict) {
+                (_, Verdict::Skip(why)) => Err(why.clone()),
+                (Source::Environment, Verdict::Use(sp)) if sp.flow == FlowKind::Password => Ok("AZURE_CLIENT_ID/AZURE_USERNAME/AZURE_PASSWORD".to_string()),
+                (Source::Environment, Verdict::Use(sp)) if sp.settings.client_id.is_some() && sp.settings.client_id == p.settings.client_id => {
+                    Ok(format!("the profile's own app {} and its {}", sp.client_id, if sp.secret.is_some() { "secret" } else { "certificate" }))
+                }
+                (Source::Environment, Verdict::Use(sp)) if sp.secret.is_some() => Ok("AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET".to_string()),
+                (Source::Environment, Verdict::Use(_)) => Ok("AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_CERTIFICATE_PATH".to_string()),
+                (Source::WorkloadIdentity, Verdict::Use(sp)) => Ok(workload_identity::token_source(&sp.settings).map(|s| s.describe()).unwrap_or_default()),
+                (Source::ManagedIdentity, Verdict::Use(_) | Verdict::Try(_)) => match managed_identity::detect() {
+                    managed_identity::Kind::Imds { base } => Err(format!("no IDENTITY_ENDPOINT or MSI_ENDPOINT; IMDS ({base}) answers only on Azure VMs and is probed for 1s by the chain, not by doctor")),
+                    managed_identity::Kind::ServiceFabric { endpoint } => match managed_identity::service_fabric_pin(&endpoint) {
+                        Ok(pin) => Ok(format!("Service Fabric endpoint in the environment, TLS pinned to {} thumbprint {} (IDENTITY_SERVER_THUMBPRINT)", pin.digest_name(), pin.display())),
+                        Err(e) => Err(crate::error::one_line(&e)),
+                    },
+                    kind => Ok(format!("{} endpoint in the environment", kind.name())),
+                },
+                (Source::AzureCli, _) => match (azure_cli::current_account(), azure_cli::find_az()) {
+                    (Some(a), _) => Ok(format!("az is signed in as {}", a.user)),
+                    (None, Ok(Some(az))) => Ok(format!("{} (not signed in yet, so it may fail)", az.display())),
+                    (None, _) => Err(format!("not signed in (no azureProfile.json in {})", azure_cli::config_dir().map(|d| d.display().to_string()).unwrap_or_else(|| "~/.azure".into()))),
+                },
+                (Source::Interactive, _) => {
+                    let terminal = std::io::stderr().is_terminal() || std::io::stdin().is_terminal();
+                    if let Some(who) = signed_in(p) {
+                        Ok(format!("signed in as {who}: its refresh token, no prompt"))
+                    } else if !p.allows_prompts() {
+                        Err("the profile sets interactive = false".into())
+                    } else if terminal {
+                        Ok("a terminal to sign in on".into())
+                    } else {
+                        Err(format!("no terminal to prompt on (run `{}` in one)", p.login_command()))
+                    }
+                }
+                (s, _) => Ok(s.name().to_string()),
+            };
+            (source.name(), v)
+        })
+        .collect();
     let chosen = sources.iter().position(|(_, r)| r.is_ok());
     let mut c = match chosen {
         Some(i) => ok("auto", format!("would use {} ({})", sources[i].0, sources[i].1.as_ref().map(String::as_str).unwrap_or(""))),
-        None => fail("auto", "no source applies here".into(), format!("set AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET, run `az login`, or run `{}` in a terminal", p.login_command())),
+        None => fail("auto", "no source applies here".into(), format!("run `{}` in a terminal, run `az login`, or set AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET", p.login_command())),
     };
     for (i, (name, r)) in sources.iter().enumerate() {
         match r {
@@ -354,7 +330,7 @@ fn pipelines_check(p: &Profile) -> Option<Check> {
 fn signed_in(p: &Profile) -> Option<String> {
     let dir = cache::default_dir().ok().filter(|d| d.is_dir())?;
     let cache = cache::Cache::open(dir).ok()?;
-    let link = crate::accounts::linked(&cache, p).ok()??;
+    let link = crate::rt_store::linked(&cache, p).ok()??;
     Some(link.username.unwrap_or(link.key.home_account_id))
 }
 
@@ -420,7 +396,7 @@ fn cache_check() -> Check {
 /// Where refresh tokens live: the profile's `storage`, and whether the OS secret store
 /// answers here (the same probe sign-in uses; read-only).
 fn store_check(p: Option<&Profile>) -> Check {
-    use crate::keyring_store::{self, FALLBACK_MARKER, Storage};
+    use crate::rt_store::keyring::{self as keyring_store, FALLBACK_MARKER, Storage};
     let Some(p) = p else {
         return info("store", "not checked: no profile".into());
     };

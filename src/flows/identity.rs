@@ -1,0 +1,147 @@
+//! Whose token a request gets: the one function that names the identity a request
+//! resolves to once every input is applied (the profile, `--tenant`, the `AZURE_*` and
+//! managed-identity variables, the federated token's source, az's current account, the
+//! person signed in). The cache key is made of it, so a token is only ever served to the
+//! identity that minted it, whichever front end or command asks.
+//!
+//! Cost on the cached path: variables, plus at most two small files read — az's
+//! `azureProfile.json` (for `azure-cli`, and for `auto` when az is one of its sources) and
+//! the profile's account link (`acct-*.json`, for people). No HTTP client, no secret.
+
+use super::auto::{self, Source};
+use super::{azure_cli, managed_identity, workload_identity};
+use crate::authority::{Endpoint, Target};
+use crate::cache::{self, Cache};
+use crate::config::{FlowKind, Profile};
+use crate::error::{Error, Result};
+
+/// A request's resolved identity: everything that decides which token Entra (or the
+/// platform) hands out, apart from the target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Identity {
+    /// The authority host tokens come from (`-` for managed identity: the platform's).
+    pub authority: String,
+    /// The tenant the token is issued in.
+    pub tenant: String,
+    pub client_id: String,
+    /// Which principal of that client: the app itself, a person, a managed identity at an
+    /// endpoint, az's account, a federated token's source.
+    pub who: String,
+    pub endpoint: Endpoint,
+}
+
+impl Identity {
+    /// The access token's cache name for `target`.
+    pub(crate) fn key(&self, target: &Target) -> String {
+        let endpoint = match self.endpoint {
+            Endpoint::V1 => "v1",
+            Endpoint::V2 => "v2",
+        };
+        cache::key_name("at", &["2", &self.authority, &self.tenant, &self.client_id, &self.who, endpoint, &target.key()])
+    }
+}
+
+/// Does a cached token's `who` end at a person (someone who signed in), alone or as the
+/// last of `auto`'s candidates?
+pub(crate) fn names_person(who: &str) -> bool {
+    who.split('|').any(|part| part.trim_start_matches("auto:").starts_with("user:"))
+}
+
+fn lower(s: &str) -> String {
+    s.to_ascii_lowercase()
+}
+
+fn base(profile: &Profile, who: String) -> Identity {
+    Identity { authority: lower(&profile.authority.host), tenant: lower(&profile.authority.tenant), client_id: lower(&profile.client_id), who, endpoint: profile.endpoint }
+}
+
+/// The identity `profile` (already carrying the request's tenant and flow) resolves to.
+/// `cache` is where a person's account link is read; None (`--no-cache`) leaves it out.
+/// Refuses `--tenant` for sources that cannot honour it.
+pub(crate) fn of(profile: &Profile, cache: Option<&Cache>) -> Result<Identity> {
+    Ok(match profile.flow {
+        FlowKind::ClientCredentials => base(profile, "app".into()),
+        f if f.is_user_flow() => base(profile, person(profile, cache)),
+        FlowKind::WorkloadIdentity => {
+            let src = workload_identity::token_source(&profile.settings).map(|s| s.identity_part()).unwrap_or_else(|| "none".into());
+            base(profile, format!("wi:{src}"))
+        }
+        FlowKind::ManagedIdentity => {
+            if profile.tenant_from_request {
+                return Err(Error::bad_input_hint(
+                    format!("profile '{}' uses a managed identity, which cannot sign in to another tenant (--tenant {})", profile.name, profile.authority.tenant),
+                    "drop --tenant, or use a profile whose flow can sign in to that tenant",
+                ));
+            }
+            Identity { authority: "-".into(), tenant: "-".into(), client_id: "-".into(), who: managed(profile), endpoint: profile.endpoint }
+        }
+        FlowKind::AzureCli => {
+            let (tenant, who) = az(profile);
+            Identity { tenant, ..base(profile, who) }
+        }
+        FlowKind::Auto => {
+            let plan = auto::plan(profile)?;
+            if let Some((_, chosen)) = plan.chosen() {
+                return of(chosen, cache);
+            }
+            // The source answering depends on what answers at run time (IMDS, az, the
+            // person's sign-in), in the chain's fixed order: key by every candidate, so the
+            // key changes whenever any of them does.
+            let parts: Vec<String> = plan
+                .candidates()
+                .map(|(s, p)| match s {
+                    Source::ManagedIdentity => managed(p),
+                    Source::AzureCli => {
+                        let (tenant, who) = az(p);
+                        format!("{who}@{tenant}")
+                    }
+                    Source::Interactive => person(p, cache),
+                    other => other.name().to_string(),
+                })
+                .collect();
+            base(profile, format!("auto:{}", parts.join("|")))
+        }
+        other => base(profile, format!("{}:{}", other.name(), profile.name)),
+    })
+}
+
+/// A person of this profile: the profile (one person per profile), the username a
+/// password flow is told to use, and the home account it signed in as when known.
+fn person(profile: &Profile, cache: Option<&Cache>) -> String {
+    let username = profile.settings.username.as_deref().filter(|_| profile.flow == FlowKind::Password).map(lower);
+    let link = cache.and_then(|c| crate::rt_store::linked(c, profile).ok().flatten());
+    // A link to someone other than the username asked for is not this request's person.
+    let home = link
+        .filter(|l| username.as_deref().is_none_or(|u| l.username.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(u))))
+        .map(|l| lower(&l.key.home_account_id))
+        .unwrap_or_default();
+    format!("user:{}:{}:{home}", profile.name, username.unwrap_or_default())
+}
+
+/// A managed identity: which one (system or user-assigned, by which id) at which endpoint.
+fn managed(profile: &Profile) -> String {
+    let which = managed_identity::identity(profile);
+    let at = match managed_identity::detect() {
+        managed_identity::Kind::ServiceFabric { endpoint } => format!("sf:{endpoint}"),
+        managed_identity::Kind::AppService { endpoint } => format!("appservice:{endpoint}"),
+        managed_identity::Kind::Arc { endpoint } => format!("arc:{endpoint}"),
+        managed_identity::Kind::CloudShell { endpoint } => format!("cloudshell:{endpoint}"),
+        managed_identity::Kind::Imds { base } => format!("imds:{base}"),
+    };
+    format!("{which}@{}", lower(&at))
+}
+
+/// az's current account (its default subscription's user and tenant) and the tenant the
+/// token is issued in: the profile's when it names one, else az's.
+fn az(profile: &Profile) -> (String, String) {
+    let account = azure_cli::current_account();
+    let tenant = match &account {
+        Some(a) if profile.authority.is_multi_tenant() && !a.tenant.is_empty() => lower(&a.tenant),
+        _ => lower(&profile.authority.tenant),
+    };
+    let who = match account {
+        Some(a) => format!("azcli:{}:{}:{}", lower(&a.user_type), lower(&a.user), lower(&a.tenant)),
+        None => "azcli:-".into(),
+    };
+    (tenant, who)
+}
