@@ -1,6 +1,19 @@
 //! entra-token: parse, dispatch, map the error to an exit code. Nothing else.
 //! A library so the fuzz targets (`fuzz/`) and property tests can reach the decoders;
 //! `main.rs` only calls [`run`]. New modules and subcommand arms go here.
+//!
+//! The modules in layers, top first. A module imports only its own layer and those below
+//! it (a unit test, `layers.rs`, reads every `use crate::…` against this list):
+//!
+//! 1. cli, commands, fuzz: what a person (or a fuzzer) runs: the clap tree, one module per subcommand
+//! 2. protocols, urlmatch: the exec protocols, pure codecs plus thin adapters, and URL → profile matching
+//! 3. broker, acr, agent, login_wait: cache lookup → per-key lock → re-check → acquire → store; ACR's exchange of that token; the token agent's client (ENTRA_TOKEN_AGENT); waiting for a login elsewhere
+//! 4. flows: one module per grant or token source (the person flows under `flows::user`)
+//! 5. rt_store: signed-in people and their refresh tokens, in a file or the OS keyring
+//! 6. config, config_errors, authority, oauth, http, jwt: profiles, clouds, the token endpoint's wire format, HTTP
+//! 7. cache: the token files, locked, atomic and private
+//! 8. fs, at_rest, peer, notify: the platform: file-system chokepoint, sealing at rest, local peers' uids, desktop notifications
+//! 9. env, error, suggest, clock, log, secret: variable names and ambient lookups, errors and "did you mean", time, stderr, redaction
 
 mod acr;
 mod agent;
@@ -13,6 +26,7 @@ mod clock;
 mod commands;
 mod config;
 mod config_errors;
+mod env;
 mod error;
 mod flows;
 mod fs;
@@ -31,6 +45,8 @@ mod urlmatch;
 
 #[doc(hidden)]
 pub mod fuzz;
+#[cfg(test)]
+mod layers;
 
 use clap::Parser;
 use std::io::IsTerminal;
@@ -67,7 +83,7 @@ pub fn run_with(args: Vec<std::ffi::OsString>) -> ExitCode {
         Some(cli::Command::Doctor(args)) => commands::doctor::run(args),
         Some(cli::Command::Serve(args)) => commands::serve::run(args),
         #[cfg(unix)]
-        Some(cli::Command::Agent(args)) => agent::server::run(args),
+        Some(cli::Command::Agent(args)) => commands::agent::run(args),
         #[cfg(not(unix))]
         Some(cli::Command::Agent(_)) => Err(error::Error::bad_input("`entra-token agent` needs Unix sockets, which this platform lacks")),
         Some(cli::Command::Completions(args)) => commands::generate::completions(args),

@@ -2,21 +2,19 @@
 //! answers native-protocol requests on a Unix socket with its own profiles, cache and
 //! sign-ins; a client whose `ENTRA_TOKEN_AGENT` names that socket (directly, forwarded
 //! with `ssh -R`, or bind-mounted into a container) asks it instead of signing in. Only
-//! access tokens cross the socket. This module holds what both ends share: the wire
-//! format and where the socket lives; `server` and `client` are the two ends.
+//! access tokens cross the socket. This module holds what both ends share (the request
+//! line, where the socket lives) and the client the broker calls; the agent itself is a
+//! command (`commands::agent`).
 
 pub(crate) mod client;
-#[cfg(unix)]
-pub(crate) mod server;
-mod policy;
 
 use crate::broker::TokenRequest;
-use crate::error::{Error, Result};
 use clap::Args;
-use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The native protocol's version the request line speaks (protocol/README.md).
+pub(crate) const VERSION: u32 = 1;
 /// The variable that sends every front end to an agent.
 pub(crate) const ENV: &str = "ENTRA_TOKEN_AGENT";
 /// The largest request the agent reads, and the longest it waits for one.
@@ -67,16 +65,9 @@ pub(crate) fn default_socket() -> PathBuf {
     dir.join("agent.sock")
 }
 
-/// What a request carries beyond the native protocol's fields: the URL a tool asked
-/// about (git, cargo, Bazel, Docker), so the agent's own profiles' `urls` pick the profile.
-#[derive(Debug, Default, Deserialize)]
-struct Extra {
-    url: Option<String>,
-}
-
 /// The request line a client sends: the native protocol's request, plus `url`.
 pub(crate) fn encode_request(req: &TokenRequest) -> String {
-    let mut v = serde_json::json!({ "v": crate::protocols::native::VERSION, "min_validity": req.min_validity });
+    let mut v = serde_json::json!({ "v": VERSION, "min_validity": req.min_validity });
     let profile = req.profile.clone().or_else(|| std::env::var("ENTRA_TOKEN_PROFILE").ok().filter(|p| !p.trim().is_empty()));
     let fields: [(&str, serde_json::Value); 7] = [
         ("profile", profile.into()),
@@ -96,25 +87,4 @@ pub(crate) fn encode_request(req: &TokenRequest) -> String {
         v["force_refresh"] = true.into();
     }
     format!("{v}\n")
-}
-
-/// Parses a request line: `url` taken out, the rest through the native protocol's decoder
-/// (so its checks, and its refusal of unknown fields, are the agent's too).
-pub(crate) fn decode_request(bytes: &[u8]) -> Result<TokenRequest> {
-    let mut extra = Extra::default();
-    let mut rest = bytes.to_vec();
-    if let Ok(serde_json::Value::Object(mut map)) = serde_json::from_slice::<serde_json::Value>(bytes)
-        && let Some(url) = map.remove("url")
-    {
-        extra = serde_json::from_value(serde_json::json!({ "url": url })).map_err(|_| Error::bad_input("the request's url must be a string"))?;
-        rest = serde_json::Value::Object(map).to_string().into_bytes();
-    }
-    let mut req = crate::protocols::native::decode(&rest)?;
-    if let Some(url) = extra.url {
-        if url.len() > 2048 || url.chars().any(char::is_control) {
-            return Err(Error::bad_input("the request's url is too long or has control characters"));
-        }
-        req.url = Some(url);
-    }
-    Ok(req)
 }

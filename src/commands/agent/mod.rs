@@ -3,8 +3,11 @@
 //! confirmation, then the broker with the agent's own profiles and cache. Every failure
 //! is one native-protocol error line to that client; the agent keeps serving.
 
-use super::policy::Policy;
-use super::AgentArgs;
+mod policy;
+
+use crate::agent::{self as wire, AgentArgs};
+use policy::Policy;
+use serde::Deserialize;
 use crate::broker::{self, Credential};
 use crate::error::{self, Error, Result};
 use crate::log::{line, trace};
@@ -36,13 +39,13 @@ struct Shared {
 pub(crate) fn run(args: &AgentArgs) -> Result<ExitCode> {
     // A shell that points at this agent must not make the agent ask itself.
     // SAFETY: the agent's entry point runs on the main thread before any other thread exists.
-    unsafe { std::env::remove_var(super::ENV) };
+    unsafe { std::env::remove_var(wire::ENV) };
     let policy = Policy::new(&args.allow_profiles, &args.allow_resources)?;
-    let socket = args.socket.clone().unwrap_or_else(super::default_socket);
+    let socket = args.socket.clone().unwrap_or_else(wire::default_socket);
     let listener = bind(&socket)?;
     let shared = Arc::new(Shared { policy, confirm: args.confirm, tty: Mutex::new(()), busy: AtomicUsize::new(0), uid: crate::peer::my_uid() });
     // ssh-agent's convention: a line a shell can eval, on stdout; the rest goes to stderr.
-    crate::protocols::write_stdout(format!("{}={}; export {};\n", super::ENV, shell_quote(&socket), super::ENV).as_bytes())?;
+    crate::protocols::write_stdout(format!("{}={}; export {};\n", wire::ENV, shell_quote(&socket), wire::ENV).as_bytes())?;
     line(format_args!("agent listening on {} (profiles: {}; resources: {}{})", socket.display(), list(&shared.policy.profiles), list(&shared.policy.resources), if args.confirm { "; confirming each request" } else { "" }));
     if let Some(t) = args.timeout {
         let path = socket.clone();
@@ -98,7 +101,7 @@ fn bind(socket: &Path) -> Result<UnixListener> {
             if UnixStream::connect(socket).is_ok() {
                 return Err(Error::bad_input_hint(
                     format!("an agent is already listening on {}", socket.display()),
-                    format!("use it (export {}={}), or stop it first", super::ENV, socket.display()),
+                    format!("use it (export {}={}), or stop it first", wire::ENV, socket.display()),
                 ));
             }
             std::fs::remove_file(socket).map_err(|e| Error::general(format!("cannot remove the stale socket {}: {e}", socket.display())))?;
@@ -155,7 +158,7 @@ fn serve_one(shared: &Shared, stream: &mut UnixStream) {
         answer(stream, Err(e));
         return;
     }
-    let result = read_request(stream).and_then(|bytes| super::decode_request(&bytes)).and_then(|req| handle(shared, &req, &who));
+    let result = read_request(stream).and_then(|bytes| decode_request(&bytes)).and_then(|req| handle(shared, &req, &who));
     if let Err(e) = &result {
         line(format_args!("request from {who} refused or failed: {}", error::one_line(e)));
     }
@@ -219,21 +222,21 @@ fn confirm(shared: &Shared, what: &str, who: &str) -> Result<()> {
 
 /// Reads one request line: at most `MAX_REQUEST` bytes within `REQUEST_DEADLINE` in all.
 fn read_request(stream: &mut UnixStream) -> Result<Vec<u8>> {
-    let deadline = crate::clock::Deadline::after(super::REQUEST_DEADLINE);
+    let deadline = crate::clock::Deadline::after(wire::REQUEST_DEADLINE);
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
         let left = deadline.remaining();
         if left.is_zero() {
-            return Err(Error::bad_input(format!("no complete request line within {}s", super::REQUEST_DEADLINE.as_secs())));
+            return Err(Error::bad_input(format!("no complete request line within {}s", wire::REQUEST_DEADLINE.as_secs())));
         }
         stream.set_read_timeout(Some(left)).ok();
         match stream.read(&mut chunk) {
             Ok(0) => return Ok(buf),
             Ok(n) => {
                 buf.extend_from_slice(&chunk[..n]);
-                if buf.len() as u64 > super::MAX_REQUEST {
-                    return Err(Error::bad_input(format!("the request is larger than {} KiB", super::MAX_REQUEST / 1024)));
+                if buf.len() as u64 > wire::MAX_REQUEST {
+                    return Err(Error::bad_input(format!("the request is larger than {} KiB", wire::MAX_REQUEST / 1024)));
                 }
                 if let Some(end) = buf.iter().position(|b| *b == b'\n') {
                     buf.truncate(end);
@@ -253,8 +256,35 @@ fn answer(stream: &mut UnixStream, result: Result<Credential>) {
         Ok(c) => native::encode(c, crate::clock::now()),
         Err(e) => native::encode_error(e),
     };
-    stream.set_write_timeout(Some(super::REQUEST_DEADLINE)).ok();
+    stream.set_write_timeout(Some(wire::REQUEST_DEADLINE)).ok();
     let _ = stream.write_all(format!("{text}\n").as_bytes());
     let _ = stream.shutdown(std::net::Shutdown::Both);
 }
 
+/// What a request carries beyond the native protocol's fields: the URL a tool asked
+/// about (git, cargo, Bazel, Docker), so the agent's own profiles' `urls` pick the profile.
+#[derive(Debug, Default, Deserialize)]
+struct Extra {
+    url: Option<String>,
+}
+
+/// Parses a request line: `url` taken out, the rest through the native protocol's decoder
+/// (so its checks, and its refusal of unknown fields, are the agent's too).
+pub(crate) fn decode_request(bytes: &[u8]) -> Result<broker::TokenRequest> {
+    let mut extra = Extra::default();
+    let mut rest = bytes.to_vec();
+    if let Ok(serde_json::Value::Object(mut map)) = serde_json::from_slice::<serde_json::Value>(bytes)
+        && let Some(url) = map.remove("url")
+    {
+        extra = serde_json::from_value(serde_json::json!({ "url": url })).map_err(|_| Error::bad_input("the request's url must be a string"))?;
+        rest = serde_json::Value::Object(map).to_string().into_bytes();
+    }
+    let mut req = crate::protocols::native::decode(&rest)?;
+    if let Some(url) = extra.url {
+        if url.len() > 2048 || url.chars().any(char::is_control) {
+            return Err(Error::bad_input("the request's url is too long or has control characters"));
+        }
+        req.url = Some(url);
+    }
+    Ok(req)
+}
