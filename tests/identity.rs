@@ -452,3 +452,45 @@ fn azure_pipelines_follows_the_service_connection_client_and_tenant() {
     }
     assert_eq!(t("conn-1", APP1, TA, &[]), first, "the first identity's own token, cached");
 }
+
+/// A password profile that names no `username` takes it from AZURE_USERNAME (or its
+/// `login_hint`): when that variable names another person, that person's token, never the
+/// first person's cached token nor a grant spending their refresh token.
+#[test]
+fn a_password_profile_follows_azure_username() {
+    let mock = mock();
+    mock.add_user("alice@contoso.test", "pw-a");
+    mock.add_user("bob@contoso.test", "pw-b");
+    let sb = sandbox(&mock, &[("dev", &format!("flow = \"password\"\ntenant = \"{TA}\""))]);
+    let upn = |t: &str| claim(t, "upn");
+    let alice = token(&sb, &["-p", "dev", "-r", "arm"], &[("AZURE_USERNAME", "alice@contoso.test"), ("AZURE_PASSWORD", "pw-a")]);
+    assert_eq!(upn(&alice), "alice@contoso.test");
+    let bob = token(&sb, &["-p", "dev", "-r", "arm"], &[("AZURE_USERNAME", "bob@contoso.test"), ("AZURE_PASSWORD", "pw-b")]);
+    assert_eq!(upn(&bob), "bob@contoso.test", "Alice's cached token is not Bob's");
+    assert_eq!(mock.grant_count("refresh_token"), 0, "Alice's refresh token was not spent for Bob");
+    // Back to Alice: her token again (the profile's one sign-in link is Bob's now), never Bob's.
+    let again = token(&sb, &["-p", "dev", "-r", "arm"], &[("AZURE_USERNAME", "alice@contoso.test"), ("AZURE_PASSWORD", "pw-a")]);
+    assert_eq!(upn(&again), "alice@contoso.test");
+    assert_eq!(mock.grant_count("refresh_token"), 0, "Bob's refresh token was not spent for Alice");
+}
+
+/// A password profile told by AZURE_USERNAME to be Bob, with no sign-in of its own, never
+/// borrows another profile's sign-in of Alice (same client): Bob signs in as himself.
+#[test]
+fn a_password_profile_never_borrows_another_persons_sign_in() {
+    let mock = mock();
+    mock.add_user("alice@contoso.test", "pw-a");
+    mock.add_user("bob@contoso.test", "pw-b");
+    let sb = sandbox(
+        &mock,
+        &[
+            ("alice", &format!("flow = \"password\"\ntenant = \"{TA}\"\nusername = \"alice@contoso.test\"\npassword_env = \"PW_A\"")),
+            ("dev", &format!("flow = \"password\"\ntenant = \"{TA}\"")),
+        ],
+    );
+    let alice = token(&sb, &["-p", "alice", "-r", "arm"], &[("PW_A", "pw-a")]);
+    assert_eq!(claim(&alice, "upn"), "alice@contoso.test");
+    let bob = token(&sb, &["-p", "dev", "-r", "graph"], &[("AZURE_USERNAME", "bob@contoso.test"), ("AZURE_PASSWORD", "pw-b")]);
+    assert_eq!(claim(&bob, "upn"), "bob@contoso.test", "Alice's sign-in does not answer for Bob");
+    assert_eq!(mock.grant_count("refresh_token"), 0, "Alice's refresh token was not spent for Bob");
+}
