@@ -224,8 +224,8 @@ fn another_user_is_refused_even_when_the_socket_is_open_to_them() {
     let public = tempfile::tempdir().unwrap();
     std::fs::set_permissions(public.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let copy = public.path().join("entra-token");
-    std::fs::copy(env!("CARGO_BIN_EXE_entra-token"), &copy).unwrap();
-    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Copied by `cp`, not by this process: see support::install_executable (ETXTBSY).
+    support::copy_executable(env!("CARGO_BIN_EXE_entra-token"), &copy);
     let mut c = support::bin_at(&copy);
     c.env("HOME", public.path())
         .env("ENTRA_TOKEN_CACHE_DIR", public.path().join("cache"))
