@@ -51,6 +51,10 @@ pub(crate) struct GetTokenArgs {
     /// Entra; bypasses the cache.
     #[arg(long)]
     pub claims: Option<String>,
+    /// With no terminal to prompt on, wait this long (e.g. 2m) for `entra-token login` in
+    /// another terminal (and raise a desktop notification) instead of failing at once.
+    #[arg(long, value_name = "DURATION", value_parser = clock::parse_duration)]
+    pub wait_for_login: Option<std::time::Duration>,
 }
 
 impl GetTokenArgs {
@@ -66,6 +70,7 @@ impl GetTokenArgs {
             no_cache: self.no_cache,
             claims: self.claims.as_deref().map(crate::flows::parse_claims).transpose()?,
             prompts: true,
+            wait_for_login: self.wait_for_login,
             ..self.target.to_request()
         })
     }
