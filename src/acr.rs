@@ -18,6 +18,8 @@ use serde::{Deserialize, Serialize};
 pub(crate) const ACR_USERNAME: &str = "00000000-0000-0000-0000-000000000000";
 /// Replaces `https://<registry>/oauth2/exchange` (tests and private stand-ins; https or loopback only).
 pub(crate) const EXCHANGE_URL_ENV: &str = "ENTRA_TOKEN_ACR_EXCHANGE_URL";
+/// The audience of the Entra token given to ACR's exchange when the profile names none.
+const EXCHANGE_RESOURCE: &str = "https://management.azure.com/";
 /// ACR refresh tokens live about three hours; used when the token carries no `exp`.
 const DEFAULT_LIFETIME: i64 = 3 * 3600;
 
@@ -119,10 +121,19 @@ fn fresh(cache: &Cache, key: &str, now: i64) -> Result<Option<AcrEntry>> {
     Ok(cache.read::<AcrEntry>(key)?.filter(|e| e.v == 1 && e.expires_on - now > broker::DEFAULT_MIN_VALIDITY))
 }
 
+/// The Entra token ACR's exchange takes: Azure management (ACR accepts its audience),
+/// unless the profile names its own target. This is the one place an ARM token is the
+/// default, and it goes only to the registry the profile claims (`exchange_url`).
+fn entra_request(profile: &str) -> Result<TokenRequest> {
+    let p = crate::config::resolve(Some(profile))?;
+    let has_target = p.settings.resource.is_some() || p.settings.scopes.as_ref().is_some_and(|s| !s.is_empty());
+    Ok(TokenRequest { profile: Some(profile.to_string()), resource: (!has_target).then(|| EXCHANGE_RESOURCE.to_string()), ..TokenRequest::default() })
+}
+
 /// The ACR refresh token for `registry` (host[:port]) as `profile`: from the cache, or by
 /// exchanging a (possibly cached) Entra token.
 pub(crate) fn refresh_token(registry: &str, profile: &str) -> Result<(Secret<String>, i64)> {
-    let req = TokenRequest { profile: Some(profile.to_string()), ..TokenRequest::default() };
+    let req = entra_request(profile)?;
     let resolved = broker::resolve(&req)?;
     let key = key(registry, &resolved.key);
     let cache = Cache::open(cache::default_dir()?)?;
@@ -159,7 +170,7 @@ pub(crate) fn refresh_token(registry: &str, profile: &str) -> Result<(Secret<Str
 
 /// Drops the cached refresh token for `registry` (docker logout / erase). True if one was there.
 pub(crate) fn forget(registry: &str, profile: &str) -> Result<bool> {
-    let resolved = broker::resolve(&TokenRequest { profile: Some(profile.to_string()), ..TokenRequest::default() })?;
+    let resolved = broker::resolve(&entra_request(profile)?)?;
     let cache = Cache::open(cache::default_dir()?)?;
     cache.remove(&key(registry, &resolved.key))
 }

@@ -132,6 +132,34 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], access: Access, durability
     result
 }
 
+/// `write_atomic` (private, synced) to a path the user names, which may sit in a shared
+/// directory (`serve --env-file /tmp/x`): refuses when `path` is a symbolic link, not a
+/// regular file, or someone else's, instead of replacing it. The write creates a new
+/// file exclusively and renames it over `path`, so no link is ever followed.
+pub(crate) fn write_private_at(path: &Path, bytes: &[u8]) -> FsResult<()> {
+    let refuse = |why: String| FsError { op: "write", path: path.to_path_buf(), cause: Cause::Unsafe { why, fix: "name a file of your own in a directory of your own".into() } };
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => return Err(FsError { op: "write", path: path.to_path_buf(), cause: Cause::Symlink }),
+        Ok(m) if !m.is_file() => return Err(refuse("it is not a regular file".into())),
+        Ok(m) => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::MetadataExt;
+                // SAFETY: geteuid has no preconditions and cannot fail.
+                let me = unsafe { libc::geteuid() };
+                if m.uid() != me {
+                    return Err(refuse(format!("it belongs to uid {}, not to you (uid {me}); entra-token will not replace it", m.uid())));
+                }
+            }
+            #[cfg(not(unix))]
+            let _ = m;
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(FsError::os("write", path, e)),
+    }
+    write_atomic(path, bytes, Access::Private, Durability::Sync)
+}
+
 /// Creates `tmp` exclusively with the access asked for, whatever the umask.
 fn create_new(tmp: &Path, access: Access) -> io::Result<File> {
     let mut opts = OpenOptions::new();

@@ -95,13 +95,14 @@ pub fn kubectl_exec_info(data: &[u8]) {
     let _ = crate::protocols::kubectl::decode(data);
 }
 
-/// git's credential request lines; what decodes must re-form a URL without line breaks.
+/// git's credential request lines; what decodes to a URL has no `.`/`..` segment, no
+/// control characters, and reads back as itself.
 pub fn git_credential(data: &[u8]) {
     if let Ok(req) = crate::protocols::git::decode(data)
         && let Some(url) = req.url()
     {
-        assert!(!url.contains(['\n', '\0']), "a decoded url carries a line break or NUL: {url:?}");
-        let _ = crate::urlmatch::parse(&url);
+        assert!(url.segments.iter().all(|s| s != "." && s != ".." && !s.contains(['/', '?', '#', '\\']) && !s.chars().any(char::is_control)), "{url:?}");
+        assert_eq!(crate::urlmatch::parse(&url.to_string()).as_ref(), Some(&url), "a git URL must read back as itself");
     }
 }
 

@@ -23,6 +23,7 @@ mod jwt;
 mod keyring_store;
 mod log;
 mod oauth;
+mod peer;
 mod profile_cmd;
 mod protocols;
 mod secret;

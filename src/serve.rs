@@ -3,8 +3,11 @@
 //! so any Azure SDK's ManagedIdentityCredential, or a container given IDENTITY_ENDPOINT and
 //! IDENTITY_HEADER, gets tokens from a developer's profile through the same broker and
 //! cache as every other front end. Loopback only, a random per-run header secret, and an
-//! optional per-profile allow-list of resources. A blocking std listener with one thread
-//! per connection, bounded; the request codec below is pure.
+//! optional per-profile allow-list of resources. It answers for its profile's identity
+//! alone: a request naming another (`client_id`, `object_id`, `mi_res_id`, …) is refused.
+//! A blocking std listener with one thread per connection, bounded in total and per local
+//! user, and each request head must arrive whole within a deadline, so a slow client can
+//! neither hold a thread for long nor take every slot. The request codec below is pure.
 
 use crate::broker::{self, Credential, TokenRequest};
 use crate::clock;
@@ -16,9 +19,10 @@ use clap::Args;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// The protocol version App Service speaks and SDKs send.
 pub(crate) const API_VERSION: &str = "2019-08-01";
@@ -26,8 +30,14 @@ pub(crate) const API_VERSION: &str = "2019-08-01";
 const MAX_HEAD: usize = 8 * 1024;
 /// Connections served at once; more get 503 at once instead of a thread.
 const MAX_CONNECTIONS: usize = 16;
-/// A client that sends nothing for this long is dropped.
-const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections one client (a local user, see `crate::peer`) may hold at once, so one
+/// user cannot take every slot from another.
+const MAX_PER_CLIENT: usize = 4;
+/// The whole request head must arrive within this, however it trickles in: a client
+/// sending one byte every few seconds is cut off here, not kept alive by each byte.
+const HEAD_DEADLINE: Duration = Duration::from_secs(5);
+/// Writing the (small) answer may take this long.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
@@ -40,6 +50,10 @@ pub(crate) struct ServeArgs {
     /// Network time limit for each token a request needs, e.g. 30s.
     #[arg(long, default_value = "60s", value_parser = clock::parse_duration)]
     pub timeout: Duration,
+    /// Write IDENTITY_ENDPOINT and IDENTITY_HEADER to this file (created mode 0600,
+    /// atomically; never through a symlink or over another user's file) instead of stdout.
+    #[arg(long, value_name = "PATH")]
+    pub env_file: Option<PathBuf>,
 }
 
 /// A parsed request head: just what the protocol needs.
@@ -68,9 +82,12 @@ pub(crate) struct Response {
 }
 
 impl Response {
-    /// App Service's error shape: `{"statusCode":N,"message":"…"}`.
+    /// App Service's error shape, `{"statusCode":N,"message":"…"}` (MSAL and azure-identity
+    /// show `statusCode, message`), plus OAuth's `error`/`error_description` that
+    /// IMDS-style clients read.
     fn error(status: u16, message: &str) -> Response {
-        Response { status, body: serde_json::json!({ "statusCode": status, "message": message }).to_string() }
+        let code = if status >= 500 { "server_error" } else { "invalid_request" };
+        Response { status, body: serde_json::json!({ "statusCode": status, "message": message, "error": code, "error_description": message }).to_string() }
     }
 }
 
@@ -104,6 +121,7 @@ pub(crate) fn encode_response(r: &Response) -> Vec<u8> {
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        408 => "Request Timeout",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         502 => "Bad Gateway",
@@ -122,6 +140,8 @@ pub(crate) fn encode_response(r: &Response) -> Vec<u8> {
 
 /// What a request is checked against.
 pub(crate) struct Policy {
+    /// The profile served, for messages.
+    profile: String,
     /// SHA-256 of the header secret: comparing digests leaks nothing about the secret's bytes.
     header_digest: Vec<u8>,
     /// Normalised allowed resources; None: any resource.
@@ -138,7 +158,7 @@ fn normalise(resource: &str) -> Option<String> {
 }
 
 impl Policy {
-    pub(crate) fn new(header_secret: &Secret<String>, allow: Option<&[String]>) -> Result<Policy> {
+    pub(crate) fn new(profile: &str, header_secret: &Secret<String>, allow: Option<&[String]>) -> Result<Policy> {
         let allow = match allow {
             None => None,
             Some(list) => Some(
@@ -147,7 +167,44 @@ impl Policy {
                     .collect::<Result<Vec<_>>>()?,
             ),
         };
-        Ok(Policy { header_digest: digest(header_secret.expose()), allow })
+        Ok(Policy { profile: profile.to_string(), header_digest: digest(header_secret.expose()), allow })
+    }
+}
+
+/// How a request may name a (user-assigned) identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Names {
+    Client,
+    Object,
+    ManagedIdentityResource,
+}
+
+/// Every spelling SDKs send: App Service 2019-08-01 (`client_id`, `object_id`,
+/// `mi_res_id`), its 2017 protocol (`clientid`, `principal_id`) and IMDS (`client_id`,
+/// `object_id`, `msi_res_id`).
+const IDENTITY_PARAMS: &[(&str, Names)] = &[
+    ("client_id", Names::Client),
+    ("clientid", Names::Client),
+    ("object_id", Names::Object),
+    ("principal_id", Names::Object),
+    ("mi_res_id", Names::ManagedIdentityResource),
+    ("msi_res_id", Names::ManagedIdentityResource),
+];
+
+/// True when `value` names the identity `c` was minted for, judged by the token itself:
+/// its application (`appid`/`azp`, for an application's token only, never a person's),
+/// its principal (`oid`), or its managed identity's resource id (`xms_mirid`).
+fn names_identity(kind: Names, value: &str, c: &Credential) -> bool {
+    let claims = crate::jwt::decode(c.access_token.expose()).map(|(_, claims)| claims);
+    let claim = |k: &str| claims.as_ref().and_then(|m| m.get(k)).and_then(serde_json::Value::as_str).map(str::to_string);
+    let same = |a: Option<String>| a.is_some_and(|a| !value.is_empty() && a.trim_end_matches('/').eq_ignore_ascii_case(value.trim_end_matches('/')));
+    match kind {
+        Names::Client => {
+            let app = c.account.is_none() && claim("idtyp").is_none_or(|t| t == "app");
+            app && (same(claim("appid")) || same(claim("azp")) || (claims.is_none() && same(Some(c.client_id.clone()))))
+        }
+        Names::Object => same(claim("oid")),
+        Names::ManagedIdentityResource => same(claim("xms_mirid")),
     }
 }
 
@@ -183,7 +240,19 @@ pub(crate) fn handle(req: &HttpRequest, peer: IpAddr, policy: &Policy, get: &dyn
     {
         return Response::error(403, &format!("resource '{resource}' is not in this profile's serve_resources"));
     }
+    let named: Vec<(&str, &str, Names)> = IDENTITY_PARAMS.iter().filter_map(|(p, kind)| req.param(p).map(|v| (*p, v, *kind))).collect();
     match get(resource) {
+        Ok(c) if !named.iter().all(|(_, v, kind)| names_identity(*kind, v, &c)) => {
+            let (param, value) = named.iter().find(|(_, v, kind)| !names_identity(*kind, v, &c)).map(|(p, v, _)| (*p, *v)).unwrap_or_default();
+            let shown: String = value.chars().take(200).flat_map(char::escape_debug).collect();
+            Response::error(
+                400,
+                &format!(
+                    "this endpoint serves only profile '{}' (client_id {}); {param}={shown} names another identity: run `entra-token serve --profile <that identity's profile>` for it",
+                    policy.profile, c.client_id
+                ),
+            )
+        }
         Ok(c) => Response {
             status: 200,
             body: serde_json::json!({
@@ -207,12 +276,22 @@ pub(crate) fn handle(req: &HttpRequest, peer: IpAddr, policy: &Policy, get: &dyn
     }
 }
 
-/// Reads the request head (up to the blank line), bounded in size and time.
-fn read_head(stream: &mut TcpStream) -> std::result::Result<Vec<u8>, u16> {
+/// Reads the request head (up to the blank line), bounded in size and in total time:
+/// each read may only wait for what is left of `deadline`.
+fn read_head(stream: &mut TcpStream, deadline: Instant) -> std::result::Result<Vec<u8>, u16> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     loop {
-        let n = stream.read(&mut chunk).map_err(|_| 400u16)?;
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(408);
+        }
+        stream.set_read_timeout(Some(left)).map_err(|_| 400u16)?;
+        let n = match stream.read(&mut chunk) {
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => return Err(408),
+            Err(_) => return Err(400),
+        };
         if n == 0 {
             return Err(400);
         }
@@ -228,9 +307,8 @@ fn read_head(stream: &mut TcpStream) -> std::result::Result<Vec<u8>, u16> {
 }
 
 fn serve_connection(mut stream: TcpStream, peer: SocketAddr, policy: &Policy, profile: &str, timeout: Duration) {
-    let _ = stream.set_read_timeout(Some(READ_TIMEOUT));
-    let _ = stream.set_write_timeout(Some(READ_TIMEOUT));
-    let response = match read_head(&mut stream).and_then(|h| parse_request(&h)) {
+    let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
+    let response = match read_head(&mut stream, Instant::now() + HEAD_DEADLINE).and_then(|h| parse_request(&h)) {
         Ok(req) => {
             let get = |resource: &str| {
                 broker::get_token(&TokenRequest {
@@ -245,47 +323,92 @@ fn serve_connection(mut stream: TcpStream, peer: SocketAddr, policy: &Policy, pr
             trace!(1, "serve: {} {} resource={} from {peer} → {}", req.method, req.path, req.param("resource").unwrap_or("-"), r.status);
             r
         }
+        Err(408) => {
+            trace!(1, "serve: {peer} sent no whole request within {} s; cut off", HEAD_DEADLINE.as_secs());
+            Response::error(408, &format!("the request did not arrive within {} s", HEAD_DEADLINE.as_secs()))
+        }
+        Err(431) => Response::error(431, "the request head is too large"),
         Err(status) => Response::error(status, "not an HTTP/1.1 request"),
     };
     let _ = stream.write_all(&encode_response(&response));
     let _ = stream.flush();
 }
 
-/// Counts live connections; the slot is freed when the guard drops.
-struct Slot(Arc<AtomicUsize>);
+/// Live connections, in total and per client.
+#[derive(Default)]
+struct Slots {
+    total: usize,
+    per_client: HashMap<crate::peer::Client, usize>,
+}
+
+/// One admitted connection; its slot is freed when the guard drops.
+struct Slot(Arc<Mutex<Slots>>, crate::peer::Client);
+
+impl Slot {
+    /// A slot for `client`, or None when all are taken or the client holds its share.
+    fn take(slots: &Arc<Mutex<Slots>>, client: crate::peer::Client) -> Option<Slot> {
+        let mut s = slots.lock().unwrap_or_else(|e| e.into_inner());
+        let mine = s.per_client.get(&client).copied().unwrap_or(0);
+        if s.total >= MAX_CONNECTIONS || mine >= MAX_PER_CLIENT {
+            return None;
+        }
+        s.total += 1;
+        s.per_client.insert(client, mine + 1);
+        Some(Slot(slots.clone(), client))
+    }
+}
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        let mut s = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        s.total = s.total.saturating_sub(1);
+        if let Some(n) = s.per_client.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                s.per_client.remove(&self.1);
+            }
+        }
     }
 }
 
 pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
     let profile = config::resolve(args.profile.as_deref())?;
     let header = new_secret()?;
-    let policy = Arc::new(Policy::new(&header, profile.settings.serve_resources.as_deref())?);
+    let policy = Arc::new(Policy::new(&profile.name, &header, profile.settings.serve_resources.as_deref())?);
     let listener = TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), args.port)).map_err(|e| {
         Error::bad_input_hint(format!("cannot listen on 127.0.0.1:{}: {e}", args.port), "pick another --port, or omit it for a free one")
     })?;
     let port = listener.local_addr().map_err(|e| Error::general(format!("cannot read the listening address: {e}")))?.port();
-    // The protocol answer of this command: two lines a shell or `docker --env-file` reads.
-    crate::protocols::write_stdout(format!("IDENTITY_ENDPOINT=http://127.0.0.1:{port}/msi/token\nIDENTITY_HEADER={}\n", header.expose()).as_bytes())?;
+    // The protocol answer of this command: two lines a shell or `docker --env-file` reads,
+    // on stdout or in a file only this user can read.
+    let vars = Secret::new(format!("IDENTITY_ENDPOINT=http://127.0.0.1:{port}/msi/token\nIDENTITY_HEADER={}\n", header.expose()));
+    match &args.env_file {
+        Some(path) => {
+            crate::fs::write_private_at(path, vars.expose().as_bytes()).map_err(|e| match e.hint() {
+                Some(h) => Error::bad_input_hint(e.to_string(), h),
+                None => Error::bad_input(e.to_string()),
+            })?;
+            warn!("wrote IDENTITY_ENDPOINT and IDENTITY_HEADER to {} (mode 0600)", path.display());
+        }
+        None => crate::protocols::write_stdout(vars.expose().as_bytes())?,
+    }
     let allowed = match &profile.settings.serve_resources {
         Some(list) => list.join(", "),
         None => "any resource".into(),
     };
     warn!("serving profile '{}' on http://127.0.0.1:{port}/msi/token ({allowed}); stop with Ctrl-C", profile.name);
-    let live = Arc::new(AtomicUsize::new(0));
+    let slots = Arc::new(Mutex::new(Slots::default()));
     let name = Arc::new(profile.name.clone());
     for conn in listener.incoming() {
         let Ok(mut stream) = conn else { continue };
-        let Ok(peer) = stream.peer_addr() else { continue };
-        if live.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
-            live.fetch_sub(1, Ordering::SeqCst);
+        let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else { continue };
+        let client = crate::peer::client(local, peer);
+        trace!(2, "serve: connection from {peer} ({client:?})");
+        let Some(slot) = Slot::take(&slots, client) else {
+            let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
             let _ = stream.write_all(&encode_response(&Response::error(503, "too many requests at once; try again")));
             continue;
-        }
-        let slot = Slot(live.clone());
+        };
         let (policy, name, timeout) = (policy.clone(), name.clone(), args.timeout);
         let spawned = std::thread::Builder::new().name("serve".into()).spawn(move || {
             let _slot = slot;
@@ -333,7 +456,7 @@ mod tests {
 
     #[test]
     fn header_is_required_and_checked() {
-        let policy = Policy::new(&Secret::new("s3cret".into()), None).unwrap();
+        let policy = Policy::new("dev", &Secret::new("s3cret".into()), None).unwrap();
         let called = Cell::new(0);
         let get = |_: &str| {
             called.set(called.get() + 1);
@@ -354,7 +477,7 @@ mod tests {
 
     #[test]
     fn allow_list_and_parameters() {
-        let policy = Policy::new(&Secret::new("s".into()), Some(&["keyvault".into(), "https://graph.microsoft.com/".into()])).unwrap();
+        let policy = Policy::new("dev", &Secret::new("s".into()), Some(&["keyvault".into(), "https://graph.microsoft.com/".into()])).unwrap();
         let get = |_: &str| Ok(cred());
         let call = |target: &str| handle(&req(&format!("GET {target} HTTP/1.1\r\nX-IDENTITY-HEADER: s\r\n\r\n")), LOCAL, &policy, &get);
         assert_eq!(call("/msi/token?api-version=2019-08-01&resource=https://vault.azure.net/").status, 200);
@@ -370,7 +493,7 @@ mod tests {
 
     #[test]
     fn broker_errors_keep_the_app_service_shape() {
-        let policy = Policy::new(&Secret::new("s".into()), None).unwrap();
+        let policy = Policy::new("dev", &Secret::new("s".into()), None).unwrap();
         let get = |_: &str| Err(Error::Network { url: "u".into(), message: "connection refused".into(), hint: None });
         let r = handle(&req("GET /msi/token?api-version=2019-08-01&resource=graph HTTP/1.1\r\nX-IDENTITY-HEADER: s\r\n\r\n"), LOCAL, &policy, &get);
         assert_eq!(r.status, 502);

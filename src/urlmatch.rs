@@ -1,8 +1,11 @@
 //! Which profile may answer for a URL. git, cargo, Bazel and Docker tell us the URL they
 //! want a credential for; a hostile remote can name any URL, so a token is released only
-//! when a profile's `urls` entry matches exactly: https, the same host (case and a
-//! trailing dot folded, no userinfo), the same port, and a path prefix on a segment
-//! boundary with no `..` escapes.
+//! when a profile's `urls` entry matches exactly. Every front end's URL is normalised and
+//! checked here, once: https only, the host's case and one trailing dot folded, no
+//! userinfo, the default port made explicit, percent-escapes decoded, empty segments
+//! (double slashes) dropped, and any path that could mean something else to a server or
+//! a client (`.`/`..` segments, backslashes, an escaped `/`, `?` or `#` inside a path
+//! segment, control characters) refused outright rather than resolved.
 
 use crate::config::{self, ConfigFile};
 use crate::error::Result;
@@ -16,9 +19,10 @@ pub(crate) struct UrlParts {
     pub segments: Vec<String>,
 }
 
-/// Parses an https URL (or a bare `host[:port][/path]`, which means https). None for
-/// anything we refuse to match: other schemes, userinfo, bad ports, `.`/`..` segments,
-/// non-ASCII or control characters.
+/// Parses an https URL (or a bare `host[:port][/path]`, which means https). The query
+/// and fragment are not part of the path. None for anything we refuse to match: other
+/// schemes, userinfo, bad ports, suspicious segments (see the module comment), non-ASCII
+/// or control characters.
 pub(crate) fn parse(url: &str) -> Option<UrlParts> {
     let url = url.trim();
     if url.is_empty() || url.chars().any(|c| c.is_control() || c.is_whitespace() || !c.is_ascii()) {
@@ -29,9 +33,33 @@ pub(crate) fn parse(url: &str) -> Option<UrlParts> {
         Some(_) => return None,
         None => url,
     };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let end = rest.find(['/', '?', '#', '\\']).unwrap_or(rest.len());
     let (authority, path) = rest.split_at(end);
-    if authority.contains('@') || authority.contains('\\') {
+    let (host, port) = host_port(authority)?;
+    // A URL's query and fragment are not its path: the server never sees them as one.
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    Some(UrlParts { host, port, segments: segments(path)? })
+}
+
+/// The same check for a URL given in pieces, as git's credential protocol does:
+/// `protocol`, `host` (with an optional `:port`) and a path that git has already
+/// percent-decoded. Here a `?` or `#` is part of the path (git took `%3F` out of the
+/// URL), so a path holding one is refused instead of being cut there.
+pub(crate) fn from_components(protocol: &str, host: &str, decoded_path: Option<&str>) -> Option<UrlParts> {
+    if !protocol.eq_ignore_ascii_case("https") || host.chars().any(|c| c.is_control() || c.is_whitespace() || !c.is_ascii() || "/?#\\".contains(c)) {
+        return None;
+    }
+    let (host, port) = host_port(host)?;
+    let path = decoded_path.unwrap_or("");
+    if path.chars().any(|c| c.is_control()) {
+        return None;
+    }
+    Some(UrlParts { host, port, segments: segments(path)? })
+}
+
+/// `host[:port]` → lower-case host without a trailing dot, and the port (443 by default).
+fn host_port(authority: &str) -> Option<(String, u16)> {
+    if authority.contains(['@', '\\', '/', '?', '#']) {
         return None;
     }
     let (host, port) = match authority.rsplit_once(':') {
@@ -43,20 +71,26 @@ pub(crate) fn parse(url: &str) -> Option<UrlParts> {
     if host.is_empty() || !host.chars().all(|c| c.is_ascii_alphanumeric() || "-.[]:".contains(c)) || host.contains("..") || host.ends_with('.') {
         return None;
     }
-    let path = path.split(['?', '#']).next().unwrap_or("");
-    let mut segments = Vec::new();
+    Some((host, port))
+}
+
+/// A path's segments, each percent-decoded; None when any segment is one a server or
+/// client could read as something else (`.`, `..`, or holding `/`, `\`, `?`, `#` once
+/// decoded, or a `%` left after decoding, which a second decoding would turn into more).
+fn segments(path: &str) -> Option<Vec<String>> {
+    let mut out = Vec::new();
     for raw in path.split('/').filter(|s| !s.is_empty()) {
-        let seg: String = form_urlencoded_decode(raw)?;
-        if seg == "." || seg == ".." || seg.contains('/') || seg.contains('\\') {
+        let seg = percent_decode(raw)?;
+        if seg == "." || seg == ".." || seg.contains(['/', '\\', '?', '#', '%']) {
             return None;
         }
-        segments.push(seg);
+        out.push(seg);
     }
-    Some(UrlParts { host, port, segments })
+    Some(out)
 }
 
 /// Percent-decodes one path segment; None if it decodes to invalid UTF-8 or control characters.
-fn form_urlencoded_decode(raw: &str) -> Option<String> {
+fn percent_decode(raw: &str) -> Option<String> {
     // form_urlencoded turns '+' into ' '; in a path '+' is literal, so protect it first.
     let protected = raw.replace('+', "%2B");
     let decoded: String = form_urlencoded::parse(format!("x={protected}").as_bytes()).next().map(|(_, v)| v.into_owned())?;
@@ -65,27 +99,35 @@ fn form_urlencoded_decode(raw: &str) -> Option<String> {
 
 /// True when `url` falls under `prefix`.
 pub(crate) fn matches(prefix: &str, url: &str) -> bool {
-    let (Some(p), Some(u)) = (parse(prefix), parse(url)) else {
-        return false;
-    };
+    parse(url).is_some_and(|u| under(prefix, &u))
+}
+
+/// True when the normalised URL `u` falls under `prefix` (host, port, whole segments).
+pub(crate) fn under(prefix: &str, u: &UrlParts) -> bool {
+    let Some(p) = parse(prefix) else { return false };
     p.host == u.host && p.port == u.port && u.segments.len() >= p.segments.len() && p.segments.iter().zip(&u.segments).all(|(a, b)| a == b)
 }
 
 /// The profile whose `urls` claim `url` (the longest matching prefix wins; ties go to
 /// the first profile by name). None: answer nothing.
-pub(crate) fn profile_for_url(url: &str) -> Result<Option<String>> {
+pub(crate) fn profile_for(url: &UrlParts) -> Result<Option<String>> {
     let file = match config::config_path() {
         Some(p) => config::load_file(&p)?,
         None => ConfigFile::default(),
     };
-    Ok(profile_in(&file, url))
+    Ok(profile_claiming(&file, url))
 }
 
+/// `profile_claiming` for a URL string; None when it does not parse.
 pub(crate) fn profile_in(file: &ConfigFile, url: &str) -> Option<String> {
+    profile_claiming(file, &parse(url)?)
+}
+
+pub(crate) fn profile_claiming(file: &ConfigFile, url: &UrlParts) -> Option<String> {
     let mut best: Option<(usize, &String)> = None;
     for (name, p) in &file.profiles {
         for prefix in &p.urls {
-            if matches(prefix, url) {
+            if under(prefix, url) {
                 let len = parse(prefix).map(|p| p.segments.len() + 1).unwrap_or(0);
                 if best.is_none_or(|(l, _)| len > l) {
                     best = Some((len, name));
@@ -94,6 +136,20 @@ pub(crate) fn profile_in(file: &ConfigFile, url: &str) -> Option<String> {
         }
     }
     best.map(|(_, n)| n.clone())
+}
+
+impl std::fmt::Display for UrlParts {
+    /// The normalised URL, for messages (segments re-escaped where they need it).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "https://{}", self.host)?;
+        if self.port != 443 {
+            write!(f, ":{}", self.port)?;
+        }
+        write!(f, "/")?;
+        // form_urlencoded writes a space as '+' (and a '+' as %2B); a path wants %20.
+        let path: Vec<String> = self.segments.iter().map(|s| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20")).collect();
+        write!(f, "{}", path.join("/"))
+    }
 }
 
 #[cfg(test)]
@@ -120,6 +176,44 @@ mod tests {
         assert!(!matches(p, "https://dév.azure.com/contoso/"));
         assert!(!matches(p, "https://dev.azure.com../contoso/"));
         assert!(matches("https://dev.azure.com:443/contoso", "https://dev.azure.com/contoso/a"));
+    }
+
+    #[test]
+    fn every_spelling_of_an_escape_is_refused_or_folded() {
+        let p = "https://dev.azure.com/contoso/";
+        for hostile in [
+            "https://dev.azure.com/contoso/%2E%2E/evilorg",
+            "https://dev.azure.com/contoso/./x",
+            "https://dev.azure.com/contoso%3F/../../evilorg/_git/repo",
+            "https://dev.azure.com/contoso\\..\\evilorg",
+            "https://dev.azure.com/contoso/%5C..%5Cevilorg",
+            "https://dev.azure.com/contoso/%252e%252e/evilorg",
+            "https://dev.azure.com\\contoso",
+            "https://user:pw@dev.azure.com/contoso/x",
+        ] {
+            assert!(!matches(p, hostile), "{hostile}");
+        }
+        // The query and fragment of a real URL are not its path.
+        assert!(matches(p, "https://dev.azure.com/contoso?x=/../evil"));
+        assert!(!matches(p, "https://dev.azure.com/evil?/contoso"));
+        // Double slashes, host case, the default port: one URL.
+        assert!(matches(p, "https://DEV.azure.com:443//contoso//x"));
+    }
+
+    #[test]
+    fn git_paths_are_decoded_paths_so_query_marks_are_refused() {
+        let p = "https://dev.azure.com/contoso/";
+        let git = |host: &str, path: &str| from_components("https", host, Some(path)).is_some_and(|u| under(p, &u));
+        assert!(git("dev.azure.com", "contoso/_git/repo"));
+        assert!(git("DEV.AZURE.COM:443", "/contoso//_git/repo"));
+        for path in ["contoso?/../../evilorg/_git/repo", "contoso#/../evilorg", "contoso/../evilorg", "contoso/./x", "contoso\\..\\evilorg", "contoso/%2e%2e/evilorg", "contoso/a\nb"] {
+            assert!(!git("dev.azure.com", path), "{path}");
+        }
+        assert!(!git("evil.test@dev.azure.com", "contoso/x"));
+        assert!(!git("dev.azure.com/contoso", "x"));
+        assert!(from_components("http", "dev.azure.com", Some("contoso")).is_none());
+        let u = from_components("https", "h:8443", Some("a b/c+d/é")).unwrap();
+        assert_eq!(parse(&u.to_string()), Some(u));
     }
 
     #[test]

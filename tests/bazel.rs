@@ -113,3 +113,29 @@ fn bad_requests_and_commands_fail_with_a_reason_on_stderr() {
     assert!(out.stdout.is_empty());
     assert!(text(&out.stderr).contains("AADSTS7000215"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn a_claimed_uri_without_a_resource_gets_azure_devops_on_its_hosts_and_a_refusal_elsewhere() {
+    let mock = MockAuthority::start();
+    mock.add_tenant(TENANT);
+    mock.add_app(APP, Some(SECRET));
+    let sb = Sandbox::new();
+    // No `resource`: before, any claimed host got an Azure management token.
+    sb.write_config(&format!(
+        "[profiles.build]\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nflow = \"client-credentials\"\nclient_secret_env = \"APP_SECRET\"\nauthority = \"{}\"\nurls = [\"{CACHE_URL}\", \"https://pkgs.dev.azure.com/contoso/\"]\n",
+        mock.url()
+    ));
+    let link = sb.link("entra-token-bazel");
+    let out = bazel_get(&sb, &link, &[], r#"{"uri":"https://bazel-cache.contoso.test/ac/0123abcd"}"#);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(err.starts_with("entra-token: profile 'build' claims https://bazel-cache.contoso.test/ac/0123abcd but names no `resource`"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(mock.token_requests(), 0, "no token may be made for a server whose API is unknown");
+    // An Azure Artifacts feed: Azure DevOps, as git and cargo use.
+    let out = bazel_get(&sb, &link, &[], r#"{"uri":"https://pkgs.dev.azure.com/contoso/_packaging/f/maven/v1/x.jar"}"#);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let token = mock.issued_access_tokens().pop().unwrap();
+    assert_eq!(jwt_claims(&token).unwrap()["aud"], "499b84ac-1321-427f-aa17-267ca6975798");
+}

@@ -98,6 +98,7 @@ client_id = "{APP}"
 flow = "client-credentials"
 client_secret_env = "FEED_SECRET"
 authority = "{authority}"
+resource = "499b84ac-1321-427f-aa17-267ca6975798"
 urls = ["{server}/reg/"]
 "#,
         authority = mock.url(),

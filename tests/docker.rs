@@ -194,6 +194,29 @@ fn unclaimed_registries_are_not_found_byte_for_byte_and_get_nothing() {
 }
 
 #[test]
+fn a_plain_registry_gets_a_token_for_its_profiles_resource_and_acr_the_management_one() {
+    let mock = MockAuthority::start();
+    let registry = MockRegistry::start(None, mock.tenant_id(TENANT));
+    let sb = configured(&mock, "urls = [\"https://images.contoso.test/\"]\nresource = \"api://images\"\n[profiles.acr]\nflow = \"client-credentials\"\nclient_secret_env = \"APP_SECRET\"\n");
+    // The second profile repeats the first's identity for ACR, without a resource.
+    let config = std::fs::read_to_string(sb.path("config.toml")).unwrap();
+    sb.write_config(&format!("{config}tenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nauthority = \"{}\"\nurls = [\"contoso.azurecr.io\"]\n", mock.url()));
+    let out = helper(&sb, "get", "images.contoso.test", &[]);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["Username"], "entra-token");
+    assert_eq!(jwt_claims(v["Secret"].as_str().unwrap()).unwrap()["aud"], "api://images");
+    // ACR's exchange alone takes the management token, and only the claimed registry sees it.
+    let exchange = format!("{}/oauth2/exchange", registry.server.url());
+    let out = helper(&sb, "get", "contoso.azurecr.io", &[("ENTRA_TOKEN_ACR_EXCHANGE_URL", exchange.as_str())]);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    let st = registry.state();
+    let sent = st.exchanges[0].iter().find(|(k, _)| k == "access_token").map(|(_, v)| v.clone()).unwrap();
+    assert_eq!(jwt_claims(&sent).unwrap()["aud"], "https://management.azure.com/");
+    assert_eq!(st.exchanges[0].iter().find(|(k, _)| k == "service").map(|(_, v)| v.as_str()), Some("contoso.azurecr.io"));
+}
+
+#[test]
 fn list_version_store_and_errors_on_stdout() {
     let mock = MockAuthority::start();
     // A registry that refuses every exchange (the identity has no pull role).
@@ -220,11 +243,13 @@ fn list_version_store_and_errors_on_stdout() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stdout).contains("UNAUTHORIZED"), "{}", text(&out.stdout));
     assert!(!text(&out.stdout).contains(&mock.issued_access_tokens()[0]));
-    // A plain (non-ACR) registry gets the Entra token itself.
+    // A plain (non-ACR) registry whose profile names no `resource`: refused, and no
+    // token is made (before, it got the Azure management token ACR's exchange uses).
+    let before = mock.token_requests();
     let out = helper(&sb, "get", "images.contoso.test", &env);
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", text(&out.stdout)));
-    assert_eq!(v["Username"], "entra-token");
-    assert!(mock.issued_access_tokens().iter().any(|t| v["Secret"] == t.as_str()));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).starts_with("profile 'images' claims https://images.contoso.test/ but names no `resource`"), "{}", text(&out.stdout));
+    assert_eq!(mock.token_requests(), before);
     // Unknown action, and an exchange URL that is not https: errors on stdout.
     let out = helper(&sb, "frobnicate", "", &env);
     assert_eq!(out.status.code(), Some(1));

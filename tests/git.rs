@@ -101,7 +101,26 @@ client_id = "{APP}"
 flow = "client-credentials"
 client_secret_env = "GIT_SECRET"
 authority = "{authority}"
+resource = "{AZURE_DEVOPS}"
 urls = ["{server}/org/"]
+
+# Azure DevOps's own host: Azure DevOps is the default resource there.
+[profiles.devops]
+tenant = "{TENANT}"
+client_id = "{APP}"
+flow = "client-credentials"
+client_secret_env = "GIT_SECRET"
+authority = "{authority}"
+urls = ["https://dev.azure.com/contoso/"]
+
+# Another git server with no `resource`: no token is guessed for it.
+[profiles.forge]
+tenant = "{TENANT}"
+client_id = "{APP}"
+flow = "client-credentials"
+client_secret_env = "GIT_SECRET"
+authority = "{authority}"
+urls = ["https://git.contoso.test/"]
 "#,
         authority = mock.url(),
         server = server.url(),
@@ -235,7 +254,7 @@ fn credential_fill_answers_bearer_when_git_offers_authtype() {
     assert_eq!(field(&so, "authtype"), Some("Bearer"), "{so}");
     let token = field(&so, "credential").expect("a credential");
     assert!(f.mock.issued_access_tokens().contains(&token.to_string()));
-    assert_eq!(jwt_claims(token).unwrap()["aud"], AZURE_DEVOPS, "Azure DevOps is the default resource for git");
+    assert_eq!(jwt_claims(token).unwrap()["aud"], AZURE_DEVOPS, "the profile's resource");
     assert!(field(&so, "password").is_none(), "{so}");
 }
 
@@ -291,6 +310,58 @@ fn a_url_no_profile_claims_gets_nothing() {
     let out = run_with_stdin(c, "protocol=https\nhost=evil.test\npath=org/repo.git\n\n");
     assert!(out.status.success());
     assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn azure_devops_is_the_default_resource_only_on_azure_devops_hosts() {
+    let Some(f) = fixture() else { return };
+    let out = f.fill("url=https://dev.azure.com/contoso/_git/repo\ncapability[]=authtype\n\n");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let so = text(&out.stdout);
+    let token = field(&so, "credential").unwrap_or_else(|| panic!("no credential: {so} {}", text(&out.stderr)));
+    assert_eq!(jwt_claims(token).unwrap()["aud"], AZURE_DEVOPS, "Azure DevOps is the default resource on dev.azure.com");
+    // A claimed server that is not Azure DevOps, with no `resource`: no token at all,
+    // and a line saying what to add.
+    let before = f.mock.token_requests();
+    let out = f.fill("url=https://git.contoso.test/team/repo\ncapability[]=authtype\n\n");
+    assert!(!out.status.success());
+    assert!(!text(&out.stdout).contains("credential=") && !text(&out.stdout).contains("password="), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(err.contains("entra-token: profile 'forge' claims https://git.contoso.test/team/repo but names no `resource`"), "{err}");
+    assert!(err.contains("[profiles.forge]"), "{err}");
+    assert_eq!(f.mock.token_requests(), before);
+}
+
+#[test]
+fn paths_that_leave_the_claimed_prefix_get_nothing_through_real_git() {
+    let Some(f) = fixture() else { return };
+    // (`url=` resets what came before it, so the capability follows it.)
+    // git decodes `%3F` into the `path` it gives helpers: `contoso?/../../evilorg/_git/repo`.
+    for url in [
+        "https://dev.azure.com/contoso%3F/../../evilorg/_git/repo",
+        "https://dev.azure.com/contoso%23/../evilorg/_git/repo",
+        "https://dev.azure.com/contoso/%2e%2e/evilorg/_git/repo",
+        "https://dev.azure.com/contoso%2F..%2Fevilorg/_git/repo",
+        "https://dev.azure.com/contoso%5C..%5Cevilorg/_git/repo",
+        "https://dev.azure.com/contoso/.%2E/evilorg/_git/repo",
+        "https://dev.azure.com/contoso%252F..%252Fevilorg/_git/repo",
+    ] {
+        let out = f.fill(&format!("url={url}\ncapability[]=authtype\n\n"));
+        let so = text(&out.stdout);
+        assert!(!so.contains("credential=") && !so.contains("password="), "git got a credential for {url}: {so}");
+    }
+    // The helper asked directly, with the decoded path git would pass: nothing.
+    for path in ["contoso?/../../evilorg/_git/repo", "contoso#/../evilorg", "contoso/../evilorg", "contoso\\..\\evilorg"] {
+        let mut c = f.sb.cmd();
+        c.args(["git", "get"]).env("GIT_SECRET", SECRET);
+        let out = run_with_stdin(c, &format!("protocol=https\nhost=dev.azure.com\npath={path}\n\n"));
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(out.stdout.is_empty(), "{path}: {}", text(&out.stdout));
+    }
+    assert_eq!(f.mock.token_requests(), 0, "no token may be fetched for a path outside the claim");
+    // The same profile still answers its own, oddly spelt, URL.
+    let out = f.fill("url=https://DEV.azure.com:443/contoso//_git/repo\ncapability[]=authtype\n\n");
+    assert!(field(&text(&out.stdout), "credential").is_some(), "{}", text(&out.stderr));
 }
 
 #[test]

@@ -185,9 +185,16 @@ fn a_kubeconfig_cluster_config_cannot_redirect_the_secret() {
         assert_refused(&o, t);
     }
     assert_eq!(mock.token_requests(), 0);
-    // Authority-like keys in the cluster config are not settings: the profile's authority is used.
-    let info = exec_info(serde_json::json!({"profile": "ci", "authority": "http://evil.test", "authority_host": "http://evil.test", "cloud": "http://evil.test"}));
-    let o = run(&sb, &trap, &[("KUBERNETES_EXEC_INFO", &info), ("NO_PROXY", "127.0.0.1")], &["kubectl"], "");
+    // Authority-like keys in the cluster config are not settings: refused by name, nothing sent.
+    for key in ["authority", "authority_host", "cloud"] {
+        let info = exec_info(serde_json::json!({"profile": "ci", key: "http://evil.test"}));
+        let o = run(&sb, &trap, &[("KUBERNETES_EXEC_INFO", &info), ("NO_PROXY", "127.0.0.1")], &["kubectl"], "");
+        assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(String::from_utf8_lossy(&o.stderr).contains(&format!("unknown field `{key}`")), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert_eq!(mock.token_requests(), 0);
+    // The profile's own settings still work.
+    let o = run(&sb, &trap, &[("KUBERNETES_EXEC_INFO", &exec_info(serde_json::json!({"profile": "ci"}))), ("NO_PROXY", "127.0.0.1")], &["kubectl"], "");
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(mock.token_requests(), 1, "the token came from the profile's own authority");
     trap.assert_untouched("kubeconfig cluster config");

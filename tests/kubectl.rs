@@ -235,6 +235,15 @@ fn plugin_answers_in_the_version_asked_with_an_early_expiry() {
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
     assert!(text(&out.stderr).contains("client.authentication.k8s.io/v2"), "{}", text(&out.stderr));
+    // A misspelt key in the cluster's exec config picks no identity: refused by name.
+    let mut c = f.sb.cmd();
+    c.env("AKS_SECRET", SECRET)
+        .env("KUBERNETES_EXEC_INFO", r#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","spec":{"interactive":false,"cluster":{"server":"https://x","config":{"profil":"other"}}}}"#)
+        .args(["kubectl", "-p", "aks"]);
+    let out = run(c);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert!(text(&out.stderr).contains("unknown field `profil`, expected one of `profile`, `resource`, `tenant`"), "{}", text(&out.stderr));
 }
 
 #[test]

@@ -37,7 +37,12 @@ fn schemas_accept_the_examples_and_reject_wrong_shapes() {
     let (req, ans, err) = (schema("request.schema.json"), schema("answer.schema.json"), schema("error.schema.json"));
     let mut n = 0;
     for (name, ex) in examples() {
-        assert_valid(&req, &ex["request"], &format!("{name} request"));
+        // An example of a request the binary refuses says so; the schema must refuse it too.
+        if ex["request_schema_valid"] == false {
+            assert!(!req.is_valid(&ex["request"]), "{name}: the request schema accepts a request the binary refuses");
+        } else {
+            assert_valid(&req, &ex["request"], &format!("{name} request"));
+        }
         let expected = if ex["exit_code"] == 0 { &ans } else { &err };
         assert_valid(expected, &ex["response"], &format!("{name} response"));
         n += 1;
@@ -47,6 +52,8 @@ fn schemas_accept_the_examples_and_reject_wrong_shapes() {
     assert!(!req.is_valid(&serde_json::json!({"resource":"a","scopes":["b"]})));
     assert!(!req.is_valid(&serde_json::json!({"v":"1"})));
     assert!(!req.is_valid(&serde_json::json!({"min_validity":-5})));
+    assert!(!req.is_valid(&serde_json::json!({"resource":"graph","profil":"ci"})));
+    assert!(req.is_valid(&serde_json::json!({"resource":"graph","x-trace":{"id":1}})));
     assert!(!ans.is_valid(&serde_json::json!({"v":1,"access_token":"a"})));
     assert!(!err.is_valid(&serde_json::json!({"error":{"code":"nope","message":"m","exit_code":1}})));
 }

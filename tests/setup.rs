@@ -217,7 +217,7 @@ fn setup_git_applies_helpers_that_the_real_git_uses() {
     mock.add_app(APP, Some(SECRET));
     let sb = Sandbox::new();
     sb.write_config(&format!(
-        "[profiles.repos]\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nflow = \"client-credentials\"\nclient_secret_env = \"S\"\nauthority = \"{}\"\nurls = [\"https://git.example.test/org/\"]\n",
+        "[profiles.repos]\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nflow = \"client-credentials\"\nclient_secret_env = \"S\"\nauthority = \"{}\"\nresource = \"api://git.example.test\"\nurls = [\"https://git.example.test/org/\"]\n",
         mock.url()
     ));
     let gitconfig = sb.write_file("gitconfig", "[credential]\n\thelper = store\n[user]\n\tname = me\n");

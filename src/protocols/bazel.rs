@@ -1,7 +1,10 @@
 //! Bazel's credential helper protocol (EngFlow credential-helper-spec): Bazel runs
 //! `<helper> get` with `{"uri":"…"}` on stdin and sends the headers we print with its
 //! request. Only URLs a profile's `urls` claims get a token; anything else gets `{}`
-//! (no headers), so a build cannot be tricked into sending the token elsewhere.
+//! (no headers), so a build cannot be tricked into sending the token elsewhere. A
+//! claimed URL gets a token for the profile's `resource` (Azure DevOps for Azure
+//! DevOps's hosts); with no resource named the helper refuses rather than send a
+//! cache server a token for another API.
 
 use crate::broker::{self, Credential};
 use crate::clock;
@@ -78,7 +81,11 @@ pub(crate) fn run(command: Option<&str>) -> Result<ExitCode> {
         }
     }
     let request = decode(&super::read_stdin_limited(MAX_REQUEST)?)?;
-    let Some(req) = super::url_request(&match_url(&request.uri), broker::DEFAULT_RESOURCE)? else {
+    let claimed = match crate::urlmatch::parse(&match_url(&request.uri)) {
+        Some(url) => super::url_request(&url)?,
+        None => None,
+    };
+    let Some(req) = claimed else {
         super::write_stdout(format!("{}\n", encode_none()).as_bytes())?;
         return Ok(ExitCode::SUCCESS);
     };

@@ -150,9 +150,13 @@ pub(crate) fn index_url(raw: &str) -> &str {
 fn request_for(req: &CredentialRequest, args: &ProviderArgs) -> Result<Option<TokenRequest>> {
     let url = index_url(&req.registry.index_url);
     trace!(1, "cargo asks for registry {} ({url})", req.registry.name.as_deref().unwrap_or("?"));
-    let mut token_req = match &args.profile {
-        None => match super::url_request(url, super::AZURE_DEVOPS_RESOURCE)? {
-            Some(r) => r,
+    let Some(parts) = crate::urlmatch::parse(url) else {
+        trace!(1, "{url} is not an https URL entra-token can match; not answering");
+        return Ok(None);
+    };
+    let name = match &args.profile {
+        None => match crate::urlmatch::profile_for(&parts)? {
+            Some(name) => name,
             None => return Ok(None),
         },
         Some(name) => {
@@ -160,20 +164,19 @@ fn request_for(req: &CredentialRequest, args: &ProviderArgs) -> Result<Option<To
                 Some(p) => config::load_file(&p)?,
                 None => config::ConfigFile::default(),
             };
-            let claims = file.profiles.get(name).is_some_and(|p| p.urls.iter().any(|prefix| crate::urlmatch::matches(prefix, url)));
+            let claims = file.profiles.get(name).is_some_and(|p| p.urls.iter().any(|prefix| crate::urlmatch::under(prefix, &parts)));
             if !claims {
                 trace!(1, "profile '{name}' does not list {url} in its urls; not answering");
                 return Ok(None);
             }
-            let profile = config::resolve(Some(name))?;
-            let has_target = profile.settings.resource.is_some() || profile.settings.scopes.as_ref().is_some_and(|s| !s.is_empty());
-            TokenRequest { profile: Some(name.clone()), resource: (!has_target).then(|| super::AZURE_DEVOPS_RESOURCE.to_string()), ..TokenRequest::default() }
+            name.clone()
         }
     };
-    if let Some(r) = &args.resource {
-        token_req.resource = Some(r.clone());
-    }
-    Ok(Some(token_req))
+    // `--resource` in the provider's args names the target, so no default is needed.
+    Ok(Some(match &args.resource {
+        Some(r) => TokenRequest { profile: Some(name), resource: Some(r.clone()), ..TokenRequest::default() },
+        None => super::request_for_profile(&name, &parts)?,
+    }))
 }
 
 /// Handles one request: never fails, every problem becomes an `Err` answer.

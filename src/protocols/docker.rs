@@ -4,10 +4,11 @@
 //! protocol here, errors go to STDOUT with exit 1, and the exact sentence
 //! `credentials not found in native keychain` means "not mine". Only registries a
 //! profile's `urls` claims get a credential; Azure Container Registries get an ACR
-//! refresh token (exchanged and cached by `crate::acr`), others the Entra access token.
+//! refresh token (exchanged and cached by `crate::acr`), others the Entra access token
+//! for the profile's `resource` (refused when the profile names none).
 
 use crate::acr;
-use crate::broker::{self, TokenRequest};
+use crate::broker;
 use crate::config::{self, ConfigFile};
 use crate::error::{self, Error, Result};
 use crate::log::trace;
@@ -122,7 +123,11 @@ fn get(server: &str) -> std::result::Result<Credentials, Failure> {
         let (token, _) = acr::refresh_token(&registry, &profile).map_err(fail)?;
         return Ok(Credentials { server_url: server.to_string(), username: acr::ACR_USERNAME.into(), secret: token });
     }
-    let cred = broker::get_token(&TokenRequest { profile: Some(profile), ..TokenRequest::default() }).map_err(fail)?;
+    // Any other registry gets a token only for the API its profile names: never the
+    // management token ACR's exchange uses, which would let the registry act as us.
+    let url = urlmatch::parse(server).ok_or(Failure::NotFound)?;
+    let req = super::request_for_profile(&profile, &url).map_err(fail)?;
+    let cred = broker::get_token(&req).map_err(fail)?;
     Ok(Credentials { server_url: server.to_string(), username: TOKEN_USERNAME.into(), secret: cred.access_token })
 }
 

@@ -34,13 +34,11 @@ pub(crate) struct CredentialRequest {
 }
 
 impl CredentialRequest {
-    /// `protocol://host/path`, or None without a protocol and host.
-    pub(crate) fn url(&self) -> Option<String> {
-        let (p, h) = (self.protocol.as_deref()?, self.host.as_deref()?);
-        Some(match self.path.as_deref().filter(|p| !p.is_empty()) {
-            Some(path) => format!("{p}://{h}/{}", path.trim_start_matches('/')),
-            None => format!("{p}://{h}/"),
-        })
+    /// The URL git asks about, normalised and checked by `urlmatch` (git sends the path
+    /// already percent-decoded), or None without a protocol and host or when it is
+    /// not one we would ever match.
+    pub(crate) fn url(&self) -> Option<crate::urlmatch::UrlParts> {
+        crate::urlmatch::from_components(self.protocol.as_deref()?, self.host.as_deref()?, self.path.as_deref())
     }
 
     pub(crate) fn offers_authtype(&self) -> bool {
@@ -112,10 +110,10 @@ pub(crate) fn serve(operation: &str) -> Result<ExitCode> {
     }
     let req = decode(&super::read_stdin_limited(MAX_INPUT)?)?;
     let Some(url) = req.url() else {
-        trace!(1, "git sent no protocol/host; answering nothing");
+        trace!(1, "git sent no protocol/host, or a URL no profile could claim; answering nothing");
         return Ok(ExitCode::SUCCESS);
     };
-    let Some(token_req) = super::url_request(&url, super::AZURE_DEVOPS_RESOURCE)? else {
+    let Some(token_req) = super::url_request(&url)? else {
         return Ok(ExitCode::SUCCESS);
     };
     match operation {
@@ -161,11 +159,11 @@ mod tests {
     #[test]
     fn decodes_until_the_blank_line_and_ignores_unknown_keys() {
         let r = decode(b"protocol=https\nhost=dev.azure.com:443\npath=org/_git/r\nwwwauth[]=Bearer x\nfuture=1\ncapability[]=authtype\ncapability[]=state\n\nhost=evil\n").unwrap();
-        assert_eq!(r.url().as_deref(), Some("https://dev.azure.com:443/org/_git/r"));
+        assert_eq!(r.url().map(|u| u.to_string()).as_deref(), Some("https://dev.azure.com/org/_git/r"));
         assert!(r.offers_authtype());
         assert_eq!(r.capabilities, vec!["authtype", "state"]);
         let r = decode(b"protocol=https\r\nhost=h\r\n").unwrap();
-        assert_eq!(r.url().as_deref(), Some("https://h/"));
+        assert_eq!(r.url().map(|u| u.to_string()).as_deref(), Some("https://h/"));
         assert_eq!(decode(b"").unwrap(), CredentialRequest::default());
         assert_eq!(decode(b"host=h").unwrap().url(), None);
     }

@@ -64,7 +64,10 @@ pub(crate) struct ExecInfo {
 
 /// The per-cluster settings a kubeconfig can carry in the cluster's
 /// `extensions: [{name: client.authentication.k8s.io/exec, extension: {profile, resource}}]`.
+/// It is ours, and it picks the identity: a key we do not know (a misspelt `profil`) is
+/// refused by name rather than answered with the default profile's token.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct ClusterConfig {
     pub profile: Option<String>,
     pub resource: Option<String>,
@@ -194,12 +197,14 @@ mod tests {
     }
 
     #[test]
-    fn reads_v1_interactive_and_cluster_config_ignoring_unknown_fields() {
+    fn reads_v1_interactive_and_cluster_config_refusing_unknown_config_keys() {
         let i = decode(
             br#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","spec":{"interactive":true,"future":1,
-            "cluster":{"server":"https://x","certificate-authority-data":"AA==","config":{"profile":"aks","resource":"r1","other":2}}}}"#,
+            "cluster":{"server":"https://x","certificate-authority-data":"AA==","config":{"profile":"aks","resource":"r1"}}}}"#,
         )
         .unwrap();
+        let e = decode(br#"{"apiVersion":"client.authentication.k8s.io/v1","spec":{"cluster":{"config":{"profil":"aks"}}}}"#).unwrap_err();
+        assert!(e.to_string().contains("unknown field `profil`, expected one of `profile`, `resource`, `tenant`"), "{e}");
         assert_eq!(i.api_version, ApiVersion::V1);
         assert!(i.interactive);
         assert_eq!(i.cluster.profile.as_deref(), Some("aks"));

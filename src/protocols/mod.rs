@@ -56,25 +56,52 @@ pub(crate) fn early_expiry(expires_on: i64, now: i64) -> i64 {
 }
 
 /// Azure DevOps (repos, Artifacts feeds): the resource URL-based protocols ask for when
-/// the matching profile names none.
+/// the matching profile names none and the URL is Azure DevOps's own.
 pub(crate) const AZURE_DEVOPS_RESOURCE: &str = "499b84ac-1321-427f-aa17-267ca6975798";
+
+/// The resource to ask for when a profile claiming `url` names none: Azure DevOps for
+/// Azure DevOps's own hosts (repos, Artifacts feeds, which git, cargo and Bazel reach),
+/// and nothing otherwise. A token for another API (Azure management, above all) is never
+/// sent to a server that merely was listed in `urls`: it would let that server act as
+/// the identity. ACR's token exchange picks its own audience (`crate::acr`).
+pub(crate) fn default_resource_for(url: &crate::urlmatch::UrlParts) -> Option<&'static str> {
+    let h = url.host.as_str();
+    let azure_devops = h == "dev.azure.com" || h.ends_with(".dev.azure.com") || (h.ends_with(".visualstudio.com") && h.len() > ".visualstudio.com".len());
+    (azure_devops && url.port == 443).then_some(AZURE_DEVOPS_RESOURCE)
+}
 
 /// The token request for a URL a tool asked about, or None when no profile's `urls`
 /// claims it (then the protocol answers "not mine"). The profile's own `resource` or
-/// `scopes` win; otherwise `default_resource`.
-pub(crate) fn url_request(url: &str, default_resource: &str) -> Result<Option<crate::broker::TokenRequest>> {
-    let Some(name) = crate::urlmatch::profile_for_url(url)? else {
+/// `scopes` win; otherwise `default_resource_for`, and without one, a refusal asking
+/// for `resource` (exit 1).
+pub(crate) fn url_request(url: &crate::urlmatch::UrlParts) -> Result<Option<crate::broker::TokenRequest>> {
+    let Some(name) = crate::urlmatch::profile_for(url)? else {
         crate::log::trace!(1, "no profile claims {url}; answering nothing");
         return Ok(None);
     };
     crate::log::trace!(1, "profile '{name}' claims {url}");
-    let profile = crate::config::resolve(Some(&name))?;
+    request_for_profile(&name, url).map(Some)
+}
+
+/// The token request of profile `name` for `url` (which it claims): its own target, or
+/// the URL's default resource, or a refusal naming the missing `resource`.
+pub(crate) fn request_for_profile(name: &str, url: &crate::urlmatch::UrlParts) -> Result<crate::broker::TokenRequest> {
+    let profile = crate::config::resolve(Some(name))?;
     let has_target = profile.settings.resource.is_some() || profile.settings.scopes.as_ref().is_some_and(|s| !s.is_empty());
-    Ok(Some(crate::broker::TokenRequest {
-        profile: Some(name),
-        resource: (!has_target).then(|| default_resource.to_string()),
-        ..crate::broker::TokenRequest::default()
-    }))
+    let resource = match (has_target, default_resource_for(url)) {
+        (true, _) => None,
+        (false, Some(r)) => Some(r.to_string()),
+        (false, None) => return Err(missing_resource(name, url)),
+    };
+    Ok(crate::broker::TokenRequest { profile: Some(name.to_string()), resource, ..crate::broker::TokenRequest::default() })
+}
+
+/// The refusal when a profile claims a server but does not say which API its tokens are for.
+pub(crate) fn missing_resource(name: &str, url: &crate::urlmatch::UrlParts) -> Error {
+    Error::bad_input_hint(
+        format!("profile '{name}' claims {url} but names no `resource`, and entra-token sends a server only a token meant for it"),
+        format!("add `resource = \"<the server's App ID URI or GUID>\"` to [profiles.{name}]"),
+    )
 }
 
 /// Reads all of stdin up to `limit` bytes; more is bad input, not an allocation.

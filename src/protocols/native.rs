@@ -12,7 +12,14 @@ const MAX_REQUEST: u64 = 64 * 1024;
 /// One day: a larger `min_validity` can never be satisfied by an Entra token.
 const MAX_MIN_VALIDITY: i64 = 86_400;
 
-/// A request. Unknown fields are ignored so newer callers work with older binaries.
+/// The request fields this binary knows. Any other field is refused (see `check_fields`).
+pub(crate) const FIELDS: &[&str] = &["v", "resource", "scopes", "profile", "tenant", "min_validity", "force_refresh", "claims", "flow"];
+/// Fields starting with this are the caller's own (trace ids, notes) and never read.
+pub(crate) const PRIVATE_PREFIX: &str = "x-";
+
+/// A request. A field outside `FIELDS` is refused by name, never ignored: a misspelt
+/// `profil` or a field from a newer protocol would otherwise be answered with a token of
+/// another identity or audience than the caller meant. `x-` fields are the caller's own.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct NativeRequest {
     pub v: Option<u32>,
@@ -25,6 +32,40 @@ pub(crate) struct NativeRequest {
     pub force_refresh: bool,
     pub claims: Option<String>,
     pub flow: Option<String>,
+    /// Everything else, checked by `check_fields`.
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Refuses a field this binary does not know, naming it, the nearest known field, and all of them.
+fn check_fields(other: &serde_json::Map<String, serde_json::Value>) -> Result<()> {
+    let Some(field) = other.keys().find(|k| !k.starts_with(PRIVATE_PREFIX)) else { return Ok(()) };
+    let shown: String = field.chars().take(40).flat_map(char::escape_debug).collect();
+    let near = FIELDS.iter().filter(|f| edit_distance(&field.to_ascii_lowercase(), f) <= 2).min_by_key(|f| edit_distance(&field.to_ascii_lowercase(), f));
+    let message = match near {
+        Some(f) => format!("unknown request field `{shown}` (did you mean `{f}`?)"),
+        None => format!("unknown request field `{shown}`"),
+    };
+    Err(Error::bad_input_hint(
+        message,
+        format!("known fields: {}; fields starting with `{PRIVATE_PREFIX}` are yours and ignored (see protocol/README.md)", FIELDS.join(", ")),
+    ))
+}
+
+/// Levenshtein distance, for "did you mean" on short field names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }
 
 /// `scopes` as an array, or one space-separated string.
@@ -77,6 +118,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<TokenRequest> {
     if let Some(v) = req.v.filter(|v| *v != VERSION) {
         return Err(Error::bad_input_hint(format!("unsupported protocol version v={v}"), format!("this entra-token speaks v={VERSION}")));
     }
+    check_fields(&req.other)?;
     let min_validity = req.min_validity.unwrap_or(crate::broker::DEFAULT_MIN_VALIDITY);
     if !(0..=MAX_MIN_VALIDITY).contains(&min_validity) {
         return Err(Error::bad_input(format!("min_validity must be between 0 and {MAX_MIN_VALIDITY} seconds, not {min_validity}")));
@@ -163,8 +205,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn decodes_and_ignores_unknown_fields() {
-        let r = decode(br#"{"resource":"graph","profile":"ci","future":true,"min_validity":600}"#).unwrap();
+    fn refuses_unknown_fields_by_name_and_ignores_private_ones() {
+        let e = decode(br#"{"resource":"graph","profil":"ci"}"#).unwrap_err();
+        assert_eq!(e.exit_code(), 1);
+        assert_eq!(e.to_string(), "unknown request field `profil` (did you mean `profile`?)");
+        assert!(e.hint().unwrap().contains("known fields: v, resource, scopes, profile"), "{:?}", e.hint());
+        assert_eq!(decode(br#"{"future":true}"#).unwrap_err().to_string(), "unknown request field `future`");
+        assert!(decode(br#"{"Profile":"ci"}"#).unwrap_err().to_string().contains("did you mean `profile`"));
+        let r = decode(br#"{"resource":"graph","profile":"ci","x-trace":{"id":1},"min_validity":600}"#).unwrap();
         assert_eq!(r.resource.as_deref(), Some("graph"));
         assert_eq!(r.min_validity, 600);
         let r = decode(br#"{"scopes":"a/.default b"}"#).unwrap();
