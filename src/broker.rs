@@ -307,7 +307,7 @@ pub(crate) fn entry_from_reply(r: &Resolved, reply: TokenReply) -> TokenEntry {
     let claims = crate::jwt::account_claims(reply.access_token.expose()).unwrap_or_default();
     let tenant_id = claims.tid.or_else(|| (!r.profile.authority.is_multi_tenant()).then(|| r.profile.authority.tenant.clone()));
     let account = claims.upn.or(claims.preferred_username).or(claims.unique_name);
-    let home_account_id = reply.client_info.as_deref().and_then(crate::accounts::home_account_of);
+    let home_account_id = reply.client_info.as_deref().and_then(crate::rt_store::home_account_of);
     TokenEntry {
         v: 1,
         access_token: reply.access_token,

@@ -1,18 +1,18 @@
 //! The command line, as clap types. Each subcommand's arguments live beside the code that
 //! runs it; this file only lists them.
 
-use crate::doctor::DoctorArgs;
-use crate::generate::{CompletionsArgs, ManArgs};
-use crate::profile_cmd::ProfileArgs;
+use crate::commands::doctor::DoctorArgs;
+use crate::commands::generate::{CompletionsArgs, ManArgs};
+use crate::commands::profile::ProfileArgs;
 use crate::protocols::az::AzArgs;
 use crate::protocols::azd::AzdArgs;
 use crate::protocols::bazel::BazelArgs;
 use crate::protocols::docker::DockerArgs;
-use crate::protocols::get_token::GetTokenArgs;
-use crate::serve::ServeArgs;
+use crate::commands::get_token::GetTokenArgs;
+use crate::commands::serve::ServeArgs;
 use crate::protocols::git::GitArgs;
 use crate::protocols::kubectl::KubectlArgs;
-use crate::setup::SetupArgs;
+use crate::commands::setup::SetupArgs;
 use clap::{Parser, Subcommand};
 
 /// A fast, cached Microsoft Entra ID token helper.
@@ -73,17 +73,17 @@ pub(crate) enum Command {
     /// git credential helper (get/store/erase); also runs as git-credential-entra-token.
     Git(GitArgs),
     /// Sign a person in now and keep the account (prompts go to stderr, even without a terminal).
-    Login(crate::session::LoginArgs),
+    Login(crate::commands::session::LoginArgs),
     /// Remove a profile's account (refresh token) and its cached tokens.
-    Logout(crate::session::LogoutArgs),
+    Logout(crate::commands::session::LogoutArgs),
     /// Get a new access token through the stored refresh token (never prompts).
-    Refresh(crate::session::RefreshArgs),
+    Refresh(crate::commands::session::RefreshArgs),
     /// Decode a JWT (from -, the cache, or an argument) and show its claims; never verifies it.
-    Inspect(crate::inspect::InspectArgs),
+    Inspect(crate::commands::inspect::InspectArgs),
     /// Every profile, its signed-in account and its cached tokens (never the tokens themselves).
-    Status(crate::session::StatusArgs),
+    Status(crate::commands::session::StatusArgs),
     /// The token cache (`cache list` is `status`).
-    Cache(crate::session::CacheArgs),
+    Cache(crate::commands::session::CacheArgs),
 }
 
 /// The subcommands tools run on every command (kubectl, git, scripts), parsed with their

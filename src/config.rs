@@ -358,7 +358,7 @@ fn from_config(name: &str, name_source: NameSource, origin: Origin, cfg: Profile
     if flow == FlowKind::ClientCredentials && secret.is_none() && cfg.certificate_path.is_none() {
         return Err(bad("client-credentials needs client_secret_env, client_secret_file or certificate_path".into()));
     }
-    crate::keyring_store::Storage::parse(cfg.storage.as_deref(), name)?;
+    crate::rt_store::keyring::Storage::parse(cfg.storage.as_deref(), name)?;
     warn_env_conflicts(name, &cfg, &client_id, &tenant);
     Ok(Profile {
         name: name.to_string(),

@@ -2,7 +2,6 @@
 //! A library so the fuzz targets (`fuzz/`) and property tests can reach the decoders;
 //! `main.rs` only calls [`run`]. New modules and subcommand arms go here.
 
-mod accounts;
 mod acr;
 mod at_rest;
 mod authority;
@@ -10,26 +9,20 @@ mod broker;
 mod cache;
 mod cli;
 mod clock;
+mod commands;
 mod config;
 mod config_errors;
-mod doctor;
 mod error;
 mod flows;
 mod fs;
-mod generate;
 mod http;
-mod inspect;
 mod jwt;
-mod keyring_store;
 mod log;
 mod oauth;
 mod peer;
-mod profile_cmd;
 mod protocols;
+mod rt_store;
 mod secret;
-mod serve;
-mod session;
-mod setup;
 mod suggest;
 mod urlmatch;
 
@@ -65,24 +58,24 @@ pub fn run_with(args: Vec<std::ffi::OsString>) -> ExitCode {
     };
     log::set_verbosity(cli.verbose.max(env_verbosity));
     let result = match &cli.command {
-        Some(cli::Command::GetToken(args)) => protocols::get_token::run(args),
-        Some(cli::Command::Setup(args)) => setup::run(args),
-        Some(cli::Command::Profile(args)) => profile_cmd::run(args),
-        Some(cli::Command::Doctor(args)) => doctor::run(args),
-        Some(cli::Command::Serve(args)) => serve::run(args),
-        Some(cli::Command::Completions(args)) => generate::completions(args),
-        Some(cli::Command::Man(args)) => generate::man(args),
+        Some(cli::Command::GetToken(args)) => commands::get_token::run(args),
+        Some(cli::Command::Setup(args)) => commands::setup::run(args),
+        Some(cli::Command::Profile(args)) => commands::profile::run(args),
+        Some(cli::Command::Doctor(args)) => commands::doctor::run(args),
+        Some(cli::Command::Serve(args)) => commands::serve::run(args),
+        Some(cli::Command::Completions(args)) => commands::generate::completions(args),
+        Some(cli::Command::Man(args)) => commands::generate::man(args),
         Some(cli::Command::Az(a)) => protocols::az::run(a.args.clone()),
         Some(cli::Command::Azd(a)) => protocols::azd::run(a.args.clone()),
         Some(cli::Command::Bazel(a)) => protocols::bazel::run(a.command.as_deref()),
         Some(cli::Command::Docker(a)) => protocols::docker::run(a.command.as_deref()),
         Some(cli::Command::Kubectl(args)) => protocols::kubectl::run(args),
         Some(cli::Command::Git(args)) => protocols::git::run(args),
-        Some(cli::Command::Login(args)) => session::login(args),
-        Some(cli::Command::Logout(args)) => session::logout(args),
-        Some(cli::Command::Refresh(args)) => session::refresh(args),
-        Some(cli::Command::Inspect(args)) => inspect::run(args),
-        Some(cli::Command::Status(args)) | Some(cli::Command::Cache(session::CacheArgs { command: session::CacheCommand::List(args) })) => session::status(args),
+        Some(cli::Command::Login(args)) => commands::session::login(args),
+        Some(cli::Command::Logout(args)) => commands::session::logout(args),
+        Some(cli::Command::Refresh(args)) => commands::session::refresh(args),
+        Some(cli::Command::Inspect(args)) => commands::inspect::run(args),
+        Some(cli::Command::Status(args)) | Some(cli::Command::Cache(commands::session::CacheArgs { command: commands::session::CacheCommand::List(args) })) => commands::session::status(args),
         None if std::io::stdin().is_terminal() => {
             use clap::CommandFactory;
             let _ = cli::Cli::command().print_help();

@@ -109,7 +109,7 @@ pub(crate) fn of(profile: &Profile, cache: Option<&Cache>) -> Result<Identity> {
 /// password flow is told to use, and the home account it signed in as when known.
 fn person(profile: &Profile, cache: Option<&Cache>) -> String {
     let username = profile.settings.username.as_deref().filter(|_| profile.flow == FlowKind::Password).map(lower);
-    let link = cache.and_then(|c| crate::accounts::linked(c, profile).ok().flatten());
+    let link = cache.and_then(|c| crate::rt_store::linked(c, profile).ok().flatten());
     // A link to someone other than the username asked for is not this request's person.
     let home = link
         .filter(|l| username.as_deref().is_none_or(|u| l.username.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(u))))

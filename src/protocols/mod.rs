@@ -7,7 +7,6 @@ pub(crate) mod azd;
 pub(crate) mod bazel;
 pub(crate) mod cargo;
 pub(crate) mod docker;
-pub(crate) mod get_token;
 pub(crate) mod git;
 pub(crate) mod kubectl;
 pub(crate) mod native;

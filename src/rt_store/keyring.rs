@@ -4,7 +4,7 @@
 //! says so once, remembered by a marker in the cache directory, instead of failing or
 //! re-prompting on every call. Access tokens never come here: they stay in files.
 
-use crate::accounts::{AccountKey, FileRtStore, RtStore, StoredRt};
+use crate::rt_store::{AccountKey, FileRtStore, RtStore, StoredRt};
 use crate::cache::Cache;
 use crate::error::{Error, Result};
 use crate::log::{trace, warn};

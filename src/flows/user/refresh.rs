@@ -4,8 +4,8 @@
 //! MSAL and az do). Runs under the account locks; a rotated refresh token is stored before
 //! the answer goes back, and only a refresh token Entra calls dead is removed.
 
-use super::{FlowCtx, user};
-use crate::accounts::{self, AccountKey, AccountLink, Elsewhere, RtStore, StoredRt};
+use crate::flows::{FlowCtx, user};
+use crate::rt_store::{self, AccountKey, AccountLink, Elsewhere, RtStore, StoredRt};
 use crate::cache::Cache;
 use crate::clock;
 use crate::error::{Error, Result, one_line};
@@ -53,15 +53,15 @@ pub(crate) fn with_stored(ctx: &FlowCtx<'_>) -> Result<Refreshed> {
     let Some(cache) = ctx.cache else {
         return Ok(Refreshed::NotSignedIn);
     };
-    let own = accounts::linked(cache, ctx.profile)?;
+    let own = rt_store::linked(cache, ctx.profile)?;
     // Opened only when there is an account: an `auto` store probes the keyring.
     let mut store = None;
     let mut ended: Option<(AccountLink, Error)> = None;
     match &own {
         None => trace!(1, "profile '{}' has no signed-in account at tenant {}", ctx.profile.name, ctx.profile.authority.tenant),
         Some(link) => {
-            let store = &**store.insert(accounts::store_for(cache, ctx.profile)?);
-            let _lock = accounts::lock(cache, &link.key, ctx.deadline.remaining())?;
+            let store = &**store.insert(rt_store::store_for(cache, ctx.profile)?);
+            let _lock = rt_store::lock(cache, &link.key, ctx.deadline.remaining())?;
             match store.load(&link.key)? {
                 None => trace!(1, "the account of profile '{}' has no refresh token", ctx.profile.name),
                 Some(stored) => match spend(ctx, &stored, store, store, link)? {
@@ -77,14 +77,14 @@ pub(crate) fn with_stored(ctx: &FlowCtx<'_>) -> Result<Refreshed> {
         Some((link, why)) => Refreshed::Dead { link, why },
         None => Refreshed::NotSignedIn,
     };
-    let links = match accounts::elsewhere(cache, ctx.profile, person.as_deref())? {
+    let links = match rt_store::elsewhere(cache, ctx.profile, person.as_deref())? {
         Elsewhere::Nobody => return Ok(not_signed_in(ended)),
         Elsewhere::Several(names) => return Ok(Refreshed::Several(names)),
         Elsewhere::One(links) => links,
     };
     let store = match store {
         Some(s) => s,
-        None => accounts::store_for(cache, ctx.profile)?,
+        None => rt_store::store_for(cache, ctx.profile)?,
     };
     let to = |hid: &str| AccountKey {
         authority: ctx.profile.authority.host.clone(),
@@ -102,13 +102,13 @@ pub(crate) fn with_stored(ctx: &FlowCtx<'_>) -> Result<Refreshed> {
             }
             None => &*store,
         };
-        let _locks = accounts::lock_pair(cache, &link.key, &target, ctx.deadline.remaining())?;
+        let _locks = rt_store::lock_pair(cache, &link.key, &target, ctx.deadline.remaining())?;
         // Another process may have stored one for this tenant while we waited.
         let (held, from, source) = match store.load(&target)? {
             Some(rt) => (rt, &*store, AccountLink { key: target.clone(), ..link.clone() }),
             None => match from.load(&link.key)? {
                 // Another client's token serves only when Entra made it a family token.
-                Some(rt) if accounts::family(&link.key.client_id, &ctx.profile.client_id) && rt.foci.as_deref() != Some("1") => {
+                Some(rt) if rt_store::family(&link.key.client_id, &ctx.profile.client_id) && rt.foci.as_deref() != Some("1") => {
                     trace!(1, "the refresh token of client {} is not a family token; not spending it", link.key.client_id);
                     continue;
                 }
@@ -119,8 +119,8 @@ pub(crate) fn with_stored(ctx: &FlowCtx<'_>) -> Result<Refreshed> {
         trace!(1, "no refresh token at tenant {}; spending the one of {} from tenant {}", target.tenant, who(&source), source.key.tenant);
         match spend(ctx, &held, from, &*store, &source)? {
             Spent::Reply(reply) => {
-                let w = accounts::who(&reply);
-                if let Err(e) = accounts::link_to(cache, ctx.profile, target, w.username.or(link.username.clone()), w.tenant_id, link.signed_in_at) {
+                let w = rt_store::who(&reply);
+                if let Err(e) = rt_store::link_to(cache, ctx.profile, target, w.username.or(link.username.clone()), w.tenant_id, link.signed_in_at) {
                     warn!("could not link profile '{}' to the account at tenant {} ({})", ctx.profile.name, ctx.profile.authority.tenant, one_line(&e));
                 }
                 return Ok(Refreshed::Reply(reply));
@@ -143,7 +143,7 @@ fn store_of<'a>(cache: &'a Cache, link: &AccountLink, ctx: &FlowCtx<'_>) -> Opti
     if link.profile == ctx.profile.name {
         return None;
     }
-    crate::config::resolve(Some(&link.profile)).and_then(|p| accounts::store_for(cache, &p)).ok()
+    crate::config::resolve(Some(&link.profile)).and_then(|p| rt_store::store_for(cache, &p)).ok()
 }
 
 /// What spending one refresh token gave.
@@ -212,7 +212,7 @@ pub(crate) fn redeem(ctx: &FlowCtx<'_>, rt: &Secret<String>) -> Result<TokenRepl
     if let Some(s) = &secret {
         form.push(("client_secret", s.expose().as_str()));
     }
-    let form = super::with_claims(form, ctx.claims);
+    let form = crate::flows::with_claims(form, ctx.claims);
     oauth::redeem(ctx.http, &p.authority.token_url(p.endpoint), &form, ctx.deadline)
 }
 

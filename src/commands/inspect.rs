@@ -8,7 +8,7 @@ use crate::clock;
 use crate::error::{Error, Result};
 use crate::log::warn;
 use crate::secret::Secret;
-use crate::session::{ReportFormat, expiry_phrase, human_duration};
+use crate::commands::session::{ReportFormat, expiry_phrase, human_duration};
 use clap::Args;
 use serde_json::{Map, Value, json};
 use std::process::ExitCode;

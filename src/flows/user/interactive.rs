@@ -5,7 +5,7 @@
 //! from /dev/tty: stdin may carry a protocol request). With a client secret the same
 //! flow serves a confidential web app (`authorization-code`).
 
-use super::{FlowCtx, user};
+use crate::flows::{FlowCtx, user};
 use crate::error::{Error, Result};
 use crate::log::{line, trace, warn};
 use crate::oauth::{self, TokenReply};
@@ -175,7 +175,7 @@ pub(crate) fn sign_in(ctx: &FlowCtx<'_>) -> Result<TokenReply> {
     if let Some(s) = &secret {
         form.push(("client_secret", s.expose().as_str()));
     }
-    let form = super::with_claims(form, ctx.claims);
+    let form = crate::flows::with_claims(form, ctx.claims);
     oauth::redeem(ctx.http, &p.authority.token_url(p.endpoint), &form, crate::clock::Deadline::after(ctx.deadline.total))
 }
 

@@ -92,11 +92,11 @@ pub(crate) fn render(c: &Credential, output: Output, now: i64) -> String {
     match output {
         Output::Token => format!("{}\n", c.access_token.expose()),
         Output::Header => format!("Authorization: {} {}\n", c.token_type, c.access_token.expose()),
-        Output::Json => format!("{}\n", super::native::encode(c, now)),
+        Output::Json => format!("{}\n", crate::protocols::native::encode(c, now)),
         Output::Yaml => {
             // JSON strings are valid YAML double-quoted scalars, so each value is emitted
             // with serde_json and the document needs no YAML library.
-            let value: serde_json::Value = serde_json::from_str(&super::native::encode(c, now)).unwrap_or_default();
+            let value: serde_json::Value = serde_json::from_str(&crate::protocols::native::encode(c, now)).unwrap_or_default();
             let mut out = String::new();
             if let serde_json::Value::Object(map) = value {
                 for (k, v) in map {
@@ -129,7 +129,7 @@ pub(crate) fn run(args: &GetTokenArgs) -> Result<ExitCode> {
                 warn!("token written to {} (expires {})", path.display(), clock::rfc3339(cred.expires_on));
             }
         }
-        None => super::write_stdout(text.as_bytes())?,
+        None => crate::protocols::write_stdout(text.as_bytes())?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -6,6 +6,8 @@
 //! is not bound to the tenant it was issued in (MSAL keys it by home account, cloud and
 //! client only), so `elsewhere` finds one from another tenant when a profile's own has none.
 
+pub(crate) mod keyring;
+
 use crate::cache::{self, Cache, Lock};
 use crate::clock;
 use crate::config::Profile;
@@ -85,8 +87,8 @@ impl RtStore for FileRtStore<'_> {
 
 /// The store a profile's refresh tokens go to (`storage`: auto, keyring, file).
 pub(crate) fn store_for<'a>(cache: &'a Cache, profile: &Profile) -> Result<Box<dyn RtStore + 'a>> {
-    let storage = crate::keyring_store::Storage::parse(profile.settings.storage.as_deref(), &profile.name)?;
-    crate::keyring_store::store_for(cache, storage)
+    let storage = crate::rt_store::keyring::Storage::parse(profile.settings.storage.as_deref(), &profile.name)?;
+    crate::rt_store::keyring::store_for(cache, storage)
 }
 
 /// A profile's link to the account it signed in as. Holds no secret.

@@ -3,7 +3,12 @@
 //! see the prompt. Otherwise fail at once (exit 3) with the exact `entra-token login`
 //! command, never waiting on a person who is not there.
 
-use super::{FlowCtx, Prompt, device_code, interactive, password, refresh};
+pub(crate) mod device_code;
+pub(crate) mod interactive;
+pub(crate) mod password;
+pub(crate) mod refresh;
+
+use super::{FlowCtx, Prompt};
 use crate::config::{FlowKind, Profile};
 use crate::error::{Error, Result, one_line};
 use crate::log::{line, trace, warn};
@@ -36,7 +41,7 @@ fn acquire_as(ctx: &FlowCtx<'_>, flow: FlowKind) -> Result<TokenReply> {
     let name = &ctx.profile.name;
     let tenant = &ctx.profile.authority.tenant;
     let at = if ctx.profile.tenant_from_request { format!(" at tenant {tenant}") } else { String::new() };
-    let account = |l: &crate::accounts::AccountLink| l.username.clone().unwrap_or_else(|| l.key.home_account_id.clone());
+    let account = |l: &crate::rt_store::AccountLink| l.username.clone().unwrap_or_else(|| l.key.home_account_id.clone());
     // A refusal at this tenant of a person signed in elsewhere: sign in as them here.
     let mut hint_for_sign_in = None;
     // A stored sign-in refused here is healed by signing in here, whatever the flow's advice.
@@ -45,7 +50,7 @@ fn acquire_as(ctx: &FlowCtx<'_>, flow: FlowKind) -> Result<TokenReply> {
     // AZURE_USERNAME): that person's refresh token would mint their token, not this one's.
     let asked = ctx.profile.settings.username.as_deref().filter(|_| flow == FlowKind::Password);
     let linked = match (asked, ctx.cache) {
-        (Some(_), Some(c)) => crate::accounts::linked(c, ctx.profile)?,
+        (Some(_), Some(c)) => crate::rt_store::linked(c, ctx.profile)?,
         _ => None,
     };
     let other = linked.filter(|l| asked.is_some_and(|u| !l.username.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(u))));
@@ -135,7 +140,7 @@ pub(crate) fn sign_in(ctx: &FlowCtx<'_>, flow: FlowKind) -> Result<TokenReply> {
         }
     };
     match ctx.cache {
-        Some(cache) => match crate::accounts::remember(cache, ctx.profile, &reply) {
+        Some(cache) => match crate::rt_store::remember(cache, ctx.profile, &reply) {
             Ok(link) => {
                 let who = link.username.as_deref().unwrap_or(&link.key.home_account_id);
                 trace!(1, "stored the account {who} for profile '{}'", ctx.profile.name);

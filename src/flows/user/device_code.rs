@@ -3,7 +3,7 @@
 //! until the person approves, declines, or the code expires. Waiting for the person has
 //! its own limit (the code's `expires_in`); each poll is still bounded by `--timeout`.
 
-use super::{FlowCtx, user};
+use crate::flows::{FlowCtx, user};
 use crate::clock::Deadline;
 use crate::error::{Error, Result};
 use crate::log::{line, trace};
@@ -69,7 +69,7 @@ pub(crate) fn sign_in(ctx: &FlowCtx<'_>) -> Result<TokenReply> {
     let url = p.authority.devicecode_url(p.endpoint);
     let mut form: Vec<(&str, &str)> = vec![("client_id", p.client_id.as_str())];
     target.add_to(&mut form);
-    let form = super::with_claims(form, ctx.claims);
+    let form = crate::flows::with_claims(form, ctx.claims);
     let reply = ctx.http.post_form(&url, &form, &[("Accept", "application/json")], Deadline::after(ctx.deadline.total), crate::http::RetryPolicy::TOKEN)?;
     if reply.status != 200 {
         return Err(oauth::error_from_reply(&reply, &url));

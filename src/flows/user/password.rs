@@ -3,7 +3,7 @@
 //! names, or AZURE_PASSWORD — never argv or the config file — or from a no-echo prompt on
 //! the terminal when a person is there. Fails with a clear message under MFA.
 
-use super::{FlowCtx, Prompt, user};
+use crate::flows::{FlowCtx, Prompt, user};
 use crate::config::Profile;
 use crate::error::{Error, Result};
 use crate::oauth::{self, TokenReply};
@@ -68,7 +68,7 @@ pub(crate) fn sign_in(ctx: &FlowCtx<'_>) -> Result<TokenReply> {
     if let Some(s) = &secret {
         form.push(("client_secret", s.expose().as_str()));
     }
-    let form = super::with_claims(form, ctx.claims);
+    let form = crate::flows::with_claims(form, ctx.claims);
     oauth::redeem(ctx.http, &p.authority.token_url(p.endpoint), &form, ctx.deadline).map_err(|e| explain(e, &p.login_command()))
 }
 

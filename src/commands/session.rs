@@ -3,7 +3,7 @@
 //! access tokens), `refresh` (a new access token through the refresh token, never a
 //! prompt) and `status` / `cache list` (who is signed in, what is cached; never tokens).
 
-use crate::accounts;
+use crate::rt_store;
 use crate::broker::{self, TokenEntry, TokenRequest};
 use crate::cache::{self, Cache};
 use crate::clock::{self, Deadline};
@@ -142,11 +142,11 @@ pub(crate) fn login(args: &LoginArgs) -> Result<ExitCode> {
     let _lock = cache.lock(&r.key, deadline.remaining())?;
     let http = Http::new();
     let ctx = FlowCtx { profile: &r.profile, target: &r.target, http: &http, deadline, claims: None, cache: Some(&cache), prompt: Prompt::Forced };
-    let previous = accounts::linked(&cache, &r.profile)?;
+    let previous = rt_store::linked(&cache, &r.profile)?;
     let reply = user::sign_in(&ctx, flow)?;
-    let link = accounts::linked(&cache, &r.profile)?;
+    let link = rt_store::linked(&cache, &r.profile)?;
     if let Some(new) = &link {
-        let dropped = accounts::drop_other_people(&cache, &r.profile, new, previous.as_ref())?;
+        let dropped = rt_store::drop_other_people(&cache, &r.profile, new, previous.as_ref())?;
         if dropped > 0 {
             trace!(1, "profile '{}' is now {}: dropped {dropped} sign-in(s) of the person before", r.profile.name, new.username.as_deref().unwrap_or("another account"));
         }
@@ -185,7 +185,7 @@ pub(crate) fn login(args: &LoginArgs) -> Result<ExitCode> {
 /// Yes when it names another account, or when the account at this tenant changed and the
 /// token is this tenant's (or says no tenant). A first sign-in at another tenant as the
 /// same person keeps every tenant's tokens.
-fn invalidated(e: &TokenEntry, before: Option<&accounts::AccountLink>, new: &accounts::AccountLink) -> bool {
+fn invalidated(e: &TokenEntry, before: Option<&rt_store::AccountLink>, new: &rt_store::AccountLink) -> bool {
     let same = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
     // Whose token: the home account when it was recorded (exact, at any tenant), else the name.
     let other_account = match (&e.home_account_id, &e.account, &new.username) {
@@ -217,12 +217,12 @@ fn remove_tokens(cache: &Cache, select: impl Fn(&TokenEntry) -> bool) -> Result<
 pub(crate) fn logout(args: &LogoutArgs) -> Result<ExitCode> {
     let cache = open_cache()?;
     if args.all {
-        let links = accounts::all_links(&cache)?;
+        let links = rt_store::all_links(&cache)?;
         let mut rts = 0;
         // Through each account's own store first (a keyring holds no files), then any file left.
         for (_, l) in &links {
-            if let Ok(store) = config::resolve(Some(&l.profile)).and_then(|p| accounts::store_for(&cache, &p)) {
-                let _lock = accounts::lock(&cache, &l.key, Duration::from_secs(10))?;
+            if let Ok(store) = config::resolve(Some(&l.profile)).and_then(|p| rt_store::store_for(&cache, &p)) {
+                let _lock = rt_store::lock(&cache, &l.key, Duration::from_secs(10))?;
                 rts += store.remove(&l.key).unwrap_or(false) as usize;
             }
         }
@@ -246,7 +246,7 @@ pub(crate) fn logout(args: &LogoutArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let profile = config::resolve(args.profile.as_deref())?;
-    let forgotten = accounts::forget(&cache, &profile)?;
+    let forgotten = rt_store::forget(&cache, &profile)?;
     let ats = remove_tokens(&cache, |e| e.profile == profile.name)?;
     match forgotten {
         Some(f) => {
@@ -295,9 +295,9 @@ fn profile_report(cache: Option<&Cache>, name: &str, configured: bool, tokens: &
             v["tenant"] = json!(p.authority.tenant);
             v["client_id"] = json!(p.client_id);
             if let Some(c) = cache {
-                let store = accounts::store_for(c, &p).ok();
+                let store = rt_store::store_for(c, &p).ok();
                 // Whether a refresh token is there, never what it is.
-                let account = |link: &accounts::AccountLink| {
+                let account = |link: &rt_store::AccountLink| {
                     let rt = store.as_ref().and_then(|s| s.load(&link.key).ok()).flatten().is_some();
                     json!({
                         "username": link.username,
@@ -309,13 +309,13 @@ fn profile_report(cache: Option<&Cache>, name: &str, configured: bool, tokens: &
                         "stored_in": store.as_ref().map(|s| s.describe()),
                     })
                 };
-                if let Ok(Some(link)) = accounts::linked(c, &p) {
+                if let Ok(Some(link)) = rt_store::linked(c, &p) {
                     v["account"] = account(&link);
                 }
                 // Links at other tenants: `--tenant`, or a sign-in from one tenant reused at another.
-                let own = accounts::link_name(&p);
-                let mut others: Vec<accounts::AccountLink> =
-                    accounts::all_links(c).unwrap_or_default().into_iter().filter(|(n, l)| l.profile == name && *n != own).map(|(_, l)| l).collect();
+                let own = rt_store::link_name(&p);
+                let mut others: Vec<rt_store::AccountLink> =
+                    rt_store::all_links(c).unwrap_or_default().into_iter().filter(|(n, l)| l.profile == name && *n != own).map(|(_, l)| l).collect();
                 others.sort_by(|a, b| a.key.tenant.cmp(&b.key.tenant).then_with(|| a.key.name().cmp(&b.key.name())));
                 if !others.is_empty() {
                     v["other_tenants"] = others.iter().map(account).collect();
@@ -441,10 +441,10 @@ mod tests {
 
     #[test]
     fn a_new_sign_in_invalidates_only_another_accounts_tokens() {
-        let link = |hid: &str, user: &str, tid: &str| accounts::AccountLink {
+        let link = |hid: &str, user: &str, tid: &str| rt_store::AccountLink {
             v: 1,
             profile: "p".into(),
-            key: accounts::AccountKey { authority: "https://a".into(), tenant: tid.into(), client_id: "c".into(), home_account_id: hid.into() },
+            key: rt_store::AccountKey { authority: "https://a".into(), tenant: tid.into(), client_id: "c".into(), home_account_id: hid.into() },
             username: Some(user.into()),
             tenant_id: Some(tid.into()),
             signed_in_at: 0,

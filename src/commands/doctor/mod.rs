@@ -133,7 +133,7 @@ fn checks(args: &DoctorArgs) -> Vec<Check> {
         Some(p) => out.extend(authority_check(p, args.timeout)),
         None => out.push(info("authority", "not checked: no profile".into())),
     }
-    let ctx = wiring::Ctx { file: file.as_ref(), config_path: path.as_deref(), self_exe: crate::setup::self_exe().ok() };
+    let ctx = wiring::Ctx { file: file.as_ref(), config_path: path.as_deref(), self_exe: crate::commands::setup::self_exe().ok() };
     out.push(wiring::git(&ctx));
     out.push(wiring::kubectl(&ctx));
     out.push(wiring::cargo(&ctx));
@@ -194,7 +194,7 @@ fn profile_check(file: Option<&ConfigFile>, path: Option<&Path>, requested: Opti
 
 /// Secrets are checked for presence only: their values are never read into the report.
 fn secrets_check(p: &Profile, out: &mut Vec<Check>) {
-    for (what, kind, place, present) in crate::profile_cmd::secret_places(p) {
+    for (what, kind, place, present) in crate::commands::profile::secret_places(p) {
         let c = match (kind.as_str(), present) {
             ("env", true) => ok("secret", format!("{what}: {place} is set")),
             ("env", false) => fail("secret", format!("{what}: {place} is not set"), format!("export {place}=… (the value is never shown or logged)")),
@@ -330,7 +330,7 @@ fn pipelines_check(p: &Profile) -> Option<Check> {
 fn signed_in(p: &Profile) -> Option<String> {
     let dir = cache::default_dir().ok().filter(|d| d.is_dir())?;
     let cache = cache::Cache::open(dir).ok()?;
-    let link = crate::accounts::linked(&cache, p).ok()??;
+    let link = crate::rt_store::linked(&cache, p).ok()??;
     Some(link.username.unwrap_or(link.key.home_account_id))
 }
 
@@ -396,7 +396,7 @@ fn cache_check() -> Check {
 /// Where refresh tokens live: the profile's `storage`, and whether the OS secret store
 /// answers here (the same probe sign-in uses; read-only).
 fn store_check(p: Option<&Profile>) -> Check {
-    use crate::keyring_store::{self, FALLBACK_MARKER, Storage};
+    use crate::rt_store::keyring::{self as keyring_store, FALLBACK_MARKER, Storage};
     let Some(p) = p else {
         return info("store", "not checked: no profile".into());
     };
