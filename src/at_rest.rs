@@ -12,10 +12,10 @@ use serde::de::DeserializeOwned;
 /// A refresh-token entry as written to its file: sealed as `{"v":1,"dpapi":"BASE64"}`
 /// where the OS can seal, else the entry itself.
 pub(crate) fn to_file<T: Serialize>(entry: &T) -> Result<serde_json::Value> {
-    let plain = serde_json::to_vec(entry).map_err(|e| Error::general(format!("cannot encode the refresh token entry: {e}")))?;
+    let plain = serde_json::to_vec(entry).map_err(|e| Error::caused("cannot encode the refresh token entry", e))?;
     Ok(match seal(&plain)? {
         Some(sealed) => serde_json::json!({ "v": 1, "dpapi": STANDARD.encode(sealed) }),
-        None => serde_json::from_slice(&plain).map_err(|e| Error::general(format!("cannot encode the refresh token entry: {e}")))?,
+        None => serde_json::from_slice(&plain).map_err(|e| Error::caused("cannot encode the refresh token entry", e))?,
     })
 }
 
@@ -40,7 +40,7 @@ pub(crate) fn from_file<T: DeserializeOwned>(file: serde_json::Value) -> Option<
 pub(crate) fn seal(plain: &[u8]) -> Result<Option<Vec<u8>>> {
     #[cfg(windows)]
     {
-        dpapi::protect(plain).map(Some).map_err(|e| Error::general(format!("cannot encrypt the refresh token with DPAPI: {e}")))
+        dpapi::protect(plain).map(Some).map_err(|e| Error::caused("cannot encrypt the refresh token with DPAPI", e))
     }
     #[cfg(not(windows))]
     {
@@ -53,7 +53,7 @@ pub(crate) fn seal(plain: &[u8]) -> Result<Option<Vec<u8>>> {
 pub(crate) fn unseal(sealed: &[u8]) -> Result<Vec<u8>> {
     #[cfg(windows)]
     {
-        dpapi::unprotect(sealed).map_err(|e| Error::general(format!("cannot decrypt the refresh token with DPAPI (sealed by another user or machine?): {e}")))
+        dpapi::unprotect(sealed).map_err(|e| Error::caused("cannot decrypt the refresh token with DPAPI (sealed by another user or machine?)", e))
     }
     #[cfg(not(windows))]
     {

@@ -18,8 +18,7 @@ use serde::{Deserialize, Serialize};
 use std::io::IsTerminal;
 use std::time::Duration;
 
-/// Default `min_validity`: a token with less than five minutes left is treated as expired.
-pub(crate) const DEFAULT_MIN_VALIDITY: i64 = 300;
+pub(crate) use crate::oauth::DEFAULT_MIN_VALIDITY;
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// The resource when neither the request nor the profile names one (as `az` does).
 pub(crate) const DEFAULT_RESOURCE: &str = "https://management.azure.com/";
@@ -267,6 +266,33 @@ pub(crate) fn get_token_resolved(req: &TokenRequest, r: Resolved, prompt: Option
         warn!("could not store the token ({}); answering anyway", crate::error::one_line(&e));
     }
     Ok(credential_from_entry(entry, &r.profile.name, false))
+}
+
+/// Removes the cached access token for a request, under its lock, when it is the one the
+/// server rejected (or when git did not say which). True when something was removed.
+pub(crate) fn forget(req: &TokenRequest, rejected: Option<&str>) -> Result<bool> {
+    let r = resolve(req)?;
+    let Some(cache) = open_cache(req)? else { return Ok(false) };
+    let _lock = cache.lock(&r.key, req.timeout)?;
+    let Some(entry) = cache.read::<TokenEntry>(&r.key)? else { return Ok(false) };
+    if rejected.is_some_and(|t| t != entry.access_token.expose()) {
+        trace!(1, "the rejected credential is not our cached token; keeping it");
+        return Ok(false);
+    }
+    cache.remove(&r.key)
+}
+
+/// Removes cached access tokens that `select` selects; returns how many.
+pub(crate) fn forget_tokens(cache: &Cache, select: impl Fn(&TokenEntry) -> bool) -> Result<usize> {
+    let mut n = 0;
+    for name in cache.list("at-")? {
+        if let Some(e) = cache.read::<TokenEntry>(&name)?
+            && select(&e) && cache.remove(&name)?
+        {
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 /// Decides whether a flow may show a prompt on stderr.

@@ -109,7 +109,7 @@ impl Cache {
 
     /// Writes an entry atomically: temp file in the same dir (0600), fsync, rename.
     pub(crate) fn write<T: Serialize>(&self, name: &str, value: &T) -> Result<()> {
-        let bytes = serde_json::to_vec(value).map_err(|e| Error::general(format!("cannot encode cache entry: {e}")))?;
+        let bytes = serde_json::to_vec(value).map_err(|e| Error::caused("cannot encode cache entry", e))?;
         fs::write_atomic(&self.path(name), &bytes, Access::Private, Durability::Sync).map_err(cache_err)
     }
 
@@ -119,7 +119,7 @@ impl Cache {
     /// The fsync cost a cold answer 4–11 ms on a busy disk. Refresh tokens and anything
     /// that cannot be fetched again without a person use `write`.
     pub(crate) fn write_refetchable<T: Serialize>(&self, name: &str, value: &T) -> Result<()> {
-        let bytes = serde_json::to_vec(value).map_err(|e| Error::general(format!("cannot encode cache entry: {e}")))?;
+        let bytes = serde_json::to_vec(value).map_err(|e| Error::caused("cannot encode cache entry", e))?;
         fs::write_atomic(&self.path(name), &bytes, Access::Private, Durability::Refetchable).map_err(cache_err)
     }
 

@@ -87,6 +87,15 @@ pub(crate) enum FlowKind {
     AzureCli,
 }
 
+impl ProfileConfig {
+    /// Is workload identity's federated token an Azure Pipelines service connection's? Its
+    /// own `service_connection_id` says so; else the variables do, unless it names a token file.
+    pub(crate) fn federated_by_pipelines(&self) -> bool {
+        self.service_connection_id.as_deref().is_some_and(|s| !s.trim().is_empty())
+            || self.federated_token_file.is_none() && matches!(crate::env::federated(), Some(crate::env::Federated::Pipelines { .. }))
+    }
+}
+
 impl FlowKind {
     pub(crate) fn parse(s: &str) -> Result<FlowKind> {
         Ok(match s.to_ascii_lowercase().replace('_', "-").as_str() {
@@ -180,9 +189,30 @@ pub(crate) struct Profile {
     pub settings: ProfileConfig,
     /// The client secret's source, when the profile has one.
     pub secret: Option<SecretSource>,
+    /// Where its refresh tokens live (`storage`), parsed once here.
+    pub storage: Storage,
     /// The tenant came from the request (`--tenant`), not the profile: commands we print
     /// for the person to run must say it again.
     pub tenant_from_request: bool,
+}
+
+/// What a profile's `storage` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Storage {
+    Auto,
+    Keyring,
+    File,
+}
+
+impl Storage {
+    pub(crate) fn parse(s: Option<&str>, profile: &str) -> Result<Storage> {
+        match s.map(str::to_ascii_lowercase).as_deref() {
+            None | Some("auto") => Ok(Storage::Auto),
+            Some("keyring") => Ok(Storage::Keyring),
+            Some("file") => Ok(Storage::File),
+            Some(other) => Err(Error::bad_input_hint(format!("profile '{profile}': unknown storage \"{other}\""), "use storage = \"auto\", \"keyring\" or \"file\"")),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -274,9 +304,7 @@ pub(crate) fn parse_file(text: &str) -> std::result::Result<ConfigFile, String> 
     toml::from_str(text).map_err(|e| crate::config_errors::explain(text, &e))
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
-}
+use crate::env::var as env;
 
 /// Chooses and resolves a profile. `requested` comes from a flag or a request body.
 pub(crate) fn resolve(requested: Option<&str>) -> Result<Profile> {
@@ -291,7 +319,7 @@ pub(crate) fn resolve(requested: Option<&str>) -> Result<Profile> {
 pub(crate) fn resolve_in(file: &ConfigFile, path: Option<&Path>, requested: Option<&str>) -> Result<Profile> {
     let (name, name_source) = match requested.map(str::trim).filter(|s| !s.is_empty()) {
         Some(n) => (n.to_string(), NameSource::Request),
-        None => match env("ENTRA_TOKEN_PROFILE") {
+        None => match env(crate::env::PROFILE) {
             Some(n) => (n, NameSource::Env),
             None => match &file.default_profile {
                 Some(n) => (n.clone(), NameSource::ConfigDefault),
@@ -338,8 +366,8 @@ fn from_config(name: &str, name_source: NameSource, origin: Origin, cfg: Profile
     };
     let client_id = match &cfg.client_id {
         Some(c) => c.clone(),
-        None if flow == FlowKind::WorkloadIdentity && crate::flows::workload_identity::env_client_id(&cfg).is_some() => {
-            crate::flows::workload_identity::env_client_id(&cfg).unwrap_or_default()
+        None if flow == FlowKind::WorkloadIdentity && crate::env::workload_client_id(cfg.federated_by_pipelines()).is_some() => {
+            crate::env::workload_client_id(cfg.federated_by_pipelines()).unwrap_or_default()
         }
         None if flow.is_user_flow() || matches!(flow, FlowKind::Auto | FlowKind::AzureCli | FlowKind::ManagedIdentity) => AZURE_CLI_CLIENT_ID.to_string(),
         None if flow == FlowKind::WorkloadIdentity => {
@@ -349,7 +377,7 @@ fn from_config(name: &str, name_source: NameSource, origin: Origin, cfg: Profile
     };
     let tenant = match (&cfg.tenant, flow) {
         (Some(t), _) => t.clone(),
-        (None, FlowKind::WorkloadIdentity) => crate::flows::workload_identity::env_tenant_id(&cfg).unwrap_or_else(|| "organizations".into()),
+        (None, FlowKind::WorkloadIdentity) => crate::env::workload_tenant_id(cfg.federated_by_pipelines()).unwrap_or_else(|| "organizations".into()),
         (None, _) => "organizations".into(),
     };
     if cfg.service_connection_id.is_some() && cfg.federated_token_file.is_some() {
@@ -358,7 +386,7 @@ fn from_config(name: &str, name_source: NameSource, origin: Origin, cfg: Profile
     if flow == FlowKind::ClientCredentials && secret.is_none() && cfg.certificate_path.is_none() {
         return Err(bad("client-credentials needs client_secret_env, client_secret_file or certificate_path".into()));
     }
-    crate::rt_store::keyring::Storage::parse(cfg.storage.as_deref(), name)?;
+    let storage = Storage::parse(cfg.storage.as_deref(), name)?;
     warn_env_conflicts(name, &cfg, &client_id, &tenant);
     Ok(Profile {
         name: name.to_string(),
@@ -370,6 +398,7 @@ fn from_config(name: &str, name_source: NameSource, origin: Origin, cfg: Profile
         endpoint: cfg.endpoint.unwrap_or(Endpoint::V2),
         settings: cfg,
         secret,
+        storage,
         tenant_from_request: false,
     })
 }
@@ -450,6 +479,7 @@ pub(crate) fn from_environment(name: &str, name_source: NameSource) -> Result<Op
         endpoint: Endpoint::V2,
         settings,
         secret,
+        storage: Storage::Auto,
         tenant_from_request: false,
     }))
 }
@@ -469,6 +499,7 @@ fn builtin_default(name_source: NameSource) -> Result<Profile> {
         endpoint: Endpoint::V2,
         settings: ProfileConfig::default(),
         secret: None,
+        storage: Storage::Auto,
         tenant_from_request: false,
     })
 }

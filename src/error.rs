@@ -41,8 +41,9 @@ pub(crate) enum Error {
     Timeout { what: String, after: Duration },
     /// The cache directory or an entry is unsafe or unusable.
     Cache { path: PathBuf, message: String, hint: Option<String> },
-    /// Anything else (I/O on our own files, a bug).
-    General { message: String },
+    /// Anything else (I/O on our own files, a bug). `source` is what failed underneath,
+    /// kept whole instead of flattened into `message`; `one_line` walks it.
+    General { message: String, source: Option<Box<dyn std::error::Error + Send + Sync>> },
 }
 
 impl Error {
@@ -53,7 +54,11 @@ impl Error {
         Error::BadInput { message: message.into(), hint: Some(hint.into()) }
     }
     pub(crate) fn general(message: impl Into<String>) -> Self {
-        Error::General { message: message.into() }
+        Error::General { message: message.into(), source: None }
+    }
+    /// `message` (what we were doing) caused by `source` (what failed underneath).
+    pub(crate) fn caused(message: impl Into<String>, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Error::General { message: message.into(), source: Some(source.into()) }
     }
     pub(crate) fn auth(message: impl Into<String>, hint: Option<String>) -> Self {
         Error::Auth { message: message.into(), aad: None, hint }
@@ -108,7 +113,8 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::BadInput { message, .. } | Error::General { message } => f.write_str(message),
+            Error::BadInput { message, .. } => f.write_str(message),
+            Error::General { message, .. } => with_causes(f, message, std::error::Error::source(self)),
             Error::Config { path, message } => write!(f, "config {}: {message}", path.display()),
             Error::ProfileNotFound { name, available } => {
                 if available.is_empty() {
@@ -127,12 +133,78 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::General { source: Some(s), .. } => Some(s.as_ref()),
+            _ => None,
+        }
+    }
+}
 
 /// The message and hint on one line, the way every front end reports to stderr.
 pub(crate) fn one_line(e: &Error) -> String {
     match e.hint() {
         Some(h) => format!("{e} (hint: {h})"),
         None => e.to_string(),
+    }
+}
+
+/// `message`, then each cause after a colon (cargo's "caused by", on one line). A cause of
+/// ours is shown with its hint; a cause whose text its parent already printed (a wrapper
+/// that shows its inner error) is not repeated.
+fn with_causes(f: &mut fmt::Formatter<'_>, message: &str, source: Option<&(dyn std::error::Error + 'static)>) -> fmt::Result {
+    let mut text = message.to_string();
+    let mut cause = source;
+    while let Some(c) = cause {
+        let shown = match c.downcast_ref::<Error>() {
+            Some(ours) => one_line(ours),
+            None => c.to_string(),
+        };
+        if !text.contains(&shown) {
+            text = format!("{text}: {shown}");
+        }
+        // one_line has walked the rest of a cause of ours.
+        cause = if c.is::<Error>() { None } else { c.source() };
+    }
+    f.write_str(&text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_is_kept_whole_and_shown_after_a_colon() {
+        let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "permission denied");
+        let e = Error::caused("cannot write /x", io);
+        assert_eq!(one_line(&e), "cannot write /x: permission denied");
+        let source = std::error::Error::source(&e).expect("the cause is kept");
+        assert_eq!(source.downcast_ref::<std::io::Error>().map(std::io::Error::kind), Some(std::io::ErrorKind::PermissionDenied));
+        assert_eq!((e.exit_code(), e.code(), e.hint()), (1, "error", None));
+
+        // A cause of ours keeps its hint in the line; the outer error keeps its own codes.
+        let inner = Error::Cache { path: "/c".into(), message: "not private".into(), hint: Some("chmod 700 /c".into()) };
+        let e = Error::caused("cannot write /y", inner);
+        assert_eq!(one_line(&e), "cannot write /y: cache /c: not private (hint: chmod 700 /c)");
+        assert_eq!((e.exit_code(), e.code(), e.hint()), (1, "error", None));
+    }
+
+    #[test]
+    fn a_wrapper_that_prints_its_inner_error_is_not_repeated() {
+        #[derive(Debug)]
+        struct Wrapper(std::io::Error);
+        impl fmt::Display for Wrapper {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "keyring failure: {}", self.0)
+            }
+        }
+        impl std::error::Error for Wrapper {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let e = Error::caused("the OS keyring failed", Wrapper(std::io::Error::other("no D-Bus")));
+        assert_eq!(one_line(&e), "the OS keyring failed: keyring failure: no D-Bus");
     }
 }

@@ -1,6 +1,19 @@
 //! entra-token: parse, dispatch, map the error to an exit code. Nothing else.
 //! A library so the fuzz targets (`fuzz/`) and property tests can reach the decoders;
 //! `main.rs` only calls [`run`]. New modules and subcommand arms go here.
+//!
+//! The modules in layers, top first. A module imports only its own layer and those below
+//! it (a unit test, `layers.rs`, reads every `use crate::…` against this list):
+//!
+//! 1. cli, commands, fuzz: what a person (or a fuzzer) runs: the clap tree, one module per subcommand
+//! 2. protocols, urlmatch: the exec protocols, pure codecs plus thin adapters, and URL → profile matching
+//! 3. broker, acr: cache lookup → per-key lock → re-check → acquire → store; ACR's exchange of that token
+//! 4. flows: one module per grant or token source (the person flows under `flows::user`)
+//! 5. rt_store: signed-in people and their refresh tokens, in a file or the OS keyring
+//! 6. config, config_errors, authority, oauth, http, jwt: profiles, clouds, the token endpoint's wire format, HTTP
+//! 7. cache: the token files, locked, atomic and private
+//! 8. fs, at_rest, peer: the platform: file-system chokepoint, sealing at rest, loopback peers' uids
+//! 9. env, error, suggest, clock, log, secret: variable names and ambient lookups, errors and "did you mean", time, stderr, redaction
 
 mod acr;
 mod at_rest;
@@ -12,6 +25,7 @@ mod clock;
 mod commands;
 mod config;
 mod config_errors;
+mod env;
 mod error;
 mod flows;
 mod fs;
@@ -28,6 +42,8 @@ mod urlmatch;
 
 #[doc(hidden)]
 pub mod fuzz;
+#[cfg(test)]
+mod layers;
 
 use clap::Parser;
 use std::io::IsTerminal;

@@ -9,6 +9,9 @@ use crate::log::trace;
 use crate::secret::Secret;
 use serde::{Deserialize, Deserializer};
 
+/// Default `min_validity`: a token with less than five minutes left is treated as expired.
+pub(crate) const DEFAULT_MIN_VALIDITY: i64 = 300;
+
 /// A successful token answer, normalised to absolute times.
 #[derive(Debug, Clone)]
 pub(crate) struct TokenReply {

@@ -36,13 +36,13 @@ pub(crate) fn man(args: &ManArgs) -> Result<ExitCode> {
     let cmd = Cli::command();
     match &args.dir {
         Some(dir) => {
-            std::fs::create_dir_all(dir).map_err(|e| Error::general(format!("cannot create {}: {e}", dir.display())))?;
-            clap_mangen::generate_to(cmd, dir).map_err(|e| Error::general(format!("cannot write man pages to {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| Error::caused(format!("cannot create {}", dir.display()), e))?;
+            clap_mangen::generate_to(cmd, dir).map_err(|e| Error::caused(format!("cannot write man pages to {}", dir.display()), e))?;
             crate::log::warn!("man pages written to {} (add it to MANPATH, or run `man -l {}/entra-token.1`)", dir.display(), dir.display());
         }
         None => {
             let mut buf = Vec::new();
-            clap_mangen::Man::new(cmd).render(&mut buf).map_err(|e| Error::general(format!("cannot render the man page: {e}")))?;
+            clap_mangen::Man::new(cmd).render(&mut buf).map_err(|e| Error::caused("cannot render the man page", e))?;
             crate::protocols::write_stdout(&buf)?;
         }
     }

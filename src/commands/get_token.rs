@@ -3,12 +3,12 @@
 
 use crate::broker::{self, Credential, TokenRequest};
 use crate::clock;
+use crate::commands::TargetArgs;
 use crate::error::{Error, Result};
 use crate::log::warn;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Output {
@@ -24,21 +24,11 @@ pub(crate) enum Output {
 
 #[derive(Debug, Args)]
 pub(crate) struct GetTokenArgs {
-    /// Profile to use (default: ENTRA_TOKEN_PROFILE, the config's default_profile, or `default`).
-    #[arg(short, long)]
-    pub profile: Option<String>,
-    /// Resource: an App ID URI, a GUID, an alias (graph, powerbi, arm, …) or a powerbi:// / asazure:// server.
-    #[arg(short, long, conflicts_with = "scope")]
-    pub resource: Option<String>,
-    /// Scopes, space-separated (e.g. "https://graph.microsoft.com/.default").
-    #[arg(short, long)]
-    pub scope: Option<String>,
+    #[command(flatten)]
+    pub target: TargetArgs,
     /// Override the profile's flow (client-credentials, device-code, interactive, …).
     #[arg(short, long)]
     pub flow: Option<String>,
-    /// Tenant to ask instead of the profile's.
-    #[arg(short, long)]
-    pub tenant: Option<String>,
     /// What to print.
     #[arg(short, long, value_enum, default_value_t = Output::Token)]
     pub output: Output,
@@ -60,9 +50,6 @@ pub(crate) struct GetTokenArgs {
     /// A claims challenge (CAE / conditional access) to pass to Entra; bypasses the cache.
     #[arg(long)]
     pub claims: Option<String>,
-    /// Network time limit, e.g. 30s, 2m.
-    #[arg(long, default_value = "60s", value_parser = clock::parse_duration)]
-    pub timeout: Duration,
 }
 
 impl GetTokenArgs {
@@ -72,17 +59,13 @@ impl GetTokenArgs {
             return Err(Error::bad_input(format!("--min-validity must be between 0 and 86400, not {min_validity}")));
         }
         Ok(TokenRequest {
-            profile: self.profile.clone(),
-            resource: self.resource.clone(),
-            scopes: self.scope.as_ref().map(|s| s.split_whitespace().map(str::to_string).collect()),
-            tenant: self.tenant.clone(),
             flow: self.flow.clone(),
             min_validity,
             force_refresh: self.force,
             no_cache: self.no_cache,
             claims: self.claims.clone(),
-            timeout: self.timeout,
             prompts: true,
+            ..self.target.to_request()
         })
     }
 }

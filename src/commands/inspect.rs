@@ -3,12 +3,13 @@
 //! argument (with a warning: argv is visible to other users). It decodes, it never
 //! verifies: the signature is shown as unchecked, never as trusted.
 
-use crate::broker::{self, TokenRequest};
+use crate::broker;
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::log::warn;
 use crate::secret::Secret;
-use crate::commands::session::{ReportFormat, expiry_phrase, human_duration};
+use crate::commands::{OutputFormat, TargetArgs};
+use crate::commands::session::{expiry_phrase, human_duration};
 use clap::Args;
 use serde_json::{Map, Value, json};
 use std::process::ExitCode;
@@ -19,18 +20,12 @@ pub(crate) struct InspectArgs {
     /// the process list: prefer `-` or the cache form (-p/-r).
     #[arg(value_name = "TOKEN | -")]
     pub token: Option<String>,
-    /// Inspect the cached token of this profile (getting one if needed).
-    #[arg(short, long)]
-    pub profile: Option<String>,
-    /// ... for this resource.
-    #[arg(short, long, conflicts_with = "scope")]
-    pub resource: Option<String>,
-    /// ... or these scopes (space-separated).
-    #[arg(short, long)]
-    pub scope: Option<String>,
+    /// Or inspect the cached token of this profile and resource (getting one if needed).
+    #[command(flatten)]
+    pub target: TargetArgs,
     /// text (default) or json.
-    #[arg(short, long, value_enum, default_value_t = ReportFormat::Text)]
-    pub output: ReportFormat,
+    #[arg(short, long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
 }
 
 const MAX_TOKEN: u64 = 64 * 1024;
@@ -42,20 +37,14 @@ pub(crate) fn run(args: &InspectArgs) -> Result<ExitCode> {
             Secret::new(String::from_utf8(bytes).map_err(|_| Error::bad_input("the token on stdin is not UTF-8"))?)
         }
         Some(t) => {
-            if args.profile.is_some() || args.resource.is_some() || args.scope.is_some() {
+            if args.target.names_a_token() {
                 return Err(Error::bad_input("give a token or -p/-r, not both"));
             }
             warn!("a token on the command line is visible to other users (ps, shell history); prefer `entra-token inspect -` with the token on stdin");
             Secret::new(t.to_string())
         }
         None => {
-            let req = TokenRequest {
-                profile: args.profile.clone(),
-                resource: args.resource.clone(),
-                scopes: args.scope.as_ref().map(|s| s.split_whitespace().map(str::to_string).collect()),
-                ..TokenRequest::default()
-            };
-            broker::get_token(&req)?.access_token
+            broker::get_token(&args.target.to_request())?.access_token
         }
     };
     let raw = strip_bearer(token.expose());
@@ -64,8 +53,8 @@ pub(crate) fn run(args: &InspectArgs) -> Result<ExitCode> {
     })?;
     let now = clock::now();
     let text = match args.output {
-        ReportFormat::Json => format!("{}\n", to_json(&header, &claims, now)),
-        ReportFormat::Text => render(&header, &claims, now, local_offset()),
+        OutputFormat::Json => format!("{}\n", to_json(&header, &claims, now)),
+        OutputFormat::Text => render(&header, &claims, now, local_offset()),
     };
     crate::protocols::write_stdout(text.as_bytes())?;
     Ok(ExitCode::SUCCESS)

@@ -378,7 +378,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
     let listener = TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), args.port)).map_err(|e| {
         Error::bad_input_hint(format!("cannot listen on 127.0.0.1:{}: {e}", args.port), "pick another --port, or omit it for a free one")
     })?;
-    let port = listener.local_addr().map_err(|e| Error::general(format!("cannot read the listening address: {e}")))?.port();
+    let port = listener.local_addr().map_err(|e| Error::caused("cannot read the listening address", e))?.port();
     // The protocol answer of this command: two lines a shell or `docker --env-file` reads,
     // on stdout or in a file only this user can read.
     let vars = Secret::new(format!("IDENTITY_ENDPOINT=http://127.0.0.1:{port}/msi/token\nIDENTITY_HEADER={}\n", header.expose()));

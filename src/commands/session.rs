@@ -4,6 +4,7 @@
 //! prompt) and `status` / `cache list` (who is signed in, what is cached; never tokens).
 
 use crate::rt_store;
+use crate::commands::{OutputFormat, TargetArgs};
 use crate::broker::{self, TokenEntry, TokenRequest};
 use crate::cache::{self, Cache};
 use crate::clock::{self, Deadline};
@@ -13,31 +14,21 @@ use crate::flows::identity;
 use crate::flows::{FlowCtx, Prompt, auto, user};
 use crate::http::Http;
 use crate::log::{line, trace, warn};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use serde_json::json;
 use std::process::ExitCode;
 use std::time::Duration;
 
 #[derive(Debug, Args)]
 pub(crate) struct LoginArgs {
-    /// Profile to sign in (default: ENTRA_TOKEN_PROFILE, the config's default_profile, or `default`).
-    #[arg(short, long)]
-    pub profile: Option<String>,
+    #[command(flatten)]
+    pub target: TargetArgs,
     /// How to sign in: device-code, interactive (browser) or password.
     #[arg(short, long)]
     pub flow: Option<String>,
-    /// Tenant to sign in to instead of the profile's.
-    #[arg(short, long)]
-    pub tenant: Option<String>,
     /// The account to sign in as (pre-fills the browser; the username for password).
     #[arg(long, value_name = "USER")]
     pub login_hint: Option<String>,
-    /// Resource of the first token (default: the profile's, else ARM).
-    #[arg(short, long)]
-    pub resource: Option<String>,
-    /// Network time limit per request, e.g. 30s (waiting for the person has its own limit).
-    #[arg(long, default_value = "60s", value_parser = clock::parse_duration)]
-    pub timeout: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -52,29 +43,15 @@ pub(crate) struct LogoutArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct RefreshArgs {
-    #[arg(short, long)]
-    pub profile: Option<String>,
-    /// Resource to refresh (default: the profile's, else ARM).
-    #[arg(short, long, conflicts_with = "scope")]
-    pub resource: Option<String>,
-    /// Scopes, space-separated, instead of a resource.
-    #[arg(short, long)]
-    pub scope: Option<String>,
-    #[arg(long, default_value = "60s", value_parser = clock::parse_duration)]
-    pub timeout: Duration,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum ReportFormat {
-    Text,
-    Json,
+    #[command(flatten)]
+    pub target: TargetArgs,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct StatusArgs {
     /// text (default) or json.
-    #[arg(short, long, value_enum, default_value_t = ReportFormat::Text)]
-    pub output: ReportFormat,
+    #[arg(short, long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
 }
 
 #[derive(Debug, Args)]
@@ -110,7 +87,7 @@ fn open_cache() -> Result<Cache> {
 }
 
 pub(crate) fn login(args: &LoginArgs) -> Result<ExitCode> {
-    let req = TokenRequest { profile: args.profile.clone(), resource: args.resource.clone(), tenant: args.tenant.clone(), timeout: args.timeout, ..TokenRequest::default() };
+    let req = args.target.to_request();
     let mut r = broker::resolve(&req)?;
     // An `auto` profile whose chain ends at its person (nothing in the environment decides
     // for another source): `get-token` keys its tokens by the chain's candidates, so the
@@ -138,7 +115,7 @@ pub(crate) fn login(args: &LoginArgs) -> Result<ExitCode> {
         Ok(())
     };
     keyed(&mut r)?;
-    let deadline = Deadline::after(args.timeout);
+    let deadline = Deadline::after(args.target.timeout);
     let _lock = cache.lock(&r.key, deadline.remaining())?;
     let http = Http::new();
     let ctx = FlowCtx { profile: &r.profile, target: &r.target, http: &http, deadline, claims: None, cache: Some(&cache), prompt: Prompt::Forced };
@@ -155,7 +132,7 @@ pub(crate) fn login(args: &LoginArgs) -> Result<ExitCode> {
     keyed(&mut r)?;
     // Another account now: the old one's access tokens must not be served for this profile.
     // The same account at another tenant (`login --tenant B`) leaves the others' tokens be.
-    let removed = remove_tokens(&cache, |e| {
+    let removed = broker::forget_tokens(&cache, |e| {
         e.profile == r.profile.name
             && identity::names_person(&e.identity)
             && match &link {
@@ -201,19 +178,6 @@ fn invalidated(e: &TokenEntry, before: Option<&rt_store::AccountLink>, new: &rt_
     other_account || (changed_here && this_tenant)
 }
 
-/// Removes cached access tokens that `select` selects; returns how many.
-fn remove_tokens(cache: &Cache, select: impl Fn(&TokenEntry) -> bool) -> Result<usize> {
-    let mut n = 0;
-    for name in cache.list("at-")? {
-        if let Some(e) = cache.read::<TokenEntry>(&name)?
-            && select(&e) && cache.remove(&name)?
-        {
-            n += 1;
-        }
-    }
-    Ok(n)
-}
-
 pub(crate) fn logout(args: &LogoutArgs) -> Result<ExitCode> {
     let cache = open_cache()?;
     if args.all {
@@ -236,7 +200,7 @@ pub(crate) fn logout(args: &LogoutArgs) -> Result<ExitCode> {
         for (name, _) in &links {
             cache.remove(name)?;
         }
-        let ats = remove_tokens(&cache, |_| true)?;
+        let ats = broker::forget_tokens(&cache, |_| true)?;
         let who: Vec<String> = links.iter().map(|(_, l)| format!("{} ({})", l.username.as_deref().unwrap_or(&l.key.home_account_id), l.profile)).collect();
         line(format_args!(
             "signed out {} account link(s){}; removed {rts} refresh token(s) and {ats} access token(s)",
@@ -247,7 +211,7 @@ pub(crate) fn logout(args: &LogoutArgs) -> Result<ExitCode> {
     }
     let profile = config::resolve(args.profile.as_deref())?;
     let forgotten = rt_store::forget(&cache, &profile)?;
-    let ats = remove_tokens(&cache, |e| e.profile == profile.name)?;
+    let ats = broker::forget_tokens(&cache, |e| e.profile == profile.name)?;
     match forgotten {
         Some(f) => {
             let what = if f.removed_rt {
@@ -266,14 +230,7 @@ pub(crate) fn logout(args: &LogoutArgs) -> Result<ExitCode> {
 }
 
 pub(crate) fn refresh(args: &RefreshArgs) -> Result<ExitCode> {
-    let req = TokenRequest {
-        profile: args.profile.clone(),
-        resource: args.resource.clone(),
-        scopes: args.scope.as_ref().map(|s| s.split_whitespace().map(str::to_string).collect()),
-        force_refresh: true,
-        timeout: args.timeout,
-        ..TokenRequest::default()
-    };
+    let req = TokenRequest { force_refresh: true, ..args.target.to_request() };
     let c = broker::get_token_with(&req, Some(Prompt::Never))?;
     let what = c.resource.clone().unwrap_or_else(|| c.scopes.join(" "));
     let who = c.account.as_deref().map(|a| format!(" as {a}")).unwrap_or_default();
@@ -373,8 +330,8 @@ pub(crate) fn status(args: &StatusArgs) -> Result<ExitCode> {
     }
     let reports: Vec<serde_json::Value> = names.iter().map(|(n, configured)| profile_report(cache.as_ref(), n, *configured, &tokens, now)).collect();
     let text = match args.output {
-        ReportFormat::Json => format!("{}\n", json!({ "profiles": reports, "cache_dir": cache.as_ref().map(|c| c.dir().display().to_string()) })),
-        ReportFormat::Text => render_status(&reports, now),
+        OutputFormat::Json => format!("{}\n", json!({ "profiles": reports, "cache_dir": cache.as_ref().map(|c| c.dir().display().to_string()) })),
+        OutputFormat::Text => render_status(&reports, now),
     };
     crate::protocols::write_stdout(text.as_bytes())?;
     Ok(ExitCode::SUCCESS)

@@ -42,9 +42,7 @@ impl Source {
     }
 }
 
-fn env(name: &str) -> Option<String> {
-    workload_identity::env(name)
-}
+use crate::env::var as env;
 
 /// The sources AZURE_TOKEN_CREDENTIALS allows: `dev`, `prod`, or one credential's name.
 pub(crate) fn allowed() -> Result<Vec<Source>> {

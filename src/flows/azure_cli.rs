@@ -26,7 +26,7 @@ use std::time::Duration;
 const MAX_FILE: u64 = 16 * 1024 * 1024;
 /// Set on the `az` we start, so a wrapper that leads back to us cannot loop. Our own `az`
 /// shim (`protocols::az`) sets it on itself too, so it never runs any `az`.
-pub(crate) const DEPTH_VAR: &str = "ENTRA_TOKEN_FROM_AZ_FALLBACK";
+pub(crate) use crate::env::AZ_SHIM_DEPTH as DEPTH_VAR;
 /// Hosts that name the public cloud in MSAL cache entries.
 const PUBLIC_ALIASES: &[&str] = &["login.microsoftonline.com", "login.windows.net", "login.microsoft.com", "sts.windows.net"];
 
@@ -211,7 +211,7 @@ fn from_msal_cache(ctx: &FlowCtx<'_>, account: &AzAccount, cache: &MsalCache, re
             && t.client_id == AZURE_CLI_CLIENT_ID
             && t.realm.as_deref().is_some_and(|r| r.eq_ignore_ascii_case(&tenant))
             && t.target.as_deref().is_some_and(|tg| covers(tg, &ctx.target.scopes, resource))
-            && t.expires_on.is_some_and(|e| e - now > crate::broker::DEFAULT_MIN_VALIDITY)
+            && t.expires_on.is_some_and(|e| e - now > crate::oauth::DEFAULT_MIN_VALIDITY)
             && t.refresh_on.is_none_or(|r| r > now)
     });
     if let Some(at) = at.filter(|_| ctx.claims.is_none()) {
@@ -355,7 +355,7 @@ fn parse_local_time(s: &str) -> Option<i64> {
 }
 
 fn run_with_deadline(mut cmd: Command, deadline: crate::clock::Deadline) -> Result<std::process::Output> {
-    let mut child = cmd.spawn().map_err(|e| Error::general(format!("cannot start az: {e}")))?;
+    let mut child = cmd.spawn().map_err(|e| Error::caused("cannot start az", e))?;
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     let read = |r: Option<Box<dyn std::io::Read + Send>>| {
@@ -378,7 +378,7 @@ fn run_with_deadline(mut cmd: Command, deadline: crate::clock::Deadline) -> Resu
                 let _ = child.wait();
                 return Err(Error::Timeout { what: "waiting for `az account get-access-token`".into(), after: deadline.total });
             }
-            Err(e) => return Err(Error::general(format!("waiting for az: {e}"))),
+            Err(e) => return Err(Error::caused("waiting for az", e)),
         }
     };
     Ok(std::process::Output { status, stdout: out_t.join().unwrap_or_default(), stderr: err_t.join().unwrap_or_default() })

@@ -5,20 +5,14 @@
 //! Detection reads variables only; the request is made only on the acquisition path.
 
 use super::FlowCtx;
-use super::workload_identity::{TokenSource, env};
+use super::workload_identity::TokenSource;
+use crate::env::var as env;
 use crate::config::ProfileConfig;
 use crate::error::{Error, Result};
 use crate::http::RetryPolicy;
 use crate::secret::Secret;
 
-/// Set by Azure Pipelines in every step: the job's OIDC token endpoint.
-pub(crate) const OIDC_URI_VAR: &str = "SYSTEM_OIDCREQUESTURI";
-/// The job's access token: a secret variable, only in a step's environment when mapped.
-pub(crate) const ACCESS_TOKEN_VAR: &str = "SYSTEM_ACCESSTOKEN";
-/// Set by AzureCLI@2 / AzurePowerShell@5 for the task's service connection.
-pub(crate) const CONNECTION_VAR: &str = "AZURESUBSCRIPTION_SERVICE_CONNECTION_ID";
-pub(crate) const CLIENT_VAR: &str = "AZURESUBSCRIPTION_CLIENT_ID";
-pub(crate) const TENANT_VAR: &str = "AZURESUBSCRIPTION_TENANT_ID";
+pub(crate) use crate::env::{PIPELINES_ACCESS_TOKEN as ACCESS_TOKEN_VAR, PIPELINES_OIDC_URI as OIDC_URI_VAR};
 /// The api-version azure-identity (Python, Rust, Go) sends.
 const API_VERSION: &str = "7.1";
 /// ADO error messages can be long stack-trace-like texts; one line is enough.
@@ -30,12 +24,6 @@ pub(crate) const MAP_TOKEN_HINT: &str = "secret variables reach a step only when
 pub(crate) fn from_profile(settings: &ProfileConfig) -> Option<TokenSource> {
     let id = settings.service_connection_id.as_deref().map(str::trim).filter(|s| !s.is_empty())?;
     Some(TokenSource::AzurePipelines { url: env(OIDC_URI_VAR), service_connection_id: id.to_string() })
-}
-
-/// A pipeline step whose task names a service connection (AzureCLI@2, AzurePowerShell@5).
-pub(crate) fn from_env() -> Option<TokenSource> {
-    let (url, id) = (env(OIDC_URI_VAR)?, env(CONNECTION_VAR)?);
-    Some(TokenSource::AzurePipelines { url: Some(url), service_connection_id: id })
 }
 
 /// Why this source cannot work in this process, from variables alone (no I/O): the

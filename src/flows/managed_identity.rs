@@ -46,9 +46,7 @@ impl Kind {
     }
 }
 
-fn env(name: &str) -> Option<String> {
-    super::workload_identity::env(name)
-}
+use crate::env::var as env;
 
 /// azure-identity's detection order.
 pub(crate) fn detect() -> Kind {

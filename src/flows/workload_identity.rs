@@ -7,6 +7,7 @@ use super::FlowCtx;
 use super::azure_pipelines;
 use super::client_credentials::{self, ClientAuth};
 use crate::config::ProfileConfig;
+use crate::env::{self, Federated};
 use crate::error::{Error, Result};
 use crate::http::RetryPolicy;
 use crate::oauth::TokenReply;
@@ -62,9 +63,6 @@ impl TokenSource {
     }
 }
 
-pub(crate) fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
-}
 
 /// The token source for a profile: its own `service_connection_id` or
 /// `federated_token_file`, else the variables, in the order the README gives (Azure
@@ -76,32 +74,21 @@ pub(crate) fn token_source(settings: &ProfileConfig) -> Option<TokenSource> {
     if let Some(f) = &settings.federated_token_file {
         return Some(TokenSource::File(f.clone()));
     }
-    for var in ["AZURE_FEDERATED_TOKEN_FILE", "ARM_OIDC_TOKEN_FILE_PATH"] {
-        if let Some(f) = env(var) {
-            return Some(TokenSource::File(PathBuf::from(f)));
-        }
-    }
-    if env("ARM_OIDC_TOKEN").is_some() {
-        return Some(TokenSource::EnvToken("ARM_OIDC_TOKEN"));
-    }
-    for (url_var, token_var) in [("ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"), ("ARM_OIDC_REQUEST_URL", "ARM_OIDC_REQUEST_TOKEN")] {
-        if let (Some(url), Some(_)) = (env(url_var), env(token_var)) {
-            // GitHub sets these for every job with `id-token: write`; Terraform wants ARM_USE_OIDC too, we do not.
-            return Some(TokenSource::Github { url, token_var });
-        }
-    }
-    azure_pipelines::from_env()
+    Some(match env::federated()? {
+        Federated::File(f) => TokenSource::File(PathBuf::from(f)),
+        Federated::Token(var) => TokenSource::EnvToken(var),
+        Federated::Github { url, token_var } => TokenSource::Github { url, token_var },
+        Federated::Pipelines { url, connection } => TokenSource::AzurePipelines { url: Some(url), service_connection_id: connection },
+    })
 }
 
 /// The client and tenant variables workload identity reads: a service connection's own
 /// (AZURESUBSCRIPTION_*, set with it by AzureCLI@2) first, then azure-identity's, then Terraform's.
 pub(crate) fn env_client_id(settings: &ProfileConfig) -> Option<String> {
-    let ado = matches!(token_source(settings), Some(TokenSource::AzurePipelines { .. }));
-    ado.then(|| env(azure_pipelines::CLIENT_VAR)).flatten().or_else(|| env("AZURE_CLIENT_ID")).or_else(|| env("ARM_CLIENT_ID"))
+    env::workload_client_id(settings.federated_by_pipelines())
 }
 pub(crate) fn env_tenant_id(settings: &ProfileConfig) -> Option<String> {
-    let ado = matches!(token_source(settings), Some(TokenSource::AzurePipelines { .. }));
-    ado.then(|| env(azure_pipelines::TENANT_VAR)).flatten().or_else(|| env("AZURE_TENANT_ID")).or_else(|| env("ARM_TENANT_ID"))
+    env::workload_tenant_id(settings.federated_by_pipelines())
 }
 
 pub(crate) fn acquire(ctx: &FlowCtx<'_>) -> Result<TokenReply> {
@@ -154,7 +141,7 @@ pub(crate) fn read_token(ctx: &FlowCtx<'_>, source: &TokenSource) -> Result<Secr
             }
             std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?
         }
-        TokenSource::EnvToken(var) => env(var).unwrap_or_default(),
+        TokenSource::EnvToken(var) => env::var(var).unwrap_or_default(),
         TokenSource::Github { url, token_var } => github_token(ctx, url, token_var)?.expose().clone(),
         TokenSource::AzurePipelines { url, service_connection_id } => azure_pipelines::oidc_token(ctx, url.as_deref(), service_connection_id)?.expose().clone(),
     };
@@ -168,7 +155,7 @@ pub(crate) fn read_token(ctx: &FlowCtx<'_>, source: &TokenSource) -> Result<Secr
 /// GET `$ACTIONS_ID_TOKEN_REQUEST_URL&audience=api://AzureADTokenExchange` with the request token as a bearer.
 fn github_token(ctx: &FlowCtx<'_>, url: &str, token_var: &str) -> Result<Secret<String>> {
     crate::authority::check_secure_url(url, "GitHub OIDC request")?;
-    let bearer = Secret::new(format!("Bearer {}", env(token_var).unwrap_or_default()));
+    let bearer = Secret::new(format!("Bearer {}", env::var(token_var).unwrap_or_default()));
     let audience: String = form_urlencoded::Serializer::new(String::new()).append_pair("audience", AUDIENCE).finish();
     let sep = if url.contains('?') { '&' } else { '?' };
     let full = format!("{url}{sep}{audience}");

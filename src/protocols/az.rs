@@ -18,7 +18,7 @@ use std::process::ExitCode;
 /// falls back to running `az account get-access-token`) runs no `az` at all: neither this
 /// binary again nor the real Azure CLI. Found already set, it means an `az` that
 /// entra-token started led back to us: we refuse at once.
-pub(crate) use crate::flows::azure_cli::DEPTH_VAR as SHIM_ENV;
+pub(crate) use crate::env::AZ_SHIM_DEPTH as SHIM_ENV;
 
 /// What az itself asks for when no resource is given.
 const AZ_DEFAULT_RESOURCE: &str = "https://management.core.windows.net/";

@@ -193,7 +193,7 @@ pub(crate) fn respond(req: &CredentialRequest) -> Response {
                 broker::get_token(&token_req)?;
                 Response::Ok(Answer::Login)
             }
-            Action::Logout => match super::git::drop_cached(&token_req, None)? {
+            Action::Logout => match crate::broker::forget(&token_req, None)? {
                 true => Response::Ok(Answer::Logout),
                 false => Response::Err(ProviderError::NotFound),
             },
@@ -213,7 +213,7 @@ pub(crate) fn serve() -> Result<ExitCode> {
     let mut input = stdin.lock();
     loop {
         let mut line = Vec::new();
-        let n = std::io::Read::take(&mut input, MAX_LINE).read_until(b'\n', &mut line).map_err(|e| Error::general(format!("cannot read stdin: {e}")))?;
+        let n = std::io::Read::take(&mut input, MAX_LINE).read_until(b'\n', &mut line).map_err(|e| Error::caused("cannot read stdin", e))?;
         if n == 0 {
             return Ok(ExitCode::SUCCESS);
         }

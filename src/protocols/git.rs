@@ -123,7 +123,7 @@ pub(crate) fn serve(operation: &str) -> Result<ExitCode> {
         }
         "erase" => {
             let rejected = req.credential.as_deref().or(req.password.as_deref());
-            if drop_cached(&token_req, rejected)? {
+            if broker::forget(&token_req, rejected)? {
                 warn!("git rejected the token for {url}; dropped it from the cache");
             }
         }
@@ -131,20 +131,6 @@ pub(crate) fn serve(operation: &str) -> Result<ExitCode> {
         _ => {}
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Removes the cached access token for a request, under its lock, when it is the one the
-/// server rejected (or when git did not say which). True when something was removed.
-pub(crate) fn drop_cached(req: &broker::TokenRequest, rejected: Option<&str>) -> Result<bool> {
-    let r = broker::resolve(req)?;
-    let Some(cache) = broker::open_cache(req)? else { return Ok(false) };
-    let _lock = cache.lock(&r.key, req.timeout)?;
-    let Some(entry) = cache.read::<broker::TokenEntry>(&r.key)? else { return Ok(false) };
-    if rejected.is_some_and(|t| t != entry.access_token.expose()) {
-        trace!(1, "the rejected credential is not our cached token; keeping it");
-        return Ok(false);
-    }
-    cache.remove(&r.key)
 }
 
 #[cfg(test)]

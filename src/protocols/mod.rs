@@ -106,7 +106,7 @@ pub(crate) fn missing_resource(name: &str, url: &crate::urlmatch::UrlParts) -> E
 /// Reads all of stdin up to `limit` bytes; more is bad input, not an allocation.
 pub(crate) fn read_stdin_limited(limit: u64) -> Result<Vec<u8>> {
     let mut buf = Vec::new();
-    std::io::stdin().lock().take(limit + 1).read_to_end(&mut buf).map_err(|e| Error::general(format!("cannot read stdin: {e}")))?;
+    std::io::stdin().lock().take(limit + 1).read_to_end(&mut buf).map_err(|e| Error::caused("cannot read stdin", e))?;
     if buf.len() as u64 > limit {
         return Err(Error::bad_input(format!("the request on stdin is larger than {} KiB", limit / 1024)));
     }
@@ -119,7 +119,7 @@ pub(crate) fn write_stdout(bytes: &[u8]) -> Result<()> {
     match out.write_all(bytes).and_then(|_| out.flush()) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(Error::general(format!("cannot write to stdout: {e}"))),
+        Err(e) => Err(Error::caused("cannot write to stdout", e)),
     }
 }
 

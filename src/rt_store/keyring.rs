@@ -6,6 +6,7 @@
 
 use crate::rt_store::{AccountKey, FileRtStore, RtStore, StoredRt};
 use crate::cache::Cache;
+pub(crate) use crate::config::Storage;
 use crate::error::{Error, Result};
 use crate::log::{trace, warn};
 
@@ -14,25 +15,6 @@ use crate::log::{trace, warn};
 const SERVICE: &str = "entra-token";
 /// In the cache directory: `auto` found no usable keyring here; holds the reason.
 pub(crate) const FALLBACK_MARKER: &str = "keyring-unavailable";
-
-/// What a profile's `storage` asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Storage {
-    Auto,
-    Keyring,
-    File,
-}
-
-impl Storage {
-    pub(crate) fn parse(s: Option<&str>, profile: &str) -> Result<Storage> {
-        match s.map(str::to_ascii_lowercase).as_deref() {
-            None | Some("auto") => Ok(Storage::Auto),
-            Some("keyring") => Ok(Storage::Keyring),
-            Some("file") => Ok(Storage::File),
-            Some(other) => Err(Error::bad_input_hint(format!("profile '{profile}': unknown storage \"{other}\""), "use storage = \"auto\", \"keyring\" or \"file\"")),
-        }
-    }
-}
 
 /// The store for a profile's refresh tokens.
 pub(crate) fn store_for<'a>(cache: &'a Cache, storage: Storage) -> Result<Box<dyn RtStore + 'a>> {
@@ -124,7 +106,7 @@ fn no_session_bus() -> Option<String> {
 
 #[cfg(feature = "keyring")]
 fn failure(e: keyring::Error) -> Error {
-    Error::general(format!("the OS keyring failed: {e}"))
+    Error::caused("the OS keyring failed", e)
 }
 
 #[cfg(not(feature = "keyring"))]
@@ -145,7 +127,7 @@ impl RtStore for Keyring {
     }
     #[cfg(feature = "keyring")]
     fn save(&self, rt: &StoredRt) -> Result<()> {
-        let json = serde_json::to_string(rt).map_err(|e| Error::general(format!("cannot encode the refresh token entry: {e}")))?;
+        let json = serde_json::to_string(rt).map_err(|e| Error::caused("cannot encode the refresh token entry", e))?;
         Keyring::entry(&rt.key)?.set_password(&json).map_err(failure)
     }
     #[cfg(feature = "keyring")]

@@ -87,8 +87,7 @@ impl RtStore for FileRtStore<'_> {
 
 /// The store a profile's refresh tokens go to (`storage`: auto, keyring, file).
 pub(crate) fn store_for<'a>(cache: &'a Cache, profile: &Profile) -> Result<Box<dyn RtStore + 'a>> {
-    let storage = crate::rt_store::keyring::Storage::parse(profile.settings.storage.as_deref(), &profile.name)?;
-    crate::rt_store::keyring::store_for(cache, storage)
+    keyring::store_for(cache, profile.storage)
 }
 
 /// A profile's link to the account it signed in as. Holds no secret.

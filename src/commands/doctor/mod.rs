@@ -7,11 +7,12 @@
 mod wiring;
 
 use crate::cache;
+use crate::commands::OutputFormat;
 use crate::clock::{self, Deadline};
 use crate::config::{self, ConfigFile, FlowKind, Profile};
 use crate::error::Error;
 use crate::http::{Http, RetryPolicy};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use serde::Serialize;
 use std::io::IsTerminal;
 use std::path::Path;
@@ -21,19 +22,13 @@ use std::time::{Duration, Instant};
 /// A clock this far from the authority's makes tokens look expired or not yet valid.
 const MAX_SKEW: i64 = 300;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum Format {
-    Text,
-    Json,
-}
-
 #[derive(Debug, Args)]
 pub(crate) struct DoctorArgs {
     /// Profile to check (default: the one `get-token` would use).
     #[arg(short, long)]
     pub profile: Option<String>,
-    #[arg(short, long, value_enum, default_value_t = Format::Text)]
-    pub output: Format,
+    #[arg(short, long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
     /// Skip the network check of the authority.
     #[arg(long)]
     pub offline: bool,
@@ -76,8 +71,8 @@ pub(crate) fn run(args: &DoctorArgs) -> crate::error::Result<ExitCode> {
     let checks = checks(args);
     let broken = checks.iter().any(|c| c.status == Status::Fail);
     let text = match args.output {
-        Format::Json => format!("{}\n", serde_json::json!({ "ok": !broken, "checks": checks })),
-        Format::Text => {
+        OutputFormat::Json => format!("{}\n", serde_json::json!({ "ok": !broken, "checks": checks })),
+        OutputFormat::Text => {
             let colour = crate::log::colour_wanted(std::io::stdout().is_terminal(), std::env::var_os("NO_COLOR").as_deref(), std::env::var_os("TERM").as_deref());
             render(&checks, colour)
         }
@@ -218,9 +213,7 @@ fn loose(_: &std::fs::Metadata) -> bool {
     false
 }
 
-fn env_set(name: &str) -> bool {
-    std::env::var_os(name).is_some_and(|v| !v.is_empty())
-}
+use crate::env::is_set as env_set;
 
 /// Which source `auto` would use, and why each earlier one does not apply: the chain's own
 /// plan (`flows::auto::plan`), so doctor and the chain cannot disagree. Where the plan
@@ -403,10 +396,7 @@ fn store_check(p: Option<&Profile>) -> Check {
     if !(p.flow.is_user_flow() || p.flow == FlowKind::Auto) {
         return info("store", format!("no refresh tokens: flow {} keeps none", p.flow.name()));
     }
-    let storage = match Storage::parse(p.settings.storage.as_deref(), &p.name) {
-        Ok(s) => s,
-        Err(e) => return fail("store", e.to_string(), e.hint().unwrap_or_default()),
-    };
+    let storage = p.storage;
     let dir = cache::default_dir().unwrap_or_default();
     let files = format!("0600 files in {}", dir.display());
     match storage {

@@ -118,7 +118,7 @@ pub(crate) fn run(args: &BazelSetupArgs) -> Result<ExitCode> {
     let existing = match std::fs::read_to_string(&rc) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(Error::general(format!("cannot read {}: {e}", rc.display()))),
+        Err(e) => return Err(Error::caused(format!("cannot read {}", rc.display()), e)),
     };
     match extend_rc(&existing, &lines) {
         Some(text) => {

@@ -80,7 +80,7 @@ pub(crate) fn run(args: &CargoSetupArgs) -> Result<ExitCode> {
     let text = match std::fs::read_to_string(&file) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(Error::general(format!("cannot read {}: {e}", file.display()))),
+        Err(e) => return Err(Error::caused(format!("cannot read {}", file.display()), e)),
     };
     let mut doc: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| Error::bad_input(format!("{} is not valid TOML: {}", file.display(), e.to_string().lines().next().unwrap_or(""))))?;
     edit(&mut doc, &exe, &registries)?;

@@ -111,7 +111,7 @@ pub(crate) fn run(args: &DockerSetupArgs) -> Result<ExitCode> {
     let existing = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(Error::general(format!("cannot read {}: {e}", path.display()))),
+        Err(e) => return Err(Error::caused(format!("cannot read {}", path.display()), e)),
     };
     match merge(&existing, &registries)? {
         Some(text) => {

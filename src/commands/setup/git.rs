@@ -91,7 +91,7 @@ pub(crate) fn run(args: &GitSetupArgs) -> Result<ExitCode> {
         if !how.is_empty() {
             c.arg(how);
         }
-        let out = c.arg(key).arg(value).output().map_err(|e| Error::general(format!("cannot run git: {e}")))?;
+        let out = c.arg(key).arg(value).output().map_err(|e| Error::caused("cannot run git", e))?;
         if !out.status.success() {
             return Err(Error::general(format!("git config {key} failed: {}", String::from_utf8_lossy(&out.stderr).trim())));
         }

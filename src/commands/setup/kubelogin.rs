@@ -240,7 +240,7 @@ pub(crate) type Plan = (Vec<ExecUser>, Vec<(String, ProfileConfig)>);
 /// The conversion plan for a `kubectl config view --raw -o json` document: the users to
 /// rewrite and the profiles to add.
 pub(crate) fn plan(view_json: &[u8], file: &ConfigFile) -> Result<Plan> {
-    let view: View = serde_json::from_slice(view_json).map_err(|e| Error::general(format!("cannot read `kubectl config view` output: {e}")))?;
+    let view: View = serde_json::from_slice(view_json).map_err(|e| Error::caused("cannot read `kubectl config view` output", e))?;
     let mut users = Vec::new();
     let mut new_profiles: Vec<(String, ProfileConfig)> = Vec::new();
     for u in view.users.unwrap_or_default() {
@@ -305,7 +305,7 @@ pub(crate) fn run(args: &KubectlSetupArgs, exe: &str) -> Result<ExitCode> {
         let old = match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(Error::general(format!("cannot read {}: {e}", path.display()))),
+            Err(e) => return Err(Error::caused(format!("cannot read {}", path.display()), e)),
         };
         let new = format!("{}{added}", if old.is_empty() || old.ends_with('\n') { old.clone() } else { format!("{old}\n") });
         config::parse_file(&new).map_err(|m| Error::Config { path: path.clone(), message: format!("adding the converted profiles would break it ({m}); add them by hand") })?;

@@ -54,7 +54,7 @@ pub(crate) fn run(args: &LinksArgs) -> Result<ExitCode> {
     if !args.apply.apply {
         return super::print(&plan(&exe, &args.dir, &names));
     }
-    std::fs::create_dir_all(&args.dir).map_err(|e| Error::general(format!("cannot create {}: {e}", args.dir.display())))?;
+    std::fs::create_dir_all(&args.dir).map_err(|e| Error::caused(format!("cannot create {}", args.dir.display()), e))?;
     for name in names {
         create(&exe, &args.dir.join(file_name(name)), args.force)?;
     }
@@ -117,12 +117,12 @@ fn create(exe: &Path, link: &Path, force: bool) -> Result<()> {
         }
         Ok(_) => {
             let aside = link.with_file_name(format!("{}.entra-token-backup-{}", link.file_name().unwrap_or_default().to_string_lossy(), crate::clock::now()));
-            std::fs::rename(link, &aside).map_err(|e| Error::general(format!("cannot move {} aside: {e}", link.display())))?;
+            std::fs::rename(link, &aside).map_err(|e| Error::caused(format!("cannot move {} aside", link.display()), e))?;
             warn!("moved {} to {}", link.display(), aside.display());
         }
         Err(_) => {}
     }
-    let how = place(exe, link).map_err(|e| Error::general(format!("cannot create the link {}: {e}", link.display())))?;
+    let how = place(exe, link).map_err(|e| Error::caused(format!("cannot create the link {}", link.display()), e))?;
     warn!("{how} {} -> {}", link.display(), exe.display());
     Ok(())
 }

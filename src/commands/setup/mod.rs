@@ -69,7 +69,7 @@ pub(crate) struct ApplyArg {
 
 /// The absolute path of the running binary, for configs that must call it back.
 pub(crate) fn self_exe() -> Result<PathBuf> {
-    let exe = std::env::current_exe().map_err(|e| Error::general(format!("cannot find the path of entra-token itself: {e}")))?;
+    let exe = std::env::current_exe().map_err(|e| Error::caused("cannot find the path of entra-token itself", e))?;
     Ok(std::fs::canonicalize(&exe).unwrap_or(exe))
 }
 
@@ -78,7 +78,7 @@ pub(crate) fn backup(path: &Path) -> Result<Option<PathBuf>> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::general(format!("cannot read {} to back it up: {e}", path.display()))),
+        Err(e) => return Err(Error::caused(format!("cannot read {} to back it up", path.display()), e)),
     };
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "config".into());
     let mut stamp = crate::clock::now();
@@ -87,7 +87,7 @@ pub(crate) fn backup(path: &Path) -> Result<Option<PathBuf>> {
         stamp += 1;
         dest = path.with_file_name(format!("{name}.entra-token-backup-{stamp}"));
     }
-    crate::fs::write_atomic(&dest, &bytes, crate::fs::Access::Private, crate::fs::Durability::Sync).map_err(|e| Error::general(format!("cannot back up {}: {e}", path.display())))?;
+    crate::fs::write_atomic(&dest, &bytes, crate::fs::Access::Private, crate::fs::Durability::Sync).map_err(|e| Error::caused(format!("cannot back up {}", path.display()), e))?;
     warn!("backed up {} to {}", path.display(), dest.display());
     Ok(Some(dest))
 }
@@ -97,7 +97,7 @@ pub(crate) fn backup(path: &Path) -> Result<Option<PathBuf>> {
 pub(crate) fn write_with_backup(path: &Path, bytes: &[u8]) -> Result<Option<PathBuf>> {
     let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| Error::general(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| Error::caused(format!("cannot create {}", dir.display()), e))?;
     }
     let saved = backup(&target)?;
     crate::fs::write_atomic(&target, bytes, crate::fs::Access::Private, crate::fs::Durability::Sync).map_err(|e| Error::general(e.to_string()))?;

@@ -182,7 +182,7 @@ pub(crate) fn sign_in(ctx: &FlowCtx<'_>) -> Result<TokenReply> {
 /// Waits for the browser's redirect on the listener, or a pasted address, up to SIGN_IN_WAIT.
 fn wait_for_callback(listener: Option<&TcpListener>, opener: &mut Option<Child>, pasted: &mut Option<mpsc::Receiver<String>>, url: &str, state: &str) -> Result<Callback> {
     if let Some(l) = listener {
-        l.set_nonblocking(true).map_err(|e| Error::general(format!("cannot poll the redirect listener: {e}")))?;
+        l.set_nonblocking(true).map_err(|e| Error::caused("cannot poll the redirect listener", e))?;
     }
     let until = Instant::now() + SIGN_IN_WAIT;
     while Instant::now() < until {

@@ -10,9 +10,7 @@ use crate::oauth::{self, TokenReply};
 use crate::secret::Secret;
 use std::io::{BufRead, Write};
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
+use crate::env::var_untrimmed as env;
 
 /// The username: the profile's `username`, else AZURE_USERNAME, else the login hint.
 pub(crate) fn username(profile: &Profile) -> Option<String> {
@@ -89,7 +87,7 @@ fn ask_username() -> Result<String> {
     let _ = write!(tty, "entra-token: username: ");
     let _ = tty.flush();
     let mut line = String::new();
-    std::io::BufReader::new(tty).read_line(&mut line).map_err(|e| Error::general(format!("cannot read the username: {e}")))?;
+    std::io::BufReader::new(tty).read_line(&mut line).map_err(|e| Error::caused("cannot read the username", e))?;
     let line = line.trim().to_string();
     if line.is_empty() {
         return Err(Error::bad_input("no username given"));
@@ -101,7 +99,7 @@ fn ask_password(username: &str) -> Result<Secret<String>> {
     if user::open_tty().is_none() {
         return Err(Error::bad_input_hint("no password source and no terminal to ask on", "set password_env or password_file in the profile, or AZURE_PASSWORD"));
     }
-    let pw = rpassword::prompt_password(format!("entra-token: password for {username}: ")).map_err(|e| Error::general(format!("cannot read the password: {e}")))?;
+    let pw = rpassword::prompt_password(format!("entra-token: password for {username}: ")).map_err(|e| Error::caused("cannot read the password", e))?;
     if pw.is_empty() {
         return Err(Error::bad_input("no password given"));
     }
