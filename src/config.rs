@@ -407,21 +407,24 @@ fn from_config(name: &str, name_source: NameSource, origin: Origin, cfg: Profile
 /// silently hijacking a profile is a known trap. Every key a standard variable would
 /// otherwise supply is checked; a secret's value is never read, only whether it is set.
 fn warn_env_conflicts(name: &str, cfg: &ProfileConfig, client_id: &str, tenant: &str) {
-    let host = |h: &str| h.trim().trim_end_matches('/').trim_start_matches("https://").to_ascii_lowercase();
     let profile_host = cfg.authority.clone().or_else(|| cfg.cloud.as_deref().and_then(|c| authority::cloud_host(c).ok()).map(str::to_string));
     let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
     // (the profile's key, its value when the profile sets it, the variable, how to compare)
-    let same_text = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
-    let same_host = |a: &str, b: &str| host(a) == host(b);
-    let same_path = |a: &str, b: &str| a == b;
-    let checks: [(&str, Option<String>, &str, &dyn Fn(&str, &str) -> bool); 7] = [
-        ("client_id", cfg.client_id.as_ref().map(|_| client_id.to_string()), "AZURE_CLIENT_ID", &same_text),
-        ("mi_client_id", cfg.mi_client_id.clone().filter(|_| cfg.client_id.is_none()), "AZURE_CLIENT_ID", &same_text),
-        ("tenant", cfg.tenant.as_ref().map(|_| tenant.to_string()), "AZURE_TENANT_ID", &same_text),
-        ("authority", profile_host, "AZURE_AUTHORITY_HOST", &same_host),
-        ("certificate_path", path(&cfg.certificate_path), "AZURE_CLIENT_CERTIFICATE_PATH", &same_path),
-        ("federated_token_file", path(&cfg.federated_token_file), "AZURE_FEDERATED_TOKEN_FILE", &same_path),
-        ("username", cfg.username.clone(), "AZURE_USERNAME", &same_text),
+    type Same = fn(&str, &str) -> bool;
+    let same_text: Same = |a, b| a.eq_ignore_ascii_case(b);
+    let same_host: Same = |a, b| {
+        let host = |h: &str| h.trim().trim_end_matches('/').trim_start_matches("https://").to_ascii_lowercase();
+        host(a) == host(b)
+    };
+    let same_path: Same = |a, b| a == b;
+    let checks = [
+        ("client_id", cfg.client_id.as_ref().map(|_| client_id.to_string()), "AZURE_CLIENT_ID", same_text),
+        ("mi_client_id", cfg.mi_client_id.clone().filter(|_| cfg.client_id.is_none()), "AZURE_CLIENT_ID", same_text),
+        ("tenant", cfg.tenant.as_ref().map(|_| tenant.to_string()), "AZURE_TENANT_ID", same_text),
+        ("authority", profile_host, "AZURE_AUTHORITY_HOST", same_host),
+        ("certificate_path", path(&cfg.certificate_path), "AZURE_CLIENT_CERTIFICATE_PATH", same_path),
+        ("federated_token_file", path(&cfg.federated_token_file), "AZURE_FEDERATED_TOKEN_FILE", same_path),
+        ("username", cfg.username.clone(), "AZURE_USERNAME", same_text),
     ];
     for (key, ours, var, same) in checks {
         if let (Some(ours), Some(theirs)) = (ours, env(var))

@@ -98,6 +98,11 @@ macro_rules! trace {
 
 pub(crate) use {trace, warn_ as warn};
 
+/// `1 profile`, `3 profiles`: a count and its noun, for text a person reads.
+pub(crate) fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,9 +124,4 @@ mod tests {
         assert!(c.starts_with("\x1b[1;31mentra-token:\x1b[0m boom"), "{c:?}");
         assert_ne!(format_line(Kind::Warn, true, format_args!("x")), format_line(Kind::Trace, true, format_args!("x")));
     }
-}
-
-/// `1 profile`, `3 profiles`: a count and its noun, for text a person reads.
-pub(crate) fn count(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }

@@ -472,3 +472,24 @@ fn doctor_names_the_source_the_chain_uses() {
     assert_eq!(claim(&t, "appid"), APP1);
     assert_eq!(mock.grant_count("client_credentials"), 1);
 }
+
+/// A password profile that names no `username` takes it from AZURE_USERNAME (or its
+/// `login_hint`): when that variable names another person, that person's token, never the
+/// first person's cached token nor a grant spending their refresh token.
+#[test]
+fn a_password_profile_follows_azure_username() {
+    let mock = mock();
+    mock.add_user("alice@contoso.test", "pw-a");
+    mock.add_user("bob@contoso.test", "pw-b");
+    let sb = sandbox(&mock, &[("dev", &format!("flow = \"password\"\ntenant = \"{TA}\""))]);
+    let upn = |t: &str| claim(t, "upn");
+    let alice = token(&sb, &["-p", "dev", "-r", "arm"], &[("AZURE_USERNAME", "alice@contoso.test"), ("AZURE_PASSWORD", "pw-a")]);
+    assert_eq!(upn(&alice), "alice@contoso.test");
+    let bob = token(&sb, &["-p", "dev", "-r", "arm"], &[("AZURE_USERNAME", "bob@contoso.test"), ("AZURE_PASSWORD", "pw-b")]);
+    assert_eq!(upn(&bob), "bob@contoso.test", "Alice's cached token is not Bob's");
+    assert_eq!(mock.grant_count("refresh_token"), 0, "Alice's refresh token was not spent for Bob");
+    // Back to Alice: her token again (the profile's one sign-in link is Bob's now), never Bob's.
+    let again = token(&sb, &["-p", "dev", "-r", "arm"], &[("AZURE_USERNAME", "alice@contoso.test"), ("AZURE_PASSWORD", "pw-a")]);
+    assert_eq!(upn(&again), "alice@contoso.test");
+    assert_eq!(mock.grant_count("refresh_token"), 0, "Bob's refresh token was not spent for Alice");
+}

@@ -108,7 +108,9 @@ pub(crate) fn of(profile: &Profile, cache: Option<&Cache>) -> Result<Identity> {
 /// A person of this profile: the profile (one person per profile), the username a
 /// password flow is told to use, and the home account it signed in as when known.
 fn person(profile: &Profile, cache: Option<&Cache>) -> String {
-    let username = profile.settings.username.as_deref().filter(|_| profile.flow == FlowKind::Password).map(lower);
+    // The person the password flow is told to be (the profile's `username`, else
+    // AZURE_USERNAME): the same function the flow reads, so the key never misses one.
+    let username = (profile.flow == FlowKind::Password).then(|| super::user::password::asked_username(profile)).flatten().map(|u| lower(&u));
     let link = cache.and_then(|c| crate::rt_store::linked(c, profile).ok().flatten());
     // A link to someone other than the username asked for is not this request's person.
     let home = link

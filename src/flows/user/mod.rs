@@ -48,7 +48,8 @@ fn acquire_as(ctx: &FlowCtx<'_>, flow: FlowKind) -> Result<TokenReply> {
     let refused = |why: &Error| aadsts(why, Some((tenant.as_str(), sign_in_command(ctx.profile, flow).as_str())));
     // A password flow told to sign in as someone else than the linked person (another
     // AZURE_USERNAME): that person's refresh token would mint their token, not this one's.
-    let asked = ctx.profile.settings.username.as_deref().filter(|_| flow == FlowKind::Password);
+    let asked = password::asked_username(ctx.profile).filter(|_| flow == FlowKind::Password);
+    let asked = asked.as_deref();
     let linked = match (asked, ctx.cache) {
         (Some(_), Some(c)) => crate::rt_store::linked(c, ctx.profile)?,
         _ => None,
