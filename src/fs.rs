@@ -192,18 +192,34 @@ fn create_new(tmp: &Path, access: Access) -> io::Result<File> {
     }
 }
 
-/// Renames `from` over `to`. POSIX rename replaces even an open file. Windows refuses
-/// while another handle lacks delete sharing (a virus scanner, an indexer, a program
-/// reading it): retry for up to two seconds before giving up.
+/// Renames `from` over `to`. POSIX rename replaces even an open file. Windows (and Wine)
+/// may refuse while another handle holds the file: readers' brief opens are waited out
+/// (retry for a second), so readers never see the entry missing. A handle held longer
+/// (a program reading it, a virus scanner) is got round: the old file is renamed aside
+/// (allowed while its readers share delete, as std opens files), the new one takes its
+/// name, and the old one goes once closed; a reader in that instant finds no file, a
+/// cache miss, never a torn entry.
 fn replace(from: &Path, to: &Path) -> io::Result<()> {
     let start = Instant::now();
-    let mut pause = Duration::from_millis(5);
+    let mut pause = Duration::from_millis(2);
     loop {
         match std::fs::rename(from, to) {
             Ok(()) => return Ok(()),
-            Err(e) if cfg!(windows) && is_sharing_refusal(&e) && start.elapsed() < Duration::from_secs(2) => {
+            Err(e) if cfg!(windows) && is_sharing_refusal(&e) && start.elapsed() < Duration::from_secs(1) => {
                 std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_millis(100));
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            Err(e) if cfg!(windows) && is_sharing_refusal(&e) => {
+                let aside = from.with_extension("old");
+                if std::fs::rename(to, &aside).is_err() {
+                    return Err(e);
+                }
+                let r = std::fs::rename(from, to);
+                if r.is_err() {
+                    let _ = std::fs::rename(&aside, to);
+                }
+                let _ = std::fs::remove_file(&aside);
+                return r;
             }
             Err(e) => return Err(e),
         }

@@ -493,3 +493,43 @@ fn a_password_profile_follows_azure_username() {
     assert_eq!(upn(&again), "alice@contoso.test");
     assert_eq!(mock.grant_count("refresh_token"), 0, "Bob's refresh token was not spent for Alice");
 }
+
+/// A password profile told by AZURE_USERNAME to be Bob, with no sign-in of its own, never
+/// borrows another profile's sign-in of Alice (same client): Bob signs in as himself.
+#[test]
+fn a_password_profile_never_borrows_another_persons_sign_in() {
+    let mock = mock();
+    mock.add_user("alice@contoso.test", "pw-a");
+    mock.add_user("bob@contoso.test", "pw-b");
+    let sb = sandbox(
+        &mock,
+        &[
+            ("alice", &format!("flow = \"password\"\ntenant = \"{TA}\"\nusername = \"alice@contoso.test\"\npassword_env = \"PW_A\"")),
+            ("dev", &format!("flow = \"password\"\ntenant = \"{TA}\"")),
+        ],
+    );
+    let alice = token(&sb, &["-p", "alice", "-r", "arm"], &[("PW_A", "pw-a")]);
+    assert_eq!(claim(&alice, "upn"), "alice@contoso.test");
+    let bob = token(&sb, &["-p", "dev", "-r", "graph"], &[("AZURE_USERNAME", "bob@contoso.test"), ("AZURE_PASSWORD", "pw-b")]);
+    assert_eq!(claim(&bob, "upn"), "bob@contoso.test", "Alice's sign-in does not answer for Bob");
+    assert_eq!(mock.grant_count("refresh_token"), 0, "Alice's refresh token was not spent for Bob");
+}
+
+/// A password profile naming its person by `login_hint` (no `username`): edited to name
+/// Bob, it serves Bob, never Alice's cached token nor her refresh token.
+#[test]
+fn a_password_profile_follows_its_login_hint() {
+    let mock = mock();
+    mock.add_user("alice@contoso.test", "pw");
+    mock.add_user("bob@contoso.test", "pw");
+    let body = |user: &str| format!("flow = \"password\"\ntenant = \"{TA}\"\nlogin_hint = \"{user}\"\npassword_env = \"PW\"");
+    let sb = sandbox(&mock, &[("dev", &body("alice@contoso.test"))]);
+    let alice = token(&sb, &["-p", "dev", "-r", "arm"], &[("PW", "pw")]);
+    assert_eq!(claim(&alice, "upn"), "alice@contoso.test");
+    assert_eq!(token(&sb, &["-p", "dev", "-r", "arm"], &[("PW", "pw")]), alice, "cached");
+    sb.write_config(&format!("[profiles.dev]\nauthority = \"{}\"\n{}\n", mock.url(), body("bob@contoso.test")));
+    let bob = token(&sb, &["-p", "dev", "-r", "arm"], &[("PW", "pw")]);
+    assert_eq!(claim(&bob, "upn"), "bob@contoso.test", "Alice's token is not Bob's");
+    assert_eq!(mock.grant_count("refresh_token"), 0, "Alice's refresh token was not spent for Bob");
+    assert_eq!(token(&sb, &["-p", "dev", "-r", "arm"], &[("PW", "pw")]), bob, "Bob's token is cached as his");
+}

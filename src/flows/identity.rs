@@ -105,19 +105,20 @@ pub(crate) fn of(profile: &Profile, cache: Option<&Cache>) -> Result<Identity> {
     })
 }
 
-/// A person of this profile: the profile (one person per profile), the username a
-/// password flow is told to use, and the home account it signed in as when known.
+/// A person of this profile: the profile (one person per profile) and the home account
+/// it signed in as; a password flow told to be someone its link is not (another
+/// `username`, AZURE_USERNAME or login hint) is that username, with no home yet. A link
+/// that matches keys the same with or without the name, so `login --login-hint X` and a
+/// plain `get-token` share one entry.
 fn person(profile: &Profile, cache: Option<&Cache>) -> String {
-    // The person the password flow is told to be (the profile's `username`, else
-    // AZURE_USERNAME): the same function the flow reads, so the key never misses one.
     let username = (profile.flow == FlowKind::Password).then(|| super::user::password::asked_username(profile)).flatten().map(|u| lower(&u));
     let link = cache.and_then(|c| crate::rt_store::linked(c, profile).ok().flatten());
     // A link to someone other than the username asked for is not this request's person.
-    let home = link
-        .filter(|l| username.as_deref().is_none_or(|u| l.username.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(u))))
-        .map(|l| lower(&l.key.home_account_id))
-        .unwrap_or_default();
-    format!("user:{}:{}:{home}", profile.name, username.unwrap_or_default())
+    let home = link.filter(|l| username.as_deref().is_none_or(|u| l.username.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(u)))).map(|l| lower(&l.key.home_account_id));
+    match home {
+        Some(home) => format!("user:{}::{home}", profile.name),
+        None => format!("user:{}:{}:", profile.name, username.unwrap_or_default()),
+    }
 }
 
 /// A managed identity: which one (system or user-assigned, by which id) at which endpoint.

@@ -84,6 +84,7 @@ pub(crate) fn run(args: &PathLinkArgs) -> Result<ExitCode> {
 mod tests {
     use super::*;
 
+    #[cfg_attr(windows, ignore = "asserts the POSIX shell text and / paths")]
     #[test]
     fn text_names_the_link_and_the_path_order() {
         let t = text("az", "az account get-access-token", "az account get-access-token", Path::new("/opt/entra token/entra-token"), Path::new("/home/u/.local/bin"));

@@ -57,7 +57,17 @@ fn acquire_as(ctx: &FlowCtx<'_>, flow: FlowKind) -> Result<TokenReply> {
     let other = linked.filter(|l| asked.is_some_and(|u| !l.username.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(u))));
     let stored = match other {
         Some(l) => (Refreshed::NotSignedIn, Some(format!("profile '{name}' is signed in as {}, not {}", account(&l), asked.unwrap_or_default()))),
-        None => (refresh::with_stored(ctx)?, None),
+        // Only that person's sign-in may answer, this profile's or another's (the
+        // stored-sign-in lookup narrows by the profile's login hint / username).
+        None => match asked {
+            Some(u) => {
+                let mut told = ctx.profile.clone();
+                told.settings.username = Some(u.to_string());
+                told.settings.login_hint = Some(u.to_string());
+                (refresh::with_stored(&FlowCtx { profile: &told, ..*ctx })?, None)
+            }
+            None => (refresh::with_stored(ctx)?, None),
+        },
     };
     let why = match stored.0 {
         Refreshed::Reply(r) => return Ok(r),

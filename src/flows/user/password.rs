@@ -17,11 +17,11 @@ pub(crate) fn username(profile: &Profile) -> Option<String> {
     profile.settings.username.clone().filter(|u| !u.trim().is_empty()).or_else(|| env("AZURE_USERNAME")).or_else(|| profile.settings.login_hint.clone().filter(|u| !u.trim().is_empty()))
 }
 
-/// The person this profile is told to be, whatever its stored sign-in: its `username`,
-/// else AZURE_USERNAME (a login hint only guides a sign-in). The cache identity and the
-/// choice of refresh token read this, so another AZURE_USERNAME is another person.
+/// The person this profile is told to be, whatever its stored sign-in: the username the
+/// flow signs in with (`username`, AZURE_USERNAME, the login hint). The cache identity and
+/// the choice of refresh token read this, so another name is another person.
 pub(crate) fn asked_username(profile: &Profile) -> Option<String> {
-    profile.settings.username.clone().or_else(|| env("AZURE_USERNAME")).map(|u| u.trim().to_string()).filter(|u| !u.is_empty())
+    username(profile).map(|u| u.trim().to_string()).filter(|u| !u.is_empty())
 }
 
 /// Where the password comes from without asking anyone, if anywhere.
