@@ -50,6 +50,10 @@ pub(crate) struct GetTokenArgs {
     /// A claims challenge (CAE / conditional access) to pass to Entra; bypasses the cache.
     #[arg(long)]
     pub claims: Option<String>,
+    /// With no terminal to prompt on, wait this long (e.g. 2m) for `entra-token login` in
+    /// another terminal (and raise a desktop notification) instead of failing at once.
+    #[arg(long, value_name = "DURATION", value_parser = clock::parse_duration)]
+    pub wait_for_login: Option<std::time::Duration>,
 }
 
 impl GetTokenArgs {
@@ -65,6 +69,7 @@ impl GetTokenArgs {
             no_cache: self.no_cache,
             claims: self.claims.clone(),
             prompts: true,
+            wait_for_login: self.wait_for_login,
             ..self.target.to_request()
         })
     }

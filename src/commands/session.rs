@@ -52,6 +52,16 @@ pub(crate) struct StatusArgs {
     /// text (default) or json.
     #[arg(short, long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+    /// Print nothing on stdout; exit 0 when a token can be had without a person, 3 when a
+    /// sign-in is needed (for scripts, IDEs and MCP clients deciding whether to ask).
+    #[arg(long)]
+    pub check: bool,
+    /// The profile to check (with --check).
+    #[arg(short, long, requires = "check")]
+    pub profile: Option<String>,
+    /// The resource to check (with --check; default: the profile's, else ARM).
+    #[arg(short, long, requires = "check")]
+    pub resource: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -300,7 +310,27 @@ fn profile_report(cache: Option<&Cache>, name: &str, configured: bool, tokens: &
     v
 }
 
+/// `status --check`: the token path with no prompt and no wait. A cached token answers
+/// from the cache alone; a profile with nobody signed in fails before any network call;
+/// otherwise the token is fetched (and cached), since only the authority knows whether a
+/// refresh token or a secret still works. Under ENTRA_TOKEN_AGENT the agent is asked.
+fn check(args: &StatusArgs) -> Result<ExitCode> {
+    let req = TokenRequest {
+        profile: args.profile.clone(),
+        resource: args.resource.clone(),
+        prompts: false,
+        wait_for_login: Some(Duration::ZERO),
+        ..TokenRequest::default()
+    };
+    let c = broker::get_token_with(&req, Some(Prompt::Never))?;
+    trace!(1, "a token for profile '{}' can be had without a person{}", c.profile, if c.from_cache { " (cached)" } else { "" });
+    Ok(ExitCode::SUCCESS)
+}
+
 pub(crate) fn status(args: &StatusArgs) -> Result<ExitCode> {
+    if args.check {
+        return check(args);
+    }
     let now = clock::now();
     let file = match config::config_path() {
         Some(p) => config::load_file(&p)?,
