@@ -40,6 +40,11 @@ pub(crate) struct TokenRequest {
     pub timeout: Duration,
     /// The front end can let a person answer a prompt (on stderr).
     pub prompts: bool,
+    /// The URL a tool asked about, when the token agent picks the profile (its `urls`);
+    /// `resource` then holds the protocol's default resource.
+    pub url: Option<String>,
+    /// With nobody to answer a prompt, wait this long for a `login` elsewhere (else the profile's `wait_for_login`).
+    pub wait_for_login: Option<Duration>,
 }
 
 impl Default for TokenRequest {
@@ -56,6 +61,8 @@ impl Default for TokenRequest {
             claims: None,
             timeout: DEFAULT_TIMEOUT,
             prompts: true,
+            url: None,
+            wait_for_login: None,
         }
     }
 }
@@ -199,11 +206,29 @@ pub(crate) fn get_token(req: &TokenRequest) -> Result<Credential> {
 
 /// `get_token` with the prompt decided by the caller (`refresh` never prompts).
 pub(crate) fn get_token_with(req: &TokenRequest, prompt: Option<Prompt>) -> Result<Credential> {
+    // ENTRA_TOKEN_AGENT: the agent's profiles, cache and sign-ins answer, never ours.
+    if let Some(socket) = crate::agent::from_env() {
+        return crate::agent::client::get_token(&socket, req);
+    }
     get_token_resolved(req, resolve(req)?, prompt)
+}
+
+/// `resolve` for a front end that also reads the profile (az, azd), or None when the
+/// token agent answers (ENTRA_TOKEN_AGENT): its profiles are not ours to read.
+pub(crate) fn resolve_here(req: &TokenRequest) -> Option<Result<Resolved>> {
+    if crate::agent::from_env().is_some() { None } else { Some(resolve(req)) }
 }
 
 /// `get_token` for a front end that already resolved the request (to read its profile).
 pub(crate) fn get_token_resolved(req: &TokenRequest, r: Resolved, prompt: Option<Prompt>) -> Result<Credential> {
+    let wait = crate::login_wait::duration(req, &r.profile)?;
+    match (get_token_here(req, r, prompt), wait) {
+        (Err(e @ Error::InteractionRequired { .. }), Some(limit)) => crate::login_wait::wait(req, e, limit),
+        (result, _) => result,
+    }
+}
+
+fn get_token_here(req: &TokenRequest, r: Resolved, prompt: Option<Prompt>) -> Result<Credential> {
     let cache = open_cache(req)?;
     let now = clock::now();
     let mut stale: Option<TokenEntry> = None;
@@ -271,6 +296,10 @@ pub(crate) fn get_token_resolved(req: &TokenRequest, r: Resolved, prompt: Option
 /// Removes the cached access token for a request, under its lock, when it is the one the
 /// server rejected (or when git did not say which). True when something was removed.
 pub(crate) fn forget(req: &TokenRequest, rejected: Option<&str>) -> Result<bool> {
+    if req.url.is_some() {
+        trace!(1, "the token agent answered; its cache is on its side, nothing to drop here");
+        return Ok(false);
+    }
     let r = resolve(req)?;
     let Some(cache) = open_cache(req)? else { return Ok(false) };
     let _lock = cache.lock(&r.key, req.timeout)?;
@@ -347,7 +376,9 @@ pub(crate) fn entry_from_reply(r: &Resolved, reply: TokenReply) -> TokenEntry {
         home_account_id,
         profile: r.profile.name.clone(),
         authority: r.profile.authority.host.clone(),
-        client_id: r.profile.client_id.clone(),
+        // Whom the token was issued to, when it says: a token az minted for its service
+        // principal is that principal's, not the profile's (Azure CLI) client's.
+        client_id: claims.appid.or(claims.azp).unwrap_or_else(|| r.profile.client_id.clone()),
         identity: r.identity.who.clone(),
         cached_at: clock::now(),
     }

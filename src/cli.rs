@@ -52,6 +52,8 @@ pub(crate) enum Command {
     Doctor(DoctorArgs),
     /// Serve tokens on 127.0.0.1 as an App Service managed-identity endpoint (for Azure SDKs).
     Serve(ServeArgs),
+    /// Hold sign-ins for other machines: answer token requests on a Unix socket (ENTRA_TOKEN_AGENT), like ssh-agent.
+    Agent(crate::agent::AgentArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     Completions(CompletionsArgs),
     /// Print the man page (or write all pages with --dir).

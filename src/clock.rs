@@ -26,6 +26,17 @@ pub(crate) fn rfc3339(ts: i64) -> String {
 /// `Instant + duration` far from overflow.
 pub(crate) const MAX_DURATION: Duration = Duration::from_secs(86_400);
 
+/// A duration as a person writes it: "2m", "90s", "1h", "1h 30m".
+pub(crate) fn short_duration(secs: u64) -> String {
+    match (secs / 3600, secs % 3600 / 60, secs % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, 0) => format!("{m}m"),
+        (0, m, s) => format!("{m}m {s}s"),
+        (h, 0, _) => format!("{h}h"),
+        (h, m, _) => format!("{h}h {m}m"),
+    }
+}
+
 /// Parses `30s`, `2m`, `1h`, `500ms`, `1m30s` or plain seconds, at most [`MAX_DURATION`].
 /// Every duration a person gives goes through here: the error is one line saying what
 /// was wrong and what is accepted, never an overflow.

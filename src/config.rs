@@ -71,6 +71,9 @@ pub(crate) struct ProfileConfig {
     /// Treat the registries in `urls` as Azure Container Registries (the Docker helper
     /// exchanges the Entra token for an ACR refresh token); `*.azurecr.io` needs no flag.
     pub acr: Option<bool>,
+    /// With nobody to answer a prompt, wait this long (e.g. "2m") for an `entra-token
+    /// login` in another terminal instead of failing at once.
+    pub wait_for_login: Option<String>,
 }
 
 /// How a profile gets its tokens.

@@ -44,6 +44,8 @@ pub(crate) enum Error {
     /// Anything else (I/O on our own files, a bug). `source` is what failed underneath,
     /// kept whole instead of flattened into `message`; `one_line` walks it.
     General { message: String, source: Option<Box<dyn std::error::Error + Send + Sync>> },
+    /// The token agent (ENTRA_TOKEN_AGENT) answered with an error: its code, its exit code.
+    Agent { code: &'static str, message: String, hint: Option<String>, exit: u8 },
 }
 
 impl Error {
@@ -73,6 +75,7 @@ impl Error {
             Error::Auth { .. } | Error::InteractionRequired { .. } => 3,
             Error::Network { .. } => 4,
             Error::Timeout { .. } => 5,
+            Error::Agent { exit, .. } => *exit,
         }
     }
 
@@ -88,12 +91,13 @@ impl Error {
             Error::Timeout { .. } => "timeout",
             Error::Cache { .. } => "cache_error",
             Error::General { .. } => "error",
+            Error::Agent { code, .. } => code,
         }
     }
 
     pub(crate) fn hint(&self) -> Option<String> {
         match self {
-            Error::BadInput { hint, .. } | Error::Auth { hint, .. } | Error::Network { hint, .. } | Error::Cache { hint, .. } => hint.clone(),
+            Error::BadInput { hint, .. } | Error::Auth { hint, .. } | Error::Network { hint, .. } | Error::Cache { hint, .. } | Error::Agent { hint, .. } => hint.clone(),
             Error::Config { path, .. } => Some(format!("fix {} or point ENTRA_TOKEN_CONFIG elsewhere", path.display())),
             Error::ProfileNotFound { .. } => Some("add it to the config file or pick one of the listed profiles".into()),
             Error::InteractionRequired { command, .. } => Some(format!("run `{command}` in a terminal, then try again")),
@@ -129,6 +133,7 @@ impl fmt::Display for Error {
             Error::Network { url, message, .. } => write!(f, "network error calling {url}: {message}"),
             Error::Timeout { what, after } => write!(f, "timed out after {}s {what}", after.as_secs_f64().round()),
             Error::Cache { path, message, .. } => write!(f, "cache {}: {message}", path.display()),
+            Error::Agent { message, .. } => write!(f, "the token agent (ENTRA_TOKEN_AGENT): {message}"),
         }
     }
 }

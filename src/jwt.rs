@@ -30,6 +30,9 @@ pub(crate) struct AccountClaims {
     pub upn: Option<String>,
     pub preferred_username: Option<String>,
     pub unique_name: Option<String>,
+    /// The client the token was issued to: `appid` (v1 tokens), `azp` (v2).
+    pub appid: Option<String>,
+    pub azp: Option<String>,
 }
 
 /// The account claims of a compact JWT, or None when it is not one.

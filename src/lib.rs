@@ -7,15 +7,16 @@
 //!
 //! 1. cli, commands, fuzz: what a person (or a fuzzer) runs: the clap tree, one module per subcommand
 //! 2. protocols, urlmatch: the exec protocols, pure codecs plus thin adapters, and URL → profile matching
-//! 3. broker, acr: cache lookup → per-key lock → re-check → acquire → store; ACR's exchange of that token
+//! 3. broker, acr, agent, login_wait: cache lookup → per-key lock → re-check → acquire → store; ACR's exchange of that token; the token agent's client (ENTRA_TOKEN_AGENT); waiting for a login elsewhere
 //! 4. flows: one module per grant or token source (the person flows under `flows::user`)
 //! 5. rt_store: signed-in people and their refresh tokens, in a file or the OS keyring
 //! 6. config, config_errors, authority, oauth, http, jwt: profiles, clouds, the token endpoint's wire format, HTTP
 //! 7. cache: the token files, locked, atomic and private
-//! 8. fs, at_rest, peer: the platform: file-system chokepoint, sealing at rest, loopback peers' uids
+//! 8. fs, at_rest, peer, notify, os_secret: the platform: file-system chokepoint, sealing at rest, local peers' uids, desktop notifications, secrets other programs keep in the OS store
 //! 9. env, error, suggest, clock, log, secret: variable names and ambient lookups, errors and "did you mean", time, stderr, redaction
 
 mod acr;
+mod agent;
 mod at_rest;
 mod authority;
 mod broker;
@@ -32,9 +33,12 @@ mod fs;
 mod http;
 mod jwt;
 mod log;
+mod login_wait;
+mod notify;
 mod oauth;
 mod peer;
 mod protocols;
+mod os_secret;
 mod rt_store;
 mod secret;
 mod suggest;
@@ -79,6 +83,10 @@ pub fn run_with(args: Vec<std::ffi::OsString>) -> ExitCode {
         Some(cli::Command::Profile(args)) => commands::profile::run(args),
         Some(cli::Command::Doctor(args)) => commands::doctor::run(args),
         Some(cli::Command::Serve(args)) => commands::serve::run(args),
+        #[cfg(unix)]
+        Some(cli::Command::Agent(args)) => commands::agent::run(args),
+        #[cfg(not(unix))]
+        Some(cli::Command::Agent(_)) => Err(error::Error::bad_input("`entra-token agent` needs Unix sockets, which this platform lacks")),
         Some(cli::Command::Completions(args)) => commands::generate::completions(args),
         Some(cli::Command::Man(args)) => commands::generate::man(args),
         Some(cli::Command::Az(a)) => protocols::az::run(a.args.clone()),

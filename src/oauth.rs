@@ -331,6 +331,7 @@ pub(crate) fn hint_for(code: u32) -> Option<&'static str> {
         50020 | 90072 => "the account is not a member of this tenant: sign in with an account of the tenant, or ask its admin to invite you as a guest",
         50053 => "the account is locked after too many failed sign-ins",
         53003 => "blocked by Conditional Access: sign in interactively from a compliant device",
+        700007 => "Entra refused another Microsoft client's family sign-in for this client: sign in with this profile's own client (`entra-token login`)",
         _ => return None,
     })
 }

@@ -453,6 +453,26 @@ fn azure_pipelines_follows_the_service_connection_client_and_tenant() {
     assert_eq!(t("conn-1", APP1, TA, &[]), first, "the first identity's own token, cached");
 }
 
+// ------------------------------------------------------------------ one plan
+
+/// `doctor` reads the chain's own plan: an `auto` profile with its own app secret is
+/// signed in as that app by the chain, and doctor says so (it used to say the environment
+/// step did not apply and name a later source).
+#[test]
+fn doctor_names_the_source_the_chain_uses() {
+    let mock = mock();
+    let sb = sandbox(&mock, &[("a", &format!("tenant = \"{TA}\"\nclient_id = \"{APP1}\"\nclient_secret_env = \"CI_SECRET\""))]);
+    let mut c = sb.cmd();
+    c.args(["doctor", "-p", "a", "--offline"]).env("CI_SECRET", SECRET).env("PATH", sb.path("empty-bin"));
+    let report = support::text(&run(c).stdout);
+    let auto = report.lines().find(|l| l.starts_with("✓ auto ")).unwrap_or_else(|| panic!("no ✓ auto line in:\n{report}"));
+    assert!(auto.contains(&format!("would use environment (the profile's own app {APP1}")), "{report}");
+    // The chain agrees: the app's token, by its secret.
+    let t = token(&sb, &["-p", "a", "-r", "arm"], &[("CI_SECRET", SECRET)]);
+    assert_eq!(claim(&t, "appid"), APP1);
+    assert_eq!(mock.grant_count("client_credentials"), 1);
+}
+
 /// A password profile that names no `username` takes it from AZURE_USERNAME (or its
 /// `login_hint`): when that variable names another person, that person's token, never the
 /// first person's cached token nor a grant spending their refresh token.

@@ -216,3 +216,115 @@ fn auto_with_a_keyring_uses_it_and_says_nothing() {
     ok(run(&sb, &ss.address, &["get-token", "-p", "me", "-r", "storage"], false));
     assert_eq!((mock.grant_count("password"), mock.grant_count("refresh_token")), (1, 1));
 }
+
+/// A Python that can write az's encrypted token cache as az does: msal-extensions on
+/// PyGObject's libsecret (Debian's python3-gi and gir1.2-secret-1, and a venv with
+/// system site packages that .ci/run makes at target/msalx-venv).
+fn msal_extensions_python() -> Option<std::path::PathBuf> {
+    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/msalx-venv/bin/python");
+    [venv, "python3".into(), "/usr/bin/python3".into()].into_iter().find(|p| {
+        Command::new(p)
+            .args(["-c", "import gi; gi.require_version('Secret', '1'); from gi.repository import Secret; import msal_extensions"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+}
+
+/// `az login` with `core.encrypt_token_cache = true` on Linux, done by the libraries az
+/// does it with: MSAL for Python signs in (ROPC, the Azure CLI client) and persists its
+/// cache through msal-extensions' LibsecretPersistence with azure-cli's schema and
+/// attributes (azure-cli 2.91 `auth/persistence.py`), into gnome-keyring.
+fn az_login_encrypted(python: &std::path::Path, ss: &SecretService, authority: &str, ca_pem: &std::path::Path, az_dir: &std::path::Path, user: &str, names: &str) {
+    let script = r#"
+import sys, msal
+from msal_extensions import LibsecretPersistence, PersistedTokenCache
+msal.authority.Authority._domains_without_user_realm_discovery.add("127.0.0.1")
+if sys.argv[5] == "2.91":
+    persistence = LibsecretPersistence(sys.argv[4] + "/msal_token_cache.bin", schema_name="my_schema_name", attributes={"my_attr1": "foo", "my_attr2": "bar"})
+else:  # names a user sees in Seahorse, of a kind azure-cli's pending change uses
+    persistence = LibsecretPersistence(sys.argv[4] + "/msal_token_cache.bin.signal", schema_name="Microsoft Azure CLI", attributes={"persistence": "token_cache"}, label="Microsoft Azure CLI - Token cache")
+cache = PersistedTokenCache(persistence)
+app = msal.PublicClientApplication("04b07795-8ddb-461a-bbee-02f9e1bf7b46", authority=sys.argv[1], token_cache=cache, instance_discovery=False)
+r = app.acquire_token_by_username_password(sys.argv[2], sys.argv[3], scopes=["https://management.core.windows.net//.default"])
+if "access_token" not in r:
+    sys.exit("msal: %s" % r)
+"#;
+    std::fs::create_dir_all(az_dir).unwrap();
+    let out = Command::new(python)
+        .args(["-c", script, authority, user, PASSWORD, &az_dir.display().to_string(), names])
+        .env("DBUS_SESSION_BUS_ADDRESS", &ss.address)
+        .env("REQUESTS_CA_BUNDLE", ca_pem)
+        .env_remove("HTTPS_PROXY")
+        .env_remove("https_proxy")
+        .output()
+        .expect("run python");
+    assert!(out.status.success(), "msal-extensions login failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn az_login_with_an_encrypted_cache_in_the_secret_service_is_reused() {
+    encrypted_az_login_is_reused("2.91");
+}
+
+/// Found by its label when the schema and attributes are not azure-cli 2.91's.
+#[test]
+fn az_login_with_a_labelled_keyring_item_is_reused() {
+    encrypted_az_login_is_reused("labelled");
+}
+
+fn encrypted_az_login_is_reused(names: &str) {
+    let Some(python) = msal_extensions_python() else {
+        support::skip::missing_tool("msal-extensions with PyGObject's libsecret (target/msalx-venv)", "az's encrypted cache");
+        return;
+    };
+    let ca = support::TestCa::new();
+    let mock = MockAuthority::start_https(&ca);
+    mock.add_user(USER, PASSWORD);
+    let sb = Sandbox::new();
+    let Some(ss) = SecretService::start(&sb) else { return };
+    let ca_pem = ca.write_pem(&sb.path("ca"));
+    let az_dir = sb.path("azure");
+    az_login_encrypted(&python, &ss, &format!("{}/{}", mock.url(), support::HOME_TENANT), &ca_pem, &az_dir, USER, names);
+    assert!(!az_dir.join("msal_token_cache.json").exists(), "msal-extensions wrote a plaintext cache");
+    if names == "2.91" {
+        std::fs::write(az_dir.join("config"), "[core]\nencrypt_token_cache = true\n").unwrap();
+    }
+    let profile = serde_json::json!({"subscriptions": [{"id": "sub-1", "name": "Dev", "state": "Enabled", "user": {"name": USER, "type": "user"}, "isDefault": true, "tenantId": support::HOME_TENANT, "environmentName": "AzureCloud"}]});
+    let mut bytes = b"\xEF\xBB\xBF".to_vec();
+    bytes.extend(serde_json::to_vec(&profile).unwrap());
+    std::fs::write(az_dir.join("azureProfile.json"), bytes).unwrap();
+    let az_token = mock.issued_access_tokens().last().cloned().unwrap();
+    let requests = mock.token_requests();
+    std::fs::create_dir_all(sb.path("empty-bin")).unwrap();
+    let get = |bus: &str, resource: &str| {
+        let mut c = sb.cmd();
+        c.args(["get-token", "--flow", "azure-cli", "-r", resource])
+            .env("DBUS_SESSION_BUS_ADDRESS", bus)
+            .env("AZURE_AUTHORITY_HOST", mock.url())
+            .env("SSL_CERT_FILE", &ca_pem)
+            .env("PATH", sb.path("empty-bin"));
+        run_with_stdin(c, "")
+    };
+    // az's own access token, read out of the keyring: no request.
+    let out = ok(get(&ss.address, "https://management.core.windows.net/"));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), az_token);
+    assert_eq!(mock.token_requests(), requests);
+    // Another resource: az's refresh token from the keyring, redeemed with the Azure CLI client.
+    let out = ok(get(&ss.address, "graph"));
+    let graph = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(mock.issued_access_tokens().last(), Some(&graph));
+    let req = mock.requests().into_iter().rfind(|r| r.is_token_request()).unwrap();
+    assert_eq!((req.form_get("grant_type"), req.form_get("client_id")), (Some("refresh_token"), Some("04b07795-8ddb-461a-bbee-02f9e1bf7b46")));
+
+    // No Secret Service here: az would be run instead (none is on PATH), said once, not per call.
+    let bus = no_bus(&sb);
+    let first = get(&bus, "keyvault");
+    assert_eq!(first.status.code(), Some(3), "{}", String::from_utf8_lossy(&first.stderr));
+    let err = String::from_utf8_lossy(&first.stderr).into_owned();
+    assert_eq!(err.matches("running `az` for its tokens instead").count(), 1, "{err}");
+    let again = get(&bus, "storage");
+    assert_eq!(again.status.code(), Some(3));
+    assert!(!String::from_utf8_lossy(&again.stderr).contains("running `az` for its tokens instead"), "said again: {}", String::from_utf8_lossy(&again.stderr));
+}

@@ -722,3 +722,52 @@ fn a_sign_in_that_comes_back_as_another_account_is_refused() {
     assert!(text(&out.stderr).contains("came back as bob@contoso.test"), "{}", text(&out.stderr));
     assert!(stored_refresh_tokens(&web).is_empty());
 }
+
+#[cfg(unix)]
+#[test]
+fn a_claims_challenge_that_needs_a_person_names_the_login_that_carries_it() {
+    use base64::Engine;
+    let mock = MockAuthority::start();
+    let sb = sandbox(&mock, &[("dev", device_profile())]);
+    login_dev(&mock, &sb);
+    ok(run(cmd(&sb, &["get-token", "-p", "dev", "-r", "graph"])));
+    // The challenge demands MFA: the refresh token cannot answer it, a sign-in must.
+    mock.require_sign_in_for_claims(true);
+    // Text a shell would act on, inside the challenge.
+    let claims = r#"{"access_token":{"acrs":{"essential":true,"value":"c1"}},"x":"it's $(touch pwned) `touch pwned2` \"q\""}"#;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(claims);
+    let expected = format!("entra-token login -p dev --claims {b64}");
+    let fronts: Vec<(&str, Command, Option<String>)> = vec![
+        ("get-token --claims JSON", cmd(&sb, &["get-token", "-p", "dev", "-r", "graph", "--claims", claims]), None),
+        ("get-token --claims base64", cmd(&sb, &["get-token", "-p", "dev", "-r", "graph", "--claims", &b64]), None),
+        ("native claims", sb.cmd(), Some(serde_json::json!({"profile": "dev", "resource": "graph", "claims": claims}).to_string())),
+        ("azd --claims", {
+            let mut c = cmd(&sb, &["azd", "auth", "token", "--output", "json", "--scope", "https://graph.microsoft.com/.default", "--claims", &b64]);
+            c.env("ENTRA_TOKEN_PROFILE", "dev");
+            c
+        }, None),
+    ];
+    for (name, c, stdin) in fronts {
+        let before = mock.grant_count("refresh_token");
+        let out = run_with_stdin(c, stdin.as_deref().unwrap_or(""));
+        let err = text(&out.stderr);
+        assert_ne!(code(&out), 0, "{name}: {err}");
+        assert_eq!(mock.grant_count("refresh_token"), before + 1, "{name}: the cached token was served despite the challenge");
+        let said = format!("{err}{}", text(&out.stdout));
+        assert!(said.contains(&expected), "{name}: the login command does not carry the claims: {said}");
+    }
+    // The command as printed, run by a shell: it signs in with the challenge, and nothing in it ran.
+    sb.link("entra-token");
+    mock.approve_device_codes(0);
+    let mut sh = sb.tool_with_links("sh");
+    sh.current_dir(sb.path("home")).args(["-c", &expected]);
+    ok(run(sh));
+    assert!(!sb.path("home/pwned").exists() && !sb.path("home/pwned2").exists());
+    let sent: Vec<_> = mock.requests().into_iter().filter(|r| r.form_get("claims") == Some(claims)).map(|r| r.path).collect();
+    assert!(sent.iter().any(|p| p.ends_with("/devicecode")), "the sign-in did not carry the claims: {sent:?}");
+    // A challenge that is not one is bad input (exit 1), not a request.
+    let before = mock.token_requests();
+    let out = run(cmd(&sb, &["get-token", "-p", "dev", "-r", "graph", "--claims", "not-json"]));
+    assert_eq!(code(&out), 1, "{}", text(&out.stderr));
+    assert_eq!(mock.token_requests(), before);
+}

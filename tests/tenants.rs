@@ -490,3 +490,46 @@ fn a_family_client_spends_the_family_refresh_token_and_others_do_not() {
     assert_eq!(code(&run(cmd(&sb, &["get-token", "-p", "ps", "-r", "graph"]))), 3);
     assert_eq!(mock.token_requests(), before);
 }
+
+#[test]
+fn a_refused_family_borrow_leaves_the_lenders_token_and_is_not_retried() {
+    use support::{AZURE_CLI, AZURE_POWERSHELL};
+    let profile = |client: &str| format!("{}\nclient_id = \"{client}\"", device_profile(A));
+    // As after Microsoft took the Azure CLI out of the family: both shapes Entra is reported to answer.
+    for refusal in [("invalid_grant", 700007), ("unauthorized_client", 700007)] {
+        let (mock, sb) = setup(&[("cli", &profile(AZURE_CLI)), ("ps", &profile(AZURE_POWERSHELL))]);
+        login(&mock, &sb, "cli");
+        let lender = stored(&sb);
+        assert_eq!(lender.len(), 1);
+        mock.refuse_family_redemption(Some(refusal));
+        let before = mock.token_requests();
+        let out = run(cmd(&sb, &["get-token", "-p", "ps", "-r", "graph"]));
+        let err = text(&out.stderr);
+        assert_eq!(code(&out), 3, "{refusal:?}: {err}");
+        assert!(err.contains("entra-token login -p ps"), "{refusal:?}: no login command: {err}");
+        assert_eq!(err.matches("refused the family sign-in").count(), 1, "{refusal:?}: {err}");
+        assert_eq!(mock.token_requests(), before + 1, "{refusal:?}: one borrow attempt");
+        // The lender's refresh token is neither removed nor replaced, and Entra still takes it.
+        assert_eq!(stored(&sb), lender, "{refusal:?}: the lender's refresh token changed");
+        assert!(mock.live_refresh_tokens().contains(&lender[0].1), "{refusal:?}");
+        // Remembered beside the refresh tokens: the next calls do not ask Entra again, nor repeat the message.
+        let memo = std::fs::read_dir(sb.path("cache")).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with("foci-")).count();
+        assert_eq!(memo, 1, "{refusal:?}: the refusal is not on disk");
+        for r in ["graph", "arm"] {
+            let out = run(cmd(&sb, &["get-token", "-p", "ps", "-r", r]));
+            assert_eq!(code(&out), 3, "{refusal:?}: {}", text(&out.stderr));
+            assert!(text(&out.stderr).contains("entra-token login -p ps"));
+            assert!(!text(&out.stderr).contains("refused the family sign-in"), "{refusal:?}: said again");
+        }
+        assert_eq!(mock.token_requests(), before + 1, "{refusal:?}: the refused borrow was retried");
+        // The lender goes on with its own token.
+        let out = ok(run(cmd(&sb, &["get-token", "-p", "cli", "-r", "arm"])));
+        assert_eq!(claims(&out)["appid"], AZURE_CLI);
+        // The borrower's own path: its own sign-in, then its own refresh token.
+        login(&mock, &sb, "ps");
+        let out = ok(run(cmd(&sb, &["get-token", "-p", "ps", "-r", "storage"])));
+        assert_eq!(claims(&out)["appid"], AZURE_POWERSHELL);
+        let last = mock.requests().into_iter().rev().find(|r| r.is_token_request()).unwrap();
+        assert_eq!((last.form_get("grant_type"), last.form_get("client_id")), (Some("refresh_token"), Some(AZURE_POWERSHELL)));
+    }
+}

@@ -47,9 +47,14 @@ pub(crate) struct GetTokenArgs {
     /// Seconds the token must still be valid for a cached one to be used.
     #[arg(long, value_name = "SECONDS")]
     pub min_validity: Option<i64>,
-    /// A claims challenge (CAE / conditional access) to pass to Entra; bypasses the cache.
+    /// A claims challenge (CAE / conditional access; JSON, or base64 of it) to pass to
+    /// Entra; bypasses the cache.
     #[arg(long)]
     pub claims: Option<String>,
+    /// With no terminal to prompt on, wait this long (e.g. 2m) for `entra-token login` in
+    /// another terminal (and raise a desktop notification) instead of failing at once.
+    #[arg(long, value_name = "DURATION", value_parser = clock::parse_duration)]
+    pub wait_for_login: Option<std::time::Duration>,
 }
 
 impl GetTokenArgs {
@@ -63,8 +68,9 @@ impl GetTokenArgs {
             min_validity,
             force_refresh: self.force,
             no_cache: self.no_cache,
-            claims: self.claims.clone(),
+            claims: self.claims.as_deref().map(crate::flows::parse_claims).transpose()?,
             prompts: true,
+            wait_for_login: self.wait_for_login,
             ..self.target.to_request()
         })
     }

@@ -1,5 +1,7 @@
 //! The subcommands a person types (login, status, profile, doctor, setup, serve, …): the top layer, above the protocols.
 
+#[cfg(unix)]
+pub(crate) mod agent;
 pub(crate) mod doctor;
 pub(crate) mod generate;
 pub(crate) mod get_token;

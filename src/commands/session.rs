@@ -31,6 +31,10 @@ pub(crate) struct LoginArgs {
     /// how a profile signed in as one person is switched to another.
     #[arg(long, visible_alias = "account", value_name = "USER")]
     pub login_hint: Option<String>,
+    /// A claims challenge the sign-in must satisfy (JSON, or base64 of it), as a refused
+    /// token request names it.
+    #[arg(long, value_name = "CLAIMS")]
+    pub claims: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -54,6 +58,16 @@ pub(crate) struct StatusArgs {
     /// text (default) or json.
     #[arg(short, long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+    /// Print nothing on stdout; exit 0 when a token can be had without a person, 3 when a
+    /// sign-in is needed (for scripts, IDEs and MCP clients deciding whether to ask).
+    #[arg(long)]
+    pub check: bool,
+    /// The profile to check (with --check).
+    #[arg(short, long, requires = "check")]
+    pub profile: Option<String>,
+    /// The resource to check (with --check; default: the profile's, else ARM).
+    #[arg(short, long, requires = "check")]
+    pub resource: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -120,7 +134,8 @@ pub(crate) fn login(args: &LoginArgs) -> Result<ExitCode> {
     let deadline = Deadline::after(args.target.timeout);
     let _lock = cache.lock(&r.key, deadline.remaining())?;
     let http = Http::new();
-    let ctx = FlowCtx { profile: &r.profile, target: &r.target, http: &http, deadline, claims: None, cache: Some(&cache), prompt: Prompt::Forced };
+    let claims = args.claims.as_deref().map(crate::flows::parse_claims).transpose()?;
+    let ctx = FlowCtx { profile: &r.profile, target: &r.target, http: &http, deadline, claims: claims.as_deref(), cache: Some(&cache), prompt: Prompt::Forced };
     let previous = rt_store::linked(&cache, &r.profile)?;
     let reply = user::sign_in(&ctx, flow)?;
     let link = rt_store::linked(&cache, &r.profile)?;
@@ -302,7 +317,27 @@ fn profile_report(cache: Option<&Cache>, name: &str, configured: bool, tokens: &
     v
 }
 
+/// `status --check`: the token path with no prompt and no wait. A cached token answers
+/// from the cache alone; a profile with nobody signed in fails before any network call;
+/// otherwise the token is fetched (and cached), since only the authority knows whether a
+/// refresh token or a secret still works. Under ENTRA_TOKEN_AGENT the agent is asked.
+fn check(args: &StatusArgs) -> Result<ExitCode> {
+    let req = TokenRequest {
+        profile: args.profile.clone(),
+        resource: args.resource.clone(),
+        prompts: false,
+        wait_for_login: Some(Duration::ZERO),
+        ..TokenRequest::default()
+    };
+    let c = broker::get_token_with(&req, Some(Prompt::Never))?;
+    trace!(1, "a token for profile '{}' can be had without a person{}", c.profile, if c.from_cache { " (cached)" } else { "" });
+    Ok(ExitCode::SUCCESS)
+}
+
 pub(crate) fn status(args: &StatusArgs) -> Result<ExitCode> {
+    if args.check {
+        return check(args);
+    }
     let now = clock::now();
     let file = match config::config_path() {
         Some(p) => config::load_file(&p)?,

@@ -11,19 +11,18 @@
 
 use super::FlowCtx;
 use super::auto::Step;
+use super::az_cache::{self, MsalCache, MsalToken};
 use crate::authority::{self, Endpoint};
 use crate::config::AZURE_CLI_CLIENT_ID;
 use crate::error::{Error, Result};
 use crate::oauth::{self, TokenReply};
 use crate::secret::Secret;
 use serde::Deserialize;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-/// az's files hold every account and subscription; generous, but bounded.
-const MAX_FILE: u64 = 16 * 1024 * 1024;
+use az_cache::MAX_FILE;
 /// Set on the `az` we start, so a wrapper that leads back to us cannot loop. Our own `az`
 /// shim (`protocols::az`) sets it on itself too, so it never runs any `az`.
 pub(crate) use crate::env::AZ_SHIM_DEPTH as DEPTH_VAR;
@@ -47,28 +46,6 @@ pub(crate) struct AzAccount {
     pub tenant: String,
 }
 
-#[derive(Deserialize)]
-struct ProfileFile {
-    #[serde(default)]
-    subscriptions: Vec<Subscription>,
-}
-
-#[derive(Deserialize)]
-struct Subscription {
-    #[serde(rename = "tenantId")]
-    tenant_id: Option<String>,
-    #[serde(rename = "isDefault", default)]
-    is_default: bool,
-    user: Option<SubUser>,
-}
-
-#[derive(Deserialize)]
-struct SubUser {
-    name: Option<String>,
-    #[serde(rename = "type")]
-    kind: Option<String>,
-}
-
 fn read_small(path: &Path) -> Option<Vec<u8>> {
     let meta = std::fs::metadata(path).ok()?;
     if meta.len() > MAX_FILE {
@@ -77,17 +54,30 @@ fn read_small(path: &Path) -> Option<Vec<u8>> {
     std::fs::read(path).ok()
 }
 
-/// Pure: `azureProfile.json` bytes (az writes them with a UTF-8 BOM) → the current account.
+/// Pure: `azureProfile.json` bytes (az writes them with a UTF-8 BOM) → the current account:
+/// the default subscription's, else the first one's. Tenant-level accounts (`--allow-no-
+/// subscriptions`) are subscriptions too; an entry of another shape is passed over, never
+/// the file.
 pub(crate) fn parse_profile(bytes: &[u8]) -> Option<AzAccount> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let file: ProfileFile = serde_json::from_slice(bytes).ok()?;
-    let sub = file.subscriptions.iter().find(|s| s.is_default).or(file.subscriptions.first())?;
-    let user = sub.user.as_ref()?;
-    Some(AzAccount {
-        user: user.name.clone()?,
-        user_type: user.kind.clone().unwrap_or_else(|| "user".into()),
-        tenant: sub.tenant_id.clone().unwrap_or_default(),
-    })
+    let file: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    let str_of = |v: &serde_json::Value, k: &str| v.get(k).and_then(serde_json::Value::as_str).map(str::to_string);
+    let mut subs: Vec<(bool, AzAccount)> = file
+        .get("subscriptions")?
+        .as_array()?
+        .iter()
+        .filter_map(|s| {
+            let user = s.get("user")?;
+            let account = AzAccount {
+                user: str_of(user, "name").filter(|n| !n.is_empty())?,
+                user_type: str_of(user, "type").unwrap_or_else(|| "user".into()),
+                tenant: str_of(s, "tenantId").unwrap_or_default(),
+            };
+            Some((s.get("isDefault").and_then(serde_json::Value::as_bool).unwrap_or(false), account))
+        })
+        .collect();
+    let at = subs.iter().position(|(default, _)| *default).unwrap_or(0);
+    (at < subs.len()).then(|| subs.swap_remove(at).1)
 }
 
 pub(crate) fn current_account() -> Option<AzAccount> {
@@ -112,58 +102,19 @@ pub(crate) fn acquire_step(ctx: &FlowCtx<'_>) -> Step {
         Err(e) => return Step::Failed(e),
     };
     let account = current_account();
-    let cache = read_small(&dir.join("msal_token_cache.json")).and_then(|b| serde_json::from_slice::<MsalCache>(&b).ok());
-    match (&account, cache) {
-        (None, _) => match find_az() {
+    // Read only for a person signed in to az: the encrypted cache may cost a D-Bus round trip.
+    let cache = || az_cache::load(&dir, ctx.cache);
+    match &account {
+        None => match find_az() {
             Ok(Some(_)) => run_az(ctx, &resource, "no azureProfile.json"),
             _ => Step::Unavailable(format!("not signed in to the Azure CLI (no azureProfile.json in {})", dir.display())),
         },
-        (Some(a), _) if a.user_type != "user" => run_az(ctx, &resource, &format!("az is signed in as the service principal {}", a.user)),
-        (Some(a), Some(cache)) => from_msal_cache(ctx, a, &cache, &resource),
-        (Some(_), None) => run_az(ctx, &resource, "az's token cache is encrypted or absent"),
+        Some(a) if a.user_type != "user" => run_az(ctx, &resource, &format!("az is signed in as the service principal {}", a.user)),
+        Some(a) => match cache() {
+            Ok(cache) => from_msal_cache(ctx, a, &cache, &resource),
+            Err(why) => run_az(ctx, &resource, &why),
+        },
     }
-}
-
-/// MSAL's token cache, the parts we read.
-#[derive(Deserialize, Default)]
-pub(crate) struct MsalCache {
-    #[serde(rename = "AccessToken", default)]
-    access_tokens: BTreeMap<String, MsalToken>,
-    #[serde(rename = "RefreshToken", default)]
-    refresh_tokens: BTreeMap<String, MsalToken>,
-    #[serde(rename = "Account", default)]
-    accounts: BTreeMap<String, MsalAccount>,
-}
-
-#[derive(Deserialize)]
-struct MsalToken {
-    secret: Secret<String>,
-    #[serde(default)]
-    home_account_id: String,
-    #[serde(default)]
-    environment: String,
-    #[serde(default)]
-    client_id: String,
-    #[serde(default)]
-    realm: Option<String>,
-    #[serde(default)]
-    target: Option<String>,
-    #[serde(default, deserialize_with = "oauth::num")]
-    expires_on: Option<i64>,
-    #[serde(default, deserialize_with = "oauth::num")]
-    refresh_on: Option<i64>,
-    #[serde(default)]
-    family_id: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct MsalAccount {
-    #[serde(default)]
-    home_account_id: String,
-    #[serde(default)]
-    environment: String,
-    #[serde(default)]
-    username: String,
 }
 
 /// Does an MSAL `environment` name the host we redeem at?
@@ -177,20 +128,31 @@ fn same_environment(env: &str, authority_host: &str) -> bool {
 /// Does a cached target serve this request? Each scope asked for exactly (case aside),
 /// and `R/.default` by a token whose scopes all belong to resource `R` itself (the v2
 /// `.default` rule): never by a token of another resource that merely starts with `R`
-/// (`api://contoso/payroll/.default` does not serve `api://contoso`).
+/// (`api://contoso/payroll/.default` does not serve `api://contoso`). ARM answers to two
+/// audiences; az signs in for `management.core.windows.net`, so a request for
+/// `management.azure.com` is served by az's token too.
 fn covers(target: &str, scopes: &[String], resource: &str) -> bool {
-    let have: Vec<String> = target.split_whitespace().filter(|s| !authority::is_oidc_scope(s)).map(str::to_ascii_lowercase).collect();
+    let have: Vec<String> = target.split_whitespace().filter(|s| !authority::is_oidc_scope(s)).map(arm_as_az).collect();
     // A scope's resource: everything before its last `/` (az writes ARM's with a double slash).
     let resource_of = |s: &str| s.rsplit_once('/').map(|(r, _)| r.trim_end_matches('/').to_string());
-    let wanted = resource.to_ascii_lowercase().trim_end_matches('/').to_string();
+    let wanted = arm_as_az(resource).trim_end_matches('/').to_string();
     scopes.iter().filter(|s| !authority::is_oidc_scope(s)).all(|s| {
-        let s = s.to_ascii_lowercase();
+        let s = arm_as_az(s);
         have.contains(&s)
             || (s.ends_with("/.default")
                 && resource_of(&s).as_deref() == Some(wanted.as_str())
                 && !have.is_empty()
                 && have.iter().all(|h| resource_of(h).as_deref() == Some(wanted.as_str())))
     })
+}
+
+/// Lower-cased, with ARM's newer audience written as az's (`https://management.core.windows.net/`).
+fn arm_as_az(s: &str) -> String {
+    let s = s.to_ascii_lowercase();
+    match s.strip_prefix("https://management.azure.com") {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => format!("https://management.core.windows.net{}", if rest.is_empty() { "/" } else { rest }),
+        _ => s,
+    }
 }
 
 fn from_msal_cache(ctx: &FlowCtx<'_>, account: &AzAccount, cache: &MsalCache, resource: &str) -> Step {
@@ -402,6 +364,12 @@ mod tests {
         assert_eq!((a.user.as_str(), a.tenant.as_str()), ("b@x", "t2"));
         assert!(parse_profile(b"{\"subscriptions\":[]}").is_none());
         assert!(parse_profile(b"garbage").is_none());
+        // A tenant-level account, an entry without a user and a null isDefault pass; none is lost to another.
+        let p = br#"{"subscriptions":[{"id":"x","user":null},{"id":"t3","name":"N/A(tenant level account)","tenantId":"t3","isDefault":null,"user":{"name":"c@x","type":"user"}},{"id":"sp","tenantId":"t4","isDefault":true,"user":{"name":"app-id","type":"servicePrincipal"}}]}"#;
+        let a = parse_profile(p).unwrap();
+        assert_eq!((a.user.as_str(), a.user_type.as_str(), a.tenant.as_str()), ("app-id", "servicePrincipal", "t4"));
+        let a = parse_profile(br#"{"subscriptions":[{"user":{"type":"user"}},{"tenantId":"t3","isDefault":null,"user":{"name":"c@x"}}]}"#).unwrap();
+        assert_eq!((a.user.as_str(), a.user_type.as_str()), ("c@x", "user"));
     }
 
     #[test]
@@ -424,6 +392,11 @@ mod tests {
         assert!(covers("https://management.core.windows.net//.default", &scopes, "https://management.core.windows.net/"));
         assert!(covers("https://management.core.windows.net//user_impersonation", &scopes, "https://management.core.windows.net/"));
         assert!(!covers("https://graph.microsoft.com/.default", &scopes, "https://management.core.windows.net/"));
+        // ARM's two audiences: `-r arm` is served by the token az caches for its own.
+        let arm = vec!["https://management.azure.com//.default".to_string()];
+        assert!(covers("https://management.core.windows.net//.default", &arm, "https://management.azure.com/"));
+        assert!(covers("https://management.core.windows.net//user_impersonation", &arm, "https://management.azure.com/"));
+        assert!(!covers("https://management.azure.com.evil.test//.default", &arm, "https://management.azure.com/"));
         // A longer resource is another audience, not a narrower scope of this one.
         let contoso = vec!["api://contoso/.default".to_string()];
         assert!(!covers("api://contoso/payroll/.default", &contoso, "api://contoso"));

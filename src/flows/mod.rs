@@ -11,6 +11,7 @@ use crate::http::Http;
 use crate::oauth::TokenReply;
 
 pub(crate) mod auto;
+pub(crate) mod az_cache;
 pub(crate) mod azure_cli;
 pub(crate) mod azure_pipelines;
 pub(crate) mod certificate;
@@ -62,4 +63,60 @@ pub(crate) fn with_claims<'a>(mut form: Vec<(&'a str, &'a str)>, claims: Option<
         form.push(("claims", c));
     }
     form
+}
+
+/// The most claims-challenge text we take: Entra's challenges are a few hundred bytes.
+const MAX_CLAIMS: usize = 16 * 1024;
+
+/// A claims challenge as a caller gives it — the JSON, or base64 of it as APIs send it in
+/// `WWW-Authenticate` (standard or URL-safe, padded or not) — checked once, here: it must
+/// be a JSON object. Returns the JSON as given (Entra takes it verbatim).
+pub(crate) fn parse_claims(given: &str) -> Result<String> {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    let given = given.trim();
+    if given.len() > MAX_CLAIMS {
+        return Err(crate::error::Error::bad_input(format!("the claims challenge is longer than {MAX_CLAIMS} bytes")));
+    }
+    let is_object = |s: &str| matches!(serde_json::from_str::<serde_json::Value>(s), Ok(serde_json::Value::Object(_)));
+    if is_object(given) {
+        return Ok(given.to_string());
+    }
+    let decoded = STANDARD.decode(given).or_else(|_| URL_SAFE_NO_PAD.decode(given.trim_end_matches('='))).ok().and_then(|b| String::from_utf8(b).ok());
+    match decoded {
+        Some(json) if is_object(&json) => Ok(json),
+        _ => Err(crate::error::Error::bad_input_hint("the claims challenge is neither a JSON object nor base64 of one", "pass the `claims` value from the WWW-Authenticate challenge as it came")),
+    }
+}
+
+/// ` --claims <base64>`, for a `login` command that must carry the request's claims
+/// challenge: base64 needs no quoting in any shell (sh, PowerShell, cmd), and shows the
+/// terminal nothing but letters, digits and `+/=`.
+pub(crate) fn claims_arg(claims: Option<&str>) -> String {
+    use base64::Engine;
+    claims.map(|c| format!(" --claims {}", base64::engine::general_purpose::STANDARD.encode(c))).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod claims_tests {
+    use super::*;
+
+    #[test]
+    fn claims_are_json_objects_given_plain_or_in_base64() {
+        use base64::Engine;
+        let json = r#"{"access_token":{"acrs":{"essential":true,"value":"c1"}}}"#;
+        assert_eq!(parse_claims(json).unwrap(), json);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(json);
+        assert_eq!(parse_claims(&b64).unwrap(), json);
+        assert_eq!(parse_claims(b64.trim_end_matches('=')).unwrap(), json);
+        assert_eq!(parse_claims(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)).unwrap(), json);
+        for bad in ["", "[1]", "%%%", "\"null\"", &"a".repeat(MAX_CLAIMS + 1)] {
+            assert!(parse_claims(bad).is_err(), "{bad}");
+        }
+        // e30 is base64 of {}: an object.
+        assert_eq!(parse_claims("e30=").unwrap(), "{}");
+        let arg = claims_arg(Some("{\"a\":\"it's $(x) `y`\"}"));
+        assert!(arg.starts_with(" --claims ") && arg[10..].chars().all(|c| c.is_ascii_alphanumeric() || "+/=".contains(c)), "{arg}");
+        assert_eq!(claims_arg(None), "");
+    }
 }

@@ -368,10 +368,14 @@ fn get_access_token(a: &GetAccessTokenArgs) -> Result<ExitCode> {
     // SAFETY: the az entry point runs on the main thread before any other thread exists.
     unsafe { std::env::set_var(SHIM_ENV, "1") };
 
-    let resolved = broker::resolve(&req);
-    let origin = resolved.as_ref().ok().map(|r| r.profile.origin.clone());
-    let profile_subscription = resolved.as_ref().ok().and_then(|r| r.profile.settings.subscription.clone());
-    let result = resolved.and_then(|r| broker::get_token_resolved(&req, r, None));
+    let resolved = broker::resolve_here(&req);
+    let here = resolved.as_ref().and_then(|r| r.as_ref().ok());
+    let origin = here.map(|r| r.profile.origin.clone());
+    let profile_subscription = here.and_then(|r| r.profile.settings.subscription.clone());
+    let result = match resolved {
+        Some(r) => r.and_then(|r| broker::get_token_resolved(&req, r, None)),
+        None => broker::get_token(&req),
+    };
     let cred = match result {
         Ok(c) => c,
         Err(e) => {

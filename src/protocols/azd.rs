@@ -155,9 +155,13 @@ pub(crate) fn run(args: Vec<OsString>) -> Result<ExitCode> {
         crate::log::set_verbosity(crate::log::verbosity().max(1));
     }
     let req = a.to_request()?;
-    let resolved = broker::resolve(&req);
-    let origin = resolved.as_ref().ok().map(|r| r.profile.origin.clone());
-    match resolved.and_then(|r| broker::get_token_resolved(&req, r, None)) {
+    let resolved = broker::resolve_here(&req);
+    let origin = resolved.as_ref().and_then(|r| r.as_ref().ok()).map(|r| r.profile.origin.clone());
+    let result = match resolved {
+        Some(r) => r.and_then(|r| broker::get_token_resolved(&req, r, None)),
+        None => broker::get_token(&req),
+    };
+    match result {
         Ok(c) => {
             super::write_stdout(encode(c.access_token.expose(), c.expires_on).as_bytes())?;
             Ok(ExitCode::SUCCESS)

@@ -74,6 +74,10 @@ pub(crate) fn default_resource_for(url: &crate::urlmatch::UrlParts) -> Option<&'
 /// `scopes` win; otherwise `default_resource_for`, and without one, a refusal asking
 /// for `resource` (exit 1).
 pub(crate) fn url_request(url: &crate::urlmatch::UrlParts) -> Result<Option<crate::broker::TokenRequest>> {
+    // Under a token agent its profiles' `urls` decide, on its side of the socket.
+    if crate::agent::from_env().is_some() {
+        return Ok(Some(crate::broker::TokenRequest { url: Some(url.to_string()), ..Default::default() }));
+    }
     let Some(name) = crate::urlmatch::profile_for(url)? else {
         crate::log::trace!(1, "no profile claims {url}; answering nothing");
         return Ok(None);

@@ -239,6 +239,55 @@ pub(crate) fn family(a: &str, b: &str) -> bool {
     !a.eq_ignore_ascii_case(b) && member(a) && member(b)
 }
 
+/// How long a refused family borrow is remembered: Entra's answer for a client pair does
+/// not change from call to call, but Microsoft may put a client back in the family.
+const FAMILY_REFUSAL_TTL: i64 = 24 * 3600;
+
+/// `foci-<hash>.json`, beside the refresh tokens: Entra refused to let `profile`'s client
+/// redeem `lender`'s family refresh token at the profile's authority and tenant.
+fn family_refusal_name(profile: &Profile, lender: &str) -> String {
+    cache::key_name(
+        "foci",
+        &["1", &profile.authority.host.to_ascii_lowercase(), &profile.authority.tenant.to_ascii_lowercase(), &lender.to_ascii_lowercase(), &profile.client_id.to_ascii_lowercase()],
+    )
+}
+
+#[derive(Serialize, Deserialize)]
+struct FamilyRefusal {
+    v: u32,
+    lender_client_id: String,
+    client_id: String,
+    authority: String,
+    tenant: String,
+    /// The OAuth error and AADSTS codes Entra gave (no description: it may echo input).
+    error: String,
+    #[serde(default)]
+    codes: Vec<u32>,
+    refused_at: i64,
+}
+
+/// Entra refused (within the last day) to let the profile's client spend `lender`'s family
+/// refresh token at the profile's tenant: skip the borrow without asking again.
+pub(crate) fn family_refused(cache: &Cache, profile: &Profile, lender: &str) -> bool {
+    matches!(cache.read::<FamilyRefusal>(&family_refusal_name(profile, lender)),
+        Ok(Some(r)) if r.v == 1 && (0..FAMILY_REFUSAL_TTL).contains(&(clock::now() - r.refused_at)))
+}
+
+/// Remembers that Entra refused the family borrow (see `family_refused`).
+pub(crate) fn remember_family_refusal(cache: &Cache, profile: &Profile, lender: &str, error: &str, codes: &[u32]) -> Result<()> {
+    let r = FamilyRefusal {
+        v: 1,
+        lender_client_id: lender.to_string(),
+        client_id: profile.client_id.clone(),
+        authority: profile.authority.host.clone(),
+        tenant: profile.authority.tenant.clone(),
+        error: error.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(64).collect(),
+        codes: codes.iter().take(8).copied().collect(),
+        refused_at: clock::now(),
+    };
+    cache.write(&family_refusal_name(profile, lender), &r)
+}
+
 /// `out-<hash>.json`: `logout -p P` leaves it so that P does not quietly go on with
 /// another profile's sign-in; P's own next sign-in (or `logout --all`) removes it.
 fn signed_out_name(profile: &Profile) -> String {

@@ -202,6 +202,13 @@ pub(crate) struct State {
     /// Tenants (as named in the path, lower-cased, and their ids) whose policy refuses a
     /// refresh token with this AADSTS code, although the token works elsewhere.
     pub refresh_refusals: HashMap<String, u32>,
+    /// When set, a family (FOCI) client redeeming another family client's refresh token
+    /// is refused with this error and AADSTS code, as after Microsoft took a client out of
+    /// the family; each client's own refresh token keeps working.
+    pub family_refusal: Option<(&'static str, u32)>,
+    /// A refresh grant that carries a claims challenge is refused (interaction_required,
+    /// AADSTS50076): the challenge asks for what only a new sign-in gives (MFA).
+    pub claims_need_sign_in: bool,
     pub issued_ats: Vec<String>,
     pub requests: Vec<RecordedRequest>,
     pub token_requests: usize,
@@ -244,6 +251,8 @@ impl State {
             live_rts: HashMap::new(),
             dead_rts: HashMap::new(),
             refresh_refusals: HashMap::new(),
+            family_refusal: None,
+            claims_need_sign_in: false,
             issued_ats: Vec::new(),
             requests: Vec::new(),
             token_requests: 0,
@@ -396,6 +405,20 @@ impl MockAuthority {
         let mut st = self.st();
         st.refresh_refusals.insert(tenant.to_ascii_lowercase(), aadsts);
         st.refresh_refusals.insert(wire::tenant_id(tenant), aadsts);
+    }
+
+    /// Family refresh tokens stop crossing clients: redeeming one family client's refresh
+    /// token for another fails with `error` (`invalid_grant`, `unauthorized_client`) and
+    /// this AADSTS code (700007: not in the same family); the token stays good for its
+    /// own client. None: family redemption works again.
+    pub fn refuse_family_redemption(&self, refusal: Option<(&'static str, u32)>) {
+        self.st().family_refusal = refusal;
+    }
+
+    /// On: a refresh grant carrying `claims` is refused with interaction_required
+    /// (AADSTS50076), as when a claims challenge demands MFA; sign-ins still work.
+    pub fn require_sign_in_for_claims(&self, on: bool) {
+        self.st().claims_need_sign_in = on;
     }
 
     /// ROPC answers AADSTS50076 (MFA required) after a correct password.

@@ -317,11 +317,27 @@ fn refresh(st: &mut State, c: &Ctx) -> Result<Value, AadError> {
     let Some(g) = st.live_rts.get(rt).cloned() else {
         return Err(dead_refresh_token(70008));
     };
+    if st.claims_need_sign_in && c.form("claims").is_some() {
+        return Err(AadError::new(
+            400,
+            "interaction_required",
+            50076,
+            "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access this resource.",
+        ));
+    }
     if let Some(&code) = st.refresh_refusals.get(&c.tenant.to_ascii_lowercase()) {
         return Err(tenant_refusal(code, c.tenant));
     }
     let family = wire::FOCI_CLIENTS.contains(&g.client_id.as_str())
         && wire::FOCI_CLIENTS.contains(&c.client_id);
+    if let Some((error, code)) = st.family_refusal.filter(|_| family && g.client_id != c.client_id) {
+        return Err(AadError::new(
+            400,
+            error,
+            code,
+            format!("The refresh token was issued to client '{}', which is not in the same family as client '{}'.", g.client_id, c.client_id),
+        ));
+    }
     if g.client_id != c.client_id && !family {
         return Err(AadError::invalid_grant(
             70000,

@@ -45,7 +45,7 @@ fn acquire_as(ctx: &FlowCtx<'_>, flow: FlowKind) -> Result<TokenReply> {
     // A refusal at this tenant of a person signed in elsewhere: sign in as them here.
     let mut hint_for_sign_in = None;
     // A stored sign-in refused here is healed by signing in here, whatever the flow's advice.
-    let refused = |why: &Error| aadsts(why, Some((tenant.as_str(), sign_in_command(ctx.profile, flow).as_str())));
+    let refused = |why: &Error| aadsts(why, Some((tenant.as_str(), sign_in_command(ctx, flow).as_str())));
     // A password flow told to sign in as someone else than the linked person (another
     // AZURE_USERNAME): that person's refresh token would mint their token, not this one's.
     let asked = password::asked_username(ctx.profile).filter(|_| flow == FlowKind::Password);
@@ -92,7 +92,8 @@ fn acquire_as(ctx: &FlowCtx<'_>, flow: FlowKind) -> Result<TokenReply> {
         } else {
             "this caller does not allow a sign-in prompt"
         };
-        return Err(Error::InteractionRequired { message: format!("{why}, and {reason}"), command: ctx.profile.login_command() });
+        let command = format!("{}{}", ctx.profile.login_command(), super::claims_arg(ctx.claims));
+        return Err(Error::InteractionRequired { message: format!("{why}, and {reason}"), command });
     }
     line(format_args!("{why}; signing in"));
     match hint_for_sign_in.filter(|_| ctx.profile.settings.login_hint.is_none()) {
@@ -106,10 +107,11 @@ fn acquire_as(ctx: &FlowCtx<'_>, flow: FlowKind) -> Result<TokenReply> {
 }
 
 /// The `login` command that signs the profile's person in: a password flow cannot do the
-/// MFA a tenant may ask for, so it names a flow that can.
-fn sign_in_command(profile: &Profile, flow: FlowKind) -> String {
-    let base = profile.login_command();
-    if flow == FlowKind::Password { format!("{base} --flow device-code") } else { base }
+/// MFA a tenant may ask for, so it names a flow that can; a claims challenge goes along.
+fn sign_in_command(ctx: &FlowCtx<'_>, flow: FlowKind) -> String {
+    let base = ctx.profile.login_command();
+    let flow = if flow == FlowKind::Password { " --flow device-code" } else { "" };
+    format!("{base}{flow}{}", super::claims_arg(ctx.claims))
 }
 
 /// The AADSTS code, error and our hint for it, for one-line messages. `stored`: the refused

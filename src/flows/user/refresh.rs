@@ -66,7 +66,8 @@ pub(crate) fn with_stored(ctx: &FlowCtx<'_>) -> Result<Refreshed> {
                 None => trace!(1, "the account of profile '{}' has no refresh token", ctx.profile.name),
                 Some(stored) => match spend(ctx, &stored, store, store, link)? {
                     Spent::Reply(r) => return Ok(Refreshed::Reply(r)),
-                    Spent::Refused(why) => return Ok(Refreshed::NeedsPerson { link: link.clone(), why }),
+                    // Its own link is always its own client's: no family borrow here.
+                    Spent::Refused(why) | Spent::FamilyRefused(why) => return Ok(Refreshed::NeedsPerson { link: link.clone(), why }),
                     Spent::Dead(why) => ended = Some((link.clone(), why)),
                 },
             }
@@ -102,6 +103,12 @@ pub(crate) fn with_stored(ctx: &FlowCtx<'_>) -> Result<Refreshed> {
             }
             None => &*store,
         };
+        let lender = &link.key.client_id;
+        let cross_client = !lender.eq_ignore_ascii_case(&ctx.profile.client_id);
+        if cross_client && rt_store::family_refused(cache, ctx.profile, lender) {
+            trace!(1, "Entra refused client {lender}'s family refresh token for client {} at tenant {} lately; not asking again", ctx.profile.client_id, target.tenant);
+            continue;
+        }
         let _locks = rt_store::lock_pair(cache, &link.key, &target, ctx.deadline.remaining())?;
         // Another process may have stored one for this tenant while we waited.
         let (held, from, source) = match store.load(&target)? {
@@ -128,6 +135,17 @@ pub(crate) fn with_stored(ctx: &FlowCtx<'_>) -> Result<Refreshed> {
             // The tenant's answer, not the token's: the same person's other tokens get it too.
             Spent::Refused(why) => return Ok(Refreshed::NeedsPerson { link: source, why }),
             Spent::Dead(why) => ended = Some((source, why)),
+            Spent::FamilyRefused(why) => {
+                let (error, codes) = why.aad().map(|a| (a.error.clone(), a.codes.clone())).unwrap_or_default();
+                let code = codes.first().map(|c| format!(" AADSTS{c}")).unwrap_or_default();
+                warn!(
+                    "Entra refused the family sign-in of client {} for profile '{}' (client {}) at tenant {} ({error}{code}); it stays for its own client, and this profile needs its own sign-in (not asked again for a day)",
+                    source.key.client_id, ctx.profile.name, ctx.profile.client_id, ctx.profile.authority.tenant
+                );
+                if let Err(e) = rt_store::remember_family_refusal(cache, ctx.profile, &source.key.client_id, &error, &codes) {
+                    warn!("could not remember the refusal ({})", one_line(&e));
+                }
+            }
         }
     }
     Ok(not_signed_in(ended))
@@ -153,6 +171,9 @@ enum Spent {
     Refused(Error),
     /// The token is finished and was removed from where it was held.
     Dead(Error),
+    /// Entra would not let the profile's client spend another (family) client's refresh
+    /// token. The lender's token is untouched: it may work for its own client still.
+    FamilyRefused(Error),
 }
 
 /// Spends `held` (kept under `source.key` in `from`) at the request's tenant, under the
@@ -168,6 +189,10 @@ fn spend(ctx: &FlowCtx<'_>, held: &StoredRt, from: &dyn RtStore, to: &dyn RtStor
         home_account_id: source.key.home_account_id.clone(),
     };
     let borrowed = source.key.name() != own_key.name();
+    // A family (FOCI) borrow: the token was issued to another client. Whatever Entra says
+    // to it, the lender's token is neither removed nor replaced by one issued to us (which
+    // its own client could not spend if the two ever leave the family).
+    let cross_client = !source.key.client_id.eq_ignore_ascii_case(&own_key.client_id);
     match redeem(ctx, &held.refresh_token) {
         Ok(reply) => {
             let rt = reply.refresh_token.clone().unwrap_or_else(|| held.refresh_token.clone());
@@ -177,7 +202,7 @@ fn spend(ctx: &FlowCtx<'_>, held: &StoredRt, from: &dyn RtStore, to: &dyn RtStor
                 to.save(&entry(&own_key))?;
                 trace!(1, "stored the refresh token for tenant {}", own_key.tenant);
             }
-            if reply.refresh_token.is_some() {
+            if reply.refresh_token.is_some() && !cross_client {
                 // Rotation: the spent token may already be dead; its key gets the new one.
                 let saved = from.save(&entry(&source.key));
                 match saved {
@@ -188,6 +213,7 @@ fn spend(ctx: &FlowCtx<'_>, held: &StoredRt, from: &dyn RtStore, to: &dyn RtStor
             }
             Ok(Spent::Reply(reply))
         }
+        Err(e) if cross_client && e.aad().is_some() && !needs_person(&e) => Ok(Spent::FamilyRefused(e)),
         Err(e) if is_dead(&e) => {
             from.remove(&source.key)?;
             trace!(1, "removed the dead refresh token of {} at tenant {}", who(source), source.key.tenant);

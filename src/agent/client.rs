@@ -1,0 +1,190 @@
+//! The client end: one request line to the socket `ENTRA_TOKEN_AGENT` names, one answer
+//! line back. Nothing is cached on this side (the agent caches; a client cache would have
+//! to be keyed by which agent answered), nothing is signed in here, and an agent that
+//! cannot be reached is one error naming `ENTRA_TOKEN_AGENT` (exit 4), never a prompt.
+
+use crate::broker::{Credential, TokenRequest};
+use crate::error::{Error, Result};
+use crate::log::trace;
+use crate::secret::Secret;
+use serde::Deserialize;
+use std::path::Path;
+
+/// A native-protocol answer, as the agent sends it.
+#[derive(Deserialize)]
+struct Answer {
+    v: u32,
+    access_token: Secret<String>,
+    token_type: String,
+    expires_on: i64,
+    profile: String,
+    #[serde(default)]
+    tenant_id: Option<String>,
+    client_id: String,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default)]
+    resource: Option<String>,
+    #[serde(default)]
+    account: Option<String>,
+    #[serde(default)]
+    from_cache: bool,
+}
+
+#[derive(Deserialize)]
+struct ErrorAnswer {
+    error: ErrorBody,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    code: String,
+    message: String,
+    exit_code: u8,
+    #[serde(default)]
+    hint: Option<String>,
+}
+
+fn unreachable(socket: &Path, message: String) -> Error {
+    Error::Network {
+        url: format!("the token agent at {}={}", super::ENV, socket.display()),
+        message,
+        hint: Some(format!(
+            "start `entra-token agent` (or forward its socket) and point {} at it, or unset {} to sign in on this machine",
+            super::ENV,
+            super::ENV
+        )),
+    }
+}
+
+/// Asks the agent at `socket` for the token `req` describes.
+#[cfg(unix)]
+pub(crate) fn get_token(socket: &Path, req: &TokenRequest) -> Result<Credential> {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+    trace!(1, "asking the token agent at {}", socket.display());
+    let mut stream = UnixStream::connect(socket).map_err(|e| unreachable(socket, format!("cannot connect: {e}")))?;
+    let line = super::encode_request(req);
+    stream.set_write_timeout(Some(super::REQUEST_DEADLINE)).ok();
+    // An agent that refuses us (another uid) answers and closes before reading: the
+    // write then fails, and its answer is still there to read.
+    let sent = stream.write_all(line.as_bytes());
+    let deadline = crate::clock::Deadline::after(super::ANSWER_DEADLINE);
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let left = deadline.remaining();
+        if left.is_zero() {
+            return Err(Error::Timeout { what: "waiting for the token agent's answer".into(), after: super::ANSWER_DEADLINE });
+        }
+        stream.set_read_timeout(Some(left)).ok();
+        match stream.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                if buf.len() as u64 > super::MAX_ANSWER {
+                    return Err(unreachable(socket, format!("the answer is larger than {} KiB", super::MAX_ANSWER / 1024)));
+                }
+                if buf.contains(&b'\n') {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(e) if sent.is_err() && buf.is_empty() => return Err(unreachable(socket, format!("cannot send the request: {e}"))),
+            Err(e) => return Err(unreachable(socket, format!("cannot read the answer: {e}"))),
+        }
+    }
+    match sent {
+        Err(e) if buf.is_empty() => Err(unreachable(socket, format!("cannot send the request: {e}"))),
+        _ => decode_answer(socket, &buf),
+    }
+}
+
+#[cfg(not(unix))]
+pub(crate) fn get_token(socket: &Path, _req: &TokenRequest) -> Result<Credential> {
+    Err(unreachable(socket, "the token agent needs Unix sockets, which this build does not have".into()))
+}
+
+/// The agent's answer line: a credential, or its error with its exit code.
+fn decode_answer(socket: &Path, bytes: &[u8]) -> Result<Credential> {
+    let line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+    if line.is_empty() {
+        return Err(unreachable(socket, "the agent closed the connection without an answer".into()));
+    }
+    if let Ok(e) = serde_json::from_slice::<ErrorAnswer>(line) {
+        let b = e.error;
+        let exit = if (1..=5).contains(&b.exit_code) { b.exit_code } else { 1 };
+        // The agent's own refusals already say whose they are.
+        let message = b.message.strip_prefix("the token agent (ENTRA_TOKEN_AGENT): ").unwrap_or(&b.message);
+        return Err(Error::Agent { code: known_code(&b.code), message: printable(message), hint: b.hint.as_deref().map(printable), exit });
+    }
+    let a: Answer = serde_json::from_slice(line).map_err(|_| unreachable(socket, "the answer is not a protocol v1 answer".into()))?;
+    if a.v != super::VERSION {
+        return Err(unreachable(socket, format!("the agent speaks protocol v{}, not v{}", a.v, super::VERSION)));
+    }
+    let t = a.access_token.expose();
+    if t.is_empty() || t.len() > 64 * 1024 || t.chars().any(|c| c.is_control() || c == ' ') {
+        return Err(unreachable(socket, "the answer's access token is empty or not one printable word".into()));
+    }
+    trace!(1, "the token agent answered for profile '{}'", a.profile);
+    Ok(Credential {
+        access_token: a.access_token,
+        token_type: a.token_type,
+        expires_on: a.expires_on,
+        profile: a.profile,
+        tenant_id: a.tenant_id,
+        client_id: a.client_id,
+        scopes: a.scopes,
+        resource: a.resource,
+        account: a.account,
+        from_cache: a.from_cache,
+    })
+}
+
+/// The agent's text without control characters (it reaches a terminal), at most 1000 characters.
+fn printable(s: &str) -> String {
+    s.chars().take(1000).map(|c| if c.is_control() { '\u{fffd}' } else { c }).collect()
+}
+
+/// The agent's error code, if it is one of ours (the answer is untrusted text).
+fn known_code(code: &str) -> &'static str {
+    const CODES: &[&str] =
+        &["bad_input", "config_error", "profile_not_found", "auth_failed", "interaction_required", "network_error", "timeout", "cache_error", "forbidden"];
+    CODES.iter().find(|c| **c == code).copied().unwrap_or("error")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_and_errors_decode_and_junk_is_one_clear_error() {
+        let p = Path::new("/s");
+        let ok = br#"{"v":1,"access_token":"eyJ.a.b","token_type":"Bearer","expires_on":1795328884,"expires_at":"x","expires_in":3,"profile":"ado","client_id":"c","scopes":["s"],"from_cache":true}"#;
+        let c = decode_answer(p, ok).unwrap();
+        assert_eq!((c.access_token.expose().as_str(), c.profile.as_str()), ("eyJ.a.b", "ado"));
+        let e = decode_answer(p, br#"{"error":{"code":"forbidden","message":"no","exit_code":3,"hint":"h"}}"#).unwrap_err();
+        assert_eq!((e.exit_code(), e.code()), (3, "forbidden"));
+        let e = decode_answer(p, br#"{"error":{"code":"x\u001b[2J","message":"m\u001b[2J","exit_code":200}}"#).unwrap_err();
+        assert_eq!((e.exit_code(), e.code()), (1, "error"));
+        assert!(!e.to_string().contains('\u{1b}'), "{e}");
+        for junk in [&b""[..], b"\n", b"garbage\n", br#"{"v":2,"access_token":"a","token_type":"B","expires_on":1,"profile":"p","client_id":"c"}"#] {
+            let e = decode_answer(p, junk).unwrap_err();
+            assert_eq!(e.exit_code(), 4, "{junk:?}");
+            assert!(crate::error::one_line(&e).contains("ENTRA_TOKEN_AGENT"), "{e}");
+        }
+        let bad = br#"{"v":1,"access_token":"a\nb","token_type":"B","expires_on":1,"profile":"p","client_id":"c"}"#;
+        assert_eq!(decode_answer(p, bad).unwrap_err().exit_code(), 4);
+    }
+
+    #[test]
+    fn requests_carry_only_what_the_agent_needs() {
+        let req = TokenRequest { resource: Some("graph".into()), url: Some("https://h/x".into()), force_refresh: true, ..TokenRequest::default() };
+        let line = super::super::encode_request(&req);
+        assert!(line.ends_with('\n'));
+        let back: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!((back["resource"].as_str(), back["url"].as_str(), back["force_refresh"].as_bool()), (Some("graph"), Some("https://h/x"), Some(true)));
+        assert!(back.get("wait_for_login").is_none() && back.get("timeout").is_none());
+    }
+}

@@ -1,0 +1,290 @@
+//! The agent end: a Unix socket (0600, in a 0700 directory of ours), one thread per connection (bounded), the peer's uid checked before a byte is
+//! read, a bounded request read under a total deadline, the policy, an optional
+//! confirmation, then the broker with the agent's own profiles and cache. Every failure
+//! is one native-protocol error line to that client; the agent keeps serving.
+
+mod policy;
+
+use crate::agent::{self as wire, AgentArgs};
+use policy::Policy;
+use serde::Deserialize;
+use crate::broker::{self, Credential};
+use crate::error::{self, Error, Result};
+use crate::log::{line, trace};
+use crate::protocols::native;
+use std::io::{Read, Write};
+use std::os::fd::AsFd;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Connections answered at once; more wait in the kernel's backlog.
+const MAX_CONNECTIONS: usize = 16;
+/// How long a person has to answer a `--confirm` question.
+const CONFIRM_WAIT: Duration = Duration::from_secs(60);
+
+struct Shared {
+    policy: Policy,
+    confirm: bool,
+    /// One confirmation question on the terminal at a time.
+    tty: Mutex<()>,
+    busy: AtomicUsize,
+    uid: u32,
+}
+
+pub(crate) fn run(args: &AgentArgs) -> Result<ExitCode> {
+    // A shell that points at this agent must not make the agent ask itself.
+    // SAFETY: the agent's entry point runs on the main thread before any other thread exists.
+    unsafe { std::env::remove_var(wire::ENV) };
+    let policy = Policy::new(&args.allow_profiles, &args.allow_resources)?;
+    let socket = args.socket.clone().unwrap_or_else(wire::default_socket);
+    let listener = bind(&socket)?;
+    let shared = Arc::new(Shared { policy, confirm: args.confirm, tty: Mutex::new(()), busy: AtomicUsize::new(0), uid: crate::peer::my_uid() });
+    // ssh-agent's convention: a line a shell can eval, on stdout; the rest goes to stderr.
+    crate::protocols::write_stdout(format!("{}={}; export {};\n", wire::ENV, shell_quote(&socket), wire::ENV).as_bytes())?;
+    line(format_args!("agent listening on {} (profiles: {}; resources: {}{})", socket.display(), list(&shared.policy.profiles), list(&shared.policy.resources), if args.confirm { "; confirming each request" } else { "" }));
+    if let Some(t) = args.timeout {
+        let path = socket.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(t);
+            let _ = std::fs::remove_file(&path);
+            line(format_args!("agent lifetime ({}) is over; stopped", crate::clock::short_duration(t.as_secs())));
+            std::process::exit(0);
+        });
+    }
+    for conn in listener.incoming() {
+        let stream = match conn {
+            Ok(s) => s,
+            Err(e) => {
+                trace!(1, "accept failed: {e}");
+                continue;
+            }
+        };
+        if shared.busy.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+            shared.busy.fetch_sub(1, Ordering::SeqCst);
+            let mut stream = stream;
+            answer(&mut stream, Err(Error::general("the agent is busy with other requests; try again")));
+            continue;
+        }
+        let shared = Arc::clone(&shared);
+        std::thread::spawn(move || {
+            let mut stream = stream;
+            serve_one(&shared, &mut stream);
+            shared.busy.fetch_sub(1, Ordering::SeqCst);
+        });
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn list(items: &[String]) -> String {
+    if items.is_empty() { "all".into() } else { items.join(", ") }
+}
+
+fn shell_quote(p: &Path) -> String {
+    format!("'{}'", p.display().to_string().replace('\'', r"'\''"))
+}
+
+/// Binds `socket` with mode 0600 in a 0700 directory of ours (creating it if missing). A socket file left by a dead agent is replaced;
+/// a live agent's is not.
+fn bind(socket: &Path) -> Result<UnixListener> {
+    let dir = socket.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+    if std::fs::symlink_metadata(&dir).is_err() {
+        crate::fs::create_private_dir(&dir).map_err(|e| Error::bad_input_hint(e.to_string(), "pick another --socket"))?;
+    }
+    check_dir(&dir)?;
+    match std::fs::symlink_metadata(socket) {
+        Ok(m) if m.file_type().is_socket() => {
+            if UnixStream::connect(socket).is_ok() {
+                return Err(Error::bad_input_hint(
+                    format!("an agent is already listening on {}", socket.display()),
+                    format!("use it (export {}={}), or stop it first", wire::ENV, socket.display()),
+                ));
+            }
+            std::fs::remove_file(socket).map_err(|e| Error::general(format!("cannot remove the stale socket {}: {e}", socket.display())))?;
+        }
+        Ok(_) => return Err(Error::bad_input(format!("{} exists and is not a socket; pick another --socket", socket.display()))),
+        Err(_) => {}
+    }
+    // The socket is born 0600: no window in which another user could connect.
+    // SAFETY: umask has no preconditions; only this thread exists yet.
+    let old = unsafe { libc::umask(0o177) };
+    let bound = UnixListener::bind(socket);
+    // SAFETY: as above.
+    unsafe { libc::umask(old) };
+    let listener = bound.map_err(|e| Error::general(format!("cannot listen on {}: {e}", socket.display())))?;
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600)).map_err(|e| Error::general(format!("cannot chmod {}: {e}", socket.display())))?;
+    Ok(listener)
+}
+
+/// The socket's directory: a real directory, ours, closed to everyone else (0700).
+fn check_dir(dir: &Path) -> Result<()> {
+    let meta = std::fs::symlink_metadata(dir).map_err(|e| Error::general(format!("cannot read {}: {e}", dir.display())))?;
+    let me = crate::peer::my_uid();
+    if !meta.is_dir() {
+        return Err(Error::bad_input(format!("{} is not a directory (a symlink?); the agent's socket needs a real directory", dir.display())));
+    }
+    if meta.uid() != me {
+        return Err(Error::bad_input_hint(format!("{} is owned by uid {}, not by you (uid {me})", dir.display(), meta.uid()), "put the socket in a directory of your own (--socket)"));
+    }
+    if meta.mode() & 0o077 != 0 {
+        return Err(Error::bad_input_hint(
+            format!("{} is open to other users (mode {:o}); the agent's socket needs a directory only you can use", dir.display(), meta.mode() & 0o777),
+            format!("chmod 700 {}, or pick another --socket", dir.display()),
+        ));
+    }
+    Ok(())
+}
+
+/// One connection: who, what, whether, then the answer.
+fn serve_one(shared: &Shared, stream: &mut UnixStream) {
+    let peer = match crate::peer::of(stream.as_fd()) {
+        Ok(p) => p,
+        Err(e) => {
+            answer(stream, Err(Error::general(format!("cannot tell who connected ({e}); refused"))));
+            return;
+        }
+    };
+    let who = match peer.pid {
+        Some(pid) => format!("uid {} pid {pid}", peer.uid),
+        None => format!("uid {}", peer.uid),
+    };
+    if peer.uid != shared.uid {
+        line(format_args!("refused a connection from {who}: not this agent's user (uid {})", shared.uid));
+        let e = Error::Agent { code: "forbidden", message: format!("uid {} may not use the agent of uid {}", peer.uid, shared.uid), hint: Some("each user runs their own agent".into()), exit: 3 };
+        answer(stream, Err(e));
+        return;
+    }
+    let result = read_request(stream).and_then(|bytes| decode_request(&bytes)).and_then(|req| handle(shared, &req, &who));
+    if let Err(e) = &result {
+        line(format_args!("request from {who} refused or failed: {}", error::one_line(e)));
+    }
+    answer(stream, result);
+}
+
+fn handle(shared: &Shared, req: &broker::TokenRequest, who: &str) -> Result<Credential> {
+    shared.policy.check_request(req)?;
+    let req = match &req.url {
+        Some(url) => {
+            let parts = crate::urlmatch::parse(url).ok_or_else(|| Error::bad_input("the request's url is not an https URL a profile could claim"))?;
+            let Some(mut r) = crate::protocols::url_request(&parts)? else {
+                return Err(Error::Agent {
+                    code: "profile_not_found",
+                    message: format!("no profile of the agent claims {parts}"),
+                    hint: Some("add the URL to a profile's `urls` in the agent's config".into()),
+                    exit: 2,
+                });
+            };
+            r.min_validity = req.min_validity;
+            r.force_refresh = req.force_refresh;
+            r.claims = req.claims.clone();
+            r
+        }
+        None => req.clone(),
+    };
+    let resolved = broker::resolve(&req)?;
+    shared.policy.check(&req, &resolved)?;
+    let what = format!("profile '{}' for {}", resolved.profile.name, resolved.target.resource_for_v1().unwrap_or_else(|_| resolved.target.scopes.join(" ")));
+    if shared.confirm {
+        confirm(shared, &what, who)?;
+    }
+    let cred = broker::get_token_resolved(&req, resolved, None)?;
+    line(format_args!("gave {who} a token: {what}{}", if cred.from_cache { " (cached)" } else { "" }));
+    Ok(cred)
+}
+
+/// Asks on the controlling terminal; anything but y/yes in time is a no.
+fn confirm(shared: &Shared, what: &str, who: &str) -> Result<()> {
+    let _one = shared.tty.lock().unwrap_or_else(|p| p.into_inner());
+    let refuse = |why: &str| Error::Agent { code: "forbidden", message: format!("the agent's person {why}"), hint: None, exit: 3 };
+    let mut tty = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").map_err(|_| refuse("cannot be asked (the agent has no terminal for --confirm)"))?;
+    let _ = write!(tty, "entra-token: {who} asks for a token: {what}. Allow? [y/N] ");
+    let _ = tty.flush();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut reader = tty.try_clone().map_err(|_| refuse("cannot be asked"))?;
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        let n = reader.read(&mut buf).unwrap_or(0);
+        let _ = tx.send(String::from_utf8_lossy(&buf[..n]).trim().to_ascii_lowercase());
+    });
+    match rx.recv_timeout(CONFIRM_WAIT) {
+        Ok(a) if a == "y" || a == "yes" => Ok(()),
+        Ok(_) => Err(refuse("declined the request")),
+        Err(_) => {
+            let _ = writeln!(tty, "\nentra-token: no answer; refused");
+            Err(refuse("did not answer in time"))
+        }
+    }
+}
+
+/// Reads one request line: at most `MAX_REQUEST` bytes within `REQUEST_DEADLINE` in all.
+fn read_request(stream: &mut UnixStream) -> Result<Vec<u8>> {
+    let deadline = crate::clock::Deadline::after(wire::REQUEST_DEADLINE);
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let left = deadline.remaining();
+        if left.is_zero() {
+            return Err(Error::bad_input(format!("no complete request line within {}s", wire::REQUEST_DEADLINE.as_secs())));
+        }
+        stream.set_read_timeout(Some(left)).ok();
+        match stream.read(&mut chunk) {
+            Ok(0) => return Ok(buf),
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                if buf.len() as u64 > wire::MAX_REQUEST {
+                    return Err(Error::bad_input(format!("the request is larger than {} KiB", wire::MAX_REQUEST / 1024)));
+                }
+                if let Some(end) = buf.iter().position(|b| *b == b'\n') {
+                    buf.truncate(end);
+                    return Ok(buf);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(e) => return Err(Error::general(format!("cannot read the request: {e}"))),
+        }
+    }
+}
+
+/// Writes the answer line (a credential or one error) and closes; a client that left is not our error.
+fn answer(stream: &mut UnixStream, result: Result<Credential>) {
+    let text = match &result {
+        Ok(c) => native::encode(c, crate::clock::now()),
+        Err(e) => native::encode_error(e),
+    };
+    stream.set_write_timeout(Some(wire::REQUEST_DEADLINE)).ok();
+    let _ = stream.write_all(format!("{text}\n").as_bytes());
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+}
+
+/// What a request carries beyond the native protocol's fields: the URL a tool asked
+/// about (git, cargo, Bazel, Docker), so the agent's own profiles' `urls` pick the profile.
+#[derive(Debug, Default, Deserialize)]
+struct Extra {
+    url: Option<String>,
+}
+
+/// Parses a request line: `url` taken out, the rest through the native protocol's decoder
+/// (so its checks, and its refusal of unknown fields, are the agent's too).
+pub(crate) fn decode_request(bytes: &[u8]) -> Result<broker::TokenRequest> {
+    let mut extra = Extra::default();
+    let mut rest = bytes.to_vec();
+    if let Ok(serde_json::Value::Object(mut map)) = serde_json::from_slice::<serde_json::Value>(bytes)
+        && let Some(url) = map.remove("url")
+    {
+        extra = serde_json::from_value(serde_json::json!({ "url": url })).map_err(|_| Error::bad_input("the request's url must be a string"))?;
+        rest = serde_json::Value::Object(map).to_string().into_bytes();
+    }
+    let mut req = crate::protocols::native::decode(&rest)?;
+    if let Some(url) = extra.url {
+        if url.len() > 2048 || url.chars().any(char::is_control) {
+            return Err(Error::bad_input("the request's url is too long or has control characters"));
+        }
+        req.url = Some(url);
+    }
+    Ok(req)
+}
