@@ -533,3 +533,36 @@ fn a_password_profile_follows_its_login_hint() {
     assert_eq!(mock.grant_count("refresh_token"), 0, "Alice's refresh token was not spent for Bob");
     assert_eq!(token(&sb, &["-p", "dev", "-r", "arm"], &[("PW", "pw")]), bob, "Bob's token is cached as his");
 }
+
+/// A device-code (or browser) profile whose login hint is edited to another person: the
+/// signed-in person's cached token and refresh token never answer for the new name; with
+/// nobody to sign in, the request ends with the login command (exit 3) and nothing on
+/// stdout. Back to the signed-in person's name, their cached token answers again.
+#[test]
+fn a_device_code_profile_follows_its_login_hint() {
+    let mock = mock();
+    let body = |hint: Option<&str>| {
+        let hint = hint.map(|h| format!("login_hint = \"{h}\"\n")).unwrap_or_default();
+        format!("[profiles.dev]\nauthority = \"{}\"\nflow = \"device-code\"\ntenant = \"{TA}\"\n{hint}", mock.url())
+    };
+    let sb = sandbox(&mock, &[]);
+    sb.write_config(&body(None));
+    mock.approve_device_codes(0);
+    support::ok(run({
+        let mut c = sb.cmd();
+        c.args(["login", "-p", "dev"]);
+        c
+    }));
+    let first = token(&sb, &["-p", "dev", "-r", "arm"], &[]);
+    let person = claim(&first, "upn");
+    assert_eq!(person, support::DEFAULT_USER);
+    let grants = mock.grant_count("refresh_token");
+    sb.write_config(&body(Some("bob@contoso.test")));
+    let out = run(get(&sb, &["-p", "dev", "-r", "arm"], &[]));
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(out.stdout.is_empty(), "another person's token was answered for bob");
+    assert!(stderr(&out).contains("bob@contoso.test") && stderr(&out).contains("entra-token login -p dev"), "{}", stderr(&out));
+    assert_eq!(mock.grant_count("refresh_token"), grants, "the signed-in person's refresh token was spent for bob");
+    sb.write_config(&body(Some(&person)));
+    assert_eq!(token(&sb, &["-p", "dev", "-r", "arm"], &[]), first, "the signed-in person's own name finds their cached token");
+}

@@ -106,12 +106,13 @@ pub(crate) fn of(profile: &Profile, cache: Option<&Cache>) -> Result<Identity> {
 }
 
 /// A person of this profile: the profile (one person per profile) and the home account
-/// it signed in as; a password flow told to be someone its link is not (another
-/// `username`, AZURE_USERNAME or login hint) is that username, with no home yet. A link
+/// it signed in as; a profile told to be someone its link is not (a password flow's other
+/// `username` or AZURE_USERNAME, any person flow's other login hint) is that username,
+/// with no home yet. A link
 /// that matches keys the same with or without the name, so `login --login-hint X` and a
 /// plain `get-token` share one entry.
 fn person(profile: &Profile, cache: Option<&Cache>) -> String {
-    let username = (profile.flow == FlowKind::Password).then(|| super::user::password::asked_username(profile)).flatten().map(|u| lower(&u));
+    let username = super::user::asked_person(profile, profile.flow).map(|u| lower(&u));
     let link = cache.and_then(|c| crate::rt_store::linked(c, profile).ok().flatten());
     // A link to someone other than the username asked for is not this request's person.
     let home = link.filter(|l| username.as_deref().is_none_or(|u| l.username.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(u)))).map(|l| lower(&l.key.home_account_id));

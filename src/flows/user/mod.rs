@@ -32,6 +32,17 @@ pub(crate) fn sign_in_user(ctx: &FlowCtx<'_>) -> Result<TokenReply> {
 }
 
 /// Browser where one can be shown, device code otherwise.
+/// The person a profile is told to be, whatever its stored sign-in: a password flow's
+/// username (`username`, AZURE_USERNAME, the login hint), any other person flow's login
+/// hint. The cache identity and the choice of refresh token both read this one answer, so
+/// editing the hint to another person never serves the previous person's tokens.
+pub(crate) fn asked_person(profile: &Profile, flow: FlowKind) -> Option<String> {
+    match flow {
+        FlowKind::Password => password::asked_username(profile),
+        _ => profile.settings.login_hint.as_deref().map(str::trim).filter(|h| !h.is_empty()).map(str::to_string),
+    }
+}
+
 pub(crate) fn default_user_flow() -> FlowKind {
     let display = ["DISPLAY", "WAYLAND_DISPLAY"].iter().any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()));
     if display || cfg!(any(target_os = "macos", target_os = "windows")) { FlowKind::Interactive } else { FlowKind::DeviceCode }
@@ -46,9 +57,10 @@ fn acquire_as(ctx: &FlowCtx<'_>, flow: FlowKind) -> Result<TokenReply> {
     let mut hint_for_sign_in = None;
     // A stored sign-in refused here is healed by signing in here, whatever the flow's advice.
     let refused = |why: &Error| aadsts(why, Some((tenant.as_str(), sign_in_command(ctx, flow).as_str())));
-    // A password flow told to sign in as someone else than the linked person (another
-    // AZURE_USERNAME): that person's refresh token would mint their token, not this one's.
-    let asked = password::asked_username(ctx.profile).filter(|_| flow == FlowKind::Password);
+    // A profile told to be someone else than the linked person (another username,
+    // AZURE_USERNAME or login hint): that person's refresh token would mint their token,
+    // not this one's.
+    let asked = asked_person(ctx.profile, flow);
     let asked = asked.as_deref();
     let linked = match (asked, ctx.cache) {
         (Some(_), Some(c)) => crate::rt_store::linked(c, ctx.profile)?,
