@@ -130,10 +130,12 @@ case "$mode" in
            #   (Windows ACLs and links have their own tests in fs and tests/windows.rs);
            #   sign_in_terminal: util-linux `script` for a pty; readme, completions_man: zsh, man;
            #   the rest: not yet ported (see docs/windows.md).
-           # Green under Wine so far: the unit tests, core, concurrency. process_death (after
-           # the fs fix), sign_in and windows are built but not yet seen green under Wine:
-           # WINDOWS_TESTS="--lib --test windows --test process_death --test sign_in" runs them.
-           suites=${WINDOWS_TESTS:---lib --test core --test concurrency}
+           # Green under Wine: the unit tests, core, concurrency, process_death and windows.
+           # sign_in is not yet (6 of 25 fail: tests that read refresh-token files the
+           # Windows store seals, a config string with backslashes, and `login` opening a
+           # browser where Linux fails fast); run it with
+           # WINDOWS_TESTS="--test sign_in" scripts/windows.sh test.
+           suites=${WINDOWS_TESTS:---lib --test core --test concurrency --test process_death --test windows}
            say "cargo test under Wine: $suites $*"
            # -Zbuild-std (std and its unwinding): the test harness catches panics.
            inchroot "cargo test --locked --no-fail-fast -Zbuild-std --target $TARGET $suites $*" ;;
