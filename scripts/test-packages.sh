@@ -96,7 +96,7 @@ grep -q 'entra-token$' <<<"$completion" || fail "bash completion: $completion"
 [ -s "$root/usr/share/fish/vendor_completions.d/entra-token.fish" ] || fail "fish completion missing"
 
 log "git credential fill in the root, against the stand-in authority"
-ENTRA_TOKEN_DEB_ROOT=$root cargo test --locked --test packages git_in_a_clean_debian_root -- --ignored --nocapture
+ENTRA_TOKEN_DEB_ROOT=$root cargo test --locked --test it packages::git_in_a_clean_debian_root -- --ignored --nocapture
 
 log "removing the package"
 in_root apt-get remove -y -qq entra-token >/dev/null
@@ -124,6 +124,6 @@ scripts/windows.sh run "WINEPREFIX=$inside wineboot -i >/dev/null 2>&1" >/dev/nu
 unzip -q "$zip" -d "$winroot$inside/drive_c"
 mv "$winroot$inside/drive_c/$(basename "$zip" .zip)" "$winroot$inside/drive_c/entra-token"
 ENTRA_TOKEN_ZIP_PREFIX=$winroot$inside ENTRA_TOKEN_ZIP_PREFIX_INSIDE=$inside \
-  cargo test --locked --test packages windows_zip -- --ignored --nocapture
+  cargo test --locked --test it packages::windows_zip -- --ignored --nocapture
 rm -rf "$winroot$inside"
 log "ok: the Windows zip answers cmd /c from a fresh Wine prefix ($(du -h "$zip" | cut -f1))"

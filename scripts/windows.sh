@@ -13,7 +13,7 @@
 #   scripts/windows.sh macos      `cargo check` for aarch64- and x86_64-apple-darwin (type-check
 #                                 only: no Apple SDK here; ring's C build is overridden away)
 #   scripts/windows.sh run CMD    run a shell command in the chroot at the repository root
-#   (extra args after `test` go to `cargo test`, e.g. `scripts/windows.sh test --test it fs`)
+#   (extra args after `test` go to `cargo test`, e.g. `scripts/windows.sh test --test it fs::`)
 #
 # Environment: ENTRA_WIN_ROOT (chroot, default /var/cache/entra-token-win), MIRROR.
 # Needs root (debootstrap, chroot, mounts). Exit status is cargo's.
@@ -127,18 +127,22 @@ case "$mode" in
            #   (kubectl, docker CLI, git, cargo, az, python azure-identity) or sh scripts;
            #   secret_store: gnome-keyring on D-Bus; filesystem, faults, token_safety,
            #   profile_cli, doctor, setup: POSIX modes, symlinks, unshare/tmpfs, stranger uids
-           #   (Windows ACLs and links have their own tests in fs and tests/windows.rs);
+           #   (Windows ACLs and links have their own tests in fs and tests/it/windows.rs);
            #   sign_in_terminal: util-linux `script` for a pty; readme, completions_man: zsh, man;
            #   the rest: not yet ported (see docs/windows.md).
            # Green under Wine: the unit tests, core, concurrency, process_death and windows.
            # sign_in is not yet (6 of 25 fail: tests that read refresh-token files the
            # Windows store seals, a config string with backslashes, and `login` opening a
            # browser where Linux fails fast); run it with
-           # WINDOWS_TESTS="--test sign_in" scripts/windows.sh test.
-           suites=${WINDOWS_TESTS:---lib --test core --test concurrency --test process_death --test windows}
-           say "cargo test under Wine: $suites $*"
+           # WINDOWS_TESTS="sign_in::" scripts/windows.sh test.
+           suites=${WINDOWS_TESTS:-core:: concurrency:: process_death:: windows::}
+           say "cargo test under Wine: ${*:---lib, then --test it -- $suites}"
            # -Zbuild-std (std and its unwinding): the test harness catches panics.
-           inchroot "cargo test --locked --no-fail-fast -Zbuild-std --target $TARGET $suites $*" ;;
+           # The unit tests, then the suites: module filters of the one test crate (tests/it),
+           # in a run of their own since a filter would narrow --lib too. Extra args replace both.
+           c="cargo test --locked --no-fail-fast -Zbuild-std --target $TARGET"
+           if [ $# -gt 0 ]; then inchroot "$c $*"
+           else inchroot "s=0; $c --lib || s=1; $c --test it -- $suites || s=1; exit \$s"; fi ;;
   *) echo "windows.sh: unknown mode $mode (test|build|release|macos|toolchain|run)" >&2; exit 1 ;;
 esac
 say "done"

@@ -1,0 +1,359 @@
+//! `entra-token agent`: one machine's sign-ins answer another's requests over a Unix
+//! socket. Local clients with an empty HOME get tokens only within the agent's
+//! allow-lists; a dead agent is one error naming ENTRA_TOKEN_AGENT; hostile requests get
+//! one error each and the agent keeps serving; another uid is refused; and through real
+//! OpenSSH (`sshd` on 127.0.0.1, `ssh -R`), `git credential fill` and `get-token` on the
+//! "remote" side get the agent's tokens.
+
+use crate::support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use crate::support::{MockAuthority, Sandbox, code, run, run_with_stdin, stderr, stdout};
+
+const TENANT: &str = "contoso.test";
+const APP: &str = "55555555-5555-4555-8555-555555555555";
+const SECRET: &str = "agent~secret";
+const AZURE_DEVOPS: &str = "499b84ac-1321-427f-aa17-267ca6975798";
+const STRANGER: u32 = 65534;
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// The laptop: a mock authority, a sandbox whose profile `ado` (Azure DevOps URLs) and
+/// `arm` sign a service principal in, and a running agent.
+struct Laptop {
+    mock: MockAuthority,
+    sb: Sandbox,
+    agent: Child,
+    socket: PathBuf,
+}
+
+impl Drop for Laptop {
+    fn drop(&mut self) {
+        let _ = self.agent.kill();
+        let _ = self.agent.wait();
+    }
+}
+
+fn laptop(extra_args: &[&str]) -> Laptop {
+    let mock = MockAuthority::start();
+    mock.add_tenant(TENANT);
+    mock.add_app(APP, Some(SECRET));
+    let sb = Sandbox::new();
+    let profile = |name: &str, rest: &str| {
+        format!(
+            "[profiles.{name}]\nauthority = \"{}\"\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nflow = \"client-credentials\"\nclient_secret_env = \"AGENT_SECRET\"\n{rest}\n",
+            mock.url()
+        )
+    };
+    sb.write_config(&format!("{}{}", profile("ado", "urls = [\"https://dev.azure.com/org/\"]\n"), profile("arm", "")));
+    let socket = sb.path("run/entra-token/agent.sock");
+    let agent = start_agent(&sb, extra_args);
+    Laptop { mock, sb, agent, socket }
+}
+
+/// Starts `entra-token agent` in `sb` and waits for its `ENTRA_TOKEN_AGENT=…` line.
+fn start_agent(sb: &Sandbox, extra_args: &[&str]) -> Child {
+    let mut c = sb.cmd();
+    c.arg("agent").args(extra_args).env("AGENT_SECRET", SECRET).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = c.spawn().expect("start the agent");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    assert!(first.starts_with("ENTRA_TOKEN_AGENT='") && first.contains("; export ENTRA_TOKEN_AGENT;"), "agent said {first:?}");
+    child
+}
+
+/// A client machine: nothing configured, an empty HOME, only ENTRA_TOKEN_AGENT.
+fn client(socket: &Path) -> (Sandbox, impl Fn(&[&str]) -> Command) {
+    let sb = Sandbox::new();
+    let socket = socket.to_path_buf();
+    let dir = sb.path("");
+    let make = move |args: &[&str]| {
+        let mut c = support::bin();
+        c.env("HOME", dir.join("home"))
+            .env("XDG_CONFIG_HOME", dir.join("home/.config"))
+            .env("XDG_CACHE_HOME", dir.join("home/.cache"))
+            .env("ENTRA_TOKEN_CONFIG", dir.join("config.toml"))
+            .env("ENTRA_TOKEN_CACHE_DIR", dir.join("cache"))
+            .env("AZURE_CONFIG_DIR", dir.join("azure"))
+            .env("ENTRA_TOKEN_AGENT", &socket)
+            .current_dir(&dir)
+            .args(args);
+        c
+    };
+    (sb, make)
+}
+
+/// One raw exchange with the agent: what it answers to `bytes`.
+fn raw(socket: &Path, bytes: &[u8]) -> serde_json::Value {
+    let mut s = UnixStream::connect(socket).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let _ = s.write_all(bytes);
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("agent answered {out:?}: {e}"))
+}
+
+#[test]
+fn clients_with_an_empty_home_get_only_what_the_agent_allows() {
+    let lap = laptop(&["--allow-profile", "ado", "--allow-resource", "devops"]);
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&lap.socket), 0o600);
+    assert_eq!(mode(lap.socket.parent().unwrap()), 0o700);
+    let (client_sb, cmd) = client(&lap.socket);
+
+    let out = run(cmd(&["get-token", "-p", "ado", "-r", AZURE_DEVOPS]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let issued = lap.mock.issued_access_tokens();
+    assert_eq!(stdout(&out).trim(), issued.last().unwrap());
+    // The native protocol, from cache on the agent's side this time; nothing was written here.
+    let out = run_with_stdin(cmd(&[]), &format!(r#"{{"profile":"ado","resource":"{AZURE_DEVOPS}"}}"#));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["access_token"], issued.last().unwrap().as_str());
+    assert_eq!(v["from_cache"], true);
+    assert!(!client_sb.path("cache").exists(), "the client cached an agent answer");
+    assert_eq!(lap.mock.token_requests(), 1);
+    // The agent's secret and refresh tokens never cross: the answer has only the access token's fields.
+    assert!(!stdout(&out).contains(SECRET) && !stdout(&out).contains("refresh"), "{}", stdout(&out));
+
+    // Outside the allow-lists: one clear refusal each, exit 3, nothing asked of Entra.
+    for args in [&["get-token", "-p", "ado", "-r", "arm"][..], &["get-token", "-p", "arm", "-r", AZURE_DEVOPS], &["get-token", "-r", "graph"]] {
+        let out = run(cmd(args));
+        assert_eq!(code(&out), 3, "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("this agent does not serve"), "{args:?}: {}", stderr(&out));
+    }
+    let out = run(cmd(&["get-token", "-p", "ado", "-r", AZURE_DEVOPS, "-f", "interactive"]));
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    let out = run(cmd(&["get-token", "-p", "ado", "-r", AZURE_DEVOPS, "--tenant", "other.test"]));
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert_eq!(lap.mock.token_requests(), 1);
+
+    // az and azd front ends ask the agent too (ENTRA_TOKEN_PROFILE picks the agent's profile).
+    let az = client_sb.link("az");
+    let mut c = cmd(&["account", "get-access-token", "--resource", AZURE_DEVOPS, "-o", "json"]);
+    c.env("ENTRA_TOKEN_PROFILE", "ado");
+    let mut c2 = Command::new(&az);
+    for (k, v) in c.get_envs() {
+        match v {
+            Some(v) => c2.env(k, v),
+            None => c2.env_remove(k),
+        };
+    }
+    c2.args(c.get_args());
+    let out = run(c2);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["accessToken"], issued.last().unwrap().as_str());
+}
+
+#[test]
+fn a_dead_agent_is_one_error_naming_entra_token_agent_never_a_prompt() {
+    let sb = Sandbox::new();
+    for socket in [sb.path("nothing-here.sock"), sb.path("")] {
+        let (_c, cmd) = client(&socket);
+        let out = run(cmd(&["get-token", "-r", "graph"]));
+        assert_eq!(code(&out), 4, "{}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("ENTRA_TOKEN_AGENT") && !err.contains("login") && !err.contains("device"), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(stdout(&out).is_empty());
+    }
+}
+
+#[test]
+fn hostile_requests_get_one_error_each_and_the_agent_keeps_serving() {
+    let lap = laptop(&[]);
+    for bad in [&b"garbage\n"[..], b"{\"v\":9}\n", b"\xff\xfe\n", b"[1,2]\n", b"\n", br#"{"profile":"ado","url":"https://x/\u0000"}"#] {
+        let v = raw(&lap.socket, bad);
+        assert_eq!(v["error"]["exit_code"], 1, "{bad:?}: {v}");
+    }
+    // Larger than the limit, with no newline: refused without reading it all (the
+    // refusal, or a reset when the kernel drops what the agent did not read).
+    let mut s = UnixStream::connect(&lap.socket).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let _ = s.write_all(&vec![b'a'; 1024 * 1024]);
+    let mut out = String::new();
+    match s.read_to_string(&mut out) {
+        Ok(_) => assert!(out.contains("larger than"), "{out}"),
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
+    }
+    // A silent client holds one connection; another is answered meanwhile.
+    let _silent = UnixStream::connect(&lap.socket).unwrap();
+    let v = raw(&lap.socket, format!("{{\"profile\":\"ado\",\"resource\":\"{AZURE_DEVOPS}\"}}\n").as_bytes());
+    assert!(v["access_token"].is_string(), "{v}");
+    // A URL no profile claims is "not mine" (exit 2), never a token.
+    let v = raw(&lap.socket, b"{\"url\":\"https://evil.test/org/_git/r\"}\n");
+    assert_eq!(v["error"]["exit_code"], 2, "{v}");
+}
+
+#[test]
+fn the_agent_stops_after_its_lifetime_and_removes_its_socket() {
+    let mut lap = laptop(&["--timeout", "1s"]);
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = lap.agent.try_wait().unwrap() {
+            break s;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "the agent outlived its lifetime");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success());
+    assert!(!lap.socket.exists());
+}
+
+#[test]
+fn another_user_is_refused_even_when_the_socket_is_open_to_them() {
+    if !is_root() {
+        support::skip::not_here("connecting as another uid needs root");
+        return;
+    }
+    let lap = laptop(&[]);
+    // As a socket bind-mounted into a container for another uid would be: reachable and writable.
+    std::fs::set_permissions(lap.sb.path("run"), std::fs::Permissions::from_mode(0o711)).unwrap();
+    std::fs::set_permissions(lap.socket.parent().unwrap(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    std::fs::set_permissions(&lap.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    std::fs::set_permissions(lap.sb.path(""), std::fs::Permissions::from_mode(0o711)).unwrap();
+    let public = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(public.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let copy = public.path().join("entra-token");
+    // Copied by `cp`, not by this process: see support::install_executable (ETXTBSY).
+    support::copy_executable(env!("CARGO_BIN_EXE_entra-token"), &copy);
+    let mut c = support::bin_at(&copy);
+    c.env("HOME", public.path())
+        .env("ENTRA_TOKEN_CACHE_DIR", public.path().join("cache"))
+        .env("ENTRA_TOKEN_AGENT", &lap.socket)
+        .current_dir(public.path())
+        .args(["get-token", "-p", "ado", "-r", AZURE_DEVOPS]);
+    std::os::unix::process::CommandExt::uid(&mut c, STRANGER);
+    std::os::unix::process::CommandExt::gid(&mut c, STRANGER);
+    let out = run(c);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("uid {STRANGER} may not use the agent of uid 0")), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty());
+    assert_eq!(lap.mock.token_requests(), 0);
+}
+
+/// A throwaway sshd on 127.0.0.1 that lets the current user in with a throwaway key.
+struct Sshd {
+    child: Child,
+    port: u16,
+    key: PathBuf,
+    user: String,
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sshd(dir: &Path) -> Option<Sshd> {
+    let sshd = ["/usr/sbin/sshd", "/usr/bin/sshd"].into_iter().map(PathBuf::from).find(|p| p.exists());
+    let (Some(sshd), true) = (sshd, Command::new("ssh").arg("-V").output().is_ok()) else {
+        support::skip::missing_tool("OpenSSH (sshd, ssh)", "the forwarded-agent check");
+        return None;
+    };
+    let keygen = |path: &Path| {
+        let ok = Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(path).status().unwrap().success();
+        assert!(ok, "ssh-keygen failed");
+    };
+    std::fs::create_dir_all(dir).unwrap();
+    keygen(&dir.join("host_key"));
+    keygen(&dir.join("user_key"));
+    std::fs::copy(dir.join("user_key.pub"), dir.join("authorized_keys")).unwrap();
+    // sshd as root needs its privilege-separation directory.
+    if is_root() {
+        std::fs::create_dir_all("/run/sshd").unwrap();
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let user = String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout).unwrap().trim().to_string();
+    let config = format!(
+        "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\nAuthorizedKeysFile {d}/authorized_keys\n\
+         PubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n\
+         PermitRootLogin prohibit-password\nAllowStreamLocalForwarding yes\nStreamLocalBindUnlink yes\nAllowUsers {user}\n",
+        d = dir.display()
+    );
+    std::fs::write(dir.join("sshd_config"), config).unwrap();
+    let child = Command::new(&sshd).args(["-D", "-e", "-f"]).arg(dir.join("sshd_config")).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(20), "sshd did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Some(Sshd { child, port, key: dir.join("user_key"), user })
+}
+
+impl Sshd {
+    /// `ssh -R remote:local host sh -c script`, with stdin.
+    fn run(&self, remote: &Path, local: &Path, script: &str, stdin: &str) -> std::process::Output {
+        let mut c = Command::new("ssh");
+        c.args(["-F", "none", "-T", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"])
+            .args(["-o", "ExitOnForwardFailure=yes", "-o", "StreamLocalBindUnlink=yes", "-o", "IdentitiesOnly=yes", "-i"])
+            .arg(&self.key)
+            .args(["-p", &self.port.to_string(), "-R"])
+            .arg(format!("{}:{}", remote.display(), local.display()))
+            .arg(format!("{}@127.0.0.1", self.user))
+            .arg(script);
+        for (k, _) in std::env::vars_os() {
+            if k.to_str().is_some_and(|k| k.starts_with("SSH_")) {
+                c.env_remove(k);
+            }
+        }
+        run_with_stdin(c, stdin)
+    }
+}
+
+#[test]
+fn over_real_openssh_git_and_get_token_on_the_remote_side_use_the_forwarded_agent() {
+    let lap = laptop(&["--allow-profile", "ado"]);
+    let Some(sshd) = sshd(&lap.sb.path("ssh")) else { return };
+    // The "remote" host: an empty HOME, the binary under git's helper name, nothing else.
+    let remote = lap.sb.path("remote");
+    std::fs::create_dir_all(remote.join("home")).unwrap();
+    std::fs::create_dir_all(remote.join("run")).unwrap();
+    std::fs::set_permissions(remote.join("run"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::create_dir_all(remote.join("bin")).unwrap();
+    for name in ["entra-token", "git-credential-entra-token"] {
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_entra-token"), remote.join("bin").join(name)).unwrap();
+    }
+    let sock = remote.join("run/agent.sock");
+    let git = ["/usr/local/bin/git", "/usr/bin/git"].into_iter().find(|g| Path::new(g).exists()).expect("git");
+    let env = format!(
+        "env -i HOME={r}/home PATH={r}/bin:/usr/local/bin:/usr/bin:/bin ENTRA_TOKEN_AGENT={s} GIT_CONFIG_NOSYSTEM=1 GIT_TERMINAL_PROMPT=0",
+        r = remote.display(),
+        s = sock.display()
+    );
+
+    let out = sshd.run(&sock, &lap.socket, &format!("{env} entra-token get-token -p ado"), "");
+    assert_eq!(code(&out), 0, "stderr: {}", stderr(&out));
+    let issued = lap.mock.issued_access_tokens();
+    assert_eq!(stdout(&out).trim(), issued.last().unwrap());
+
+    let out = sshd.run(
+        &sock,
+        &lap.socket,
+        &format!("{env} {git} -c credential.helper= -c credential.helper=entra-token -c credential.useHttpPath=true credential fill"),
+        "protocol=https\nhost=dev.azure.com\npath=org/_git/repo\n\n",
+    );
+    assert_eq!(code(&out), 0, "stderr: {}", stderr(&out));
+    let answer = stdout(&out);
+    let ado = lap.mock.issued_access_tokens();
+    assert_eq!(ado.len(), 2, "one token for ARM, one for Azure DevOps");
+    assert!(answer.contains(&format!("password={}", ado[1])), "{answer}");
+    assert_eq!(support::jwt_claims(&ado[1]).unwrap()["aud"], AZURE_DEVOPS);
+    assert!(!remote.join("home").read_dir().unwrap().any(|_| true), "the remote side wrote into its HOME");
+
+    // The forwarded socket serves only what the agent allows.
+    let out = sshd.run(&sock, &lap.socket, &format!("{env} entra-token get-token -p arm"), "");
+    assert_eq!(code(&out), 3, "stderr: {}", stderr(&out));
+    assert!(stderr(&out).contains("this agent does not serve profile 'arm'"), "{}", stderr(&out));
+}

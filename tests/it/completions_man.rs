@@ -1,0 +1,116 @@
+//! `entra-token completions SHELL` and `entra-token man`, generated from the clap
+//! definitions: each script parses in its own shell (where that shell is installed), and
+//! the man page renders and names every subcommand `--help` lists.
+
+use crate::support;
+
+use std::process::{Command, Stdio};
+use crate::support::{Sandbox, run};
+
+fn stdout_of(sb: &Sandbox, args: &[&str]) -> String {
+    let mut cmd = sb.cmd();
+    cmd.args(args);
+    let out = run(cmd);
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The subcommands `entra-token --help` lists (without `help`).
+fn subcommands(sb: &Sandbox) -> Vec<String> {
+    let help = stdout_of(sb, &["--help"]);
+    let section = help.split("Commands:").nth(1).expect("a Commands: section");
+    let names: Vec<String> = section
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| *n != "help")
+        .map(|n| n.trim_end_matches(',').to_string())
+        .collect();
+    assert!(names.len() >= 6, "{help}");
+    names
+}
+
+/// Runs `shell args… FILE` when the shell exists; None when it does not.
+fn check_with(shell: &str, args: &[&str], script: &str) -> Option<std::process::Output> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("completion");
+    std::fs::write(&file, script).unwrap();
+    match Command::new(shell).args(args).arg(&file).stdin(Stdio::null()).output() {
+        Ok(o) => Some(o),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            support::skip::missing_tool(shell, "the completion syntax check");
+            None
+        }
+        Err(e) => panic!("cannot run {shell}: {e}"),
+    }
+}
+
+#[test]
+fn completion_scripts_parse_and_know_every_subcommand() {
+    let sb = Sandbox::new();
+    let subs = subcommands(&sb);
+    let bash = stdout_of(&sb, &["completions", "bash"]);
+    let out = check_with("bash", &["-n"], &bash).expect("bash is always here");
+    assert!(out.status.success(), "bash -n: {}", String::from_utf8_lossy(&out.stderr));
+    for s in &subs {
+        assert!(bash.contains(s.as_str()), "bash completion lacks {s}");
+    }
+    // The script really completes: source it and ask for `entra-token pro<TAB>`.
+    let probe = format!(
+        "{bash}\nf=$(complete -p entra-token | sed 's/.*-F \\([^ ]*\\).*/\\1/')\nCOMP_WORDS=(entra-token pro); COMP_CWORD=1; COMP_LINE='entra-token pro'; COMP_POINT=15\n\"$f\" entra-token pro entra-token\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n"
+    );
+    let out = check_with("bash", &[], &probe).unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "profile", "{}", String::from_utf8_lossy(&out.stderr));
+
+    let zsh = stdout_of(&sb, &["completions", "zsh"]);
+    assert!(zsh.starts_with("#compdef entra-token"), "{}", &zsh[..80.min(zsh.len())]);
+    if let Some(out) = check_with("zsh", &["-n"], &zsh) {
+        assert!(out.status.success(), "zsh -n: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let fish = stdout_of(&sb, &["completions", "fish"]);
+    assert!(fish.contains("complete -c entra-token"));
+    if let Some(out) = check_with("fish", &["--no-execute"], &fish) {
+        assert!(out.status.success(), "fish --no-execute: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let ps = stdout_of(&sb, &["completions", "powershell"]);
+    assert!(ps.contains("Register-ArgumentCompleter") && ps.contains("'entra-token'"), "{ps}");
+    for s in &subs {
+        assert!(ps.contains(&format!("'{s}'")), "powershell completion lacks {s}");
+    }
+
+    let mut cmd = sb.cmd();
+    cmd.args(["completions", "tcsh"]);
+    assert_eq!(run(cmd).status.code(), Some(1), "an unknown shell is bad input");
+}
+
+#[test]
+fn man_page_renders_and_names_every_subcommand() {
+    let sb = Sandbox::new();
+    let subs = subcommands(&sb);
+    let page = stdout_of(&sb, &["man"]);
+    assert!(page.contains(".TH entra-token 1"), "{}", &page[..200.min(page.len())]);
+    for s in &subs {
+        assert!(page.contains(&format!("entra\\-token\\-{}(1)", s.replace('-', "\\-"))), "man page lacks {s}");
+    }
+    assert!(page.contains("Exit codes"), "the exit codes are in the page");
+
+    // --dir writes one page per subcommand.
+    let dir = sb.path("man1");
+    let mut cmd = sb.cmd();
+    cmd.args(["man", "--dir"]).arg(&dir);
+    assert!(run(cmd).status.success());
+    for s in &subs {
+        assert!(dir.join(format!("entra-token-{s}.1")).is_file(), "no page for {s}");
+    }
+
+    // The real man renders it, when installed.
+    match Command::new("man").args(["-l", "-P", "cat"]).arg(dir.join("entra-token.1")).env("MANWIDTH", "100").output() {
+        Ok(o) if o.status.success() => {
+            let rendered = String::from_utf8_lossy(&o.stdout);
+            assert!(rendered.contains("SUBCOMMANDS") && rendered.contains("entra-token-profile(1)"), "{rendered}");
+        }
+        Ok(o) => support::skip::not_here(&format!("man -l failed here ({})", String::from_utf8_lossy(&o.stderr).trim())),
+        Err(_) => support::skip::missing_tool("man", "the man page check"),
+    }
+}

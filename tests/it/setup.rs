@@ -1,0 +1,316 @@
+//! `entra-token setup kubectl|git|cargo|links`: what it prints, what `--apply` writes
+//! (with a 0600 backup first), and that the real tools then work with what was written:
+//! kubelogin users converted and used by the real kubectl, git answering from the global
+//! config setup wrote.
+
+use crate::support;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::{Arc, Mutex};
+use crate::support::http::{Reply, Request, Server};
+use crate::support::{MockAuthority, Sandbox, TestCa, jwt_claims, run, run_with_stdin};
+
+const TENANT: &str = "contoso.test";
+const APP: &str = "66666666-6666-6666-6666-666666666666";
+const SECRET: &str = "spn~secret";
+const KUBECTL: &str = "/usr/bin/kubectl";
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(out.status.success(), "failed ({:?}): {}", out.status.code(), text(&out.stderr));
+    text(&out.stdout)
+}
+
+#[cfg(unix)]
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+/// The backups setup left beside `file`.
+fn backups(file: &Path) -> Vec<PathBuf> {
+    let name = file.file_name().unwrap().to_string_lossy().into_owned();
+    std::fs::read_dir(file.parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(&format!("{name}.entra-token-backup-")))
+        .collect()
+}
+
+fn kubectl_missing() -> bool {
+    if Path::new(KUBECTL).exists() {
+        return false;
+    }
+    support::skip::missing_tool(KUBECTL, "the real kubectl check");
+    true
+}
+
+/// An https API server answering only mock-issued bearer tokens; records what it saw.
+fn api_server(ca: &TestCa, mock: &Arc<MockAuthority>, seen: Arc<Mutex<Vec<String>>>) -> Server {
+    let mock = Arc::clone(mock);
+    Server::start(
+        Arc::new(move |req: Request| {
+            let auth = req.header("authorization").unwrap_or("").to_string();
+            seen.lock().unwrap().push(auth.clone());
+            match auth.strip_prefix("Bearer ") {
+                Some(t) if mock.issued_access_tokens().iter().any(|i| i == t) => Reply::new(200, "application/json", r#"{"kind":"PodList","apiVersion":"v1","items":[]}"#),
+                _ => Reply::new(401, "application/json", r#"{"kind":"Status","code":401}"#),
+            }
+        }),
+        Some(ca.server_config()),
+    )
+}
+
+#[test]
+fn from_kubelogin_converts_users_and_the_real_kubectl_then_works() {
+    if kubectl_missing() {
+        return;
+    }
+    let mock = Arc::new(MockAuthority::start());
+    mock.add_tenant(TENANT);
+    mock.add_app(APP, Some(SECRET));
+    let ca = TestCa::new();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let api = api_server(&ca, &mock, Arc::clone(&seen));
+    let sb = Sandbox::new();
+    let ca_pem = ca.write_pem(&sb.path("ca"));
+    sb.write_config("# my profiles\n[profiles.mine]\nflow = \"device-code\"\n");
+    let kubeconfig = sb.write_file(
+        "kube/config",
+        format!(
+            r#"apiVersion: v1
+kind: Config
+clusters:
+- name: prod
+  cluster:
+    server: {server}
+    certificate-authority: {ca}
+contexts:
+- name: prod
+  context: {{cluster: prod, user: spn-user}}
+- name: dev
+  context: {{cluster: prod, user: dc-user}}
+current-context: prod
+users:
+- name: spn-user
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1beta1
+      command: kubelogin
+      args: [get-token, --login, spn, --server-id, api://prod-cluster, --client-id, {APP}, --tenant-id, {TENANT}, --authority-host, {authority}, --client-secret, hunter2]
+      env:
+      - name: AAD_SERVICE_PRINCIPAL_CLIENT_SECRET
+        value: {SECRET}
+- name: dc-user
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1beta1
+      command: /usr/local/bin/kubelogin
+      args: [get-token, --login, devicecode, --server-id, 6dae42f8-4368-4678-94ff-3960e28e3630, --client-id, 80faf920-1908-4b52-b5ef-a8e7bedfc67a, --tenant-id, {TENANT}]
+- name: plain
+  user:
+    token: static
+"#,
+            server = api.url(),
+            ca = ca_pem.display(),
+            authority = mock.url(),
+        ),
+    );
+    let original = std::fs::read_to_string(&kubeconfig).unwrap();
+    let setup = |apply: bool| {
+        let mut c = sb.cmd();
+        c.env("KUBECONFIG", &kubeconfig).args(["setup", "kubectl", "--from-kubelogin"]);
+        if apply {
+            c.arg("--apply");
+        }
+        run(c)
+    };
+
+    // Printing changes nothing and shows the plan.
+    let plan = ok(&setup(false));
+    assert!(plan.contains("[profiles.\"aks-client-credentials-contosot\"]"), "{plan}");
+    assert!(plan.contains("set-credentials spn-user") && plan.contains("set-credentials dc-user"), "{plan}");
+    assert!(!plan.contains("hunter2"), "a secret from the old args must not be echoed");
+    assert_eq!(std::fs::read_to_string(&kubeconfig).unwrap(), original);
+
+    let out = setup(true);
+    ok(&out);
+    assert!(text(&out.stderr).contains("plain text"), "the plaintext secret is called out: {}", text(&out.stderr));
+    let saved = backups(&kubeconfig);
+    assert_eq!(saved.len(), 1);
+    assert_eq!(std::fs::read_to_string(&saved[0]).unwrap(), original);
+    #[cfg(unix)]
+    assert_eq!(mode(&saved[0]), 0o600);
+    let config = std::fs::read_to_string(sb.path("config.toml")).unwrap();
+    assert!(config.starts_with("# my profiles\n"), "{config}");
+    assert!(config.contains(&format!("authority = \"{}\"", mock.url())), "{config}");
+    assert!(!config.contains("hunter2") && !std::fs::read_to_string(&kubeconfig).unwrap().contains("hunter2"));
+
+    // The converted users, as kubectl now sees them.
+    let mut c = sb.tool(KUBECTL);
+    c.env("KUBECONFIG", &kubeconfig).args(["config", "view", "-o", "json"]);
+    let view: serde_json::Value = serde_json::from_str(&ok(&run(c))).unwrap();
+    let users = view["users"].as_array().unwrap();
+    let exec = |name: &str| users.iter().find(|u| u["name"] == name).unwrap()["user"]["exec"].clone();
+    let spn = exec("spn-user");
+    assert_eq!(spn["command"], env!("CARGO_BIN_EXE_entra-token"));
+    assert_eq!(spn["args"], serde_json::json!(["kubectl", "--profile", "aks-client-credentials-contosot", "--resource", "api://prod-cluster"]));
+    assert_eq!(exec("dc-user")["args"], serde_json::json!(["kubectl", "--profile", "aks-device-code-contosot"]));
+
+    // The real kubectl, through the converted user, gets a token for the same server id.
+    let mut c = sb.tool(KUBECTL);
+    c.env("KUBECONFIG", &kubeconfig).args(["get", "--raw", "/api/v1/namespaces/default/pods"]);
+    ok(&run(c));
+    let issued = mock.issued_access_tokens();
+    assert_eq!(issued.len(), 1);
+    assert_eq!(jwt_claims(&issued[0]).unwrap()["aud"], "api://prod-cluster");
+    assert!(seen.lock().unwrap().contains(&format!("Bearer {}", issued[0])));
+
+    // Running it again finds nothing left to convert and adds no profile.
+    ok(&setup(true));
+    assert_eq!(std::fs::read_to_string(sb.path("config.toml")).unwrap(), config);
+}
+
+#[test]
+fn setup_kubectl_prints_and_applies_a_user() {
+    if kubectl_missing() {
+        return;
+    }
+    let sb = Sandbox::new();
+    sb.write_config("[profiles.aks]\nflow = \"device-code\"\n");
+    let kubeconfig = sb.write_file("kube/config", "apiVersion: v1\nkind: Config\ncontexts:\n- name: c1\n  context: {cluster: x, user: old}\ncurrent-context: c1\n");
+    let mut c = sb.cmd();
+    c.env("KUBECONFIG", &kubeconfig).args(["setup", "kubectl", "-p", "aks", "--context", "c1"]);
+    let printed = ok(&run(c));
+    assert!(printed.contains("- name: \"entra-token-aks\""), "{printed}");
+    assert!(printed.contains("set-context c1 --user=entra-token-aks"), "{printed}");
+
+    let mut c = sb.cmd();
+    c.env("KUBECONFIG", &kubeconfig).args(["setup", "kubectl", "-p", "aks", "--context", "c1", "--apply"]);
+    ok(&run(c));
+    let mut c = sb.tool(KUBECTL);
+    c.env("KUBECONFIG", &kubeconfig).args(["config", "view", "-o", "json"]);
+    let view: serde_json::Value = serde_json::from_str(&ok(&run(c))).unwrap();
+    assert_eq!(view["users"][0]["user"]["exec"]["args"], serde_json::json!(["kubectl", "--profile", "aks"]));
+    assert_eq!(view["users"][0]["user"]["exec"]["interactiveMode"], "IfAvailable");
+    assert_eq!(view["contexts"][0]["context"]["user"], "entra-token-aks");
+    assert_eq!(backups(&kubeconfig).len(), 1);
+
+    let mut c = sb.cmd();
+    c.args(["setup", "kubectl", "-p", "nope"]);
+    assert_eq!(run(c).status.code(), Some(2), "an unknown profile is refused");
+}
+
+#[test]
+fn setup_git_applies_helpers_that_the_real_git_uses() {
+    let git = Path::new("/usr/local/bin/git");
+    if !git.exists() {
+        support::skip::not_here("/usr/local/bin/git (>= 2.46) is not installed here");
+        return;
+    }
+    let mock = MockAuthority::start();
+    mock.add_tenant(TENANT);
+    mock.add_app(APP, Some(SECRET));
+    let sb = Sandbox::new();
+    sb.write_config(&format!(
+        "[profiles.repos]\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nflow = \"client-credentials\"\nclient_secret_env = \"S\"\nauthority = \"{}\"\nresource = \"api://git.example.test\"\nurls = [\"https://git.example.test/org/\"]\n",
+        mock.url()
+    ));
+    let gitconfig = sb.write_file("gitconfig", "[credential]\n\thelper = store\n[user]\n\tname = me\n");
+    let printed = ok(&run({
+        let mut c = sb.cmd();
+        c.env("GIT_CONFIG_GLOBAL", &gitconfig).args(["setup", "git"]);
+        c
+    }));
+    assert!(printed.contains("git config --global --replace-all credential.https://git.example.test/org.helper ''"), "{printed}");
+    assert!(printed.contains("credential.https://git.example.test/org.useHttpPath true"), "{printed}");
+    assert_eq!(std::fs::read_to_string(&gitconfig).unwrap(), "[credential]\n\thelper = store\n[user]\n\tname = me\n");
+
+    let mut c = sb.cmd();
+    c.env("GIT_CONFIG_GLOBAL", &gitconfig).args(["setup", "git", "--apply"]);
+    ok(&run(c));
+    let mut c = sb.cmd();
+    c.env("GIT_CONFIG_GLOBAL", &gitconfig).args(["setup", "git", "--apply"]);
+    ok(&run(c));
+    assert_eq!(backups(&gitconfig).len(), 2);
+    #[cfg(unix)]
+    assert_eq!(mode(&backups(&gitconfig)[0]), 0o600);
+    let written = std::fs::read_to_string(&gitconfig).unwrap();
+    assert!(written.contains("name = me"), "{written}");
+    assert_eq!(written.matches("entra-token git").count(), 1, "applying twice is idempotent: {written}");
+
+    let fill = |host_path: &str| {
+        let mut c = sb.tool(git);
+        c.env("GIT_CONFIG_GLOBAL", &gitconfig).env("GIT_CONFIG_NOSYSTEM", "1").env("GIT_TERMINAL_PROMPT", "0").env("S", SECRET).env_remove("GIT_ASKPASS").env_remove("SSH_ASKPASS");
+        c.args(["credential", "fill"]);
+        let (host, path) = host_path.split_once('/').unwrap();
+        run_with_stdin(c, &format!("protocol=https\nhost={host}\npath={path}\n\n"))
+    };
+    let out = fill("git.example.test/org/repo.git");
+    let so = ok(&out);
+    let token = so.lines().find_map(|l| l.strip_prefix("password=")).expect("a password").to_string();
+    assert!(mock.issued_access_tokens().contains(&token));
+    // Elsewhere git's own `store` helper still applies (and has nothing): no token of ours.
+    let out = fill("git.example.test/other/repo.git");
+    assert!(!out.status.success());
+    assert_eq!(mock.issued_access_tokens().len(), 1);
+}
+
+#[test]
+fn setup_cargo_merges_into_the_existing_config() {
+    let sb = Sandbox::new();
+    sb.write_config("[profiles.feed]\nflow = \"device-code\"\nurls = [\"https://pkgs.example.test/org/\"]\n");
+    let cfg = sb.write_file("cargo-home/config.toml", "# tuned by hand\n[net]\nretry = 5\n\n[registry]\ndefault = \"crates-io\"\n");
+    let cmd = |extra: &[&str]| {
+        let mut c = sb.cmd();
+        c.env("CARGO_HOME", sb.path("cargo-home")).args(["setup", "cargo"]).args(extra);
+        run(c)
+    };
+    let printed = ok(&cmd(&["--registry", "feed=https://pkgs.example.test/org/feed/"]));
+    assert!(printed.contains("global-credential-providers = [\"cargo:token\", "), "{printed}");
+    assert!(printed.contains("index = \"sparse+https://pkgs.example.test/org/feed/\""), "{printed}");
+
+    ok(&cmd(&["--registry", "feed=https://pkgs.example.test/org/feed/", "--apply"]));
+    ok(&cmd(&["--apply"]));
+    let written = std::fs::read_to_string(&cfg).unwrap();
+    assert!(written.starts_with("# tuned by hand\n"), "{written}");
+    let v: toml::Table = toml::from_str(&written).unwrap();
+    let exe = env!("CARGO_BIN_EXE_entra-token");
+    let exe = std::fs::canonicalize(exe).unwrap().to_string_lossy().into_owned();
+    assert_eq!(v["net"]["retry"].as_integer(), Some(5));
+    assert_eq!(v["registry"]["default"].as_str(), Some("crates-io"));
+    assert_eq!(v["registry"]["global-credential-providers"], toml::Value::Array(vec!["cargo:token".into(), exe.clone().into()]));
+    assert_eq!(v["registries"]["feed"]["credential-provider"], toml::Value::Array(vec![exe.into()]));
+    assert_eq!(backups(&cfg).len(), 2);
+
+    let mut c = sb.cmd();
+    c.env("CARGO_HOME", sb.path("cargo-home")).args(["setup", "cargo", "--registry", "feed=http://plain/"]);
+    assert_eq!(run(c).status.code(), Some(1));
+}
+
+#[test]
+fn setup_links_creates_every_multicall_name_once() {
+    let sb = Sandbox::new();
+    let dir = sb.path("bin");
+    let mut c = sb.cmd();
+    c.args(["setup", "links", "--apply"]).arg(&dir);
+    ok(&run(c));
+    let exe = std::fs::canonicalize(env!("CARGO_BIN_EXE_entra-token")).unwrap();
+    for name in ["git-credential-entra-token", "az", "azd", "docker-credential-entra-token", "entra-token-bazel"] {
+        assert_eq!(std::fs::canonicalize(dir.join(name)).unwrap(), exe, "{name}");
+    }
+    // A foreign file of the same name is not clobbered without --force.
+    std::fs::remove_file(dir.join("az")).unwrap();
+    std::fs::write(dir.join("az"), "#!/bin/sh\n").unwrap();
+    let mut c = sb.cmd();
+    c.args(["setup", "links", "--apply"]).arg(&dir);
+    assert_eq!(run(c).status.code(), Some(1));
+    let mut c = sb.cmd();
+    c.args(["setup", "links", "--apply", "--force", "--only", "az"]).arg(&dir);
+    ok(&run(c));
+    assert_eq!(std::fs::canonicalize(dir.join("az")).unwrap(), exe);
+}

@@ -1,0 +1,76 @@
+//! Test support shared by every integration-test suite (`crate::support`): a faithful local
+//! stand-in for Microsoft Entra ID, a throwaway TLS CA, and a sealed way to run the
+//! `entra-token` binary, so no test ever talks to a real cloud or reads a real cache.
+//!
+//! - [`MockAuthority`]: discovery, token (v1 and v2), device code and authorize endpoints
+//!   on 127.0.0.1, with injectable [`Fault`]s and a record of every request.
+//! - [`TestCa`]: a CA whose server certificate the https mock presents.
+//! - [`bin`], [`Sandbox`], [`run_with_stdin`]: the binary with a scrubbed environment.
+
+#![allow(dead_code, unused_imports)]
+
+pub mod authority;
+pub mod env;
+mod flows;
+mod grants;
+pub mod http;
+mod issue;
+pub mod output;
+pub mod skip;
+pub mod tls;
+pub mod wire;
+
+pub use authority::{Fault, MockAuthority, RecordedRequest};
+pub use env::{Sandbox, bin, bin_at, copy_executable, install_executable, run, run_with_stdin, run_with_timeout};
+pub use http::refused_url;
+pub use output::{code, ok, ok_stdout, stderr, stdout, text};
+pub use tls::TestCa;
+pub use wire::{
+    AKS_CLIENT, AZURE_CLI, AZURE_POWERSHELL, DEFAULT_USER, HOME_TENANT, jwt_claims, tenant_id,
+    user_oid,
+};
+
+/// The most common fixture: a mock with `tenant` and a confidential `app` whose secret is
+/// `secret`, and a sandbox whose profile `ci` signs that app in with the secret read from
+/// `CI_SECRET` (the caller sets it on each command).
+pub fn client_credentials_setup(tenant: &str, app: &str, secret: &str) -> (MockAuthority, Sandbox) {
+    let mock = MockAuthority::start();
+    mock.add_tenant(tenant);
+    mock.add_app(app, Some(secret));
+    let sb = Sandbox::new();
+    sb.write_config(&format!(
+        "[profiles.ci]\nauthority = \"{}\"\ntenant = \"{tenant}\"\nclient_id = \"{app}\"\nflow = \"client-credentials\"\nclient_secret_env = \"CI_SECRET\"\n",
+        mock.url()
+    ));
+    (mock, sb)
+}
+
+/// A refresh-token entry from the file store, as JSON: on Windows the file holds it
+/// sealed with DPAPI (`{"v":1,"dpapi":…}`), which this opens as the same user.
+pub fn read_rt_entry(path: &std::path::Path) -> serde_json::Value {
+    let file: serde_json::Value = serde_json::from_slice(&std::fs::read(path).expect("read the refresh token entry")).expect("entry is JSON");
+    let Some(sealed) = file.get("dpapi").and_then(|d| d.as_str()) else {
+        assert!(!cfg!(windows), "a refresh token stored unsealed on Windows: {}", path.display());
+        return file;
+    };
+    use base64::Engine;
+    let sealed = base64::engine::general_purpose::STANDARD.decode(sealed).expect("base64");
+    serde_json::from_slice(&unseal(&sealed)).expect("sealed entry is JSON")
+}
+
+#[cfg(windows)]
+fn unseal(sealed: &[u8]) -> Vec<u8> {
+    use windows_sys::Win32::Security::Cryptography::{CRYPT_INTEGER_BLOB, CryptUnprotectData};
+    let entropy: &[u8] = b"entra-token refresh token v1";
+    let blob = |b: &[u8]| CRYPT_INTEGER_BLOB { cbData: b.len() as u32, pbData: b.as_ptr().cast_mut() };
+    let mut out = CRYPT_INTEGER_BLOB { cbData: 0, pbData: std::ptr::null_mut() };
+    // SAFETY: input blobs point at live slices; the output buffer is copied (and leaked: a test).
+    let ok = unsafe { CryptUnprotectData(&blob(sealed), std::ptr::null_mut(), &blob(entropy), std::ptr::null(), std::ptr::null(), 1, &mut out) };
+    assert_ne!(ok, 0, "DPAPI cannot unseal: {}", std::io::Error::last_os_error());
+    unsafe { std::slice::from_raw_parts(out.pbData, out.cbData as usize) }.to_vec()
+}
+
+#[cfg(not(windows))]
+fn unseal(_: &[u8]) -> Vec<u8> {
+    panic!("a DPAPI-sealed entry off Windows")
+}

@@ -1,0 +1,91 @@
+//! What only Windows has, run under Wine by `scripts/windows.sh`: the per-user folders
+//! (%APPDATA%, %LOCALAPPDATA%), `setup links` making `.exe` names that `cmd /c az …`
+//! finds (as every Azure SDK's AzureCliCredential runs it), and refresh tokens at rest.
+
+#![cfg(windows)]
+
+
+use std::path::Path;
+use crate::support::{MockAuthority, Sandbox, client_credentials_setup, ok, run, stdout};
+
+const TENANT: &str = "contoso.test";
+const APP: &str = "22222222-2222-2222-2222-222222222222";
+const SECRET: &str = "s3cret~value&more";
+
+fn json_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.ends_with(".json")).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn config_lives_in_appdata_and_the_cache_in_localappdata() {
+    let (mock, sb) = client_credentials_setup(TENANT, APP, SECRET);
+    let config = sb.path("home/AppData/Roaming/entra-token/config.toml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::rename(sb.path("config.toml"), &config).unwrap();
+    let cmd = || {
+        let mut c = sb.cmd();
+        for v in ["ENTRA_TOKEN_CONFIG", "ENTRA_TOKEN_CACHE_DIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"] {
+            c.env_remove(v);
+        }
+        c.env("CI_SECRET", SECRET).args(["get-token", "-p", "ci", "-r", "graph"]);
+        c
+    };
+    let first = ok(run(cmd()));
+    let second = ok(run(cmd()));
+    assert_eq!(stdout(&first), stdout(&second));
+    assert_eq!(mock.issued_access_tokens().len(), 1, "the second answer comes from the cache");
+    let cache = sb.path("home/AppData/Local/entra-token");
+    assert!(!json_files(&cache).is_empty(), "no cache entry in {}", cache.display());
+}
+
+/// `setup links` makes `az.exe`, `git-credential-entra-token.exe`, …; Wine's `cmd /c az
+/// account get-access-token …` finds ours first on PATH and gets a token, arguments intact.
+#[test]
+fn setup_links_makes_exe_names_that_cmd_runs_as_az() {
+    let mock = MockAuthority::start();
+    mock.add_tenant(TENANT);
+    mock.add_app(APP, Some(SECRET));
+    let sb = Sandbox::new();
+    sb.write_config(&format!(
+        "[profiles.default]\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nflow = \"client-credentials\"\nclient_secret_env = \"APP_SECRET\"\nauthority = \"{}\"\n",
+        mock.url()
+    ));
+    let links = sb.path("links");
+    let mut setup = sb.cmd();
+    setup.args(["setup", "links"]).arg(&links).arg("--apply");
+    ok(run(setup));
+    for name in ["az", "azd", "git-credential-entra-token", "docker-credential-entra-token", "entra-token-bazel"] {
+        assert!(links.join(format!("{name}.exe")).is_file(), "{name}.exe missing");
+        assert!(!links.join(name).exists(), "an extension-less {name} Windows cannot run");
+    }
+    // Again: already there, nothing to force.
+    let mut again = sb.cmd();
+    again.args(["setup", "links"]).arg(&links).arg("--apply");
+    ok(run(again));
+
+    let mut az = sb.tool("cmd");
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    az.env("PATH", std::env::join_paths(std::iter::once(links.clone()).chain(std::env::split_paths(&path))).unwrap());
+    az.env("APP_SECRET", SECRET);
+    az.args(["/c", "az account get-access-token --output json --resource https://management.azure.com"]);
+    let out = ok(run(az));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(&out)));
+    let issued = mock.issued_access_tokens();
+    assert_eq!(issued.len(), 1);
+    assert_eq!(v["accessToken"], issued[0].as_str());
+    assert_eq!(v["tokenType"], "Bearer");
+}
+
+/// The dry run shows PowerShell, not `ln -s`.
+#[test]
+fn setup_links_dry_run_speaks_powershell() {
+    let sb = Sandbox::new();
+    let mut c = sb.cmd();
+    c.args(["setup", "links"]).arg(sb.path("links"));
+    let out = ok(run(c));
+    let text = stdout(&out);
+    assert!(text.contains("New-Item -ItemType HardLink") && text.contains("az.exe"), "{text}");
+    assert!(!text.contains("ln -s"), "{text}");
+}
