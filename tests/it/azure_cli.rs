@@ -9,7 +9,7 @@ use crate::support;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use crate::support::{MockAuthority, Sandbox, jwt_claims, run, run_with_stdin};
+use crate::support::{MockAuthority, Sandbox, jwt_claims, run, run_with_stdin, stderr};
 
 const TENANT: &str = "contoso.test";
 const APP: &str = "22222222-2222-2222-2222-222222222222";
@@ -43,10 +43,6 @@ fn az(sb: &Sandbox, args: &[&str]) -> Command {
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn ok(o: &Output) -> Value {

@@ -6,27 +6,18 @@
 use crate::support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use serde_json::json;
 use crate::support::http::{Reply, Request, Server};
-use crate::support::{HOME_TENANT, MockAuthority, Sandbox, TestCa, run};
+use crate::support::{HOME_TENANT, MockAuthority, Sandbox, TestCa, run, stderr, ok_stdout};
 
 const TENANT: &str = "contoso.test";
 const APP: &str = "22222222-2222-2222-2222-222222222222";
 const SECRET: &str = "s3cret~value";
 const USER: &str = "dev@contoso.test";
 const AZ_RESOURCE: &str = "https://management.core.windows.net/";
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).to_string()
-}
-
-fn ok(o: &Output) -> String {
-    assert!(o.status.success(), "exit {:?}\nstderr: {}", o.status.code(), stderr(o));
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
-}
 
 fn have_python_msal() -> bool {
     Command::new("python3").args(["-c", "import msal"]).output().is_ok_and(|o| o.status.success())
@@ -115,10 +106,10 @@ fn azure_cli_cache_written_by_msal_is_reused_and_left_alone() {
         c
     };
     // az's own access token is still valid: served without a request.
-    assert_eq!(ok(&run(cmd(AZ_RESOURCE))), az_at);
+    assert_eq!(ok_stdout(&run(cmd(AZ_RESOURCE))), az_at);
     assert_eq!(mock.token_requests(), requests_after_login);
     // Another resource: az's refresh token, redeemed with the Azure CLI client id in az's tenant.
-    let graph = ok(&run(cmd("graph")));
+    let graph = ok_stdout(&run(cmd("graph")));
     assert_eq!(mock.token_requests(), requests_after_login + 1);
     assert_eq!(mock.issued_access_tokens().last(), Some(&graph));
     let req = mock.requests().into_iter().rfind(|r| r.is_token_request()).unwrap();
@@ -127,7 +118,7 @@ fn azure_cli_cache_written_by_msal_is_reused_and_left_alone() {
     assert_eq!(req.path, format!("/{HOME_TENANT}/oauth2/v2.0/token"));
     assert!(req.form_get("scope").unwrap().contains("https://graph.microsoft.com/.default"));
     // Cached by us: no second request.
-    assert_eq!(ok(&run(cmd("graph"))), graph);
+    assert_eq!(ok_stdout(&run(cmd("graph"))), graph);
     assert_eq!(mock.token_requests(), requests_after_login + 1);
     // We wrote nothing into az's files.
     assert_eq!((std::fs::read(&cache_file).unwrap(), std::fs::read(&profile_file).unwrap()), before);
@@ -154,8 +145,8 @@ fn az_fallback_runs_az_but_never_ourselves() {
 
     let log = fake_az(&sb, "real-bin", "az-subprocess-token");
     let path = format!("{}:{}", own.display(), sb.path("real-bin").display());
-    assert_eq!(ok(&run(cmd(path.clone()))), "az-subprocess-token");
-    assert_eq!(ok(&run(cmd(path))), "az-subprocess-token");
+    assert_eq!(ok_stdout(&run(cmd(path.clone()))), "az-subprocess-token");
+    assert_eq!(ok_stdout(&run(cmd(path))), "az-subprocess-token");
     assert_eq!(calls(&log), vec!["account get-access-token --output json --resource https://management.azure.com/".to_string()], "one call, then the cache");
 
     // entra-token answering as `az` (the shim) never runs another az, not even the real one.
@@ -238,7 +229,7 @@ fn auto_picks_each_source_in_order() {
         }
         // Twice: the second is served from the cache (the request counts below prove it).
         let envs: Vec<(std::ffi::OsString, Option<std::ffi::OsString>)> = c.get_envs().map(|(k, v)| (k.to_owned(), v.map(|v| v.to_owned()))).collect();
-        let first = ok(&run(c));
+        let first = ok_stdout(&run(c));
         let mut again = sb.cmd();
         again.args(["get-token", "-p", "a", "-r", "arm"]);
         for (k, v) in envs {
@@ -247,7 +238,7 @@ fn auto_picks_each_source_in_order() {
                 None => again.env_remove(k),
             };
         }
-        assert_eq!(ok(&run(again)), first);
+        assert_eq!(ok_stdout(&run(again)), first);
         answers.push(first);
     }
     let grants: Vec<(String, String)> = mock
@@ -275,7 +266,7 @@ fn auto_answers_are_cached_per_source() {
     for _ in 0..3 {
         let mut c = sb.cmd();
         c.args(["get-token", "-r", "graph"]).env("IDENTITY_ENDPOINT", app_service.server.url()).env("IDENTITY_HEADER", "h").env("PATH", sb.path("empty-bin"));
-        assert_eq!(ok(&run(c)), "app-service-token");
+        assert_eq!(ok_stdout(&run(c)), "app-service-token");
     }
     assert_eq!(app_service.count(), 1);
 }
@@ -318,10 +309,10 @@ fn azure_token_credentials_narrows_the_chain() {
         c
     };
     // dev: developer tools only, so the managed identity is passed over.
-    assert_eq!(ok(&run(cmd("dev"))), "az-token");
+    assert_eq!(ok_stdout(&run(cmd("dev"))), "az-token");
     assert_eq!(app_service.count(), 0);
     // prod: no developer tools.
-    assert_eq!(ok(&run(cmd("prod"))), "app-service-token");
+    assert_eq!(ok_stdout(&run(cmd("prod"))), "app-service-token");
     assert_eq!(calls(&az_log).len(), 1);
     // One credential by its azure-identity name; the others are named as skipped.
     let out = run(cmd("WorkloadIdentityCredential"));
@@ -344,7 +335,7 @@ fn auto_uses_the_profiles_own_app_credential_first() {
     for _ in 0..2 {
         let mut c = sb.cmd();
         c.args(["get-token", "-p", "app", "-r", "arm"]).env("MY_SECRET", SECRET).env("IDENTITY_ENDPOINT", app_service.server.url()).env("IDENTITY_HEADER", "h");
-        let token = ok(&run(c));
+        let token = ok_stdout(&run(c));
         assert_eq!(mock.issued_access_tokens(), vec![token]);
     }
     assert_eq!((mock.grant_count("client_credentials"), app_service.count()), (1, 0));
@@ -366,7 +357,7 @@ fn auto_environment_username_and_password() {
             .env("AZURE_USERNAME", USER)
             .env("AZURE_PASSWORD", "user-pw")
             .env("PATH", sb.path("empty-bin"));
-        let token = ok(&run(c));
+        let token = ok_stdout(&run(c));
         assert_eq!(mock.issued_access_tokens().first(), Some(&token));
         assert_eq!(support::jwt_claims(&token).unwrap()["upn"].as_str().or(support::jwt_claims(&token).unwrap()["preferred_username"].as_str()), Some(USER));
     }
@@ -423,7 +414,7 @@ fn auto_waits_for_a_busy_imds() {
     for _ in 0..2 {
         let mut c = sb.cmd();
         c.args(["get-token", "-r", "arm"]).env("AZURE_POD_IDENTITY_AUTHORITY_HOST", imds.url()).env("PATH", sb.path("empty-bin"));
-        assert_eq!(ok(&run(c)), "imds-after-410");
+        assert_eq!(ok_stdout(&run(c)), "imds-after-410");
     }
     assert_eq!(*hits.lock().unwrap(), 2, "probe (410), retrying request (200), then the cache");
 }
@@ -469,7 +460,7 @@ fn az_cache_with_service_principal_nulls_is_read_and_arm_is_served_by_azs_token(
         .env("SSL_CERT_FILE", &ca_pem)
         .env("PATH", sb.path("empty-bin"));
     let out = run(c);
-    assert_eq!(ok(&out), az_at, "the user's token, not the service principal's");
+    assert_eq!(ok_stdout(&out), az_at, "the user's token, not the service principal's");
     assert!(!stderr(&out).contains("encrypted"), "{}", stderr(&out));
     assert_eq!(mock.token_requests(), requests, "Entra was asked although az's token serves");
 }
@@ -488,7 +479,7 @@ fn a_service_principals_az_token_reports_the_service_principals_client_id() {
     let mut c = sb.cmd();
     c.args(["get-token", "--flow", "azure-cli", "-r", "arm", "-o", "json"]).env("PATH", sb.path("real-bin"));
     let out = run(c);
-    let v: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&ok_stdout(&out)).unwrap();
     assert_eq!(v["client_id"], APP, "{v}");
 }
 
@@ -547,7 +538,7 @@ fn the_real_azure_cli_files_after_service_principal_and_user_logins_are_reused()
     // Signed in as the service principal: az answers (run as the fallback), with the principal's client id.
     let mut c = sb.cmd();
     c.args(["get-token", "--flow", "azure-cli", "-r", "arm", "-o", "json"]).env("PATH", az_bin.parent().unwrap()).env("REQUESTS_CA_BUNDLE", &ca_pem);
-    let v: serde_json::Value = serde_json::from_str(&ok(&run(c))).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&ok_stdout(&run(c))).unwrap();
     assert_eq!(v["client_id"], APP, "{v}");
 
     // A person signs in after it (device code, approved by the stand-in): the null entries stay.
@@ -563,10 +554,10 @@ fn the_real_azure_cli_files_after_service_principal_and_user_logins_are_reused()
         c
     };
     // `-r arm` is az's own management.core.windows.net token, read from the file az wrote.
-    assert_eq!(ok(&run(cmd("arm"))), user_at);
+    assert_eq!(ok_stdout(&run(cmd("arm"))), user_at);
     assert_eq!(mock.token_requests(), requests);
     // Graph: az's refresh token.
-    let graph = ok(&run(cmd("graph")));
+    let graph = ok_stdout(&run(cmd("graph")));
     assert_eq!(mock.issued_access_tokens().last(), Some(&graph));
     // Keep what az wrote, for the fixture test (tokens replaced; `ENTRA_TEST_AZ_FIXTURES=dir`).
     if let Some(dir) = std::env::var_os("ENTRA_TEST_AZ_FIXTURES") {
@@ -599,5 +590,5 @@ fn files_the_real_azure_cli_wrote_are_read_whole() {
     // No authority answers: the token must come from az's file.
     c.args(["get-token", "--flow", "azure-cli", "-r", "arm"]).env("AZURE_AUTHORITY_HOST", support::refused_url().replace("http://", "https://")).env("PATH", sb.path("empty-bin"));
     let out = run(c);
-    assert_eq!(ok(&out), "fixture-accesstoken-2", "the person's token (not the service principal's null-account ones): {}", stderr(&out));
+    assert_eq!(ok_stdout(&out), "fixture-accesstoken-2", "the person's token (not the service principal's null-account ones): {}", stderr(&out));
 }

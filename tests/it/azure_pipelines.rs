@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 use crate::support::http::{Reply, Request, Server};
-use crate::support::{Fault, MockAuthority, Sandbox, TestCa, jwt_claims, run};
+use crate::support::{Fault, MockAuthority, Sandbox, TestCa, jwt_claims, run, text, ok_stdout};
 
 const TENANT: &str = "contoso.test";
 const APP: &str = "77777777-7777-7777-7777-777777777777";
@@ -24,15 +24,6 @@ const ACCESS_TOKEN: &str = "ado-job-access-token-6f1c9e2b7d";
 const ARM: &str = "https://management.azure.com/";
 const KUBECTL: &str = "/usr/bin/kubectl";
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn ok(o: &Output) -> String {
-    assert!(o.status.success(), "exit {:?}\nstderr: {}", o.status.code(), text(&o.stderr));
-    text(&o.stdout).trim().to_string()
-}
 
 /// The OIDC token Azure DevOps issues for a service connection: the subject names it.
 fn oidc_token(connection: &str) -> String {
@@ -165,7 +156,7 @@ fn a_service_connection_token_is_the_assertion_and_the_answer_is_cached() {
     let uri = ado.uri();
     let vars = [("SYSTEM_OIDCREQUESTURI", uri.as_str()), ("SYSTEM_ACCESSTOKEN", ACCESS_TOKEN)];
     let out = get_token(&sb, &vars, &["-vv"]);
-    let token = ok(&out);
+    let token = ok_stdout(&out);
     assert!(!text(&out.stderr).contains(ACCESS_TOKEN), "a verbose log shows no job token: {}", text(&out.stderr));
     assert!(!text(&out.stderr).contains(&oidc_token(CONNECTION)), "nor the OIDC token");
     assert_eq!(mock.issued_access_tokens(), vec![token.clone()]);
@@ -192,7 +183,7 @@ fn a_service_connection_token_is_the_assertion_and_the_answer_is_cached() {
 
     // The cached path asks neither Azure DevOps nor Entra, and needs no job token at all.
     let before = mock.requests().len();
-    let again = ok(&get_token(&sb, &[], &[]));
+    let again = ok_stdout(&get_token(&sb, &[], &[]));
     assert_eq!(again, token);
     assert_eq!(ado.requests().len(), 1);
     assert_eq!(mock.requests().len(), before);
@@ -206,7 +197,7 @@ fn auto_uses_the_azurecli_task_variables_and_keeps_connections_apart() {
         let mut c = sb.cmd();
         c.args(["get-token", "-r", ARM]);
         pipeline_env(&mut c, &ado, &mock, connection);
-        ok(&run(c))
+        ok_stdout(&run(c))
     };
     let first = token_for(CONNECTION);
     assert_eq!(assertions(&mock), vec![oidc_token(CONNECTION)]);
@@ -384,14 +375,14 @@ fn kubelogin_azurepipelines_users_convert_and_the_real_kubectl_works() {
     );
     let mut c = sb.cmd();
     c.env("KUBECONFIG", &kubeconfig).args(["setup", "kubectl", "--from-kubelogin", "--apply"]);
-    ok(&run(c));
+    ok_stdout(&run(c));
     let config = std::fs::read_to_string(sb.path("config.toml")).unwrap();
     assert!(config.contains("flow = \"workload-identity\"") && !config.contains("client_id"), "{config}");
 
     let mut c = sb.tool(KUBECTL);
     c.env("KUBECONFIG", &kubeconfig).args(["get", "--raw", "/api/v1/namespaces/default/pods"]);
     pipeline_env(&mut c, &ado, &mock, CONNECTION);
-    ok(&run(c));
+    ok_stdout(&run(c));
     let issued = mock.issued_access_tokens();
     assert_eq!(issued.len(), 1);
     assert_eq!(jwt_claims(&issued[0]).unwrap()["aud"], "6dae42f8-4368-4678-94ff-3960e28e3630");
@@ -404,7 +395,7 @@ fn kubelogin_azurepipelines_users_convert_and_the_real_kubectl_works() {
         "apiVersion: v1\nkind: Config\nusers:\n- name: p2\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: kubelogin\n      args: [get-token, --login, azurepipelines, --server-id, s2, --client-id, {APP}, --tenant-id, {TENANT}, --azure-pipelines-service-connection-id, {OTHER_CONNECTION}]\n"
     )))
     .args(["setup", "kubectl", "--from-kubelogin", "--apply"]);
-    ok(&run(c));
+    ok_stdout(&run(c));
     let config = std::fs::read_to_string(sb.path("config.toml")).unwrap();
     assert!(config.contains(&format!("service_connection_id = \"{OTHER_CONNECTION}\"")) && config.contains(&format!("client_id = \"{APP}\"")), "{config}");
 }
@@ -445,13 +436,13 @@ fn the_request_matches_azure_identitys_azure_pipelines_credential() {
     let mut c = sb.tool(&python);
     c.args(["-c", AZURE_IDENTITY]).env("REQUESTS_CA_BUNDLE", &ca_pem).env_remove("PYTHONPATH");
     pipeline_env(&mut c, &ado, &mock, CONNECTION);
-    let theirs = ok(&run(c));
+    let theirs = ok_stdout(&run(c));
     assert_eq!(mock.issued_access_tokens(), vec![theirs]);
 
     let mut c = sb.cmd();
     c.args(["get-token", "-r", "https://management.azure.com"]).env("SSL_CERT_FILE", &ca_pem);
     pipeline_env(&mut c, &ado, &mock, CONNECTION);
-    let ours = ok(&run(c));
+    let ours = ok_stdout(&run(c));
     assert_eq!(mock.issued_access_tokens().last(), Some(&ours));
 
     let seen = ado.requests();
@@ -487,7 +478,7 @@ fn profile_add_with_a_service_connection_writes_a_working_profile() {
 
     let uri = ado.uri();
     let vars = [("SYSTEM_OIDCREQUESTURI", uri.as_str()), ("SYSTEM_ACCESSTOKEN", ACCESS_TOKEN), ("AZURESUBSCRIPTION_SERVICE_CONNECTION_ID", OTHER_CONNECTION)];
-    let token = ok(&get_token(&sb, &vars, &[]));
+    let token = ok_stdout(&get_token(&sb, &vars, &[]));
     assert_eq!(mock.issued_access_tokens(), vec![token]);
     let seen = ado.requests();
     assert_eq!(seen.len(), 1);

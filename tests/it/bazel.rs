@@ -8,7 +8,7 @@
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};
-use crate::support::{MockAuthority, Sandbox, jwt_claims, run_with_stdin};
+use crate::support::{MockAuthority, Sandbox, jwt_claims, run_with_stdin, text};
 
 const TENANT: &str = "contoso.test";
 const APP: &str = "22222222-2222-2222-2222-222222222222";
@@ -38,10 +38,6 @@ fn bazel_get(sb: &Sandbox, program: &Path, prefix: &[&str], request: &str) -> Ou
     let mut cmd = sandboxed(sb, program);
     cmd.args(prefix).arg("get");
     run_with_stdin(cmd, request)
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use crate::support::http::{Reply, Request, Server};
-use crate::support::{MockAuthority, Sandbox, TestCa, jwt_claims, run, run_with_stdin};
+use crate::support::{MockAuthority, Sandbox, TestCa, jwt_claims, run, run_with_stdin, text};
 
 const TENANT: &str = "contoso.test";
 const APP: &str = "55555555-5555-5555-5555-555555555555";
@@ -21,10 +21,6 @@ struct Fixture {
     ca_pem: PathBuf,
     server: Server,
     seen: Arc<Mutex<Vec<(String, String)>>>,
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// `hello-entra-0.1.0.crate`: a gzipped tarball cargo accepts, and its sha256.

@@ -7,7 +7,7 @@ use crate::support;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
-use crate::support::{Fault, MockAuthority, Sandbox, TestCa, run, run_with_stdin};
+use crate::support::{Fault, MockAuthority, Sandbox, TestCa, run, run_with_stdin, stderr, code, ok};
 
 const CLIENT: &str = "11111111-2222-3333-4444-555555555555";
 const SECRET: &str = "s3cret-value-xyz";
@@ -38,19 +38,8 @@ fn cmd(sb: &Sandbox, args: &[&str]) -> Command {
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
-}
 fn json(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}\nstderr: {}", stdout(o), stderr(o)))
-}
-
-fn ok(o: Output) -> Output {
-    assert_eq!(code(&o), 0, "stdout: {}\nstderr: {}", stdout(&o), stderr(&o));
-    o
 }
 
 fn cache_files(dir: &Path) -> Vec<String> {

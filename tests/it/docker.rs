@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use crate::support::http::{Reply, Request, Server};
-use crate::support::{MockAuthority, Sandbox, TestCa, jwt_claims, run, run_with_stdin};
+use crate::support::{MockAuthority, Sandbox, TestCa, jwt_claims, run, run_with_stdin, text};
 
 const TENANT: &str = "contoso.test";
 const APP: &str = "22222222-2222-2222-2222-222222222222";
@@ -132,10 +132,6 @@ fn helper(sb: &Sandbox, action: &str, stdin: &str, env: &[(&str, &str)]) -> Outp
     let mut cmd = sandboxed(sb, &sb.link("docker-credential-entra-token"));
     cmd.arg(action).envs(env.iter().copied());
     run_with_stdin(cmd, stdin)
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 #[test]

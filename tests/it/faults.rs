@@ -6,7 +6,7 @@ use crate::support;
 
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-use crate::support::{Fault, MockAuthority, Sandbox, run_with_stdin};
+use crate::support::{Fault, MockAuthority, Sandbox, run_with_stdin, stderr};
 
 const TENANT: &str = "contoso.test";
 const APP: &str = "33333333-3333-3333-3333-333333333333";
@@ -33,10 +33,6 @@ fn get_token(sb: &Sandbox, extra: &[&str]) -> (Output, Duration) {
     let start = Instant::now();
     let out = run_with_stdin(cmd, "");
     (out, start.elapsed())
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn assert_token(o: &Output) {

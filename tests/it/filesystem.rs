@@ -12,8 +12,8 @@ use crate::support;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Output};
-use crate::support::{MockAuthority, Sandbox, run_with_stdin};
+use std::process::Command;
+use crate::support::{MockAuthority, Sandbox, run_with_stdin, stderr};
 
 const TENANT: &str = "contoso.test";
 const APP: &str = "66666666-6666-6666-6666-666666666666";
@@ -29,10 +29,6 @@ fn cmd(sb: &Sandbox) -> Command {
     let mut c = sb.cmd();
     c.env("CI_SECRET", SECRET).args(["get-token", "-p", "ci", "-r", "graph", "--timeout", "20s"]);
     c
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn is_root() -> bool {

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use crate::support::http::{Reply, Request, Server};
-use crate::support::{MockAuthority, Sandbox, TestCa, jwt_claims, run};
+use crate::support::{MockAuthority, Sandbox, TestCa, jwt_claims, run, text};
 
 const TENANT: &str = "contoso.test";
 const APP: &str = "33333333-3333-3333-3333-333333333333";
@@ -139,10 +139,6 @@ fn kubectl(f: &Fixture, config: &Path, extra: &[&str]) -> Command {
     let mut cmd = f.sb.tool(KUBECTL);
     cmd.env("KUBECONFIG", config).env("AKS_SECRET", SECRET).args(["get", "--raw", "/api/v1/namespaces/default/pods"]).args(extra);
     cmd
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use crate::support;
 
-use crate::support::{Sandbox, run};
+use crate::support::{Sandbox, run, text};
 
 const USER_FILE: &str = r#"# My entra-token profiles — hand-written.
 default_profile = "dev"   # the one I use most
@@ -21,10 +21,6 @@ client_id = "33333333-3333-3333-3333-333333333333"
 flow = "client-credentials"
 client_secret_env = "CI_SECRET"
 "#;
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 #[cfg(unix)]
 fn mode(p: &std::path::Path) -> u32 {

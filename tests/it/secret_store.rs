@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-use crate::support::{MockAuthority, Sandbox, run_with_stdin};
+use crate::support::{MockAuthority, Sandbox, run_with_stdin, ok};
 
 const TENANT: &str = "contoso.test";
 const USER: &str = "ann@contoso.test";
@@ -35,11 +35,6 @@ fn run(sb: &Sandbox, bus: &str, args: &[&str], with_password: bool) -> Output {
         c.env("ANN_PASSWORD", PASSWORD);
     }
     run_with_stdin(c, "")
-}
-
-fn ok(o: Output) -> Output {
-    assert_eq!(o.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&o.stderr));
-    o
 }
 
 fn rt_files(sb: &Sandbox) -> Vec<std::path::PathBuf> {

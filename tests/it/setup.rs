@@ -9,16 +9,12 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::{Arc, Mutex};
 use crate::support::http::{Reply, Request, Server};
-use crate::support::{MockAuthority, Sandbox, TestCa, jwt_claims, run, run_with_stdin};
+use crate::support::{MockAuthority, Sandbox, TestCa, jwt_claims, run, run_with_stdin, text};
 
 const TENANT: &str = "contoso.test";
 const APP: &str = "66666666-6666-6666-6666-666666666666";
 const SECRET: &str = "spn~secret";
 const KUBECTL: &str = "/usr/bin/kubectl";
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 fn ok(out: &Output) -> String {
     assert!(out.status.success(), "failed ({:?}): {}", out.status.code(), text(&out.stderr));

@@ -4,16 +4,12 @@
 
 
 use serde_json::Value;
-use crate::support::{Sandbox, run};
+use crate::support::{Sandbox, run, text};
 
 fn setup(sb: &Sandbox, args: &[&str]) -> std::process::Output {
     let mut cmd = sb.cmd();
     cmd.arg("setup").args(args).env("DOCKER_CONFIG", sb.path("docker"));
     run(cmd)
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 fn exe() -> std::path::PathBuf {
