@@ -9,7 +9,7 @@ use crate::support;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use crate::support::{MockAuthority, Sandbox, jwt_claims, run, run_with_stdin, stderr};
+use crate::support::{CcProfile, MockAuthority, Sandbox, jwt_claims, run, run_with_stdin, stderr};
 
 const TENANT: &str = "contoso.test";
 const APP: &str = "22222222-2222-2222-2222-222222222222";
@@ -21,10 +21,7 @@ fn configured(mock: &MockAuthority, extra: &str) -> Sandbox {
     mock.add_tenant(TENANT);
     mock.add_app(APP, Some(SECRET));
     let sb = Sandbox::new();
-    sb.write_config(&format!(
-        "[profiles.default]\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nflow = \"client-credentials\"\nclient_secret_env = \"APP_SECRET\"\nauthority = \"{}\"\n{extra}",
-        mock.url()
-    ));
+    sb.write_config(&CcProfile::new("default", &mock.url(), TENANT, APP).secret_env("APP_SECRET").with(extra).toml());
     sb
 }
 

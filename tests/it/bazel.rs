@@ -8,7 +8,7 @@
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};
-use crate::support::{MockAuthority, Sandbox, jwt_claims, run_with_stdin, text};
+use crate::support::{CcProfile, MockAuthority, Sandbox, jwt_claims, run_with_stdin, text};
 
 const TENANT: &str = "contoso.test";
 const APP: &str = "22222222-2222-2222-2222-222222222222";
@@ -19,10 +19,12 @@ fn configured(mock: &MockAuthority) -> Sandbox {
     mock.add_tenant(TENANT);
     mock.add_app(APP, Some(SECRET));
     let sb = Sandbox::new();
-    sb.write_config(&format!(
-        "[profiles.build]\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nflow = \"client-credentials\"\nclient_secret_env = \"APP_SECRET\"\nauthority = \"{}\"\nresource = \"api://bazel-cache\"\nurls = [\"{CACHE_URL}\"]\n",
-        mock.url()
-    ));
+    sb.write_config(
+        &CcProfile::new("build", &mock.url(), TENANT, APP)
+            .secret_env("APP_SECRET")
+            .with(&format!("resource = \"api://bazel-cache\"\nurls = [\"{CACHE_URL}\"]\n"))
+            .toml(),
+    );
     sb
 }
 
@@ -116,10 +118,12 @@ fn a_claimed_uri_without_a_resource_gets_azure_devops_on_its_hosts_and_a_refusal
     mock.add_app(APP, Some(SECRET));
     let sb = Sandbox::new();
     // No `resource`: before, any claimed host got an Azure management token.
-    sb.write_config(&format!(
-        "[profiles.build]\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nflow = \"client-credentials\"\nclient_secret_env = \"APP_SECRET\"\nauthority = \"{}\"\nurls = [\"{CACHE_URL}\", \"https://pkgs.dev.azure.com/contoso/\"]\n",
-        mock.url()
-    ));
+    sb.write_config(
+        &CcProfile::new("build", &mock.url(), TENANT, APP)
+            .secret_env("APP_SECRET")
+            .with(&format!("urls = [\"{CACHE_URL}\", \"https://pkgs.dev.azure.com/contoso/\"]\n"))
+            .toml(),
+    );
     let link = sb.link("entra-token-bazel");
     let out = bazel_get(&sb, &link, &[], r#"{"uri":"https://bazel-cache.contoso.test/ac/0123abcd"}"#);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));

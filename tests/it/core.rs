@@ -7,7 +7,7 @@ use crate::support;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
-use crate::support::{Fault, MockAuthority, Sandbox, TestCa, run, run_with_stdin, stderr, code, ok};
+use crate::support::{CcProfile, Fault, MockAuthority, Sandbox, TestCa, run, run_with_stdin, stderr, code, ok};
 
 const CLIENT: &str = "11111111-2222-3333-4444-555555555555";
 const SECRET: &str = "s3cret-value-xyz";
@@ -24,9 +24,7 @@ fn setup() -> (MockAuthority, Sandbox) {
 }
 
 fn profile_toml(name: &str, authority: &str, extra: &str) -> String {
-    format!(
-        "[profiles.{name}]\ntenant = \"{TENANT}\"\nclient_id = \"{CLIENT}\"\nflow = \"client-credentials\"\nclient_secret_env = \"CI_SECRET\"\nauthority = \"{authority}\"\n{extra}"
-    )
+    CcProfile::new(name, authority, TENANT, CLIENT).with(extra).toml()
 }
 
 fn cmd(sb: &Sandbox, args: &[&str]) -> Command {

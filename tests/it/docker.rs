@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use crate::support::http::{Reply, Request, Server};
-use crate::support::{MockAuthority, Sandbox, TestCa, jwt_claims, run, run_with_stdin, text};
+use crate::support::{CcProfile, MockAuthority, Sandbox, TestCa, jwt_claims, run, run_with_stdin, text};
 
 const TENANT: &str = "contoso.test";
 const APP: &str = "22222222-2222-2222-2222-222222222222";
@@ -114,10 +114,7 @@ fn configured(mock: &MockAuthority, profile_extra: &str) -> Sandbox {
     mock.add_tenant(TENANT);
     mock.add_app(APP, Some(SECRET));
     let sb = Sandbox::new();
-    sb.write_config(&format!(
-        "[profiles.images]\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nflow = \"client-credentials\"\nclient_secret_env = \"APP_SECRET\"\nauthority = \"{}\"\n{profile_extra}",
-        mock.url()
-    ));
+    sb.write_config(&CcProfile::new("images", &mock.url(), TENANT, APP).secret_env("APP_SECRET").with(profile_extra).toml());
     sb
 }
 

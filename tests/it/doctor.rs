@@ -4,15 +4,13 @@
 
 use crate::support;
 
-use crate::support::{MockAuthority, Sandbox, refused_url, run};
+use crate::support::{CcProfile, MockAuthority, Sandbox, refused_url, run};
 
 const TENANT: &str = "contoso.test";
 const APP: &str = "77777777-7777-7777-7777-777777777777";
 
 fn profile(authority: &str) -> String {
-    format!(
-        "[profiles.ci]\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nflow = \"client-credentials\"\nclient_secret_env = \"CI_SECRET\"\nauthority = \"{authority}\"\nurls = [\"https://dev.azure.com/contoso/\", \"https://contoso.azurecr.io\"]\n"
-    )
+    CcProfile::new("ci", authority, TENANT, APP).with("urls = [\"https://dev.azure.com/contoso/\", \"https://contoso.azurecr.io\"]\n").toml()
 }
 
 /// (exit code, stdout) of `doctor ARGS` with CI_SECRET set.

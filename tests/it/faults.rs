@@ -6,7 +6,7 @@ use crate::support;
 
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-use crate::support::{Fault, MockAuthority, Sandbox, run_with_stdin, stderr};
+use crate::support::{CcProfile, Fault, MockAuthority, Sandbox, run_with_stdin, stderr};
 
 const TENANT: &str = "contoso.test";
 const APP: &str = "33333333-3333-3333-3333-333333333333";
@@ -22,9 +22,7 @@ fn setup() -> (MockAuthority, Sandbox) {
 }
 
 fn config_for(authority: &str) -> String {
-    format!(
-        "[profiles.ci]\nauthority = \"{authority}\"\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nflow = \"client-credentials\"\nclient_secret_env = \"CI_SECRET\"\n"
-    )
+    CcProfile::new("ci", authority, TENANT, APP).toml()
 }
 
 fn get_token(sb: &Sandbox, extra: &[&str]) -> (Output, Duration) {

@@ -9,7 +9,7 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use crate::support::{MockAuthority, jwt_claims, run_with_stdin, text};
+use crate::support::{CcProfile, MockAuthority, jwt_claims, run_with_stdin, text};
 
 const TENANT: &str = "contoso.test";
 const APP: &str = "55555555-5555-5555-5555-555555555555";
@@ -27,10 +27,7 @@ fn git_in_a_clean_debian_root_finds_the_installed_helper() {
     std::fs::create_dir_all(&config_dir).unwrap();
     std::fs::write(
         config_dir.join("config.toml"),
-        format!(
-            "[profiles.azdo]\nauthority = \"{}\"\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nflow = \"client-credentials\"\nclient_secret_env = \"GIT_SECRET\"\nurls = [\"https://dev.azure.com/contoso/\"]\n",
-            mock.url()
-        ),
+        CcProfile::new("azdo", &mock.url(), TENANT, APP).secret_env("GIT_SECRET").with("urls = [\"https://dev.azure.com/contoso/\"]\n").toml(),
     )
     .unwrap();
 

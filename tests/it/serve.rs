@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use crate::support::{MockAuthority, Sandbox};
+use crate::support::{CcProfile, MockAuthority, Sandbox};
 
 const TENANT: &str = "contoso.test";
 const APP: &str = "55555555-5555-5555-5555-555555555555";
@@ -37,10 +37,7 @@ fn fixture(allow: Option<&str>) -> (Sandbox, Arc<MockAuthority>) {
     mock.add_app(APP, Some(SECRET));
     let sb = Sandbox::new();
     let allow = allow.map(|a| format!("serve_resources = {a}\n")).unwrap_or_default();
-    sb.write_config(&format!(
-        "[profiles.dev]\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nflow = \"client-credentials\"\nclient_secret_env = \"DEV_SECRET\"\nauthority = \"{}\"\n{allow}",
-        mock.url()
-    ));
+    sb.write_config(&CcProfile::new("dev", &mock.url(), TENANT, APP).secret_env("DEV_SECRET").with(&allow).toml());
     (sb, mock)
 }
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::{Arc, Mutex};
 use crate::support::http::{Reply, Request, Server};
-use crate::support::{MockAuthority, Sandbox, TestCa, jwt_claims, run, run_with_stdin, text};
+use crate::support::{CcProfile, MockAuthority, Sandbox, TestCa, jwt_claims, run, run_with_stdin, text};
 
 const TENANT: &str = "contoso.test";
 const APP: &str = "66666666-6666-6666-6666-666666666666";
@@ -212,10 +212,12 @@ fn setup_git_applies_helpers_that_the_real_git_uses() {
     mock.add_tenant(TENANT);
     mock.add_app(APP, Some(SECRET));
     let sb = Sandbox::new();
-    sb.write_config(&format!(
-        "[profiles.repos]\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nflow = \"client-credentials\"\nclient_secret_env = \"S\"\nauthority = \"{}\"\nresource = \"api://git.example.test\"\nurls = [\"https://git.example.test/org/\"]\n",
-        mock.url()
-    ));
+    sb.write_config(
+        &CcProfile::new("repos", &mock.url(), TENANT, APP)
+            .secret_env("S")
+            .with("resource = \"api://git.example.test\"\nurls = [\"https://git.example.test/org/\"]\n")
+            .toml(),
+    );
     let gitconfig = sb.write_file("gitconfig", "[credential]\n\thelper = store\n[user]\n\tname = me\n");
     let printed = ok(&run({
         let mut c = sb.cmd();

@@ -6,7 +6,7 @@
 
 
 use std::process::Output;
-use crate::support::{MockAuthority, Sandbox, run_with_stdin};
+use crate::support::{CcProfile, MockAuthority, Sandbox, run_with_stdin};
 
 const TENANT: &str = "contoso.test";
 const APP: &str = "99999999-9999-9999-9999-999999999999";
@@ -60,11 +60,11 @@ fn setup() -> (MockAuthority, Sandbox) {
     mock.add_tenant(TENANT);
     mock.add_app(APP, Some(SECRET));
     let sb = Sandbox::new();
-    sb.write_config(&format!(
-        "[profiles.ado]\nauthority = \"{}\"\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nflow = \"client-credentials\"\nclient_secret_env = \"CI_SECRET\"\n\
-         resource = \"499b84ac-1321-427f-aa17-267ca6975798\"\nurls = [\"{PREFIX}\"]\n",
-        mock.url()
-    ));
+    sb.write_config(
+        &CcProfile::new("ado", &mock.url(), TENANT, APP)
+            .with(&format!("resource = \"499b84ac-1321-427f-aa17-267ca6975798\"\nurls = [\"{PREFIX}\"]\n"))
+            .toml(),
+    );
     (mock, sb)
 }
 

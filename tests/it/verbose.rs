@@ -5,7 +5,7 @@
 use crate::support;
 
 use std::process::Command;
-use crate::support::{Fault, MockAuthority, Sandbox, run};
+use crate::support::{CcProfile, Fault, MockAuthority, Sandbox, run};
 
 const TENANT: &str = "contoso.test";
 const APP: &str = "66666666-6666-6666-6666-666666666666";
@@ -16,10 +16,7 @@ fn fixture() -> (Sandbox, MockAuthority) {
     mock.add_tenant(TENANT);
     mock.add_app(APP, Some(SECRET));
     let sb = Sandbox::new();
-    sb.write_config(&format!(
-        "[profiles.ci]\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nflow = \"client-credentials\"\nclient_secret_env = \"CI_SECRET\"\nauthority = \"{}\"\n",
-        mock.url()
-    ));
+    sb.write_config(&CcProfile::new("ci", &mock.url(), TENANT, APP).toml());
     (sb, mock)
 }
 

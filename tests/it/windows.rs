@@ -6,7 +6,7 @@
 
 
 use std::path::Path;
-use crate::support::{MockAuthority, Sandbox, client_credentials_setup, ok, run, stdout};
+use crate::support::{CcProfile, MockAuthority, Sandbox, client_credentials_setup, ok, run, stdout};
 
 const TENANT: &str = "contoso.test";
 const APP: &str = "22222222-2222-2222-2222-222222222222";
@@ -48,10 +48,7 @@ fn setup_links_makes_exe_names_that_cmd_runs_as_az() {
     mock.add_tenant(TENANT);
     mock.add_app(APP, Some(SECRET));
     let sb = Sandbox::new();
-    sb.write_config(&format!(
-        "[profiles.default]\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nflow = \"client-credentials\"\nclient_secret_env = \"APP_SECRET\"\nauthority = \"{}\"\n",
-        mock.url()
-    ));
+    sb.write_config(&CcProfile::new("default", &mock.url(), TENANT, APP).secret_env("APP_SECRET").toml());
     let links = sb.path("links");
     let mut setup = sb.cmd();
     setup.args(["setup", "links"]).arg(&links).arg("--apply");

@@ -16,6 +16,7 @@ mod grants;
 pub mod http;
 mod issue;
 pub mod output;
+pub mod profile;
 pub mod skip;
 pub mod tls;
 pub mod wire;
@@ -24,6 +25,7 @@ pub use authority::{Fault, MockAuthority, RecordedRequest};
 pub use env::{Sandbox, bin, bin_at, copy_executable, install_executable, run, run_with_stdin, run_with_timeout};
 pub use http::refused_url;
 pub use output::{code, ok, ok_stdout, stderr, stdout, text};
+pub use profile::CcProfile;
 pub use tls::TestCa;
 pub use wire::{
     AKS_CLIENT, AZURE_CLI, AZURE_POWERSHELL, DEFAULT_USER, HOME_TENANT, jwt_claims, tenant_id,
@@ -38,10 +40,7 @@ pub fn client_credentials_setup(tenant: &str, app: &str, secret: &str) -> (MockA
     mock.add_tenant(tenant);
     mock.add_app(app, Some(secret));
     let sb = Sandbox::new();
-    sb.write_config(&format!(
-        "[profiles.ci]\nauthority = \"{}\"\ntenant = \"{tenant}\"\nclient_id = \"{app}\"\nflow = \"client-credentials\"\nclient_secret_env = \"CI_SECRET\"\n",
-        mock.url()
-    ));
+    sb.write_config(&CcProfile::new("ci", &mock.url(), tenant, app).toml());
     (mock, sb)
 }
 
