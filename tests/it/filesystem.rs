@@ -231,7 +231,7 @@ fn home_unset_is_a_clear_error_naming_the_fix() {
     let public = tempfile::tempdir().unwrap();
     std::fs::set_permissions(public.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let copy = public.path().join("entra-token");
-    // Copied by `cp`, not by this process: see support::install_executable (ETXTBSY).
+    // Copied by `cp`, not by this process: see support::env::install_executable (ETXTBSY).
     support::copy_executable(env!("CARGO_BIN_EXE_entra-token"), &copy);
     let run = |extra: &[&str]| {
         let mut c = support::bin_at(&copy);

@@ -3,8 +3,6 @@
 //! token rotation, device code approval), and a record of every request, and routes
 //! each HTTP request to discovery, device code, authorize or the token grants.
 
-#![allow(dead_code)]
-
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -45,7 +43,6 @@ pub struct RecordedRequest {
     pub headers: Vec<(String, String)>,
     /// The body decoded as `application/x-www-form-urlencoded` (only when sent with that type).
     pub form: Vec<(String, String)>,
-    pub body: Vec<u8>,
 }
 
 impl RecordedRequest {
@@ -92,7 +89,6 @@ impl RecordedRequest {
             query: req.query.clone(),
             headers: req.headers.clone(),
             form,
-            body: req.body.clone(),
         }
     }
 }

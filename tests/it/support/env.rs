@@ -4,8 +4,6 @@
 //! HOME, config, cache and Azure CLI directory, so no test can reach a real cloud or
 //! read a real token cache.
 
-#![allow(dead_code)]
-
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};

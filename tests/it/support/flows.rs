@@ -3,8 +3,6 @@
 //! authorize endpoint that, for a user who is already signed in, redirects straight
 //! back to the loopback `redirect_uri` with a code (or an error).
 
-#![allow(dead_code)]
-
 use serde_json::json;
 
 use super::authority::{

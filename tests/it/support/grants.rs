@@ -3,8 +3,6 @@
 //! revocation), password (ROPC, MFA), device code polling and authorization code + PKCE,
 //! each failing with the AADSTS code real Entra uses.
 
-#![allow(dead_code)]
-
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use base64::Engine as _;

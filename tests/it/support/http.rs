@@ -5,8 +5,6 @@
 //! It answers exactly one request per connection (`Connection: close`), can wrap the
 //! socket in rustls for https, and stops accepting when dropped.
 
-#![allow(dead_code)]
-
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Condvar, Mutex};

@@ -2,8 +2,6 @@
 //! resource (or an AADSTS error), access tokens and id tokens shaped like Entra's,
 //! client_info, refresh tokens, and the v2 (integers) or v1 (strings) answer body.
 
-#![allow(dead_code)]
-
 use serde_json::{Value, json};
 
 use super::authority::{RtGrant, State, UserCtx, Version};

@@ -7,8 +7,6 @@
 //! - [`TestCa`]: a CA whose server certificate the https mock presents.
 //! - [`bin`], [`Sandbox`], [`run_with_stdin`]: the binary with a scrubbed environment.
 
-#![allow(dead_code, unused_imports)]
-
 pub mod authority;
 pub mod env;
 mod flows;
@@ -22,15 +20,12 @@ pub mod tls;
 pub mod wire;
 
 pub use authority::{Fault, MockAuthority, RecordedRequest};
-pub use env::{Sandbox, bin, bin_at, copy_executable, install_executable, run, run_with_stdin, run_with_timeout};
+pub use env::{Sandbox, bin, bin_at, copy_executable, run, run_with_stdin};
 pub use http::refused_url;
 pub use output::{code, ok, ok_stdout, stderr, stdout, text};
 pub use profile::CcProfile;
 pub use tls::TestCa;
-pub use wire::{
-    AKS_CLIENT, AZURE_CLI, AZURE_POWERSHELL, DEFAULT_USER, HOME_TENANT, jwt_claims, tenant_id,
-    user_oid,
-};
+pub use wire::{AKS_CLIENT, AZURE_CLI, AZURE_POWERSHELL, DEFAULT_USER, HOME_TENANT, jwt_claims, user_oid};
 
 /// The most common fixture: a mock with `tenant` and a confidential `app` whose secret is
 /// `secret`, and a sandbox whose profile `ci` signs that app in with the secret read from

@@ -3,8 +3,6 @@
 //! told to trust only that CA (e.g. through `SSL_CERT_FILE`), so TLS is exercised for
 //! real without touching the machine's trust store.
 
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -3,8 +3,6 @@
 //! Kept apart from the grant logic so both the mock and the tests (which decode the
 //! tokens they get back) share one definition.
 
-#![allow(dead_code)]
-
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::rand::SecureRandom as _;
