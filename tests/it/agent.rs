@@ -13,7 +13,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use crate::support::{MockAuthority, Sandbox, code, run, run_with_stdin, stderr, stdout};
+use crate::support::{CcProfile, MockAuthority, Sandbox, code, run, run_with_stdin, stderr, stdout};
 
 const TENANT: &str = "contoso.test";
 const APP: &str = "55555555-5555-4555-8555-555555555555";
@@ -48,10 +48,7 @@ fn laptop(extra_args: &[&str]) -> Laptop {
     mock.add_app(APP, Some(SECRET));
     let sb = Sandbox::new();
     let profile = |name: &str, rest: &str| {
-        format!(
-            "[profiles.{name}]\nauthority = \"{}\"\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nflow = \"client-credentials\"\nclient_secret_env = \"AGENT_SECRET\"\n{rest}\n",
-            mock.url()
-        )
+        CcProfile::new(name, &mock.url(), TENANT, APP).secret_env("AGENT_SECRET").with(rest).with("\n").toml()
     };
     sb.write_config(&format!("{}{}", profile("ado", "urls = [\"https://dev.azure.com/org/\"]\n"), profile("arm", "")));
     let socket = sb.path("run/entra-token/agent.sock");
