@@ -44,3 +44,24 @@ mod token_safety;
 mod url_scope;
 mod verbose;
 mod windows;
+
+/// Every suite is built: with `autotests = false` a new `tests/*.rs` would be skipped
+/// silently, and a file here that no `mod` line names would never compile.
+#[test]
+fn every_suite_is_a_module_of_this_crate() {
+    let tests = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let names = |dir: &std::path::Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| e.unwrap().file_name().into_string().ok())
+            .filter_map(|n| n.strip_suffix(".rs").map(str::to_string))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(&tests), Vec::<String>::new(), "suites belong in tests/it/ with a `mod` line in tests/it/main.rs");
+    let main = include_str!("main.rs");
+    for suite in names(&tests.join("it")).iter().filter(|n| *n != "main") {
+        assert!(main.lines().any(|l| l == format!("mod {suite};")), "tests/it/{suite}.rs is not a module: add `mod {suite};` to tests/it/main.rs");
+    }
+}
