@@ -157,21 +157,10 @@ impl Drop for Bus {
 }
 
 fn private_bus(sb: &Sandbox) -> Option<Bus> {
-    for tool in ["dbus-daemon", "dbus-monitor"] {
-        if Command::new(tool).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_err() {
-            support::skip::missing_tool(tool, "the desktop-notification check");
-            return None;
-        }
+    if !support::dbus::have_tools(&["dbus-daemon", "dbus-monitor"], "the desktop-notification check") {
+        return None;
     }
-    let mut daemon = Command::new("dbus-daemon")
-        .args(["--session", "--nofork", "--print-address=1", &format!("--address=unix:path={}", sb.path("bus").display())])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let mut line = String::new();
-    BufReader::new(daemon.stdout.take().unwrap()).read_line(&mut line).ok()?;
-    let address = line.trim().to_string();
+    let (daemon, address) = support::dbus::session_bus(sb)?;
     let mut monitor = Command::new("dbus-monitor")
         .args(["--address", &address, "type='method_call',interface='org.freedesktop.Notifications'"])
         .stdout(Stdio::piped())

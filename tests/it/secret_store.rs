@@ -5,7 +5,7 @@
 
 use crate::support;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -115,21 +115,10 @@ struct SecretService {
 
 impl SecretService {
     fn start(sb: &Sandbox) -> Option<SecretService> {
-        for tool in ["dbus-daemon", "gnome-keyring-daemon"] {
-            if Command::new(tool).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_err() {
-                support::skip::missing_tool(tool, "the Secret Service check");
-                return None;
-            }
+        if !support::dbus::have_tools(&["dbus-daemon", "gnome-keyring-daemon"], "the Secret Service check") {
+            return None;
         }
-        let mut bus = Command::new("dbus-daemon")
-            .args(["--session", "--nofork", "--print-address=1", &format!("--address=unix:path={}", sb.path("bus").display())])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        let mut line = String::new();
-        BufReader::new(bus.stdout.take().unwrap()).read_line(&mut line).ok()?;
-        let address = line.trim().to_string();
+        let (bus, address) = support::dbus::session_bus(sb)?;
         let mut keyring = Command::new("gnome-keyring-daemon")
             .args(["--foreground", "--unlock", "--components=secrets"])
             .env("DBUS_SESSION_BUS_ADDRESS", &address)

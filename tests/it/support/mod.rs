@@ -8,6 +8,7 @@
 //! - [`bin`], [`Sandbox`], [`run_with_stdin`]: the binary with a scrubbed environment.
 
 pub mod authority;
+pub mod dbus;
 pub mod env;
 mod flows;
 mod grants;
