@@ -5,43 +5,81 @@
 
 mod support;
 
+// The suites that build and run under Wine for Windows (scripts/windows.sh) carry no cfg;
+// the others drive Linux-only tools or POSIX APIs (real git, kubectl, docker, az, sh
+// scripts, gnome-keyring, unshare, file modes, other uids) and are built on Unix only.
+
+#[cfg(unix)]
 mod agent;
+#[cfg(unix)]
 mod azure_cli;
+#[cfg(unix)]
 mod azure_cli_auto;
+#[cfg(unix)]
 mod azure_pipelines;
+#[cfg(unix)]
 mod bazel;
+#[cfg(unix)]
 mod cargo;
+#[cfg(unix)]
 mod completions_man;
 mod concurrency;
 mod core;
+#[cfg(unix)]
 mod docker;
+#[cfg(unix)]
 mod doctor;
+#[cfg(unix)]
 mod faults;
+#[cfg(unix)]
 mod filesystem;
+#[cfg(unix)]
 mod first_contact;
+#[cfg(unix)]
 mod git;
+#[cfg(unix)]
 mod hostile_authority;
+#[cfg(unix)]
 mod hostile_replies;
+#[cfg(unix)]
 mod identity;
+#[cfg(unix)]
 mod kubectl;
+#[cfg(unix)]
 mod machine_sources;
+#[cfg(unix)]
 mod mock_authority;
+#[cfg(unix)]
 mod no_prompt;
+#[cfg(unix)]
 mod packages;
 mod process_death;
+#[cfg(unix)]
 mod profile_cli;
+#[cfg(unix)]
 mod protocol_examples;
+#[cfg(unix)]
 mod readme;
+#[cfg(unix)]
 mod secret_store;
+#[cfg(unix)]
 mod serve;
+#[cfg(unix)]
 mod service_fabric;
+#[cfg(unix)]
 mod setup;
+#[cfg(unix)]
 mod setup_tools;
 mod sign_in;
+#[cfg(unix)]
 mod sign_in_terminal;
+#[cfg(unix)]
 mod tenants;
+#[cfg(unix)]
 mod token_safety;
+#[cfg(unix)]
 mod url_scope;
+#[cfg(unix)]
 mod verbose;
 mod windows;
 
