@@ -65,7 +65,8 @@ mod imp {
         let bus = conn.with_proxy("org.freedesktop.DBus", "/org/freedesktop/DBus", Duration::from_secs(2));
         let (owner,): (String,) = bus.method_call("org.freedesktop.DBus", "GetNameOwner", (NAME,)).map_err(|e| format!("no notification server: {e}"))?;
         // (id, Some(action)) for a click, (id, None) for a close; subscribed before Notify so none is missed.
-        let seen: Arc<Mutex<Vec<(u32, Option<String>)>>> = Arc::default();
+        type Events = Vec<(u32, Option<String>)>;
+        let seen: Arc<Mutex<Events>> = Arc::default();
         for member in ["ActionInvoked", "NotificationClosed"] {
             let rule = MatchRule::new_signal(NAME, member).with_sender(owner.clone()).with_path(PATH);
             let seen = Arc::clone(&seen);

@@ -487,7 +487,7 @@ fn a_claims_challenge_reaches_the_agents_acquisition() {
     let out = run(cmd(&["get-token", "-p", "arm", "-r", "arm"]));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let claims = r#"{"access_token":{"nbf":{"essential":true,"value":"1700000000"}}}"#;
-    let last_claims = || lap.mock.requests().into_iter().filter(|r| r.is_token_request()).last().and_then(|r| r.form_get("claims").map(str::to_string));
+    let last_claims = || lap.mock.requests().into_iter().rfind(|r| r.is_token_request()).and_then(|r| r.form_get("claims").map(str::to_string));
     // get-token --claims: the cached token is not the answer; the agent asks Entra with the challenge.
     let out = run(cmd(&["get-token", "-p", "arm", "-r", "arm", "--claims", claims]));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
