@@ -8,8 +8,8 @@ pub(crate) mod get_token;
 pub(crate) mod inspect;
 pub(crate) mod profile;
 pub(crate) mod serve;
-pub(crate) mod session;
 pub(crate) mod setup;
+pub(crate) mod status;
 
 /// `--output` of the commands that report (status, inspect, doctor, profile list/show).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
