@@ -75,11 +75,11 @@ pub(crate) enum Command {
     /// git credential helper (get/store/erase); also runs as git-credential-entra-token.
     Git(GitArgs),
     /// Sign a person in now and keep the account (prompts go to stderr, even without a terminal).
-    Login(crate::commands::status::LoginArgs),
+    Login(crate::commands::login::LoginArgs),
     /// Remove a profile's account (refresh token) and its cached tokens.
-    Logout(crate::commands::status::LogoutArgs),
+    Logout(crate::commands::logout::LogoutArgs),
     /// Get a new access token through the stored refresh token (never prompts).
-    Refresh(crate::commands::status::RefreshArgs),
+    Refresh(crate::commands::refresh::RefreshArgs),
     /// Decode a JWT (from -, the cache, or an argument) and show its claims; never verifies it.
     Inspect(crate::commands::inspect::InspectArgs),
     /// Every profile, its signed-in account and its cached tokens (never the tokens themselves).
