@@ -18,7 +18,7 @@ use crate::support::{CcProfile, MockAuthority, Sandbox, code, run, run_with_stdi
 pub(crate) const TENANT: &str = "contoso.test";
 pub(crate) const APP: &str = "55555555-5555-4555-8555-555555555555";
 pub(crate) const SECRET: &str = "agent~secret";
-const AZURE_DEVOPS: &str = "499b84ac-1321-427f-aa17-267ca6975798";
+pub(crate) const AZURE_DEVOPS: &str = "499b84ac-1321-427f-aa17-267ca6975798";
 const STRANGER: u32 = 65534;
 
 fn is_root() -> bool {
@@ -43,6 +43,11 @@ impl Drop for Laptop {
 }
 
 pub(crate) fn laptop(extra_args: &[&str]) -> Laptop {
+    laptop_as(extra_args, |_, _| {})
+}
+
+/// [`laptop`], with `adjust` given the laptop's sandbox and the agent's command before it starts.
+pub(crate) fn laptop_as(extra_args: &[&str], adjust: impl FnOnce(&Sandbox, &mut Command)) -> Laptop {
     let mock = MockAuthority::start();
     mock.add_tenant(TENANT);
     mock.add_app(APP, Some(SECRET));
@@ -52,19 +57,21 @@ pub(crate) fn laptop(extra_args: &[&str]) -> Laptop {
     };
     sb.write_config(&format!("{}{}", profile("ado", "urls = [\"https://dev.azure.com/org/\"]\n"), profile("arm", "")));
     let socket = sb.path("run/entra-token/agent.sock");
-    let agent = start_agent(&sb, extra_args);
+    let agent = start_agent_as(&sb, extra_args, &[], |c| adjust(&sb, c));
     Laptop { mock, sb, agent, socket }
 }
 
-/// Starts `entra-token agent` in `sb` and waits for its `ENTRA_TOKEN_AGENT=…` line.
-pub(crate) fn start_agent(sb: &Sandbox, extra_args: &[&str]) -> Child {
-    start_agent_with(sb, extra_args, &[])
+/// Starts `entra-token agent` in `sb`, with more variables in its environment, and waits
+/// for its `ENTRA_TOKEN_AGENT=…` line.
+pub(crate) fn start_agent_with(sb: &Sandbox, extra_args: &[&str], env: &[(&str, &str)]) -> Child {
+    start_agent_as(sb, extra_args, env, |_| {})
 }
 
-/// [`start_agent`] with more variables in the agent's environment.
-pub(crate) fn start_agent_with(sb: &Sandbox, extra_args: &[&str], env: &[(&str, &str)]) -> Child {
+/// [`start_agent_with`], with `adjust` applied to the command last (its stdin, a new session, …).
+pub(crate) fn start_agent_as(sb: &Sandbox, extra_args: &[&str], env: &[(&str, &str)], adjust: impl FnOnce(&mut Command)) -> Child {
     let mut c = sb.cmd();
     c.arg("agent").args(extra_args).env("AGENT_SECRET", SECRET).envs(env.iter().copied()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    adjust(&mut c);
     let mut child = c.spawn().expect("start the agent");
     let mut first = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();

@@ -227,7 +227,8 @@ enum Answer {
 /// Asks the agent's person, one question at a time; anything but a yes in time is a no.
 fn confirm(shared: &Shared, how: Confirm, what: &str, who: &str, within: Duration) -> Result<()> {
     let _one = shared.tty.lock().unwrap_or_else(|p| p.into_inner());
-    let wait = CONFIRM_WAIT.min(within);
+    // Refuse a second before the client gives up, so it hears why.
+    let wait = CONFIRM_WAIT.min(within.saturating_sub(Duration::from_secs(1)));
     let tty = match how {
         Confirm::Notify => None,
         _ => std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").ok(),
