@@ -506,3 +506,31 @@ fn a_claims_challenge_reaches_the_agents_acquisition() {
     assert_eq!(lap.mock.token_requests(), 3);
     assert!(last_claims().is_some_and(|c| c.contains("\"nbf\"")));
 }
+
+#[test]
+fn a_clients_wait_for_login_is_the_agents_to_do_and_ends_with_the_laptops_sign_in() {
+    let mut lap = laptop(&[]);
+    // A person's profile on the laptop that nobody signed in to yet.
+    let config = std::fs::read_to_string(lap.sb.path("config.toml")).unwrap();
+    lap.sb.write_config(&format!("{config}[profiles.dev]\nauthority = \"{}\"\nflow = \"device-code\"\ntenant = \"organizations\"\n", lap.mock.url()));
+    let (_c, cmd) = client(&lap.socket);
+    let request = cmd(&["get-token", "-p", "dev", "-r", "graph", "--wait-for-login", "2m", "--timeout", "20s"]);
+    let waiter = std::thread::spawn(move || run(request));
+    // The agent, on the laptop, says what to run there (and would notify its desktop).
+    let mut agent_err = BufReader::new(lap.agent.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("waiting up to") {
+        let mut line = String::new();
+        assert!(agent_err.read_line(&mut line).unwrap() > 0, "the agent stopped: {seen}");
+        seen.push_str(&line);
+    }
+    assert!(seen.contains("run `entra-token login -p dev`"), "{seen}");
+    std::thread::spawn(move || std::io::copy(&mut agent_err, &mut std::io::sink()));
+    lap.mock.approve_device_codes(0);
+    let mut login = lap.sb.cmd();
+    login.args(["login", "-p", "dev"]);
+    assert_eq!(code(&run(login)), 0);
+    let out = waiter.join().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(lap.mock.issued_access_tokens().contains(&stdout(&out).trim().to_string()));
+}
