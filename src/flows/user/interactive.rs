@@ -317,7 +317,7 @@ fn open_browser(url: &str) -> Option<Child> {
 /// Offers to read the final redirect address from the terminal (over SSH the browser's
 /// machine cannot reach our listener). None when there is no terminal.
 fn offer_paste() -> Option<mpsc::Receiver<String>> {
-    let mut tty = user::open_tty()?;
+    let mut tty = crate::console::open_tty()?;
     let _ = writeln!(
         tty,
         "entra-token: if the browser is on another machine, it ends on a page that cannot be reached;\n\
