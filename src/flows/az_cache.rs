@@ -271,7 +271,7 @@ mod tests {
         assert_eq!(c.access_tokens["k"].secret.expose(), "az-access-token");
         assert_eq!(c.accounts["a"].username, "ann@contoso.test");
         std::fs::write(dir.path().join("msal_token_cache.bin"), protect(json, b"someone else's entropy")).unwrap();
-        let why = load(dir.path(), None).unwrap_err();
+        let Err(why) = load(dir.path(), None) else { panic!("a blob sealed with other entropy was read") };
         assert!(why.contains("cannot be read here") && why.contains("could not decrypt"), "{why}");
     }
 }
