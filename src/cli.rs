@@ -75,17 +75,17 @@ pub(crate) enum Command {
     /// git credential helper (get/store/erase); also runs as git-credential-entra-token.
     Git(GitArgs),
     /// Sign a person in now and keep the account (prompts go to stderr, even without a terminal).
-    Login(crate::commands::session::LoginArgs),
+    Login(crate::commands::login::LoginArgs),
     /// Remove a profile's account (refresh token) and its cached tokens.
-    Logout(crate::commands::session::LogoutArgs),
+    Logout(crate::commands::logout::LogoutArgs),
     /// Get a new access token through the stored refresh token (never prompts).
-    Refresh(crate::commands::session::RefreshArgs),
+    Refresh(crate::commands::refresh::RefreshArgs),
     /// Decode a JWT (from -, the cache, or an argument) and show its claims; never verifies it.
     Inspect(crate::commands::inspect::InspectArgs),
     /// Every profile, its signed-in account and its cached tokens (never the tokens themselves).
-    Status(crate::commands::session::StatusArgs),
+    Status(crate::commands::status::StatusArgs),
     /// The token cache (`cache list` is `status`).
-    Cache(crate::commands::session::CacheArgs),
+    Cache(crate::commands::status::CacheArgs),
 }
 
 /// The subcommands tools run on every command (kubectl, git, scripts), parsed with their

@@ -96,11 +96,11 @@ pub fn run_with(args: Vec<std::ffi::OsString>) -> ExitCode {
         Some(cli::Command::Docker(a)) => protocols::docker::run(a.command.as_deref()),
         Some(cli::Command::Kubectl(args)) => protocols::kubectl::run(args),
         Some(cli::Command::Git(args)) => protocols::git::run(args),
-        Some(cli::Command::Login(args)) => commands::session::login(args),
-        Some(cli::Command::Logout(args)) => commands::session::logout(args),
-        Some(cli::Command::Refresh(args)) => commands::session::refresh(args),
+        Some(cli::Command::Login(args)) => commands::login::run(args),
+        Some(cli::Command::Logout(args)) => commands::logout::run(args),
+        Some(cli::Command::Refresh(args)) => commands::refresh::run(args),
         Some(cli::Command::Inspect(args)) => commands::inspect::run(args),
-        Some(cli::Command::Status(args)) | Some(cli::Command::Cache(commands::session::CacheArgs { command: commands::session::CacheCommand::List(args) })) => commands::session::status(args),
+        Some(cli::Command::Status(args)) | Some(cli::Command::Cache(commands::status::CacheArgs { command: commands::status::CacheCommand::List(args) })) => commands::status::run(args),
         None if std::io::stdin().is_terminal() => {
             use clap::CommandFactory;
             let _ = cli::Cli::command().print_help();

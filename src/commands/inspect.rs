@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::log::warn;
 use crate::secret::Secret;
 use crate::commands::{OutputFormat, TargetArgs};
-use crate::commands::session::{expiry_phrase, human_duration};
+use crate::commands::shared::{expiry_phrase, human_duration};
 use clap::Args;
 use serde_json::{Map, Value, json};
 use std::process::ExitCode;

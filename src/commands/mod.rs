@@ -6,10 +6,14 @@ pub(crate) mod doctor;
 pub(crate) mod generate;
 pub(crate) mod get_token;
 pub(crate) mod inspect;
+pub(crate) mod login;
+pub(crate) mod logout;
 pub(crate) mod profile;
+pub(crate) mod refresh;
 pub(crate) mod serve;
-pub(crate) mod session;
 pub(crate) mod setup;
+mod shared;
+pub(crate) mod status;
 
 /// `--output` of the commands that report (status, inspect, doctor, profile list/show).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -54,11 +54,12 @@ fn read_small(path: &Path) -> Option<Vec<u8>> {
     std::fs::read(path).ok()
 }
 
-/// Pure: `azureProfile.json` bytes (az writes them with a UTF-8 BOM) → the current account:
-/// the default subscription's, else the first one's. Tenant-level accounts (`--allow-no-
-/// subscriptions`) are subscriptions too; an entry of another shape is passed over, never
-/// the file.
-pub(crate) fn parse_profile(bytes: &[u8]) -> Option<AzAccount> {
+/// Pure: `azureProfile.json` bytes (az writes them with a UTF-8 BOM) → the account az uses
+/// for `subscription` (its id or name, any case, as `az --subscription` takes it; None when
+/// az has no such subscription), or with none named the current account: the default
+/// subscription's, else the first one's. Tenant-level accounts (`--allow-no-subscriptions`)
+/// are subscriptions too; an entry of another shape is passed over, never the file.
+pub(crate) fn parse_profile(bytes: &[u8], subscription: Option<&str>) -> Option<AzAccount> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let file: serde_json::Value = serde_json::from_slice(bytes).ok()?;
     let str_of = |v: &serde_json::Value, k: &str| v.get(k).and_then(serde_json::Value::as_str).map(str::to_string);
@@ -68,6 +69,12 @@ pub(crate) fn parse_profile(bytes: &[u8]) -> Option<AzAccount> {
         .iter()
         .filter_map(|s| {
             let user = s.get("user")?;
+            if let Some(wanted) = subscription {
+                let named = |k: &str| str_of(s, k).is_some_and(|v| v.trim().eq_ignore_ascii_case(wanted.trim()));
+                if !named("id") && !named("name") {
+                    return None;
+                }
+            }
             let account = AzAccount {
                 user: str_of(user, "name").filter(|n| !n.is_empty())?,
                 user_type: str_of(user, "type").unwrap_or_else(|| "user".into()),
@@ -80,8 +87,10 @@ pub(crate) fn parse_profile(bytes: &[u8]) -> Option<AzAccount> {
     (at < subs.len()).then(|| subs.swap_remove(at).1)
 }
 
-pub(crate) fn current_account() -> Option<AzAccount> {
-    parse_profile(&read_small(&config_dir()?.join("azureProfile.json"))?)
+/// The account az uses for the profile: that of its `subscription` when it names one
+/// (`az account get-access-token --subscription S` routes here), else az's current one.
+pub(crate) fn current_account(subscription: Option<&str>) -> Option<AzAccount> {
+    parse_profile(&read_small(&config_dir()?.join("azureProfile.json"))?, subscription)
 }
 
 /// The `azure-cli` flow.
@@ -101,10 +110,15 @@ pub(crate) fn acquire_step(ctx: &FlowCtx<'_>) -> Step {
         Ok(r) => r,
         Err(e) => return Step::Failed(e),
     };
-    let account = current_account();
+    let subscription = ctx.profile.settings.subscription.as_deref();
+    let account = current_account(subscription);
     // Read only for a person signed in to az: the encrypted cache may cost a D-Bus round trip.
     let cache = || az_cache::load(&dir, ctx.cache);
     match &account {
+        // az is signed in, but to no subscription of that id or name: az would refuse too.
+        None if subscription.is_some() && current_account(None).is_some() => {
+            Step::Unavailable(format!("the Azure CLI has no subscription '{}' (see `az account list`)", subscription.unwrap_or_default().escape_debug()))
+        }
         None => match find_az() {
             Ok(Some(_)) => run_az(ctx, &resource, "no azureProfile.json"),
             _ => Step::Unavailable(format!("not signed in to the Azure CLI (no azureProfile.json in {})", dir.display())),
@@ -259,6 +273,9 @@ fn run_az(ctx: &FlowCtx<'_>, resource: &str, why_not_cache: &str) -> Step {
     cmd.args(["account", "get-access-token", "--output", "json", "--resource", resource]);
     if !ctx.profile.authority.is_multi_tenant() {
         cmd.args(["--tenant", &ctx.profile.authority.tenant]);
+    } else if let Some(sub) = ctx.profile.settings.subscription.as_deref() {
+        // az refuses --tenant with --subscription; the subscription names the tenant.
+        cmd.args(["--subscription", sub]);
     }
     cmd.env(DEPTH_VAR, "1").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     crate::log::trace!(1, "{why_not_cache}; running {} account get-access-token", az.display());
@@ -360,15 +377,21 @@ mod tests {
     #[test]
     fn profile_with_bom_and_default_subscription() {
         let p = b"\xEF\xBB\xBF{\"subscriptions\":[{\"id\":\"1\",\"tenantId\":\"t1\",\"isDefault\":false,\"user\":{\"name\":\"a@x\",\"type\":\"user\"}},{\"id\":\"2\",\"tenantId\":\"t2\",\"isDefault\":true,\"user\":{\"name\":\"b@x\",\"type\":\"user\"}}]}";
-        let a = parse_profile(p).unwrap();
+        let a = parse_profile(p, None).unwrap();
         assert_eq!((a.user.as_str(), a.tenant.as_str()), ("b@x", "t2"));
-        assert!(parse_profile(b"{\"subscriptions\":[]}").is_none());
-        assert!(parse_profile(b"garbage").is_none());
+        // `--subscription`: the account holding it, by id or name; none when az has no such one.
+        let a = parse_profile(p, Some("1")).unwrap();
+        assert_eq!((a.user.as_str(), a.tenant.as_str()), ("a@x", "t1"));
+        assert!(parse_profile(p, Some("3")).is_none());
+        assert!(parse_profile(b"{\"subscriptions\":[]}", None).is_none());
+        assert!(parse_profile(b"garbage", None).is_none());
         // A tenant-level account, an entry without a user and a null isDefault pass; none is lost to another.
         let p = br#"{"subscriptions":[{"id":"x","user":null},{"id":"t3","name":"N/A(tenant level account)","tenantId":"t3","isDefault":null,"user":{"name":"c@x","type":"user"}},{"id":"sp","tenantId":"t4","isDefault":true,"user":{"name":"app-id","type":"servicePrincipal"}}]}"#;
-        let a = parse_profile(p).unwrap();
+        let a = parse_profile(p, None).unwrap();
         assert_eq!((a.user.as_str(), a.user_type.as_str(), a.tenant.as_str()), ("app-id", "servicePrincipal", "t4"));
-        let a = parse_profile(br#"{"subscriptions":[{"user":{"type":"user"}},{"tenantId":"t3","isDefault":null,"user":{"name":"c@x"}}]}"#).unwrap();
+        let a = parse_profile(br#"{"subscriptions":[{"user":{"type":"user"}},{"tenantId":"t3","isDefault":null,"user":{"name":"c@x"}}]}"#, None).unwrap();
+        let a3 = parse_profile(br#"{"subscriptions":[{"id":"t3","name":"N/A(tenant level account)","tenantId":"t3","user":{"name":"c@x"}}]}"#, Some("N/A(TENANT LEVEL ACCOUNT)")).unwrap();
+        assert_eq!(a3.tenant, "t3");
         assert_eq!((a.user.as_str(), a.user_type.as_str()), ("c@x", "user"));
     }
 

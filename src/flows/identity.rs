@@ -116,10 +116,12 @@ fn person(profile: &Profile, cache: Option<&Cache>) -> String {
     let link = cache.and_then(|c| crate::rt_store::linked(c, profile).ok().flatten());
     // A link to someone other than the username asked for is not this request's person.
     let home = link.filter(|l| username.as_deref().is_none_or(|u| l.username.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(u)))).map(|l| lower(&l.key.home_account_id));
-    match home {
-        Some(home) => format!("user:{}::{home}", profile.name),
-        None => format!("user:{}:{}:", profile.name, username.unwrap_or_default()),
-    }
+    // JSON keeps the parts apart whatever a hand-written profile name holds (`a:b`).
+    let parts = match home {
+        Some(home) => [profile.name.as_str(), "", &home].map(str::to_string),
+        None => [profile.name.clone(), username.unwrap_or_default(), String::new()],
+    };
+    format!("user:{}", serde_json::to_string(&parts).unwrap_or_default())
 }
 
 /// A managed identity: which one (system or user-assigned, by which id) at which endpoint.
@@ -138,7 +140,7 @@ fn managed(profile: &Profile) -> String {
 /// az's current account (its default subscription's user and tenant) and the tenant the
 /// token is issued in: the profile's when it names one, else az's.
 fn az(profile: &Profile) -> (String, String) {
-    let account = azure_cli::current_account();
+    let account = azure_cli::current_account(profile.settings.subscription.as_deref());
     let tenant = match &account {
         Some(a) if profile.authority.is_multi_tenant() && !a.tenant.is_empty() => lower(&a.tenant),
         _ => lower(&profile.authority.tenant),

@@ -218,8 +218,11 @@ pub(crate) fn encode(t: &AzToken<'_>, format: Format, field: Option<&str>) -> St
 }
 
 /// The tenant to report: the token's, else the one asked for.
-fn tenant_of(c: &Credential, asked: Option<&str>) -> String {
-    c.tenant_id.clone().or_else(|| asked.map(str::to_string)).unwrap_or_default()
+/// The tenant az reports: the token's own, else the one the request resolved to (az's
+/// account's for the azure-cli flow), else the one asked for.
+fn tenant_of(c: &Credential, resolved: Option<&str>, asked: Option<&str>) -> String {
+    let known = |t: &&str| !t.is_empty() && !matches!(t.to_ascii_lowercase().as_str(), "common" | "organizations" | "consumers" | "-");
+    c.tenant_id.clone().or_else(|| resolved.filter(known).or(asked).map(str::to_string)).unwrap_or_default()
 }
 
 /// Should an SDK's credential chain treat this failure as "not configured here, try the
@@ -283,6 +286,31 @@ fn profile_for_subscription(s: &str) -> Result<Option<String>> {
             "keep each subscription in one profile, or set ENTRA_TOKEN_PROFILE for this call",
         )),
     }
+}
+
+/// `--subscription S` that no profile holds. A profile that signs in through az gets az's
+/// account for S, as `az` itself picks the account holding the subscription (and its
+/// tenant); any other profile would answer with its own identity labelled S, a token of
+/// perhaps another tenant: refused, unless ENTRA_TOKEN_PROFILE chose the profile on purpose.
+fn route_subscription(r: &mut broker::Resolved, s: &str, chosen_by_env: bool) -> Result<()> {
+    use crate::config::FlowKind;
+    use crate::flows::auto::{self, Source};
+    let via_az = match r.profile.flow {
+        FlowKind::AzureCli => true,
+        FlowKind::Auto => auto::plan(&r.profile)?.chosen().is_some_and(|(source, _)| source == Source::AzureCli),
+        _ => false,
+    };
+    if via_az {
+        r.profile.settings.subscription = Some(s.to_string());
+        return r.reidentify(broker::existing_cache().as_ref());
+    }
+    if chosen_by_env {
+        return Ok(());
+    }
+    Err(Error::bad_input_hint(
+        format!("--subscription {s} is not the subscription of any profile, and profile '{}' does not sign in through az", r.profile.name),
+        format!("add subscription = \"{s}\" to the profile that reaches it, or set ENTRA_TOKEN_PROFILE to choose one for this call"),
+    ))
 }
 
 /// The command lines Azure SDKs send (`account get-access-token` with `--output`/`-o`,
@@ -354,10 +382,15 @@ fn get_access_token(a: &GetAccessTokenArgs) -> Result<ExitCode> {
     let format = a.format()?;
     let field = a.query_field()?;
     let mut req = a.to_request()?;
-    if let Some(s) = a.subscription.as_deref()
-        && std::env::var_os("ENTRA_TOKEN_PROFILE").is_none()
-    {
-        req.profile = profile_for_subscription(s)?;
+    let chosen_by_env = std::env::var_os("ENTRA_TOKEN_PROFILE").is_some();
+    // `--subscription S` held by no profile: az's own account for S, or a refusal (below).
+    let mut unheld = None;
+    if let Some(s) = a.subscription.as_deref() {
+        let holder = if chosen_by_env { None } else { profile_for_subscription(s)? };
+        if holder.is_none() {
+            unheld = Some(s);
+        }
+        req.profile = holder.or(req.profile);
     }
     if std::env::var_os(SHIM_ENV).is_some() {
         // An `az` that entra-token started led back to us: stop the loop here.
@@ -368,10 +401,17 @@ fn get_access_token(a: &GetAccessTokenArgs) -> Result<ExitCode> {
     // SAFETY: the az entry point runs on the main thread before any other thread exists.
     unsafe { std::env::set_var(SHIM_ENV, "1") };
 
-    let resolved = broker::resolve_here(&req);
+    let mut resolved = broker::resolve_here(&req);
+    if let (Some(s), Some(Ok(r))) = (unheld, resolved.as_mut())
+        && let Err(e) = route_subscription(r, s, chosen_by_env)
+    {
+        crate::log::line(format_args!("{}", error_line(&e, Some(&r.profile.origin))));
+        return Ok(ExitCode::from(e.exit_code()));
+    }
     let here = resolved.as_ref().and_then(|r| r.as_ref().ok());
     let origin = here.map(|r| r.profile.origin.clone());
     let profile_subscription = here.and_then(|r| r.profile.settings.subscription.clone());
+    let resolved_tenant = here.map(|r| r.identity.tenant.clone());
     let result = match resolved {
         Some(r) => r.and_then(|r| broker::get_token_resolved(&req, r, None)),
         None => broker::get_token(&req),
@@ -383,7 +423,7 @@ fn get_access_token(a: &GetAccessTokenArgs) -> Result<ExitCode> {
             return Ok(ExitCode::from(e.exit_code()));
         }
     };
-    let tenant = tenant_of(&cred, a.tenant.as_deref());
+    let tenant = tenant_of(&cred, resolved_tenant.as_deref(), a.tenant.as_deref());
     // az reports the subscription it used; with none known it reports the tenant, as it
     // does for tenant-level accounts (`az login --allow-no-subscriptions`).
     let subscription = a.subscription.clone().or(profile_subscription).unwrap_or_else(|| tenant.clone());

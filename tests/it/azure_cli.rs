@@ -95,8 +95,10 @@ fn az_scope_tenant_and_subscription_flags() {
     let mock = MockAuthority::start();
     let sb = configured(&mock, "");
     mock.add_tenant("fabrikam.test");
-    let out = run(az(&sb, &["account", "get-access-token", "-o=json", "--scope", "https://graph.microsoft.com/.default", "--tenant", "fabrikam.test", "--subscription", "my-sub"]));
-    let v = ok(&out);
+    // ENTRA_TOKEN_PROFILE chose the profile: it answers for the subscription it is told.
+    let mut c = az(&sb, &["account", "get-access-token", "-o=json", "--scope", "https://graph.microsoft.com/.default", "--tenant", "fabrikam.test", "--subscription", "my-sub"]);
+    c.env("ENTRA_TOKEN_PROFILE", "default");
+    let v = ok(&run(c));
     let last = mock.requests().into_iter().rev().find(|r| r.is_token_request()).unwrap();
     assert_eq!(last.form_get("scope"), Some("https://graph.microsoft.com/.default"));
     assert!(last.path.contains("/fabrikam.test/"), "{}", last.path);
@@ -127,9 +129,15 @@ fn az_subscription_picks_the_profile_that_holds_it() {
     let v = ok(&run(az(&sb, &["account", "get-access-token", "--output", "json", "--resource", "https://vault.azure.net", "--subscription", SUB])));
     assert_eq!(v["tenant"], mock.tenant_id(TENANT).as_str());
     assert_eq!(v["subscription"], SUB);
-    // An unknown subscription leaves the default profile in charge, and is echoed as az does.
-    let v = ok(&run(az(&sb, &["account", "get-access-token", "--output", "json", "--subscription", "elsewhere"])));
-    assert_eq!((v["tenant"].as_str(), v["subscription"].as_str()), (Some(mock.tenant_id(TENANT).as_str()), Some("elsewhere")));
+    // A subscription no profile holds is never answered by the default profile's identity
+    // labelled with it (a token of perhaps another tenant): exit 1, nothing requested.
+    let before = mock.token_requests();
+    let out = run(az(&sb, &["account", "get-access-token", "--output", "json", "--subscription", "elsewhere"]));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    assert!(stderr(&out).contains("--subscription elsewhere is not the subscription of any profile"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("ENTRA_TOKEN_PROFILE"), "{}", stderr(&out));
+    assert_eq!(mock.token_requests(), before);
     // An explicit ENTRA_TOKEN_PROFILE wins over the subscription.
     let mut c = az(&sb, &["account", "get-access-token", "--output", "json", "--subscription", other_sub]);
     c.env("ENTRA_TOKEN_PROFILE", "default");

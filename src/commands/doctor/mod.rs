@@ -253,7 +253,7 @@ fn auto_check(p: &Profile) -> Check {
                     },
                     kind => Ok(format!("{} endpoint in the environment", kind.name())),
                 },
-                (Source::AzureCli, _) => match (azure_cli::current_account(), azure_cli::find_az()) {
+                (Source::AzureCli, _) => match (azure_cli::current_account(p.settings.subscription.as_deref()), azure_cli::find_az()) {
                     (Some(a), _) => Ok(format!("az is signed in as {}", a.user)),
                     (None, Ok(Some(az))) => Ok(format!("{} (not signed in yet, so it may fail)", az.display())),
                     (None, _) => Err(format!("not signed in (no azureProfile.json in {})", azure_cli::config_dir().map(|d| d.display().to_string()).unwrap_or_else(|| "~/.azure".into()))),

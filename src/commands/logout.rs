@@ -1,0 +1,73 @@
+//! `logout`: drop the account's refresh token and the profile's access tokens (`--all`:
+//! every account's), through the refresh-token store and the broker's own `forget_tokens`.
+
+use crate::broker;
+use crate::commands::shared::open_cache;
+use crate::config;
+use crate::error::Result;
+use crate::log::line;
+use crate::rt_store;
+use clap::Args;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Debug, Args)]
+pub(crate) struct LogoutArgs {
+    /// Profile to sign out.
+    #[arg(short, long, conflicts_with = "all")]
+    pub profile: Option<String>,
+    /// Sign out every account and drop every cached token.
+    #[arg(long)]
+    pub all: bool,
+}
+
+pub(crate) fn run(args: &LogoutArgs) -> Result<ExitCode> {
+    let cache = open_cache()?;
+    if args.all {
+        let links = rt_store::all_links(&cache)?;
+        let mut rts = 0;
+        // Through each account's own store first (a keyring holds no files), then any file left.
+        for (_, l) in &links {
+            if let Ok(store) = config::resolve(Some(&l.profile)).and_then(|p| rt_store::store_for(&cache, &p)) {
+                let _lock = rt_store::lock(&cache, &l.key, Duration::from_secs(10))?;
+                rts += store.remove(&l.key).unwrap_or(false) as usize;
+            }
+        }
+        for name in cache.list("rt-")? {
+            rts += cache.remove(&name)? as usize;
+        }
+        // Everyone is signed out now: no profile's own sign-out needs remembering.
+        for name in cache.list("out-")? {
+            cache.remove(&name)?;
+        }
+        for (name, _) in &links {
+            cache.remove(name)?;
+        }
+        let ats = broker::forget_tokens(&cache, |_| true)?;
+        let who: Vec<String> = links.iter().map(|(_, l)| format!("{} ({})", l.username.as_deref().unwrap_or(&l.key.home_account_id), l.profile)).collect();
+        line(format_args!(
+            "signed out {} account link(s){}; removed {rts} refresh token(s) and {ats} access token(s)",
+            links.len(),
+            if who.is_empty() { String::new() } else { format!(": {}", who.join(", ")) }
+        ));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let profile = config::resolve(args.profile.as_deref())?;
+    let forgotten = rt_store::forget(&cache, &profile)?;
+    let ats = broker::forget_tokens(&cache, |e| e.profile == profile.name)?;
+    match forgotten {
+        Some(f) => {
+            let what = if f.removed_rt {
+                "its refresh token(s)".to_string()
+            } else if !f.kept_for.is_empty() {
+                format!("the link to it (its refresh token stays: profile(s) {} signed in as the same account; `logout --all` removes it)", f.kept_for.join(", "))
+            } else {
+                "the link to it (its refresh token was already gone)".to_string()
+            };
+            let tenants = if f.tenants > 1 { format!(" in {} tenants", f.tenants) } else { String::new() };
+            line(format_args!("signed out {} from profile '{}'{tenants}: removed {what} and {ats} access token(s)", f.link.username.as_deref().unwrap_or(&f.link.key.home_account_id), profile.name))
+        }
+        None => line(format_args!("profile '{}' was not signed in; removed {ats} access token(s)", profile.name)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
