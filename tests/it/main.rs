@@ -28,6 +28,8 @@ mod core;
 #[cfg(unix)]
 mod docker;
 #[cfg(unix)]
+mod docker_agent;
+#[cfg(unix)]
 mod doctor;
 #[cfg(unix)]
 mod faults;
