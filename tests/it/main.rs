@@ -66,7 +66,6 @@ mod protocol_examples;
 mod readme;
 #[cfg(unix)]
 mod secret_store;
-#[cfg(unix)]
 mod serve;
 #[cfg(unix)]
 mod service_fabric;
