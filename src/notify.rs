@@ -5,7 +5,7 @@
 
 /// Shows `summary` / `body` (plain text) if a session bus is there; never fails.
 pub(crate) fn send(summary: &str, body: &str) {
-    if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none_or(|a| a.is_empty()) {
+    if !crate::env::is_set(crate::env::DBUS_SESSION_BUS_ADDRESS) {
         crate::log::trace!(1, "no session D-Bus (DBUS_SESSION_BUS_ADDRESS unset); no desktop notification");
         return;
     }

@@ -140,7 +140,7 @@ pub(crate) fn sign_in(ctx: &FlowCtx<'_>) -> Result<TokenReply> {
     let pkce = pkce()?;
     let redirect = redirect_for(p.settings.redirect_uri.as_deref())?;
     let url = authorize_url(ctx, &redirect.uri, &pkce)?;
-    let over_ssh = ["SSH_CONNECTION", "SSH_TTY"].iter().any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()));
+    let over_ssh = crate::env::over_ssh();
     let mut opener = if redirect.listener.is_some() { open_browser(&url) } else { None };
     let mut pasted: Option<mpsc::Receiver<String>> = None;
     if opener.is_some() && !over_ssh {
@@ -284,7 +284,7 @@ fn respond(stream: &mut TcpStream, status: &str, title: &str, text: &str) {
 /// platform opener. None when nothing could be started.
 fn open_browser(url: &str) -> Option<Child> {
     let mut candidates: Vec<Vec<String>> = Vec::new();
-    if let Ok(b) = std::env::var("BROWSER") {
+    if let Some(b) = crate::env::raw(crate::env::BROWSER) {
         // Windows paths hold `:` (C:\\…): there the list separator is `;`, as in PATH.
         for cmd in b.split(if cfg!(windows) { ';' } else { ':' }).map(str::trim).filter(|c| !c.is_empty()) {
             let words: Vec<&str> = cmd.split_whitespace().collect();
@@ -299,7 +299,7 @@ fn open_browser(url: &str) -> Option<Child> {
         candidates.push(vec!["open".into(), url.into()]);
     } else if cfg!(target_os = "windows") {
         candidates.push(vec!["rundll32".into(), "url.dll,FileProtocolHandler".into(), url.into()]);
-    } else if ["DISPLAY", "WAYLAND_DISPLAY"].iter().any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty())) {
+    } else if crate::env::graphical() {
         candidates.push(vec!["xdg-open".into(), url.into()]);
     }
     for argv in candidates {

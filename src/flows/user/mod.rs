@@ -44,8 +44,7 @@ pub(crate) fn asked_person(profile: &Profile, flow: FlowKind) -> Option<String> 
 }
 
 pub(crate) fn default_user_flow() -> FlowKind {
-    let display = ["DISPLAY", "WAYLAND_DISPLAY"].iter().any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()));
-    if display || cfg!(any(target_os = "macos", target_os = "windows")) { FlowKind::Interactive } else { FlowKind::DeviceCode }
+    if crate::env::graphical() || cfg!(any(target_os = "macos", target_os = "windows")) { FlowKind::Interactive } else { FlowKind::DeviceCode }
 }
 
 fn acquire_as(ctx: &FlowCtx<'_>, flow: FlowKind) -> Result<TokenReply> {
