@@ -130,12 +130,10 @@ case "$mode" in
            #   (Windows ACLs and links have their own tests in fs and tests/it/windows.rs);
            #   sign_in_terminal: util-linux `script` for a pty; readme, completions_man: zsh, man;
            #   the rest: not yet ported (see docs/windows.md).
-           # Green under Wine: the unit tests, core, concurrency, process_death and windows.
-           # sign_in is not yet (6 of 25 fail: tests that read refresh-token files the
-           # Windows store seals, a config string with backslashes, and `login` opening a
-           # browser where Linux fails fast); run it with
-           # WINDOWS_TESTS="sign_in::" scripts/windows.sh test.
-           suites=${WINDOWS_TESTS:-core:: concurrency:: process_death:: windows::}
+           # Green under Wine: the unit tests, core, concurrency, process_death, sign_in
+           # (device code, the browser through a stand-in .exe, refresh with rotation,
+           # login/logout/status/inspect) and windows. Others: WINDOWS_TESTS="suite::".
+           suites=${WINDOWS_TESTS:-core:: concurrency:: process_death:: sign_in:: windows::}
            say "cargo test under Wine: ${*:---lib, then --test it -- $suites}"
            # -Zbuild-std (std and its unwinding): the test harness catches panics.
            # The unit tests, then the suites: module filters of the one test crate (tests/it),

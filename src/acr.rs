@@ -2,10 +2,12 @@
 //! `https://<registry>/oauth2/exchange` for an ACR refresh token, which Docker then uses
 //! as the password of the well-known null-GUID user. The refresh token is a secret and is
 //! cached like an access token (locked, atomic, 0600), so a `docker pull` in a loop costs
-//! one file read.
+//! one file read. The broker calls this for a request naming a `registry` (Docker's
+//! helper, here or on the token agent's side), so no protocol codec does network.
 
 use crate::authority;
-use crate::broker::{self, TokenRequest};
+use crate::broker::{self, Credential, Resolved, TokenRequest};
+use crate::flows::Prompt;
 use crate::cache::{self, Cache};
 use crate::clock::{self, Deadline};
 use crate::error::{Error, Result};
@@ -14,6 +16,8 @@ use crate::log::{trace, warn};
 use crate::secret::Secret;
 use serde::{Deserialize, Serialize};
 
+/// The `token_type` of a credential that is a registry's refresh token, not an Entra token.
+pub(crate) const TOKEN_TYPE: &str = "acr_refresh_token";
 /// The user name ACR expects with a refresh token as the password.
 pub(crate) const ACR_USERNAME: &str = "00000000-0000-0000-0000-000000000000";
 /// Replaces `https://<registry>/oauth2/exchange` (tests and private stand-ins; https or loopback only).
@@ -127,25 +131,44 @@ fn fresh(cache: &Cache, key: &str, now: i64) -> Result<Option<AcrEntry>> {
     Ok(cache.read::<AcrEntry>(key)?.filter(|e| e.v == 1 && e.expires_on - now > broker::DEFAULT_MIN_VALIDITY))
 }
 
-/// The Entra token ACR's exchange takes: Azure management (ACR accepts its audience),
-/// unless the profile names its own target. This is the one place an ARM token is the
-/// default, and it goes only to the registry the profile claims (`exchange_url`).
-fn entra_request(profile: &str) -> Result<TokenRequest> {
+/// The request for `profile`'s token at `registry`: the Entra token ACR's exchange takes
+/// is Azure management's (ACR accepts its audience) unless the profile names its own
+/// target. This is the one place an ARM token is the default, and it goes only to the
+/// registry the profile claims (`exchange_url`).
+pub(crate) fn request(profile: &str, registry: &str) -> Result<TokenRequest> {
     let p = crate::config::resolve(Some(profile))?;
     let has_target = p.settings.resource.is_some() || p.settings.scopes.as_ref().is_some_and(|s| !s.is_empty());
-    Ok(TokenRequest { profile: Some(profile.to_string()), resource: (!has_target).then(|| EXCHANGE_RESOURCE.to_string()), ..TokenRequest::default() })
+    Ok(TokenRequest {
+        profile: Some(profile.to_string()),
+        resource: (!has_target).then(|| EXCHANGE_RESOURCE.to_string()),
+        registry: Some(registry.to_string()),
+        ..TokenRequest::default()
+    })
 }
 
-/// The ACR refresh token for `registry` (host[:port]) as `profile`: from the cache, or by
-/// exchanging a (possibly cached) Entra token.
-pub(crate) fn refresh_token(registry: &str, profile: &str) -> Result<(Secret<String>, i64)> {
-    let req = entra_request(profile)?;
-    let resolved = broker::resolve(&req)?;
-    let key = key(registry, &resolved.key);
+/// The broker's answer to a request with `registry`: the registry's refresh token, from
+/// the cache, or by exchanging the (possibly cached) Entra token `r` names.
+pub(crate) fn credential(req: &TokenRequest, registry: &str, r: Resolved, prompt: Option<Prompt>) -> Result<Credential> {
+    let key = key(registry, &r.key);
+    let (profile, client_id, tenant) = (r.profile.name.clone(), r.profile.client_id.clone(), r.profile.authority.tenant.clone());
+    let answer = |e: AcrEntry, tenant: String, from_cache: bool| Credential {
+        access_token: e.refresh_token,
+        token_type: TOKEN_TYPE.into(),
+        expires_on: e.expires_on,
+        profile: profile.clone(),
+        tenant_id: Some(tenant),
+        client_id: client_id.clone(),
+        scopes: vec![],
+        resource: None,
+        account: None,
+        from_cache,
+    };
     let cache = Cache::open(cache::default_dir()?)?;
-    if let Some(e) = fresh(&cache, &key, clock::now())? {
+    if !req.force_refresh
+        && let Some(e) = fresh(&cache, &key, clock::now())?
+    {
         trace!(1, "cache hit {key}");
-        return Ok((e.refresh_token, e.expires_on));
+        return Ok(answer(e, tenant, true));
     }
     let deadline = Deadline::after(req.timeout);
     let _lock = match cache.lock(&key, deadline.remaining()) {
@@ -156,29 +179,31 @@ pub(crate) fn refresh_token(registry: &str, profile: &str) -> Result<(Secret<Str
             None
         }
     };
-    if let Some(e) = fresh(&cache, &key, clock::now())? {
+    if !req.force_refresh
+        && let Some(e) = fresh(&cache, &key, clock::now())?
+    {
         trace!(1, "another process stored {key} while we waited");
-        return Ok((e.refresh_token, e.expires_on));
+        return Ok(answer(e, tenant, true));
     }
-    let cred = broker::get_token(&req)?;
-    let tenant = cred.tenant_id.clone().unwrap_or_else(|| resolved.profile.authority.tenant.clone());
+    let entra = TokenRequest { registry: None, ..req.clone() };
+    let cred = broker::get_token_resolved(&entra, r, prompt)?;
+    let tenant = cred.tenant_id.clone().unwrap_or(tenant);
     let url = exchange_url(registry)?;
     let http = Http::new();
     let form = exchange_form(registry, &tenant, cred.access_token.expose());
     let reply = http.post_form(&url, &form, &[("Accept", "application/json")], deadline, RetryPolicy::TOKEN)?;
     let (token, expires_on) = parse_exchange(reply.status, &reply.body, registry, clock::now())?;
-    let entry = AcrEntry { v: 1, refresh_token: token, expires_on, registry: registry.to_string(), profile: profile.to_string(), cached_at: clock::now() };
+    let entry = AcrEntry { v: 1, refresh_token: token, expires_on, registry: registry.to_string(), profile: cred.profile.clone(), cached_at: clock::now() };
     if let Err(e) = cache.write(&key, &entry) {
         warn!("could not store the registry token ({}); answering anyway", crate::error::one_line(&e));
     }
-    Ok((entry.refresh_token, entry.expires_on))
+    Ok(answer(entry, tenant, false))
 }
 
 /// Drops the cached refresh token for `registry` (docker logout / erase). True if one was there.
-pub(crate) fn forget(registry: &str, profile: &str) -> Result<bool> {
-    let resolved = broker::resolve(&entra_request(profile)?)?;
+pub(crate) fn forget(registry: &str, r: &Resolved) -> Result<bool> {
     let cache = Cache::open(cache::default_dir()?)?;
-    cache.remove(&key(registry, &resolved.key))
+    cache.remove(&key(registry, &r.key))
 }
 
 #[cfg(test)]

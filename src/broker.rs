@@ -45,6 +45,14 @@ pub(crate) struct TokenRequest {
     pub url: Option<String>,
     /// With nobody to answer a prompt, wait this long for a `login` elsewhere (else the profile's `wait_for_login`).
     pub wait_for_login: Option<Duration>,
+    /// With `url`: the URL is a Docker registry as Docker named it; the side holding the
+    /// profiles (this machine, or the token agent's) decides who claims it and whether it
+    /// is an Azure Container Registry.
+    pub docker: bool,
+    /// An Azure Container Registry (host[:port]): the answer is that registry's refresh
+    /// token from ACR's exchange of this request's Entra token (`crate::acr`), not the
+    /// Entra token itself.
+    pub registry: Option<String>,
 }
 
 impl Default for TokenRequest {
@@ -63,6 +71,8 @@ impl Default for TokenRequest {
             prompts: true,
             url: None,
             wait_for_login: None,
+            docker: false,
+            registry: None,
         }
     }
 }
@@ -221,6 +231,11 @@ pub(crate) fn resolve_here(req: &TokenRequest) -> Option<Result<Resolved>> {
 
 /// `get_token` for a front end that already resolved the request (to read its profile).
 pub(crate) fn get_token_resolved(req: &TokenRequest, r: Resolved, prompt: Option<Prompt>) -> Result<Credential> {
+    // Docker and ACR: the Entra token is traded at the registry, behind the broker, so no
+    // codec does network and the token agent can answer with the registry's token.
+    if let Some(registry) = req.registry.as_deref() {
+        return crate::acr::credential(req, registry, r, prompt);
+    }
     let wait = crate::login_wait::duration(req, &r.profile)?;
     match (get_token_here(req, r, prompt), wait) {
         (Err(e @ Error::InteractionRequired { .. }), Some(limit)) => crate::login_wait::wait(req, e, limit),
@@ -321,21 +336,34 @@ pub(crate) fn acquire_locked(
 }
 
 /// Removes the cached access token for a request, under its lock, when it is the one the
-/// server rejected (or when git did not say which). True when something was removed.
+/// server rejected (`rejected`: its `fingerprint`; None when the caller did not say which).
+/// Under ENTRA_TOKEN_AGENT the agent drops its own. True when something was removed.
 pub(crate) fn forget(req: &TokenRequest, rejected: Option<&str>) -> Result<bool> {
-    if req.url.is_some() {
-        trace!(1, "the token agent answered; its cache is on its side, nothing to drop here");
-        return Ok(false);
+    if let Some(socket) = crate::agent::from_env() {
+        return crate::agent::client::forget(&socket, req, rejected);
     }
-    let r = resolve(req)?;
+    forget_resolved(req, resolve(req)?, rejected)
+}
+
+/// `forget` for a request already resolved here (the token agent resolves it against its policy first).
+pub(crate) fn forget_resolved(req: &TokenRequest, r: Resolved, rejected: Option<&str>) -> Result<bool> {
+    if let Some(registry) = req.registry.as_deref() {
+        return crate::acr::forget(registry, &r);
+    }
     let Some(cache) = open_cache(req)? else { return Ok(false) };
     let _lock = cache.lock(&r.key, req.timeout)?;
     let Some(entry) = cache.read::<TokenEntry>(&r.key)? else { return Ok(false) };
-    if rejected.is_some_and(|t| t != entry.access_token.expose()) {
+    if rejected.is_some_and(|fp| fp != fingerprint(entry.access_token.expose())) {
         trace!(1, "the rejected credential is not our cached token; keeping it");
         return Ok(false);
     }
     cache.remove(&r.key)
+}
+
+/// A token's SHA-256 in hex: how a rejected token is named without sending it anywhere
+/// (git's `erase` through the token agent).
+pub(crate) fn fingerprint(token: &str) -> String {
+    ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Removes cached access tokens that `select` selects; returns how many.

@@ -12,7 +12,7 @@
 //! 5. rt_store: signed-in people and their refresh tokens, in a file or the OS keyring
 //! 6. config, config_errors, authority, oauth, http, jwt: profiles, clouds, the token endpoint's wire format, HTTP
 //! 7. cache: the token files, locked, atomic and private
-//! 8. fs, at_rest, peer, notify, os_secret: the platform: file-system chokepoint, sealing at rest, local peers' uids, desktop notifications, secrets other programs keep in the OS store
+//! 8. fs, at_rest, console, peer, notify, os_secret: the platform: file-system chokepoint, sealing at rest, the person's console, local peers' uids, desktop notifications, secrets other programs keep in the OS store
 //! 9. env, error, suggest, clock, log, secret: variable names and ambient lookups, errors and "did you mean", time, stderr, redaction
 
 mod acr;
@@ -26,6 +26,7 @@ mod clock;
 mod commands;
 mod config;
 mod config_errors;
+mod console;
 mod env;
 mod error;
 mod flows;

@@ -50,9 +50,12 @@ pub(crate) fn secret_service_lookup(queries: &[ItemQuery<'_>], label_prefix: &st
     Ok(None)
 }
 
+/// Where there is no Secret Service to ask, Err names the item that was wanted.
 #[cfg(not(all(target_os = "linux", feature = "keyring")))]
-pub(crate) fn secret_service_lookup(_: &[ItemQuery<'_>], _: &str, _: &str) -> Result<Option<Vec<u8>>, String> {
-    Err(if cfg!(target_os = "linux") { "this build has no keyring support" } else { "there is no Secret Service on this platform" }.into())
+pub(crate) fn secret_service_lookup(queries: &[ItemQuery<'_>], label_prefix: &str, _: &str) -> Result<Option<Vec<u8>>, String> {
+    let why = if cfg!(target_os = "linux") { "this build has no keyring support" } else { "there is no Secret Service on this platform" };
+    let wanted: Vec<String> = queries.iter().map(|q| format!("{} {:?}", q.schema, q.attributes)).chain([format!("label {label_prefix:?}")]).collect();
+    Err(format!("{why} (wanted an item by {})", wanted.join(" or ")))
 }
 
 /// The password of the Keychain item `service`/`account` (macOS). Ok(None): none there.

@@ -58,24 +58,72 @@ fn unreachable(socket: &Path, message: String) -> Error {
 }
 
 /// Asks the agent at `socket` for the token `req` describes.
-#[cfg(unix)]
 pub(crate) fn get_token(socket: &Path, req: &TokenRequest) -> Result<Credential> {
+    trace!(1, "asking the token agent at {}", socket.display());
+    let answer = exchange(socket, &super::encode_request(req, None), req.timeout)?;
+    decode_answer(socket, &answer)
+}
+
+/// Asks the agent at `socket` to drop its cached token for `req` (the one whose SHA-256
+/// is `rejected`, when given). True when it dropped one.
+pub(crate) fn forget(socket: &Path, req: &TokenRequest, rejected: Option<&str>) -> Result<bool> {
+    trace!(1, "asking the token agent at {} to drop its cached token", socket.display());
+    let answer = exchange(socket, &super::encode_request(req, Some(rejected)), req.timeout)?;
+    let line = first_line(socket, &answer)?;
+    check_error(line)?;
+    #[derive(Deserialize)]
+    struct Forgotten {
+        forgotten: bool,
+    }
+    serde_json::from_slice::<Forgotten>(line).map(|f| f.forgotten).map_err(|_| unreachable(socket, "the answer is not a protocol v1 answer".into()))
+}
+
+/// What an agent says it serves (`doctor`).
+pub(crate) struct Info {
+    pub profiles: Vec<String>,
+    pub resources: Vec<String>,
+    pub confirm: String,
+}
+
+/// Asks the agent at `socket` what it serves.
+pub(crate) fn info(socket: &Path, timeout: std::time::Duration) -> Result<Info> {
+    let request = format!("{}\n", serde_json::json!({ "v": super::VERSION, "op": "info", "timeout": timeout.as_secs().clamp(1, super::MAX_TIMEOUT.as_secs()) }));
+    let answer = exchange(socket, &request, timeout)?;
+    let line = first_line(socket, &answer)?;
+    check_error(line)?;
+    #[derive(Deserialize)]
+    struct Wire {
+        agent: Body,
+    }
+    #[derive(Deserialize)]
+    struct Body {
+        profiles: Vec<String>,
+        resources: Vec<String>,
+        confirm: String,
+    }
+    let w: Wire = serde_json::from_slice(line).map_err(|_| unreachable(socket, "the answer is not a protocol v1 answer".into()))?;
+    let clean = |v: Vec<String>| v.iter().take(100).map(|s| printable(s)).collect();
+    Ok(Info { profiles: clean(w.agent.profiles), resources: clean(w.agent.resources), confirm: printable(&w.agent.confirm) })
+}
+
+/// One request line out, one answer line back, all within `timeout` (the caller's
+/// `--timeout`: the agent may be waiting for its person, but we wait no longer).
+#[cfg(unix)]
+fn exchange(socket: &Path, line: &str, timeout: std::time::Duration) -> Result<Vec<u8>> {
     use std::io::{Read, Write};
     use std::os::unix::net::UnixStream;
-    trace!(1, "asking the token agent at {}", socket.display());
     let mut stream = UnixStream::connect(socket).map_err(|e| unreachable(socket, format!("cannot connect: {e}")))?;
-    let line = super::encode_request(req);
-    stream.set_write_timeout(Some(super::REQUEST_DEADLINE)).ok();
+    let deadline = crate::clock::Deadline::after(timeout);
+    stream.set_write_timeout(Some(super::REQUEST_DEADLINE.min(timeout.max(std::time::Duration::from_millis(1))))).ok();
     // An agent that refuses us (another uid) answers and closes before reading: the
     // write then fails, and its answer is still there to read.
     let sent = stream.write_all(line.as_bytes());
-    let deadline = crate::clock::Deadline::after(super::ANSWER_DEADLINE);
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
     loop {
         let left = deadline.remaining();
         if left.is_zero() {
-            return Err(Error::Timeout { what: "waiting for the token agent's answer".into(), after: super::ANSWER_DEADLINE });
+            return Err(Error::Timeout { what: format!("waiting for the token agent ({}={})", super::ENV, socket.display()), after: timeout });
         }
         stream.set_read_timeout(Some(left)).ok();
         match stream.read(&mut chunk) {
@@ -97,28 +145,38 @@ pub(crate) fn get_token(socket: &Path, req: &TokenRequest) -> Result<Credential>
     }
     match sent {
         Err(e) if buf.is_empty() => Err(unreachable(socket, format!("cannot send the request: {e}"))),
-        _ => decode_answer(socket, &buf),
+        _ => Ok(buf),
     }
 }
 
 #[cfg(not(unix))]
-pub(crate) fn get_token(socket: &Path, _req: &TokenRequest) -> Result<Credential> {
+fn exchange(socket: &Path, _line: &str, _timeout: std::time::Duration) -> Result<Vec<u8>> {
     Err(unreachable(socket, "the token agent needs Unix sockets, which this build does not have".into()))
 }
 
-/// The agent's answer line: a credential, or its error with its exit code.
-fn decode_answer(socket: &Path, bytes: &[u8]) -> Result<Credential> {
+/// The answer's first line; an empty one is the agent hanging up.
+fn first_line<'a>(socket: &Path, bytes: &'a [u8]) -> Result<&'a [u8]> {
     let line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
     if line.is_empty() {
         return Err(unreachable(socket, "the agent closed the connection without an answer".into()));
     }
-    if let Ok(e) = serde_json::from_slice::<ErrorAnswer>(line) {
-        let b = e.error;
-        let exit = if (1..=5).contains(&b.exit_code) { b.exit_code } else { 1 };
-        // The agent's own refusals already say whose they are.
-        let message = b.message.strip_prefix("the token agent (ENTRA_TOKEN_AGENT): ").unwrap_or(&b.message);
-        return Err(Error::Agent { code: known_code(&b.code), message: printable(message), hint: b.hint.as_deref().map(printable), exit });
-    }
+    Ok(line)
+}
+
+/// The agent's error answer as our error, with its exit code; Ok when the line is no error.
+fn check_error(line: &[u8]) -> Result<()> {
+    let Ok(e) = serde_json::from_slice::<ErrorAnswer>(line) else { return Ok(()) };
+    let b = e.error;
+    let exit = if (1..=5).contains(&b.exit_code) { b.exit_code } else { 1 };
+    // The agent's own refusals already say whose they are.
+    let message = b.message.strip_prefix("the token agent (ENTRA_TOKEN_AGENT): ").unwrap_or(&b.message);
+    Err(Error::Agent { code: known_code(&b.code), message: printable(message), hint: b.hint.as_deref().map(printable), exit })
+}
+
+/// The agent's answer line: a credential, or its error with its exit code.
+fn decode_answer(socket: &Path, bytes: &[u8]) -> Result<Credential> {
+    let line = first_line(socket, bytes)?;
+    check_error(line)?;
     let a: Answer = serde_json::from_slice(line).map_err(|_| unreachable(socket, "the answer is not a protocol v1 answer".into()))?;
     if a.v != super::VERSION {
         return Err(unreachable(socket, format!("the agent speaks protocol v{}, not v{}", a.v, super::VERSION)));
@@ -181,10 +239,15 @@ mod tests {
     #[test]
     fn requests_carry_only_what_the_agent_needs() {
         let req = TokenRequest { resource: Some("graph".into()), url: Some("https://h/x".into()), force_refresh: true, ..TokenRequest::default() };
-        let line = super::super::encode_request(&req);
+        let line = super::super::encode_request(&req, None);
         assert!(line.ends_with('\n'));
         let back: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!((back["resource"].as_str(), back["url"].as_str(), back["force_refresh"].as_bool()), (Some("graph"), Some("https://h/x"), Some(true)));
-        assert!(back.get("wait_for_login").is_none() && back.get("timeout").is_none());
+        assert_eq!(back["timeout"], 60);
+        assert!(back.get("wait_for_login").is_none() && back.get("op").is_none() && back.get("docker").is_none());
+        let fp = crate::broker::fingerprint("tok");
+        let back: serde_json::Value = serde_json::from_str(&super::super::encode_request(&req, Some(Some(&fp)))).unwrap();
+        assert_eq!((back["op"].as_str(), back["rejected_sha256"].as_str()), (Some("forget"), Some(fp.as_str())));
+        assert!(!back.to_string().contains("\"tok\""));
     }
 }

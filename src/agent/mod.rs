@@ -22,9 +22,9 @@ pub(crate) const MAX_REQUEST: u64 = 64 * 1024;
 pub(crate) const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
 /// The largest answer a client reads (a token is a few KiB).
 pub(crate) const MAX_ANSWER: u64 = 256 * 1024;
-/// How long a client waits for an answer: the agent may be showing a device code or a
-/// confirmation to its person.
-pub(crate) const ANSWER_DEADLINE: Duration = Duration::from_secs(600);
+/// The longest a request may ask the agent to work on it (its `timeout`); a client waits
+/// for the answer no longer than its own `--timeout`.
+pub(crate) const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, Args)]
 pub(crate) struct AgentArgs {
@@ -42,9 +42,32 @@ pub(crate) struct AgentArgs {
     /// Stop after this long (e.g. 8h, 30m), removing the socket, like `ssh-agent -t`.
     #[arg(short = 't', long, value_parser = crate::clock::parse_duration)]
     pub timeout: Option<Duration>,
-    /// Ask on this terminal before answering each request (refused when nobody answers in time).
-    #[arg(long)]
-    pub confirm: bool,
+    /// Ask before answering each request (refused when nobody answers in time): on this
+    /// terminal, by a desktop notification with Allow/Deny (`notify`), or `auto` (the
+    /// terminal when there is one, else a notification), which plain `--confirm` means.
+    #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "auto", value_name = "HOW")]
+    pub confirm: Option<Confirm>,
+}
+
+/// How the agent's person approves a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Confirm {
+    /// The terminal when the agent has one, else a desktop notification.
+    Auto,
+    /// Ask on the agent's controlling terminal.
+    Terminal,
+    /// A freedesktop notification with Allow and Deny over the session D-Bus.
+    Notify,
+}
+
+impl Confirm {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Confirm::Auto => "auto",
+            Confirm::Terminal => "terminal",
+            Confirm::Notify => "notify",
+        }
+    }
 }
 
 /// The socket the client is told to use, or None when `ENTRA_TOKEN_AGENT` is unset or empty.
@@ -65,9 +88,11 @@ pub(crate) fn default_socket() -> PathBuf {
     dir.join("agent.sock")
 }
 
-/// The request line a client sends: the native protocol's request, plus `url`.
-pub(crate) fn encode_request(req: &TokenRequest) -> String {
-    let mut v = serde_json::json!({ "v": VERSION, "min_validity": req.min_validity });
+/// The request line a client sends: the native protocol's request, plus `url` (and
+/// `docker`: the URL is a registry as Docker named it), the client's `timeout` in seconds,
+/// and for `op: "forget"` the rejected token's SHA-256 (`rejected_sha256`; never the token).
+pub(crate) fn encode_request(req: &TokenRequest, forget: Option<Option<&str>>) -> String {
+    let mut v = serde_json::json!({ "v": VERSION, "min_validity": req.min_validity, "timeout": req.timeout.as_secs().clamp(1, MAX_TIMEOUT.as_secs()) });
     let profile = req.profile.clone().or_else(|| crate::env::var_untrimmed(crate::env::PROFILE));
     let fields: [(&str, serde_json::Value); 7] = [
         ("profile", profile.into()),
@@ -86,5 +111,28 @@ pub(crate) fn encode_request(req: &TokenRequest) -> String {
     if req.force_refresh {
         v["force_refresh"] = true.into();
     }
+    if req.docker {
+        v["docker"] = true.into();
+    }
+    if let Some(rejected) = forget {
+        v["op"] = "forget".into();
+        if let Some(fp) = rejected {
+            v["rejected_sha256"] = fp.into();
+        }
+    }
     format!("{v}\n")
+}
+
+/// `login` under ENTRA_TOKEN_AGENT: sign-ins belong to the agent's machine (as keys
+/// belong to ssh-agent's), one made here would put a refresh token on the host the agent
+/// keeps free of them, and no front end here would use it. Refused, as one line naming
+/// the variable, before anything is read or asked.
+pub(crate) fn refuse_local_sign_in() -> crate::error::Result<()> {
+    match from_env() {
+        None => Ok(()),
+        Some(socket) => Err(crate::error::Error::bad_input_hint(
+            format!("{ENV} is set ({}): this machine gets its tokens from the token agent, so a sign-in here would not be used", socket.display()),
+            format!("run `entra-token login` on the agent's machine, or unset {ENV} to sign in on this one"),
+        )),
+    }
 }

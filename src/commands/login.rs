@@ -34,6 +34,7 @@ pub(crate) struct LoginArgs {
 }
 
 pub(crate) fn run(args: &LoginArgs) -> Result<ExitCode> {
+    crate::agent::refuse_local_sign_in()?;
     let req = args.target.to_request();
     let mut r = broker::resolve(&req)?;
     // An `auto` profile whose chain ends at its person (nothing in the environment decides

@@ -240,4 +240,38 @@ mod tests {
         assert_eq!(encrypt_setting("[other]\nencrypt_token_cache = true\n"), None);
         assert_eq!(encrypt_setting(""), None);
     }
+
+    /// az on Windows (msal-extensions' FilePersistenceWithDataProtection) writes
+    /// `msal_token_cache.bin` as `CryptProtectData(json, "python_data", empty entropy,
+    /// UI forbidden)`: the reader opens exactly that (under Wine's DPAPI here), and a blob
+    /// sealed with other entropy (not az's) is a clear Err, not garbage.
+    #[cfg(windows)]
+    #[test]
+    fn azs_dpapi_protected_cache_file_is_read_on_windows() {
+        use windows_sys::Win32::Foundation::LocalFree;
+        use windows_sys::Win32::Security::Cryptography::{CRYPT_INTEGER_BLOB, CRYPTPROTECT_UI_FORBIDDEN, CryptProtectData};
+        fn protect(plain: &[u8], entropy: &[u8]) -> Vec<u8> {
+            let blob = |b: &[u8]| CRYPT_INTEGER_BLOB { cbData: b.len() as u32, pbData: b.as_ptr().cast_mut() };
+            let descr: Vec<u16> = "python_data".encode_utf16().chain([0]).collect();
+            let mut out = CRYPT_INTEGER_BLOB { cbData: 0, pbData: std::ptr::null_mut() };
+            // SAFETY: the blobs point at live slices; out is LocalAlloc'd by DPAPI, copied, freed.
+            unsafe {
+                assert_ne!(CryptProtectData(&blob(plain), descr.as_ptr(), &blob(entropy), std::ptr::null(), std::ptr::null(), CRYPTPROTECT_UI_FORBIDDEN, &mut out), 0, "{}", std::io::Error::last_os_error());
+                let v = std::slice::from_raw_parts(out.pbData, out.cbData as usize).to_vec();
+                LocalFree(out.pbData.cast());
+                v
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let json = br#"{"AccessToken":{"k":{"secret":"az-access-token","home_account_id":"u.t","environment":"login.microsoftonline.com","client_id":"04b07795-8ddb-461a-bbee-02f9e1bf7b46","realm":"t","target":"https://management.core.windows.net//.default","expires_on":"4102444800","token_type":"Bearer"}},"Account":{"a":{"home_account_id":"u.t","environment":"login.microsoftonline.com","username":"ann@contoso.test","realm":"t"}}}"#;
+        let sealed = protect(json, b"");
+        assert!(!sealed.windows(15).any(|w| w == b"az-access-token"), "not encrypted");
+        std::fs::write(dir.path().join("msal_token_cache.bin"), &sealed).unwrap();
+        let c = load(dir.path(), None).unwrap();
+        assert_eq!(c.access_tokens["k"].secret.expose(), "az-access-token");
+        assert_eq!(c.accounts["a"].username, "ann@contoso.test");
+        std::fs::write(dir.path().join("msal_token_cache.bin"), protect(json, b"someone else's entropy")).unwrap();
+        let Err(why) = load(dir.path(), None) else { panic!("a blob sealed with other entropy was read") };
+        assert!(why.contains("cannot be read here") && why.contains("could not decrypt"), "{why}");
+    }
 }

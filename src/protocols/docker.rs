@@ -4,8 +4,9 @@
 //! protocol here, errors go to STDOUT with exit 1, and the exact sentence
 //! `credentials not found in native keychain` means "not mine". Only registries a
 //! profile's `urls` claims get a credential; Azure Container Registries get an ACR
-//! refresh token (exchanged and cached by `crate::acr`), others the Entra access token
-//! for the profile's `resource` (refused when the profile names none).
+//! refresh token (the broker has `crate::acr` exchange and cache it), others the Entra
+//! access token for the profile's `resource` (refused when the profile names none). Under
+//! ENTRA_TOKEN_AGENT the agent's profiles claim registries and the agent does the exchange.
 
 use crate::acr;
 use crate::broker;
@@ -108,27 +109,46 @@ fn load_config() -> Result<ConfigFile> {
     }
 }
 
-fn get(server: &str) -> std::result::Result<Credentials, Failure> {
-    let file = load_config().map_err(|e| Failure::Other(error::one_line(&e)))?;
+/// The broker's request for the registry Docker named, or None when no profile claims it
+/// ("not mine"). Under the token agent its profiles decide, on its side of the socket; an
+/// ACR's request names the registry, so the broker answers with ACR's exchanged token.
+pub(crate) fn request(server: &str) -> Result<Option<broker::TokenRequest>> {
+    if crate::agent::from_env().is_some() {
+        return Ok(Some(broker::TokenRequest { url: Some(server.to_string()), docker: true, ..Default::default() }));
+    }
+    let file = load_config()?;
     let Some((profile, is_acr)) = claim(&file, server) else {
         trace!(1, "no profile claims {server}");
-        return Err(Failure::NotFound);
+        return Ok(None);
     };
-    let registry = registry_of(server).ok_or(Failure::NotFound)?;
-    let fail = |e: Error| {
-        crate::log::line(format_args!("{}", error::one_line(&e)));
-        Failure::Other(error::one_line(&e))
-    };
+    let Some(registry) = registry_of(server) else { return Ok(None) };
     if is_acr {
-        let (token, _) = acr::refresh_token(&registry, &profile).map_err(fail)?;
-        return Ok(Credentials { server_url: server.to_string(), username: acr::ACR_USERNAME.into(), secret: token });
+        return acr::request(&profile, &registry).map(Some);
     }
     // Any other registry gets a token only for the API its profile names: never the
     // management token ACR's exchange uses, which would let the registry act as us.
-    let url = urlmatch::parse(server).ok_or(Failure::NotFound)?;
-    let req = super::request_for_profile(&profile, &url).map_err(fail)?;
+    let url = urlmatch::parse(server).ok_or_else(|| Error::bad_input(format!("{server} is not a registry URL")))?;
+    super::request_for_profile(&profile, &url).map(Some)
+}
+
+/// "Not mine", however it was said: no profile here claims the registry, or none of the token agent's does.
+fn not_found(e: &Error) -> bool {
+    matches!(e, Error::Agent { code: "profile_not_found", .. })
+}
+
+fn fail(e: Error) -> Failure {
+    if not_found(&e) {
+        return Failure::NotFound;
+    }
+    crate::log::line(format_args!("{}", error::one_line(&e)));
+    Failure::Other(error::one_line(&e))
+}
+
+fn get(server: &str) -> std::result::Result<Credentials, Failure> {
+    let req = request(server).map_err(fail)?.ok_or(Failure::NotFound)?;
     let cred = broker::get_token(&req).map_err(fail)?;
-    Ok(Credentials { server_url: server.to_string(), username: TOKEN_USERNAME.into(), secret: cred.access_token })
+    let username = if cred.token_type == acr::TOKEN_TYPE { acr::ACR_USERNAME } else { TOKEN_USERNAME };
+    Ok(Credentials { server_url: server.to_string(), username: username.into(), secret: cred.access_token })
 }
 
 /// Docker stores what `docker login` typed. For a registry a profile claims, the
@@ -148,16 +168,13 @@ fn store(input: &[u8]) -> std::result::Result<String, Failure> {
     Ok(String::new())
 }
 
+/// `docker logout`: drops the registry's cached token (here, or on the token agent's side).
 fn erase(server: &str) -> std::result::Result<(), Failure> {
-    let file = load_config().map_err(|e| Failure::Other(error::one_line(&e)))?;
-    let (profile, is_acr) = claim(&file, server).ok_or(Failure::NotFound)?;
-    if is_acr {
-        let registry = registry_of(server).ok_or(Failure::NotFound)?;
-        match acr::forget(&registry, &profile) {
-            Ok(true) => trace!(1, "dropped the cached registry token for {registry}"),
-            Ok(false) => trace!(1, "no cached registry token for {registry}"),
-            Err(e) => return Err(Failure::Other(error::one_line(&e))),
-        }
+    let req = request(server).map_err(fail)?.ok_or(Failure::NotFound)?;
+    match broker::forget(&req, None) {
+        Ok(true) => trace!(1, "dropped the cached token for {server}"),
+        Ok(false) => trace!(1, "no cached token for {server}"),
+        Err(e) => return Err(fail(e)),
     }
     Ok(())
 }

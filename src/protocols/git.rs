@@ -122,8 +122,8 @@ pub(crate) fn serve(operation: &str) -> Result<ExitCode> {
             super::write_stdout(encode_get(&req, &cred)?.as_bytes())?;
         }
         "erase" => {
-            let rejected = req.credential.as_deref().or(req.password.as_deref());
-            if broker::forget(&token_req, rejected)? {
+            let rejected = req.credential.as_deref().or(req.password.as_deref()).map(broker::fingerprint);
+            if broker::forget(&token_req, rejected.as_deref())? {
                 warn!("git rejected the token for {url}; dropped it from the cache");
             }
         }

@@ -2,7 +2,9 @@
 //! Credential Manager on Windows), chosen by a profile's `storage`: `keyring` demands it,
 //! `auto` (the default) uses it when it answers and otherwise keeps the 0600 file — and
 //! says so once, remembered by a marker in the cache directory, instead of failing or
-//! re-prompting on every call. Access tokens never come here: they stay in files.
+//! re-prompting on every call. One entry the keyring refuses for its size (Credential
+//! Manager takes at most 2,560 bytes per secret) goes to the file alone, said on stderr,
+//! and the keyring stays in use for the others. Access tokens never come here.
 
 use crate::rt_store::{AccountKey, FileRtStore, RtStore, StoredRt};
 use crate::cache::Cache;
@@ -104,6 +106,32 @@ fn no_session_bus() -> Option<String> {
     None
 }
 
+/// Why the keyring did not take an entry: this entry's size (the others may still fit),
+/// or the keyring itself.
+enum Refused {
+    TooLarge(String),
+    Failed(Error),
+}
+
+impl Keyring {
+    #[cfg(feature = "keyring")]
+    fn put(&self, rt: &StoredRt) -> std::result::Result<(), Refused> {
+        let json = serde_json::to_string(rt).map_err(|e| Refused::Failed(Error::caused("cannot encode the refresh token entry", e)))?;
+        match Keyring::entry(&rt.key).map_err(Refused::Failed)?.set_password(&json) {
+            Ok(()) => Ok(()),
+            // Windows stores the text as UTF-16: 2,560 bytes are 1,280 characters.
+            Err(keyring::Error::TooLong(what, max)) => {
+                Err(Refused::TooLarge(format!("the entry is {} characters, over its limit for one {what} ({max} bytes{})", json.chars().count(), if cfg!(windows) { " of UTF-16" } else { "" })))
+            }
+            Err(e) => Err(Refused::Failed(failure(e))),
+        }
+    }
+    #[cfg(not(feature = "keyring"))]
+    fn put(&self, _: &StoredRt) -> std::result::Result<(), Refused> {
+        Err(Refused::Failed(Error::general("this build has no keyring support")))
+    }
+}
+
 #[cfg(feature = "keyring")]
 fn failure(e: keyring::Error) -> Error {
     Error::caused("the OS keyring failed", e)
@@ -127,8 +155,10 @@ impl RtStore for Keyring {
     }
     #[cfg(feature = "keyring")]
     fn save(&self, rt: &StoredRt) -> Result<()> {
-        let json = serde_json::to_string(rt).map_err(|e| Error::caused("cannot encode the refresh token entry", e))?;
-        Keyring::entry(&rt.key)?.set_password(&json).map_err(failure)
+        self.put(rt).map_err(|r| match r {
+            Refused::TooLarge(why) => Error::general(format!("the OS keyring refused the refresh token entry: {why}")),
+            Refused::Failed(e) => e,
+        })
     }
     #[cfg(feature = "keyring")]
     fn remove(&self, key: &AccountKey) -> Result<bool> {
@@ -174,13 +204,32 @@ impl RtStore for Auto<'_> {
         }
     }
     fn save(&self, rt: &StoredRt) -> Result<()> {
-        match self.keyring.save(rt) {
+        match self.keyring.put(rt) {
             Ok(()) => {
                 // One copy only: a file left behind would outlive a rotation.
                 let _ = self.file.remove(&rt.key);
                 Ok(())
             }
-            Err(e) => {
+            // This entry alone goes to the file; the keyring keeps serving the others.
+            Err(Refused::TooLarge(why)) => {
+                let already = self.file.load(&rt.key).ok().flatten().is_some();
+                // A smaller copy from before would be read first (load tries the keyring
+                // first) and outlive this rotation.
+                if let Err(e) = self.keyring.remove(&rt.key) {
+                    warn!("could not remove the previous refresh token of this account from the OS keyring ({})", crate::error::one_line(&e));
+                }
+                let dir = self.file.cache.dir().display();
+                if already {
+                    trace!(1, "this refresh token is too large for the OS keyring ({why}); kept in its file in {dir}");
+                } else {
+                    warn!(
+                        "the OS keyring refused one refresh token for its size ({why}); keeping that one in a {} file in {dir}, the keyring stays in use for the others",
+                        if cfg!(windows) { "DPAPI-encrypted, user-only" } else { "0600" }
+                    );
+                }
+                self.file.save(rt)
+            }
+            Err(Refused::Failed(e)) => {
                 fall_back(self.file.cache, &crate::error::one_line(&e));
                 self.file.save(rt)
             }
@@ -192,5 +241,46 @@ impl RtStore for Auto<'_> {
     }
     fn describe(&self) -> String {
         "the OS keyring".into()
+    }
+}
+
+#[cfg(all(test, windows, feature = "keyring"))]
+mod tests {
+    use super::*;
+    use crate::rt_store::AccountKey;
+    use crate::secret::Secret;
+
+    fn rt(key: &AccountKey, token: String) -> StoredRt {
+        StoredRt { v: 1, refresh_token: Secret::new(token), foci: None, key: key.clone(), updated_at: 0 }
+    }
+
+    /// Credential Manager (under Wine here) refuses a secret over 2,560 bytes: that one
+    /// entry goes to its DPAPI-sealed file, nothing marks the keyring unusable, and the
+    /// next entry that fits goes back to the keyring (and the file copy is removed).
+    #[test]
+    fn an_entry_too_large_for_credential_manager_goes_to_its_file_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path().join("cache")).unwrap();
+        let key = AccountKey { authority: "https://login.test".into(), tenant: "t".into(), client_id: "c".into(), home_account_id: format!("size-{}.t", std::process::id()) };
+        let store = store_for(&cache, Storage::Auto).unwrap();
+        assert_eq!(store.describe(), "the OS keyring", "Credential Manager does not answer under this Wine");
+        let big = "R".repeat(3000);
+        store.save(&rt(&key, big.clone())).unwrap();
+        assert!(!cache.dir().join(FALLBACK_MARKER).exists(), "one large entry marked the whole keyring unusable");
+        assert_eq!(Keyring.load(&key).unwrap().map(|r| r.refresh_token.expose().clone()), None);
+        let file: serde_json::Value = cache.read(&key.name()).unwrap().expect("the large entry's file");
+        assert!(file.get("dpapi").is_some(), "the file is not DPAPI-sealed: {file}");
+        assert_eq!(store.load(&key).unwrap().unwrap().refresh_token.expose(), &big);
+        // A new store (the next process) still uses the keyring, and a small entry goes there.
+        let store = store_for(&cache, Storage::Auto).unwrap();
+        store.save(&rt(&key, "small".into())).unwrap();
+        assert_eq!(Keyring.load(&key).unwrap().unwrap().refresh_token.expose(), "small");
+        assert!(cache.read::<serde_json::Value>(&key.name()).unwrap().is_none(), "the file copy outlived the move back");
+        // And large again: the keyring's smaller copy must not be read first.
+        store.save(&rt(&key, big.clone())).unwrap();
+        assert_eq!(Keyring.load(&key).unwrap().map(|r| r.refresh_token.expose().clone()), None);
+        assert_eq!(store.load(&key).unwrap().unwrap().refresh_token.expose(), &big);
+        assert!(store.remove(&key).unwrap());
+        assert!(store.load(&key).unwrap().is_none());
     }
 }

@@ -15,9 +15,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use crate::support::{CcProfile, MockAuthority, Sandbox, code, run, run_with_stdin, stderr, stdout};
 
-const TENANT: &str = "contoso.test";
-const APP: &str = "55555555-5555-4555-8555-555555555555";
-const SECRET: &str = "agent~secret";
+pub(crate) const TENANT: &str = "contoso.test";
+pub(crate) const APP: &str = "55555555-5555-4555-8555-555555555555";
+pub(crate) const SECRET: &str = "agent~secret";
 const AZURE_DEVOPS: &str = "499b84ac-1321-427f-aa17-267ca6975798";
 const STRANGER: u32 = 65534;
 
@@ -28,11 +28,11 @@ fn is_root() -> bool {
 
 /// The laptop: a mock authority, a sandbox whose profile `ado` (Azure DevOps URLs) and
 /// `arm` sign a service principal in, and a running agent.
-struct Laptop {
-    mock: MockAuthority,
-    sb: Sandbox,
-    agent: Child,
-    socket: PathBuf,
+pub(crate) struct Laptop {
+    pub mock: MockAuthority,
+    pub sb: Sandbox,
+    pub agent: Child,
+    pub socket: PathBuf,
 }
 
 impl Drop for Laptop {
@@ -42,7 +42,7 @@ impl Drop for Laptop {
     }
 }
 
-fn laptop(extra_args: &[&str]) -> Laptop {
+pub(crate) fn laptop(extra_args: &[&str]) -> Laptop {
     let mock = MockAuthority::start();
     mock.add_tenant(TENANT);
     mock.add_app(APP, Some(SECRET));
@@ -57,9 +57,14 @@ fn laptop(extra_args: &[&str]) -> Laptop {
 }
 
 /// Starts `entra-token agent` in `sb` and waits for its `ENTRA_TOKEN_AGENT=…` line.
-fn start_agent(sb: &Sandbox, extra_args: &[&str]) -> Child {
+pub(crate) fn start_agent(sb: &Sandbox, extra_args: &[&str]) -> Child {
+    start_agent_with(sb, extra_args, &[])
+}
+
+/// [`start_agent`] with more variables in the agent's environment.
+pub(crate) fn start_agent_with(sb: &Sandbox, extra_args: &[&str], env: &[(&str, &str)]) -> Child {
     let mut c = sb.cmd();
-    c.arg("agent").args(extra_args).env("AGENT_SECRET", SECRET).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    c.arg("agent").args(extra_args).env("AGENT_SECRET", SECRET).envs(env.iter().copied()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = c.spawn().expect("start the agent");
     let mut first = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
@@ -68,7 +73,7 @@ fn start_agent(sb: &Sandbox, extra_args: &[&str]) -> Child {
 }
 
 /// A client machine: nothing configured, an empty HOME, only ENTRA_TOKEN_AGENT.
-fn client(socket: &Path) -> (Sandbox, impl Fn(&[&str]) -> Command) {
+pub(crate) fn client(socket: &Path) -> (Sandbox, impl Fn(&[&str]) -> Command + use<>) {
     let sb = Sandbox::new();
     let socket = socket.to_path_buf();
     let dir = sb.path("");
@@ -353,4 +358,144 @@ fn over_real_openssh_git_and_get_token_on_the_remote_side_use_the_forwarded_agen
     let out = sshd.run(&sock, &lap.socket, &format!("{env} entra-token get-token -p arm"), "");
     assert_eq!(code(&out), 3, "stderr: {}", stderr(&out));
     assert!(stderr(&out).contains("this agent does not serve profile 'arm'"), "{}", stderr(&out));
+}
+
+/// The binary as git's helper on the client, driven by the real `git credential OP`.
+fn client_git(client_sb: &Sandbox, socket: &Path, op: &str, input: &str) -> std::process::Output {
+    let helper = client_sb.link("git-credential-entra-token");
+    let mut c = client_sb.tool("git");
+    c.env("ENTRA_TOKEN_AGENT", socket).env("GIT_CONFIG_NOSYSTEM", "1").env("GIT_TERMINAL_PROMPT", "0").args([
+        "-c",
+        "credential.helper=",
+        "-c",
+        &format!("credential.helper={}", helper.display()),
+        "-c",
+        "credential.useHttpPath=true",
+        "credential",
+        op,
+    ]);
+    run_with_stdin(c, input)
+}
+
+fn field<'a>(answer: &'a str, key: &str) -> &'a str {
+    answer.lines().find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('='))).unwrap_or_else(|| panic!("no {key} in {answer}"))
+}
+
+#[test]
+fn git_credential_reject_drops_the_agents_cached_token_and_only_that_one() {
+    let lap = laptop(&["--allow-profile", "ado"]);
+    let (client_sb, _) = client(&lap.socket);
+    let ask = "protocol=https\nhost=dev.azure.com\npath=org/_git/repo\n\n";
+    let fill = || {
+        let out = client_git(&client_sb, &lap.socket, "fill", ask);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        stdout(&out)
+    };
+    let first = fill();
+    let (user, t1) = (field(&first, "username").to_string(), field(&first, "password").to_string());
+    assert_eq!(field(&fill(), "password"), t1, "the agent's cache answers the second fill");
+    assert_eq!(lap.mock.token_requests(), 1);
+
+    // git rejects a credential that is not the agent's token: the agent keeps its own.
+    let out = client_git(&client_sb, &lap.socket, "reject", "protocol=https\nhost=dev.azure.com\npath=org/_git/repo\nusername=u\npassword=someone-elses\n\n");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(field(&fill(), "password"), t1);
+    assert_eq!(lap.mock.token_requests(), 1);
+
+    // git rejects the agent's token (the server refused it): the agent drops it, the next fill gets a new one.
+    let out = client_git(&client_sb, &lap.socket, "reject", &format!("protocol=https\nhost=dev.azure.com\npath=org/_git/repo\nusername={user}\npassword={t1}\n\n"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let t2 = field(&fill(), "password").to_string();
+    assert_ne!(t2, t1);
+    assert_eq!(lap.mock.token_requests(), 2);
+    assert!(!client_sb.path("cache").exists(), "the client cached something");
+    // A URL no agent profile claims: git's reject is answered with nothing dropped and no error.
+    let out = client_git(&client_sb, &lap.socket, "reject", "protocol=https\nhost=evil.test\npath=x\nusername=u\npassword=p\n\n");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(field(&fill(), "password"), t2);
+}
+
+#[test]
+fn login_under_the_agent_is_refused_in_one_line_naming_entra_token_agent() {
+    let lap = laptop(&[]);
+    let (client_sb, cmd) = client(&lap.socket);
+    for args in [&["login", "-p", "ado"][..], &["login"], &["login", "--flow", "device-code", "-r", "graph"]] {
+        let out = run(cmd(args));
+        assert_eq!(code(&out), 1, "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("ENTRA_TOKEN_AGENT is set") && err.contains("unset ENTRA_TOKEN_AGENT"), "{err}");
+        assert!(stdout(&out).is_empty());
+    }
+    assert!(!client_sb.path("cache").exists() && !client_sb.path("config.toml").exists());
+    assert_eq!(lap.mock.token_requests(), 0);
+}
+
+#[test]
+fn doctor_reports_the_agent_what_it_serves_or_that_it_is_dead() {
+    let lap = laptop(&["--allow-profile", "ado", "--allow-resource", "devops"]);
+    let (_c, cmd) = client(&lap.socket);
+    let out = run(cmd(&["doctor", "--offline"]));
+    let report = stdout(&out);
+    let line = report.lines().find(|l| l.contains(" agent ")).unwrap_or_else(|| panic!("{report}"));
+    assert!(line.starts_with('✓'), "{report}");
+    assert!(line.contains(&format!("answers: profiles ado; resources {AZURE_DEVOPS}; confirmation off")), "{report}");
+    assert!(report.contains("git") && report.contains("`login` here is refused"), "{report}");
+    // This machine's (absent) profile is not what decides: no ✗ for it.
+    assert!(!report.lines().any(|l| l.starts_with('✗')), "{report}");
+    let out = run(cmd(&["doctor", "--offline", "-o", "json"]));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let agent = v["checks"].as_array().unwrap().iter().find(|c| c["name"] == "agent").unwrap().clone();
+    assert_eq!(agent["status"], "ok", "{v}");
+
+    let sb = Sandbox::new();
+    let (_c, cmd) = client(&sb.path("gone.sock"));
+    let out = run(cmd(&["doctor", "--offline"]));
+    assert_eq!(code(&out), 1);
+    let report = stdout(&out);
+    assert!(report.lines().any(|l| l.starts_with('✗') && l.contains("agent") && l.contains("does not answer")), "{report}");
+    assert!(report.contains("unset ENTRA_TOKEN_AGENT"), "{report}");
+}
+
+#[test]
+fn the_client_waits_for_a_silent_agent_no_longer_than_its_timeout() {
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.path("stub")).unwrap();
+    let socket = sb.path("stub/agent.sock");
+    // An "agent" that accepts every connection and never answers.
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in listener.incoming() {
+            held.push(c);
+        }
+    });
+    let (_c, cmd) = client(&socket);
+    let start = Instant::now();
+    let out = run(cmd(&["get-token", "-r", "graph", "--timeout", "2s"]));
+    let took = start.elapsed();
+    assert_eq!(code(&out), 5, "{}", stderr(&out));
+    assert!(stderr(&out).contains("ENTRA_TOKEN_AGENT") && stderr(&out).contains("2s"), "{}", stderr(&out));
+    // The client gave up at its own --timeout, not the ten minutes it used to wait.
+    assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(120), "{took:?}");
+}
+
+#[test]
+fn a_claims_challenge_reaches_the_agents_acquisition() {
+    let lap = laptop(&[]);
+    let (_c, cmd) = client(&lap.socket);
+    let out = run(cmd(&["get-token", "-p", "arm", "-r", "arm"]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let claims = r#"{"access_token":{"nbf":{"essential":true,"value":"1700000000"}}}"#;
+    let last_claims = || lap.mock.requests().into_iter().rfind(|r| r.is_token_request()).and_then(|r| r.form_get("claims").map(str::to_string));
+    // get-token --claims: the cached token is not the answer; the agent asks Entra with the challenge.
+    let out = run(cmd(&["get-token", "-p", "arm", "-r", "arm", "--claims", claims]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(lap.mock.token_requests(), 2);
+    assert!(last_claims().is_some_and(|c| c.contains("\"nbf\"")), "{:?}", last_claims());
+    // The native protocol's `claims` too.
+    let out = run_with_stdin(cmd(&[]), &serde_json::json!({"profile": "arm", "resource": "arm", "claims": claims}).to_string());
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(lap.mock.token_requests(), 3);
+    assert!(last_claims().is_some_and(|c| c.contains("\"nbf\"")));
 }

@@ -16,40 +16,40 @@ use crate::support::{CcProfile, MockAuthority, Sandbox, TestCa, jwt_claims, run,
 const TENANT: &str = "contoso.test";
 const APP: &str = "22222222-2222-2222-2222-222222222222";
 const SECRET: &str = "s3cret~value";
-const NULL_USER: &str = "00000000-0000-0000-0000-000000000000";
+pub(crate) const NULL_USER: &str = "00000000-0000-0000-0000-000000000000";
 const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 /// An OCI image manifest whose config is the blob `{}`.
 const MANIFEST: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","size":2,"digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"},"layers":[]}"#;
 
 /// What the mock registry saw and handed out.
 #[derive(Default)]
-struct RegistryState {
+pub(crate) struct RegistryState {
     /// Each `/oauth2/exchange` form, as key/value pairs.
-    exchanges: Vec<Vec<(String, String)>>,
-    refresh_tokens: Vec<String>,
-    registry_tokens: Vec<String>,
-    manifests_served: usize,
+    pub exchanges: Vec<Vec<(String, String)>>,
+    pub refresh_tokens: Vec<String>,
+    pub registry_tokens: Vec<String>,
+    pub manifests_served: usize,
 }
 
 /// A registry with ACR's token exchange: `/oauth2/exchange` trades an Entra ARM token for
 /// a refresh token, `/oauth2/token` takes that as the null-GUID user's password, and
 /// `/v2/…` wants the resulting bearer token.
-struct MockRegistry {
-    server: Server,
+pub(crate) struct MockRegistry {
+    pub server: Server,
     state: Arc<Mutex<RegistryState>>,
 }
 
 impl MockRegistry {
-    fn start(tls: Option<&TestCa>, expected_tid: String) -> MockRegistry {
+    pub(crate) fn start(tls: Option<&TestCa>, expected_tid: String) -> MockRegistry {
         let state = Arc::new(Mutex::new(RegistryState::default()));
         let st = Arc::clone(&state);
         let handler = Arc::new(move |req: Request| handle(&st, &expected_tid, req));
         MockRegistry { server: Server::start(handler, tls.map(|ca| ca.server_config())), state }
     }
-    fn host(&self) -> String {
+    pub(crate) fn host(&self) -> String {
         self.server.addr().to_string()
     }
-    fn state(&self) -> std::sync::MutexGuard<'_, RegistryState> {
+    pub(crate) fn state(&self) -> std::sync::MutexGuard<'_, RegistryState> {
         self.state.lock().unwrap()
     }
 }
@@ -254,7 +254,7 @@ fn list_version_store_and_errors_on_stdout() {
     assert!(text(&out.stdout).contains("not https"), "{}", text(&out.stdout));
 }
 
-fn docker() -> Option<PathBuf> {
+pub(crate) fn docker() -> Option<PathBuf> {
     let out = Command::new("docker").arg("--version").output().ok()?;
     if !out.status.success() {
         support::skip::missing_tool("docker (the CLI)", "the real docker check");

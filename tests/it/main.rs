@@ -28,6 +28,8 @@ mod core;
 #[cfg(unix)]
 mod docker;
 #[cfg(unix)]
+mod docker_agent;
+#[cfg(unix)]
 mod doctor;
 #[cfg(unix)]
 mod faults;
@@ -62,7 +64,6 @@ mod protocol_examples;
 mod readme;
 #[cfg(unix)]
 mod secret_store;
-#[cfg(unix)]
 mod serve;
 #[cfg(unix)]
 mod service_fabric;

@@ -1,15 +1,21 @@
 //! `entra-token serve`: the App Service managed-identity endpoint on 127.0.0.1, proven
 //! with the real azure-identity ManagedIdentityCredential, plus the refusals (401 without
-//! or with a wrong header, 403 outside the allow-list) over a raw socket.
+//! or with a wrong header, 403 outside the allow-list) over a raw socket. The raw-socket
+//! tests run under Wine too (scripts/windows.sh); those needing Python, /proc or uids do not.
 
 use crate::support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
+#[cfg(unix)]
+use std::process::Command;
 use std::sync::Arc;
+#[cfg(unix)]
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[cfg(unix)]
+use std::time::Instant;
 use crate::support::{CcProfile, MockAuthority, Sandbox};
 
 const TENANT: &str = "contoso.test";
@@ -104,6 +110,8 @@ fn refuses_callers_without_the_header_and_resources_outside_the_allow_list() {
     assert_eq!(mock.token_requests(), 1);
 }
 
+// Unix only: the real azure-identity (Python) is not in the Wine prefix.
+#[cfg(unix)]
 #[test]
 fn azure_identity_managed_identity_credential_gets_a_token() {
     let probe = Command::new("python3").args(["-c", "import azure.identity"]).output();
@@ -151,6 +159,7 @@ fn a_profile_that_does_not_exist_fails_at_start() {
     assert!(out.stdout.is_empty(), "no endpoint lines for a server that never started");
 }
 
+#[cfg(unix)]
 /// `serve` with `--env-file`: waits for the file (it appears whole, by rename).
 fn serve_to_file(sb: &Sandbox, file: &Path) -> (Served, String) {
     let mut cmd = sb.cmd();
@@ -182,6 +191,8 @@ fn serve_to_file(sb: &Sandbox, file: &Path) -> (Served, String) {
     (s, stdout)
 }
 
+// Unix only: file modes, symlinks and another uid (Windows ACLs are tested in fs).
+#[cfg(unix)]
 #[test]
 fn env_file_is_private_atomic_and_never_written_through_a_symlink_or_over_a_strangers_file() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -266,6 +277,8 @@ fn a_request_naming_another_identity_is_refused_in_every_spelling() {
     let _ = mock;
 }
 
+// Unix only: the real azure-identity (Python) is not in the Wine prefix.
+#[cfg(unix)]
 #[test]
 fn azure_identity_asking_for_another_client_id_gets_the_refusal_not_our_token() {
     let probe = Command::new("python3").args(["-c", "import azure.identity"]).output();
@@ -302,6 +315,8 @@ except Exception as e:
     }
 }
 
+// Unix only: reads the kernel's socket table from /proc/net/tcp.
+#[cfg(unix)]
 #[test]
 fn a_slow_client_is_cut_off_and_does_not_block_others_and_serve_listens_on_loopback_only() {
     let (sb, _mock) = fixture(None);
@@ -347,6 +362,8 @@ fn a_slow_client_is_cut_off_and_does_not_block_others_and_serve_listens_on_loopb
 
 /// Another local user (uid 65534, run from root) opens many idle connections: it gets its
 /// share of slots and no more, and our own requests keep being answered.
+// Unix only: a second uid, from root.
+#[cfg(unix)]
 #[test]
 fn another_local_user_cannot_take_every_connection_slot() {
     // SAFETY: geteuid has no preconditions.

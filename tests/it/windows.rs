@@ -86,3 +86,48 @@ fn setup_links_dry_run_speaks_powershell() {
     assert!(text.contains("New-Item -ItemType HardLink") && text.contains("az.exe"), "{text}");
     assert!(!text.contains("ln -s"), "{text}");
 }
+
+/// `storage = "auto"` (the default) keeps a person's refresh token in Credential Manager:
+/// no refresh-token file and no fallback marker in the cache, the next resource is minted
+/// from it, and `logout` removes it.
+#[test]
+fn refresh_tokens_live_in_credential_manager_by_default_and_logout_removes_them() {
+    let mock = MockAuthority::start();
+    let sb = Sandbox::new();
+    sb.write_config(&format!("[profiles.dev]\nauthority = \"{}\"\nflow = \"device-code\"\ntenant = \"organizations\"\n", mock.url()));
+    let cmd = |args: &[&str]| {
+        let mut c = sb.cmd();
+        c.args(args);
+        c
+    };
+    mock.approve_device_codes(0);
+    ok(run(cmd(&["login", "-p", "dev"])));
+    let cache = sb.path("cache");
+    assert!(!cache.join("keyring-unavailable").exists(), "Credential Manager was not used: {:?}", std::fs::read_to_string(cache.join("keyring-unavailable")));
+    let files = json_files(&cache);
+    assert!(!files.iter().any(|n| n.starts_with("rt-")), "a refresh-token file beside Credential Manager: {files:?}");
+    ok(run(cmd(&["get-token", "-p", "dev", "-r", "graph"])));
+    assert_eq!(mock.grant_count("refresh_token"), 1, "graph's token comes from the stored refresh token");
+    let out = ok(run(cmd(&["logout", "-p", "dev"])));
+    assert!(stdout(&out).is_empty());
+    let again = run(cmd(&["get-token", "-p", "dev", "-r", "storage"]));
+    assert_eq!(again.status.code(), Some(3), "the refresh token outlived logout");
+    assert_eq!(mock.grant_count("refresh_token"), 1);
+}
+
+/// `completions powershell` prints a script PowerShell loads with `Invoke-Expression`: it
+/// registers a native argument completer for entra-token that knows the subcommands and
+/// their flags. (pwsh itself is not installable here: no Debian package, no Wine build.)
+#[test]
+fn powershell_completions_register_a_native_completer_with_every_subcommand() {
+    let sb = Sandbox::new();
+    let mut c = sb.cmd();
+    c.args(["completions", "powershell"]);
+    let out = ok(run(c));
+    let script = stdout(&out);
+    assert!(script.contains("Register-ArgumentCompleter -Native -CommandName 'entra-token'"), "{script}");
+    for word in ["get-token", "login", "logout", "status", "inspect", "serve", "--profile", "--resource"] {
+        assert!(script.contains(&format!("'{word}'")), "{word} is not completed");
+    }
+    assert!(script.contains("[CompletionResult]::new("), "not PowerShell's completion objects");
+}

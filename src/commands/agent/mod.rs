@@ -5,7 +5,7 @@
 
 mod policy;
 
-use crate::agent::{self as wire, AgentArgs};
+use crate::agent::{self as wire, AgentArgs, Confirm};
 use policy::Policy;
 use serde::Deserialize;
 use crate::broker::{self, Credential};
@@ -29,7 +29,7 @@ const CONFIRM_WAIT: Duration = Duration::from_secs(60);
 
 struct Shared {
     policy: Policy,
-    confirm: bool,
+    confirm: Option<Confirm>,
     /// One confirmation question on the terminal at a time.
     tty: Mutex<()>,
     busy: AtomicUsize,
@@ -46,7 +46,7 @@ pub(crate) fn run(args: &AgentArgs) -> Result<ExitCode> {
     let shared = Arc::new(Shared { policy, confirm: args.confirm, tty: Mutex::new(()), busy: AtomicUsize::new(0), uid: crate::peer::my_uid() });
     // ssh-agent's convention: a line a shell can eval, on stdout; the rest goes to stderr.
     crate::protocols::write_stdout(format!("{}={}; export {};\n", wire::ENV, shell_quote(&socket), wire::ENV).as_bytes())?;
-    line(format_args!("agent listening on {} (profiles: {}; resources: {}{})", socket.display(), list(&shared.policy.profiles), list(&shared.policy.resources), if args.confirm { "; confirming each request" } else { "" }));
+    line(format_args!("agent listening on {} (profiles: {}; resources: {}{})", socket.display(), list(&shared.policy.profiles), list(&shared.policy.resources), match args.confirm { Some(c) => format!("; confirming each request ({})", c.name()), None => String::new() }));
     if let Some(t) = args.timeout {
         let path = socket.clone();
         std::thread::spawn(move || {
@@ -158,65 +158,120 @@ fn serve_one(shared: &Shared, stream: &mut UnixStream) {
         answer(stream, Err(e));
         return;
     }
-    let result = read_request(stream).and_then(|bytes| decode_request(&bytes)).and_then(|req| handle(shared, &req, &who));
+    let result = read_request(stream).and_then(|bytes| decode_request(&bytes)).and_then(|(req, op)| handle(shared, &req, &op, &who));
     if let Err(e) = &result {
         line(format_args!("request from {who} refused or failed: {}", error::one_line(e)));
     }
     answer(stream, result);
 }
 
-fn handle(shared: &Shared, req: &broker::TokenRequest, who: &str) -> Result<Credential> {
-    shared.policy.check_request(req)?;
-    let req = match &req.url {
-        Some(url) => {
-            let parts = crate::urlmatch::parse(url).ok_or_else(|| Error::bad_input("the request's url is not an https URL a profile could claim"))?;
-            let Some(mut r) = crate::protocols::url_request(&parts)? else {
-                return Err(Error::Agent {
-                    code: "profile_not_found",
-                    message: format!("no profile of the agent claims {parts}"),
-                    hint: Some("add the URL to a profile's `urls` in the agent's config".into()),
-                    exit: 2,
-                });
-            };
-            r.min_validity = req.min_validity;
-            r.force_refresh = req.force_refresh;
-            r.claims = req.claims.clone();
-            r
-        }
-        None => req.clone(),
+/// The request as the agent's own profiles answer it: a URL (git, cargo, Bazel, Docker)
+/// picks the profile by the agent's `urls`; a Docker registry that is an ACR becomes the
+/// broker's registry request, so the exchange happens here and only its token crosses.
+fn localize(req: &broker::TokenRequest) -> Result<broker::TokenRequest> {
+    let Some(url) = &req.url else { return Ok(req.clone()) };
+    let not_claimed = |what: String| Error::Agent {
+        code: "profile_not_found",
+        message: format!("no profile of the agent claims {what}"),
+        hint: Some("add the URL to a profile's `urls` in the agent's config".into()),
+        exit: 2,
     };
+    let mut r = if req.docker {
+        crate::protocols::docker::request(url)?.ok_or_else(|| not_claimed(url.clone()))?
+    } else {
+        let parts = crate::urlmatch::parse(url).ok_or_else(|| Error::bad_input("the request's url is not an https URL a profile could claim"))?;
+        crate::protocols::url_request(&parts)?.ok_or_else(|| not_claimed(parts.to_string()))?
+    };
+    r.min_validity = req.min_validity;
+    r.force_refresh = req.force_refresh;
+    r.claims = req.claims.clone();
+    r.timeout = req.timeout;
+    Ok(r)
+}
+
+fn handle(shared: &Shared, req: &broker::TokenRequest, op: &Op, who: &str) -> Result<Answer> {
+    if *op == Op::Info {
+        let p = &shared.policy;
+        return Ok(Answer::Info(serde_json::json!({ "profiles": p.profiles, "resources": p.resources, "confirm": shared.confirm.map_or("off", Confirm::name) })));
+    }
+    shared.policy.check_request(req)?;
+    let req = localize(req)?;
     let resolved = broker::resolve(&req)?;
     shared.policy.check(&req, &resolved)?;
-    let what = format!("profile '{}' for {}", resolved.profile.name, resolved.target.resource_for_v1().unwrap_or_else(|_| resolved.target.scopes.join(" ")));
-    if shared.confirm {
-        confirm(shared, &what, who)?;
+    let target = resolved.target.resource_for_v1().unwrap_or_else(|_| resolved.target.scopes.join(" "));
+    let what = match &req.registry {
+        Some(registry) => format!("profile '{}' for the registry {registry} (exchanging a token for {target})", resolved.profile.name),
+        None => format!("profile '{}' for {target}", resolved.profile.name),
+    };
+    if let Op::Forget(rejected) = op {
+        let dropped = broker::forget_resolved(&req, resolved, rejected.as_deref())?;
+        line(format_args!("{who} asked to drop the cached token: {what}; {}", if dropped { "dropped" } else { "none matched" }));
+        return Ok(Answer::Forgotten(dropped));
+    }
+    if let Some(how) = shared.confirm {
+        confirm(shared, how, &what, who, req.timeout)?;
     }
     let cred = broker::get_token_resolved(&req, resolved, None)?;
     line(format_args!("gave {who} a token: {what}{}", if cred.from_cache { " (cached)" } else { "" }));
-    Ok(cred)
+    Ok(Answer::Token(cred))
 }
 
-/// Asks on the controlling terminal; anything but y/yes in time is a no.
-fn confirm(shared: &Shared, what: &str, who: &str) -> Result<()> {
+/// What the agent answers: a token, or whether a cached one was dropped.
+enum Answer {
+    Token(Credential),
+    Forgotten(bool),
+    /// The allow-lists and the confirmation mode.
+    Info(serde_json::Value),
+}
+
+/// Asks the agent's person, one question at a time; anything but a yes in time is a no.
+fn confirm(shared: &Shared, how: Confirm, what: &str, who: &str, within: Duration) -> Result<()> {
     let _one = shared.tty.lock().unwrap_or_else(|p| p.into_inner());
-    let refuse = |why: &str| Error::Agent { code: "forbidden", message: format!("the agent's person {why}"), hint: None, exit: 3 };
-    let mut tty = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").map_err(|_| refuse("cannot be asked (the agent has no terminal for --confirm)"))?;
-    let _ = write!(tty, "entra-token: {who} asks for a token: {what}. Allow? [y/N] ");
+    let wait = CONFIRM_WAIT.min(within);
+    let tty = match how {
+        Confirm::Notify => None,
+        _ => std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").ok(),
+    };
+    match (how, tty) {
+        (Confirm::Terminal, None) => Err(refused("cannot be asked (the agent has no terminal for --confirm=terminal)")),
+        (_, Some(tty)) => ask_terminal(tty, what, who, wait),
+        (_, None) => ask_desktop(what, who, wait),
+    }
+}
+
+fn refused(why: &str) -> Error {
+    Error::Agent { code: "forbidden", message: format!("the agent's person {why}"), hint: None, exit: 3 }
+}
+
+/// y/yes on the controlling terminal.
+fn ask_terminal(mut tty: std::fs::File, what: &str, who: &str, wait: Duration) -> Result<()> {
+    let _ = write!(tty, "entra-token: {who} asks for a token: {}. Allow? [y/N] ", crate::log::escape(what));
     let _ = tty.flush();
     let (tx, rx) = std::sync::mpsc::channel();
-    let mut reader = tty.try_clone().map_err(|_| refuse("cannot be asked"))?;
+    let mut reader = tty.try_clone().map_err(|_| refused("cannot be asked"))?;
     std::thread::spawn(move || {
         let mut buf = [0u8; 64];
         let n = reader.read(&mut buf).unwrap_or(0);
         let _ = tx.send(String::from_utf8_lossy(&buf[..n]).trim().to_ascii_lowercase());
     });
-    match rx.recv_timeout(CONFIRM_WAIT) {
+    match rx.recv_timeout(wait) {
         Ok(a) if a == "y" || a == "yes" => Ok(()),
-        Ok(_) => Err(refuse("declined the request")),
+        Ok(_) => Err(refused("declined the request")),
         Err(_) => {
             let _ = writeln!(tty, "\nentra-token: no answer; refused");
-            Err(refuse("did not answer in time"))
+            Err(refused("did not answer in time"))
         }
+    }
+}
+
+/// A desktop notification with Allow and Deny; only a click on Allow in time is a yes.
+fn ask_desktop(what: &str, who: &str, wait: Duration) -> Result<()> {
+    let body = format!("{who} asks for a token: {what}.");
+    match crate::notify::ask("entra-token agent: allow a token?", &body, &[("allow", "Allow"), ("deny", "Deny")], wait) {
+        Ok(crate::notify::Answer::Action(a)) if a == "allow" => Ok(()),
+        Ok(crate::notify::Answer::Action(_)) => Err(refused("declined the request")),
+        Ok(crate::notify::Answer::Dismissed) => Err(refused("did not allow the request in time (the notification was closed or not answered)")),
+        Err(e) => Err(refused(&format!("cannot be asked (no terminal, and no desktop notification: {e})"))),
     }
 }
 
@@ -250,10 +305,12 @@ fn read_request(stream: &mut UnixStream) -> Result<Vec<u8>> {
     }
 }
 
-/// Writes the answer line (a credential or one error) and closes; a client that left is not our error.
-fn answer(stream: &mut UnixStream, result: Result<Credential>) {
+/// Writes the answer line (a credential, what was dropped, or one error) and closes; a client that left is not our error.
+fn answer(stream: &mut UnixStream, result: Result<Answer>) {
     let text = match &result {
-        Ok(c) => native::encode(c, crate::clock::now()),
+        Ok(Answer::Token(c)) => native::encode(c, crate::clock::now()),
+        Ok(Answer::Forgotten(dropped)) => serde_json::json!({ "v": wire::VERSION, "forgotten": dropped }).to_string(),
+        Ok(Answer::Info(info)) => serde_json::json!({ "v": wire::VERSION, "agent": info }).to_string(),
         Err(e) => native::encode_error(e),
     };
     stream.set_write_timeout(Some(wire::REQUEST_DEADLINE)).ok();
@@ -262,21 +319,41 @@ fn answer(stream: &mut UnixStream, result: Result<Credential>) {
 }
 
 /// What a request carries beyond the native protocol's fields: the URL a tool asked
-/// about (git, cargo, Bazel, Docker), so the agent's own profiles' `urls` pick the profile.
+/// about (git, cargo, Bazel, Docker), so the agent's own profiles' `urls` pick the profile;
+/// whether that URL is a Docker registry; how long the client waits; and the operation.
 #[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Extra {
     url: Option<String>,
+    #[serde(default)]
+    docker: bool,
+    timeout: Option<u64>,
+    op: Option<String>,
+    rejected_sha256: Option<String>,
 }
 
-/// Parses a request line: `url` taken out, the rest through the native protocol's decoder
-/// (so its checks, and its refusal of unknown fields, are the agent's too).
-pub(crate) fn decode_request(bytes: &[u8]) -> Result<broker::TokenRequest> {
+/// What a client asks of the agent.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Op {
+    Get,
+    /// Drop the cached token (git's `erase`, `docker logout`, cargo's logout): the one
+    /// whose SHA-256 this is, or whichever is cached.
+    Forget(Option<String>),
+    /// What this agent serves (`doctor`): its allow-lists, nothing else.
+    Info,
+}
+
+const EXTRA_FIELDS: [&str; 5] = ["url", "docker", "timeout", "op", "rejected_sha256"];
+
+/// Parses a request line: the agent's own fields taken out, the rest through the native
+/// protocol's decoder (so its checks, and its refusal of unknown fields, are the agent's too).
+pub(crate) fn decode_request(bytes: &[u8]) -> Result<(broker::TokenRequest, Op)> {
     let mut extra = Extra::default();
     let mut rest = bytes.to_vec();
-    if let Ok(serde_json::Value::Object(mut map)) = serde_json::from_slice::<serde_json::Value>(bytes)
-        && let Some(url) = map.remove("url")
-    {
-        extra = serde_json::from_value(serde_json::json!({ "url": url })).map_err(|_| Error::bad_input("the request's url must be a string"))?;
+    if let Ok(serde_json::Value::Object(mut map)) = serde_json::from_slice::<serde_json::Value>(bytes) {
+        let mine: serde_json::Map<String, serde_json::Value> = EXTRA_FIELDS.iter().filter_map(|k| map.remove(*k).map(|v| (k.to_string(), v))).collect();
+        extra = serde_json::from_value(serde_json::Value::Object(mine))
+            .map_err(|e| Error::bad_input(format!("the request's agent fields (url, docker, timeout, op, rejected_sha256) are malformed: {e}")))?;
         rest = serde_json::Value::Object(map).to_string().into_bytes();
     }
     let mut req = crate::protocols::native::decode(&rest)?;
@@ -286,5 +363,36 @@ pub(crate) fn decode_request(bytes: &[u8]) -> Result<broker::TokenRequest> {
         }
         req.url = Some(url);
     }
-    Ok(req)
+    if extra.docker && req.url.is_none() {
+        return Err(Error::bad_input("a docker request needs the registry's url"));
+    }
+    req.docker = extra.docker;
+    if let Some(t) = extra.timeout {
+        if t == 0 || t > wire::MAX_TIMEOUT.as_secs() {
+            return Err(Error::bad_input(format!("timeout must be between 1 and {} seconds, not {t}", wire::MAX_TIMEOUT.as_secs())));
+        }
+        req.timeout = Duration::from_secs(t);
+    }
+    let op = match extra.op.as_deref() {
+        None | Some("get") => {
+            if extra.rejected_sha256.is_some() {
+                return Err(Error::bad_input("rejected_sha256 goes with op \"forget\""));
+            }
+            Op::Get
+        }
+        Some("forget") => {
+            if let Some(fp) = &extra.rejected_sha256
+                && (fp.len() != 64 || !fp.bytes().all(|b| b.is_ascii_hexdigit()))
+            {
+                return Err(Error::bad_input("rejected_sha256 must be 64 hex digits"));
+            }
+            Op::Forget(extra.rejected_sha256.map(|f| f.to_ascii_lowercase()))
+        }
+        Some("info") => Op::Info,
+        Some(other) => {
+            let shown: String = other.chars().take(40).flat_map(char::escape_debug).collect();
+            return Err(Error::bad_input(format!("unknown op `{shown}`; the agent knows get, forget and info")));
+        }
+    };
+    Ok((req, op))
 }

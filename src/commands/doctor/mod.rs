@@ -4,6 +4,7 @@
 //! tokens are kept, the authority's reachability and the clock skew against it, and
 //! which tools are wired to us. Exit 1 when anything is broken; `-o json` for scripts.
 
+mod agent;
 mod wiring;
 
 use crate::cache;
@@ -114,7 +115,11 @@ fn checks(args: &DoctorArgs) -> Vec<Check> {
     let mut out = Vec::new();
     let path = config::config_path();
     let file = config_check(path.as_deref(), &mut out);
-    let profile = profile_check(file.as_ref(), path.as_deref(), args.profile.as_deref(), &mut out);
+    // Under ENTRA_TOKEN_AGENT the agent's profiles answer: this machine's are not checked.
+    let agent = agent::check(args.timeout);
+    let under_agent = agent.is_some();
+    out.extend(agent);
+    let profile = if under_agent { None } else { profile_check(file.as_ref(), path.as_deref(), args.profile.as_deref(), &mut out) };
     if let Some(p) = &profile {
         secrets_check(p, &mut out);
         out.push(auto_check(p));
@@ -129,6 +134,7 @@ fn checks(args: &DoctorArgs) -> Vec<Check> {
             out.push(info("authority", format!("not used by flow {}", p.flow.name())));
         }
         Some(p) => out.extend(authority_check(p, args.timeout)),
+        None if under_agent => out.push(info("authority", "not checked here: the token agent signs in".into())),
         None => out.push(info("authority", "not checked: no profile".into())),
     }
     let ctx = wiring::Ctx { file: file.as_ref(), config_path: path.as_deref(), self_exe: crate::commands::setup::self_exe().ok() };

@@ -283,8 +283,24 @@ fn respond(stream: &mut TcpStream, status: &str, title: &str, text: &str) {
 /// where the URL goes, else it is the last argument; never run through a shell), else the
 /// platform opener. None when nothing could be started.
 fn open_browser(url: &str) -> Option<Child> {
+    let candidates = browser_commands(url, crate::env::raw(crate::env::BROWSER).as_deref(), crate::env::graphical());
+    for argv in candidates {
+        match Command::new(&argv[0]).args(&argv[1..]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn() {
+            Ok(child) => {
+                trace!(1, "started the browser with {}", argv[0]);
+                return Some(child);
+            }
+            Err(e) => trace!(1, "cannot start {}: {e}", argv[0]),
+        }
+    }
+    None
+}
+
+/// The commands that may open `url`, in order: `$BROWSER`'s, then the platform's opener.
+/// Each is an argv started directly (no shell): the URL is one argument, `&` and `%` intact.
+fn browser_commands(url: &str, browser: Option<&str>, display: bool) -> Vec<Vec<String>> {
     let mut candidates: Vec<Vec<String>> = Vec::new();
-    if let Some(b) = crate::env::raw(crate::env::BROWSER) {
+    if let Some(b) = browser {
         // Windows paths hold `:` (C:\\…): there the list separator is `;`, as in PATH.
         for cmd in b.split(if cfg!(windows) { ';' } else { ':' }).map(str::trim).filter(|c| !c.is_empty()) {
             let words: Vec<&str> = cmd.split_whitespace().collect();
@@ -298,26 +314,19 @@ fn open_browser(url: &str) -> Option<Child> {
     if cfg!(target_os = "macos") {
         candidates.push(vec!["open".into(), url.into()]);
     } else if cfg!(target_os = "windows") {
+        // rundll32 hands the URL to the default browser's protocol handler; `cmd /c start`
+        // would parse `&` in it as a command separator.
         candidates.push(vec!["rundll32".into(), "url.dll,FileProtocolHandler".into(), url.into()]);
-    } else if crate::env::graphical() {
+    } else if display {
         candidates.push(vec!["xdg-open".into(), url.into()]);
     }
-    for argv in candidates {
-        match Command::new(&argv[0]).args(&argv[1..]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn() {
-            Ok(child) => {
-                trace!(1, "started the browser with {}", argv[0]);
-                return Some(child);
-            }
-            Err(e) => trace!(1, "cannot start {}: {e}", argv[0]),
-        }
-    }
-    None
+    candidates
 }
 
 /// Offers to read the final redirect address from the terminal (over SSH the browser's
 /// machine cannot reach our listener). None when there is no terminal.
 fn offer_paste() -> Option<mpsc::Receiver<String>> {
-    let mut tty = user::open_tty()?;
+    let mut tty = crate::console::open_tty()?;
     let _ = writeln!(
         tty,
         "entra-token: if the browser is on another machine, it ends on a page that cannot be reached;\n\
@@ -375,5 +384,25 @@ mod tests {
         let r = redirect_for(Some("https://app.contoso.test/auth")).unwrap();
         assert!(r.listener.is_none());
         assert_eq!(r.uri, "https://app.contoso.test/auth");
+    }
+
+    /// The URL is one argument of a directly started program on every platform: `&`,
+    /// `%` and `;` reach the browser intact (no `cmd /c start`, no `sh -c`).
+    #[test]
+    fn the_browser_gets_the_url_as_one_argument() {
+        let url = "https://login.test/t/oauth2/v2.0/authorize?client_id=a&redirect_uri=http%3A%2F%2Flocalhost%3A5&state=x;y";
+        let platform = browser_commands(url, None, true);
+        let last = platform.last().unwrap();
+        assert_eq!(last.last().unwrap(), url);
+        if cfg!(windows) {
+            assert_eq!(last, &["rundll32", "url.dll,FileProtocolHandler", url]);
+        } else if !cfg!(target_os = "macos") {
+            assert_eq!(last, &["xdg-open", url]);
+            assert!(browser_commands(url, None, false).is_empty(), "no display, no opener");
+        }
+        let sep = if cfg!(windows) { ";" } else { ":" };
+        let listed = browser_commands(url, Some(&format!("firefox --new-tab{sep}chrome %s --incognito")), false);
+        assert_eq!(listed[0], ["firefox", "--new-tab", url]);
+        assert_eq!(listed[1], ["chrome", url, "--incognito"]);
     }
 }

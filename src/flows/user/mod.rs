@@ -31,7 +31,6 @@ pub(crate) fn sign_in_user(ctx: &FlowCtx<'_>) -> Result<TokenReply> {
     acquire_as(ctx, flow)
 }
 
-/// Browser where one can be shown, device code otherwise.
 /// The person a profile is told to be, whatever its stored sign-in: a password flow's
 /// username (`username`, AZURE_USERNAME, the login hint), any other person flow's login
 /// hint. The cache identity and the choice of refresh token both read this one answer, so
@@ -43,8 +42,9 @@ pub(crate) fn asked_person(profile: &Profile, flow: FlowKind) -> Option<String> 
     }
 }
 
+/// Browser where a person would see it, device code otherwise (`console::browser_can_be_seen`).
 pub(crate) fn default_user_flow() -> FlowKind {
-    if crate::env::graphical() || cfg!(any(target_os = "macos", target_os = "windows")) { FlowKind::Interactive } else { FlowKind::DeviceCode }
+    if crate::console::browser_can_be_seen() { FlowKind::Interactive } else { FlowKind::DeviceCode }
 }
 
 fn acquire_as(ctx: &FlowCtx<'_>, flow: FlowKind) -> Result<TokenReply> {
@@ -261,48 +261,6 @@ pub(crate) fn user_scope(scopes: &[String]) -> String {
         }
     }
     all.join(" ")
-}
-
-/// The controlling terminal, for prompts that must not read stdin (it may carry a
-/// protocol request) or write stdout (it carries the answer): `/dev/tty`, or on Windows
-/// the console itself (`CONIN$` to read, `CONOUT$` to write).
-pub(crate) fn open_tty() -> Option<Tty> {
-    #[cfg(unix)]
-    {
-        let f = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").ok()?;
-        Some(Tty { input: f.try_clone().ok()?, output: f })
-    }
-    #[cfg(windows)]
-    {
-        let input = std::fs::OpenOptions::new().read(true).write(true).open("CONIN$").ok()?;
-        let output = std::fs::OpenOptions::new().read(true).write(true).open("CONOUT$").ok()?;
-        Some(Tty { input, output })
-    }
-    #[cfg(not(any(unix, windows)))]
-    {
-        None
-    }
-}
-
-/// The person's terminal: reads their typing, writes what they should see.
-pub(crate) struct Tty {
-    input: std::fs::File,
-    output: std::fs::File,
-}
-
-impl std::io::Read for Tty {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.input.read(buf)
-    }
-}
-
-impl std::io::Write for Tty {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.output.write(buf)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.output.flush()
-    }
 }
 
 #[cfg(test)]

@@ -90,7 +90,7 @@ fn explain(e: Error, login: &str) -> Error {
 }
 
 fn ask_username() -> Result<String> {
-    let mut tty = user::open_tty().ok_or_else(|| Error::bad_input_hint("no username and no terminal to ask for one", "set `username` in the profile or AZURE_USERNAME"))?;
+    let mut tty = crate::console::open_tty().ok_or_else(|| Error::bad_input_hint("no username and no terminal to ask for one", "set `username` in the profile or AZURE_USERNAME"))?;
     let _ = write!(tty, "entra-token: username: ");
     let _ = tty.flush();
     let mut line = String::new();
@@ -103,7 +103,7 @@ fn ask_username() -> Result<String> {
 }
 
 fn ask_password(username: &str) -> Result<Secret<String>> {
-    if user::open_tty().is_none() {
+    if crate::console::open_tty().is_none() {
         return Err(Error::bad_input_hint("no password source and no terminal to ask on", "set password_env or password_file in the profile, or AZURE_PASSWORD"));
     }
     let pw = rpassword::prompt_password(format!("entra-token: password for {username}: ")).map_err(|e| Error::caused("cannot read the password", e))?;

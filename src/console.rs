@@ -1,0 +1,85 @@
+//! Whether a person is here to answer, and their console: the controlling terminal on
+//! Unix (`/dev/tty`), the console on Windows (`CONIN$`/`CONOUT$`), and whether a browser
+//! opened here would be seen. The flows above ask these questions without knowing the
+//! platform, so "nobody can answer" means the same thing everywhere.
+
+/// The controlling terminal, for prompts that must not read stdin (it may carry a
+/// protocol request) or write stdout (it carries the answer): `/dev/tty`, or on Windows
+/// the console itself (`CONIN$` to read, `CONOUT$` to write). None: nobody to ask.
+pub(crate) fn open_tty() -> Option<Tty> {
+    #[cfg(unix)]
+    {
+        let f = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").ok()?;
+        Some(Tty { input: f.try_clone().ok()?, output: f })
+    }
+    #[cfg(windows)]
+    {
+        let input = std::fs::OpenOptions::new().read(true).write(true).open("CONIN$").ok()?;
+        let output = std::fs::OpenOptions::new().read(true).write(true).open("CONOUT$").ok()?;
+        Some(Tty { input, output })
+    }
+    #[cfg(not(any(unix, windows)))]
+    {
+        None
+    }
+}
+
+/// The person's terminal: reads their typing, writes what they should see.
+pub(crate) struct Tty {
+    input: std::fs::File,
+    output: std::fs::File,
+}
+
+impl std::io::Read for Tty {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.input.read(buf)
+    }
+}
+
+impl std::io::Write for Tty {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.output.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.output.flush()
+    }
+}
+
+/// Would a browser opened here be seen by a person? Linux and the BSDs: a display
+/// (`DISPLAY`/`WAYLAND_DISPLAY`). macOS: yes. Windows: an interactive desktop (not a
+/// service's or an SSH session's hidden window station) *and* a console someone sits
+/// at: `login` from a scheduled task, a service, a pipe-only parent or CI then signs in
+/// by device code as Linux does without a display, instead of opening a browser nobody
+/// sees and waiting ten minutes for it.
+pub(crate) fn browser_can_be_seen() -> bool {
+    #[cfg(windows)]
+    {
+        interactive_desktop() && open_tty().is_some()
+    }
+    #[cfg(target_os = "macos")]
+    {
+        true
+    }
+    #[cfg(not(any(windows, target_os = "macos")))]
+    {
+        crate::env::graphical()
+    }
+}
+
+/// The process's window station is the visible, interactive one (`WSF_VISIBLE`): false
+/// for services, scheduled tasks run without a logged-on user and OpenSSH sessions.
+#[cfg(windows)]
+fn interactive_desktop() -> bool {
+    use windows_sys::Win32::System::StationsAndDesktops::{GetProcessWindowStation, GetUserObjectInformationW, UOI_FLAGS, USEROBJECTFLAGS};
+    const WSF_VISIBLE: u32 = 1;
+    let mut flags = USEROBJECTFLAGS { fInherit: 0, fReserved: 0, dwFlags: 0 };
+    let mut needed = 0u32;
+    // SAFETY: the window station handle belongs to the process and is not closed; the
+    // output buffer is a USEROBJECTFLAGS of the size passed.
+    let ok = unsafe {
+        let station = GetProcessWindowStation();
+        !station.is_null()
+            && GetUserObjectInformationW(station, UOI_FLAGS, (&raw mut flags).cast(), std::mem::size_of::<USEROBJECTFLAGS>() as u32, &mut needed) != 0
+    };
+    ok && flags.dwFlags & WSF_VISIBLE != 0
+}
