@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::{Arc, Mutex};
 use crate::support::http::{Reply, Request, Server};
-use crate::support::{CcProfile, MockAuthority, Sandbox, TestCa, jwt_claims, run, run_with_stdin, text};
+use crate::support::{CcProfile, MockAuthority, Sandbox, TestCa, jwt_claims, run, run_with_stdin, stderr, text};
 
 const TENANT: &str = "contoso.test";
 const APP: &str = "66666666-6666-6666-6666-666666666666";
@@ -256,6 +256,28 @@ fn setup_git_applies_helpers_that_the_real_git_uses() {
     let out = fill("git.example.test/other/repo.git");
     assert!(!out.status.success());
     assert_eq!(mock.issued_access_tokens().len(), 1);
+}
+
+/// A profile claiming a URL of a server that is not Azure DevOps, with no `resource`: the
+/// front ends would refuse to send it a token, and setup says so before the first fetch.
+#[test]
+fn setup_warns_when_a_claimed_url_would_get_no_token() {
+    let sb = Sandbox::new();
+    sb.write_config(
+        "[profiles.repos]\ntenant = \"t\"\nclient_id = \"c\"\nurls = [\"https://git.example.test/org/\", \"https://dev.azure.com/contoso/\"]\n\
+         [profiles.feed]\ntenant = \"t\"\nclient_id = \"c\"\nresource = \"api://feed\"\nurls = [\"https://feed.example.test/\"]\n",
+    );
+    let gitconfig = sb.write_file("gitconfig", "");
+    for args in [&["setup", "git"][..], &["setup", "cargo", "--registry", "feed=https://feed.example.test/index/"], &["setup", "bazel"]] {
+        let mut c = sb.cmd();
+        c.env("GIT_CONFIG_GLOBAL", &gitconfig).args(args);
+        let out = run(c);
+        ok(&out);
+        let err = stderr(&out);
+        assert!(err.contains("profile 'repos' claims https://git.example.test/org/ but names no `resource`"), "{args:?}: {err}");
+        // Azure DevOps has its default, and a profile naming its resource is fine.
+        assert!(!err.contains("dev.azure.com") && !err.contains("feed.example.test"), "{args:?}: {err}");
+    }
 }
 
 #[test]

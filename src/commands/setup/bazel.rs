@@ -90,6 +90,7 @@ pub(crate) fn run(args: &BazelSetupArgs) -> Result<ExitCode> {
     for p in &patterns {
         check_pattern(p)?;
     }
+    super::warn_urls_without_resource()?;
     let dir = match &args.dir {
         Some(d) => d.clone(),
         None => default_bin_dir()?,

@@ -71,6 +71,7 @@ pub(crate) fn run(args: &CargoSetupArgs) -> Result<ExitCode> {
     if super::profile_urls()?.is_empty() {
         warn!("no profile has `urls`: every registry will be told url-not-supported until one does");
     }
+    super::warn_urls_without_resource()?;
     let file = config_file()?;
     if !args.apply.apply {
         let mut doc = DocumentMut::new();

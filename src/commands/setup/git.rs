@@ -72,6 +72,7 @@ pub(crate) fn global_file() -> Result<PathBuf> {
 
 pub(crate) fn run(args: &GitSetupArgs) -> Result<ExitCode> {
     let urls = urls(args)?;
+    super::warn_urls_without_resource()?;
     let helper = helper_value()?;
     let settings = settings(&urls, &helper);
     if !args.apply.apply {

@@ -114,6 +114,30 @@ pub(crate) fn profile_urls() -> Result<Vec<(String, String)>> {
     Ok(file.profiles.iter().flat_map(|(name, p)| p.urls.iter().map(move |u| (name.clone(), u.clone()))).collect())
 }
 
+/// Warns, once per URL, where a profile claims a URL but names no `resource` or `scopes` and
+/// the host has no default (every host but Azure DevOps's): git, cargo and Bazel would be
+/// told "not mine" there, since a token for another API is never sent to a server that was
+/// merely listed. Said at setup time, so the first `git fetch` is not where it is learnt.
+pub(crate) fn warn_urls_without_resource() -> Result<()> {
+    let file = match crate::config::config_path() {
+        Some(p) => crate::config::load_file(&p)?,
+        None => crate::config::ConfigFile::default(),
+    };
+    for (name, p) in &file.profiles {
+        if p.resource.is_some() || p.scopes.as_ref().is_some_and(|s| !s.is_empty()) || p.acr == Some(true) {
+            continue;
+        }
+        for u in &p.urls {
+            if crate::urlmatch::parse(u).is_some_and(|parts| crate::protocols::default_resource_for(&parts).is_none()) {
+                crate::log::warn!(
+                    "profile '{name}' claims {u} but names no `resource`, so no token will be sent there; add resource = \"…\" (the API that server accepts tokens for) to the profile"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Quotes a word for a POSIX shell when it needs it.
 pub(crate) fn shell_quote(s: &str) -> String {
     if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c)) {
