@@ -146,6 +146,9 @@ pub(crate) struct Resolved {
     /// Whose token this is, after every input was applied (`flows::identity`).
     pub identity: Identity,
     pub key: String,
+    /// The cache directory resolving found (already checked), so the lookup does not open
+    /// it again; None under `--no-cache` or before it exists.
+    pub cache: Option<Cache>,
 }
 
 impl Resolved {
@@ -173,7 +176,7 @@ pub(crate) fn resolve(req: &TokenRequest) -> Result<Resolved> {
     let cache = if req.no_cache { None } else { existing_cache() };
     let identity = identity::of(&profile, cache.as_ref())?;
     let key = identity.key(&target);
-    Ok(Resolved { profile, target, identity, key })
+    Ok(Resolved { profile, target, identity, key, cache })
 }
 
 /// The cache directory when it already exists (resolving never creates it).
@@ -244,7 +247,10 @@ pub(crate) fn get_token_resolved(req: &TokenRequest, r: Resolved, prompt: Option
 }
 
 fn get_token_here(req: &TokenRequest, r: Resolved, prompt: Option<Prompt>) -> Result<Credential> {
-    let cache = open_cache(req)?;
+    let cache = match &r.cache {
+        Some(c) => Some(c.clone()),
+        None => open_cache(req)?,
+    };
     let now = clock::now();
     let mut stale: Option<TokenEntry> = None;
     match &cache {

@@ -15,6 +15,7 @@ use std::time::Duration;
 /// Largest cache entry we will read; anything bigger is not ours.
 const MAX_ENTRY: u64 = 256 * 1024;
 
+#[derive(Clone)]
 pub(crate) struct Cache {
     dir: PathBuf,
 }

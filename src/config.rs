@@ -430,7 +430,9 @@ fn warn_env_conflicts(name: &str, cfg: &ProfileConfig, client_id: &str, tenant: 
         ("username", cfg.username.clone(), "AZURE_USERNAME", same_text),
     ];
     for (key, ours, var, same) in checks {
-        if let (Some(ours), Some(theirs)) = (ours, env(var))
+        // A variable is read only where the profile sets the key it would supply.
+        if let Some(ours) = ours
+            && let Some(theirs) = env(var)
             && !same(&ours, &theirs)
         {
             warn!("profile '{name}' sets {key} {ours}; ignoring {var}={theirs}");
@@ -438,12 +440,12 @@ fn warn_env_conflicts(name: &str, cfg: &ProfileConfig, client_id: &str, tenant: 
     }
     // Secrets: a profile naming its own source ignores the standard variables (never shown).
     let secret_named = cfg.client_secret_env.as_deref().is_some_and(|v| v != "AZURE_CLIENT_SECRET") || cfg.client_secret_file.is_some();
-    if secret_named && env("AZURE_CLIENT_SECRET").is_some() {
+    if secret_named && crate::env::is_set("AZURE_CLIENT_SECRET") {
         let from = cfg.client_secret_env.as_deref().map_or("client_secret_file".to_string(), |v| format!("client_secret_env {v}"));
         warn!("profile '{name}' reads its secret from {from}; ignoring AZURE_CLIENT_SECRET");
     }
     let password_named = cfg.password_env.as_deref().is_some_and(|v| v != "AZURE_PASSWORD") || cfg.password_file.is_some();
-    if password_named && env("AZURE_PASSWORD").is_some() {
+    if password_named && crate::env::is_set("AZURE_PASSWORD") {
         warn!("profile '{name}' names its own password source; ignoring AZURE_PASSWORD");
     }
 }

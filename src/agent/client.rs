@@ -60,7 +60,9 @@ fn unreachable(socket: &Path, message: String) -> Error {
 /// Asks the agent at `socket` for the token `req` describes.
 pub(crate) fn get_token(socket: &Path, req: &TokenRequest) -> Result<Credential> {
     trace!(1, "asking the token agent at {}", socket.display());
-    let answer = exchange(socket, &super::encode_request(req, None), req.timeout)?;
+    // A wait for a sign-in happens on the agent's side, after which it still needs its time.
+    let patience = req.timeout + req.wait_for_login.unwrap_or_default().min(super::MAX_TIMEOUT);
+    let answer = exchange(socket, &super::encode_request(req, None), patience)?;
     decode_answer(socket, &answer)
 }
 

@@ -22,8 +22,9 @@ pub(crate) const MAX_REQUEST: u64 = 64 * 1024;
 pub(crate) const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
 /// The largest answer a client reads (a token is a few KiB).
 pub(crate) const MAX_ANSWER: u64 = 256 * 1024;
-/// The longest a request may ask the agent to work on it (its `timeout`); a client waits
-/// for the answer no longer than its own `--timeout`.
+/// The longest a request may ask the agent to work on it (its `timeout`, and its
+/// `wait_for_login`); a client waits for the answer no longer than its own `--timeout`
+/// (plus its `--wait-for-login`).
 pub(crate) const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, Args)]
@@ -89,7 +90,8 @@ pub(crate) fn default_socket() -> PathBuf {
 }
 
 /// The request line a client sends: the native protocol's request, plus `url` (and
-/// `docker`: the URL is a registry as Docker named it), the client's `timeout` in seconds,
+/// `docker`: the URL is a registry as Docker named it), the client's `timeout` and
+/// `wait_for_login` in seconds,
 /// and for `op: "forget"` the rejected token's SHA-256 (`rejected_sha256`; never the token).
 pub(crate) fn encode_request(req: &TokenRequest, forget: Option<Option<&str>>) -> String {
     let mut v = serde_json::json!({ "v": VERSION, "min_validity": req.min_validity, "timeout": req.timeout.as_secs().clamp(1, MAX_TIMEOUT.as_secs()) });
@@ -113,6 +115,10 @@ pub(crate) fn encode_request(req: &TokenRequest, forget: Option<Option<&str>>) -
     }
     if req.docker {
         v["docker"] = true.into();
+    }
+    // The agent's side is where a sign-in happens, so it is the one that waits for it.
+    if let Some(w) = req.wait_for_login {
+        v["wait_for_login"] = w.as_secs().min(MAX_TIMEOUT.as_secs()).into();
     }
     if let Some(rejected) = forget {
         v["op"] = "forget".into();

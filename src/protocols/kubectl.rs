@@ -34,6 +34,11 @@ pub(crate) struct KubectlArgs {
     /// Network time limit, e.g. 30s, 2m.
     #[arg(long, default_value = "60s", value_parser = clock::parse_duration)]
     pub timeout: Duration,
+    /// With no terminal to prompt on (Lens, an IDE), wait this long (e.g. 2m) for
+    /// `entra-token login` in another terminal (and raise a desktop notification) instead
+    /// of failing at once; the kubeconfig's exec args carry it.
+    #[arg(long, value_name = "DURATION", value_parser = clock::parse_duration)]
+    pub wait_for_login: Option<Duration>,
 }
 
 /// The two apiVersions client-go speaks to exec plugins.
@@ -164,6 +169,7 @@ pub(crate) fn to_request(args: &KubectlArgs, info: &ExecInfo) -> TokenRequest {
         resource: Some(pick(&args.resource, &info.cluster.resource).unwrap_or_else(|| AKS_SERVER_ID.to_string())),
         tenant: pick(&args.tenant, &info.cluster.tenant),
         timeout: args.timeout,
+        wait_for_login: args.wait_for_login,
         // spec.interactive only says whether stdin is attached; sign-in prompts go to
         // stderr, and the broker shows them only when someone can see them.
         prompts: true,
@@ -237,7 +243,7 @@ mod tests {
     #[test]
     fn flags_beat_cluster_config_which_beats_defaults() {
         let info = decode(br#"{"apiVersion":"client.authentication.k8s.io/v1","spec":{"cluster":{"config":{"profile":"c","resource":"cr"}}}}"#).unwrap();
-        let mut args = KubectlArgs { profile: None, resource: None, tenant: None, timeout: Duration::from_secs(1) };
+        let mut args = KubectlArgs { profile: None, resource: None, tenant: None, timeout: Duration::from_secs(1), wait_for_login: None };
         let r = to_request(&args, &info);
         assert_eq!((r.profile.as_deref(), r.resource.as_deref()), (Some("c"), Some("cr")));
         args.profile = Some("f".into());

@@ -18,7 +18,7 @@ use crate::support::{CcProfile, MockAuthority, Sandbox, code, run, run_with_stdi
 pub(crate) const TENANT: &str = "contoso.test";
 pub(crate) const APP: &str = "55555555-5555-4555-8555-555555555555";
 pub(crate) const SECRET: &str = "agent~secret";
-const AZURE_DEVOPS: &str = "499b84ac-1321-427f-aa17-267ca6975798";
+pub(crate) const AZURE_DEVOPS: &str = "499b84ac-1321-427f-aa17-267ca6975798";
 const STRANGER: u32 = 65534;
 
 fn is_root() -> bool {
@@ -43,6 +43,11 @@ impl Drop for Laptop {
 }
 
 pub(crate) fn laptop(extra_args: &[&str]) -> Laptop {
+    laptop_as(extra_args, |_, _| {})
+}
+
+/// [`laptop`], with `adjust` given the laptop's sandbox and the agent's command before it starts.
+pub(crate) fn laptop_as(extra_args: &[&str], adjust: impl FnOnce(&Sandbox, &mut Command)) -> Laptop {
     let mock = MockAuthority::start();
     mock.add_tenant(TENANT);
     mock.add_app(APP, Some(SECRET));
@@ -52,19 +57,21 @@ pub(crate) fn laptop(extra_args: &[&str]) -> Laptop {
     };
     sb.write_config(&format!("{}{}", profile("ado", "urls = [\"https://dev.azure.com/org/\"]\n"), profile("arm", "")));
     let socket = sb.path("run/entra-token/agent.sock");
-    let agent = start_agent(&sb, extra_args);
+    let agent = start_agent_as(&sb, extra_args, &[], |c| adjust(&sb, c));
     Laptop { mock, sb, agent, socket }
 }
 
-/// Starts `entra-token agent` in `sb` and waits for its `ENTRA_TOKEN_AGENT=…` line.
-pub(crate) fn start_agent(sb: &Sandbox, extra_args: &[&str]) -> Child {
-    start_agent_with(sb, extra_args, &[])
+/// Starts `entra-token agent` in `sb`, with more variables in its environment, and waits
+/// for its `ENTRA_TOKEN_AGENT=…` line.
+pub(crate) fn start_agent_with(sb: &Sandbox, extra_args: &[&str], env: &[(&str, &str)]) -> Child {
+    start_agent_as(sb, extra_args, env, |_| {})
 }
 
-/// [`start_agent`] with more variables in the agent's environment.
-pub(crate) fn start_agent_with(sb: &Sandbox, extra_args: &[&str], env: &[(&str, &str)]) -> Child {
+/// [`start_agent_with`], with `adjust` applied to the command last (its stdin, a new session, …).
+pub(crate) fn start_agent_as(sb: &Sandbox, extra_args: &[&str], env: &[(&str, &str)], adjust: impl FnOnce(&mut Command)) -> Child {
     let mut c = sb.cmd();
     c.arg("agent").args(extra_args).env("AGENT_SECRET", SECRET).envs(env.iter().copied()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    adjust(&mut c);
     let mut child = c.spawn().expect("start the agent");
     let mut first = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
@@ -498,4 +505,32 @@ fn a_claims_challenge_reaches_the_agents_acquisition() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(lap.mock.token_requests(), 3);
     assert!(last_claims().is_some_and(|c| c.contains("\"nbf\"")));
+}
+
+#[test]
+fn a_clients_wait_for_login_is_the_agents_to_do_and_ends_with_the_laptops_sign_in() {
+    let mut lap = laptop(&[]);
+    // A person's profile on the laptop that nobody signed in to yet.
+    let config = std::fs::read_to_string(lap.sb.path("config.toml")).unwrap();
+    lap.sb.write_config(&format!("{config}[profiles.dev]\nauthority = \"{}\"\nflow = \"device-code\"\ntenant = \"organizations\"\n", lap.mock.url()));
+    let (_c, cmd) = client(&lap.socket);
+    let request = cmd(&["get-token", "-p", "dev", "-r", "graph", "--wait-for-login", "2m", "--timeout", "20s"]);
+    let waiter = std::thread::spawn(move || run(request));
+    // The agent, on the laptop, says what to run there (and would notify its desktop).
+    let mut agent_err = BufReader::new(lap.agent.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("waiting up to") {
+        let mut line = String::new();
+        assert!(agent_err.read_line(&mut line).unwrap() > 0, "the agent stopped: {seen}");
+        seen.push_str(&line);
+    }
+    assert!(seen.contains("run `entra-token login -p dev`"), "{seen}");
+    std::thread::spawn(move || std::io::copy(&mut agent_err, &mut std::io::sink()));
+    lap.mock.approve_device_codes(0);
+    let mut login = lap.sb.cmd();
+    login.args(["login", "-p", "dev"]);
+    assert_eq!(code(&run(login)), 0);
+    let out = waiter.join().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(lap.mock.issued_access_tokens().contains(&stdout(&out).trim().to_string()));
 }

@@ -11,6 +11,8 @@ mod support;
 
 #[cfg(unix)]
 mod agent;
+#[cfg(target_os = "linux")]
+mod agent_confirm;
 #[cfg(unix)]
 mod azure_cli;
 #[cfg(unix)]

@@ -197,3 +197,19 @@ fn the_desktop_notification_names_the_command_to_run() {
     let out = run(cmd(&sb, &["get-token", "-p", "dev", "--wait-for-login", "1s"]));
     assert_eq!(code(&out), 5, "{}", stderr(&out));
 }
+
+#[test]
+fn kubectls_exec_args_carry_the_wait_too() {
+    let (mock, sb) = setup("");
+    let mut c = cmd(&sb, &["kubectl", "-p", "dev", "--wait-for-login", "2m"]);
+    c.env("KUBERNETES_EXEC_INFO", r#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","spec":{"interactive":false}}"#);
+    let (mut waiter, said) = start_waiting(&mut c);
+    assert!(said.contains("run `entra-token login -p dev` in a terminal"), "{said}");
+    mock.approve_device_codes(0);
+    ok(run(cmd(&sb, &["login", "-p", "dev"])));
+    assert!(wait_exit(&mut waiter, Duration::from_secs(30)).success(), "the waiter failed");
+    let mut answer = String::new();
+    waiter.stdout.take().unwrap().read_to_string(&mut answer).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert!(mock.issued_access_tokens().contains(&v["status"]["token"].as_str().unwrap().to_string()), "{answer}");
+}

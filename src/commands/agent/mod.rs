@@ -186,6 +186,7 @@ fn localize(req: &broker::TokenRequest) -> Result<broker::TokenRequest> {
     r.force_refresh = req.force_refresh;
     r.claims = req.claims.clone();
     r.timeout = req.timeout;
+    r.wait_for_login = req.wait_for_login;
     Ok(r)
 }
 
@@ -227,7 +228,8 @@ enum Answer {
 /// Asks the agent's person, one question at a time; anything but a yes in time is a no.
 fn confirm(shared: &Shared, how: Confirm, what: &str, who: &str, within: Duration) -> Result<()> {
     let _one = shared.tty.lock().unwrap_or_else(|p| p.into_inner());
-    let wait = CONFIRM_WAIT.min(within);
+    // Refuse a second before the client gives up, so it hears why.
+    let wait = CONFIRM_WAIT.min(within.saturating_sub(Duration::from_secs(1)));
     let tty = match how {
         Confirm::Notify => None,
         _ => std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").ok(),
@@ -328,6 +330,7 @@ struct Extra {
     #[serde(default)]
     docker: bool,
     timeout: Option<u64>,
+    wait_for_login: Option<u64>,
     op: Option<String>,
     rejected_sha256: Option<String>,
 }
@@ -343,7 +346,7 @@ pub(crate) enum Op {
     Info,
 }
 
-const EXTRA_FIELDS: [&str; 5] = ["url", "docker", "timeout", "op", "rejected_sha256"];
+const EXTRA_FIELDS: [&str; 6] = ["url", "docker", "timeout", "wait_for_login", "op", "rejected_sha256"];
 
 /// Parses a request line: the agent's own fields taken out, the rest through the native
 /// protocol's decoder (so its checks, and its refusal of unknown fields, are the agent's too).
@@ -353,7 +356,7 @@ pub(crate) fn decode_request(bytes: &[u8]) -> Result<(broker::TokenRequest, Op)>
     if let Ok(serde_json::Value::Object(mut map)) = serde_json::from_slice::<serde_json::Value>(bytes) {
         let mine: serde_json::Map<String, serde_json::Value> = EXTRA_FIELDS.iter().filter_map(|k| map.remove(*k).map(|v| (k.to_string(), v))).collect();
         extra = serde_json::from_value(serde_json::Value::Object(mine))
-            .map_err(|e| Error::bad_input(format!("the request's agent fields (url, docker, timeout, op, rejected_sha256) are malformed: {e}")))?;
+            .map_err(|e| Error::bad_input(format!("the request's agent fields (url, docker, timeout, wait_for_login, op, rejected_sha256) are malformed: {e}")))?;
         rest = serde_json::Value::Object(map).to_string().into_bytes();
     }
     let mut req = crate::protocols::native::decode(&rest)?;
@@ -372,6 +375,12 @@ pub(crate) fn decode_request(bytes: &[u8]) -> Result<(broker::TokenRequest, Op)>
             return Err(Error::bad_input(format!("timeout must be between 1 and {} seconds, not {t}", wire::MAX_TIMEOUT.as_secs())));
         }
         req.timeout = Duration::from_secs(t);
+    }
+    if let Some(w) = extra.wait_for_login {
+        if w > wire::MAX_TIMEOUT.as_secs() {
+            return Err(Error::bad_input(format!("wait_for_login may be at most {} seconds, not {w}", wire::MAX_TIMEOUT.as_secs())));
+        }
+        req.wait_for_login = Some(Duration::from_secs(w));
     }
     let op = match extra.op.as_deref() {
         None | Some("get") => {

@@ -1,0 +1,252 @@
+//! The token agent's `--confirm`: each request waits for its person's yes. On a desktop
+//! (`--confirm=notify`, or plain `--confirm` without a terminal) the agent raises a
+//! freedesktop notification with Allow and Deny over the session D-Bus and waits for
+//! ActionInvoked; here a private bus and this test, playing the notification server,
+//! answer. On a terminal (`--confirm=terminal`) it asks on its controlling terminal, here a
+//! pseudo-terminal the test types into.
+
+use crate::agent::{AZURE_DEVOPS, client, laptop_as};
+use crate::support::{self, code, run, stderr, stdout};
+use dbus::blocking::Connection;
+use dbus::channel::{Channel, MatchingReceiver};
+use dbus::message::MatchRule;
+use std::io::{Read, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const NAME: &str = "org.freedesktop.Notifications";
+const PATH: &str = "/org/freedesktop/Notifications";
+
+/// One notification as the server received it.
+#[derive(Debug, Clone)]
+struct Shown {
+    summary: String,
+    body: String,
+    actions: Vec<String>,
+}
+
+/// This test as the desktop's notification server: it records each Notify, and answers
+/// with the action `click` holds (None: nobody clicks), as a real server would.
+struct Desktop {
+    shown: Arc<Mutex<Vec<Shown>>>,
+    closed: Arc<Mutex<Vec<u32>>>,
+    click: Arc<Mutex<Option<&'static str>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Desktop {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+fn desktop(address: &str) -> Desktop {
+    let d = Desktop { shown: Arc::default(), closed: Arc::default(), click: Arc::default(), stop: Arc::default() };
+    let (shown, closed, click, stop) = (d.shown.clone(), d.closed.clone(), d.click.clone(), d.stop.clone());
+    let address = address.to_string();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut ch = Channel::open_private(&address).expect("connect to the private bus");
+        ch.register().expect("hello");
+        let conn = Connection::from(ch);
+        conn.request_name(NAME, false, true, true).expect("own org.freedesktop.Notifications");
+        let next_id = std::cell::Cell::new(0u32);
+        conn.start_receive(
+            MatchRule::new_method_call(),
+            Box::new(move |msg, conn| {
+                let reply = match msg.member().as_deref() {
+                    Some("Notify") => {
+                        let mut it = msg.iter_init();
+                        let _app: String = it.read().unwrap_or_default();
+                        let _replaces: u32 = it.read().unwrap_or_default();
+                        let _icon: String = it.read().unwrap_or_default();
+                        let summary: String = it.read().unwrap_or_default();
+                        let body: String = it.read().unwrap_or_default();
+                        let actions: Vec<String> = it.read().unwrap_or_default();
+                        shown.lock().unwrap().push(Shown { summary, body, actions });
+                        next_id.set(next_id.get() + 1);
+                        let id = next_id.get();
+                        let _ = conn.channel().send(msg.method_return().append1(id));
+                        if let Some(key) = *click.lock().unwrap() {
+                            let signal = dbus::Message::new_signal(PATH, NAME, "ActionInvoked").unwrap().append2(id, key);
+                            let _ = conn.channel().send(signal);
+                        }
+                        None
+                    }
+                    Some("CloseNotification") => {
+                        let id: u32 = msg.read1().unwrap_or_default();
+                        closed.lock().unwrap().push(id);
+                        let signal = dbus::Message::new_signal(PATH, NAME, "NotificationClosed").unwrap().append2(id, 3u32);
+                        let _ = conn.channel().send(signal);
+                        Some(msg.method_return())
+                    }
+                    Some("GetCapabilities") => Some(msg.method_return().append1(vec!["actions", "body"])),
+                    _ => dbus::channel::default_reply(&msg),
+                };
+                if let Some(r) = reply {
+                    let _ = conn.channel().send(r);
+                }
+                true
+            }),
+        );
+        ready_tx.send(()).unwrap();
+        while !stop.load(Ordering::SeqCst) {
+            let _ = conn.process(Duration::from_millis(100));
+        }
+    });
+    ready_rx.recv_timeout(Duration::from_secs(20)).expect("the notification server started");
+    d
+}
+
+/// A private session bus for the agent (its daemon lives as long as the returned child).
+fn bus(sb: &support::Sandbox) -> Option<(Child, String)> {
+    if !support::dbus::have_tools(&["dbus-daemon"], "the agent's desktop confirmation") {
+        return None;
+    }
+    support::dbus::session_bus(sb)
+}
+
+/// A command in a new session: no controlling terminal, whatever the test runner has.
+fn detached(c: &mut Command) {
+    // SAFETY: setsid is async-signal-safe and touches nothing of the parent's.
+    unsafe {
+        c.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+}
+
+#[test]
+fn a_desktop_notification_with_allow_and_deny_decides_each_request() {
+    let mut daemon = None;
+    let mut address = String::new();
+    let lap = laptop_as(&["--confirm=notify"], |sb, c| {
+        if let Some((d, a)) = bus(sb) {
+            c.env("DBUS_SESSION_BUS_ADDRESS", &a);
+            (daemon, address) = (Some(d), a);
+        }
+    });
+    let Some(mut daemon) = daemon else { return };
+    let desk = desktop(&address);
+    let (_c, cmd) = client(&lap.socket);
+
+    *desk.click.lock().unwrap() = Some("allow");
+    let out = run(cmd(&["get-token", "-p", "ado", "-r", AZURE_DEVOPS]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), lap.mock.issued_access_tokens()[0]);
+    let shown = desk.shown.lock().unwrap().clone();
+    assert_eq!(shown.len(), 1);
+    assert_eq!(shown[0].actions, ["allow", "Allow", "deny", "Deny"]);
+    assert!(shown[0].summary.contains("allow a token"), "{shown:?}");
+    assert!(shown[0].body.contains("uid ") && shown[0].body.contains("profile 'ado'"), "the notification does not say who asks for what: {shown:?}");
+
+    // Deny: refused (exit 3), and the cached token is not handed out either.
+    *desk.click.lock().unwrap() = Some("deny");
+    let out = run(cmd(&["get-token", "-p", "ado", "-r", AZURE_DEVOPS]));
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(stderr(&out).contains("declined") && stdout(&out).is_empty(), "{}", stderr(&out));
+
+    // Nobody clicks: refused before the client's own time is up, and the notification is withdrawn.
+    *desk.click.lock().unwrap() = None;
+    let out = run(cmd(&["get-token", "-p", "ado", "-r", AZURE_DEVOPS, "--timeout", "3s"]));
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(stderr(&out).contains("in time"), "{}", stderr(&out));
+    assert_eq!(desk.closed.lock().unwrap().len(), 1);
+    assert_eq!(desk.shown.lock().unwrap().len(), 3);
+    assert_eq!(lap.mock.token_requests(), 1);
+    drop(desk);
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+}
+
+#[test]
+fn plain_confirm_without_a_terminal_notifies_and_without_a_desktop_refuses() {
+    // A bus with no notification server on it: the request cannot be confirmed, so it is refused.
+    let mut daemon = None;
+    let lap = laptop_as(&["--confirm"], |sb, c| {
+        detached(c);
+        if let Some((d, a)) = bus(sb) {
+            c.env("DBUS_SESSION_BUS_ADDRESS", &a);
+            daemon = Some((d, a));
+        }
+    });
+    let Some((mut daemon, address)) = daemon else { return };
+    let (_c, cmd) = client(&lap.socket);
+    let out = run(cmd(&["get-token", "-p", "ado", "-r", AZURE_DEVOPS]));
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(stderr(&out).contains("cannot be asked") && stderr(&out).contains("no terminal"), "{}", stderr(&out));
+    assert_eq!(lap.mock.token_requests(), 0);
+    // With a notification server, the same agent asks there (it has no terminal) and an Allow lets the token through.
+    let desk = desktop(&address);
+    *desk.click.lock().unwrap() = Some("allow");
+    let out = run(cmd(&["get-token", "-p", "ado", "-r", AZURE_DEVOPS]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(desk.shown.lock().unwrap().len(), 1);
+    drop(desk);
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+}
+
+/// A pseudo-terminal: (controller, the terminal's end).
+fn pty() -> (std::fs::File, OwnedFd) {
+    let (mut controller, mut terminal) = (-1, -1);
+    // SAFETY: openpty writes two descriptors we then own; null name/termios/winsize are allowed.
+    let rc = unsafe { libc::openpty(&mut controller, &mut terminal, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: both descriptors were just opened and are owned by nobody else.
+    unsafe { (std::fs::File::from_raw_fd(controller), OwnedFd::from_raw_fd(terminal)) }
+}
+
+#[test]
+fn terminal_confirmation_asks_on_the_agents_terminal_and_takes_y_or_n() {
+    let (controller, terminal) = pty();
+    let lap = laptop_as(&["--confirm=terminal"], move |_, c| {
+        c.stdin(terminal);
+        // A new session whose controlling terminal is the pty on stdin: /dev/tty is that pty.
+        // SAFETY: setsid and ioctl are async-signal-safe.
+        unsafe {
+            c.pre_exec(|| {
+                libc::setsid();
+                if libc::ioctl(0, libc::TIOCSCTTY, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    });
+    // What the agent writes on its terminal, as it comes.
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let mut reader = controller.try_clone().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 1024];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 || tx.send(String::from_utf8_lossy(&buf[..n]).into_owned()).is_err() {
+                break;
+            }
+        }
+    });
+    let (_c, cmd) = client(&lap.socket);
+    let mut typed = controller;
+    let mut ask = |answer: &str| {
+        let request = cmd(&["get-token", "-p", "ado", "-r", AZURE_DEVOPS]);
+        let pending = std::thread::spawn(move || run(request));
+        let mut seen = String::new();
+        while !seen.contains("Allow? [y/N]") {
+            seen.push_str(&rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| panic!("no question on the agent's terminal; it showed {seen:?}")));
+        }
+        assert!(seen.contains("asks for a token: profile 'ado'"), "{seen}");
+        typed.write_all(format!("{answer}\n").as_bytes()).unwrap();
+        pending.join().unwrap()
+    };
+    let out = ask("y");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), lap.mock.issued_access_tokens()[0]);
+    let out = ask("n");
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(stderr(&out).contains("declined"), "{}", stderr(&out));
+}
