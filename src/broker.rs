@@ -146,6 +146,9 @@ pub(crate) struct Resolved {
     /// Whose token this is, after every input was applied (`flows::identity`).
     pub identity: Identity,
     pub key: String,
+    /// The cache directory resolving found (already checked), so the lookup does not open
+    /// it again; None under `--no-cache` or before it exists.
+    pub cache: Option<Cache>,
 }
 
 impl Resolved {
@@ -173,7 +176,7 @@ pub(crate) fn resolve(req: &TokenRequest) -> Result<Resolved> {
     let cache = if req.no_cache { None } else { existing_cache() };
     let identity = identity::of(&profile, cache.as_ref())?;
     let key = identity.key(&target);
-    Ok(Resolved { profile, target, identity, key })
+    Ok(Resolved { profile, target, identity, key, cache })
 }
 
 /// The cache directory when it already exists (resolving never creates it).
@@ -244,7 +247,10 @@ pub(crate) fn get_token_resolved(req: &TokenRequest, r: Resolved, prompt: Option
 }
 
 fn get_token_here(req: &TokenRequest, r: Resolved, prompt: Option<Prompt>) -> Result<Credential> {
-    let cache = open_cache(req)?;
+    let cache = match &r.cache {
+        Some(c) => Some(c.clone()),
+        None => open_cache(req)?,
+    };
     let now = clock::now();
     let mut stale: Option<TokenEntry> = None;
     match &cache {
@@ -306,6 +312,33 @@ fn get_token_here(req: &TokenRequest, r: Resolved, prompt: Option<Prompt>) -> Re
         warn!("could not store the token ({}); answering anyway", crate::error::one_line(&e));
     }
     Ok(credential_from_entry(entry, &r.profile.name, false))
+}
+
+/// Per-key lock → acquire → store for a caller that wants a new token whatever the cache
+/// holds (`login`: a person signs in now): `get_token`'s miss path without the re-check.
+/// `acquire` gets the reply; `rekey` then names whose the token is, still under the lock
+/// (a sign-in links the profile to its person; `login` drops the previous person's tokens
+/// there). The entry is stored under the new key (a failed write is only a warning: the
+/// sign-in happened) and returned.
+pub(crate) fn acquire_locked(
+    cache: &Cache,
+    r: &mut Resolved,
+    deadline: Deadline,
+    prompt: Prompt,
+    claims: Option<&str>,
+    acquire: impl FnOnce(&FlowCtx) -> Result<TokenReply>,
+    rekey: impl FnOnce(&mut Resolved) -> Result<()>,
+) -> Result<TokenEntry> {
+    let _lock = cache.lock(&r.key, deadline.remaining())?;
+    let http = Http::new();
+    let ctx = FlowCtx { profile: &r.profile, target: &r.target, http: &http, deadline, claims, cache: Some(cache), prompt };
+    let reply = acquire(&ctx)?;
+    rekey(r)?;
+    let entry = entry_from_reply(r, reply);
+    if let Err(e) = cache.write(&r.key, &entry) {
+        warn!("could not store the token ({})", crate::error::one_line(&e));
+    }
+    Ok(entry)
 }
 
 /// Removes the cached access token for a request, under its lock, when it is the one the

@@ -228,9 +228,9 @@ impl SecretSource {
     /// Reads the secret now. Called only on the acquisition path.
     pub(crate) fn read(&self) -> Result<crate::secret::Secret<String>> {
         match self {
-            SecretSource::Env(var) => match std::env::var(var) {
-                Ok(v) if !v.trim().is_empty() => Ok(crate::secret::Secret::new(v.trim().to_string())),
-                _ => Err(Error::bad_input_hint(
+            SecretSource::Env(var) => match crate::env::var(var) {
+                Some(v) => Ok(crate::secret::Secret::new(v)),
+                None => Err(Error::bad_input_hint(
                     format!("the client secret variable {var} is not set"),
                     format!("export {var}=…, or set client_secret_file in the profile"),
                 )),
@@ -272,8 +272,8 @@ impl Profile {
 /// The config file's location: ENTRA_TOKEN_CONFIG, else `entra-token/config.toml` in
 /// $XDG_CONFIG_HOME or the platform config dir (`%APPDATA%` on Windows).
 pub(crate) fn config_path() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("ENTRA_TOKEN_CONFIG").filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(p));
+    if let Some(p) = crate::env::path(crate::env::CONFIG) {
+        return Some(p);
     }
     let base = crate::fs::config_home()?;
     Some(base.join("entra-token").join("config.toml"))
@@ -430,7 +430,9 @@ fn warn_env_conflicts(name: &str, cfg: &ProfileConfig, client_id: &str, tenant: 
         ("username", cfg.username.clone(), "AZURE_USERNAME", same_text),
     ];
     for (key, ours, var, same) in checks {
-        if let (Some(ours), Some(theirs)) = (ours, env(var))
+        // A variable is read only where the profile sets the key it would supply.
+        if let Some(ours) = ours
+            && let Some(theirs) = env(var)
             && !same(&ours, &theirs)
         {
             warn!("profile '{name}' sets {key} {ours}; ignoring {var}={theirs}");
@@ -438,12 +440,12 @@ fn warn_env_conflicts(name: &str, cfg: &ProfileConfig, client_id: &str, tenant: 
     }
     // Secrets: a profile naming its own source ignores the standard variables (never shown).
     let secret_named = cfg.client_secret_env.as_deref().is_some_and(|v| v != "AZURE_CLIENT_SECRET") || cfg.client_secret_file.is_some();
-    if secret_named && env("AZURE_CLIENT_SECRET").is_some() {
+    if secret_named && crate::env::is_set("AZURE_CLIENT_SECRET") {
         let from = cfg.client_secret_env.as_deref().map_or("client_secret_file".to_string(), |v| format!("client_secret_env {v}"));
         warn!("profile '{name}' reads its secret from {from}; ignoring AZURE_CLIENT_SECRET");
     }
     let password_named = cfg.password_env.as_deref().is_some_and(|v| v != "AZURE_PASSWORD") || cfg.password_file.is_some();
-    if password_named && env("AZURE_PASSWORD").is_some() {
+    if password_named && crate::env::is_set("AZURE_PASSWORD") {
         warn!("profile '{name}' names its own password source; ignoring AZURE_PASSWORD");
     }
 }
