@@ -23,8 +23,8 @@ pub(crate) struct Cache {
 /// The cache directory: ENTRA_TOKEN_CACHE_DIR, else `entra-token` in $XDG_CACHE_HOME or the
 /// platform cache dir (`%LOCALAPPDATA%` on Windows).
 pub(crate) fn default_dir() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("ENTRA_TOKEN_CACHE_DIR").filter(|p| !p.is_empty()) {
-        return Ok(PathBuf::from(p));
+    if let Some(p) = crate::env::path(crate::env::CACHE_DIR) {
+        return Ok(p);
     }
     fs::cache_home()
         .map(|d| d.join("entra-token"))

@@ -228,9 +228,9 @@ impl SecretSource {
     /// Reads the secret now. Called only on the acquisition path.
     pub(crate) fn read(&self) -> Result<crate::secret::Secret<String>> {
         match self {
-            SecretSource::Env(var) => match std::env::var(var) {
-                Ok(v) if !v.trim().is_empty() => Ok(crate::secret::Secret::new(v.trim().to_string())),
-                _ => Err(Error::bad_input_hint(
+            SecretSource::Env(var) => match crate::env::var(var) {
+                Some(v) => Ok(crate::secret::Secret::new(v)),
+                None => Err(Error::bad_input_hint(
                     format!("the client secret variable {var} is not set"),
                     format!("export {var}=…, or set client_secret_file in the profile"),
                 )),
@@ -272,8 +272,8 @@ impl Profile {
 /// The config file's location: ENTRA_TOKEN_CONFIG, else `entra-token/config.toml` in
 /// $XDG_CONFIG_HOME or the platform config dir (`%APPDATA%` on Windows).
 pub(crate) fn config_path() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("ENTRA_TOKEN_CONFIG").filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(p));
+    if let Some(p) = crate::env::path(crate::env::CONFIG) {
+        return Some(p);
     }
     let base = crate::fs::config_home()?;
     Some(base.join("entra-token").join("config.toml"))

@@ -16,7 +16,7 @@ use std::time::Duration;
 /// The AKS AAD server application: the resource every AKS cluster's API server accepts.
 pub(crate) const AKS_SERVER_ID: &str = "6dae42f8-4368-4678-94ff-3960e28e3630";
 
-const ENV: &str = "KUBERNETES_EXEC_INFO";
+use crate::env::KUBERNETES_EXEC_INFO as ENV;
 /// Largest KUBERNETES_EXEC_INFO we parse (it carries a CA bundle at most).
 const MAX_INFO: usize = 1024 * 1024;
 
@@ -178,7 +178,7 @@ pub(crate) fn to_request(args: &KubectlArgs, info: &ExecInfo) -> TokenRequest {
 }
 
 pub(crate) fn run(args: &KubectlArgs) -> Result<ExitCode> {
-    let raw = std::env::var_os(ENV).unwrap_or_default();
+    let raw = crate::env::os(ENV).unwrap_or_default();
     let info = decode(raw.as_encoded_bytes())?;
     trace!(1, "kubectl exec: {} interactive={} cluster config={:?}", info.api_version.as_str(), info.interactive, info.cluster);
     let cred = broker::get_token(&to_request(args, &info))?;

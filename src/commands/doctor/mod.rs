@@ -74,7 +74,7 @@ pub(crate) fn run(args: &DoctorArgs) -> crate::error::Result<ExitCode> {
     let text = match args.output {
         OutputFormat::Json => format!("{}\n", serde_json::json!({ "ok": !broken, "checks": checks })),
         OutputFormat::Text => {
-            let colour = crate::log::colour_wanted(std::io::stdout().is_terminal(), std::env::var_os("NO_COLOR").as_deref(), std::env::var_os("TERM").as_deref());
+            let colour = crate::log::colour_wanted(std::io::stdout().is_terminal(), crate::env::os(crate::env::NO_COLOR).as_deref(), crate::env::os(crate::env::TERM).as_deref());
             render(&checks, colour)
         }
     };

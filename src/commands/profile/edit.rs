@@ -370,7 +370,7 @@ pub(super) fn add(a: &AddArgs) -> Result<ExitCode> {
     save(&path, &text)?;
     warn!("{} profile '{}' in {}", if exists { "updated" } else { "added" }, args.name, path.display());
     for (var, what) in [(&args.client_secret_env, "the client secret"), (&args.certificate_password_env, "the certificate's password"), (&args.password_env, "the password")] {
-        if let Some(var) = var.as_deref().filter(|v| std::env::var_os(v).is_none()) {
+        if let Some(var) = var.as_deref().filter(|v| !crate::env::is_present(v)) {
             warn!("remember to set {var} (the profile reads {what} from it)");
         }
     }
@@ -436,7 +436,7 @@ pub(super) fn default(name: Option<&str>, unset: bool) -> Result<ExitCode> {
     let path = path_or_err()?;
     if name.is_none() && !unset {
         let file = config::load_file(&path)?;
-        if let Some(env) = std::env::var("ENTRA_TOKEN_PROFILE").ok().filter(|v| !v.trim().is_empty()) {
+        if let Some(env) = crate::env::var_untrimmed(crate::env::PROFILE) {
             warn!("ENTRA_TOKEN_PROFILE={env} overrides the config's default_profile in this shell");
         }
         let n = file.default_profile.unwrap_or_else(|| "default".into());
