@@ -184,6 +184,22 @@ fn hostile_requests_get_one_error_each_and_the_agent_keeps_serving() {
         let v = raw(&lap.socket, bad);
         assert_eq!(v["error"]["exit_code"], 1, "{bad:?}: {v}");
     }
+    // The agent's own fields, malformed: one error each, nothing dropped or fetched.
+    for bad in [
+        r#"{"op":"frobnicate"}"#,
+        r#"{"op":"forget","profile":"ado","rejected_sha256":"not-hex"}"#,
+        r#"{"profile":"ado","rejected_sha256":"0000000000000000000000000000000000000000000000000000000000000000"}"#,
+        r#"{"profile":"ado","timeout":0}"#,
+        r#"{"profile":"ado","timeout":99999999}"#,
+        r#"{"profile":"ado","wait_for_login":-1}"#,
+        r#"{"profile":"ado","docker":true}"#,
+        r#"{"profile":"ado","docker":"yes","url":"https://dev.azure.com/org/"}"#,
+        r#"{"profile":"ado","url":7}"#,
+    ] {
+        let v = raw(&lap.socket, format!("{bad}\n").as_bytes());
+        assert_eq!(v["error"]["exit_code"], 1, "{bad}: {v}");
+    }
+    assert_eq!(lap.mock.token_requests(), 0);
     // Larger than the limit, with no newline: refused without reading it all (the
     // refusal, or a reset when the kernel drops what the agent did not read).
     let mut s = UnixStream::connect(&lap.socket).unwrap();
