@@ -238,10 +238,7 @@ impl SecretSource {
             SecretSource::File(path) => match std::fs::read_to_string(path) {
                 Ok(v) if !v.trim().is_empty() => Ok(crate::secret::Secret::new(v.trim().to_string())),
                 Ok(_) => Err(Error::bad_input(format!("the client secret file {} is empty", path.display()))),
-                Err(e) => Err(Error::bad_input_hint(
-                    format!("cannot read the client secret file {}: {e}", path.display()),
-                    "check client_secret_file in the profile",
-                )),
+                Err(e) => Err(Error::bad_input_hint(format!("cannot read the client secret file {}", path.display()), "check client_secret_file in the profile").because(e)),
             },
         }
     }
@@ -288,7 +285,7 @@ pub(crate) fn load_file(path: &Path) -> Result<ConfigFile> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ConfigFile::default()),
-        Err(e) => return Err(Error::Config { path: path.to_path_buf(), message: e.to_string() }),
+        Err(e) => return Err(Error::config(path, e)),
     };
     if let Ok(last) = LAST.lock()
         && let Some((seen, file)) = last.as_ref()
@@ -296,7 +293,7 @@ pub(crate) fn load_file(path: &Path) -> Result<ConfigFile> {
     {
         return Ok(file.clone());
     }
-    let file = parse_file(&text).map_err(|message| Error::Config { path: path.to_path_buf(), message })?;
+    let file = parse_file(&text).map_err(|message| Error::Config { path: path.to_path_buf(), message, source: None })?;
     if let Ok(mut last) = LAST.lock() {
         *last = Some((text, file.clone()));
     }

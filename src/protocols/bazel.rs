@@ -43,7 +43,7 @@ pub(crate) struct GetCredentialsResponse {
 
 pub(crate) fn decode(bytes: &[u8]) -> Result<GetCredentialsRequest> {
     let text = std::str::from_utf8(bytes).map_err(|_| Error::bad_input("the Bazel request is not UTF-8"))?;
-    serde_json::from_str(text).map_err(|e| Error::bad_input_hint(format!("the Bazel request is not {{\"uri\":\"…\"}}: {e}"), "Bazel sends one JSON object with a `uri`"))
+    serde_json::from_str(text).map_err(|e| Error::bad_input_hint(r#"the Bazel request is not {"uri":"…"}"#, "Bazel sends one JSON object with a `uri`").because(e))
 }
 
 /// The answer for a credential; `expires` is when Bazel must stop reusing the header

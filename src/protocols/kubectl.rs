@@ -113,7 +113,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<ExecInfo> {
     if text.len() > MAX_INFO {
         return Err(Error::bad_input(format!("{ENV} is larger than {} KiB", MAX_INFO / 1024)));
     }
-    let req: WireRequest = serde_json::from_str(text).map_err(|e| Error::bad_input(format!("{ENV} is not an ExecCredential: {e}")))?;
+    let req: WireRequest = serde_json::from_str(text).map_err(|e| Error::bad_input(format!("{ENV} is not an ExecCredential")).because(e))?;
     if !req.kind.is_empty() && req.kind != "ExecCredential" {
         return Err(Error::bad_input(format!("{ENV} has kind '{}', expected ExecCredential", req.kind)));
     }
@@ -130,7 +130,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<ExecInfo> {
     let cluster = match req.spec.cluster.and_then(|c| c.config) {
         None | Some(serde_json::Value::Null) => ClusterConfig::default(),
         Some(v) => serde_json::from_value(v).map_err(|e| {
-            Error::bad_input_hint(format!("the cluster's exec config is not {{\"profile\":…,\"resource\":…}}: {e}"), "fix the cluster's client.authentication.k8s.io/exec extension")
+            Error::bad_input_hint(r#"the cluster's exec config is not {"profile":…,"resource":…}"#, "fix the cluster's client.authentication.k8s.io/exec extension").because(e)
         })?,
     };
     Ok(ExecInfo { api_version, interactive: req.spec.interactive, cluster })

@@ -162,10 +162,7 @@ fn config_check(path: Option<&Path>, out: &mut Vec<Check>) -> Option<ConfigFile>
             Some(f)
         }
         Err(e) => {
-            let message = match &e {
-                Error::Config { message, .. } => message.clone(),
-                other => other.to_string(),
-            };
+            let message = e.detail();
             out.push(fail("config", format!("{} does not parse: {message}", path.display()), format!("fix {} (or move it aside and run `entra-token profile add NAME`)", path.display())));
             None
         }
@@ -380,11 +377,7 @@ fn cache_check() -> Check {
         }
         entries += 1;
         if let Err(e) = cache::check_private(&entry.path(), &m, false) {
-            let message = match e {
-                Error::Cache { message, .. } => message,
-                other => other.to_string(),
-            };
-            bad.push((name, message));
+            bad.push((name, e.detail()));
         }
     }
     if bad.is_empty() {

@@ -104,7 +104,7 @@ pub(crate) fn kubectl(kubeconfig: Option<&PathBuf>, args: &[String]) -> Result<V
         c.arg("--kubeconfig").arg(k);
     }
     let out = c.args(args).output().map_err(|e| {
-        Error::bad_input_hint(format!("cannot run {}: {e}", program.to_string_lossy()), "install kubectl, or run the printed commands yourself")
+        Error::bad_input_hint(format!("cannot run {}", program.to_string_lossy()), "install kubectl, or run the printed commands yourself").because(e)
     })?;
     if !out.status.success() {
         return Err(Error::general(format!("kubectl {} failed: {}", args.first().map(String::as_str).unwrap_or(""), String::from_utf8_lossy(&out.stderr).trim())));

@@ -85,12 +85,12 @@ struct Redirect {
 fn redirect_for(configured: Option<&str>) -> Result<Redirect> {
     let bind = |port: u16| {
         TcpListener::bind(("127.0.0.1", port)).map_err(|e| {
-            Error::bad_input_hint(format!("cannot listen on 127.0.0.1:{port} for the sign-in redirect: {e}"), "free the port, or change redirect_uri in the profile")
+            Error::bad_input_hint(format!("cannot listen on 127.0.0.1:{port} for the sign-in redirect"), "free the port, or change redirect_uri in the profile").because(e)
         })
     };
     let Some(uri) = configured.map(str::trim).filter(|u| !u.is_empty()) else {
         let l = bind(0)?;
-        let port = l.local_addr().map_err(|e| Error::general(e.to_string()))?.port();
+        let port = l.local_addr().map_err(|e| Error::caused("cannot read the listening address", e))?.port();
         return Ok(Redirect { uri: format!("http://localhost:{port}"), listener: Some(l) });
     };
     let lower = uri.to_ascii_lowercase();
@@ -106,7 +106,7 @@ fn redirect_for(configured: Option<&str>) -> Result<Redirect> {
         Some(port) => Ok(Redirect { uri: uri.to_string(), listener: Some(bind(port)?) }),
         None => {
             let l = bind(0)?;
-            let port = l.local_addr().map_err(|e| Error::general(e.to_string()))?.port();
+            let port = l.local_addr().map_err(|e| Error::caused("cannot read the listening address", e))?.port();
             Ok(Redirect { uri: format!("http://{authority}:{port}{tail}"), listener: Some(l) })
         }
     }
