@@ -140,8 +140,9 @@ impl Keyring {
 /// stored as passwords (before) were.
 #[cfg(all(windows, feature = "keyring"))]
 fn stored_text(blob: &[u8]) -> String {
+    // JSON never holds a NUL byte; UTF-16 of ASCII has one in every other byte.
     match std::str::from_utf8(blob) {
-        Ok(s) if s.starts_with('{') => s.to_string(),
+        Ok(s) if !blob.contains(&0) => s.to_string(),
         _ => String::from_utf16_lossy(&blob.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect::<Vec<u16>>()),
     }
 }
