@@ -314,6 +314,33 @@ fn get_token_here(req: &TokenRequest, r: Resolved, prompt: Option<Prompt>) -> Re
     Ok(credential_from_entry(entry, &r.profile.name, false))
 }
 
+/// Per-key lock → acquire → store for a caller that wants a new token whatever the cache
+/// holds (`login`: a person signs in now): `get_token`'s miss path without the re-check.
+/// `acquire` gets the reply; `rekey` then names whose the token is, still under the lock
+/// (a sign-in links the profile to its person; `login` drops the previous person's tokens
+/// there). The entry is stored under the new key (a failed write is only a warning: the
+/// sign-in happened) and returned.
+pub(crate) fn acquire_locked(
+    cache: &Cache,
+    r: &mut Resolved,
+    deadline: Deadline,
+    prompt: Prompt,
+    claims: Option<&str>,
+    acquire: impl FnOnce(&FlowCtx) -> Result<TokenReply>,
+    rekey: impl FnOnce(&mut Resolved) -> Result<()>,
+) -> Result<TokenEntry> {
+    let _lock = cache.lock(&r.key, deadline.remaining())?;
+    let http = Http::new();
+    let ctx = FlowCtx { profile: &r.profile, target: &r.target, http: &http, deadline, claims, cache: Some(cache), prompt };
+    let reply = acquire(&ctx)?;
+    rekey(r)?;
+    let entry = entry_from_reply(r, reply);
+    if let Err(e) = cache.write(&r.key, &entry) {
+        warn!("could not store the token ({})", crate::error::one_line(&e));
+    }
+    Ok(entry)
+}
+
 /// Removes the cached access token for a request, under its lock, when it is the one the
 /// server rejected (`rejected`: its `fingerprint`; None when the caller did not say which).
 /// Under ENTRA_TOKEN_AGENT the agent drops its own. True when something was removed.

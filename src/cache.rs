@@ -23,8 +23,8 @@ pub(crate) struct Cache {
 /// The cache directory: ENTRA_TOKEN_CACHE_DIR, else `entra-token` in $XDG_CACHE_HOME or the
 /// platform cache dir (`%LOCALAPPDATA%` on Windows).
 pub(crate) fn default_dir() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("ENTRA_TOKEN_CACHE_DIR").filter(|p| !p.is_empty()) {
-        return Ok(PathBuf::from(p));
+    if let Some(p) = crate::env::path(crate::env::CACHE_DIR) {
+        return Ok(p);
     }
     fs::cache_home()
         .map(|d| d.join("entra-token"))
@@ -32,6 +32,7 @@ pub(crate) fn default_dir() -> Result<PathBuf> {
             path: PathBuf::from("$HOME"),
             message: "no cache directory: HOME is not set".into(),
             hint: Some("set ENTRA_TOKEN_CACHE_DIR (or XDG_CACHE_HOME), or pass --no-cache".into()),
+            source: None,
         })
 }
 
@@ -84,11 +85,12 @@ impl Cache {
                     path,
                     message: "entry is a symlink".into(),
                     hint: Some("remove it; entra-token only reads regular files it wrote itself".into()),
+                    source: None,
                 });
             }
             Err(e) => return Err(cache_err(e)),
         };
-        let meta = file.metadata().map_err(|e| Error::Cache { path: path.clone(), message: e.to_string(), hint: None })?;
+        let meta = file.metadata().map_err(|e| Error::Cache { path: path.clone(), message: String::new(), hint: None, source: Some(e.into()) })?;
         check_private(&path, &meta, false)?;
         if meta.len() > MAX_ENTRY {
             trace!(1, "cache entry {} is too large; treating as a miss", path.display());
@@ -130,7 +132,7 @@ impl Cache {
 
     /// Entry names starting with `prefix` (for status and logout; not on the hot path).
     pub(crate) fn list(&self, prefix: &str) -> Result<Vec<String>> {
-        let rd = std::fs::read_dir(&self.dir).map_err(|e| Error::Cache { path: self.dir.clone(), message: e.to_string(), hint: None })?;
+        let rd = std::fs::read_dir(&self.dir).map_err(|e| Error::Cache { path: self.dir.clone(), message: String::new(), hint: None, source: Some(e.into()) })?;
         let mut names: Vec<String> = rd
             .filter_map(|e| e.ok())
             .filter_map(|e| e.file_name().into_string().ok())
@@ -154,21 +156,28 @@ impl Cache {
 /// An `fs` failure on a cache path, as the cache error users know (hint included).
 fn cache_err(e: FsError) -> Error {
     let hint = e.hint();
-    Error::Cache { path: e.path.clone(), message: format!("cannot {}: {}", e.op, e.cause_text()), hint }
+    let message = format!("cannot {}", e.op);
+    match e.cause {
+        // The OS's own error stays whole under ours.
+        Cause::Os(os) => Error::Cache { path: e.path, message, hint, source: Some(os.into()) },
+        _ => Error::Cache { message: format!("{message}: {}", e.cause_text()), path: e.path, hint, source: None },
+    }
 }
 
 fn create_private_dir(dir: &Path) -> Result<()> {
-    fs::create_private_dir(dir).map_err(|e| Error::Cache {
-        path: dir.to_path_buf(),
-        message: format!("cannot create cache directory: {}", e.cause_text()),
-        hint: Some("set ENTRA_TOKEN_CACHE_DIR to a writable directory, or pass --no-cache".into()),
+    fs::create_private_dir(dir).map_err(|e| {
+        let (message, source) = match e.cause {
+            Cause::Os(os) => ("cannot create cache directory".to_string(), Some(os.into())),
+            _ => (format!("cannot create cache directory: {}", e.cause_text()), None),
+        };
+        Error::Cache { path: dir.to_path_buf(), message, hint: Some("set ENTRA_TOKEN_CACHE_DIR to a writable directory, or pass --no-cache".into()), source }
     })
 }
 
 fn check_dir(dir: &Path) -> Result<()> {
-    let meta = std::fs::metadata(dir).map_err(|e| Error::Cache { path: dir.to_path_buf(), message: e.to_string(), hint: None })?;
+    let meta = std::fs::metadata(dir).map_err(|e| Error::Cache { path: dir.to_path_buf(), message: String::new(), hint: None, source: Some(e.into()) })?;
     if !meta.is_dir() {
-        return Err(Error::Cache { path: dir.to_path_buf(), message: "not a directory".into(), hint: Some("point ENTRA_TOKEN_CACHE_DIR at a directory".into()) });
+        return Err(Error::Cache { path: dir.to_path_buf(), message: "not a directory".into(), hint: Some("point ENTRA_TOKEN_CACHE_DIR at a directory".into()), source: None });
     }
     check_private(dir, &meta, true)
 }
@@ -177,7 +186,7 @@ fn check_dir(dir: &Path) -> Result<()> {
 pub(crate) fn check_private(path: &Path, meta: &std::fs::Metadata, is_dir: bool) -> Result<()> {
     fs::check_private(path, meta, is_dir).map_err(|e| {
         let hint = e.hint();
-        Error::Cache { message: e.cause_text(), path: e.path, hint }
+        Error::Cache { message: e.cause_text(), path: e.path, hint, source: None }
     })
 }
 

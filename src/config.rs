@@ -228,9 +228,9 @@ impl SecretSource {
     /// Reads the secret now. Called only on the acquisition path.
     pub(crate) fn read(&self) -> Result<crate::secret::Secret<String>> {
         match self {
-            SecretSource::Env(var) => match std::env::var(var) {
-                Ok(v) if !v.trim().is_empty() => Ok(crate::secret::Secret::new(v.trim().to_string())),
-                _ => Err(Error::bad_input_hint(
+            SecretSource::Env(var) => match crate::env::var(var) {
+                Some(v) => Ok(crate::secret::Secret::new(v)),
+                None => Err(Error::bad_input_hint(
                     format!("the client secret variable {var} is not set"),
                     format!("export {var}=…, or set client_secret_file in the profile"),
                 )),
@@ -238,10 +238,7 @@ impl SecretSource {
             SecretSource::File(path) => match std::fs::read_to_string(path) {
                 Ok(v) if !v.trim().is_empty() => Ok(crate::secret::Secret::new(v.trim().to_string())),
                 Ok(_) => Err(Error::bad_input(format!("the client secret file {} is empty", path.display()))),
-                Err(e) => Err(Error::bad_input_hint(
-                    format!("cannot read the client secret file {}: {e}", path.display()),
-                    "check client_secret_file in the profile",
-                )),
+                Err(e) => Err(Error::bad_input_hint(format!("cannot read the client secret file {}", path.display()), "check client_secret_file in the profile").because(e)),
             },
         }
     }
@@ -272,8 +269,8 @@ impl Profile {
 /// The config file's location: ENTRA_TOKEN_CONFIG, else `entra-token/config.toml` in
 /// $XDG_CONFIG_HOME or the platform config dir (`%APPDATA%` on Windows).
 pub(crate) fn config_path() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("ENTRA_TOKEN_CONFIG").filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(p));
+    if let Some(p) = crate::env::path(crate::env::CONFIG) {
+        return Some(p);
     }
     let base = crate::fs::config_home()?;
     Some(base.join("entra-token").join("config.toml"))
@@ -288,7 +285,7 @@ pub(crate) fn load_file(path: &Path) -> Result<ConfigFile> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ConfigFile::default()),
-        Err(e) => return Err(Error::Config { path: path.to_path_buf(), message: e.to_string() }),
+        Err(e) => return Err(Error::config(path, e)),
     };
     if let Ok(last) = LAST.lock()
         && let Some((seen, file)) = last.as_ref()
@@ -296,7 +293,7 @@ pub(crate) fn load_file(path: &Path) -> Result<ConfigFile> {
     {
         return Ok(file.clone());
     }
-    let file = parse_file(&text).map_err(|message| Error::Config { path: path.to_path_buf(), message })?;
+    let file = parse_file(&text).map_err(|message| Error::Config { path: path.to_path_buf(), message, source: None })?;
     if let Ok(mut last) = LAST.lock() {
         *last = Some((text, file.clone()));
     }

@@ -62,7 +62,7 @@ pub(crate) fn browser_can_be_seen() -> bool {
     }
     #[cfg(not(any(windows, target_os = "macos")))]
     {
-        ["DISPLAY", "WAYLAND_DISPLAY"].iter().any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
+        crate::env::graphical()
     }
 }
 

@@ -6,6 +6,7 @@
 #[cfg(windows)]
 mod windows;
 
+use crate::env;
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -77,16 +78,12 @@ impl std::error::Error for FsError {
 /// `~/.config` elsewhere) and cache (`%LOCALAPPDATA%`, `$XDG_CACHE_HOME` or `~/.cache`).
 /// Windows reads the variables first, as Windows programs do, so they can be redirected.
 pub(crate) fn config_home() -> Option<PathBuf> {
-    env_dir("XDG_CONFIG_HOME").or_else(|| if cfg!(windows) { env_dir("APPDATA") } else { None }).or_else(dirs::config_dir)
+    env::path(env::XDG_CONFIG_HOME).or_else(|| if cfg!(windows) { env::path(env::APPDATA) } else { None }).or_else(dirs::config_dir)
 }
 
 /// See [`config_home`].
 pub(crate) fn cache_home() -> Option<PathBuf> {
-    env_dir("XDG_CACHE_HOME").or_else(|| if cfg!(windows) { env_dir("LOCALAPPDATA") } else { None }).or_else(dirs::cache_dir)
-}
-
-fn env_dir(name: &str) -> Option<PathBuf> {
-    std::env::var_os(name).filter(|p| !p.is_empty()).map(PathBuf::from)
+    env::path(env::XDG_CACHE_HOME).or_else(|| if cfg!(windows) { env::path(env::LOCALAPPDATA) } else { None }).or_else(dirs::cache_dir)
 }
 
 /// How a file written by [`write_atomic`] may be read.

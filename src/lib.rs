@@ -63,7 +63,7 @@ pub fn run() -> ExitCode {
 pub fn run_with(args: Vec<std::ffi::OsString>) -> ExitCode {
     // Tools run us under their own names and argv (git, cargo, az, …): the environment is
     // the only way to ask those runs for a trace.
-    let env_verbosity = std::env::var("ENTRA_TOKEN_VERBOSE").ok().and_then(|v| v.trim().parse::<u8>().ok()).unwrap_or(0);
+    let env_verbosity = env::raw(env::VERBOSE).and_then(|v| v.trim().parse::<u8>().ok()).unwrap_or(0);
     log::set_verbosity(env_verbosity);
     if let Some(result) = protocols::multicall(&args) {
         return exit(result);

@@ -46,7 +46,7 @@ pub(crate) fn colour_wanted(stderr_is_terminal: bool, no_color: Option<&std::ffi
 fn colour() -> bool {
     *COLOUR.get_or_init(|| {
         use std::io::IsTerminal;
-        colour_wanted(std::io::stderr().is_terminal(), std::env::var_os("NO_COLOR").as_deref(), std::env::var_os("TERM").as_deref())
+        colour_wanted(std::io::stderr().is_terminal(), crate::env::os(crate::env::NO_COLOR).as_deref(), crate::env::os(crate::env::TERM).as_deref())
     })
 }
 

@@ -6,7 +6,7 @@
 
 /// Shows `summary` / `body` (plain text) if a session bus is there; never fails.
 pub(crate) fn send(summary: &str, body: &str) {
-    if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none_or(|a| a.is_empty()) {
+    if !crate::env::is_set(crate::env::DBUS_SESSION_BUS_ADDRESS) {
         crate::log::trace!(1, "no session D-Bus (DBUS_SESSION_BUS_ADDRESS unset); no desktop notification");
         return;
     }
@@ -29,7 +29,7 @@ pub(crate) enum Answer {
 /// person's click. Err (with the reason) when it cannot be shown at all: no session bus,
 /// no notification server, a build without D-Bus.
 pub(crate) fn ask(summary: &str, body: &str, actions: &[(&str, &str)], wait: std::time::Duration) -> Result<Answer, String> {
-    if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none_or(|a| a.is_empty()) {
+    if !crate::env::is_set(crate::env::DBUS_SESSION_BUS_ADDRESS) {
         return Err("no session D-Bus (DBUS_SESSION_BUS_ADDRESS is unset)".into());
     }
     imp::ask(summary, body, actions, wait)

@@ -16,7 +16,7 @@ use std::time::Duration;
 /// The native protocol's version the request line speaks (protocol/README.md).
 pub(crate) const VERSION: u32 = 1;
 /// The variable that sends every front end to an agent.
-pub(crate) const ENV: &str = "ENTRA_TOKEN_AGENT";
+pub(crate) use crate::env::AGENT as ENV;
 /// The largest request the agent reads, and the longest it waits for one.
 pub(crate) const MAX_REQUEST: u64 = 64 * 1024;
 pub(crate) const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
@@ -62,6 +62,8 @@ pub(crate) enum Confirm {
 }
 
 impl Confirm {
+    // The agent itself (its log line, its `info` answer) is Unix-only.
+    #[cfg_attr(not(unix), allow(dead_code))]
     pub(crate) fn name(self) -> &'static str {
         match self {
             Confirm::Auto => "auto",
@@ -73,14 +75,14 @@ impl Confirm {
 
 /// The socket the client is told to use, or None when `ENTRA_TOKEN_AGENT` is unset or empty.
 pub(crate) fn from_env() -> Option<PathBuf> {
-    std::env::var_os(ENV).filter(|v| !v.is_empty()).map(PathBuf::from)
+    crate::env::path(ENV)
 }
 
 /// `$XDG_RUNTIME_DIR/entra-token/agent.sock`, else a per-user directory under the
 /// temporary directory.
 pub(crate) fn default_socket() -> PathBuf {
-    let dir = match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
-        Some(d) => PathBuf::from(d).join("entra-token"),
+    let dir = match crate::env::path(crate::env::XDG_RUNTIME_DIR) {
+        Some(d) => d.join("entra-token"),
         #[cfg(unix)]
         None => std::env::temp_dir().join(format!("entra-token-agent-{}", crate::peer::my_uid())),
         #[cfg(not(unix))]
@@ -95,7 +97,7 @@ pub(crate) fn default_socket() -> PathBuf {
 /// and for `op: "forget"` the rejected token's SHA-256 (`rejected_sha256`; never the token).
 pub(crate) fn encode_request(req: &TokenRequest, forget: Option<Option<&str>>) -> String {
     let mut v = serde_json::json!({ "v": VERSION, "min_validity": req.min_validity, "timeout": req.timeout.as_secs().clamp(1, MAX_TIMEOUT.as_secs()) });
-    let profile = req.profile.clone().or_else(|| std::env::var("ENTRA_TOKEN_PROFILE").ok().filter(|p| !p.trim().is_empty()));
+    let profile = req.profile.clone().or_else(|| crate::env::var_untrimmed(crate::env::PROFILE));
     let fields: [(&str, serde_json::Value); 7] = [
         ("profile", profile.into()),
         ("resource", req.resource.clone().into()),

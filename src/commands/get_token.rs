@@ -113,7 +113,7 @@ pub(crate) fn run(args: &GetTokenArgs) -> Result<ExitCode> {
     let text = render(&cred, args.output, clock::now());
     match &args.file {
         Some(path) => {
-            crate::fs::write_atomic(path, text.as_bytes(), crate::fs::Access::Private, crate::fs::Durability::Sync).map_err(|e| Error::general(e.to_string()))?;
+            crate::fs::write_atomic(path, text.as_bytes(), crate::fs::Access::Private, crate::fs::Durability::Sync).map_err(Error::failed)?;
             if !args.silent {
                 warn!("token written to {} (expires {})", path.display(), clock::rfc3339(cred.expires_on));
             }

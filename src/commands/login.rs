@@ -8,11 +8,11 @@ use crate::commands::shared::{expiry_phrase, open_cache};
 use crate::config::FlowKind;
 use crate::error::{Error, Result};
 use crate::flows::identity;
-use crate::flows::{FlowCtx, Prompt, auto, user};
-use crate::http::Http;
+use crate::flows::{Prompt, auto, user};
 use crate::log::{line, trace, warn};
 use crate::rt_store;
 use clap::Args;
+use std::cell::Cell;
 use std::process::ExitCode;
 
 #[derive(Debug, Args)]
@@ -64,39 +64,48 @@ pub(crate) fn run(args: &LoginArgs) -> Result<ExitCode> {
     };
     keyed(&mut r)?;
     let deadline = Deadline::after(args.target.timeout);
-    let _lock = cache.lock(&r.key, deadline.remaining())?;
-    let http = Http::new();
     let claims = args.claims.as_deref().map(crate::flows::parse_claims).transpose()?;
-    let ctx = FlowCtx { profile: &r.profile, target: &r.target, http: &http, deadline, claims: claims.as_deref(), cache: Some(&cache), prompt: Prompt::Forced };
-    let previous = rt_store::linked(&cache, &r.profile)?;
-    let reply = user::sign_in(&ctx, flow)?;
-    let link = rt_store::linked(&cache, &r.profile)?;
-    if let Some(new) = &link {
-        let dropped = rt_store::drop_other_people(&cache, &r.profile, new, previous.as_ref())?;
-        if dropped > 0 {
-            trace!(1, "profile '{}' is now {}: dropped {dropped} sign-in(s) of the person before", r.profile.name, new.username.as_deref().unwrap_or("another account"));
-        }
-    }
-    // The key names the person now linked.
-    keyed(&mut r)?;
-    // Another account now: the old one's access tokens must not be served for this profile.
-    // The same account at another tenant (`login --tenant B`) leaves the others' tokens be.
-    let removed = broker::forget_tokens(&cache, |e| {
-        e.profile == r.profile.name
-            && identity::names_person(&e.identity)
-            && match &link {
-                Some(new) => invalidated(e, previous.as_ref(), new),
-                None => previous.is_some(),
+    // The person linked before this sign-in, read under the key's lock.
+    let previous = Cell::new(None);
+    let mut link = None;
+    let entry = broker::acquire_locked(
+        &cache,
+        &mut r,
+        deadline,
+        Prompt::Forced,
+        claims.as_deref(),
+        |ctx| {
+            previous.set(rt_store::linked(&cache, ctx.profile)?);
+            user::sign_in(ctx, flow)
+        },
+        |r| {
+            let previous = previous.take();
+            link = rt_store::linked(&cache, &r.profile)?;
+            if let Some(new) = &link {
+                let dropped = rt_store::drop_other_people(&cache, &r.profile, new, previous.as_ref())?;
+                if dropped > 0 {
+                    trace!(1, "profile '{}' is now {}: dropped {dropped} sign-in(s) of the person before", r.profile.name, new.username.as_deref().unwrap_or("another account"));
+                }
             }
-    })?;
-    if removed > 0 {
-        trace!(1, "removed {removed} cached access token(s) of the account signed in before");
-    }
-    let entry = broker::entry_from_reply(&r, reply);
+            // The key names the person now linked.
+            keyed(r)?;
+            // Another account now: the old one's access tokens must not be served for this profile.
+            // The same account at another tenant (`login --tenant B`) leaves the others' tokens be.
+            let removed = broker::forget_tokens(&cache, |e| {
+                e.profile == r.profile.name
+                    && identity::names_person(&e.identity)
+                    && match &link {
+                        Some(new) => invalidated(e, previous.as_ref(), new),
+                        None => previous.is_some(),
+                    }
+            })?;
+            if removed > 0 {
+                trace!(1, "removed {removed} cached access token(s) of the account signed in before");
+            }
+            Ok(())
+        },
+    )?;
     let expires_on = entry.expires_on;
-    if let Err(e) = cache.write(&r.key, &entry) {
-        warn!("could not store the token ({})", crate::error::one_line(&e));
-    }
     let who = link.as_ref().and_then(|l| l.username.clone()).or(entry.account.clone()).unwrap_or_else(|| "an account".into());
     let tenant = link.as_ref().and_then(|l| l.tenant_id.clone()).or(entry.tenant_id.clone()).unwrap_or_else(|| r.profile.authority.tenant.clone());
     line(format_args!("signed in as {who} (tenant {tenant}) for profile '{}'; {}", r.profile.name, expiry_phrase(expires_on, clock::now())));

@@ -9,7 +9,6 @@ use crate::log::line;
 use crate::rt_store;
 use clap::Args;
 use std::process::ExitCode;
-use std::time::Duration;
 
 #[derive(Debug, Args)]
 pub(crate) struct LogoutArgs {
@@ -24,27 +23,9 @@ pub(crate) struct LogoutArgs {
 pub(crate) fn run(args: &LogoutArgs) -> Result<ExitCode> {
     let cache = open_cache()?;
     if args.all {
-        let links = rt_store::all_links(&cache)?;
-        let mut rts = 0;
-        // Through each account's own store first (a keyring holds no files), then any file left.
-        for (_, l) in &links {
-            if let Ok(store) = config::resolve(Some(&l.profile)).and_then(|p| rt_store::store_for(&cache, &p)) {
-                let _lock = rt_store::lock(&cache, &l.key, Duration::from_secs(10))?;
-                rts += store.remove(&l.key).unwrap_or(false) as usize;
-            }
-        }
-        for name in cache.list("rt-")? {
-            rts += cache.remove(&name)? as usize;
-        }
-        // Everyone is signed out now: no profile's own sign-out needs remembering.
-        for name in cache.list("out-")? {
-            cache.remove(&name)?;
-        }
-        for (name, _) in &links {
-            cache.remove(name)?;
-        }
+        let (links, rts) = rt_store::forget_all(&cache)?;
         let ats = broker::forget_tokens(&cache, |_| true)?;
-        let who: Vec<String> = links.iter().map(|(_, l)| format!("{} ({})", l.username.as_deref().unwrap_or(&l.key.home_account_id), l.profile)).collect();
+        let who: Vec<String> = links.iter().map(|l| format!("{} ({})", l.username.as_deref().unwrap_or(&l.key.home_account_id), l.profile)).collect();
         line(format_args!(
             "signed out {} account link(s){}; removed {rts} refresh token(s) and {ats} access token(s)",
             links.len(),

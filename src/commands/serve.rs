@@ -376,7 +376,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
     let header = new_secret()?;
     let policy = Arc::new(Policy::new(&profile.name, &header, profile.settings.serve_resources.as_deref())?);
     let listener = TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), args.port)).map_err(|e| {
-        Error::bad_input_hint(format!("cannot listen on 127.0.0.1:{}: {e}", args.port), "pick another --port, or omit it for a free one")
+        Error::bad_input_hint(format!("cannot listen on 127.0.0.1:{}", args.port), "pick another --port, or omit it for a free one").because(e)
     })?;
     let port = listener.local_addr().map_err(|e| Error::caused("cannot read the listening address", e))?.port();
     // The protocol answer of this command: two lines a shell or `docker --env-file` reads,
@@ -384,10 +384,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
     let vars = Secret::new(format!("IDENTITY_ENDPOINT=http://127.0.0.1:{port}/msi/token\nIDENTITY_HEADER={}\n", header.expose()));
     match &args.env_file {
         Some(path) => {
-            crate::fs::write_private_at(path, vars.expose().as_bytes()).map_err(|e| match e.hint() {
-                Some(h) => Error::bad_input_hint(e.to_string(), h),
-                None => Error::bad_input(e.to_string()),
-            })?;
+            crate::fs::write_private_at(path, vars.expose().as_bytes()).map_err(|e| Error::BadInput { message: String::new(), hint: e.hint(), source: Some(e.into()) })?;
             warn!("wrote IDENTITY_ENDPOINT and IDENTITY_HEADER to {} (mode 0600)", path.display());
         }
         None => crate::protocols::write_stdout(vars.expose().as_bytes())?,

@@ -307,7 +307,7 @@ fn run(ctx: &FlowCtx<'_>, source: Source) -> Step {
             // only when someone can see it; otherwise exit 3 with the `login` command.
             match super::user::sign_in_user(ctx) {
                 Err(Error::InteractionRequired { message, command }) => {
-                    Step::Unavailable(format!("no person can answer a sign-in prompt here ({message}); run `{command}` in a terminal"))
+                    Step::Unavailable(format!("{message}; run `{command}` in a terminal"))
                 }
                 other => done(other),
             }

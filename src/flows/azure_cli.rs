@@ -31,10 +31,7 @@ const PUBLIC_ALIASES: &[&str] = &["login.microsoftonline.com", "login.windows.ne
 
 /// `$AZURE_CONFIG_DIR`, else `~/.azure`.
 pub(crate) fn config_dir() -> Option<PathBuf> {
-    match std::env::var_os("AZURE_CONFIG_DIR").filter(|d| !d.is_empty()) {
-        Some(d) => Some(PathBuf::from(d)),
-        None => dirs::home_dir().map(|h| h.join(".azure")),
-    }
+    crate::env::path(crate::env::AZURE_CONFIG_DIR).or_else(|| dirs::home_dir().map(|h| h.join(".azure")))
 }
 
 /// The account `az` uses now: the default subscription's user and tenant.
@@ -242,7 +239,7 @@ fn redeem(ctx: &FlowCtx<'_>, tenant: &str, rt: &Secret<String>) -> Result<TokenR
 pub(crate) fn find_az() -> Result<Option<PathBuf>> {
     let me = std::env::current_exe().and_then(std::fs::canonicalize).ok();
     let names: &[&str] = if cfg!(windows) { &["az.cmd", "az.exe", "az.bat"] } else { &["az"] };
-    let Some(path) = std::env::var_os("PATH") else { return Ok(None) };
+    let Some(path) = crate::env::os(crate::env::PATH) else { return Ok(None) };
     for dir in std::env::split_paths(&path) {
         for name in names {
             let candidate = dir.join(name);
@@ -262,7 +259,7 @@ pub(crate) fn find_az() -> Result<Option<PathBuf>> {
 
 /// `az account get-access-token`: the fallback when az's cache cannot be read directly.
 fn run_az(ctx: &FlowCtx<'_>, resource: &str, why_not_cache: &str) -> Step {
-    if std::env::var_os(DEPTH_VAR).is_some() {
+    if crate::env::is_present(DEPTH_VAR) {
         return Step::Unavailable(format!("{why_not_cache}, and entra-token answering as `az` never runs another az"));
     }
     let az = match find_az() {

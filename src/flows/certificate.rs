@@ -74,7 +74,7 @@ pub(crate) fn load(path: &Path, password_env: Option<&str>) -> Result<ClientCert
 
 fn read_small(path: &Path) -> Result<Vec<u8>> {
     let fail = |e: std::io::Error| {
-        Error::bad_input_hint(format!("cannot read the certificate {}: {e}", path.display()), "check certificate_path (or AZURE_CLIENT_CERTIFICATE_PATH)")
+        Error::bad_input_hint(format!("cannot read the certificate {}", path.display()), "check certificate_path (or AZURE_CLIENT_CERTIFICATE_PATH)").because(e)
     };
     let meta = std::fs::metadata(path).map_err(fail)?;
     if meta.len() > MAX_FILE {

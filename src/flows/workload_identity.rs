@@ -134,12 +134,13 @@ const MISMATCH_CODES: &[u32] = &[70021, 700211, 700212, 700213];
 pub(crate) fn read_token(ctx: &FlowCtx<'_>, source: &TokenSource) -> Result<Secret<String>> {
     let token = match source {
         TokenSource::File(path) => {
-            let fail = |m: String| Error::bad_input_hint(format!("federated token file {}: {m}", path.display()), "check AZURE_FEDERATED_TOKEN_FILE (or federated_token_file)");
-            let meta = std::fs::metadata(path).map_err(|e| fail(e.to_string()))?;
+            let hint = "check AZURE_FEDERATED_TOKEN_FILE (or federated_token_file)";
+            let unreadable = |e: std::io::Error| Error::bad_input_hint(format!("federated token file {}", path.display()), hint).because(e);
+            let meta = std::fs::metadata(path).map_err(unreadable)?;
             if meta.len() > MAX_TOKEN {
-                return Err(fail(format!("{} KiB is too large for a token", meta.len() / 1024)));
+                return Err(Error::bad_input_hint(format!("federated token file {}: {} KiB is too large for a token", path.display(), meta.len() / 1024), hint));
             }
-            std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?
+            std::fs::read_to_string(path).map_err(unreadable)?
         }
         TokenSource::EnvToken(var) => env::var(var).unwrap_or_default(),
         TokenSource::Github { url, token_var } => github_token(ctx, url, token_var)?.expose().clone(),

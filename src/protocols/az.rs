@@ -382,7 +382,7 @@ fn get_access_token(a: &GetAccessTokenArgs) -> Result<ExitCode> {
     let format = a.format()?;
     let field = a.query_field()?;
     let mut req = a.to_request()?;
-    let chosen_by_env = std::env::var_os("ENTRA_TOKEN_PROFILE").is_some();
+    let chosen_by_env = crate::env::is_present(crate::env::PROFILE);
     // `--subscription S` held by no profile: az's own account for S, or a refusal (below).
     let mut unheld = None;
     if let Some(s) = a.subscription.as_deref() {
@@ -392,7 +392,7 @@ fn get_access_token(a: &GetAccessTokenArgs) -> Result<ExitCode> {
         }
         req.profile = holder.or(req.profile);
     }
-    if std::env::var_os(SHIM_ENV).is_some() {
+    if crate::env::is_present(SHIM_ENV) {
         // An `az` that entra-token started led back to us: stop the loop here.
         let e = Error::InteractionRequired { message: "entra-token's az was called from entra-token itself".into(), command: "entra-token login".into() };
         crate::log::line(format_args!("{}", error_line(&e, None)));

@@ -43,7 +43,7 @@ pub(crate) struct GetCredentialsResponse {
 
 pub(crate) fn decode(bytes: &[u8]) -> Result<GetCredentialsRequest> {
     let text = std::str::from_utf8(bytes).map_err(|_| Error::bad_input("the Bazel request is not UTF-8"))?;
-    serde_json::from_str(text).map_err(|e| Error::bad_input_hint(format!("the Bazel request is not {{\"uri\":\"…\"}}: {e}"), "Bazel sends one JSON object with a `uri`"))
+    serde_json::from_str(text).map_err(|e| Error::bad_input_hint(r#"the Bazel request is not {"uri":"…"}"#, "Bazel sends one JSON object with a `uri`").because(e))
 }
 
 /// The answer for a credential; `expires` is when Bazel must stop reusing the header
@@ -89,9 +89,18 @@ pub(crate) fn run(command: Option<&str>) -> Result<ExitCode> {
         super::write_stdout(format!("{}\n", encode_none()).as_bytes())?;
         return Ok(ExitCode::SUCCESS);
     };
-    let cred = broker::get_token(&req).inspect_err(|e| {
-        trace!(1, "no token for {}: {}", request.uri, error::one_line(e));
-    })?;
+    let cred = match broker::get_token(&req) {
+        Ok(cred) => cred,
+        Err(e) if super::unclaimed(&e) => {
+            trace!(1, "no profile of the token agent claims {}", request.uri);
+            super::write_stdout(format!("{}\n", encode_none()).as_bytes())?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(e) => {
+            trace!(1, "no token for {}: {}", request.uri, error::one_line(&e));
+            return Err(e);
+        }
+    };
     let expires = super::early_expiry(cred.expires_on, clock::now());
     super::write_stdout(format!("{}\n", encode(&cred, expires)).as_bytes())?;
     Ok(ExitCode::SUCCESS)

@@ -116,7 +116,7 @@ pub(crate) fn parse_args(args: &[String]) -> Result<ProviderArgs> {
 
 /// Parses one request line.
 pub(crate) fn decode(line: &[u8]) -> Result<CredentialRequest> {
-    let req: CredentialRequest = serde_json::from_slice(line).map_err(|e| Error::bad_input(format!("cargo sent a request entra-token cannot read: {e}")))?;
+    let req: CredentialRequest = serde_json::from_slice(line).map_err(|e| Error::bad_input("cargo sent a request entra-token cannot read").because(e))?;
     if req.v != PROTOCOL_VERSION {
         return Err(Error::bad_input(format!("cargo asked for credential protocol v{}, entra-token speaks v{PROTOCOL_VERSION}", req.v)));
     }
@@ -201,6 +201,9 @@ pub(crate) fn respond(req: &CredentialRequest) -> Response {
         })
     })();
     outcome.unwrap_or_else(|e| {
+        if super::unclaimed(&e) {
+            return Response::Err(ProviderError::UrlNotSupported);
+        }
         crate::log::line(format_args!("{}", error::one_line(&e)));
         Response::Err(ProviderError::from(&e))
     })

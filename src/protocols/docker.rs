@@ -131,13 +131,8 @@ pub(crate) fn request(server: &str) -> Result<Option<broker::TokenRequest>> {
     super::request_for_profile(&profile, &url).map(Some)
 }
 
-/// "Not mine", however it was said: no profile here claims the registry, or none of the token agent's does.
-fn not_found(e: &Error) -> bool {
-    matches!(e, Error::Agent { code: "profile_not_found", .. })
-}
-
 fn fail(e: Error) -> Failure {
-    if not_found(&e) {
+    if super::unclaimed(&e) {
         return Failure::NotFound;
     }
     crate::log::line(format_args!("{}", error::one_line(&e)));
@@ -157,8 +152,18 @@ fn get(server: &str) -> std::result::Result<Credentials, Failure> {
 /// was not saved instead of losing it silently (e.g. under a global `credsStore`).
 fn store(input: &[u8]) -> std::result::Result<String, Failure> {
     let c: Credentials = serde_json::from_slice(input).map_err(|e| Failure::Other(format!("store expects {{\"ServerURL\",\"Username\",\"Secret\"}}: {e}")))?;
-    let file = load_config().map_err(|e| Failure::Other(error::one_line(&e)))?;
-    if claim(&file, &c.server_url).is_none() {
+    let claimed = if crate::agent::from_env().is_some() {
+        // Under the token agent its profiles claim registries: ask it as `get` does (its
+        // cache answers; its allow-lists apply).
+        match request(&c.server_url).and_then(|r| r.map(|r| broker::get_token(&r)).transpose()) {
+            Ok(answer) => answer.is_some(),
+            Err(e) if super::unclaimed(&e) => false,
+            Err(e) => return Err(fail(e)),
+        }
+    } else {
+        claim(&load_config().map_err(|e| Failure::Other(error::one_line(&e)))?, &c.server_url).is_some()
+    };
+    if !claimed {
         return Err(Failure::Other(format!(
             "entra-token keeps no passwords, and no profile claims {}: list only your Entra registries under credHelpers and keep another store for the rest",
             c.server_url

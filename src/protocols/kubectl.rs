@@ -16,7 +16,7 @@ use std::time::Duration;
 /// The AKS AAD server application: the resource every AKS cluster's API server accepts.
 pub(crate) const AKS_SERVER_ID: &str = "6dae42f8-4368-4678-94ff-3960e28e3630";
 
-const ENV: &str = "KUBERNETES_EXEC_INFO";
+use crate::env::KUBERNETES_EXEC_INFO as ENV;
 /// Largest KUBERNETES_EXEC_INFO we parse (it carries a CA bundle at most).
 const MAX_INFO: usize = 1024 * 1024;
 
@@ -113,7 +113,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<ExecInfo> {
     if text.len() > MAX_INFO {
         return Err(Error::bad_input(format!("{ENV} is larger than {} KiB", MAX_INFO / 1024)));
     }
-    let req: WireRequest = serde_json::from_str(text).map_err(|e| Error::bad_input(format!("{ENV} is not an ExecCredential: {e}")))?;
+    let req: WireRequest = serde_json::from_str(text).map_err(|e| Error::bad_input(format!("{ENV} is not an ExecCredential")).because(e))?;
     if !req.kind.is_empty() && req.kind != "ExecCredential" {
         return Err(Error::bad_input(format!("{ENV} has kind '{}', expected ExecCredential", req.kind)));
     }
@@ -130,7 +130,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<ExecInfo> {
     let cluster = match req.spec.cluster.and_then(|c| c.config) {
         None | Some(serde_json::Value::Null) => ClusterConfig::default(),
         Some(v) => serde_json::from_value(v).map_err(|e| {
-            Error::bad_input_hint(format!("the cluster's exec config is not {{\"profile\":…,\"resource\":…}}: {e}"), "fix the cluster's client.authentication.k8s.io/exec extension")
+            Error::bad_input_hint(r#"the cluster's exec config is not {"profile":…,"resource":…}"#, "fix the cluster's client.authentication.k8s.io/exec extension").because(e)
         })?,
     };
     Ok(ExecInfo { api_version, interactive: req.spec.interactive, cluster })
@@ -178,7 +178,7 @@ pub(crate) fn to_request(args: &KubectlArgs, info: &ExecInfo) -> TokenRequest {
 }
 
 pub(crate) fn run(args: &KubectlArgs) -> Result<ExitCode> {
-    let raw = std::env::var_os(ENV).unwrap_or_default();
+    let raw = crate::env::os(ENV).unwrap_or_default();
     let info = decode(raw.as_encoded_bytes())?;
     trace!(1, "kubectl exec: {} interactive={} cluster config={:?}", info.api_version.as_str(), info.interactive, info.cluster);
     let cred = broker::get_token(&to_request(args, &info))?;

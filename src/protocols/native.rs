@@ -41,7 +41,9 @@ pub(crate) struct NativeRequest {
 fn check_fields(other: &serde_json::Map<String, serde_json::Value>) -> Result<()> {
     let Some(field) = other.keys().find(|k| !k.starts_with(PRIVATE_PREFIX)) else { return Ok(()) };
     let shown: String = field.chars().take(40).flat_map(char::escape_debug).collect();
-    let near = FIELDS.iter().filter(|f| edit_distance(&field.to_ascii_lowercase(), f) <= 2).min_by_key(|f| edit_distance(&field.to_ascii_lowercase(), f));
+    // Within two edits (case aside): field names are short, and `Profile` is worth naming too,
+    // which `suggest::closest` leaves out as "the same name".
+    let near = FIELDS.iter().map(|f| (crate::suggest::distance(field, f), f)).filter(|(d, _)| *d <= 2).min_by_key(|(d, _)| *d).map(|(_, f)| f);
     let message = match near {
         Some(f) => format!("unknown request field `{shown}` (did you mean `{f}`?)"),
         None => format!("unknown request field `{shown}`"),
@@ -50,22 +52,6 @@ fn check_fields(other: &serde_json::Map<String, serde_json::Value>) -> Result<()
         message,
         format!("known fields: {}; fields starting with `{PRIVATE_PREFIX}` are yours and ignored (see protocol/README.md)", FIELDS.join(", ")),
     ))
-}
-
-/// Levenshtein distance, for "did you mean" on short field names.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }
 
 /// `scopes` as an array, or one space-separated string.
@@ -113,7 +99,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<TokenRequest> {
         return Err(Error::bad_input_hint("no request on stdin", r#"send one JSON object, e.g. {"resource":"graph"}"#));
     }
     let req: NativeRequest = serde_json::from_str(text).map_err(|e| {
-        Error::bad_input_hint(format!("the request is not valid JSON for protocol v{VERSION}: {e}"), "see protocol/README.md for the request shape")
+        Error::bad_input_hint(format!("the request is not valid JSON for protocol v{VERSION}"), "see protocol/README.md for the request shape").because(e)
     })?;
     if let Some(v) = req.v.filter(|v| *v != VERSION) {
         return Err(Error::bad_input_hint(format!("unsupported protocol version v={v}"), format!("this entra-token speaks v={VERSION}")));

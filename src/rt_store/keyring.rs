@@ -96,9 +96,9 @@ const NO_SECRET_SERVICE: &str = "no Secret Service here, as there is no D-Bus se
 /// autolaunch a bus and fail with a paragraph about X11. Say it in one phrase instead.
 #[cfg(all(feature = "keyring", target_os = "linux"))]
 fn no_session_bus() -> Option<String> {
-    let set = |v: &str| std::env::var_os(v).is_some_and(|x| !x.is_empty());
-    let socket = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()).is_some_and(|d| std::path::Path::new(&d).join("bus").exists());
-    (!set("DBUS_SESSION_BUS_ADDRESS") && !socket).then(|| NO_SECRET_SERVICE.to_string())
+    use crate::env;
+    let socket = env::path(env::XDG_RUNTIME_DIR).is_some_and(|d| d.join("bus").exists());
+    (!env::is_set(env::DBUS_SESSION_BUS_ADDRESS) && !socket).then(|| NO_SECRET_SERVICE.to_string())
 }
 
 #[cfg(all(feature = "keyring", not(target_os = "linux")))]

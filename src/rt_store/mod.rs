@@ -434,6 +434,31 @@ pub(crate) fn forget(cache: &Cache, profile: &Profile) -> Result<Option<Forgotte
     Ok(Some(Forgotten { link: first.clone(), tenants: mine.len(), removed_rt, kept_for }))
 }
 
+/// Everyone signs out (`logout --all`): each account's refresh token through its own store
+/// (a keyring holds no files) under the account's lock, then any refresh-token file left,
+/// every sign-out marker (nobody's own sign-out needs remembering now) and every link.
+/// Returns the links there were and how many refresh tokens were removed.
+pub(crate) fn forget_all(cache: &Cache) -> Result<(Vec<AccountLink>, usize)> {
+    let links = all_links(cache)?;
+    let mut rts = 0;
+    for (_, l) in &links {
+        if let Ok(store) = crate::config::resolve(Some(&l.profile)).and_then(|p| store_for(cache, &p)) {
+            let _lock = lock(cache, &l.key, std::time::Duration::from_secs(10))?;
+            rts += store.remove(&l.key).unwrap_or(false) as usize;
+        }
+    }
+    for name in cache.list("rt-")? {
+        rts += cache.remove(&name)? as usize;
+    }
+    for name in cache.list("out-")? {
+        cache.remove(&name)?;
+    }
+    for (name, _) in &links {
+        cache.remove(name)?;
+    }
+    Ok((links.into_iter().map(|(_, l)| l).collect(), rts))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -184,6 +184,22 @@ fn hostile_requests_get_one_error_each_and_the_agent_keeps_serving() {
         let v = raw(&lap.socket, bad);
         assert_eq!(v["error"]["exit_code"], 1, "{bad:?}: {v}");
     }
+    // The agent's own fields, malformed: one error each, nothing dropped or fetched.
+    for bad in [
+        r#"{"op":"frobnicate"}"#,
+        r#"{"op":"forget","profile":"ado","rejected_sha256":"not-hex"}"#,
+        r#"{"profile":"ado","rejected_sha256":"0000000000000000000000000000000000000000000000000000000000000000"}"#,
+        r#"{"profile":"ado","timeout":0}"#,
+        r#"{"profile":"ado","timeout":99999999}"#,
+        r#"{"profile":"ado","wait_for_login":-1}"#,
+        r#"{"profile":"ado","docker":true}"#,
+        r#"{"profile":"ado","docker":"yes","url":"https://dev.azure.com/org/"}"#,
+        r#"{"profile":"ado","url":7}"#,
+    ] {
+        let v = raw(&lap.socket, format!("{bad}\n").as_bytes());
+        assert_eq!(v["error"]["exit_code"], 1, "{bad}: {v}");
+    }
+    assert_eq!(lap.mock.token_requests(), 0);
     // Larger than the limit, with no newline: refused without reading it all (the
     // refusal, or a reset when the kernel drops what the agent did not read).
     let mut s = UnixStream::connect(&lap.socket).unwrap();
@@ -533,4 +549,30 @@ fn a_clients_wait_for_login_is_the_agents_to_do_and_ends_with_the_laptops_sign_i
     let out = waiter.join().unwrap();
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(lap.mock.issued_access_tokens().contains(&stdout(&out).trim().to_string()));
+}
+
+#[test]
+fn a_url_no_agent_profile_claims_is_not_mine_for_git_and_bazel_as_it_is_locally() {
+    let lap = laptop(&[]);
+    let (client_sb, _) = client(&lap.socket);
+    let helper = |name: &str, arg: &str, stdin: &str| {
+        let mut c = client_sb.tool(client_sb.link(name));
+        c.env("ENTRA_TOKEN_AGENT", &lap.socket).arg(arg);
+        run_with_stdin(c, stdin)
+    };
+    for op in ["get", "erase"] {
+        let out = helper("git-credential-entra-token", op, "protocol=https\nhost=github.com\npath=o/r\nusername=u\npassword=p\n\n");
+        assert_eq!(code(&out), 0, "{op}: {}", stderr(&out));
+        assert!(stdout(&out).is_empty() && stderr(&out).is_empty(), "{op}: {}{}", stdout(&out), stderr(&out));
+    }
+    let out = helper("entra-token-bazel", "get", r#"{"uri":"https://github.com/o/r/archive/x.tar.gz"}"#);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(v.get("headers").is_none_or(|h| h.as_object().is_some_and(|o| o.is_empty())), "{v}");
+    // A claimed URL still gets its token through the same helpers.
+    let out = helper("entra-token-bazel", "get", r#"{"uri":"https://dev.azure.com/org/_apis/x"}"#);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("Bearer "), "{}", stdout(&out));
+    assert_eq!(lap.mock.token_requests(), 1);
 }

@@ -287,7 +287,7 @@ fn auto_names_every_step_when_all_fail() {
     assert!(first.contains("run `entra-token login` in a terminal"), "{first}");
     assert_eq!(err.lines().count(), 6, "the first line and one per source: {err}");
     assert!(err.lines().all(|l| l.starts_with("entra-token: ")), "{err}");
-    for step in ["environment: AZURE_CLIENT_ID", "workload identity: no federated token", "managed identity: no IMDS endpoint answered", "azure cli: not signed in", "interactive sign-in: no person can answer"] {
+    for step in ["environment: AZURE_CLIENT_ID", "workload identity: no federated token", "managed identity: no IMDS endpoint answered", "azure cli: not signed in", "interactive sign-in: profile 'default' is not signed in, and nobody can answer a sign-in prompt here"] {
         assert!(err.lines().skip(1).any(|l| l.contains(step)), "missing '{step}' on its own line in: {err}");
     }
 }

@@ -85,6 +85,14 @@ fn the_helper_gets_the_registry_token_the_agent_exchanged_and_logout_drops_it_th
     let out = helper(&client_sb, &lap.socket, "get", "contoso.azurecr.io\n");
     assert_eq!(code(&out), 0, "{}", stdout(&out));
     assert_eq!((lap.registry.state().exchanges.len(), lap.mock.token_requests()), (2, 1));
+    // `store` (what `docker login` saves) keeps nothing: accepted for a registry the agent
+    // claims, refused for any other so Docker says the password was not saved.
+    let out = helper(&client_sb, &lap.socket, "store", r#"{"ServerURL":"contoso.azurecr.io","Username":"u","Secret":"typed"}"#);
+    assert!(code(&out) == 0 && stdout(&out).is_empty(), "{}", stdout(&out));
+    let out = helper(&client_sb, &lap.socket, "store", r#"{"ServerURL":"https://index.docker.io/v1/","Username":"u","Secret":"typed"}"#);
+    assert_eq!(code(&out), 1);
+    assert!(stdout(&out).contains("keeps no passwords"), "{}", stdout(&out));
+    assert_eq!(lap.registry.state().exchanges.len(), 2);
     // A registry no agent profile claims: Docker's "not found", byte for byte.
     for server in ["other.azurecr.io", "https://index.docker.io/v1/"] {
         let out = helper(&client_sb, &lap.socket, "get", server);

@@ -74,7 +74,7 @@ pub(crate) fn run(args: &DoctorArgs) -> crate::error::Result<ExitCode> {
     let text = match args.output {
         OutputFormat::Json => format!("{}\n", serde_json::json!({ "ok": !broken, "checks": checks })),
         OutputFormat::Text => {
-            let colour = crate::log::colour_wanted(std::io::stdout().is_terminal(), std::env::var_os("NO_COLOR").as_deref(), std::env::var_os("TERM").as_deref());
+            let colour = crate::log::colour_wanted(std::io::stdout().is_terminal(), crate::env::os(crate::env::NO_COLOR).as_deref(), crate::env::os(crate::env::TERM).as_deref());
             render(&checks, colour)
         }
     };
@@ -162,10 +162,7 @@ fn config_check(path: Option<&Path>, out: &mut Vec<Check>) -> Option<ConfigFile>
             Some(f)
         }
         Err(e) => {
-            let message = match &e {
-                Error::Config { message, .. } => message.clone(),
-                other => other.to_string(),
-            };
+            let message = e.detail();
             out.push(fail("config", format!("{} does not parse: {message}", path.display()), format!("fix {} (or move it aside and run `entra-token profile add NAME`)", path.display())));
             None
         }
@@ -380,11 +377,7 @@ fn cache_check() -> Check {
         }
         entries += 1;
         if let Err(e) = cache::check_private(&entry.path(), &m, false) {
-            let message = match e {
-                Error::Cache { message, .. } => message,
-                other => other.to_string(),
-            };
-            bad.push((name, message));
+            bad.push((name, e.detail()));
         }
     }
     if bad.is_empty() {

@@ -6,6 +6,7 @@
 
 use super::{Check, Status};
 use crate::config::{self, ConfigFile};
+use crate::env;
 use crate::urlmatch;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -33,11 +34,11 @@ impl Ctx<'_> {
 
 /// The first `name` on PATH.
 pub(crate) fn which(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
+    let path = env::os(env::PATH)?;
     // Windows (as `cmd` does): the bare name, then each PATHEXT extension, per directory;
     // so `az` finds the Azure CLI's az.cmd or our az.exe, whichever comes first on PATH.
     let exts: Vec<String> = if cfg!(windows) && Path::new(name).extension().is_none() {
-        let pathext = std::env::var("PATHEXT").unwrap_or_else(|_| ".COM;.EXE;.BAT;.CMD".into());
+        let pathext = env::raw(env::PATHEXT).unwrap_or_else(|| ".COM;.EXE;.BAT;.CMD".into());
         std::iter::once(String::new()).chain(pathext.split(';').filter(|e| !e.is_empty()).map(str::to_ascii_lowercase)).collect()
     } else {
         vec![String::new()]
@@ -211,7 +212,7 @@ fn kube_users() -> Vec<(String, String, Vec<String>)> {
             .unwrap_or_default();
     }
     // No kubectl: a line scan of the kubeconfig files is enough to say "wired or not".
-    let files: Vec<PathBuf> = match std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
+    let files: Vec<PathBuf> = match env::os(env::KUBECONFIG).filter(|v| !v.is_empty()) {
         Some(v) => std::env::split_paths(&v).collect(),
         None => dirs::home_dir().map(|h| vec![h.join(".kube").join("config")]).unwrap_or_default(),
     };
@@ -231,7 +232,7 @@ fn kube_users() -> Vec<(String, String, Vec<String>)> {
 
 /// cargo: credential providers (global or per registry) that run us.
 pub(crate) fn cargo(ctx: &Ctx<'_>) -> Check {
-    let home = std::env::var_os("CARGO_HOME").filter(|v| !v.is_empty()).map(PathBuf::from).or_else(|| dirs::home_dir().map(|h| h.join(".cargo")));
+    let home = env::path(env::CARGO_HOME).or_else(|| dirs::home_dir().map(|h| h.join(".cargo")));
     let Some(home) = home else {
         return check("cargo", Status::Info, "no cargo home".into(), None);
     };
@@ -283,7 +284,7 @@ pub(crate) fn on_path(ctx: &Ctx<'_>, tool: &'static str) -> Check {
     match which(tool) {
         None => check(tool, Status::Info, format!("no {tool} on PATH"), Some(format!("`entra-token setup {tool} --apply` answers Azure SDKs"))),
         Some(p) if is_us(ctx, &p) => {
-            let profile = std::env::var("ENTRA_TOKEN_PROFILE").ok().filter(|v| !v.is_empty());
+            let profile = env::raw(env::PROFILE).filter(|v| !v.is_empty());
             match ctx.profile_ok(profile.as_deref()) {
                 Ok(name) => check(tool, Status::Ok, format!("{tool} on PATH is entra-token ({}) → profile '{name}'", p.display()), None),
                 Err(e) => check(tool, Status::Fail, format!("{tool} on PATH is entra-token, but {e}"), Some("entra-token profile add NAME; entra-token profile default NAME".into())),
@@ -295,7 +296,7 @@ pub(crate) fn on_path(ctx: &Ctx<'_>, tool: &'static str) -> Check {
 
 /// Docker: `credHelpers` entries (and `credsStore`) naming our helper.
 pub(crate) fn docker(ctx: &Ctx<'_>) -> Check {
-    let dir = std::env::var_os("DOCKER_CONFIG").filter(|v| !v.is_empty()).map(PathBuf::from).or_else(|| dirs::home_dir().map(|h| h.join(".docker")));
+    let dir = env::path(env::DOCKER_CONFIG).or_else(|| dirs::home_dir().map(|h| h.join(".docker")));
     let Some(path) = dir.map(|d| d.join("config.json")).filter(|p| p.is_file()) else {
         return check("docker", Status::Info, "no Docker config.json; Docker does not call entra-token".into(), Some("entra-token setup docker --apply".into()));
     };

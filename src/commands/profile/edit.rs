@@ -26,10 +26,10 @@ fn load_doc(path: &Path) -> Result<DocumentMut> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Ok(DocumentMut::new());
         }
-        Err(e) => return Err(Error::Config { path: path.to_path_buf(), message: e.to_string() }),
+        Err(e) => return Err(Error::config(path, e)),
     };
     // toml_edit's rendering quotes the offending line, which may hold a pasted secret.
-    text.parse::<DocumentMut>().map_err(|e| Error::Config { path: path.to_path_buf(), message: crate::config_errors::explain_parts(&text, e.message(), e.span()) })
+    text.parse::<DocumentMut>().map_err(|e| Error::Config { path: path.to_path_buf(), message: crate::config_errors::explain_parts(&text, e.message(), e.span()), source: None })
 }
 
 /// Checks that the edited text is a config `get-token` accepts, resolving `name` when given.
@@ -37,7 +37,7 @@ fn validate(text: &str, path: &Path, name: Option<&str>) -> Result<()> {
     let file = config::parse_file(text).map_err(|m| Error::bad_input_hint(format!("the edited config would not parse: {m}"), "nothing was written"))?;
     if let Some(n) = name {
         config::resolve_in(&file, Some(path), Some(n)).map_err(|e| match e {
-            Error::BadInput { message, hint } => Error::BadInput { message, hint: Some(format!("{}; nothing was written", hint.unwrap_or_else(|| "fix the flags".into()))) },
+            Error::BadInput { message, hint, source } => Error::BadInput { message, hint: Some(format!("{}; nothing was written", hint.unwrap_or_else(|| "fix the flags".into()))), source },
             other => other,
         })?;
     }
@@ -48,7 +48,7 @@ fn validate(text: &str, path: &Path, name: Option<&str>) -> Result<()> {
 /// symlink to the real file, so a dotfiles-managed config stays a link.
 fn save(path: &Path, text: &str) -> Result<()> {
     let target = match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path).map_err(|e| Error::Config { path: path.to_path_buf(), message: format!("cannot follow the symlink: {e}") })?,
+        Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path).map_err(|e| Error::Config { path: path.to_path_buf(), message: "cannot follow the symlink".into(), source: Some(e.into()) })?,
         _ => path.to_path_buf(),
     };
     // An existing file keeps its own mode; a new one is private.
@@ -60,9 +60,9 @@ fn save(path: &Path, text: &str) -> Result<()> {
     #[cfg(not(unix))]
     let access = if target.exists() { crate::fs::Access::Mode(0o600) } else { crate::fs::Access::Private };
     if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
-        crate::fs::create_private_dir(dir).map_err(|e| Error::Config { path: dir.to_path_buf(), message: e.to_string() })?;
+        crate::fs::create_private_dir(dir).map_err(|e| Error::config(dir, e))?;
     }
-    crate::fs::write_atomic(&target, text.as_bytes(), access, crate::fs::Durability::Sync).map_err(|e| Error::Config { path: target.clone(), message: e.to_string() })
+    crate::fs::write_atomic(&target, text.as_bytes(), access, crate::fs::Durability::Sync).map_err(|e| Error::config(&target, e))
 }
 
 fn check_name(name: &str) -> Result<()> {
@@ -364,13 +364,13 @@ pub(super) fn add(a: &AddArgs) -> Result<ExitCode> {
     apply_add(&mut doc, &args)?;
     let text = render(&doc, &path);
     validate(&text, &path, Some(&args.name)).map_err(|e| match e {
-        Error::BadInput { message, .. } => Error::bad_input_hint(message, "nothing was written; pass the missing flag (see `entra-token profile add --help`)"),
+        Error::BadInput { message, source, .. } => Error::BadInput { message, hint: Some("nothing was written; pass the missing flag (see `entra-token profile add --help`)".into()), source },
         other => other,
     })?;
     save(&path, &text)?;
     warn!("{} profile '{}' in {}", if exists { "updated" } else { "added" }, args.name, path.display());
     for (var, what) in [(&args.client_secret_env, "the client secret"), (&args.certificate_password_env, "the certificate's password"), (&args.password_env, "the password")] {
-        if let Some(var) = var.as_deref().filter(|v| std::env::var_os(v).is_none()) {
+        if let Some(var) = var.as_deref().filter(|v| !crate::env::is_present(v)) {
             warn!("remember to set {var} (the profile reads {what} from it)");
         }
     }
@@ -436,7 +436,7 @@ pub(super) fn default(name: Option<&str>, unset: bool) -> Result<ExitCode> {
     let path = path_or_err()?;
     if name.is_none() && !unset {
         let file = config::load_file(&path)?;
-        if let Some(env) = std::env::var("ENTRA_TOKEN_PROFILE").ok().filter(|v| !v.trim().is_empty()) {
+        if let Some(env) = crate::env::var_untrimmed(crate::env::PROFILE) {
             warn!("ENTRA_TOKEN_PROFILE={env} overrides the config's default_profile in this shell");
         }
         let n = file.default_profile.unwrap_or_else(|| "default".into());

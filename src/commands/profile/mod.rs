@@ -168,10 +168,7 @@ fn list(format: OutputFormat) -> Result<ExitCode> {
     let file = config::load_file(&path)?;
     // The profile `get-token` (and `profile show`) would use: ENTRA_TOKEN_PROFILE, then
     // default_profile, then `default`.
-    let effective_default = std::env::var("ENTRA_TOKEN_PROFILE")
-        .ok()
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
+    let effective_default = crate::env::var(crate::env::PROFILE)
         .or_else(|| file.default_profile.clone())
         .unwrap_or_else(|| "default".into());
     let mut rows: Vec<(String, String, String, bool)> = file
@@ -213,7 +210,7 @@ fn list(format: OutputFormat) -> Result<ExitCode> {
 /// Only names and paths: a value is never read here.
 pub(crate) fn secret_places(p: &Profile) -> Vec<(&'static str, String, String, bool)> {
     let mut v = Vec::new();
-    let env = |var: &str| std::env::var_os(var).is_some_and(|x| !x.is_empty());
+    let env = crate::env::is_set;
     match &p.secret {
         Some(SecretSource::Env(var)) => v.push(("client secret", "env".into(), var.clone(), env(var))),
         Some(SecretSource::File(f)) => v.push(("client secret", "file".into(), f.display().to_string(), f.is_file())),

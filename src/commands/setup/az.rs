@@ -29,7 +29,7 @@ pub(crate) fn default_bin_dir() -> Result<PathBuf> {
 
 /// The first `name` on PATH, and whether it is this binary.
 fn first_on_path(name: &str, exe: &Path) -> Option<(PathBuf, bool)> {
-    let path = std::env::var_os("PATH")?;
+    let path = crate::env::os(crate::env::PATH)?;
     std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file()).map(|p| {
         let ours = std::fs::canonicalize(&p).is_ok_and(|t| t == exe);
         (p, ours)

@@ -22,8 +22,8 @@ pub(crate) struct CargoSetupArgs {
 
 /// `$CARGO_HOME/config.toml` (CARGO_HOME defaults to ~/.cargo).
 pub(crate) fn config_file() -> Result<PathBuf> {
-    let home = match std::env::var_os("CARGO_HOME").filter(|p| !p.is_empty()) {
-        Some(h) => PathBuf::from(h),
+    let home = match crate::env::path(crate::env::CARGO_HOME) {
+        Some(h) => h,
         None => dirs::home_dir().ok_or_else(|| Error::general("HOME is not set; cannot find ~/.cargo"))?.join(".cargo"),
     };
     Ok(home.join("config.toml"))

@@ -37,8 +37,8 @@ pub(crate) struct DockerSetupArgs {
 }
 
 fn docker_config_path() -> Result<PathBuf> {
-    if let Some(d) = std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
-        return Ok(PathBuf::from(d).join("config.json"));
+    if let Some(d) = crate::env::path(crate::env::DOCKER_CONFIG) {
+        return Ok(d.join("config.json"));
     }
     dirs::home_dir().map(|h| h.join(".docker").join("config.json")).ok_or_else(|| Error::bad_input_hint("HOME is not set", "pass --config"))
 }

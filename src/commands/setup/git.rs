@@ -61,12 +61,12 @@ fn urls(args: &GitSetupArgs) -> Result<Vec<String>> {
 /// The file `git config --global` writes: GIT_CONFIG_GLOBAL, else ~/.gitconfig, else the
 /// XDG one when only that exists.
 pub(crate) fn global_file() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("GIT_CONFIG_GLOBAL").filter(|p| !p.is_empty()) {
-        return Ok(PathBuf::from(p));
+    if let Some(p) = crate::env::path(crate::env::GIT_CONFIG_GLOBAL) {
+        return Ok(p);
     }
     let home = dirs::home_dir().ok_or_else(|| Error::general("HOME is not set; cannot find the global git config"))?;
     let dot = home.join(".gitconfig");
-    let xdg = std::env::var_os("XDG_CONFIG_HOME").filter(|p| !p.is_empty()).map(PathBuf::from).unwrap_or_else(|| home.join(".config")).join("git").join("config");
+    let xdg = crate::env::path(crate::env::XDG_CONFIG_HOME).unwrap_or_else(|| home.join(".config")).join("git").join("config");
     Ok(if !dot.exists() && xdg.exists() { xdg } else { dot })
 }
 

@@ -90,7 +90,7 @@ pub(crate) fn kubeconfig_files(flag: Option<&PathBuf>) -> Vec<PathBuf> {
     if let Some(f) = flag {
         return vec![f.clone()];
     }
-    if let Some(list) = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
+    if let Some(list) = crate::env::os(crate::env::KUBECONFIG).filter(|v| !v.is_empty()) {
         return std::env::split_paths(&list).filter(|p| !p.as_os_str().is_empty()).collect();
     }
     dirs::home_dir().map(|h| vec![h.join(".kube").join("config")]).unwrap_or_default()
@@ -98,13 +98,13 @@ pub(crate) fn kubeconfig_files(flag: Option<&PathBuf>) -> Vec<PathBuf> {
 
 /// Runs `kubectl ARGS` (with `--kubeconfig` when given) and returns stdout.
 pub(crate) fn kubectl(kubeconfig: Option<&PathBuf>, args: &[String]) -> Result<Vec<u8>> {
-    let program: OsString = std::env::var_os("ENTRA_TOKEN_KUBECTL").filter(|v| !v.is_empty()).unwrap_or_else(|| "kubectl".into());
+    let program: OsString = crate::env::os(crate::env::KUBECTL).filter(|v| !v.is_empty()).unwrap_or_else(|| "kubectl".into());
     let mut c = Command::new(&program);
     if let Some(k) = kubeconfig {
         c.arg("--kubeconfig").arg(k);
     }
     let out = c.args(args).output().map_err(|e| {
-        Error::bad_input_hint(format!("cannot run {}: {e}", program.to_string_lossy()), "install kubectl, or run the printed commands yourself")
+        Error::bad_input_hint(format!("cannot run {}", program.to_string_lossy()), "install kubectl, or run the printed commands yourself").because(e)
     })?;
     if !out.status.success() {
         return Err(Error::general(format!("kubectl {} failed: {}", args.first().map(String::as_str).unwrap_or(""), String::from_utf8_lossy(&out.stderr).trim())));

@@ -308,7 +308,7 @@ pub(crate) fn run(args: &KubectlSetupArgs, exe: &str) -> Result<ExitCode> {
             Err(e) => return Err(Error::caused(format!("cannot read {}", path.display()), e)),
         };
         let new = format!("{}{added}", if old.is_empty() || old.ends_with('\n') { old.clone() } else { format!("{old}\n") });
-        config::parse_file(&new).map_err(|m| Error::Config { path: path.clone(), message: format!("adding the converted profiles would break it ({m}); add them by hand") })?;
+        config::parse_file(&new).map_err(|m| Error::Config { path: path.clone(), message: format!("adding the converted profiles would break it ({m}); add them by hand"), source: None })?;
         super::write_with_backup(&path, new.as_bytes())?;
         for (n, _) in &profiles {
             warn!("added profile '{n}' to {}", path.display());

@@ -141,7 +141,7 @@ fn place(target: &Path, link: &Path) -> std::io::Result<&'static str> {
 
 fn on_path(dir: &Path) -> bool {
     let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| std::fs::canonicalize(&d).unwrap_or(d) == dir))
+    crate::env::os(crate::env::PATH).is_some_and(|p| std::env::split_paths(&p).any(|d| std::fs::canonicalize(&d).unwrap_or(d) == dir))
 }
 
 #[cfg(test)]

@@ -100,7 +100,7 @@ pub(crate) fn write_with_backup(path: &Path, bytes: &[u8]) -> Result<Option<Path
         std::fs::create_dir_all(dir).map_err(|e| Error::caused(format!("cannot create {}", dir.display()), e))?;
     }
     let saved = backup(&target)?;
-    crate::fs::write_atomic(&target, bytes, crate::fs::Access::Private, crate::fs::Durability::Sync).map_err(|e| Error::general(e.to_string()))?;
+    crate::fs::write_atomic(&target, bytes, crate::fs::Access::Private, crate::fs::Durability::Sync).map_err(Error::failed)?;
     warn!("wrote {}", target.display());
     Ok(saved)
 }

@@ -85,12 +85,12 @@ struct Redirect {
 fn redirect_for(configured: Option<&str>) -> Result<Redirect> {
     let bind = |port: u16| {
         TcpListener::bind(("127.0.0.1", port)).map_err(|e| {
-            Error::bad_input_hint(format!("cannot listen on 127.0.0.1:{port} for the sign-in redirect: {e}"), "free the port, or change redirect_uri in the profile")
+            Error::bad_input_hint(format!("cannot listen on 127.0.0.1:{port} for the sign-in redirect"), "free the port, or change redirect_uri in the profile").because(e)
         })
     };
     let Some(uri) = configured.map(str::trim).filter(|u| !u.is_empty()) else {
         let l = bind(0)?;
-        let port = l.local_addr().map_err(|e| Error::general(e.to_string()))?.port();
+        let port = l.local_addr().map_err(|e| Error::caused("cannot read the listening address", e))?.port();
         return Ok(Redirect { uri: format!("http://localhost:{port}"), listener: Some(l) });
     };
     let lower = uri.to_ascii_lowercase();
@@ -106,7 +106,7 @@ fn redirect_for(configured: Option<&str>) -> Result<Redirect> {
         Some(port) => Ok(Redirect { uri: uri.to_string(), listener: Some(bind(port)?) }),
         None => {
             let l = bind(0)?;
-            let port = l.local_addr().map_err(|e| Error::general(e.to_string()))?.port();
+            let port = l.local_addr().map_err(|e| Error::caused("cannot read the listening address", e))?.port();
             Ok(Redirect { uri: format!("http://{authority}:{port}{tail}"), listener: Some(l) })
         }
     }
@@ -140,7 +140,7 @@ pub(crate) fn sign_in(ctx: &FlowCtx<'_>) -> Result<TokenReply> {
     let pkce = pkce()?;
     let redirect = redirect_for(p.settings.redirect_uri.as_deref())?;
     let url = authorize_url(ctx, &redirect.uri, &pkce)?;
-    let over_ssh = ["SSH_CONNECTION", "SSH_TTY"].iter().any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()));
+    let over_ssh = crate::env::over_ssh();
     let mut opener = if redirect.listener.is_some() { open_browser(&url) } else { None };
     let mut pasted: Option<mpsc::Receiver<String>> = None;
     if opener.is_some() && !over_ssh {
@@ -283,8 +283,7 @@ fn respond(stream: &mut TcpStream, status: &str, title: &str, text: &str) {
 /// where the URL goes, else it is the last argument; never run through a shell), else the
 /// platform opener. None when nothing could be started.
 fn open_browser(url: &str) -> Option<Child> {
-    let display = ["DISPLAY", "WAYLAND_DISPLAY"].iter().any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()));
-    let candidates = browser_commands(url, std::env::var("BROWSER").ok().as_deref(), display);
+    let candidates = browser_commands(url, crate::env::raw(crate::env::BROWSER).as_deref(), crate::env::graphical());
     for argv in candidates {
         match Command::new(&argv[0]).args(&argv[1..]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn() {
             Ok(child) => {

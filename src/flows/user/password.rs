@@ -37,7 +37,7 @@ fn stored_password(profile: &Profile) -> Result<Option<Secret<String>>> {
         return match std::fs::read_to_string(path) {
             Ok(v) if !v.trim_end_matches(['\r', '\n']).is_empty() => Ok(Some(Secret::new(v.trim_end_matches(['\r', '\n']).to_string()))),
             Ok(_) => Err(Error::bad_input(format!("profile '{}': the password file {} is empty", profile.name, path.display()))),
-            Err(e) => Err(Error::bad_input_hint(format!("profile '{}': cannot read the password file {}: {e}", profile.name, path.display()), "check password_file in the profile")),
+            Err(e) => Err(Error::bad_input_hint(format!("profile '{}': cannot read the password file {}", profile.name, path.display()), "check password_file in the profile").because(e)),
         };
     }
     Ok(env("AZURE_PASSWORD").map(Secret::new))
