@@ -62,6 +62,8 @@ pub(crate) enum Confirm {
 }
 
 impl Confirm {
+    // The agent itself (its log line, its `info` answer) is Unix-only.
+    #[cfg_attr(not(unix), allow(dead_code))]
     pub(crate) fn name(self) -> &'static str {
         match self {
             Confirm::Auto => "auto",

@@ -89,9 +89,18 @@ pub(crate) fn run(command: Option<&str>) -> Result<ExitCode> {
         super::write_stdout(format!("{}\n", encode_none()).as_bytes())?;
         return Ok(ExitCode::SUCCESS);
     };
-    let cred = broker::get_token(&req).inspect_err(|e| {
-        trace!(1, "no token for {}: {}", request.uri, error::one_line(e));
-    })?;
+    let cred = match broker::get_token(&req) {
+        Ok(cred) => cred,
+        Err(e) if super::unclaimed(&e) => {
+            trace!(1, "no profile of the token agent claims {}", request.uri);
+            super::write_stdout(format!("{}\n", encode_none()).as_bytes())?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(e) => {
+            trace!(1, "no token for {}: {}", request.uri, error::one_line(&e));
+            return Err(e);
+        }
+    };
     let expires = super::early_expiry(cred.expires_on, clock::now());
     super::write_stdout(format!("{}\n", encode(&cred, expires)).as_bytes())?;
     Ok(ExitCode::SUCCESS)

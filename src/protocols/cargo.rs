@@ -201,6 +201,9 @@ pub(crate) fn respond(req: &CredentialRequest) -> Response {
         })
     })();
     outcome.unwrap_or_else(|e| {
+        if super::unclaimed(&e) {
+            return Response::Err(ProviderError::UrlNotSupported);
+        }
         crate::log::line(format_args!("{}", error::one_line(&e)));
         Response::Err(ProviderError::from(&e))
     })

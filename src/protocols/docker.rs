@@ -131,13 +131,8 @@ pub(crate) fn request(server: &str) -> Result<Option<broker::TokenRequest>> {
     super::request_for_profile(&profile, &url).map(Some)
 }
 
-/// "Not mine", however it was said: no profile here claims the registry, or none of the token agent's does.
-fn not_found(e: &Error) -> bool {
-    matches!(e, Error::Agent { code: "profile_not_found", .. })
-}
-
 fn fail(e: Error) -> Failure {
-    if not_found(&e) {
+    if super::unclaimed(&e) {
         return Failure::NotFound;
     }
     crate::log::line(format_args!("{}", error::one_line(&e)));
@@ -162,7 +157,7 @@ fn store(input: &[u8]) -> std::result::Result<String, Failure> {
         // cache answers; its allow-lists apply).
         match request(&c.server_url).and_then(|r| r.map(|r| broker::get_token(&r)).transpose()) {
             Ok(answer) => answer.is_some(),
-            Err(e) if not_found(&e) => false,
+            Err(e) if super::unclaimed(&e) => false,
             Err(e) => return Err(fail(e)),
         }
     } else {

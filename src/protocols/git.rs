@@ -117,14 +117,18 @@ pub(crate) fn serve(operation: &str) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     };
     match operation {
-        "get" => {
-            let cred = broker::get_token(&token_req)?;
-            super::write_stdout(encode_get(&req, &cred)?.as_bytes())?;
-        }
+        "get" => match broker::get_token(&token_req) {
+            Ok(cred) => super::write_stdout(encode_get(&req, &cred)?.as_bytes())?,
+            Err(e) if super::unclaimed(&e) => trace!(1, "no profile of the token agent claims {url}; answering nothing"),
+            Err(e) => return Err(e),
+        },
         "erase" => {
             let rejected = req.credential.as_deref().or(req.password.as_deref()).map(broker::fingerprint);
-            if broker::forget(&token_req, rejected.as_deref())? {
-                warn!("git rejected the token for {url}; dropped it from the cache");
+            match broker::forget(&token_req, rejected.as_deref()) {
+                Ok(true) => warn!("git rejected the token for {url}; dropped it from the cache"),
+                Ok(false) => {}
+                Err(e) if super::unclaimed(&e) => trace!(1, "no profile of the token agent claims {url}; nothing to drop"),
+                Err(e) => return Err(e),
             }
         }
         // The token is already in our cache; storing it elsewhere is git's other helpers' business.

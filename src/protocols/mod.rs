@@ -86,6 +86,13 @@ pub(crate) fn url_request(url: &crate::urlmatch::UrlParts) -> Result<Option<crat
     request_for_profile(&name, url).map(Some)
 }
 
+/// The token agent's "none of my profiles claims that URL": for the front ends the same
+/// "not mine" as no local profile claiming it (git and Bazel answer nothing, cargo "URL
+/// not supported", Docker "not found"), never an error line for another server's URL.
+pub(crate) fn unclaimed(e: &Error) -> bool {
+    matches!(e, Error::Agent { code: "profile_not_found", .. })
+}
+
 /// The token request of profile `name` for `url` (which it claims): its own target, or
 /// the URL's default resource, or a refusal naming the missing `resource`.
 pub(crate) fn request_for_profile(name: &str, url: &crate::urlmatch::UrlParts) -> Result<crate::broker::TokenRequest> {

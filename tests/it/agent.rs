@@ -550,3 +550,29 @@ fn a_clients_wait_for_login_is_the_agents_to_do_and_ends_with_the_laptops_sign_i
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(lap.mock.issued_access_tokens().contains(&stdout(&out).trim().to_string()));
 }
+
+#[test]
+fn a_url_no_agent_profile_claims_is_not_mine_for_git_and_bazel_as_it_is_locally() {
+    let lap = laptop(&[]);
+    let (client_sb, _) = client(&lap.socket);
+    let helper = |name: &str, arg: &str, stdin: &str| {
+        let mut c = client_sb.tool(client_sb.link(name));
+        c.env("ENTRA_TOKEN_AGENT", &lap.socket).arg(arg);
+        run_with_stdin(c, stdin)
+    };
+    for op in ["get", "erase"] {
+        let out = helper("git-credential-entra-token", op, "protocol=https\nhost=github.com\npath=o/r\nusername=u\npassword=p\n\n");
+        assert_eq!(code(&out), 0, "{op}: {}", stderr(&out));
+        assert!(stdout(&out).is_empty() && stderr(&out).is_empty(), "{op}: {}{}", stdout(&out), stderr(&out));
+    }
+    let out = helper("entra-token-bazel", "get", r#"{"uri":"https://github.com/o/r/archive/x.tar.gz"}"#);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(v.get("headers").is_none_or(|h| h.as_object().is_some_and(|o| o.is_empty())), "{v}");
+    // A claimed URL still gets its token through the same helpers.
+    let out = helper("entra-token-bazel", "get", r#"{"uri":"https://dev.azure.com/org/_apis/x"}"#);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("Bearer "), "{}", stdout(&out));
+    assert_eq!(lap.mock.token_requests(), 1);
+}
