@@ -52,7 +52,8 @@ pub(crate) const PATH: &str = "PATH";
 pub(crate) const PATHEXT: &str = "PATHEXT";
 pub(crate) const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
 pub(crate) const XDG_CACHE_HOME: &str = "XDG_CACHE_HOME";
-/// The per-user runtime directory (the agent's socket, the session bus's `bus`).
+/// The per-user runtime directory (the agent's socket, the session bus's `bus`): Unix only.
+#[cfg_attr(not(unix), allow(dead_code))]
 pub(crate) const XDG_RUNTIME_DIR: &str = "XDG_RUNTIME_DIR";
 /// Windows: the roaming application-data directory (the config).
 pub(crate) const APPDATA: &str = "APPDATA";

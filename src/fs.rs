@@ -189,22 +189,22 @@ fn create_new(tmp: &Path, access: Access) -> io::Result<File> {
     }
 }
 
-/// Renames `from` over `to`. POSIX rename replaces even an open file. Windows (and Wine)
-/// may refuse while another handle holds the file: readers' brief opens are waited out
-/// (retry for a second), so readers never see the entry missing. A handle held longer
+/// Renames `from` over `to`. POSIX rename replaces even an open file, and so does std's on
+/// Windows 10+ with NTFS (POSIX-semantics rename, readers open with delete sharing); older
+/// Windows and Wine refuse while another handle holds the file: readers' brief opens are
+/// waited out (retried every millisecond for two seconds, so even a reader re-opening the
+/// file in a tight loop leaves a gap to land in), so readers never see the entry missing. A handle held longer
 /// (a program reading it, a virus scanner) is got round: the old file is renamed aside
 /// (allowed while its readers share delete, as std opens files), the new one takes its
 /// name, and the old one goes once closed; a reader in that instant finds no file, a
 /// cache miss, never a torn entry.
 fn replace(from: &Path, to: &Path) -> io::Result<()> {
     let start = Instant::now();
-    let mut pause = Duration::from_millis(2);
     loop {
         match std::fs::rename(from, to) {
             Ok(()) => return Ok(()),
-            Err(e) if cfg!(windows) && is_sharing_refusal(&e) && start.elapsed() < Duration::from_secs(1) => {
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_millis(50));
+            Err(e) if cfg!(windows) && is_sharing_refusal(&e) && start.elapsed() < Duration::from_secs(2) => {
+                std::thread::sleep(Duration::from_millis(1));
             }
             Err(e) if cfg!(windows) && is_sharing_refusal(&e) => {
                 let aside = from.with_extension("old");

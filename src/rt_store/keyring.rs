@@ -117,18 +117,33 @@ impl Keyring {
     #[cfg(feature = "keyring")]
     fn put(&self, rt: &StoredRt) -> std::result::Result<(), Refused> {
         let json = serde_json::to_string(rt).map_err(|e| Refused::Failed(Error::caused("cannot encode the refresh token entry", e)))?;
-        match Keyring::entry(&rt.key).map_err(Refused::Failed)?.set_password(&json) {
+        let entry = Keyring::entry(&rt.key).map_err(Refused::Failed)?;
+        // Credential Manager: the JSON's UTF-8 bytes as the blob, as a password would be
+        // stored as UTF-16 and fit only half as much (1,280 characters in 2,560 bytes).
+        #[cfg(windows)]
+        let stored = entry.set_secret(json.as_bytes());
+        #[cfg(not(windows))]
+        let stored = entry.set_password(&json);
+        match stored {
             Ok(()) => Ok(()),
-            // Windows stores the text as UTF-16: 2,560 bytes are 1,280 characters.
-            Err(keyring::Error::TooLong(what, max)) => {
-                Err(Refused::TooLarge(format!("the entry is {} characters, over its limit for one {what} ({max} bytes{})", json.chars().count(), if cfg!(windows) { " of UTF-16" } else { "" })))
-            }
+            Err(keyring::Error::TooLong(what, max)) => Err(Refused::TooLarge(format!("the entry is {} bytes, over its limit for one {what} ({max} bytes)", json.len()))),
             Err(e) => Err(Refused::Failed(failure(e))),
         }
     }
     #[cfg(not(feature = "keyring"))]
     fn put(&self, _: &StoredRt) -> std::result::Result<(), Refused> {
         Err(Refused::Failed(Error::general("this build has no keyring support")))
+    }
+}
+
+/// A Credential Manager blob as text: UTF-8 as `put` writes it, or UTF-16 as entries
+/// stored as passwords (before) were.
+#[cfg(all(windows, feature = "keyring"))]
+fn stored_text(blob: &[u8]) -> String {
+    // JSON never holds a NUL byte; UTF-16 of ASCII has one in every other byte.
+    match std::str::from_utf8(blob) {
+        Ok(s) if !blob.contains(&0) => s.to_string(),
+        _ => String::from_utf16_lossy(&blob.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect::<Vec<u16>>()),
     }
 }
 
@@ -147,7 +162,11 @@ impl Keyring {
 impl RtStore for Keyring {
     #[cfg(feature = "keyring")]
     fn load(&self, key: &AccountKey) -> Result<Option<StoredRt>> {
-        match Keyring::entry(key)?.get_password() {
+        #[cfg(windows)]
+        let read = Keyring::entry(key)?.get_secret().map(|b| stored_text(&b));
+        #[cfg(not(windows))]
+        let read = Keyring::entry(key)?.get_password();
+        match read {
             Ok(json) => Ok(serde_json::from_str::<StoredRt>(&json).ok().filter(|r| r.v == 1 && r.key == *key && !r.refresh_token.expose().is_empty())),
             Err(keyring::Error::NoEntry) => Ok(None),
             Err(e) => Err(failure(e)),
@@ -256,7 +275,8 @@ mod tests {
 
     /// Credential Manager (under Wine here) refuses a secret over 2,560 bytes: that one
     /// entry goes to its DPAPI-sealed file, nothing marks the keyring unusable, and the
-    /// next entry that fits goes back to the keyring (and the file copy is removed).
+    /// next entry that fits (as UTF-8, up to 2,560 bytes) goes back to the keyring (and the
+    /// file copy is removed). An entry stored as a UTF-16 password before is still read.
     #[test]
     fn an_entry_too_large_for_credential_manager_goes_to_its_file_alone() {
         let dir = tempfile::tempdir().unwrap();
@@ -271,10 +291,12 @@ mod tests {
         let file: serde_json::Value = cache.read(&key.name()).unwrap().expect("the large entry's file");
         assert!(file.get("dpapi").is_some(), "the file is not DPAPI-sealed: {file}");
         assert_eq!(store.load(&key).unwrap().unwrap().refresh_token.expose(), &big);
-        // A new store (the next process) still uses the keyring, and a small entry goes there.
+        // A new store (the next process) still uses the keyring, and an entry that fits goes
+        // there: 2,000 bytes, more than Credential Manager's 1,280 UTF-16 characters.
         let store = store_for(&cache, Storage::Auto).unwrap();
-        store.save(&rt(&key, "small".into())).unwrap();
-        assert_eq!(Keyring.load(&key).unwrap().unwrap().refresh_token.expose(), "small");
+        let fits = "f".repeat(2000);
+        store.save(&rt(&key, fits.clone())).unwrap();
+        assert_eq!(Keyring.load(&key).unwrap().unwrap().refresh_token.expose(), &fits);
         assert!(cache.read::<serde_json::Value>(&key.name()).unwrap().is_none(), "the file copy outlived the move back");
         // And large again: the keyring's smaller copy must not be read first.
         store.save(&rt(&key, big.clone())).unwrap();
@@ -282,5 +304,9 @@ mod tests {
         assert_eq!(store.load(&key).unwrap().unwrap().refresh_token.expose(), &big);
         assert!(store.remove(&key).unwrap());
         assert!(store.load(&key).unwrap().is_none());
+        let old = serde_json::to_string(&rt(&key, "from-before".into())).unwrap();
+        keyring::Entry::new(SERVICE, &key.name()).unwrap().set_password(&old).unwrap();
+        assert_eq!(store.load(&key).unwrap().unwrap().refresh_token.expose(), "from-before");
+        assert!(store.remove(&key).unwrap());
     }
 }
