@@ -104,15 +104,15 @@ say "toolchain: $(inchroot 'rustc -V; wine --version' | tr '\n' ' ')"
 [ "$mode" = toolchain ] && exit 0
 
 # ---------------------------------------------------------------- build and test
-# The console test, alone under a pseudo-terminal: util-linux `script` gives Wine a tty, so
+# The console tests, alone (one at a time) under a pseudo-terminal: util-linux `script` gives Wine a tty, so
 # the test and the entra-token it starts share a console it can type into (CONIN$), and the
 # transcript is the screen the test checks for echo. Its stdin is a FIFO held open (an EOF
 # would reach the console as the end of input). Prints shell text for the chroot; sets s=1
 # on failure.
 console_run() {
-  local t=windows::console_prompts_read_conin_and_the_password_is_not_echoed
+  local t=windows::console_
   echo "rm -f /tmp/console.txt /tmp/console.in; mkfifo /tmp/console.in; sleep 600 > /tmp/console.in & sp=\$!;" \
-    "ENTRA_TEST_CONSOLE_TRANSCRIPT='Z:\\tmp\\console.txt' script -qfec '$1 --test it -- --ignored --exact $t' /tmp/console.txt < /tmp/console.in > /dev/null; r=\$?;" \
+    "ENTRA_TEST_CONSOLE_TRANSCRIPT='Z:\\tmp\\console.txt' timeout 600 script -qfec '$1 --test it -- --ignored --test-threads=1 $t' /tmp/console.txt < /tmp/console.in > /dev/null; r=\$?;" \
     "kill \$sp; rm -f /tmp/console.in; grep -a -E '^test |test result' /tmp/console.txt | tr -d '\\r';" \
     "[ \$r = 0 ] || { s=1; tail -40 /tmp/console.txt; }"
 }

@@ -190,5 +190,39 @@ fn console_prompts_read_conin_and_the_password_is_not_echoed() {
     assert_eq!((sent.form_get("username"), sent.form_get("password")), (Some("ann@contoso.test"), Some("correct horse battery")));
     let screen = console_screen();
     assert!(screen.contains("username:") && screen.contains("password for ann@contoso.test"), "the prompts are not on the console:\n{screen}");
+    // What is typed is seen (the username, echoed before the next prompt)…
+    assert!(screen.matches("ann@contoso.test").count() >= 2, "typing is not echoed at all, so no echo proves nothing:\n{screen}");
+    // …but not the password.
     assert!(!screen.contains("correct horse"), "the password was echoed:\n{screen}");
+}
+
+/// A browser sign-in whose redirect_uri is not on this machine (no listener can take it):
+/// the address is printed, and the address the browser ends on is pasted into the console
+/// (`CONIN$`), as over SSH; its code is redeemed with the configured redirect_uri.
+#[test]
+#[ignore = "needs a console to type into: scripts/windows.sh runs it alone under a pseudo-terminal (util-linux `script`), as Wine gives the other tests none"]
+fn console_paste_back_of_the_final_address_completes_a_browser_sign_in() {
+    use std::io::BufRead;
+    let mock = MockAuthority::start();
+    let sb = Sandbox::new();
+    let redirect = "https://app.contoso.test/auth";
+    sb.write_config(&format!("[profiles.web]\nauthority = \"{}\"\nflow = \"interactive\"\ntenant = \"organizations\"\nredirect_uri = \"{redirect}\"\nstorage = \"file\"\n", mock.url()));
+    let mut c = sb.cmd();
+    c.args(["login", "-p", "web"]).stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = lines.by_ref().map_while(Result::ok).map(|l| l.trim().to_string()).find(|l| l.starts_with("http")).expect("the sign-in address on stderr");
+    // The browser's part: the authority answers with a redirect to the app's address.
+    let agent: ureq::Agent = ureq::Agent::config_builder().proxy(None).max_redirects(0).http_status_as_error(false).build().into();
+    let reply = agent.get(&url).call().unwrap();
+    let landed = reply.headers().get("location").and_then(|l| l.to_str().ok()).expect("a redirect").to_string();
+    assert!(landed.starts_with(redirect) && landed.contains("code="), "{landed}");
+    type_into_console(&format!("{landed}\r"));
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{}", rest.join("\n"));
+    assert!(rest.iter().any(|l| l.contains("signed in as")), "{}", rest.join("\n"));
+    let redeem = mock.requests().into_iter().find(|r| r.form_get("grant_type") == Some("authorization_code")).expect("the code was not redeemed");
+    assert_eq!(redeem.form_get("redirect_uri"), Some(redirect));
+    assert!(console_screen().contains("paste it here"), "the paste prompt is not on the console");
 }
