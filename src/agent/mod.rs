@@ -97,7 +97,8 @@ pub(crate) fn default_socket() -> PathBuf {
 /// and for `op: "forget"` the rejected token's SHA-256 (`rejected_sha256`; never the token).
 pub(crate) fn encode_request(req: &TokenRequest, forget: Option<Option<&str>>) -> String {
     let mut v = serde_json::json!({ "v": VERSION, "min_validity": req.min_validity, "timeout": req.timeout.as_secs().clamp(1, MAX_TIMEOUT.as_secs()) });
-    let profile = req.profile.clone().or_else(|| crate::env::var_untrimmed(crate::env::PROFILE));
+    // For a URL the agent's `urls` pick the profile (one the client names must claim the URL there).
+    let profile = req.profile.clone().or_else(|| if req.url.is_none() { crate::env::var_untrimmed(crate::env::PROFILE) } else { None });
     let fields: [(&str, serde_json::Value); 7] = [
         ("profile", profile.into()),
         ("resource", req.resource.clone().into()),

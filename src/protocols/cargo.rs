@@ -154,6 +154,11 @@ fn request_for(req: &CredentialRequest, args: &ProviderArgs) -> Result<Option<To
         trace!(1, "{url} is not an https URL entra-token can match; not answering");
         return Ok(None);
     };
+    // Under the token agent its profiles' `urls` decide, on its side of the socket (it
+    // holds a named `--profile` to the same rule: that profile must claim the registry).
+    if crate::agent::from_env().is_some() {
+        return Ok(Some(TokenRequest { url: Some(parts.to_string()), profile: args.profile.clone(), resource: args.resource.clone(), ..TokenRequest::default() }));
+    }
     let name = match &args.profile {
         None => match crate::urlmatch::profile_for(&parts)? {
             Some(name) => name,

@@ -576,3 +576,35 @@ fn a_url_no_agent_profile_claims_is_not_mine_for_git_and_bazel_as_it_is_locally(
     assert!(stdout(&out).contains("Bearer "), "{}", stdout(&out));
     assert_eq!(lap.mock.token_requests(), 1);
 }
+
+#[test]
+fn cargo_asks_the_agent_whose_profiles_claim_the_registry_and_logout_drops_its_token() {
+    let lap = laptop(&[]);
+    let (_c, cmd) = client(&lap.socket);
+    let talk = |lines: &str| {
+        let out = run_with_stdin(cmd(&["--cargo-plugin"]), lines);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+        stdout(&out).lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).collect::<Vec<_>>()
+    };
+    let request = |kind: &str, index: &str, args: &str| {
+        format!(r#"{{"v":1,"registry":{{"index-url":"{index}","name":"feed"}},"kind":"{kind}","operation":"read","args":{args}}}"#)
+    };
+    let feed = "sparse+https://dev.azure.com/org/_packaging/feed/Cargo/index/";
+    let answers = talk(&format!("{}\n{}\n", request("get", feed, "[]"), request("get", feed, r#"["--profile","ado"]"#)));
+    let token = |a: &serde_json::Value| a["Ok"]["token"].as_str().unwrap_or_else(|| panic!("{a}")).strip_prefix("Bearer ").unwrap().to_string();
+    let t1 = token(&answers[1]);
+    assert_eq!(token(&answers[2]), t1);
+    assert_eq!(support::jwt_claims(&t1).unwrap()["aud"], AZURE_DEVOPS);
+    assert_eq!(lap.mock.token_requests(), 1);
+    // Not the agent's to answer: crates.io, and a named profile that does not claim the feed there.
+    let answers = talk(&format!("{}\n{}\n", request("get", "sparse+https://index.crates.io/", "[]"), request("get", feed, r#"["--profile","arm"]"#)));
+    assert_eq!(answers[1], serde_json::json!({"Err":{"kind":"url-not-supported"}}));
+    assert_eq!(answers[2], serde_json::json!({"Err":{"kind":"url-not-supported"}}));
+    // logout drops the agent's cached token (then nothing is left to drop); the next get is a new token.
+    let answers = talk(&format!("{}\n{}\n{}\n", request("logout", feed, "[]"), request("logout", feed, "[]"), request("get", feed, "[]")));
+    assert_eq!(answers[1], serde_json::json!({"Ok":{"kind":"logout"}}));
+    assert_eq!(answers[2], serde_json::json!({"Err":{"kind":"not-found"}}));
+    assert_ne!(token(&answers[3]), t1);
+    assert_eq!(lap.mock.token_requests(), 2);
+}

@@ -180,7 +180,23 @@ fn localize(req: &broker::TokenRequest) -> Result<broker::TokenRequest> {
         crate::protocols::docker::request(url)?.ok_or_else(|| not_claimed(url.clone()))?
     } else {
         let parts = crate::urlmatch::parse(url).ok_or_else(|| Error::bad_input("the request's url is not an https URL a profile could claim"))?;
-        crate::protocols::url_request(&parts)?.ok_or_else(|| not_claimed(parts.to_string()))?
+        let name = match &req.profile {
+            // A profile the client named (cargo's `--profile`) answers only for a URL its own `urls` claim.
+            Some(name) => {
+                let file = crate::config::config_path().map(|p| crate::config::load_file(&p)).transpose()?.unwrap_or_default();
+                let claims = file.profiles.get(name).is_some_and(|p| p.urls.iter().any(|prefix| crate::urlmatch::under(prefix, &parts)));
+                if !claims {
+                    return Err(not_claimed(format!("{parts} as profile '{name}'")));
+                }
+                name.clone()
+            }
+            None => crate::urlmatch::profile_for(&parts)?.ok_or_else(|| not_claimed(parts.to_string()))?,
+        };
+        match &req.resource {
+            // A resource the client named (cargo's `--resource`); the allow-lists still decide.
+            Some(resource) => broker::TokenRequest { profile: Some(name), resource: Some(resource.clone()), ..Default::default() },
+            None => crate::protocols::request_for_profile(&name, &parts)?,
+        }
     };
     r.min_validity = req.min_validity;
     r.force_refresh = req.force_refresh;
