@@ -250,3 +250,43 @@ fn terminal_confirmation_asks_on_the_agents_terminal_and_takes_y_or_n() {
     assert_eq!(code(&out), 3, "{}", stderr(&out));
     assert!(stderr(&out).contains("declined"), "{}", stderr(&out));
 }
+
+#[test]
+fn an_agent_in_its_terminals_background_is_never_stopped_by_asking_there() {
+    // `entra-token agent --confirm &` from a shell with job control: the terminal belongs to
+    // the shell's foreground job, and a background read would stop the agent (SIGTTIN).
+    let (_controller, terminal) = pty();
+    let lap = laptop_as(&["--confirm", "--timeout", "60s"], move |_, c| {
+        let mut sh = Command::new("sh");
+        for (k, v) in c.get_envs() {
+            match v {
+                Some(v) => sh.env(k, v),
+                None => sh.env_remove(k),
+            };
+        }
+        if let Some(d) = c.get_current_dir() {
+            sh.current_dir(d);
+        }
+        sh.arg("-c").arg("set -m; \"$@\" & wait").arg("sh").arg(c.get_program()).args(c.get_args());
+        sh.stdin(terminal).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).env_remove("DBUS_SESSION_BUS_ADDRESS");
+        // SAFETY: setsid and ioctl are async-signal-safe.
+        unsafe {
+            sh.pre_exec(|| {
+                libc::setsid();
+                if libc::ioctl(0, libc::TIOCSCTTY, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        *c = sh;
+    });
+    let (_c, cmd) = client(&lap.socket);
+    // No desktop either: refused at once, twice (the agent was not stopped), never a hang.
+    for _ in 0..2 {
+        let out = run(cmd(&["get-token", "-p", "ado", "-r", AZURE_DEVOPS, "--timeout", "20s"]));
+        assert_eq!(code(&out), 3, "{}", stderr(&out));
+        assert!(stderr(&out).contains("cannot be asked"), "{}", stderr(&out));
+    }
+    assert_eq!(lap.mock.token_requests(), 0);
+}

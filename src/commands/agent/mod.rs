@@ -248,13 +248,24 @@ fn confirm(shared: &Shared, how: Confirm, what: &str, who: &str, within: Duratio
     let wait = CONFIRM_WAIT.min(within.saturating_sub(Duration::from_secs(1)));
     let tty = match how {
         Confirm::Notify => None,
-        _ => std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").ok(),
+        _ => foreground_tty(),
     };
     match (how, tty) {
-        (Confirm::Terminal, None) => Err(refused("cannot be asked (the agent has no terminal for --confirm=terminal)")),
+        (Confirm::Terminal, None) => Err(refused("cannot be asked (the agent has no terminal, or runs in its background, for --confirm=terminal)")),
         (_, Some(tty)) => ask_terminal(tty, what, who, wait),
         (_, None) => ask_desktop(what, who, wait),
     }
+}
+
+/// The agent's controlling terminal, when the agent is its foreground job: a background
+/// job (`entra-token agent --confirm &`) that reads it would be stopped by SIGTTIN, so it
+/// is asked by notification instead.
+fn foreground_tty() -> Option<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    let tty = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").ok()?;
+    // SAFETY: tcgetpgrp reads a descriptor we own; getpgrp has no preconditions.
+    let foreground = unsafe { libc::tcgetpgrp(tty.as_raw_fd()) == libc::getpgrp() };
+    foreground.then_some(tty)
 }
 
 fn refused(why: &str) -> Error {
