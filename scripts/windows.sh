@@ -104,6 +104,19 @@ say "toolchain: $(inchroot 'rustc -V; wine --version' | tr '\n' ' ')"
 [ "$mode" = toolchain ] && exit 0
 
 # ---------------------------------------------------------------- build and test
+# The console tests, alone (one at a time) under a pseudo-terminal: util-linux `script` gives Wine a tty, so
+# the test and the entra-token it starts share a console it can type into (CONIN$), and the
+# transcript is the screen the test checks for echo. Its stdin is a FIFO held open (an EOF
+# would reach the console as the end of input). Prints shell text for the chroot; sets s=1
+# on failure.
+console_run() {
+  local t=windows::console_
+  echo "rm -f /tmp/console.txt /tmp/console.in; mkfifo /tmp/console.in; sleep 600 > /tmp/console.in & sp=\$!;" \
+    "ENTRA_TEST_CONSOLE_TRANSCRIPT='Z:\\tmp\\console.txt' timeout 600 script -qfec '$1 --test it -- --ignored --test-threads=1 $t' /tmp/console.txt < /tmp/console.in > /dev/null; r=\$?;" \
+    "kill \$sp; rm -f /tmp/console.in; grep -a -E '^test |test result' /tmp/console.txt | tr -d '\\r';" \
+    "[ \$r = 0 ] || { s=1; tail -40 /tmp/console.txt; }"
+}
+
 # Debug builds and tests share one std (-Zbuild-std: unwinding, as the test harness needs);
 # the release profile aborts on panic, so it builds std with panic_abort.
 BUILD="cargo build --locked --target $TARGET"
@@ -136,7 +149,8 @@ case "$mode" in
            # then, in a run of their own (process_death's killed writers race a reader and
            # stay apart from the many processes these start): sign_in (device code, the
            # browser through a stand-in .exe, password, refresh with rotation, login/logout/
-           # status/inspect) and serve. One suite: WINDOWS_TESTS="suite::".
+           # status/inspect) and serve; last, alone under a pseudo-terminal, the console
+           # prompts (console_run above). One suite: WINDOWS_TESTS="suite::".
            suites=${WINDOWS_TESTS:-core:: concurrency:: process_death:: windows::}
            people=${WINDOWS_TESTS:+none}
            people=${people:-sign_in:: serve::}
@@ -147,7 +161,7 @@ case "$mode" in
            c="cargo test --locked --no-fail-fast -Zbuild-std --target $TARGET"
            if [ $# -gt 0 ]; then inchroot "$c $*"
            elif [ "$people" = none ]; then inchroot "s=0; $c --lib || s=1; $c --test it -- $suites || s=1; exit \$s"
-           else inchroot "s=0; $c --lib || s=1; $c --test it -- $suites || s=1; $c --test it -- $people || s=1; exit \$s"; fi ;;
+           else inchroot "s=0; $c --lib || s=1; $c --test it -- $suites || s=1; $c --test it -- $people || s=1; $(console_run "$c"); exit \$s"; fi ;;
   *) echo "windows.sh: unknown mode $mode (test|build|release|macos|toolchain|run)" >&2; exit 1 ;;
 esac
 say "done"

@@ -131,3 +131,98 @@ fn powershell_completions_register_a_native_completer_with_every_subcommand() {
     }
     assert!(script.contains("[CompletionResult]::new("), "not PowerShell's completion objects");
 }
+
+/// Types `text` into this process's console, as keystrokes: a child started without its
+/// own console shares it and reads them from `CONIN$`.
+fn type_into_console(text: &str) {
+    use std::os::windows::io::AsRawHandle;
+    use windows_sys::Win32::System::Console::{INPUT_RECORD, KEY_EVENT, WriteConsoleInputW};
+    let conin = std::fs::OpenOptions::new().read(true).write(true).open("CONIN$").expect("this test needs a console (see its ignore reason)");
+    let mut records = Vec::new();
+    for c in text.encode_utf16() {
+        for down in [1, 0] {
+            // SAFETY: INPUT_RECORD is plain data; zero is a valid value of every field.
+            let mut r: INPUT_RECORD = unsafe { std::mem::zeroed() };
+            r.EventType = KEY_EVENT as u16;
+            r.Event.KeyEvent.bKeyDown = down;
+            r.Event.KeyEvent.wRepeatCount = 1;
+            r.Event.KeyEvent.uChar.UnicodeChar = c;
+            r.Event.KeyEvent.wVirtualKeyCode = if c == 13 { 0x0D } else { 0 };
+            records.push(r);
+        }
+    }
+    let mut written = 0u32;
+    // SAFETY: the handle is a live console input handle; the records outlive the call.
+    let ok = unsafe { WriteConsoleInputW(conin.as_raw_handle(), records.as_ptr(), records.len() as u32, &mut written) };
+    assert!(ok != 0 && written as usize == records.len(), "cannot type into the console: {}", std::io::Error::last_os_error());
+}
+
+/// The transcript of the console this test runs in (util-linux `script`'s typescript, as
+/// scripts/windows.sh starts it): what a person would see on the screen.
+fn console_screen() -> String {
+    let path = std::env::var_os("ENTRA_TEST_CONSOLE_TRANSCRIPT").expect("ENTRA_TEST_CONSOLE_TRANSCRIPT (set by scripts/windows.sh)");
+    String::from_utf8_lossy(&std::fs::read(path).expect("read the console transcript")).into_owned()
+}
+
+/// A password sign-in with nothing configured to answer: the username prompt reads the
+/// console (`CONIN$`, never stdin, which may carry a protocol request), and the password
+/// prompt reads it without echo: the password reaches the authority and never the screen.
+#[test]
+#[ignore = "needs a console to type into: scripts/windows.sh runs it alone under a pseudo-terminal (util-linux `script`), as Wine gives the other tests none"]
+fn console_prompts_read_conin_and_the_password_is_not_echoed() {
+    let mock = MockAuthority::start();
+    mock.add_tenant(TENANT);
+    mock.add_user("ann@contoso.test", "correct horse battery");
+    let sb = Sandbox::new();
+    sb.write_config(&format!("[profiles.pw]\nauthority = \"{}\"\nflow = \"password\"\ntenant = \"{TENANT}\"\nstorage = \"file\"\n", mock.url()));
+    let typist = std::thread::spawn(|| {
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        type_into_console("ann@contoso.test\rcorrect horse battery\r");
+    });
+    let mut c = sb.cmd();
+    c.args(["login", "-p", "pw"]);
+    let out = run(c);
+    typist.join().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("signed in as ann@contoso.test"), "{err}");
+    let sent = mock.requests().into_iter().find(|r| r.form_get("grant_type") == Some("password")).expect("no password grant");
+    assert_eq!((sent.form_get("username"), sent.form_get("password")), (Some("ann@contoso.test"), Some("correct horse battery")));
+    let screen = console_screen();
+    assert!(screen.contains("username:") && screen.contains("password for ann@contoso.test"), "the prompts are not on the console:\n{screen}");
+    // What is typed is seen (the username, echoed before the next prompt)…
+    assert!(screen.matches("ann@contoso.test").count() >= 2, "typing is not echoed at all, so no echo proves nothing:\n{screen}");
+    // …but not the password.
+    assert!(!screen.contains("correct horse"), "the password was echoed:\n{screen}");
+}
+
+/// A browser sign-in whose redirect_uri is not on this machine (no listener can take it):
+/// the address is printed, and the address the browser ends on is pasted into the console
+/// (`CONIN$`), as over SSH; its code is redeemed with the configured redirect_uri.
+#[test]
+#[ignore = "needs a console to type into: scripts/windows.sh runs it alone under a pseudo-terminal (util-linux `script`), as Wine gives the other tests none"]
+fn console_paste_back_of_the_final_address_completes_a_browser_sign_in() {
+    use std::io::BufRead;
+    let mock = MockAuthority::start();
+    let sb = Sandbox::new();
+    let redirect = "https://app.contoso.test/auth";
+    sb.write_config(&format!("[profiles.web]\nauthority = \"{}\"\nflow = \"interactive\"\ntenant = \"organizations\"\nredirect_uri = \"{redirect}\"\nstorage = \"file\"\n", mock.url()));
+    let mut c = sb.cmd();
+    c.args(["login", "-p", "web"]).stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = lines.by_ref().map_while(Result::ok).map(|l| l.trim().to_string()).find(|l| l.starts_with("http")).expect("the sign-in address on stderr");
+    // The browser's part: the authority answers with a redirect to the app's address.
+    let agent: ureq::Agent = ureq::Agent::config_builder().proxy(None).max_redirects(0).http_status_as_error(false).build().into();
+    let reply = agent.get(&url).call().unwrap();
+    let landed = reply.headers().get("location").and_then(|l| l.to_str().ok()).expect("a redirect").to_string();
+    assert!(landed.starts_with(redirect) && landed.contains("code="), "{landed}");
+    type_into_console(&format!("{landed}\r"));
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{}", rest.join("\n"));
+    assert!(rest.iter().any(|l| l.contains("signed in as")), "{}", rest.join("\n"));
+    let redeem = mock.requests().into_iter().find(|r| r.form_get("grant_type") == Some("authorization_code")).expect("the code was not redeemed");
+    assert_eq!(redeem.form_get("redirect_uri"), Some(redirect));
+    assert!(console_screen().contains("paste it here"), "the paste prompt is not on the console");
+}
