@@ -608,3 +608,20 @@ fn cargo_asks_the_agent_whose_profiles_claim_the_registry_and_logout_drops_its_t
     assert_ne!(token(&answers[3]), t1);
     assert_eq!(lap.mock.token_requests(), 2);
 }
+
+#[test]
+fn kubectls_exec_plugin_asks_the_agent() {
+    let lap = laptop(&["--allow-profile", "arm"]);
+    let (_c, cmd) = client(&lap.socket);
+    let mut c = cmd(&["kubectl", "-p", "arm"]);
+    c.env("KUBERNETES_EXEC_INFO", r#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","spec":{"interactive":false}}"#);
+    let out = run(c);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["status"]["token"], lap.mock.issued_access_tokens()[0].as_str());
+    // The AKS server id, as locally; the agent's allow-list holds for kubectl too.
+    assert_eq!(support::jwt_claims(v["status"]["token"].as_str().unwrap()).unwrap()["aud"], "6dae42f8-4368-4678-94ff-3960e28e3630");
+    let out = run(cmd(&["kubectl", "-p", "ado"]));
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(stderr(&out).contains("does not serve profile 'ado'"), "{}", stderr(&out));
+}
