@@ -6,6 +6,7 @@
 //! helper, here or on the token agent's side), so no protocol codec does network.
 
 use crate::authority;
+use crate::env::ACR_EXCHANGE_URL as EXCHANGE_URL_ENV;
 use crate::broker::{self, Credential, Resolved, TokenRequest};
 use crate::flows::Prompt;
 use crate::cache::{self, Cache};
@@ -20,8 +21,6 @@ use serde::{Deserialize, Serialize};
 pub(crate) const TOKEN_TYPE: &str = "acr_refresh_token";
 /// The user name ACR expects with a refresh token as the password.
 pub(crate) const ACR_USERNAME: &str = "00000000-0000-0000-0000-000000000000";
-/// Replaces `https://<registry>/oauth2/exchange` (tests and private stand-ins; https or loopback only).
-pub(crate) const EXCHANGE_URL_ENV: &str = "ENTRA_TOKEN_ACR_EXCHANGE_URL";
 /// The audience of the Entra token given to ACR's exchange when the profile names none.
 const EXCHANGE_RESOURCE: &str = "https://management.azure.com/";
 /// ACR refresh tokens live about three hours; used when the token carries no `exp`.
@@ -112,10 +111,23 @@ pub(crate) fn parse_exchange(status: u16, body: &[u8], registry: &str, now: i64)
 }
 
 fn exchange_url(registry: &str) -> Result<String> {
-    match std::env::var(EXCHANGE_URL_ENV).ok().filter(|v| !v.trim().is_empty()) {
+    exchange_url_from(crate::env::var(EXCHANGE_URL_ENV), registry)
+}
+
+/// The exchange URL for `registry`, given the override's value.
+fn exchange_url_from(override_url: Option<String>, registry: &str) -> Result<String> {
+    match override_url {
         Some(url) => {
-            authority::check_secure_url(url.trim(), EXCHANGE_URL_ENV)?;
-            Ok(url.trim().to_string())
+            let url = url.as_str();
+            authority::check_secure_url(url, EXCHANGE_URL_ENV)?;
+            // The Entra token goes to the registry it is for, or to a stand-in on this machine.
+            if !authority::host_of(&url.to_ascii_lowercase()).is_some_and(authority::is_loopback_host) {
+                return Err(Error::bad_input_hint(
+                    format!("{EXCHANGE_URL_ENV} '{url}' is not on a loopback address"),
+                    format!("it is for tests and stand-ins on this machine; unset it to exchange at https://{registry}/oauth2/exchange"),
+                ));
+            }
+            Ok(url.to_string())
         }
         None => Ok(format!("https://{registry}/oauth2/exchange")),
     }
@@ -250,6 +262,16 @@ mod tests {
         assert_eq!(parse_exchange(502, b"<html>", "r.azurecr.io", 0).unwrap_err().exit_code(), 4);
         assert_eq!(parse_exchange(200, b"<html>", "r.azurecr.io", 0).unwrap_err().exit_code(), 4);
         assert_eq!(parse_exchange(200, br#"{"access_token":"x"}"#, "r.azurecr.io", 0).unwrap_err().exit_code(), 4);
+    }
+
+    #[test]
+    fn the_exchange_url_override_is_loopback_only() {
+        let refused = exchange_url_from(Some("https://evil.test/oauth2/exchange".into()), "r.azurecr.io");
+        assert!(refused.unwrap_err().to_string().contains("not on a loopback address"));
+        assert!(exchange_url_from(Some("http://registry.evil.test/x".into()), "r.azurecr.io").is_err());
+        let loopback = exchange_url_from(Some("http://127.0.0.1:9/oauth2/exchange".into()), "r.azurecr.io");
+        assert_eq!(loopback.unwrap(), "http://127.0.0.1:9/oauth2/exchange");
+        assert_eq!(exchange_url_from(None, "r.azurecr.io").unwrap(), "https://r.azurecr.io/oauth2/exchange");
     }
 
     #[test]

@@ -27,8 +27,10 @@ pub(crate) const CONFIG: &str = "ENTRA_TOKEN_CONFIG";
 pub(crate) const CACHE_DIR: &str = "ENTRA_TOKEN_CACHE_DIR";
 /// A trace level for runs whose argv a tool owns (git, cargo, az, …).
 pub(crate) const VERBOSE: &str = "ENTRA_TOKEN_VERBOSE";
-/// The token agent's socket: every front end but Docker asks it instead of signing in here.
+/// The token agent's socket: every front end (Docker too) asks it instead of signing in here.
 pub(crate) const AGENT: &str = "ENTRA_TOKEN_AGENT";
+/// Replaces ACR's `https://<registry>/oauth2/exchange` (tests and stand-ins on this machine: loopback only).
+pub(crate) const ACR_EXCHANGE_URL: &str = "ENTRA_TOKEN_ACR_EXCHANGE_URL";
 /// The kubectl `setup kubectl` runs (tests point it at a stand-in).
 pub(crate) const KUBECTL: &str = "ENTRA_TOKEN_KUBECTL";
 
