@@ -303,7 +303,9 @@ fn browser_commands(url: &str, browser: Option<&str>, display: bool) -> Vec<Vec<
     if let Some(b) = browser {
         // Windows paths hold `:` (C:\\…): there the list separator is `;`, as in PATH.
         for cmd in b.split(if cfg!(windows) { ';' } else { ':' }).map(str::trim).filter(|c| !c.is_empty()) {
-            let words: Vec<&str> = cmd.split_whitespace().collect();
+            // A program path with spaces (C:\Program Files\…) is one word: the whole entry
+            // when it names a file, else as quoted ("C:\Program Files\…\firefox.exe" %s).
+            let words: Vec<String> = if std::path::Path::new(cmd).is_file() { vec![cmd.to_string()] } else { command_words(cmd) };
             let mut argv: Vec<String> = words.iter().map(|w| w.replace("%s", url)).collect();
             if !words.iter().any(|w| w.contains("%s")) {
                 argv.push(url.to_string());
@@ -321,6 +323,30 @@ fn browser_commands(url: &str, browser: Option<&str>, display: bool) -> Vec<Vec<
         candidates.push(vec!["xdg-open".into(), url.into()]);
     }
     candidates
+}
+
+/// A BROWSER entry's words: split at whitespace, except inside double quotes (which go).
+fn command_words(cmd: &str) -> Vec<String> {
+    let (mut words, mut word, mut quoted, mut any) = (Vec::new(), String::new(), false, false);
+    for c in cmd.chars() {
+        match c {
+            '"' => (quoted, any) = (!quoted, true),
+            c if c.is_whitespace() && !quoted => {
+                if any {
+                    words.push(std::mem::take(&mut word));
+                }
+                any = false;
+            }
+            c => {
+                word.push(c);
+                any = true;
+            }
+        }
+    }
+    if any {
+        words.push(word);
+    }
+    words
 }
 
 /// Offers to read the final redirect address from the terminal (over SSH the browser's
@@ -404,5 +430,15 @@ mod tests {
         let listed = browser_commands(url, Some(&format!("firefox --new-tab{sep}chrome %s --incognito")), false);
         assert_eq!(listed[0], ["firefox", "--new-tab", url]);
         assert_eq!(listed[1], ["chrome", url, "--incognito"]);
+        // Paths with spaces: quoted, or the whole entry when it is a file.
+        let quoted = browser_commands(url, Some(r#""/opt/Web Browser/run" --new-tab %s"#), false);
+        assert_eq!(quoted[0], ["/opt/Web Browser/run", "--new-tab", url]);
+        let dir = std::env::temp_dir().join(format!("entra-token browser {}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("my browser");
+        std::fs::write(&file, b"").unwrap();
+        let whole = browser_commands(url, Some(file.to_str().unwrap()), false);
+        assert_eq!(whole[0], [file.to_str().unwrap(), url]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
