@@ -24,6 +24,26 @@ pub(crate) fn open_tty() -> Option<Tty> {
     }
 }
 
+/// The controlling terminal when this process is its foreground job: a background job
+/// (`cmd &`) that read it would be stopped by SIGTTIN. Unix only (None elsewhere).
+#[cfg(unix)]
+pub(crate) fn foreground_tty() -> Option<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    let tty = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").ok()?;
+    let mut foreground: libc::pid_t = 0;
+    // ioctl(TIOCGPGRP) is tcgetpgrp, and getpgid(0) is getpgrp: the same answers through
+    // calls the binary already links, since each new libc symbol is resolved at the start
+    // of every process, the cached path included.
+    // SAFETY: TIOCGPGRP writes one pid_t through a pointer to ours; getpgid(0) has no preconditions.
+    let ours = unsafe {
+        if libc::ioctl(tty.as_raw_fd(), libc::TIOCGPGRP, &mut foreground) != 0 {
+            return None;
+        }
+        libc::syscall(libc::SYS_getpgid, 0) as libc::pid_t
+    };
+    (foreground == ours).then_some(tty)
+}
+
 /// The person's terminal: reads their typing, writes what they should see.
 pub(crate) struct Tty {
     input: std::fs::File,

@@ -54,6 +54,31 @@ pub(crate) struct Peer {
 }
 
 /// Our own effective user id.
+/// Waits until a connection is waiting on `listener` (true) or `limit` has passed (false);
+/// no limit waits for ever. poll(2), as an `accept` that can end at a deadline.
+#[cfg(unix)]
+pub(crate) fn wait_for_connection(listener: std::os::fd::BorrowedFd<'_>, limit: Option<std::time::Duration>) -> bool {
+    use std::os::fd::AsRawFd;
+    let deadline = limit.map(|l| std::time::Instant::now() + l);
+    loop {
+        let ms = match deadline {
+            None => -1,
+            Some(d) => match d.checked_duration_since(std::time::Instant::now()) {
+                Some(left) => left.as_millis().clamp(1, i32::MAX as u128) as i32,
+                None => return false,
+            },
+        };
+        let mut fd = libc::pollfd { fd: listener.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one pollfd of ours, for the call's duration.
+        match unsafe { libc::poll(&mut fd, 1, ms) } {
+            n if n > 0 => return true,
+            0 => {}
+            _ if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => {}
+            _ => return true, // let accept report the error
+        }
+    }
+}
+
 #[cfg(unix)]
 pub(crate) fn my_uid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.

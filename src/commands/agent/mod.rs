@@ -37,9 +37,11 @@ struct Shared {
 }
 
 pub(crate) fn run(args: &AgentArgs) -> Result<ExitCode> {
-    // A shell that points at this agent must not make the agent ask itself.
+    // A shell that points at this agent must not make the agent (or what it starts) ask
+    // itself: empty is unset to every reader (setenv, not unsetenv, which the binary would
+    // otherwise link and resolve at every start).
     // SAFETY: the agent's entry point runs on the main thread before any other thread exists.
-    unsafe { std::env::remove_var(wire::ENV) };
+    unsafe { std::env::set_var(wire::ENV, "") };
     let policy = Policy::new(&args.allow_profiles, &args.allow_resources)?;
     let socket = args.socket.clone().unwrap_or_else(wire::default_socket);
     let listener = bind(&socket)?;
@@ -47,16 +49,15 @@ pub(crate) fn run(args: &AgentArgs) -> Result<ExitCode> {
     // ssh-agent's convention: a line a shell can eval, on stdout; the rest goes to stderr.
     crate::protocols::write_stdout(format!("{}={}; export {};\n", wire::ENV, shell_quote(&socket), wire::ENV).as_bytes())?;
     line(format_args!("agent listening on {} (profiles: {}; resources: {}{})", socket.display(), list(&shared.policy.profiles), list(&shared.policy.resources), match args.confirm { Some(c) => format!("; confirming each request ({})", c.name()), None => String::new() }));
-    if let Some(t) = args.timeout {
-        let path = socket.clone();
-        std::thread::spawn(move || {
-            std::thread::sleep(t);
-            let _ = std::fs::remove_file(&path);
-            line(format_args!("agent lifetime ({}) is over; stopped", crate::clock::short_duration(t.as_secs())));
-            std::process::exit(0);
-        });
-    }
-    for conn in listener.incoming() {
+    let end = args.timeout.map(|t| std::time::Instant::now() + t);
+    loop {
+        let left = end.map(|e| e.saturating_duration_since(std::time::Instant::now()));
+        if !crate::peer::wait_for_connection(listener.as_fd(), left) {
+            let _ = std::fs::remove_file(&socket);
+            line(format_args!("agent lifetime ({}) is over; stopped", crate::clock::short_duration(args.timeout.unwrap_or_default().as_secs())));
+            return Ok(ExitCode::SUCCESS);
+        }
+        let conn = listener.accept().map(|(s, _)| s);
         let stream = match conn {
             Ok(s) => s,
             Err(e) => {
@@ -77,7 +78,6 @@ pub(crate) fn run(args: &AgentArgs) -> Result<ExitCode> {
             shared.busy.fetch_sub(1, Ordering::SeqCst);
         });
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 fn list(items: &[String]) -> String {
@@ -109,13 +109,9 @@ fn bind(socket: &Path) -> Result<UnixListener> {
         Ok(_) => return Err(Error::bad_input(format!("{} exists and is not a socket; pick another --socket", socket.display()))),
         Err(_) => {}
     }
-    // The socket is born 0600: no window in which another user could connect.
-    // SAFETY: umask has no preconditions; only this thread exists yet.
-    let old = unsafe { libc::umask(0o177) };
-    let bound = UnixListener::bind(socket);
-    // SAFETY: as above.
-    unsafe { libc::umask(old) };
-    let listener = bound.map_err(|e| Error::general(format!("cannot listen on {}: {e}", socket.display())))?;
+    // Between bind and chmod the socket has the umask's mode, but it sits in a directory
+    // only we can enter (checked above), so nobody else can reach it in that window.
+    let listener = UnixListener::bind(socket).map_err(|e| Error::general(format!("cannot listen on {}: {e}", socket.display())))?;
     std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600)).map_err(|e| Error::general(format!("cannot chmod {}: {e}", socket.display())))?;
     Ok(listener)
 }
@@ -261,11 +257,7 @@ fn confirm(shared: &Shared, how: Confirm, what: &str, who: &str, within: Duratio
 /// job (`entra-token agent --confirm &`) that reads it would be stopped by SIGTTIN, so it
 /// is asked by notification instead.
 fn foreground_tty() -> Option<std::fs::File> {
-    use std::os::fd::AsRawFd;
-    let tty = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").ok()?;
-    // SAFETY: tcgetpgrp reads a descriptor we own; getpgrp has no preconditions.
-    let foreground = unsafe { libc::tcgetpgrp(tty.as_raw_fd()) == libc::getpgrp() };
-    foreground.then_some(tty)
+    crate::console::foreground_tty()
 }
 
 fn refused(why: &str) -> Error {
