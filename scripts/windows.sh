@@ -120,7 +120,7 @@ console_run() {
 # The suites driving the .exe against the stand-in authority, beside sign_in and serve.
 STANDIN="identity:: tenants:: token_safety:: hostile_replies:: hostile_authority:: url_scope::
  protocol_examples:: profile_cli:: verbose:: first_contact:: faults:: kubectl:: bazel:: docker::
- machine_sources:: service_fabric:: azure_pipelines:: azure_cli:: mock_authority:: doctor::"
+ machine_sources:: service_fabric:: azure_pipelines:: azure_cli:: azure_cli_auto:: setup:: mock_authority:: doctor::"
 STANDIN=$(echo $STANDIN)
 
 # Debug builds and tests share one std (-Zbuild-std: unwinding, as the test harness needs);
@@ -146,11 +146,11 @@ case "$mode" in
            # kubectl, docker, az, Python, sh scripts, util-linux `script`, POSIX modes,
            # symlinks, wait4, /proc, uids) is cfg(unix) with a comment saying why.
            # Left out whole, each for its reason:
-           #   git, cargo, setup_tools, azure_cli_auto: every test drives a real
-           #   Linux client (git, cargo with tar, az stand-ins as sh scripts, azure-identity);
-           #   secret_store: gnome-keyring on D-Bus; filesystem, setup: POSIX modes, symlinks,
-           #   unshare/tmpfs, stranger uids (Windows ACLs and links have their own tests in fs
-           #   and tests/it/windows.rs); sign_in_terminal: util-linux `script` for a pty;
+           #   git, cargo: every test drives the real git, or cargo with a crate made by tar;
+           #   setup_tools: checks links by resolving symlinks (Windows' NAME.exe links have
+           #   their own tests in tests/it/windows.rs); secret_store: gnome-keyring on D-Bus;
+           #   filesystem: POSIX modes, symlinks, unshare/tmpfs, stranger uids (Windows'
+           #   ACLs have their own tests in fs and tests/it/windows.rs); sign_in_terminal: util-linux `script` for a pty;
            #   readme, completions_man: bash/zsh/fish, man; packages: the .deb in a Debian
            #   root; agent, agent_confirm, docker_agent: the agent's Unix socket, peer uids
            #   and OpenSSH. Not yet ported: no_prompt.

@@ -7,16 +7,15 @@ mod support;
 
 // The suites that build and run under Wine for Windows (scripts/windows.sh) carry no cfg;
 // inside them, a test needing a Linux-only tool or API is `#[cfg(unix)]` with a comment
-// saying why. The suites still cfg'd here need such tools in every test (real git, cargo,
-// docker, az/azure-identity, sh scripts, gnome-keyring, unshare, file modes, other uids,
-// the agent's Unix socket) or are not yet ported (no_prompt).
+// saying why. The suites still cfg'd here need such tools in every test (real git, cargo
+// with tar, symlinks, gnome-keyring, unshare, file modes, other uids, util-linux `script`,
+// bash/zsh/man, dpkg, the agent's Unix socket) or are not yet ported (no_prompt).
 
 #[cfg(unix)]
 mod agent;
 #[cfg(target_os = "linux")]
 mod agent_confirm;
 mod azure_cli;
-#[cfg(unix)]
 mod azure_cli_auto;
 mod azure_pipelines;
 mod bazel;
@@ -55,7 +54,6 @@ mod readme;
 mod secret_store;
 mod serve;
 mod service_fabric;
-#[cfg(unix)]
 mod setup;
 #[cfg(unix)]
 mod setup_tools;

@@ -3,6 +3,9 @@
 //! kubelogin users converted and used by the real kubectl, git answering from the global
 //! config setup wrote.
 
+// On Windows the helpers and imports of this suite's Unix-only tests go unused.
+#![cfg_attr(windows, allow(unused_imports, dead_code))]
+
 use crate::support;
 
 use std::path::{Path, PathBuf};
@@ -37,6 +40,7 @@ fn backups(file: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+#[cfg(unix)]
 fn kubectl_missing() -> bool {
     if Path::new(KUBECTL).exists() {
         return false;
@@ -61,6 +65,8 @@ fn api_server(ca: &TestCa, mock: &Arc<MockAuthority>, seen: Arc<Mutex<Vec<String
     )
 }
 
+// Unix only: drives the real kubectl.
+#[cfg(unix)]
 #[test]
 fn from_kubelogin_converts_users_and_the_real_kubectl_then_works() {
     if kubectl_missing() {
@@ -171,6 +177,8 @@ users:
     assert_eq!(std::fs::read_to_string(sb.path("config.toml")).unwrap(), config);
 }
 
+// Unix only: `setup kubectl` runs the real kubectl.
+#[cfg(unix)]
 #[test]
 fn setup_kubectl_prints_and_applies_a_user() {
     if kubectl_missing() {
@@ -201,6 +209,8 @@ fn setup_kubectl_prints_and_applies_a_user() {
     assert_eq!(run(c).status.code(), Some(2), "an unknown profile is refused");
 }
 
+// Unix only: drives the real git.
+#[cfg(unix)]
 #[test]
 fn setup_git_applies_helpers_that_the_real_git_uses() {
     let git = Path::new("/usr/local/bin/git");
@@ -312,6 +322,8 @@ fn setup_cargo_merges_into_the_existing_config() {
     assert_eq!(run(c).status.code(), Some(1));
 }
 
+// Unix only: symbolic links and an sh script (Windows' `NAME.exe` links: tests/it/windows.rs).
+#[cfg(unix)]
 #[test]
 fn setup_links_creates_every_multicall_name_once() {
     let sb = Sandbox::new();
