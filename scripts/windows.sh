@@ -117,6 +117,12 @@ console_run() {
     "[ \$r = 0 ] || { s=1; tail -40 /tmp/console.txt; }"
 }
 
+# The suites driving the .exe against the stand-in authority, beside sign_in and serve.
+STANDIN="identity:: tenants:: token_safety:: hostile_replies:: hostile_authority:: url_scope::
+ protocol_examples:: profile_cli:: verbose:: first_contact:: faults:: kubectl:: bazel:: docker::
+ machine_sources:: service_fabric:: azure_pipelines:: azure_cli:: mock_authority:: doctor::"
+STANDIN=$(echo $STANDIN)
+
 # Debug builds and tests share one std (-Zbuild-std: unwinding, as the test harness needs);
 # the release profile aborts on panic, so it builds std with panic_abort.
 BUILD="cargo build --locked --target $TARGET"
@@ -132,28 +138,32 @@ case "$mode" in
              say "cargo check --target $t"
              inchroot "cargo check --locked --all-targets -Zbuild-std=std,panic_abort --target $t --config 'target.$t.ring_core_${ring}_.rustc-link-lib=[]'"
            done ;;
-  test)    # The suites that run under Wine: the unit tests, the Windows suite, and those
-           # driving the .exe against the in-process stand-in authority (client credentials,
-           # device code, refresh with rotation, 20-50 concurrent cold processes, killed
-           # writers). Left out, each for its reason:
-           #   kubectl, docker, git, cargo, setup_tools, azure_cli_auto, bazel: real Linux clients
-           #   (kubectl, docker CLI, git, cargo, az, python azure-identity) or sh scripts;
-           #   secret_store: gnome-keyring on D-Bus; filesystem, faults, token_safety,
-           #   profile_cli, doctor, setup: POSIX modes, symlinks, unshare/tmpfs, stranger uids
-           #   (Windows ACLs and links have their own tests in fs and tests/it/windows.rs);
-           #   sign_in_terminal: util-linux `script` for a pty; readme, completions_man: zsh, man;
-           #   the rest: not yet ported (see docs/windows.md). Inside the suites that run,
-           #   tests needing Python, /proc, uids, kubectl or a pty are cfg(unix) or ignored
-           #   on Windows with their reason.
+  test)    # The suites that run under Wine: the unit tests, the Windows suite, and every
+           # suite driving the .exe against the in-process stand-in authority (client
+           # credentials, device code, refresh with rotation, 20-50 concurrent cold processes,
+           # killed writers, identities, tenants, hostile replies, faults, the front ends'
+           # protocols). Inside them, each test needing a Linux-only tool or API (real git,
+           # kubectl, docker, az, Python, sh scripts, util-linux `script`, POSIX modes,
+           # symlinks, wait4, /proc, uids) is cfg(unix) with a comment saying why.
+           # Left out whole, each for its reason:
+           #   git, cargo, setup_tools, azure_cli_auto: every test drives a real
+           #   Linux client (git, cargo with tar, az stand-ins as sh scripts, azure-identity);
+           #   secret_store: gnome-keyring on D-Bus; filesystem, setup: POSIX modes, symlinks,
+           #   unshare/tmpfs, stranger uids (Windows ACLs and links have their own tests in fs
+           #   and tests/it/windows.rs); sign_in_terminal: util-linux `script` for a pty;
+           #   readme, completions_man: bash/zsh/fish, man; packages: the .deb in a Debian
+           #   root; agent, agent_confirm, docker_agent: the agent's Unix socket, peer uids
+           #   and OpenSSH. Not yet ported: no_prompt.
            # Green under Wine: the unit tests, core, concurrency, process_death and windows;
            # then, in a run of their own (process_death's killed writers race a reader and
            # stay apart from the many processes these start): sign_in (device code, the
            # browser through a stand-in .exe, password, refresh with rotation, login/logout/
-           # status/inspect) and serve; last, alone under a pseudo-terminal, the console
-           # prompts (console_run above). One suite: WINDOWS_TESTS="suite::".
+           # status/inspect), serve and the other stand-in suites; last, alone under a
+           # pseudo-terminal, the console prompts (console_run above).
+           # Chosen suites only: WINDOWS_TESTS="suite:: other::".
            suites=${WINDOWS_TESTS:-core:: concurrency:: process_death:: windows::}
            people=${WINDOWS_TESTS:+none}
-           people=${people:-sign_in:: serve::}
+           people=${people:-sign_in:: serve:: $STANDIN}
            say "cargo test under Wine: ${*:---lib, then --test it -- $suites}"
            # -Zbuild-std (std and its unwinding): the test harness catches panics.
            # The unit tests, then the suites: module filters of the one test crate (tests/it),

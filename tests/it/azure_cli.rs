@@ -4,6 +4,9 @@
 //! AzureCliCredential, AzureDeveloperCliCredential and DefaultAzureCredential accept the
 //! answers and move on when nothing is configured.
 
+// On Windows the helpers and imports of this suite's Unix-only tests go unused.
+#![cfg_attr(windows, allow(unused_imports, dead_code, unused_mut))]
+
 use crate::support;
 
 use serde_json::Value;
@@ -53,6 +56,8 @@ fn az_prints_all_six_fields_and_serves_the_second_call_from_cache() {
     let sb = configured(&mock, &format!("subscription = \"{SUB}\"\n"));
     // A fixed zone 5h30 east of UTC, without tzdata: expiresOn must be in it.
     let mut cmd = az(&sb, &["account", "get-access-token", "--output", "json", "--resource", "https://management.azure.com"]);
+    // Unix reads the zone from TZ; Windows from the system (the test shares it).
+    #[cfg(unix)]
     cmd.env("TZ", "XYZ-05:30");
     let out = run(cmd);
     let v = ok(&out);
@@ -61,7 +66,12 @@ fn az_prints_all_six_fields_and_serves_the_second_call_from_cache() {
     assert_eq!(v["accessToken"], issued[0].as_str());
     let exp = claims(&issued[0])["exp"].as_i64().unwrap();
     assert_eq!(v["expires_on"].as_i64(), Some(exp));
-    let local = time::OffsetDateTime::from_unix_timestamp(exp).unwrap().to_offset(time::UtcOffset::from_hms(5, 30, 0).unwrap());
+    let utc = time::OffsetDateTime::from_unix_timestamp(exp).unwrap();
+    #[cfg(unix)]
+    let offset = time::UtcOffset::from_hms(5, 30, 0).unwrap();
+    #[cfg(windows)]
+    let offset = time::UtcOffset::local_offset_at(utc).unwrap();
+    let local = utc.to_offset(offset);
     let want = format!(
         "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.000000",
         local.year(),
@@ -214,6 +224,8 @@ fn azd_prints_token_and_utc_expiry() {
 }
 
 /// python3 with azure-identity, or None (and why) when this machine lacks it.
+// Unix only: Python's azure-identity is installed for Linux here.
+#[cfg(unix)]
 fn python() -> Option<PathBuf> {
     let found = Command::new("python3").args(["-c", "import azure.identity, sys; print(sys.executable)"]).output().ok()?;
     if !found.status.success() {
@@ -223,6 +235,7 @@ fn python() -> Option<PathBuf> {
     Some(PathBuf::from(String::from_utf8_lossy(&found.stdout).trim()))
 }
 
+#[cfg(unix)]
 fn py(sb: &Sandbox, python: &Path, script: &str) -> Output {
     sb.link("az");
     sb.link("azd");
@@ -231,6 +244,7 @@ fn py(sb: &Sandbox, python: &Path, script: &str) -> Output {
     run(cmd)
 }
 
+#[cfg(unix)]
 const GET: &str = r#"
 import sys
 from azure.identity import {cred}
@@ -239,6 +253,8 @@ print(t.token)
 print(t.expires_on)
 "#;
 
+// Unix only: drives Python's azure-identity.
+#[cfg(unix)]
 #[test]
 fn azure_identity_cli_credentials_take_our_answers() {
     let Some(python) = python() else { return };
@@ -259,6 +275,7 @@ fn azure_identity_cli_credentials_take_our_answers() {
     assert_eq!(mock.token_requests(), 1);
 }
 
+#[cfg(unix)]
 const CHAIN: &str = r#"
 from azure.identity import DefaultAzureCredential, CredentialUnavailableError
 from azure.core.exceptions import ClientAuthenticationError
@@ -272,6 +289,8 @@ except ClientAuthenticationError as e:
     print("failed", str(e).replace("\n", " "))
 "#;
 
+// Unix only: drives Python's azure-identity.
+#[cfg(unix)]
 #[test]
 fn default_azure_credential_falls_through_to_our_az_or_past_it() {
     let Some(python) = python() else { return };
@@ -295,6 +314,8 @@ fn claims(token: &str) -> Value {
     jwt_claims(token).unwrap_or_else(|| panic!("not a JWT: {token}"))
 }
 
+// Unix only: the "real" az is an sh script (Windows' own case, `cmd /c az`, is in tests/it/windows.rs).
+#[cfg(unix)]
 #[test]
 fn az_shim_never_runs_another_az_even_for_an_azure_cli_profile() {
     // A "real" az later on PATH that records every run.

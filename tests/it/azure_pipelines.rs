@@ -6,6 +6,9 @@
 //! code, none showing SYSTEM_ACCESSTOKEN), the `auto` chain, `doctor` and the conversion of
 //! kubelogin's `--login azurepipelines` users driven by the real kubectl.
 
+// On Windows the helpers and imports of this suite's Unix-only tests go unused.
+#![cfg_attr(windows, allow(unused_imports, dead_code, unused_mut))]
+
 use crate::support;
 
 use std::process::{Command, Output};
@@ -342,6 +345,7 @@ fn doctor_reports_the_service_connection_and_the_missing_mapping() {
 }
 
 /// An https API server answering only tokens the mock issued.
+#[cfg(unix)]
 fn api_server(ca: &TestCa, mock: &Arc<MockAuthority>) -> Server {
     let mock = Arc::clone(mock);
     Server::start(
@@ -353,6 +357,8 @@ fn api_server(ca: &TestCa, mock: &Arc<MockAuthority>) -> Server {
     )
 }
 
+// Unix only: drives the real kubectl (/usr/bin/kubectl).
+#[cfg(unix)]
 #[test]
 fn kubelogin_azurepipelines_users_convert_and_the_real_kubectl_works() {
     if !std::path::Path::new(KUBECTL).exists() {
@@ -401,6 +407,8 @@ fn kubelogin_azurepipelines_users_convert_and_the_real_kubectl_works() {
 }
 
 /// python3 with azure-identity, or None (and why) when this machine lacks it.
+// Unix only: Python's azure-identity is installed for Linux here.
+#[cfg(unix)]
 fn python() -> Option<String> {
     let found = Command::new("python3").args(["-c", "import azure.identity, sys; print(sys.executable)"]).output().ok()?;
     if !found.status.success() {
@@ -422,6 +430,8 @@ print(c.get_token("https://management.azure.com/.default").token)
 /// azure-identity's AzurePipelinesCredential is the reference: against the same stand-ins it
 /// gets a token, so the stand-in speaks the real contract, and our request to Azure DevOps
 /// and our grant to Entra match the ones it sends.
+// Unix only: drives Python's azure-identity.
+#[cfg(unix)]
 #[test]
 fn the_request_matches_azure_identitys_azure_pipelines_credential() {
     let Some(python) = python() else { return };

@@ -4,6 +4,9 @@
 //! docker CLI (`docker manifest inspect` and `docker logout` need no engine) pulling a
 //! manifest with the credential we hand it.
 
+// On Windows the helpers and imports of this suite's Unix-only tests go unused.
+#![cfg_attr(windows, allow(unused_imports, dead_code, unused_mut))]
+
 use crate::support;
 
 use serde_json::{Value, json};
@@ -254,6 +257,8 @@ fn list_version_store_and_errors_on_stdout() {
     assert!(text(&out.stdout).contains("not https"), "{}", text(&out.stdout));
 }
 
+// Unix only: the real docker CLI (a Debian package) is a Linux program here.
+#[cfg(unix)]
 pub(crate) fn docker() -> Option<PathBuf> {
     let out = Command::new("docker").arg("--version").output().ok()?;
     if !out.status.success() {
@@ -263,6 +268,8 @@ pub(crate) fn docker() -> Option<PathBuf> {
     Some(PathBuf::from("docker"))
 }
 
+// Unix only: drives the real docker CLI.
+#[cfg(unix)]
 #[test]
 fn real_docker_cli_pulls_a_manifest_with_our_credential() {
     let Some(docker) = docker() else { return };

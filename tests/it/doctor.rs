@@ -85,6 +85,7 @@ fn bad_toml_and_missing_profiles_are_crosses_with_fixes() {
     assert!(line(&report, "✗", "secret").contains("CI_SECRET is not set"), "{report}");
 }
 
+// Unix only: POSIX file modes (Windows' access lists: tests/it/windows.rs and fs).
 #[cfg(unix)]
 #[test]
 fn loose_cache_permissions_are_a_cross_with_the_chmod() {
@@ -138,6 +139,8 @@ fn an_unreachable_authority_and_a_skewed_clock_are_crosses() {
     assert!((3590..=3610).contains(&secs), "{clock}");
 }
 
+// Unix only: runs the real git and makes a symbolic link.
+#[cfg(unix)]
 #[test]
 fn tools_wired_to_us_are_reported_with_their_profile() {
     let mock = MockAuthority::start();
@@ -186,7 +189,9 @@ fn auto_names_its_source_and_why_the_earlier_ones_do_not_apply() {
     assert!(report.contains("environment: AZURE_CLIENT_ID is not set"), "{report}");
     assert!(report.contains("workload identity: no federated token"), "{report}");
     assert!(!report.contains("azure cli:"), "sources after the chosen one are not listed:\n{report}");
-    assert!(line(&report, "✓", "store").contains("refresh tokens in 0600 files"), "{report}");
+    // Windows has Credential Manager where this Linux sandbox has no Secret Service.
+    let store = if cfg!(windows) { "the OS secret store answers" } else { "refresh tokens in 0600 files" };
+    assert!(line(&report, "✓", "store").contains(store), "{report}");
 
     // Nothing applies (no variables, no az, no terminal): a cross naming every step.
     let mut cmd = sb.cmd();
@@ -200,13 +205,17 @@ fn auto_names_its_source_and_why_the_earlier_ones_do_not_apply() {
     }
 
     // storage = "keyring" where no secret store answers (the sandbox has no D-Bus session).
-    sb.write_config("[profiles.me]\nflow = \"auto\"\nstorage = \"keyring\"\n");
-    let mut cmd = sb.cmd();
-    cmd.env_remove("DBUS_SESSION_BUS_ADDRESS").args(["doctor", "-p", "me", "--offline"]);
-    let report = String::from_utf8(run(cmd).stdout).unwrap();
-    assert!(line(&report, "✗", "store").contains("no OS secret store is usable here"), "{report}");
-    assert!(fix_after(&report, "store").contains("storage = \"auto\" or \"file\""), "{report}");
-    sb.write_config("[profiles.me]\nflow = \"auto\"\n");
+    // Unix only: Windows' Credential Manager is always there.
+    #[cfg(unix)]
+    {
+        sb.write_config("[profiles.me]\nflow = \"auto\"\nstorage = \"keyring\"\n");
+        let mut cmd = sb.cmd();
+        cmd.env_remove("DBUS_SESSION_BUS_ADDRESS").args(["doctor", "-p", "me", "--offline"]);
+        let report = String::from_utf8(run(cmd).stdout).unwrap();
+        assert!(line(&report, "✗", "store").contains("no OS secret store is usable here"), "{report}");
+        assert!(fix_after(&report, "store").contains("storage = \"auto\" or \"file\""), "{report}");
+        sb.write_config("[profiles.me]\nflow = \"auto\"\n");
+    }
 
     let mut cmd = sb.cmd();
     cmd.env("AZURE_TOKEN_CREDENTIALS", "bogus").args(["doctor", "-p", "me", "--offline"]);
@@ -215,6 +224,7 @@ fn auto_names_its_source_and_why_the_earlier_ones_do_not_apply() {
     assert!(line(&report, "✗", "auto").contains("AZURE_TOKEN_CREDENTIALS=bogus"), "{report}");
 }
 
+// Unix only: a symbolic link for az and the real kubectl.
 #[cfg(unix)]
 #[test]
 fn kubectl_cargo_and_az_wiring_name_their_profile() {
@@ -253,11 +263,13 @@ fn kubectl_cargo_and_az_wiring_name_their_profile() {
     assert!(line(&r, "✓", "kubectl").contains("kubeconfig user") && line(&r, "✓", "kubectl").contains("→ profile 'ci'"), "{r}");
 }
 
+#[cfg(unix)]
 fn which_kubectl() -> bool {
     std::process::Command::new("kubectl").arg("version").arg("--client").output().is_ok()
 }
 
 /// What `entra-token setup … --apply` writes is what doctor recognises as wired.
+// Unix only: `setup git` and `setup kubectl` run the real git and kubectl.
 #[cfg(unix)]
 #[test]
 fn doctor_reads_what_setup_writes() {

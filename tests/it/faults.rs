@@ -2,6 +2,9 @@
 //! binary must still answer, or fail cleanly with the documented exit code and a clear
 //! message, within its time limit and in bounded memory.
 
+// On Windows the helpers and imports of this suite's Unix-only tests go unused.
+#![cfg_attr(windows, allow(unused_imports, dead_code, unused_mut))]
+
 use crate::support;
 
 use std::process::{Command, Output, Stdio};
@@ -169,6 +172,8 @@ fn truncated_json_with_status_200_is_a_clear_network_error() {
 /// Runs `cmd` to completion and returns its output with its peak resident set in KiB,
 /// as the kernel accounted it for this one child (wait4's rusage).
 #[allow(clippy::zombie_processes)] // reaped below by wait4, which std's Child cannot see
+// Unix only: the peak resident set comes from wait4's rusage.
+#[cfg(unix)]
 fn run_measuring_rss(mut cmd: Command) -> (Output, i64) {
     let child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
     let pid = child.id() as libc::pid_t;
@@ -198,6 +203,8 @@ fn run_measuring_rss(mut cmd: Command) -> (Output, i64) {
     (output, usage.ru_maxrss)
 }
 
+// Unix only: measures the peak resident set with wait4 (run_measuring_rss).
+#[cfg(unix)]
 #[test]
 fn a_huge_answer_is_a_bounded_error_in_bounded_memory() {
     let (mock, sb) = setup();

@@ -200,6 +200,8 @@ fn profile_list_and_show_agree_on_the_default_profile() {
     assert_eq!(show.lines().next().and_then(|l| l.split_whitespace().nth(1)), Some("b"), "{show}");
 }
 
+// Unix only: the Secret Service (D-Bus) is Linux's keyring; Windows has Credential Manager.
+#[cfg(unix)]
 #[test]
 fn doctor_counts_in_english_and_says_no_secret_service_once() {
     let sb = Sandbox::new();

@@ -41,6 +41,7 @@ fn one_clean_line(o: &Output, case: &str) -> String {
 // ------------------------------------------------------------------- proxies
 
 #[test]
+#[cfg_attr(windows, ignore = "Wine's getaddrinfo gives misaligned addresses: a debug build aborts resolving `localhost`")]
 fn loopback_authorities_are_never_reached_through_a_proxy() {
     let (mock, sb) = client_credentials_setup(TENANT, APP, SECRET);
     let trap = Trap::start();

@@ -8,6 +8,7 @@
 use crate::support;
 
 use serde_json::{Value, json};
+#[cfg(unix)]
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use crate::support::http::{Reply, StandIn};
@@ -236,6 +237,7 @@ fn az_profile(sb: &Sandbox, user: &str, tenant: &str) {
 }
 
 /// A stand-in `az` in `bin/` whose n-th `get-access-token` answers `az-token-n`.
+// Unix only: the stand-in az is an sh script (a mode-0755 file).
 #[cfg(unix)]
 fn fake_az(sb: &Sandbox) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
@@ -250,6 +252,7 @@ fn fake_az(sb: &Sandbox) -> PathBuf {
     log
 }
 
+// Unix only: drives the sh-script stand-in az (fake_az).
 #[cfg(unix)]
 #[test]
 fn azure_cli_follows_az_account_set() {
@@ -321,6 +324,7 @@ fn az_subscription_is_az_own_account_for_it() {
 }
 
 /// az's MSAL cache holding one access token for `target`, of the signed-in account.
+#[cfg(unix)]
 fn msal_cache(sb: &Sandbox, mock: &MockAuthority, tenant: &str, target: &str, secret: &str) {
     let host = mock.url().trim_start_matches("http://").split(':').next().unwrap().to_string();
     let home = format!("uid.{tenant}");
@@ -333,6 +337,7 @@ fn msal_cache(sb: &Sandbox, mock: &MockAuthority, tenant: &str, target: &str, se
     sb.write_file("azure/msal_token_cache.json", serde_json::to_vec(&cache).unwrap());
 }
 
+// Unix only: drives the sh-script stand-in az (fake_az).
 #[cfg(unix)]
 #[test]
 fn azure_cli_cache_scopes_match_exactly_never_by_prefix() {

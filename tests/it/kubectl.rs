@@ -2,6 +2,9 @@
 //! answers only bearer tokens the mock authority issued, a kubeconfig whose user runs
 //! `entra-token kubectl`, and the cache serving the second call.
 
+// On Windows the helpers and imports of this suite's Unix-only tests go unused.
+#![cfg_attr(windows, allow(unused_imports, dead_code, unused_mut))]
+
 use crate::support;
 
 use std::path::Path;
@@ -17,6 +20,8 @@ const AKS: &str = "6dae42f8-4368-4678-94ff-3960e28e3630";
 const KUBECTL: &str = "/usr/bin/kubectl";
 const PODS: &str = r#"{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"7"},"items":[]}"#;
 
+// Unix only: for the real kubectl (/usr/bin/kubectl, a Linux program).
+#[cfg(unix)]
 fn kubectl_missing() -> bool {
     if Path::new(KUBECTL).exists() {
         return false;
@@ -94,6 +99,8 @@ authority = "{url}"
 }
 
 /// A kubeconfig with one cluster (optionally carrying exec config) and one exec user.
+// Unix only: for the real kubectl (/usr/bin/kubectl, a Linux program).
+#[cfg(unix)]
 fn kubeconfig(f: &Fixture, api_version: &str, args: &[&str], cluster_config: Option<&str>, interactive_mode: &str) -> std::path::PathBuf {
     let ca_pem = f.ca.write_pem(&f.sb.path("ca"));
     let exe = env!("CARGO_BIN_EXE_entra-token");
@@ -135,12 +142,16 @@ users:
     f.sb.write_file("kube/config", text)
 }
 
+// Unix only: for the real kubectl (/usr/bin/kubectl, a Linux program).
+#[cfg(unix)]
 fn kubectl(f: &Fixture, config: &Path, extra: &[&str]) -> Command {
     let mut cmd = f.sb.tool(KUBECTL);
     cmd.env("KUBECONFIG", config).env("AKS_SECRET", SECRET).args(["get", "--raw", "/api/v1/namespaces/default/pods"]).args(extra);
     cmd
 }
 
+// Unix only: drives the real kubectl.
+#[cfg(unix)]
 #[test]
 fn real_kubectl_v1_gets_our_token_and_the_second_call_is_cached() {
     if kubectl_missing() {
@@ -164,6 +175,8 @@ fn real_kubectl_v1_gets_our_token_and_the_second_call_is_cached() {
     assert_eq!(f.api.seen.lock().unwrap().last().unwrap(), &format!("Bearer {}", issued[0]));
 }
 
+// Unix only: drives the real kubectl.
+#[cfg(unix)]
 #[test]
 fn real_kubectl_v1beta1_without_interactive_mode() {
     if kubectl_missing() {
@@ -177,6 +190,8 @@ fn real_kubectl_v1beta1_without_interactive_mode() {
     assert_eq!(jwt_claims(&issued[0]).unwrap()["aud"], "api://my-cluster");
 }
 
+// Unix only: drives the real kubectl.
+#[cfg(unix)]
 #[test]
 fn real_kubectl_honours_the_clusters_exec_config() {
     if kubectl_missing() {
@@ -258,6 +273,8 @@ fn nobody_to_sign_in_fails_fast_with_the_command_to_run() {
     assert_eq!(f.mock.grant_count("urn:ietf:params:oauth:grant-type:device_code"), 0);
 }
 
+// Unix only: drives the real kubectl.
+#[cfg(unix)]
 #[test]
 fn real_kubectl_shows_the_login_command_when_nobody_can_sign_in() {
     if kubectl_missing() {

@@ -110,7 +110,7 @@ fn certificate_ps256_assertion_is_verified_and_cached() {
     let sb = Sandbox::new();
     let pem = sb.write_file("cert.pem", format!("{CERT}{KEY_PKCS8}"));
     sb.write_config(&format!(
-        "[profiles.ci]\nflow = \"client-credentials\"\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nauthority = \"{}\"\ncertificate_path = \"{}\"\n",
+        "[profiles.ci]\nflow = \"client-credentials\"\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nauthority = \"{}\"\ncertificate_path = '{}'\n",
         mock.url(),
         pem.display()
     ));
@@ -148,7 +148,7 @@ fn certificate_rs256_for_adfs_with_pkcs1_key_and_chain() {
     // CA first: the binary must find the leaf that matches the key.
     let pem = sb.write_file("cert.pem", format!("{CA}{KEY_PKCS1}{CERT}"));
     sb.write_config(&format!(
-        "[profiles.adfs]\nflow = \"client-credentials\"\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nauthority = \"{}\"\ncertificate_path = \"{}\"\nassertion_alg = \"RS256\"\nsend_certificate_chain = true\n",
+        "[profiles.adfs]\nflow = \"client-credentials\"\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nauthority = \"{}\"\ncertificate_path = '{}'\nassertion_alg = \"RS256\"\nsend_certificate_chain = true\n",
         mock.url(),
         pem.display()
     ));

@@ -6,20 +6,19 @@
 mod support;
 
 // The suites that build and run under Wine for Windows (scripts/windows.sh) carry no cfg;
-// the others drive Linux-only tools or POSIX APIs (real git, kubectl, docker, az, sh
-// scripts, gnome-keyring, unshare, file modes, other uids) and are built on Unix only.
+// inside them, a test needing a Linux-only tool or API is `#[cfg(unix)]` with a comment
+// saying why. The suites still cfg'd here need such tools in every test (real git, cargo,
+// docker, az/azure-identity, sh scripts, gnome-keyring, unshare, file modes, other uids,
+// the agent's Unix socket) or are not yet ported (no_prompt).
 
 #[cfg(unix)]
 mod agent;
 #[cfg(target_os = "linux")]
 mod agent_confirm;
-#[cfg(unix)]
 mod azure_cli;
 #[cfg(unix)]
 mod azure_cli_auto;
-#[cfg(unix)]
 mod azure_pipelines;
-#[cfg(unix)]
 mod bazel;
 #[cfg(unix)]
 mod cargo;
@@ -27,47 +26,34 @@ mod cargo;
 mod completions_man;
 mod concurrency;
 mod core;
-#[cfg(unix)]
 mod docker;
 #[cfg(unix)]
 mod docker_agent;
-#[cfg(unix)]
 mod doctor;
-#[cfg(unix)]
 mod faults;
 #[cfg(unix)]
 mod filesystem;
-#[cfg(unix)]
 mod first_contact;
 #[cfg(unix)]
 mod git;
-#[cfg(unix)]
 mod hostile_authority;
-#[cfg(unix)]
 mod hostile_replies;
-#[cfg(unix)]
 mod identity;
-#[cfg(unix)]
 mod kubectl;
-#[cfg(unix)]
 mod machine_sources;
-#[cfg(unix)]
 mod mock_authority;
 #[cfg(unix)]
 mod no_prompt;
 #[cfg(unix)]
 mod packages;
 mod process_death;
-#[cfg(unix)]
 mod profile_cli;
-#[cfg(unix)]
 mod protocol_examples;
 #[cfg(unix)]
 mod readme;
 #[cfg(unix)]
 mod secret_store;
 mod serve;
-#[cfg(unix)]
 mod service_fabric;
 #[cfg(unix)]
 mod setup;
@@ -76,13 +62,9 @@ mod setup_tools;
 mod sign_in;
 #[cfg(unix)]
 mod sign_in_terminal;
-#[cfg(unix)]
 mod tenants;
-#[cfg(unix)]
 mod token_safety;
-#[cfg(unix)]
 mod url_scope;
-#[cfg(unix)]
 mod verbose;
 mod windows;
 

@@ -188,6 +188,8 @@ fn a_broken_config_is_reported_not_overwritten() {
 
 /// At a terminal, `add` asks (questions on the terminal, answers typed there) for what the
 /// flow needs and no flag gave. Driven through a real pseudo-terminal (util-linux `script`).
+// Unix only: needs a pseudo-terminal from util-linux `script`.
+#[cfg(unix)]
 #[test]
 fn add_asks_a_person_at_a_terminal() {
     if std::process::Command::new("script").arg("--version").output().is_err() {

@@ -23,8 +23,11 @@ fn setup(profiles: &[(&str, &str)]) -> (MockAuthority, Sandbox) {
     }
     let sb = Sandbox::new();
     let mut cfg = String::new();
+    // On Windows the refresh tokens go to files (DPAPI-sealed) rather than Credential
+    // Manager, so the tests can look at them as on Linux (sign_in.rs does the same).
+    let storage = if cfg!(windows) { "storage = \"file\"\n" } else { "" };
     for (name, body) in profiles {
-        cfg.push_str(&format!("[profiles.{name}]\nauthority = \"{}\"\n{body}\n", mock.url()));
+        cfg.push_str(&format!("[profiles.{name}]\nauthority = \"{}\"\n{storage}{body}\n", mock.url()));
     }
     sb.write_config(&cfg);
     (mock, sb)
@@ -255,6 +258,8 @@ fn az_get_access_token_with_tenant_reuses_the_sign_in() {
     assert!(err.contains("az login") && err.contains(&format!("entra-token login --tenant {C}")), "{err}");
 }
 
+// Unix only: needs a pseudo-terminal from util-linux `script`.
+#[cfg(unix)]
 #[test]
 fn with_a_person_at_the_terminal_a_refusal_leads_to_a_sign_in_at_that_tenant() {
     if std::process::Command::new("script").arg("--version").output().is_err() {
@@ -356,7 +361,8 @@ fn status_shows_the_sign_ins_at_other_tenants_never_a_token() {
 
     // A refresh token gone at B shows as missing there, with the command that heals it.
     let rt_b = std::fs::read_dir(sb.path("cache")).unwrap().map(|e| e.unwrap().path()).find(|p| {
-        p.file_name().unwrap().to_str().unwrap().starts_with("rt-") && std::fs::read_to_string(p).unwrap().contains(&format!("\"tenant\":\"{B}\""))
+        let name = p.file_name().unwrap().to_str().unwrap();
+        name.starts_with("rt-") && name.ends_with(".json") && support::read_rt_entry(p)["key"]["tenant"] == B
     });
     std::fs::remove_file(rt_b.expect("B's refresh token file")).unwrap();
     let s = text(&ok(run(cmd(&sb, &["status"]))).stdout);
@@ -480,10 +486,10 @@ fn a_family_client_spends_the_family_refresh_token_and_others_do_not() {
     for e in std::fs::read_dir(sb.path("cache")).unwrap().flatten() {
         let name = e.file_name().into_string().unwrap();
         if name.starts_with("rt-") && name.ends_with(".json") {
-            let mut v: Value = serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap();
+            let mut v = support::read_rt_entry(&e.path());
             assert_eq!(v["foci"], "1", "the Azure CLI's sign-in was a family token");
             v["foci"] = Value::Null;
-            std::fs::write(e.path(), serde_json::to_vec(&v).unwrap()).unwrap();
+            support::write_rt_entry(&e.path(), &v);
         }
     }
     let before = mock.token_requests();

@@ -1,10 +1,13 @@
 //! Token safety: with `-vv`, through every flow and front end this build has, no access
 //! token, refresh token, client secret or assertion appears anywhere except the protocol
 //! answer on stdout and the files meant to hold it (cache entries, `--file`). Every file
-//! we write is 0600 (directories 0700) even under umask 000.
+//! we write is 0600 (directories 0700) even under umask 000 (the modes and the umask are
+//! checked on Unix; Windows' access lists have their own tests in `fs` and `windows`).
 
 
+#[cfg(unix)]
 use std::os::unix::fs::PermissionsExt;
+#[cfg(unix)]
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -25,7 +28,7 @@ fn setup() -> (MockAuthority, Sandbox) {
     sb.write_file("secret.txt", SECRET);
     sb.write_config(&format!(
         "[profiles.ci]\nauthority = \"{url}\"\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nflow = \"client-credentials\"\nclient_secret_env = \"CI_SECRET\"\n\
-         [profiles.v1]\nauthority = \"{url}\"\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nflow = \"client-credentials\"\nendpoint = \"v1\"\nclient_secret_file = \"{file}\"\n\
+         [profiles.v1]\nauthority = \"{url}\"\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nflow = \"client-credentials\"\nendpoint = \"v1\"\nclient_secret_file = '{file}'\n\
          [profiles.ado]\nauthority = \"{url}\"\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nflow = \"client-credentials\"\nclient_secret_env = \"CI_SECRET\"\nurls = [\"https://dev.azure.com/contoso/\", \"https://registry.contoso.test/\"]\nresource = \"499b84ac-1321-427f-aa17-267ca6975798\"\n\
          [profiles.me]\nauthority = \"{url}\"\ntenant = \"{TENANT}\"\nflow = \"password\"\nusername = \"{USER}\"\npassword_env = \"ANN_PASSWORD\"\nstorage = \"file\"\n",
         url = mock.url(),
@@ -44,6 +47,8 @@ fn verbose(sb: &Sandbox, args: &[&str]) -> Command {
     }
     c.args(args);
     // SAFETY: umask is async-signal-safe and touches only the child's own state.
+    // Unix only: file modes and the umask are POSIX.
+    #[cfg(unix)]
     unsafe {
         c.pre_exec(|| {
             libc::umask(0);
@@ -131,6 +136,8 @@ fn check(mock: &MockAuthority, sb: &Sandbox, runs: &[Run]) {
 }
 
 /// Every file and directory entra-token created is private, whatever the umask.
+// Unix only: POSIX file modes.
+#[cfg(unix)]
 fn check_modes(sb: &Sandbox) {
     let mut checked = 0;
     for dir in [sb.path("cache"), sb.path("out")] {
@@ -154,6 +161,8 @@ fn check_modes(sb: &Sandbox) {
 fn verbose_runs_leak_nothing_and_write_only_private_files() {
     let (mock, sb) = setup();
     std::fs::create_dir(sb.path("out")).unwrap();
+    // Unix only: POSIX file modes.
+    #[cfg(unix)]
     std::fs::set_permissions(sb.path("out"), std::fs::Permissions::from_mode(0o777)).unwrap();
     let mut runs = Vec::new();
     let mut go = |what: &str, args: &[&str], stdin: &str, answer: bool| {
@@ -205,6 +214,7 @@ fn verbose_runs_leak_nothing_and_write_only_private_files() {
     let issued = mock.issued_access_tokens();
     assert!(issued.iter().any(|t| std::fs::read_to_string(&file).unwrap().trim() == t));
     check(&mock, &sb, &runs);
+    #[cfg(unix)]
     check_modes(&sb);
 }
 
@@ -249,6 +259,7 @@ fn verbose_runs_through_every_protocol_and_the_user_flows_leak_nothing() {
     }
     check(&mock, &sb, &runs);
     // Every file written, refresh tokens included, is private under umask 000.
+    #[cfg(unix)]
     for f in files_under(&sb.path("cache")) {
         let m = std::fs::symlink_metadata(&f).unwrap().permissions().mode() & 0o777;
         assert_eq!(m, 0o600, "{} is {m:o} under umask 000", f.display());
@@ -257,6 +268,8 @@ fn verbose_runs_through_every_protocol_and_the_user_flows_leak_nothing() {
 
 /// `setup … --apply` replaces a user's config only after a 0600 backup, and the files it
 /// writes are private too, whatever the umask (here 000) and the old file's mode (0644).
+// Unix only: POSIX file modes, and `setup kubectl` runs the real kubectl.
+#[cfg(unix)]
 #[test]
 fn setup_apply_backups_and_configs_are_0600_under_umask_000() {
     let (_mock, sb) = setup();

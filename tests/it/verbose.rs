@@ -2,8 +2,10 @@
 //! why, the endpoint called, retries, the AADSTS code) without ever showing a secret or
 //! a token; colour only on a terminal and never under NO_COLOR.
 
+#[cfg(unix)]
 use crate::support;
 
+#[cfg(unix)]
 use std::process::Command;
 use crate::support::{CcProfile, Fault, MockAuthority, Sandbox, run};
 
@@ -68,6 +70,8 @@ fn each_step_is_traced_and_nothing_secret_is() {
 
 /// Runs `entra-token ARGS` on a pseudo-terminal through util-linux `script`; None when
 /// `script` is missing. Returns what the terminal showed.
+// Unix only: util-linux `script` gives the pseudo-terminal.
+#[cfg(unix)]
 fn on_a_terminal(sb: &Sandbox, no_color: bool, args: &str) -> Option<String> {
     if Command::new("script").arg("--version").output().is_err() {
         support::skip::missing_tool("script (util-linux)", "the terminal check");
@@ -85,6 +89,8 @@ fn on_a_terminal(sb: &Sandbox, no_color: bool, args: &str) -> Option<String> {
     Some(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+// Unix only: needs a pseudo-terminal from util-linux `script`.
+#[cfg(unix)]
 #[test]
 fn colour_on_a_terminal_unless_no_color() {
     let (sb, _mock) = fixture();

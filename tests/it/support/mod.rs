@@ -55,16 +55,50 @@ pub fn read_rt_entry(path: &std::path::Path) -> serde_json::Value {
     serde_json::from_slice(&unseal(&sealed)).expect("sealed entry is JSON")
 }
 
+/// Writes `entry` (a refresh-token entry as [`read_rt_entry`] returns it) back to `path`
+/// the way entra-token stores it: sealed with DPAPI on Windows, as it is elsewhere.
+pub fn write_rt_entry(path: &std::path::Path, entry: &serde_json::Value) {
+    let plain = serde_json::to_vec(entry).expect("entry encodes");
+    let file = if cfg!(windows) {
+        use base64::Engine;
+        serde_json::json!({"v": 1, "dpapi": base64::engine::general_purpose::STANDARD.encode(seal(&plain))})
+    } else {
+        entry.clone()
+    };
+    std::fs::write(path, serde_json::to_vec(&file).unwrap()).expect("write the refresh token entry");
+}
+
 #[cfg(windows)]
-fn unseal(sealed: &[u8]) -> Vec<u8> {
-    use windows_sys::Win32::Security::Cryptography::{CRYPT_INTEGER_BLOB, CryptUnprotectData};
+fn dpapi(input: &[u8], protect: bool) -> Vec<u8> {
+    use windows_sys::Win32::Security::Cryptography::{CRYPT_INTEGER_BLOB, CryptProtectData, CryptUnprotectData};
     let entropy: &[u8] = b"entra-token refresh token v1";
     let blob = |b: &[u8]| CRYPT_INTEGER_BLOB { cbData: b.len() as u32, pbData: b.as_ptr().cast_mut() };
     let mut out = CRYPT_INTEGER_BLOB { cbData: 0, pbData: std::ptr::null_mut() };
     // SAFETY: input blobs point at live slices; the output buffer is copied (and leaked: a test).
-    let ok = unsafe { CryptUnprotectData(&blob(sealed), std::ptr::null_mut(), &blob(entropy), std::ptr::null(), std::ptr::null(), 1, &mut out) };
-    assert_ne!(ok, 0, "DPAPI cannot unseal: {}", std::io::Error::last_os_error());
+    let ok = unsafe {
+        if protect {
+            CryptProtectData(&blob(input), std::ptr::null(), &blob(entropy), std::ptr::null(), std::ptr::null(), 1, &mut out)
+        } else {
+            CryptUnprotectData(&blob(input), std::ptr::null_mut(), &blob(entropy), std::ptr::null(), std::ptr::null(), 1, &mut out)
+        }
+    };
+    assert_ne!(ok, 0, "DPAPI cannot {}: {}", if protect { "seal" } else { "unseal" }, std::io::Error::last_os_error());
     unsafe { std::slice::from_raw_parts(out.pbData, out.cbData as usize) }.to_vec()
+}
+
+#[cfg(windows)]
+fn unseal(sealed: &[u8]) -> Vec<u8> {
+    dpapi(sealed, false)
+}
+
+#[cfg(windows)]
+fn seal(plain: &[u8]) -> Vec<u8> {
+    dpapi(plain, true)
+}
+
+#[cfg(not(windows))]
+fn seal(_: &[u8]) -> Vec<u8> {
+    unreachable!("entries are sealed only on Windows")
 }
 
 #[cfg(not(windows))]
