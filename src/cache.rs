@@ -197,8 +197,12 @@ pub(crate) fn key_name(kind: &str, material: &[&str]) -> String {
     let mut s = String::with_capacity(kind.len() + 1 + 40 + 5);
     s.push_str(kind);
     s.push('-');
+    // Two table lookups per byte: `format!("{b:02x}")` per byte was a fifth of a cached
+    // answer's own instructions (callgrind).
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     for b in &digest.as_ref()[..20] {
-        s.push_str(&format!("{b:02x}"));
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 0xf)]));
     }
     s.push_str(".json");
     s
@@ -263,6 +267,8 @@ mod tests {
     #[test]
     fn key_names_are_stable_and_distinct() {
         assert_eq!(key_name("at", &["a", "b"]), key_name("at", &["a", "b"]));
+        // SHA-256 of `["a","b"]`, its first 20 bytes in lower-case hex: names on disk never change.
+        assert_eq!(key_name("at", &["a", "b"]), "at-0473ef2dc0d324ab659d3580c1134e9d81203590.json");
         assert_ne!(key_name("at", &["a b"]), key_name("at", &["a", "b"]));
     }
 }

@@ -39,7 +39,11 @@ pub(crate) fn foreground_tty() -> Option<std::fs::File> {
         if libc::ioctl(tty.as_raw_fd(), libc::TIOCGPGRP, &mut foreground) != 0 {
             return None;
         }
-        libc::syscall(libc::SYS_getpgid, 0) as libc::pid_t
+        #[cfg(target_os = "linux")]
+        let ours = libc::syscall(libc::SYS_getpgid, 0) as libc::pid_t;
+        #[cfg(not(target_os = "linux"))]
+        let ours = libc::getpgrp();
+        ours
     };
     (foreground == ours).then_some(tty)
 }
