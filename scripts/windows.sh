@@ -119,7 +119,7 @@ console_run() {
 
 # The suites driving the .exe against the stand-in authority, beside sign_in and serve.
 STANDIN="identity:: tenants:: token_safety:: hostile_replies:: hostile_authority:: url_scope::
- protocol_examples:: profile_cli:: verbose:: first_contact:: faults:: kubectl:: bazel:: docker::
+ protocol_examples:: profile_cli:: verbose:: first_contact:: faults:: kubectl:: bazel:: docker:: cargo::
  machine_sources:: service_fabric:: azure_pipelines:: azure_cli:: azure_cli_auto:: setup:: mock_authority:: doctor::"
 STANDIN=$(echo $STANDIN)
 
@@ -143,10 +143,10 @@ case "$mode" in
            # credentials, device code, refresh with rotation, 20-50 concurrent cold processes,
            # killed writers, identities, tenants, hostile replies, faults, the front ends'
            # protocols). Inside them, each test needing a Linux-only tool or API (real git,
-           # kubectl, docker, az, Python, sh scripts, util-linux `script`, POSIX modes,
+           # kubectl, docker, cargo, az, Python, sh scripts, tar, util-linux `script`, POSIX modes,
            # symlinks, wait4, /proc, uids) is cfg(unix) with a comment saying why.
            # Left out whole, each for its reason:
-           #   git, cargo: every test drives the real git, or cargo with a crate made by tar;
+           #   git: every test drives the real git;
            #   setup_tools: checks links by resolving symlinks (Windows' NAME.exe links have
            #   their own tests in tests/it/windows.rs); secret_store: gnome-keyring on D-Bus;
            #   filesystem: POSIX modes, symlinks, unshare/tmpfs, stranger uids (Windows'

@@ -7,8 +7,8 @@ mod support;
 
 // The suites that build and run under Wine for Windows (scripts/windows.sh) carry no cfg;
 // inside them, a test needing a Linux-only tool or API is `#[cfg(unix)]` with a comment
-// saying why. The suites still cfg'd here need such tools in every test (real git, cargo
-// with tar, symlinks, gnome-keyring, unshare, file modes, other uids, util-linux `script`,
+// saying why. The suites still cfg'd here need such tools in every test (real git,
+// symlinks, gnome-keyring, unshare, file modes, other uids, util-linux `script`,
 // bash/zsh/man, dpkg, the agent's Unix socket) or are not yet ported (no_prompt).
 
 #[cfg(unix)]
@@ -19,7 +19,6 @@ mod azure_cli;
 mod azure_cli_auto;
 mod azure_pipelines;
 mod bazel;
-#[cfg(unix)]
 mod cargo;
 #[cfg(unix)]
 mod completions_man;
