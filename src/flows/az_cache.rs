@@ -178,10 +178,10 @@ fn unreadable(ours: Option<&Cache>, why: &str) -> String {
     let said = ours.and_then(|c| std::fs::read_to_string(c.dir().join(UNREADABLE_MARKER)).ok()).is_some_and(|s| s.trim() == why);
     if !said {
         warn!("{why}; running `az` for its tokens instead (said once)");
-        if let Some(c) = ours {
-            if let Err(e) = crate::fs::write_atomic(&c.dir().join(UNREADABLE_MARKER), format!("{why}\n").as_bytes(), crate::fs::Access::Private, crate::fs::Durability::Sync) {
-                trace!(1, "{e}");
-            }
+        if let Some(c) = ours
+            && let Err(e) = crate::fs::write_atomic(&c.dir().join(UNREADABLE_MARKER), format!("{why}\n").as_bytes(), crate::fs::Access::Private, crate::fs::Durability::Sync)
+        {
+            trace!(1, "{e}");
         }
     }
     why.to_string()
