@@ -22,16 +22,14 @@ const SECRET: &str = "s3cret~value";
 const USER: &str = "dev@contoso.test";
 const AZ_RESOURCE: &str = "https://management.core.windows.net/";
 
-// Unix only: Python's msal is installed for Linux here.
-#[cfg(unix)]
+#[cfg(unix)] // Unix only: Python's msal is installed for Linux here.
 fn have_python_msal() -> bool {
     Command::new("python3").args(["-c", "import msal"]).output().is_ok_and(|o| o.status.success())
 }
 
 /// Signs `USER` in with MSAL for Python (ROPC, the Azure CLI client) against the https mock
 /// and writes its serialized cache where az keeps it.
-// Unix only: Python's msal is installed for Linux here.
-#[cfg(unix)]
+#[cfg(unix)] // Unix only: Python's msal is installed for Linux here.
 fn msal_login(mock: &MockAuthority, ca_pem: &Path, cache_file: &Path) {
     let script = r#"
 import sys, msal
@@ -70,8 +68,7 @@ fn write_az_profile(sb: &Sandbox, user_type: &str) -> PathBuf {
 }
 
 /// A stand-in `az` that logs its arguments and prints get-access-token's JSON.
-// Unix only: the stand-in az is an sh script.
-#[cfg(unix)]
+#[cfg(unix)] // Unix only: the stand-in az is an sh script.
 fn fake_az(sb: &Sandbox, dir: &str, token: &str) -> PathBuf {
     let log = sb.path(&format!("{dir}/calls.log"));
     let exp = support::wire::now() + 3600;
@@ -83,14 +80,12 @@ fn fake_az(sb: &Sandbox, dir: &str, token: &str) -> PathBuf {
     log
 }
 
-// Unix only: the stand-in az is an sh script.
-#[cfg(unix)]
+#[cfg(unix)] // Unix only: the stand-in az is an sh script.
 fn calls(log: &Path) -> Vec<String> {
     std::fs::read_to_string(log).unwrap_or_default().lines().map(str::to_string).collect()
 }
 
-// Unix only: drives Python's msal.
-#[cfg(unix)]
+#[cfg(unix)] // Unix only: drives Python's msal.
 #[test]
 fn azure_cli_cache_written_by_msal_is_reused_and_left_alone() {
     if !have_python_msal() {
@@ -138,8 +133,7 @@ fn azure_cli_cache_written_by_msal_is_reused_and_left_alone() {
     assert_eq!(json["upn"].as_str().or(json["preferred_username"].as_str()), Some(USER));
 }
 
-// Unix only: the stand-in az is an sh script.
-#[cfg(unix)]
+#[cfg(unix)] // Unix only: the stand-in az is an sh script.
 #[test]
 fn az_fallback_runs_az_but_never_ourselves() {
     let sb = Sandbox::new();
@@ -204,8 +198,7 @@ fn federated() -> String {
     support::wire::jwt(&json!({"iss": "https://kubernetes.default.svc", "sub": "system:serviceaccount:ns:sa", "aud": "api://AzureADTokenExchange"}))
 }
 
-// Unix only: the stand-in az is an sh script.
-#[cfg(unix)]
+#[cfg(unix)] // Unix only: the stand-in az is an sh script.
 #[test]
 fn auto_picks_each_source_in_order() {
     let mock = MockAuthority::start();
@@ -306,8 +299,7 @@ fn auto_names_every_step_when_all_fail() {
     }
 }
 
-// Unix only: the stand-in az is an sh script.
-#[cfg(unix)]
+#[cfg(unix)] // Unix only: the stand-in az is an sh script.
 #[test]
 fn azure_token_credentials_narrows_the_chain() {
     let app_service = StandIn::managed_identity("app-service-token");
@@ -437,8 +429,7 @@ fn auto_waits_for_a_busy_imds() {
 /// The entries a service-principal `az login` leaves in az's cache (azure-cli 2.91): access
 /// tokens with `"home_account_id": null`, kept after a later user login. Plus an entry of
 /// a shape nobody writes, which must cost only itself.
-// Unix only: for the Python msal test.
-#[cfg(unix)]
+#[cfg(unix)] // Unix only: for the Python msal test.
 fn add_service_principal_entries(cache_file: &Path) {
     let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(cache_file).unwrap()).unwrap();
     let exp = (support::wire::now() + 3600).to_string();
@@ -452,8 +443,7 @@ fn add_service_principal_entries(cache_file: &Path) {
     std::fs::write(cache_file, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
 }
 
-// Unix only: drives Python's msal.
-#[cfg(unix)]
+#[cfg(unix)] // Unix only: drives Python's msal.
 #[test]
 fn az_cache_with_service_principal_nulls_is_read_and_arm_is_served_by_azs_token() {
     if !have_python_msal() {
@@ -484,8 +474,7 @@ fn az_cache_with_service_principal_nulls_is_read_and_arm_is_served_by_azs_token(
     assert_eq!(mock.token_requests(), requests, "Entra was asked although az's token serves");
 }
 
-// Unix only: the stand-in az is an sh script.
-#[cfg(unix)]
+#[cfg(unix)] // Unix only: the stand-in az is an sh script.
 #[test]
 fn a_service_principals_az_token_reports_the_service_principals_client_id() {
     use std::os::unix::fs::PermissionsExt;
@@ -507,16 +496,14 @@ fn a_service_principals_az_token_reports_the_service_principals_client_id() {
 
 /// The real `az` (PyPI `azure-cli`): `ENTRA_TEST_AZ` (.ci/run installs it in a venv kept
 /// in ~/.cache between runs and sets it), else a venv at target/az-venv.
-// Unix only: the real Azure CLI (PyPI) is installed for Linux here.
-#[cfg(unix)]
+#[cfg(unix)] // Unix only: the real Azure CLI (PyPI) is installed for Linux here.
 fn real_az() -> Option<PathBuf> {
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/az-venv/bin/az");
     std::env::var_os("ENTRA_TEST_AZ").map(PathBuf::from).into_iter().chain([venv]).find(|p| p.is_file())
 }
 
 /// A stand-in ARM: az lists tenants and subscriptions after each sign-in.
-// Unix only: for the real Azure CLI test.
-#[cfg(unix)]
+#[cfg(unix)] // Unix only: for the real Azure CLI test.
 fn arm_stand_in(ca: &TestCa, tenant_id: String) -> support::http::StandIn {
     support::http::StandIn::start_tls(Some(ca.server_config()), move |req, _| {
         let value = if req.path.starts_with("/tenants") {
@@ -530,8 +517,7 @@ fn arm_stand_in(ca: &TestCa, tenant_id: String) -> support::http::StandIn {
     })
 }
 
-// Unix only: drives the real Azure CLI.
-#[cfg(unix)]
+#[cfg(unix)] // Unix only: drives the real Azure CLI.
 #[test]
 fn the_real_azure_cli_files_after_service_principal_and_user_logins_are_reused() {
     let Some(az_bin) = real_az() else {

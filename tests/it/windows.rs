@@ -87,6 +87,31 @@ fn setup_links_dry_run_speaks_powershell() {
     assert!(!text.contains("ln -s"), "{text}");
 }
 
+/// `setup bazel` names the helper by the file `--apply` makes, `entra-token-bazel.exe`,
+/// and both dry runs (bazel, docker) print PowerShell.
+#[test]
+fn setup_bazel_and_docker_name_the_exe_they_make() {
+    let sb = Sandbox::new();
+    sb.write_config("[profiles.ci]\ntenant = \"t\"\nclient_id = \"c\"\nurls = [\"https://cache.contoso.test/\", \"contoso.azurecr.io\"]\nresource = \"api://x\"\n");
+    let (dir, rc) = (sb.path("bin"), sb.path("bazelrc"));
+    let helper = dir.join("entra-token-bazel.exe");
+    for tool in ["bazel", "docker"] {
+        let mut c = sb.cmd();
+        c.args(["setup", tool, "--dir"]).arg(&dir);
+        if tool == "bazel" {
+            c.arg("--bazelrc").arg(&rc);
+        }
+        let text = stdout(&ok(run(c)));
+        assert!(text.contains("New-Item -ItemType HardLink") && !text.contains("ln -s"), "{text}");
+    }
+    let mut c = sb.cmd();
+    c.args(["setup", "bazel", "--apply", "--dir"]).arg(&dir).arg("--bazelrc").arg(&rc);
+    ok(run(c));
+    let lines = std::fs::read_to_string(&rc).unwrap();
+    assert!(lines.contains(&format!("common --credential_helper=cache.contoso.test={}\n", helper.display())), "{lines}");
+    assert!(helper.is_file(), "the .bazelrc names {}, which --apply did not make", helper.display());
+}
+
 /// `storage = "auto"` (the default) keeps a person's refresh token in Credential Manager:
 /// no refresh-token file and no fallback marker in the cache, the next resource is minted
 /// from it, and `logout` removes it.

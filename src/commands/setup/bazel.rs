@@ -95,7 +95,8 @@ pub(crate) fn run(args: &BazelSetupArgs) -> Result<ExitCode> {
         Some(d) => d.clone(),
         None => default_bin_dir()?,
     };
-    let helper = dir.join(LINK);
+    // The file `--apply` makes (`entra-token-bazel.exe` on Windows): the line names it.
+    let helper = dir.join(links::file_name(LINK));
     let rc = match &args.bazelrc {
         Some(p) => p.clone(),
         None => dirs::home_dir().map(|h| h.join(".bazelrc")).ok_or_else(|| Error::bad_input_hint("HOME is not set", "pass --bazelrc"))?,
@@ -104,9 +105,8 @@ pub(crate) fn run(args: &BazelSetupArgs) -> Result<ExitCode> {
     if !args.apply.apply {
         let exe = super::self_exe()?;
         let mut text = format!(
-            "# the helper Bazel runs (`{LINK} get`):\nln -sf {} {}\n# in {}:\n",
-            super::shell_quote(&exe.to_string_lossy()),
-            super::shell_quote(&helper.to_string_lossy()),
+            "# the helper Bazel runs (`{LINK} get`):\n{}\n# in {}:\n",
+            links::link_command(&exe, &helper),
             rc.display()
         );
         for l in &lines {

@@ -100,9 +100,8 @@ pub(crate) fn run(args: &DockerSetupArgs) -> Result<ExitCode> {
         let entries: Map<String, Value> = registries.iter().map(|r| (r.clone(), Value::String(HELPER.into()))).collect();
         let snippet = serde_json::to_string_pretty(&serde_json::json!({ "credHelpers": entries })).unwrap_or_default();
         let text = format!(
-            "# the helper Docker runs ({LINK}, found on PATH):\nln -sf {} {}\n# merged into {}:\n{snippet}\n",
-            super::shell_quote(&exe.to_string_lossy()),
-            super::shell_quote(&dir.join(LINK).to_string_lossy()),
+            "# the helper Docker runs ({LINK}, found on PATH):\n{}\n# merged into {}:\n{snippet}\n",
+            links::link_command(&exe, &dir.join(links::file_name(LINK))),
             path.display()
         );
         return super::print(&text);

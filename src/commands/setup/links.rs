@@ -65,7 +65,7 @@ pub(crate) fn run(args: &LinksArgs) -> Result<ExitCode> {
 }
 
 /// The file a name is placed as: Windows runs only names with an executable extension.
-fn file_name(name: &str) -> String {
+pub(crate) fn file_name(name: &str) -> String {
     if cfg!(windows) { format!("{name}.exe") } else { name.to_string() }
 }
 
@@ -79,14 +79,18 @@ fn plan(exe: &Path, dir: &Path, names: &[&str]) -> String {
     }
     for name in names {
         let why = LINKS.iter().find(|(n, _)| n == name).map(|(_, w)| *w).unwrap_or("");
-        let link = dir.join(file_name(name));
-        if cfg!(windows) {
-            text.push_str(&format!("New-Item -ItemType HardLink -Force -Path '{}' -Target '{}'   # {why}\n", ps_quote(&link.to_string_lossy()), ps_quote(&exe.to_string_lossy())));
-        } else {
-            text.push_str(&format!("ln -sf {} {}   # {why}\n", super::shell_quote(&exe.to_string_lossy()), super::shell_quote(&link.to_string_lossy())));
-        }
+        text.push_str(&format!("{}   # {why}\n", link_command(exe, &dir.join(file_name(name)))));
     }
     text
+}
+
+/// The command for this platform's shell that makes `link` run `exe`.
+pub(crate) fn link_command(exe: &Path, link: &Path) -> String {
+    if cfg!(windows) {
+        format!("New-Item -ItemType HardLink -Force -Path '{}' -Target '{}'", ps_quote(&link.to_string_lossy()), ps_quote(&exe.to_string_lossy()))
+    } else {
+        format!("ln -sf {} {}", super::shell_quote(&exe.to_string_lossy()), super::shell_quote(&link.to_string_lossy()))
+    }
 }
 
 /// PowerShell single-quoted string body: a quote is doubled.
