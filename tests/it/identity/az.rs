@@ -1,0 +1,138 @@
+//! The identity of `azure-cli` requests: az's current account (its default subscription's
+//! user and tenant, or the one `--subscription` names) keys the token, and az's cache
+//! answers only the scopes it holds.
+
+use super::*;
+
+/// `azureProfile.json` (with az's BOM) whose default subscription is in `tenant` for `user`.
+fn az_profile(sb: &Sandbox, user: &str, tenant: &str) {
+    let profile = json!({"subscriptions": [
+        {"id": "sub-x", "name": "X", "user": {"name": "x@else.test", "type": "user"}, "isDefault": false, "tenantId": "99999999-9999-9999-9999-999999999999"},
+        {"id": "sub-1", "name": "Dev", "user": {"name": user, "type": "user"}, "isDefault": true, "tenantId": tenant}
+    ]});
+    let mut bytes = b"\xEF\xBB\xBF".to_vec();
+    bytes.extend(serde_json::to_vec(&profile).unwrap());
+    sb.write_file("azure/azureProfile.json", bytes);
+}
+
+/// A stand-in `az` in `bin/` whose n-th `get-access-token` answers `az-token-n`.
+// Unix only: the stand-in az is an sh script (a mode-0755 file).
+#[cfg(unix)]
+fn fake_az(sb: &Sandbox) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let log = sb.path("bin/calls.log");
+    let exp = support::wire::now() + 3600;
+    let script = format!(
+        "#!/bin/sh\necho \"$@\" >> '{log}'\nn=$(/usr/bin/wc -l < '{log}')\nn=$((n))\nprintf '%s' \"{{\\\"accessToken\\\":\\\"az-token-$n\\\",\\\"expiresOn\\\":\\\"2030-01-01 00:00:00.000000\\\",\\\"expires_on\\\":{exp},\\\"subscription\\\":\\\"sub-1\\\",\\\"tenant\\\":\\\"t\\\",\\\"tokenType\\\":\\\"Bearer\\\"}}\"\n",
+        log = log.display()
+    );
+    let path = sb.write_file("bin/az", script);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    log
+}
+
+// Unix only: drives the sh-script stand-in az (fake_az).
+#[cfg(unix)]
+#[test]
+fn azure_cli_follows_az_account_set() {
+    let mock = mock();
+    let sb = sandbox(&mock, &[("az", "flow = \"azure-cli\"")]);
+    let log = fake_az(&sb);
+    let az = |sb: &Sandbox| {
+        let mut c = get(sb, &["-p", "az", "-r", "arm"], &[]);
+        c.env("PATH", sb.path("bin"));
+        ok_stdout(&run(c))
+    };
+    az_profile(&sb, "alice@contoso.test", "aaaaaaaa-0000-0000-0000-00000000000a");
+    assert_eq!(az(&sb), "az-token-1");
+    assert_eq!(az(&sb), "az-token-1", "cached");
+    // `az account set` to a subscription of another tenant: a new token, not tenant A's.
+    az_profile(&sb, "alice@contoso.test", "bbbbbbbb-0000-0000-0000-00000000000b");
+    assert_eq!(az(&sb), "az-token-2");
+    // `az login` as another person.
+    az_profile(&sb, "bob@contoso.test", "bbbbbbbb-0000-0000-0000-00000000000b");
+    assert_eq!(az(&sb), "az-token-3");
+    // Back: tenant A's own token, from the cache.
+    az_profile(&sb, "alice@contoso.test", "aaaaaaaa-0000-0000-0000-00000000000a");
+    assert_eq!(az(&sb), "az-token-1");
+    assert_eq!(std::fs::read_to_string(log).unwrap().lines().count(), 3);
+}
+
+/// `az account get-access-token --subscription S` with no profile holding S: a profile that
+/// signs in through az gets az's account for S (another person, another tenant), never the
+/// default subscription's token labelled S; a subscription az does not have is refused.
+#[test]
+fn az_subscription_is_az_own_account_for_it() {
+    let mock = mock();
+    let sb = sandbox(&mock, &[("default", "flow = \"azure-cli\"")]);
+    let (ta, tx) = ("aaaaaaaa-0000-0000-0000-00000000000a", "99999999-9999-9999-9999-999999999999");
+    az_profile(&sb, "alice@contoso.test", ta);
+    // az's cache holds an ARM token for each of its two accounts.
+    let host = mock.url().trim_start_matches("http://").split(':').next().unwrap().to_string();
+    let exp = (support::wire::now() + 3600).to_string();
+    let arm = "https://management.core.windows.net//.default";
+    let at = |user: &str, tenant: &str, secret: &str| {
+        let home = format!("uid.{tenant}");
+        let account = json!({"home_account_id": home, "environment": host, "realm": tenant, "username": user, "authority_type": "MSSTS"});
+        let token = json!({"credential_type": "AccessToken", "secret": secret, "home_account_id": home, "environment": host, "client_id": support::AZURE_CLI, "realm": tenant, "target": arm, "expires_on": exp, "cached_at": "0"});
+        (account, token)
+    };
+    let (a1, t1) = at("alice@contoso.test", ta, "alice-token");
+    let (a2, t2) = at("x@else.test", tx, "x-token");
+    let cache = json!({"Account": {"a1": a1, "a2": a2}, "AccessToken": {"t1": t1, "t2": t2}, "RefreshToken": {}});
+    sb.write_file("azure/msal_token_cache.json", serde_json::to_vec(&cache).unwrap());
+    let az = |args: &[&str]| {
+        let mut c = sb.cmd();
+        c.args(["az", "account", "get-access-token", "-o", "json"]).args(args).env("PATH", sb.path("empty-bin"));
+        run(c)
+    };
+    let json = |o: Output| -> Value { serde_json::from_str(&ok_stdout(&o)).unwrap() };
+    let v = json(az(&[]));
+    assert_eq!((v["accessToken"].as_str(), v["tenant"].as_str()), (Some("alice-token"), Some(ta)));
+    // sub-x belongs to x@else.test in another tenant: that account's token, in its tenant.
+    let v = json(az(&["--subscription", "sub-x"]));
+    assert_eq!((v["accessToken"].as_str(), v["tenant"].as_str(), v["subscription"].as_str()), (Some("x-token"), Some(tx), Some("sub-x")));
+    // By name, any case; and the default subscription by id.
+    assert_eq!(json(az(&["--subscription", "x"]))["accessToken"], "x-token");
+    assert_eq!(json(az(&["--subscription", "SUB-1"]))["accessToken"], "alice-token");
+    // A subscription az does not have: refused, as az refuses it.
+    let out = az(&["--subscription", "elsewhere"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty());
+    assert!(stderr(&out).contains("no subscription 'elsewhere'"), "{}", stderr(&out));
+}
+
+/// az's MSAL cache holding one access token for `target`, of the signed-in account.
+#[cfg(unix)]
+fn msal_cache(sb: &Sandbox, mock: &MockAuthority, tenant: &str, target: &str, secret: &str) {
+    let host = mock.url().trim_start_matches("http://").split(':').next().unwrap().to_string();
+    let home = format!("uid.{tenant}");
+    let exp = (support::wire::now() + 3600).to_string();
+    let cache = json!({
+        "Account": {"a": {"home_account_id": home, "environment": host, "realm": tenant, "username": "alice@contoso.test", "authority_type": "MSSTS"}},
+        "AccessToken": {"t": {"credential_type": "AccessToken", "secret": secret, "home_account_id": home, "environment": host, "client_id": support::AZURE_CLI, "realm": tenant, "target": target, "expires_on": exp, "cached_at": "0"}},
+        "RefreshToken": {}
+    });
+    sb.write_file("azure/msal_token_cache.json", serde_json::to_vec(&cache).unwrap());
+}
+
+// Unix only: drives the sh-script stand-in az (fake_az).
+#[cfg(unix)]
+#[test]
+fn azure_cli_cache_scopes_match_exactly_never_by_prefix() {
+    let mock = mock();
+    let sb = sandbox(&mock, &[("az", "flow = \"azure-cli\"")]);
+    fake_az(&sb);
+    let tenant = "aaaaaaaa-0000-0000-0000-00000000000a";
+    az_profile(&sb, "alice@contoso.test", tenant);
+    msal_cache(&sb, &mock, tenant, "api://contoso/payroll/.default", "payroll-token");
+    let az = |resource: &str| {
+        let mut c = get(&sb, &["-p", "az", "-r", resource, "--no-cache"], &[]);
+        c.env("PATH", sb.path("bin"));
+        ok_stdout(&run(c))
+    };
+    // The token az holds answers its own audience…
+    assert_eq!(az("api://contoso/payroll"), "payroll-token");
+    // …and never a request for a shorter resource that it merely starts with.
+    assert_eq!(az("api://contoso"), "az-token-1");
+}
