@@ -348,6 +348,10 @@ fn account_check(p: &Profile) -> Option<Check> {
     })
 }
 
+/// How the cache directory and its files are kept to their owner, in this platform's words.
+const PRIVATE_DIR: &str = if cfg!(windows) { "an ACL for you alone" } else { "0700" };
+const PRIVATE_FILES: &str = if cfg!(windows) { "each yours alone" } else { "all 0600 and yours" };
+
 fn cache_check() -> Check {
     let dir = match cache::default_dir() {
         Ok(d) => d,
@@ -355,7 +359,7 @@ fn cache_check() -> Check {
     };
     let meta = match std::fs::symlink_metadata(&dir) {
         Ok(m) => m,
-        Err(_) => return ok("cache", format!("{} does not exist yet (created 0700 on first use)", dir.display())),
+        Err(_) => return ok("cache", format!("{} does not exist yet (created {PRIVATE_DIR} on first use)", dir.display())),
     };
     if !meta.is_dir() {
         return fail("cache", format!("{} is not a directory", dir.display()), "remove it, or point ENTRA_TOKEN_CACHE_DIR at a directory".to_string());
@@ -381,9 +385,14 @@ fn cache_check() -> Check {
         }
     }
     if bad.is_empty() {
-        return ok("cache", format!("{} is private (0700, {}, all 0600 and yours)", dir.display(), crate::log::count(entries, "file", "files")));
+        return ok("cache", format!("{} is private ({PRIVATE_DIR}, {}, {PRIVATE_FILES})", dir.display(), crate::log::count(entries, "file", "files")));
     }
-    let mut c = fail("cache", format!("{} has {}: refused until fixed", dir.display(), crate::log::count(bad.len(), "unsafe file", "unsafe files")), format!("chmod 600 {}/*  (and remove any symlinks in it)", dir.display()));
+    let fix = if cfg!(windows) {
+        format!("remove the files listed (they are fetched again), or icacls \"{}\" /reset /T, then run `entra-token doctor`", dir.display())
+    } else {
+        format!("chmod 600 {}/*  (and remove any symlinks in it)", dir.display())
+    };
+    let mut c = fail("cache", format!("{} has {}: refused until fixed", dir.display(), crate::log::count(bad.len(), "unsafe file", "unsafe files")), fix);
     c.details = bad.into_iter().take(5).map(|(n, m)| format!("{n}: {m}")).collect();
     c
 }

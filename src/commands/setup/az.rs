@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 #[derive(Debug, Args)]
 pub(crate) struct PathLinkArgs {
-    /// Directory for the link; it must come before any real CLI on PATH (default ~/.local/bin).
+    /// Directory for the link; it must come before any real CLI on PATH (default ~/.local/bin; %LOCALAPPDATA%\entra-token\bin on Windows).
     #[arg(long)]
     pub dir: Option<PathBuf>,
     /// Move an existing file of the same name in DIR aside instead of stopping.
@@ -22,23 +22,42 @@ pub(crate) struct PathLinkArgs {
     pub apply: ApplyArg,
 }
 
-/// `~/.local/bin`, where per-user programs go on most Linux and macOS setups.
+/// `~/.local/bin`, where per-user programs go on most Linux and macOS setups; on Windows
+/// `%LOCALAPPDATA%\entra-token\bin` (a per-user folder no installer owns).
 pub(crate) fn default_bin_dir() -> Result<PathBuf> {
+    if cfg!(windows) {
+        return dirs::data_local_dir().map(|d| d.join("entra-token").join("bin")).ok_or_else(|| Error::bad_input_hint("no %LOCALAPPDATA% folder", "pass --dir"));
+    }
     dirs::home_dir().map(|h| h.join(".local").join("bin")).ok_or_else(|| Error::bad_input_hint("HOME is not set", "pass --dir"))
 }
 
-/// The first `name` on PATH, and whether it is this binary.
+/// The first `name` on PATH, and whether it is this binary. On Windows the names `cmd`
+/// finds: `NAME.exe`, then `.bat`/`.cmd` (the real Azure CLI is `az.cmd`).
 fn first_on_path(name: &str, exe: &Path) -> Option<(PathBuf, bool)> {
     let path = crate::env::os(crate::env::PATH)?;
-    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file()).map(|p| {
-        let ours = std::fs::canonicalize(&p).is_ok_and(|t| t == exe);
+    let names: Vec<String> = if cfg!(windows) { ["exe", "bat", "cmd"].iter().map(|e| format!("{name}.{e}")).collect() } else { vec![name.to_string()] };
+    std::env::split_paths(&path).flat_map(|d| names.iter().map(move |n| d.join(n))).find(|p| p.is_file()).map(|p| {
+        let ours = std::fs::canonicalize(&p).is_ok_and(|t| t == exe) || (cfg!(windows) && std::fs::read(&p).ok() == std::fs::read(exe).ok());
         (p, ours)
     })
 }
 
 /// The text `setup az|azd` prints: what to run, and what it changes.
 pub(crate) fn text(name: &str, what: &str, check: &str, exe: &Path, dir: &Path) -> String {
-    let link = dir.join(name);
+    let link = dir.join(links::file_name(name));
+    if cfg!(windows) {
+        // PowerShell: a hard link NAME.exe (cmd /c NAME finds it), and the folder first on Path.
+        let d = links::ps_quote(&dir.to_string_lossy());
+        return format!(
+            "# entra-token answers `{what}` when it is found as `{name}` on Path (cmd /c {name} finds {name}.exe).\n\
+             # It serves only that command: a real {name} later on Path is shadowed for everything.\n\
+             New-Item -ItemType Directory -Force -Path '{d}' | Out-Null\n\
+             {}\n\
+             $env:Path = '{d};' + $env:Path   # for good: [Environment]::SetEnvironmentVariable('Path', '{d};' + [Environment]::GetEnvironmentVariable('Path', 'User'), 'User')\n\
+             # check: {check}\n",
+            links::link_command(exe, &link),
+        );
+    }
     let q = |p: &Path| super::shell_quote(&p.to_string_lossy());
     format!(
         "# entra-token answers `{what}` when it is found as `{name}` on PATH.\n\
@@ -84,12 +103,23 @@ pub(crate) fn run(args: &PathLinkArgs) -> Result<ExitCode> {
 mod tests {
     use super::*;
 
-    #[cfg_attr(windows, ignore = "asserts the POSIX shell text and / paths")]
+    #[cfg(not(windows))]
     #[test]
     fn text_names_the_link_and_the_path_order() {
         let t = text("az", "az account get-access-token", "az account get-access-token", Path::new("/opt/entra token/entra-token"), Path::new("/home/u/.local/bin"));
         assert!(t.contains("ln -sf '/opt/entra token/entra-token' /home/u/.local/bin/az\n"), "{t}");
         assert!(t.contains("export PATH=/home/u/.local/bin:\"$PATH\""), "{t}");
         assert!(t.contains("shadowed"), "{t}");
+    }
+
+    /// Windows: PowerShell that makes az.exe (what `cmd /c az` finds) and puts its folder first.
+    #[cfg(windows)]
+    #[test]
+    fn text_is_powershell_making_az_exe_first_on_path() {
+        let t = text("az", "az account get-access-token", "az account get-access-token", Path::new(r"C:\Tools\it's\entra-token.exe"), Path::new(r"C:\Users\u\AppData\Local\entra-token\bin"));
+        assert!(t.contains(r"New-Item -ItemType HardLink -Force -Path 'C:\Users\u\AppData\Local\entra-token\bin\az.exe' -Target 'C:\Tools\it''s\entra-token.exe'"), "{t}");
+        assert!(t.contains(r"$env:Path = 'C:\Users\u\AppData\Local\entra-token\bin;' + $env:Path"), "{t}");
+        assert!(!t.contains("ln -sf") && !t.contains("export PATH") && !t.contains("mkdir -p"), "{t}");
+        assert!(default_bin_dir().unwrap().ends_with(r"entra-token\bin"));
     }
 }

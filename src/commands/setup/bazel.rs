@@ -22,7 +22,7 @@ pub(crate) struct BazelSetupArgs {
     /// The rc file to extend (default ~/.bazelrc).
     #[arg(long)]
     pub bazelrc: Option<PathBuf>,
-    /// Directory for the `entra-token-bazel` link (default ~/.local/bin).
+    /// Directory for the `entra-token-bazel` link (default ~/.local/bin; %LOCALAPPDATA%\entra-token\bin on Windows).
     #[arg(long)]
     pub dir: Option<PathBuf>,
     /// Move an existing file named entra-token-bazel in DIR aside instead of stopping.

@@ -26,7 +26,7 @@ pub(crate) struct DockerSetupArgs {
     /// Docker's config file (default $DOCKER_CONFIG/config.json, else ~/.docker/config.json).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Directory on PATH for the `docker-credential-entra-token` link (default ~/.local/bin).
+    /// Directory on PATH for the `docker-credential-entra-token` link (default ~/.local/bin; %LOCALAPPDATA%\entra-token\bin on Windows).
     #[arg(long)]
     pub dir: Option<PathBuf>,
     /// Move an existing file of the link's name in DIR aside instead of stopping.

@@ -94,7 +94,7 @@ pub(crate) fn link_command(exe: &Path, link: &Path) -> String {
 }
 
 /// PowerShell single-quoted string body: a quote is doubled.
-fn ps_quote(s: &str) -> String {
+pub(crate) fn ps_quote(s: &str) -> String {
     s.replace('\'', "''")
 }
 
