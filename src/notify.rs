@@ -18,6 +18,7 @@ pub(crate) fn send(summary: &str, body: &str) {
 
 /// What the person did with a question (`ask`). Only the D-Bus build answers one; the
 /// others always say why they cannot ask.
+#[cfg(unix)]
 #[derive(Debug, PartialEq, Eq)]
 #[cfg_attr(not(all(target_os = "linux", feature = "keyring")), allow(dead_code))]
 pub(crate) enum Answer {
@@ -29,7 +30,8 @@ pub(crate) enum Answer {
 
 /// Shows a notification with `actions` (key, label) and waits up to `wait` for the
 /// person's click. Err (with the reason) when it cannot be shown at all: no session bus,
-/// no notification server, a build without D-Bus.
+/// no notification server, a build without D-Bus. Unix only: the token agent asks.
+#[cfg(unix)]
 pub(crate) fn ask(summary: &str, body: &str, actions: &[(&str, &str)], wait: std::time::Duration) -> Result<Answer, String> {
     if !crate::env::is_set(crate::env::DBUS_SESSION_BUS_ADDRESS) {
         return Err("no session D-Bus (DBUS_SESSION_BUS_ADDRESS is unset)".into());
@@ -114,6 +116,7 @@ mod imp {
         Err("this build has no D-Bus client".into())
     }
 
+    #[cfg(unix)]
     pub(super) fn ask(_summary: &str, _body: &str, _actions: &[(&str, &str)], _wait: std::time::Duration) -> Result<super::Answer, String> {
         Err("this build has no D-Bus client".into())
     }

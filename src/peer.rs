@@ -46,7 +46,8 @@ fn owner_uid(_: SocketAddr, _: SocketAddr) -> Option<u32> {
     None
 }
 
-/// The peer's user id and, where the OS says it, its process id.
+/// The peer's user id and, where the OS says it, its process id (Unix sockets only).
+#[cfg(unix)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Peer {
     pub uid: u32,

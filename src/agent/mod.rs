@@ -17,10 +17,14 @@ use std::time::Duration;
 pub(crate) const VERSION: u32 = 1;
 /// The variable that sends every front end to an agent.
 pub(crate) use crate::env::AGENT as ENV;
-/// The largest request the agent reads, and the longest it waits for one.
+/// The largest request the agent reads, and the longest it waits for one. (The agent
+/// and its client speak over a Unix socket: these exist on Unix only.)
+#[cfg(unix)]
 pub(crate) const MAX_REQUEST: u64 = 64 * 1024;
+#[cfg(unix)]
 pub(crate) const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
 /// The largest answer a client reads (a token is a few KiB).
+#[cfg(unix)]
 pub(crate) const MAX_ANSWER: u64 = 256 * 1024;
 /// The longest a request may ask the agent to work on it (its `timeout`, and its
 /// `wait_for_login`); a client waits for the answer no longer than its own `--timeout`
@@ -80,6 +84,7 @@ pub(crate) fn from_env() -> Option<PathBuf> {
 
 /// `$XDG_RUNTIME_DIR/entra-token/agent.sock`, else a per-user directory under the
 /// temporary directory.
+#[cfg(unix)]
 pub(crate) fn default_socket() -> PathBuf {
     let dir = match crate::env::path(crate::env::XDG_RUNTIME_DIR) {
         Some(d) => d.join("entra-token"),
