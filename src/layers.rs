@@ -133,6 +133,26 @@ fn every_module_says_why_it_exists_and_stays_readable() {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
+/// The tests and the benchmark are read by newcomers too: the same 600-line limit.
+#[test]
+fn test_and_bench_files_stay_readable() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    for dir in ["tests", "bench/src"] {
+        if root.join(dir).is_dir() {
+            rust_files(&root.join(dir), &mut files);
+        }
+    }
+    let wrong: Vec<String> = files
+        .iter()
+        .filter_map(|f| {
+            let lines = std::fs::read_to_string(f).ok()?.lines().count();
+            (lines > 600).then(|| format!("{} has {lines} lines; split it (600 at most)", f.strip_prefix(root).unwrap_or(f).display()))
+        })
+        .collect();
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
 /// Files that still read the environment themselves, each with why.
 const READS_ELSEWHERE: &[(&str, &str)] = &[];
 
