@@ -37,7 +37,7 @@ fn first_on_path(name: &str, exe: &Path) -> Option<(PathBuf, bool)> {
     let path = crate::env::os(crate::env::PATH)?;
     let names: Vec<String> = if cfg!(windows) { ["exe", "bat", "cmd"].iter().map(|e| format!("{name}.{e}")).collect() } else { vec![name.to_string()] };
     std::env::split_paths(&path).flat_map(|d| names.iter().map(move |n| d.join(n))).find(|p| p.is_file()).map(|p| {
-        let ours = std::fs::canonicalize(&p).is_ok_and(|t| t == exe) || (cfg!(windows) && std::fs::read(&p).ok() == std::fs::read(exe).ok());
+        let ours = links::already(exe, &p);
         (p, ours)
     })
 }

@@ -100,7 +100,7 @@ pub(crate) fn ps_quote(s: &str) -> String {
 
 /// Whether `link` already runs `exe`: a symlink resolving to it, or (Windows) a hard
 /// link or copy with the same bytes.
-fn already(exe: &Path, link: &Path) -> bool {
+pub(crate) fn already(exe: &Path, link: &Path) -> bool {
     if std::fs::canonicalize(link).is_ok_and(|t| t == exe) {
         return true;
     }
