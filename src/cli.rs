@@ -21,10 +21,13 @@ use clap::{Parser, Subcommand};
 /// stdout (see protocol/README.md), e.g.
 ///   echo '{"resource":"graph"}' | entra-token
 #[derive(Debug, Parser)]
-#[command(name = "entra-token", version = VERSION, about, long_about = None, after_help = TOP_AFTER_HELP)]
+// The quick start's commands come first in `--help` (display_order 0..3 on their variants);
+// every other subcommand keeps its place in the enum, numbered from 10 on, so a new
+// variant needs no number.
+#[command(name = "entra-token", version = VERSION, about, long_about = None, after_help = TOP_AFTER_HELP, next_display_order = 10)]
 pub(crate) struct Cli {
     /// Trace each step to stderr (repeat for more); secrets are never shown.
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, display_order = 900)]
     pub verbose: u8,
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -44,11 +47,12 @@ const TOP_AFTER_HELP: &str = concat!(
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Print an access token for a profile and resource.
-    #[command(name = "get-token", visible_alias = "token")]
+    #[command(name = "get-token", visible_alias = "token", display_order = 1)]
     GetToken(GetTokenArgs),
     /// List, show, add, remove profiles and pick the default (edits keep your comments).
     Profile(ProfileArgs),
     /// Check the setup: config, profile, cache, authority, clock, and which tools are wired to us.
+    #[command(display_order = 3)]
     Doctor(DoctorArgs),
     /// Serve tokens on 127.0.0.1 as an App Service managed-identity endpoint (for Azure SDKs).
     Serve(ServeArgs),
@@ -75,6 +79,7 @@ pub(crate) enum Command {
     /// git credential helper (get/store/erase); also runs as git-credential-entra-token.
     Git(GitArgs),
     /// Sign a person in now and keep the account (prompts go to stderr, even without a terminal).
+    #[command(display_order = 0)]
     Login(crate::commands::login::LoginArgs),
     /// Remove a profile's account (refresh token) and its cached tokens.
     Logout(crate::commands::logout::LogoutArgs),
@@ -83,6 +88,7 @@ pub(crate) enum Command {
     /// Decode a JWT (from -, the cache, or an argument) and show its claims; never verifies it.
     Inspect(crate::commands::inspect::InspectArgs),
     /// Every profile, its signed-in account and its cached tokens (never the tokens themselves).
+    #[command(display_order = 2)]
     Status(crate::commands::status::StatusArgs),
     /// The token cache (`cache list` is `status`).
     Cache(crate::commands::status::CacheArgs),

@@ -45,8 +45,8 @@ pub(crate) struct GetTokenArgs {
     #[arg(long)]
     pub no_cache: bool,
     /// Seconds the token must still be valid for a cached one to be used.
-    #[arg(long, value_name = "SECONDS")]
-    pub min_validity: Option<i64>,
+    #[arg(long, value_name = "SECONDS", default_value_t = broker::DEFAULT_MIN_VALIDITY)]
+    pub min_validity: i64,
     /// A claims challenge (CAE / conditional access; JSON, or base64 of it) to pass to
     /// Entra; bypasses the cache.
     #[arg(long)]
@@ -59,7 +59,7 @@ pub(crate) struct GetTokenArgs {
 
 impl GetTokenArgs {
     pub(crate) fn to_request(&self) -> Result<TokenRequest> {
-        let min_validity = self.min_validity.unwrap_or(broker::DEFAULT_MIN_VALIDITY);
+        let min_validity = self.min_validity;
         if !(0..=86_400).contains(&min_validity) {
             return Err(Error::bad_input(format!("--min-validity must be between 0 and 86400, not {min_validity}")));
         }

@@ -243,3 +243,17 @@ fn profile_default_keeps_the_file_s_leading_comment_at_the_top() {
     let text = std::fs::read_to_string(sb.path("config.toml")).unwrap();
     assert!(text.starts_with("# only a comment on top\n"), "{text}");
 }
+
+/// `--help` lists the quick start's commands first, in its order, and the flags show their defaults.
+#[test]
+fn help_lists_the_quick_start_first_and_shows_defaults() {
+    let sb = Sandbox::new();
+    let help = stdout(&ok(run(cmd(&sb, &["--help"]))));
+    let section = help.split("Commands:").nth(1).expect("a Commands: section");
+    let first: Vec<&str> = section.lines().skip(1).take(4).filter_map(|l| l.split_whitespace().next()).collect();
+    assert_eq!(first, ["login", "get-token", "status", "doctor"], "{help}");
+    let help = stdout(&ok(run(cmd(&sb, &["get-token", "--help"]))));
+    let line = help.lines().find(|l| l.contains("--min-validity")).expect("--min-validity in the help");
+    assert!(help.contains("[default: 300]"), "{help}");
+    assert!(line.contains("SECONDS"), "{line}");
+}
