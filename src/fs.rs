@@ -250,6 +250,33 @@ pub(crate) fn create_private_dir(dir: &Path) -> FsResult<()> {
     Ok(())
 }
 
+/// Creates a new directory `<parent>/<prefix><8 random characters>`, private to the user
+/// (0700; Windows: a protected ACL), as mkdtemp(3) does: the name is unpredictable and
+/// the directory did not exist before (never an existing one, never through a planted
+/// link), so another user of a shared `parent` (`/tmp`) can neither guess nor pre-create it.
+pub(crate) fn create_unique_private_dir(parent: &Path, prefix: &str) -> FsResult<PathBuf> {
+    const LETTERS: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut b = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    for _ in 0..100 {
+        let mut r = [0u8; 8];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut r).map_err(|_| FsError::os("create a random name in", parent, io::Error::other("no randomness")))?;
+        let name: String = r.iter().map(|x| LETTERS[*x as usize % LETTERS.len()] as char).collect();
+        let dir = parent.join(format!("{prefix}{name}"));
+        match b.create(&dir) {
+            Ok(()) => {
+                #[cfg(windows)]
+                windows::make_private(&dir, true).map_err(|e| FsError::os("restrict the access list of", &dir, e))?;
+                return Ok(dir);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(FsError::os("create directory", &dir, e)),
+        }
+    }
+    Err(FsError::os("create a new directory in", parent, io::Error::other("every random name tried exists")))
+}
+
 /// Refuses `path` unless the user owns it and nobody else can read or change it
 /// (`meta` from the open handle or from `metadata`, which follows links).
 pub(crate) fn check_private(path: &Path, meta: &std::fs::Metadata, is_dir: bool) -> FsResult<()> {
@@ -381,6 +408,18 @@ pub(crate) fn lock(path: &Path, wait: Duration, waiting: impl FnOnce()) -> std::
 
 #[cfg(test)]
 mod tests {
+    #[cfg(unix)]
+    #[test]
+    fn unique_private_dirs_are_new_and_closed() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let a = super::create_unique_private_dir(d.path(), "x-").unwrap();
+        let b = super::create_unique_private_dir(d.path(), "x-").unwrap();
+        assert_ne!(a, b);
+        assert!(a.file_name().unwrap().to_str().unwrap().starts_with("x-") && a.file_name().unwrap().len() == 10);
+        assert_eq!(std::fs::metadata(&a).unwrap().permissions().mode() & 0o777, 0o700);
+    }
+
     use super::*;
 
     fn tmp() -> PathBuf {
