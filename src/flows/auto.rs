@@ -316,7 +316,7 @@ fn run(ctx: &FlowCtx<'_>, source: Source) -> Step {
 }
 
 /// az's client is fixed; keep the profile's authority and tenant.
-fn cli_profile(base: &Profile) -> Profile {
+pub(crate) fn cli_profile(base: &Profile) -> Profile {
     let mut p = base.clone();
     p.flow = FlowKind::AzureCli;
     p.client_id = crate::config::AZURE_CLI_CLIENT_ID.to_string();

@@ -41,6 +41,8 @@ pub(crate) struct AzAccount {
     /// `user` or `servicePrincipal`.
     pub user_type: String,
     pub tenant: String,
+    /// The subscription's id (az reports it as `subscription`; a tenant-level account's is its tenant).
+    pub subscription: String,
 }
 
 fn read_small(path: &Path) -> Option<Vec<u8>> {
@@ -76,6 +78,7 @@ pub(crate) fn parse_profile(bytes: &[u8], subscription: Option<&str>) -> Option<
                 user: str_of(user, "name").filter(|n| !n.is_empty())?,
                 user_type: str_of(user, "type").unwrap_or_else(|| "user".into()),
                 tenant: str_of(s, "tenantId").unwrap_or_default(),
+                subscription: str_of(s, "id").unwrap_or_default(),
             };
             Some((s.get("isDefault").and_then(serde_json::Value::as_bool).unwrap_or(false), account))
         })
@@ -378,7 +381,7 @@ mod tests {
         assert_eq!((a.user.as_str(), a.tenant.as_str()), ("b@x", "t2"));
         // `--subscription`: the account holding it, by id or name; none when az has no such one.
         let a = parse_profile(p, Some("1")).unwrap();
-        assert_eq!((a.user.as_str(), a.tenant.as_str()), ("a@x", "t1"));
+        assert_eq!((a.user.as_str(), a.tenant.as_str(), a.subscription.as_str()), ("a@x", "t1", "1"));
         assert!(parse_profile(p, Some("3")).is_none());
         assert!(parse_profile(b"{\"subscriptions\":[]}", None).is_none());
         assert!(parse_profile(b"garbage", None).is_none());

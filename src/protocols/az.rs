@@ -290,17 +290,28 @@ fn profile_for_subscription(s: &str) -> Result<Option<String>> {
 
 /// `--subscription S` that no profile holds. A profile that signs in through az gets az's
 /// account for S, as `az` itself picks the account holding the subscription (and its
-/// tenant); any other profile would answer with its own identity labelled S, a token of
-/// perhaps another tenant: refused, unless ENTRA_TOKEN_PROFILE chose the profile on purpose.
+/// tenant); so does `auto` when az is one of the sources it would try (the request is then
+/// az's alone: no other source may answer for S). Any other profile would answer with its
+/// own identity labelled S, a token of perhaps another tenant: refused, unless
+/// ENTRA_TOKEN_PROFILE chose the profile on purpose.
 fn route_subscription(r: &mut broker::Resolved, s: &str, chosen_by_env: bool) -> Result<()> {
     use crate::config::FlowKind;
     use crate::flows::auto::{self, Source};
     let via_az = match r.profile.flow {
         FlowKind::AzureCli => true,
-        FlowKind::Auto => auto::plan(&r.profile)?.chosen().is_some_and(|(source, _)| source == Source::AzureCli),
+        FlowKind::Auto => {
+            let plan = auto::plan(&r.profile)?;
+            match plan.chosen() {
+                Some((source, _)) => source == Source::AzureCli,
+                None => plan.candidates().any(|(source, _)| source == Source::AzureCli),
+            }
+        }
         _ => false,
     };
     if via_az {
+        if r.profile.flow == FlowKind::Auto {
+            r.profile = auto::cli_profile(&r.profile);
+        }
         r.profile.settings.subscription = Some(s.to_string());
         return r.reidentify(broker::existing_cache().as_ref());
     }
@@ -311,6 +322,22 @@ fn route_subscription(r: &mut broker::Resolved, s: &str, chosen_by_env: bool) ->
         format!("--subscription {s} is not the subscription of any profile, and profile '{}' does not sign in through az", r.profile.name),
         format!("add subscription = \"{s}\" to the profile that reaches it, or set ENTRA_TOKEN_PROFILE to choose one for this call"),
     ))
+}
+
+/// The subscription az reports when its own login answered: the id of az's account for the
+/// request (the one `--subscription` named, else its default). An `auto` request counts as
+/// az's when az is one of its sources and the token is of az's account's tenant.
+fn az_subscription(profile: &crate::config::Profile, token_tenant: Option<&str>) -> Option<String> {
+    use crate::config::FlowKind;
+    use crate::flows::auto::{self, Source};
+    let account = || crate::flows::azure_cli::current_account(profile.settings.subscription.as_deref()).filter(|a| !a.subscription.is_empty());
+    match profile.flow {
+        FlowKind::AzureCli => account().map(|a| a.subscription),
+        FlowKind::Auto if auto::plan(profile).is_ok_and(|p| p.chosen().is_none() && p.candidates().any(|(s, _)| s == Source::AzureCli)) => {
+            account().filter(|a| token_tenant.is_some_and(|t| t.eq_ignore_ascii_case(&a.tenant))).map(|a| a.subscription)
+        }
+        _ => None,
+    }
 }
 
 /// The command lines Azure SDKs send (`account get-access-token` with `--output`/`-o`,
@@ -410,7 +437,7 @@ fn get_access_token(a: &GetAccessTokenArgs) -> Result<ExitCode> {
     }
     let here = resolved.as_ref().and_then(|r| r.as_ref().ok());
     let origin = here.map(|r| r.profile.origin.clone());
-    let profile_subscription = here.and_then(|r| r.profile.settings.subscription.clone());
+    let profile = here.map(|r| r.profile.clone());
     let resolved_tenant = here.map(|r| r.identity.tenant.clone());
     let result = match resolved {
         Some(r) => r.and_then(|r| broker::get_token_resolved(&req, r, None)),
@@ -424,9 +451,11 @@ fn get_access_token(a: &GetAccessTokenArgs) -> Result<ExitCode> {
         }
     };
     let tenant = tenant_of(&cred, resolved_tenant.as_deref(), a.tenant.as_deref());
-    // az reports the subscription it used; with none known it reports the tenant, as it
-    // does for tenant-level accounts (`az login --allow-no-subscriptions`).
-    let subscription = a.subscription.clone().or(profile_subscription).unwrap_or_else(|| tenant.clone());
+    // az reports the subscription it used (its account's id, when az's login answered);
+    // with none known it reports the tenant, as it does for tenant-level accounts
+    // (`az login --allow-no-subscriptions`).
+    let from_az = profile.as_ref().and_then(|p| az_subscription(p, cred.tenant_id.as_deref()));
+    let subscription = from_az.or(a.subscription.clone()).or_else(|| profile.and_then(|p| p.settings.subscription)).unwrap_or_else(|| tenant.clone());
     let answer = AzToken {
         access_token: cred.access_token.expose(),
         expires_on_local: local_naive(cred.expires_on),

@@ -59,47 +59,57 @@ fn azure_cli_follows_az_account_set() {
 }
 
 /// `az account get-access-token --subscription S` with no profile holding S: a profile that
-/// signs in through az gets az's account for S (another person, another tenant), never the
-/// default subscription's token labelled S; a subscription az does not have is refused.
+/// signs in through az, and the built-in `auto` when az is one of its sources, get az's
+/// account for S (another person, another tenant), never the default subscription's token
+/// labelled S; a subscription az does not have is refused. The subscription reported is
+/// the account's own id, as az reports it, never the tenant or the name typed.
 #[test]
 fn az_subscription_is_az_own_account_for_it() {
-    let mock = mock();
-    let sb = sandbox(&mock, &[("default", "flow = \"azure-cli\"")]);
     let (ta, tx) = ("aaaaaaaa-0000-0000-0000-00000000000a", "99999999-9999-9999-9999-999999999999");
-    az_profile(&sb, "alice@contoso.test", ta);
-    // az's cache holds an ARM token for each of its two accounts.
-    let host = mock.url().trim_start_matches("http://").split(':').next().unwrap().to_string();
-    let exp = (support::wire::now() + 3600).to_string();
-    let arm = "https://management.core.windows.net//.default";
-    let at = |user: &str, tenant: &str, secret: &str| {
-        let home = format!("uid.{tenant}");
-        let account = json!({"home_account_id": home, "environment": host, "realm": tenant, "username": user, "authority_type": "MSSTS"});
-        let token = json!({"credential_type": "AccessToken", "secret": secret, "home_account_id": home, "environment": host, "client_id": support::AZURE_CLI, "realm": tenant, "target": arm, "expires_on": exp, "cached_at": "0"});
-        (account, token)
-    };
-    let (a1, t1) = at("alice@contoso.test", ta, "alice-token");
-    let (a2, t2) = at("x@else.test", tx, "x-token");
-    let cache = json!({"Account": {"a1": a1, "a2": a2}, "AccessToken": {"t1": t1, "t2": t2}, "RefreshToken": {}});
-    sb.write_file("azure/msal_token_cache.json", serde_json::to_vec(&cache).unwrap());
-    let az = |args: &[&str]| {
-        let mut c = sb.cmd();
-        c.args(["az", "account", "get-access-token", "-o", "json"]).args(args).env("PATH", sb.path("empty-bin"));
-        run(c)
-    };
-    let json = |o: Output| -> Value { serde_json::from_str(&ok_stdout(&o)).unwrap() };
-    let v = json(az(&[]));
-    assert_eq!((v["accessToken"].as_str(), v["tenant"].as_str()), (Some("alice-token"), Some(ta)));
-    // sub-x belongs to x@else.test in another tenant: that account's token, in its tenant.
-    let v = json(az(&["--subscription", "sub-x"]));
-    assert_eq!((v["accessToken"].as_str(), v["tenant"].as_str(), v["subscription"].as_str()), (Some("x-token"), Some(tx), Some("sub-x")));
-    // By name, any case; and the default subscription by id.
-    assert_eq!(json(az(&["--subscription", "x"]))["accessToken"], "x-token");
-    assert_eq!(json(az(&["--subscription", "SUB-1"]))["accessToken"], "alice-token");
-    // A subscription az does not have: refused, as az refuses it.
-    let out = az(&["--subscription", "elsewhere"]);
-    assert_ne!(out.status.code(), Some(0));
-    assert!(out.stdout.is_empty());
-    assert!(stderr(&out).contains("no subscription 'elsewhere'"), "{}", stderr(&out));
+    // An `azure-cli` profile, and nothing configured (the built-in `auto`).
+    for profiles in [&[("default", "flow = \"azure-cli\"")][..], &[]] {
+        let mock = mock();
+        let sb = sandbox(&mock, profiles);
+        az_profile(&sb, "alice@contoso.test", ta);
+        // az's cache holds an ARM token for each of its two accounts.
+        let host = mock.url().trim_start_matches("http://").split(':').next().unwrap().to_string();
+        let exp = (support::wire::now() + 3600).to_string();
+        let arm = "https://management.core.windows.net//.default";
+        let at = |user: &str, tenant: &str, secret: &str| {
+            let home = format!("uid.{tenant}");
+            let account = json!({"home_account_id": home, "environment": host, "realm": tenant, "username": user, "authority_type": "MSSTS"});
+            let token = json!({"credential_type": "AccessToken", "secret": secret, "home_account_id": home, "environment": host, "client_id": support::AZURE_CLI, "realm": tenant, "target": arm, "token_type": "Bearer", "expires_on": exp, "cached_at": "0"});
+            (account, token)
+        };
+        // Tokens as Entra issues them: JWTs naming their tenant.
+        let (alice, x) = (support::wire::jwt(&json!({"tid": ta, "n": "alice"})), support::wire::jwt(&json!({"tid": tx, "n": "x"})));
+        let (a1, t1) = at("alice@contoso.test", ta, &alice);
+        let (a2, t2) = at("x@else.test", tx, &x);
+        let cache = json!({"Account": {"a1": a1, "a2": a2}, "AccessToken": {"t1": t1, "t2": t2}, "RefreshToken": {}});
+        sb.write_file("azure/msal_token_cache.json", serde_json::to_vec(&cache).unwrap());
+        let (alice, x) = (Some(alice.as_str()), Some(x.as_str()));
+        let az = |args: &[&str]| {
+            let mut c = sb.cmd();
+            c.args(["az", "account", "get-access-token", "-o", "json"]).args(args).env("PATH", sb.path("empty-bin")).env("AZURE_AUTHORITY_HOST", mock.url());
+            run(c)
+        };
+        let json = |o: Output| -> Value { serde_json::from_str(&ok_stdout(&o)).unwrap() };
+        let v = json(az(&[]));
+        assert_eq!((v["accessToken"].as_str(), v["tenant"].as_str(), v["subscription"].as_str()), (alice, Some(ta), Some("sub-1")), "{profiles:?}");
+        // sub-x belongs to x@else.test in another tenant: that account's token, in its tenant.
+        let v = json(az(&["--subscription", "sub-x"]));
+        assert_eq!((v["accessToken"].as_str(), v["tenant"].as_str(), v["subscription"].as_str()), (x, Some(tx), Some("sub-x")), "{profiles:?}");
+        // By name, any case; and the default subscription by id: az reports the id it holds.
+        let v = json(az(&["--subscription", "x"]));
+        assert_eq!((v["accessToken"].as_str(), v["subscription"].as_str()), (x, Some("sub-x")));
+        let v = json(az(&["--subscription", "SUB-1"]));
+        assert_eq!((v["accessToken"].as_str(), v["subscription"].as_str()), (alice, Some("sub-1")));
+        // A subscription az does not have: refused, as az refuses it.
+        let out = az(&["--subscription", "elsewhere"]);
+        assert_ne!(out.status.code(), Some(0));
+        assert!(out.stdout.is_empty());
+        assert!(stderr(&out).contains("no subscription 'elsewhere'"), "{profiles:?}: {}", stderr(&out));
+    }
 }
 
 /// az's MSAL cache holding one access token for `target`, of the signed-in account.
