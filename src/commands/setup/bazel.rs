@@ -5,7 +5,7 @@
 use super::ApplyArg;
 use super::az::default_bin_dir;
 use super::links::{self, LinksArgs};
-use crate::config::{self, ConfigFile};
+use super::claims::{self, Claim, Tool};
 use crate::error::{Error, Result};
 use crate::log::warn;
 use clap::Args;
@@ -16,7 +16,7 @@ const LINK: &str = "entra-token-bazel";
 
 #[derive(Debug, Args)]
 pub(crate) struct BazelSetupArgs {
-    /// Host patterns to use the helper for (e.g. `*.example.com`); default: the hosts in the profiles' `urls`.
+    /// Host patterns to use the helper for (e.g. `*.example.com`); default: the hosts in the profiles' `urls` that are not registries or Azure DevOps.
     #[arg(long)]
     pub pattern: Vec<String>,
     /// The rc file to extend (default ~/.bazelrc).
@@ -32,9 +32,9 @@ pub(crate) struct BazelSetupArgs {
     pub apply: ApplyArg,
 }
 
-/// The hosts the profiles' `urls` claim, sorted and de-duplicated.
-pub(crate) fn claimed_hosts(file: &ConfigFile) -> Vec<String> {
-    let mut hosts: Vec<String> = file.profiles.values().flat_map(|p| p.urls.iter()).filter_map(|u| crate::urlmatch::parse(u)).map(|p| p.host).collect();
+/// The hosts of the claims meant for Bazel, sorted and de-duplicated.
+pub(crate) fn claimed_hosts(claims: &[Claim]) -> Vec<String> {
+    let mut hosts: Vec<String> = claims.iter().map(|c| c.parts.host.clone()).collect();
     hosts.sort();
     hosts.dedup();
     hosts
@@ -72,25 +72,20 @@ fn check_pattern(p: &str) -> Result<()> {
 }
 
 pub(crate) fn run(args: &BazelSetupArgs) -> Result<ExitCode> {
-    let patterns = if args.pattern.is_empty() {
-        let file = match config::config_path() {
-            Some(p) => config::load_file(&p)?,
-            None => ConfigFile::default(),
-        };
-        claimed_hosts(&file)
-    } else {
-        args.pattern.clone()
-    };
+    let claimed = claims::for_tool(Tool::Bazel)?;
+    let patterns = if args.pattern.is_empty() { claimed_hosts(&claimed) } else { args.pattern.clone() };
     if patterns.is_empty() {
         return Err(Error::bad_input_hint(
-            "no profile has `urls`, so there is no host to use the Bazel helper for",
+            "no profile claims a URL for Bazel (Docker registries and Azure DevOps are not), so there is no host to use the Bazel helper for",
             "add urls = [\"https://cache.example.com/\"] to a profile, or pass --pattern",
         ));
     }
     for p in &patterns {
         check_pattern(p)?;
     }
-    super::warn_urls_without_resource()?;
+    if args.pattern.is_empty() {
+        claims::warn_without_resource(&claimed);
+    }
     let dir = match &args.dir {
         Some(d) => d.clone(),
         None => default_bin_dir()?,
@@ -148,8 +143,8 @@ mod tests {
 
     #[test]
     fn hosts_come_from_urls_and_patterns_are_checked() {
-        let f = config::parse_file("[profiles.a]\nflow=\"device-code\"\nurls=[\"https://cache.example.com/x\", \"https://cache.example.com:8443/\"]\n[profiles.b]\nflow=\"device-code\"\nurls=[\"b.example.org\"]\n").unwrap();
-        assert_eq!(claimed_hosts(&f), vec!["b.example.org", "cache.example.com"]);
+        let f = crate::config::parse_file("[profiles.a]\nflow=\"device-code\"\nurls=[\"https://cache.example.com/x\", \"https://cache.example.com:8443/\"]\n[profiles.b]\nflow=\"device-code\"\nurls=[\"https://b.example.org/\"]\n").unwrap();
+        assert_eq!(claimed_hosts(&claims::all_in(&f)), vec!["b.example.org", "cache.example.com"]);
         assert!(check_pattern("*.example.com").is_ok());
         assert!(check_pattern("a b").is_err());
         assert!(check_pattern("x=/bin/sh").is_err());

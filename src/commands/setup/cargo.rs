@@ -49,7 +49,10 @@ pub(crate) fn edit(doc: &mut DocumentMut, exe: &str, registries: &[(String, Stri
     arr.retain(|v| v.as_str() != Some(exe));
     arr.push(exe);
     if !registries.is_empty() {
-        let all = doc.entry("registries").or_insert(Item::Table(Table::new())).as_table_like_mut().ok_or_else(|| not_table("registries"))?;
+        // Implicit: no empty `[registries]` header above the `[registries.NAME]` tables.
+        let mut implicit = Table::new();
+        implicit.set_implicit(true);
+        let all = doc.entry("registries").or_insert(Item::Table(implicit)).as_table_like_mut().ok_or_else(|| not_table("registries"))?;
         for (name, index) in registries {
             let t = all.entry(name).or_insert(Item::Table(Table::new())).as_table_like_mut().ok_or_else(|| not_table(&format!("registries.{name}")))?;
             t.insert("index", value(index.as_str()));
@@ -68,10 +71,11 @@ pub(crate) fn run(args: &CargoSetupArgs) -> Result<ExitCode> {
         ));
     }
     let registries = args.registry.iter().map(|r| parse_registry(r)).collect::<Result<Vec<_>>>()?;
-    if super::profile_urls()?.is_empty() {
+    let claimed = super::claims::for_tool(super::claims::Tool::Cargo)?;
+    if claimed.is_empty() {
         warn!("no profile has `urls`: every registry will be told url-not-supported until one does");
     }
-    super::warn_urls_without_resource()?;
+    super::claims::warn_without_resource(&claimed);
     let file = config_file()?;
     if !args.apply.apply {
         let mut doc = DocumentMut::new();
@@ -100,6 +104,7 @@ mod tests {
         edit(&mut doc, "/bin/entra-token", &[]).unwrap();
         let text = doc.to_string();
         assert!(text.contains("# mine") && text.contains("# keep") && text.contains("retry = 3"), "{text}");
+        assert!(!text.lines().any(|l| l.trim() == "[registries]"), "no empty [registries] table: {text}");
         let v: toml::Table = toml::from_str(&text).unwrap();
         assert_eq!(v["registry"]["global-credential-providers"].as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect::<Vec<_>>(), vec!["cargo:token", "/bin/entra-token"]);
         assert_eq!(v["registry"]["default"].as_str(), Some("x"));

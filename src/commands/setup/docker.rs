@@ -6,7 +6,7 @@
 use super::ApplyArg;
 use super::az::default_bin_dir;
 use super::links::{self, LinksArgs};
-use crate::config::{self, ConfigFile};
+use super::claims::{self, Tool};
 use crate::error::{Error, Result};
 use crate::log::warn;
 use clap::Args;
@@ -20,7 +20,7 @@ const HELPER: &str = "entra-token";
 
 #[derive(Debug, Args)]
 pub(crate) struct DockerSetupArgs {
-    /// Registries (host[:port]) to use the helper for; default: those the profiles' `urls` claim.
+    /// Registries (host[:port]) to use the helper for; default: the registries in the profiles' `urls` (ACR hosts, `host[:port]` entries, `acr = true`).
     #[arg(long)]
     pub registry: Vec<String>,
     /// Docker's config file (default $DOCKER_CONFIG/config.json, else ~/.docker/config.json).
@@ -73,17 +73,18 @@ pub(crate) fn merge(config: &str, registries: &[String]) -> Result<Option<String
 
 pub(crate) fn run(args: &DockerSetupArgs) -> Result<ExitCode> {
     let registries: Vec<String> = if args.registry.is_empty() {
-        let file = match config::config_path() {
-            Some(p) => config::load_file(&p)?,
-            None => ConfigFile::default(),
-        };
-        crate::protocols::docker::list(&file).into_keys().collect()
+        let claimed = claims::for_tool(Tool::Docker)?;
+        claims::warn_without_resource(&claimed);
+        let mut r: Vec<String> = claimed.iter().filter_map(|c| crate::protocols::docker::registry_of(&c.url)).collect();
+        r.sort();
+        r.dedup();
+        r
     } else {
         args.registry.iter().map(|r| crate::protocols::docker::registry_of(r).ok_or_else(|| Error::bad_input(format!("'{r}' is not a registry host")))).collect::<Result<_>>()?
     };
     if registries.is_empty() {
         return Err(Error::bad_input_hint(
-            "no profile has `urls`, so there is no registry to use the Docker helper for",
+            "no profile claims a registry (an ACR, or host[:port] in `urls`), so there is no registry to use the Docker helper for",
             "add urls = [\"contoso.azurecr.io\"] to a profile, or pass --registry",
         ));
     }

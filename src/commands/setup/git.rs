@@ -4,6 +4,7 @@
 //! tokens, and `useHttpPath` is on so a path-scoped profile can match.
 
 use super::ApplyArg;
+use super::claims::{self, Tool};
 use crate::error::{Error, Result};
 use crate::log::warn;
 use clap::Args;
@@ -12,7 +13,7 @@ use std::process::{Command, ExitCode};
 
 #[derive(Debug, Args)]
 pub(crate) struct GitSetupArgs {
-    /// URL prefix to configure (repeatable); default: every `urls` entry of every profile.
+    /// URL prefix to configure (repeatable); default: the profiles' `urls` meant for git (not registries, not Azure Artifacts feeds).
     #[arg(long, value_name = "URL")]
     pub url: Vec<String>,
     #[command(flatten)]
@@ -37,25 +38,33 @@ pub(crate) fn helper_value() -> Result<String> {
     Ok(format!("{} git", super::shell_quote(&super::self_exe()?.to_string_lossy())))
 }
 
-/// The URLs to configure: the flags, else every profile's `urls`.
+/// The URLs to configure: the flags, else every profile's `urls` meant for git (not a
+/// Docker registry, not an Azure Artifacts feed).
 fn urls(args: &GitSetupArgs) -> Result<Vec<String>> {
-    let claimed = super::profile_urls()?;
-    let urls: Vec<String> = if args.url.is_empty() { claimed.iter().map(|(_, u)| u.clone()).collect() } else { args.url.clone() };
-    if urls.is_empty() {
-        return Err(Error::bad_input_hint(
-            "no profile has `urls`, so git would never get a token",
-            "add e.g. urls = [\"https://dev.azure.com/contoso/\"] to a profile, or pass --url",
-        ));
-    }
-    for u in &urls {
-        if crate::urlmatch::parse(u).is_none() || !u.starts_with("https://") {
-            return Err(Error::bad_input_hint(format!("'{u}' is not an https URL entra-token can match"), "use https://host[:port]/path"));
+    let claimed = claims::for_tool(Tool::Git)?;
+    if args.url.is_empty() {
+        if claimed.is_empty() {
+            return Err(Error::bad_input_hint(
+                "no profile claims a git URL (`urls` with https://…), so git would never get a token",
+                "add e.g. urls = [\"https://dev.azure.com/contoso/\"] to a profile, or pass --url",
+            ));
         }
-        if !claimed.iter().any(|(_, c)| crate::urlmatch::matches(c, u)) {
+        claims::warn_without_resource(&claimed);
+        let mut urls: Vec<String> = claimed.iter().map(claims::Claim::https_url).collect();
+        urls.dedup();
+        return Ok(urls);
+    }
+    let all = claims::all()?;
+    for u in &args.url {
+        if crate::urlmatch::parse(u).is_none() || !u.starts_with("https://") {
+            return Err(Error::bad_input_hint(format!("--url '{u}' is not an https URL entra-token can match"), "use https://host[:port]/path"));
+        }
+        if !all.iter().any(|c| crate::urlmatch::matches(&c.url, u)) {
             warn!("no profile's urls claim {u}; entra-token will answer nothing there until one does");
         }
     }
-    Ok(urls)
+    claims::warn_without_resource(&all.into_iter().filter(|c| args.url.iter().any(|u| crate::urlmatch::matches(&c.url, u))).collect::<Vec<_>>());
+    Ok(args.url.clone())
 }
 
 /// The file `git config --global` writes: GIT_CONFIG_GLOBAL, else ~/.gitconfig, else the
@@ -72,7 +81,6 @@ pub(crate) fn global_file() -> Result<PathBuf> {
 
 pub(crate) fn run(args: &GitSetupArgs) -> Result<ExitCode> {
     let urls = urls(args)?;
-    super::warn_urls_without_resource()?;
     let helper = helper_value()?;
     let settings = settings(&urls, &helper);
     if !args.apply.apply {

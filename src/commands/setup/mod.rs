@@ -7,6 +7,7 @@ pub(crate) mod az;
 pub(crate) mod azd;
 pub(crate) mod bazel;
 pub(crate) mod cargo;
+pub(crate) mod claims;
 pub(crate) mod docker;
 pub(crate) mod git;
 pub(crate) mod kubectl;
@@ -103,39 +104,6 @@ pub(crate) fn write_with_backup(path: &Path, bytes: &[u8]) -> Result<Option<Path
     crate::fs::write_atomic(&target, bytes, crate::fs::Access::Private, crate::fs::Durability::Sync).map_err(Error::failed)?;
     warn!("wrote {}", target.display());
     Ok(saved)
-}
-
-/// Every `(profile, url)` pair the config's profiles claim, in profile order.
-pub(crate) fn profile_urls() -> Result<Vec<(String, String)>> {
-    let file = match crate::config::config_path() {
-        Some(p) => crate::config::load_file(&p)?,
-        None => crate::config::ConfigFile::default(),
-    };
-    Ok(file.profiles.iter().flat_map(|(name, p)| p.urls.iter().map(move |u| (name.clone(), u.clone()))).collect())
-}
-
-/// Warns, once per URL, where a profile claims a URL but names no `resource` or `scopes` and
-/// the host has no default (every host but Azure DevOps's): git, cargo and Bazel would be
-/// told "not mine" there, since a token for another API is never sent to a server that was
-/// merely listed. Said at setup time, so the first `git fetch` is not where it is learnt.
-pub(crate) fn warn_urls_without_resource() -> Result<()> {
-    let file = match crate::config::config_path() {
-        Some(p) => crate::config::load_file(&p)?,
-        None => crate::config::ConfigFile::default(),
-    };
-    for (name, p) in &file.profiles {
-        if p.resource.is_some() || p.scopes.as_ref().is_some_and(|s| !s.is_empty()) || p.acr == Some(true) {
-            continue;
-        }
-        for u in &p.urls {
-            if crate::urlmatch::parse(u).is_some_and(|parts| crate::protocols::default_resource_for(&parts).is_none()) {
-                crate::log::warn!(
-                    "profile '{name}' claims {u} but names no `resource`, so no token will be sent there; add resource = \"…\" (the API that server accepts tokens for) to the profile"
-                );
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Quotes a word for a POSIX shell when it needs it.
