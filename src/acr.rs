@@ -44,6 +44,10 @@ pub(crate) struct AcrEntry {
     pub registry: String,
     pub profile: String,
     pub cached_at: i64,
+    /// What the Entra token exchanged for it was minted for; a read serves the entry only
+    /// to that request at `registry` (`fresh`).
+    #[serde(default)]
+    pub bound: Option<cache::Binding>,
 }
 
 #[derive(Deserialize)]
@@ -139,8 +143,12 @@ fn key(registry: &str, entra_key: &str) -> String {
     cache::key_name("acr", &["1", &registry.to_ascii_lowercase(), entra_key])
 }
 
-fn fresh(cache: &Cache, key: &str, now: i64) -> Result<Option<AcrEntry>> {
-    Ok(cache.read::<AcrEntry>(key)?.filter(|e| e.v == 1 && e.expires_on - now > broker::DEFAULT_MIN_VALIDITY))
+/// The entry at `key` when it was stored for this registry and Entra request (`bound`),
+/// whatever its file is called, and is fresh.
+fn fresh(cache: &Cache, key: &str, registry: &str, bound: &cache::Binding, now: i64) -> Result<Option<AcrEntry>> {
+    Ok(cache.read::<AcrEntry>(key)?.filter(|e| {
+        e.v == 1 && e.registry.eq_ignore_ascii_case(registry) && bound.admits(e.bound.as_ref(), key) && e.expires_on - now > broker::DEFAULT_MIN_VALIDITY
+    }))
 }
 
 /// The request for `profile`'s token at `registry`: the Entra token ACR's exchange takes
@@ -162,6 +170,7 @@ pub(crate) fn request(profile: &str, registry: &str) -> Result<TokenRequest> {
 /// the cache, or by exchanging the (possibly cached) Entra token `r` names.
 pub(crate) fn credential(req: &TokenRequest, registry: &str, r: Resolved, prompt: Option<Prompt>) -> Result<Credential> {
     let key = key(registry, &r.key);
+    let bound = r.bound.clone();
     let (profile, client_id, tenant) = (r.profile.name.clone(), r.profile.client_id.clone(), r.profile.authority.tenant.clone());
     let answer = |e: AcrEntry, tenant: String, from_cache: bool| Credential {
         access_token: e.refresh_token,
@@ -177,7 +186,7 @@ pub(crate) fn credential(req: &TokenRequest, registry: &str, r: Resolved, prompt
     };
     let cache = Cache::open(cache::default_dir()?)?;
     if !req.force_refresh
-        && let Some(e) = fresh(&cache, &key, clock::now())?
+        && let Some(e) = fresh(&cache, &key, registry, &bound, clock::now())?
     {
         trace!(1, "cache hit {key}");
         return Ok(answer(e, tenant, true));
@@ -192,7 +201,7 @@ pub(crate) fn credential(req: &TokenRequest, registry: &str, r: Resolved, prompt
         }
     };
     if !req.force_refresh
-        && let Some(e) = fresh(&cache, &key, clock::now())?
+        && let Some(e) = fresh(&cache, &key, registry, &bound, clock::now())?
     {
         trace!(1, "another process stored {key} while we waited");
         return Ok(answer(e, tenant, true));
@@ -205,7 +214,7 @@ pub(crate) fn credential(req: &TokenRequest, registry: &str, r: Resolved, prompt
     let form = exchange_form(registry, &tenant, cred.access_token.expose());
     let reply = http.post_form(&url, &form, &[("Accept", "application/json")], deadline, RetryPolicy::TOKEN)?;
     let (token, expires_on) = parse_exchange(reply.status, &reply.body, registry, clock::now())?;
-    let entry = AcrEntry { v: 1, refresh_token: token, expires_on, registry: registry.to_string(), profile: cred.profile.clone(), cached_at: clock::now() };
+    let entry = AcrEntry { v: 1, refresh_token: token, expires_on, registry: registry.to_string(), profile: cred.profile.clone(), cached_at: clock::now(), bound: Some(bound) };
     if let Err(e) = cache.write(&key, &entry) {
         warn!("could not store the registry token ({}); answering anyway", crate::error::one_line(&e));
     }

@@ -137,6 +137,10 @@ pub(crate) struct TokenEntry {
     pub client_id: String,
     pub identity: String,
     pub cached_at: i64,
+    /// What the entry was minted for; a read serves it only to that request (an entry
+    /// without one, from before it was recorded, is a miss).
+    #[serde(default)]
+    pub bound: Option<cache::Binding>,
 }
 
 /// A request resolved against its profile: what the broker and the flows work on.
@@ -145,6 +149,9 @@ pub(crate) struct Resolved {
     pub target: Target,
     /// Whose token this is, after every input was applied (`flows::identity`).
     pub identity: Identity,
+    /// What a token for this request is minted for (stored in its entry, compared on read).
+    pub bound: cache::Binding,
+    /// `bound`'s file name in the cache.
     pub key: String,
     /// The cache directory resolving found (already checked), so the lookup does not open
     /// it again; None under `--no-cache` or before it exists.
@@ -156,8 +163,14 @@ impl Resolved {
     /// links the profile to its person): the token is stored under whose it is.
     pub(crate) fn reidentify(&mut self, cache: Option<&Cache>) -> Result<()> {
         self.identity = identity::of(&self.profile, cache)?;
-        self.key = self.identity.key(&self.target);
+        self.rebind();
         Ok(())
+    }
+
+    /// Binds the request to its (possibly renamed) identity and target again.
+    pub(crate) fn rebind(&mut self) {
+        self.bound = self.identity.binding(&self.target, &self.bound.token_type, self.bound.key_id.as_deref());
+        self.key = self.bound.name();
     }
 }
 
@@ -175,8 +188,9 @@ pub(crate) fn resolve(req: &TokenRequest) -> Result<Resolved> {
     let target = target_for(req, &profile)?;
     let cache = if req.no_cache { None } else { existing_cache() };
     let identity = identity::of(&profile, cache.as_ref())?;
-    let key = identity.key(&target);
-    Ok(Resolved { profile, target, identity, key, cache })
+    let bound = identity.binding(&target, cache::BEARER, None);
+    let key = bound.name();
+    Ok(Resolved { profile, target, identity, bound, key, cache })
 }
 
 /// The cache directory when it already exists (resolving never creates it).
@@ -254,7 +268,7 @@ fn get_token_here(req: &TokenRequest, r: Resolved, prompt: Option<Prompt>) -> Re
     let now = clock::now();
     let mut stale: Option<TokenEntry> = None;
     match &cache {
-        Some(c) if !req.force_refresh && req.claims.is_none() => match fresh(c, &r.key, req.min_validity, now)? {
+        Some(c) if !req.force_refresh && req.claims.is_none() => match fresh(c, &r.key, &r.bound, req.min_validity, now)? {
             Lookup::Fresh(e) => {
                 trace!(1, "cache hit {} ({}s left)", r.key, e.expires_on - now);
                 return Ok(credential_from_entry(e, &r.profile.name, true));
@@ -283,7 +297,7 @@ fn get_token_here(req: &TokenRequest, r: Resolved, prompt: Option<Prompt>) -> Re
         None => None,
     };
     if let (Some(c), false, None) = (&cache, req.force_refresh, &req.claims)
-        && let Lookup::Fresh(e) = fresh(c, &r.key, req.min_validity, clock::now())?
+        && let Lookup::Fresh(e) = fresh(c, &r.key, &r.bound, req.min_validity, clock::now())?
     {
         trace!(1, "another process stored {} while we waited", r.key);
         return Ok(credential_from_entry(e, &r.profile.name, true));
@@ -358,7 +372,7 @@ pub(crate) fn forget_resolved(req: &TokenRequest, r: Resolved, rejected: Option<
     }
     let Some(cache) = open_cache(req)? else { return Ok(false) };
     let _lock = cache.lock(&r.key, req.timeout)?;
-    let Some(entry) = cache.read::<TokenEntry>(&r.key)? else { return Ok(false) };
+    let Some(entry) = cache.read::<TokenEntry>(&r.key)?.filter(|e| r.bound.admits(e.bound.as_ref(), &r.key)) else { return Ok(false) };
     if rejected.is_some_and(|fp| fp != fingerprint(entry.access_token.expose())) {
         trace!(1, "the rejected credential is not our cached token; keeping it");
         return Ok(false);
@@ -372,17 +386,40 @@ pub(crate) fn fingerprint(token: &str) -> String {
     ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Removes cached access tokens that `select` selects; returns how many.
+/// Removes cached access tokens that `select` selects; returns how many. An entry that
+/// does not say what it was stored for, or is not under its own name, says nothing
+/// `select` could trust: it goes too.
 pub(crate) fn forget_tokens(cache: &Cache, select: impl Fn(&TokenEntry) -> bool) -> Result<usize> {
     let mut n = 0;
     for name in cache.list("at-")? {
         if let Some(e) = cache.read::<TokenEntry>(&name)?
-            && select(&e) && cache.remove(&name)?
+            && (!under_own_name(&e, &name) || select(&e))
+            && cache.remove(&name)?
         {
             n += 1;
         }
     }
     Ok(n)
+}
+
+/// The cached access tokens, each under the name its binding gives it (for `status`);
+/// an entry elsewhere (renamed, copied, from before bindings) is left out, with a `-v` line.
+pub(crate) fn cached_tokens(cache: &Cache) -> Result<Vec<TokenEntry>> {
+    let mut out = Vec::new();
+    for name in cache.list("at-")? {
+        if let Some(e) = cache.read::<TokenEntry>(&name)?.filter(|e| under_own_name(e, &name)) {
+            out.push(e);
+        }
+    }
+    Ok(out)
+}
+
+fn under_own_name(e: &TokenEntry, name: &str) -> bool {
+    let own = e.bound.as_ref().is_some_and(|b| b.name() == name);
+    if !own {
+        trace!(1, "cache entry {name} is not under the name of what it was stored for; ignoring it");
+    }
+    own
 }
 
 /// Decides whether a flow may show a prompt on stderr.
@@ -403,12 +440,16 @@ pub(crate) enum Lookup {
     Miss(&'static str),
 }
 
-pub(crate) fn fresh(cache: &Cache, key: &str, min_validity: i64, now: i64) -> Result<Lookup> {
+/// The entry at `key` when it was stored for `bound` and is fresh enough.
+pub(crate) fn fresh(cache: &Cache, key: &str, bound: &cache::Binding, min_validity: i64, now: i64) -> Result<Lookup> {
     let Some(entry) = cache.read::<TokenEntry>(key)? else {
         return Ok(Lookup::Miss("no entry"));
     };
     if entry.v != 1 {
         return Ok(Lookup::Miss("entry from another version"));
+    }
+    if !bound.admits(entry.bound.as_ref(), key) {
+        return Ok(Lookup::Miss("entry stored for another request"));
     }
     if entry.expires_on - now <= min_validity {
         return Ok(Lookup::Miss("expires too soon"));
@@ -442,6 +483,7 @@ pub(crate) fn entry_from_reply(r: &Resolved, reply: TokenReply) -> TokenEntry {
         client_id: claims.appid.or(claims.azp).unwrap_or_else(|| r.profile.client_id.clone()),
         identity: r.identity.who.clone(),
         cached_at: clock::now(),
+        bound: Some(r.bound.clone()),
     }
 }
 

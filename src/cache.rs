@@ -6,8 +6,8 @@
 use crate::error::{Error, Result};
 use crate::fs::{self, Access, Cause, Durability, FsError, LockError};
 use crate::log::{trace, warn};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -190,6 +190,74 @@ pub(crate) fn check_private(path: &Path, meta: &std::fs::Metadata, is_dir: bool)
     })
 }
 
+/// The token type of a plain access token (`Binding::token_type`).
+pub(crate) const BEARER: &str = "bearer";
+
+/// What a cached token was minted for, stored in its entry and compared with the request
+/// on every read: an entry answers only the request it was stored for, whatever its file
+/// is called (a file renamed or copied onto another's name is a miss, never an answer).
+/// Key-bound token kinds (`ssh-cert`, `pop`) name their key in `key_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Binding {
+    /// `bearer`, or a key-bound kind (`ssh-cert`, `pop`).
+    pub token_type: String,
+    /// The public key a key-bound token is bound to (its `kid`); None for bearer tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// The authority host (`-` for managed identity: the platform's).
+    pub authority: String,
+    pub tenant: String,
+    pub client_id: String,
+    /// Which principal of that client (`flows::identity`'s `who`).
+    pub identity: String,
+    /// `v1` or `v2`.
+    pub endpoint: String,
+    /// The scopes or resource, as the key sees them (`Target::key`).
+    pub target: String,
+}
+
+impl Binding {
+    /// The entry's file name: a digest of everything it is bound to.
+    pub(crate) fn name(&self) -> String {
+        let key_id = self.key_id.as_deref().unwrap_or("");
+        key_name("at", &["3", &self.token_type, key_id, &self.authority, &self.tenant, &self.client_id, &self.identity, &self.endpoint, &self.target])
+    }
+
+    /// Is a stored entry's binding (`stored`) this one? Says why not on `-v`.
+    pub(crate) fn admits(&self, stored: Option<&Binding>, name: &str) -> bool {
+        match stored {
+            Some(b) if b == self => true,
+            Some(b) => {
+                trace!(1, "cache entry {name} was stored for another request ({}); treating as a miss", b.differs_in(self));
+                false
+            }
+            None => {
+                trace!(1, "cache entry {name} does not say what it was stored for; treating as a miss");
+                false
+            }
+        }
+    }
+
+    /// The first part in which two bindings differ (for the trace line; names no token).
+    fn differs_in(&self, other: &Binding) -> &'static str {
+        if self.token_type != other.token_type || self.key_id != other.key_id {
+            "token type"
+        } else if self.authority != other.authority {
+            "authority"
+        } else if self.tenant != other.tenant {
+            "tenant"
+        } else if self.client_id != other.client_id {
+            "client"
+        } else if self.identity != other.identity {
+            "identity"
+        } else if self.endpoint != other.endpoint {
+            "endpoint"
+        } else {
+            "scopes or resource"
+        }
+    }
+}
+
 /// A stable, file-name-safe key: the SHA-256 of the key material, hex, prefixed by kind.
 pub(crate) fn key_name(kind: &str, material: &[&str]) -> String {
     let joined = serde_json::to_string(material).unwrap_or_default();
@@ -262,6 +330,29 @@ mod tests {
         // No temp file is left behind.
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_binding_admits_only_itself_and_names_each_token_type_apart() {
+        let bearer = Binding {
+            token_type: BEARER.into(),
+            key_id: None,
+            authority: "https://login.microsoftonline.com".into(),
+            tenant: "t".into(),
+            client_id: "c".into(),
+            identity: "app".into(),
+            endpoint: "v2".into(),
+            target: "https://graph.microsoft.com/.default".into(),
+        };
+        let ssh = Binding { token_type: "ssh-cert".into(), key_id: Some("kid".into()), ..bearer.clone() };
+        let arm = Binding { target: "https://management.azure.com//.default".into(), ..bearer.clone() };
+        assert!(bearer.admits(Some(&bearer.clone()), "n"));
+        assert!(!bearer.admits(None, "n"), "an entry that does not say what it is for is a miss");
+        assert!(!bearer.admits(Some(&arm), "n"));
+        assert!(!bearer.admits(Some(&ssh), "n"));
+        assert_ne!(bearer.name(), ssh.name());
+        assert_ne!(bearer.name(), arm.name());
+        assert_ne!(ssh.name(), Binding { key_id: Some("other".into()), ..ssh.clone() }.name());
     }
 
     #[test]

@@ -65,7 +65,7 @@ pub(crate) fn wait(req: &TokenRequest, first: Error, limit: Duration) -> Result<
         std::thread::sleep(POLL.min(left));
         if !req.force_refresh
             && req.claims.is_none()
-            && let Lookup::Fresh(e) = broker::fresh(&cache, &r.key, req.min_validity, clock::now())?
+            && let Lookup::Fresh(e) = broker::fresh(&cache, &r.key, &r.bound, req.min_validity, clock::now())?
         {
             trace!(1, "another process stored {} while we waited", r.key);
             return Ok(broker::credential_from_entry(e, &r.profile.name, true));

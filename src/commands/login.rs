@@ -59,7 +59,7 @@ pub(crate) fn run(args: &LoginArgs) -> Result<ExitCode> {
     let cache = open_cache()?;
     let keyed = |r: &mut broker::Resolved| -> Result<()> {
         r.identity = identity::of(chain.as_ref().unwrap_or(&r.profile), Some(&cache))?;
-        r.key = r.identity.key(&r.target);
+        r.rebind();
         Ok(())
     };
     keyed(&mut r)?;
@@ -166,6 +166,7 @@ mod tests {
             client_id: "c".into(),
             identity: "user:p".into(),
             cached_at: 0,
+            bound: None,
         };
         let ann_b = link("ann.home", "ann@x", "tb");
         // Ann's first sign-in at B: her tokens at A stay.

@@ -137,14 +137,10 @@ pub(crate) fn run(args: &StatusArgs) -> Result<ExitCode> {
         Ok(d) if d.exists() => Some(Cache::open(d)?),
         _ => None,
     };
-    let mut tokens: Vec<TokenEntry> = Vec::new();
-    if let Some(c) = &cache {
-        for name in c.list("at-")? {
-            if let Some(e) = c.read::<TokenEntry>(&name)? {
-                tokens.push(e);
-            }
-        }
-    }
+    let mut tokens: Vec<TokenEntry> = match &cache {
+        Some(c) => broker::cached_tokens(c)?,
+        None => Vec::new(),
+    };
     tokens.sort_by(|a, b| (&a.profile, &a.resource, &a.scopes).cmp(&(&b.profile, &b.resource, &b.scopes)));
     let mut names: Vec<(String, bool)> = file.profiles.keys().map(|n| (n.clone(), true)).collect();
     if !names.iter().any(|(n, _)| n == "default") {

@@ -31,13 +31,24 @@ pub(crate) struct Identity {
 }
 
 impl Identity {
-    /// The access token's cache name for `target`.
-    pub(crate) fn key(&self, target: &Target) -> String {
+    /// What a token of `token_type` (`cache::BEARER`, or a key-bound kind with its
+    /// `key_id`) for `target` is minted for: its cache entry's binding, whose `name()` is
+    /// the entry's file name.
+    pub(crate) fn binding(&self, target: &Target, token_type: &str, key_id: Option<&str>) -> cache::Binding {
         let endpoint = match self.endpoint {
             Endpoint::V1 => "v1",
             Endpoint::V2 => "v2",
         };
-        cache::key_name("at", &["2", &self.authority, &self.tenant, &self.client_id, &self.who, endpoint, &target.key()])
+        cache::Binding {
+            token_type: token_type.to_string(),
+            key_id: key_id.map(str::to_string),
+            authority: self.authority.clone(),
+            tenant: self.tenant.clone(),
+            client_id: self.client_id.clone(),
+            identity: self.who.clone(),
+            endpoint: endpoint.to_string(),
+            target: target.key(),
+        }
     }
 }
 

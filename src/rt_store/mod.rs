@@ -119,8 +119,19 @@ pub(crate) fn link_name(profile: &Profile) -> String {
     )
 }
 
+/// The profile's link, when the file under its name was written for it: the profile, at
+/// its authority, tenant and client (a link renamed onto another's name is no link).
 pub(crate) fn linked(cache: &Cache, profile: &Profile) -> Result<Option<AccountLink>> {
-    Ok(cache.read::<AccountLink>(&link_name(profile))?.filter(|l| l.v == 1 && l.profile == profile.name))
+    let name = link_name(profile);
+    let same = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+    Ok(cache.read::<AccountLink>(&name)?.filter(|l| l.v == 1).filter(|l| {
+        let k = &l.key;
+        let ours = l.profile == profile.name && same(&k.authority, &profile.authority.host) && same(&k.tenant, &profile.authority.tenant) && same(&k.client_id, &profile.client_id);
+        if !ours {
+            crate::log::trace!(1, "account link {name} was written for another profile or account; ignoring it");
+        }
+        ours
+    }))
 }
 
 /// Every link in the cache (for `status` and `logout --all`).
@@ -269,8 +280,11 @@ struct FamilyRefusal {
 /// Entra refused (within the last day) to let the profile's client spend `lender`'s family
 /// refresh token at the profile's tenant: skip the borrow without asking again.
 pub(crate) fn family_refused(cache: &Cache, profile: &Profile, lender: &str) -> bool {
+    let same = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
     matches!(cache.read::<FamilyRefusal>(&family_refusal_name(profile, lender)),
-        Ok(Some(r)) if r.v == 1 && (0..FAMILY_REFUSAL_TTL).contains(&(clock::now() - r.refused_at)))
+        Ok(Some(r)) if r.v == 1 && (0..FAMILY_REFUSAL_TTL).contains(&(clock::now() - r.refused_at))
+            && same(&r.lender_client_id, lender) && same(&r.client_id, &profile.client_id)
+            && same(&r.authority, &profile.authority.host) && same(&r.tenant, &profile.authority.tenant))
 }
 
 /// Remembers that Entra refused the family borrow (see `family_refused`).
@@ -295,7 +309,7 @@ fn signed_out_name(profile: &Profile) -> String {
 }
 
 pub(crate) fn signed_out(cache: &Cache, profile: &Profile) -> bool {
-    matches!(cache.read::<serde_json::Value>(&signed_out_name(profile)), Ok(Some(_)))
+    matches!(cache.read::<serde_json::Value>(&signed_out_name(profile)), Ok(Some(v)) if v["profile"] == profile.name.as_str())
 }
 
 /// Who a token answer is for, from client_info (`{uid,utid}`), else the id token's or

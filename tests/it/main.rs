@@ -18,6 +18,7 @@ mod agent_confirm;
 mod azure_cli;
 mod azure_cli_auto;
 mod azure_pipelines;
+mod cache_trust;
 mod bazel;
 mod cargo;
 #[cfg(unix)]

@@ -1,0 +1,96 @@
+//! A cached token answers only the request it was minted for, whatever its file is called:
+//! another local user who can rename files in a shared cache directory (or swap the whole
+//! directory) must never make `get-token -r graph` answer with an ARM token.
+
+use crate::support;
+use crate::support::{MockAuthority, Sandbox, run_with_stdin, stderr};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const TENANT: &str = "contoso.test";
+const APP: &str = "77777777-7777-7777-7777-777777777777";
+const SECRET: &str = "trust~secret~value";
+
+fn setup() -> (MockAuthority, Sandbox) {
+    support::client_credentials_setup(TENANT, APP, SECRET)
+}
+
+fn get(sb: &Sandbox, resource: &str, cache: &Path) -> Command {
+    let mut c = sb.cmd();
+    c.env("CI_SECRET", SECRET).env("ENTRA_TOKEN_CACHE_DIR", cache).args(["get-token", "-v", "-p", "ci", "-r", resource, "--timeout", "20s"]);
+    c
+}
+
+/// Runs `get-token -r resource` with the cache at `cache`: the token printed and stderr.
+fn token(sb: &Sandbox, resource: &str, cache: &Path) -> (String, String) {
+    let out = run_with_stdin(get(sb, resource, cache), "");
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    (String::from_utf8_lossy(&out.stdout).trim().to_string(), stderr(&out))
+}
+
+/// The access-token entry in `cache` whose resource starts with `resource`.
+fn entry_for(cache: &Path, resource: &str) -> PathBuf {
+    for e in std::fs::read_dir(cache).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        if name.starts_with("at-") && name.ends_with(".json") {
+            let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+            if v["resource"].as_str().is_some_and(|r| r.starts_with(resource)) {
+                return p;
+            }
+        }
+    }
+    panic!("no entry for {resource} in {}", cache.display());
+}
+
+#[test]
+fn an_entry_renamed_onto_another_requests_name_is_a_miss() {
+    let (mock, sb) = setup();
+    let cache = sb.path("cache");
+    let (arm, _) = token(&sb, "arm", &cache);
+    let (graph, _) = token(&sb, "graph", &cache);
+    assert_ne!(arm, graph);
+    // Another user who can rename files in the directory puts the ARM entry under graph's name.
+    let graph_entry = entry_for(&cache, "https://graph.microsoft.com");
+    std::fs::rename(entry_for(&cache, "https://management.azure.com"), &graph_entry).unwrap();
+    // `status` lists no token under a name that is not its own.
+    let listed = status(&sb, &cache);
+    assert!(!listed.contains("management.azure.com"), "status lists the misplaced ARM token: {listed}");
+    let before = mock.token_requests();
+    let (answer, err) = token(&sb, "graph", &cache);
+    assert_ne!(answer, arm, "the ARM token answered a request for graph; stderr: {err}");
+    assert_eq!(mock.token_requests(), before + 1, "a graph token is fetched anew");
+    assert!(err.contains("stored for another request"), "-v says why the entry was not served: {err}");
+    // The entry under graph's name is graph's again, and answers from the cache.
+    let (again, err) = token(&sb, "graph", &cache);
+    assert_eq!(again, answer, "{err}");
+    assert_eq!(mock.token_requests(), before + 1);
+    assert!(status(&sb, &cache).contains("graph.microsoft.com"), "status lists the graph token");
+}
+
+fn status(sb: &Sandbox, cache: &Path) -> String {
+    let mut c = sb.cmd();
+    c.env("ENTRA_TOKEN_CACHE_DIR", cache).args(["status", "--output", "json"]);
+    let out = run_with_stdin(c, "");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_swapped_cache_directory_answers_only_what_its_entries_were_minted_for() {
+    let (mock, sb) = setup();
+    let cache = sb.path("cache");
+    let other = sb.path("other");
+    let (graph, _) = token(&sb, "graph", &cache);
+    // A second directory of ours holding an ARM token, planted under graph's name, is
+    // swapped in for the cache directory.
+    let (arm, _) = token(&sb, "arm", &other);
+    std::fs::rename(entry_for(&other, "https://management.azure.com"), other.join(entry_for(&cache, "https://graph.microsoft.com").file_name().unwrap())).unwrap();
+    std::fs::rename(&cache, sb.path("cache.away")).unwrap();
+    std::fs::rename(&other, &cache).unwrap();
+    let before = mock.token_requests();
+    let (answer, err) = token(&sb, "graph", &cache);
+    assert_ne!(answer, arm, "the ARM token answered a request for graph; stderr: {err}");
+    assert_ne!(answer, graph);
+    assert_eq!(mock.token_requests(), before + 1, "{err}");
+}
