@@ -92,6 +92,8 @@ pub(crate) enum Command {
     Status(crate::commands::status::StatusArgs),
     /// The token cache (`cache list` is `status`).
     Cache(crate::commands::status::CacheArgs),
+    /// Run a command with a fresh token in its environment (and optionally a file kept fresh).
+    Exec(crate::commands::exec::ExecArgs),
 }
 
 /// The subcommands tools run on every command (kubectl, git, scripts), parsed with their

@@ -12,7 +12,7 @@
 //! 5. rt_store: signed-in people and their refresh tokens, in a file or the OS keyring
 //! 6. config, config_errors, authority, oauth, http, jwt: profiles, clouds, the token endpoint's wire format, HTTP
 //! 7. cache: the token files, locked, atomic and private
-//! 8. fs, at_rest, console, peer, notify, os_secret: the platform: file-system chokepoint, sealing at rest, the person's console, local peers' uids, desktop notifications, secrets other programs keep in the OS store
+//! 8. fs, at_rest, console, peer, notify, os_secret, child: the platform: file-system chokepoint, sealing at rest, the person's console, local peers' uids, desktop notifications, secrets other programs keep in the OS store, signals passed on to a program we run
 //! 9. env, error, suggest, clock, log, secret: variable names and ambient lookups, errors and "did you mean", time, stderr, redaction
 
 mod acr;
@@ -21,6 +21,7 @@ mod at_rest;
 mod authority;
 mod broker;
 mod cache;
+mod child;
 mod cli;
 mod clock;
 mod commands;
@@ -100,6 +101,7 @@ pub fn run_with(args: Vec<std::ffi::OsString>) -> ExitCode {
         Some(cli::Command::Logout(args)) => commands::logout::run(args),
         Some(cli::Command::Refresh(args)) => commands::refresh::run(args),
         Some(cli::Command::Inspect(args)) => commands::inspect::run(args),
+        Some(cli::Command::Exec(args)) => commands::exec::run(args),
         Some(cli::Command::Status(args)) | Some(cli::Command::Cache(commands::status::CacheArgs { command: commands::status::CacheCommand::List(args) })) => commands::status::run(args),
         None if std::io::stdin().is_terminal() => {
             use clap::CommandFactory;

@@ -3,6 +3,7 @@
 #[cfg(unix)]
 pub(crate) mod agent;
 pub(crate) mod doctor;
+pub(crate) mod exec;
 pub(crate) mod generate;
 pub(crate) mod get_token;
 pub(crate) mod inspect;

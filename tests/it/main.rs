@@ -29,6 +29,8 @@ mod docker;
 #[cfg(unix)]
 mod docker_agent;
 mod doctor;
+#[cfg(unix)]
+mod exec;
 mod faults;
 #[cfg(unix)]
 mod filesystem;
