@@ -27,9 +27,46 @@ pub(crate) struct ManArgs {
 pub(crate) fn completions(args: &CompletionsArgs) -> Result<ExitCode> {
     let mut buf = Vec::new();
     clap_complete::generate(args.shell, &mut Cli::command(), "entra-token", &mut buf);
+    if args.shell == clap_complete::Shell::Bash {
+        buf = bash_fixed(&String::from_utf8_lossy(&buf)).into_bytes();
+    }
     crate::protocols::write_stdout(&buf)?;
     Ok(ExitCode::SUCCESS)
 }
+
+/// clap_complete's bash script for a name with a hyphen: its word loop names the state
+/// `entra__token__subcmd__…`, but the branches that offer each subcommand's flags are
+/// spelt `entra__subcmd__token__subcmd__…` (the hyphen of the binary's name mangled as a
+/// subcommand separator), so none ever matched and only the first word completed. The
+/// branches are renamed to match, and a wrapper completes profile names after
+/// `-p`/`--profile` (from `entra-token profile list`) before handing over to clap's function.
+fn bash_fixed(script: &str) -> String {
+    let mut out = script.replace("entra__subcmd__token", "entra__token");
+    out.push_str(BASH_PROFILES);
+    out
+}
+
+const BASH_PROFILES: &str = r#"
+# Profile names after -p/--profile, from the config (entra-token profile list).
+_entra__token_profiles() {
+    local cur="${COMP_WORDS[COMP_CWORD]}" prev="" line names=()
+    if [[ ${COMP_CWORD} -gt 0 ]]; then prev="${COMP_WORDS[COMP_CWORD-1]}"; fi
+    if [[ "$prev" == "-p" || "$prev" == "--profile" ]]; then
+        while read -r line; do
+            line="${line#\* }"
+            names+=("${line%% *}")
+        done < <("$1" profile list 2>/dev/null)
+        COMPREPLY=( $(compgen -W "${names[*]}" -- "${cur}") )
+        return 0
+    fi
+    _entra__token "$@"
+}
+if [[ "${BASH_VERSINFO[0]}" -eq 4 && "${BASH_VERSINFO[1]}" -ge 4 || "${BASH_VERSINFO[0]}" -gt 4 ]]; then
+    complete -F _entra__token_profiles -o nosort -o bashdefault -o default entra-token
+else
+    complete -F _entra__token_profiles -o bashdefault -o default entra-token
+fi
+"#;
 
 /// The man page on stdout (`entra-token man | man -l -`), or all pages into `--dir`.
 pub(crate) fn man(args: &ManArgs) -> Result<ExitCode> {

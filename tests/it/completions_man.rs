@@ -84,6 +84,43 @@ fn completion_scripts_parse_and_know_every_subcommand() {
     assert_eq!(run(cmd).status.code(), Some(1), "an unknown shell is bad input");
 }
 
+/// Bash completes past the first word: a subcommand's flags (`get-token --pro<TAB>`, with a
+/// hyphen in the subcommand's name) and, after `--profile`/`-p`, the config's profile
+/// names, in the real bash with the script sourced as the README installs it.
+#[test]
+fn bash_completes_flags_of_subcommands_and_profile_names() {
+    let sb = Sandbox::new();
+    sb.write_config("[profiles.work]\nflow = \"device-code\"\n[profiles.ci]\nflow = \"device-code\"\n");
+    sb.link("entra-token");
+    let script = sb.write_file("entra-token.bash", stdout_of(&sb, &["completions", "bash"]));
+    let complete = |line: &str| -> Vec<String> {
+        // What bash's programmable completion does at the end of `line`: COMP_WORDS, then
+        // the function `complete -p` registered, called as `f CMD CUR PREV`.
+        let words: Vec<&str> = if line.ends_with(' ') { line.split_whitespace().chain([""]).collect() } else { line.split_whitespace().collect() };
+        let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+        let (cur, prev) = (words[words.len() - 1], words[words.len() - 2]);
+        let probe = format!(
+            "source '{}'\nf=$(complete -p entra-token | sed 's/.*-F \\([^ ]*\\).*/\\1/')\nCOMP_WORDS=({}); COMP_CWORD={}; COMP_LINE='{line}'; COMP_POINT=${{#COMP_LINE}}\n\"$f\" entra-token '{cur}' '{prev}'\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+            script.display(),
+            quoted.join(" "),
+            words.len() - 1
+        );
+        let mut cmd = sb.tool_with_links("bash");
+        cmd.args(["--norc", "--noprofile", "-c", &probe]);
+        let out = run(cmd);
+        assert!(out.status.success(), "{line}: {}", String::from_utf8_lossy(&out.stderr));
+        let mut got: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.is_empty()).map(str::to_string).collect();
+        got.sort();
+        got
+    };
+    assert_eq!(complete("entra-token pro"), ["profile"]);
+    assert_eq!(complete("entra-token get-token --pro"), ["--profile"]);
+    assert_eq!(complete("entra-token get-token --min-v"), ["--min-validity"]);
+    assert_eq!(complete("entra-token setup kubectl --cont"), ["--context"]);
+    assert_eq!(complete("entra-token get-token --profile "), ["ci", "default", "work"]);
+    assert_eq!(complete("entra-token login -p w"), ["work"]);
+}
+
 #[test]
 fn man_page_renders_and_names_every_subcommand() {
     let sb = Sandbox::new();
