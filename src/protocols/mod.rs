@@ -10,6 +10,7 @@ pub(crate) mod docker;
 pub(crate) mod git;
 pub(crate) mod kubectl;
 pub(crate) mod native;
+pub(crate) mod nuget;
 
 use crate::error::{Error, Result};
 use std::ffi::OsString;
@@ -24,6 +25,11 @@ pub(crate) fn multicall(args: &[OsString]) -> Option<Result<ExitCode>> {
     if args.iter().skip(1).any(|a| a == "--cargo-plugin") {
         return Some(cargo::serve());
     }
+    // NuGet runs a plugin with `-Plugin`; nuget.exe and MSBuild (.NET Framework) run the
+    // file a plugin path names as it is, whatever its name.
+    if args.get(1).is_some_and(|a| a.eq_ignore_ascii_case("-plugin")) {
+        return Some(nuget::serve::serve());
+    }
     let argv0 = args.first().map(std::path::Path::new)?;
     let name = argv0.file_stem()?.to_str()?;
     // Windows names are case-insensitive: `cmd` may start us as `AZ.EXE`.
@@ -36,6 +42,7 @@ pub(crate) fn multicall(args: &[OsString]) -> Option<Result<ExitCode>> {
         "azd" => Some(azd::run(rest())),
         "entra-token-bazel" => Some(bazel::run(first())),
         "docker-credential-entra-token" => Some(docker::run(first())),
+        "nuget-plugin-entra-token" => Some(nuget::serve::run(args)),
         _ => None,
     }
 }

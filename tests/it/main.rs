@@ -45,6 +45,7 @@ mod machine_sources;
 mod mock_authority;
 #[cfg(unix)]
 mod no_prompt;
+mod nuget;
 #[cfg(unix)]
 mod packages;
 mod process_death;

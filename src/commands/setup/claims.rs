@@ -15,6 +15,8 @@ pub(crate) enum Tool {
     Cargo,
     Bazel,
     Docker,
+    /// A package manager asking for a feed (NuGet, npm, Maven).
+    Feed,
 }
 
 /// One `urls` entry of one profile.
@@ -46,7 +48,7 @@ impl Claim {
             Tool::Docker => self.is_registry(),
             // Azure Artifacts' feeds are no git remotes.
             Tool::Git => !self.is_registry() && !artifacts(host),
-            Tool::Cargo => !self.is_registry(),
+            Tool::Cargo | Tool::Feed => !self.is_registry(),
             // Bazel fetches from caches and download servers, not Azure DevOps' git or feeds.
             Tool::Bazel => !self.is_registry() && !azure_devops(host),
         }

@@ -18,6 +18,7 @@ pub(crate) const LINKS: &[(&str, &str)] = &[
     ("azd", "Azure Developer CLI stand-in: azd auth token (shadows a real azd earlier on PATH)"),
     ("docker-credential-entra-token", "docker: \"credHelpers\": {\"<registry>\": \"entra-token\"}"),
     ("entra-token-bazel", "bazel: --credential_helper=…/entra-token-bazel"),
+    ("nuget-plugin-entra-token", "NuGet: a credential plugin found on PATH (or NUGET_PLUGIN_PATHS)"),
 ];
 
 #[derive(Debug, Args)]

@@ -13,6 +13,7 @@ pub(crate) mod git;
 pub(crate) mod kubectl;
 pub(crate) mod kubelogin;
 pub(crate) mod links;
+pub(crate) mod nuget;
 
 use crate::error::{Error, Result};
 use crate::log::warn;
@@ -45,6 +46,8 @@ pub(crate) enum SetupTarget {
     Bazel(bazel::BazelSetupArgs),
     /// The `docker-credential-entra-token` link and `credHelpers` in Docker's config.json.
     Docker(docker::DockerSetupArgs),
+    /// The `nuget-plugin-entra-token` link NuGet (dotnet, nuget.exe, MSBuild) runs as a credential plugin.
+    Nuget(nuget::NugetSetupArgs),
 }
 
 pub(crate) fn run(args: &SetupArgs) -> Result<ExitCode> {
@@ -57,6 +60,7 @@ pub(crate) fn run(args: &SetupArgs) -> Result<ExitCode> {
         SetupTarget::Azd(a) => azd::run(a),
         SetupTarget::Bazel(a) => bazel::run(a),
         SetupTarget::Docker(a) => docker::run(a),
+        SetupTarget::Nuget(a) => nuget::run(a),
     }
 }
 
