@@ -18,6 +18,21 @@ pub(crate) fn cloud_host(cloud: &str) -> Result<&'static str> {
     }
 }
 
+/// The scope Entra issues SSH certificates for, in the cloud of `authority_host`: its
+/// "PAS" service (public `pas.windows.net`; China `pas.chinacloudapi.cn`, US Government
+/// `pasff.usgovcloudapi.net`, as az's ssh extension names them). Any other host (a
+/// stand-in on loopback, a private cloud) gets the public one.
+pub(crate) fn ssh_cert_scope(authority_host: &str) -> &'static str {
+    let host = authority_host.to_ascii_lowercase();
+    if host.contains(".chinacloudapi.cn") {
+        "https://pas.chinacloudapi.cn/CheckMyAccess/Linux/.default"
+    } else if host.contains(".microsoftonline.us") {
+        "https://pasff.usgovcloudapi.net/CheckMyAccess/Linux/.default"
+    } else {
+        "https://pas.windows.net/CheckMyAccess/Linux/.default"
+    }
+}
+
 /// Which token endpoint dialect a profile speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -260,6 +275,14 @@ pub(crate) fn resolve_resource(input: &str) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ssh_certificates_come_from_the_ssh_service_of_the_profiles_cloud() {
+        assert_eq!(ssh_cert_scope(PUBLIC_HOST), "https://pas.windows.net/CheckMyAccess/Linux/.default");
+        assert_eq!(ssh_cert_scope(cloud_host("china").unwrap()), "https://pas.chinacloudapi.cn/CheckMyAccess/Linux/.default");
+        assert_eq!(ssh_cert_scope(cloud_host("usgov").unwrap()), "https://pasff.usgovcloudapi.net/CheckMyAccess/Linux/.default");
+        assert_eq!(ssh_cert_scope("http://127.0.0.1:8080"), "https://pas.windows.net/CheckMyAccess/Linux/.default");
+    }
 
     #[test]
     fn default_scope_keeps_trailing_slash() {

@@ -12,7 +12,7 @@ use crate::flows::identity::{self, Identity};
 use crate::flows::{self, FlowCtx, Prompt};
 use crate::http::Http;
 use crate::log::{trace, warn};
-use crate::oauth::TokenReply;
+use crate::oauth::{Binding, TokenReply};
 use crate::secret::Secret;
 use serde::{Deserialize, Serialize};
 use std::io::IsTerminal;
@@ -53,6 +53,9 @@ pub(crate) struct TokenRequest {
     /// token from ACR's exchange of this request's Entra token (`crate::acr`), not the
     /// Entra token itself.
     pub registry: Option<String>,
+    /// What the token is bound to: a bearer token (the default) or an SSH certificate for
+    /// a public key. Part of the cache binding; every new answer passes `Binding::check`.
+    pub binding: Binding,
 }
 
 impl Default for TokenRequest {
@@ -73,6 +76,7 @@ impl Default for TokenRequest {
             wait_for_login: None,
             docker: false,
             registry: None,
+            binding: Binding::Bearer,
         }
     }
 }
@@ -153,6 +157,8 @@ pub(crate) struct Resolved {
     pub bound: cache::Binding,
     /// `bound`'s file name in the cache.
     pub key: String,
+    /// What the request asks the token to be bound to (the flows send it; `bound` records it).
+    pub binding: Binding,
     /// The cache directory resolving found (already checked), so the lookup does not open
     /// it again; None under `--no-cache` or before it exists.
     pub cache: Option<Cache>,
@@ -188,9 +194,9 @@ pub(crate) fn resolve(req: &TokenRequest) -> Result<Resolved> {
     let target = target_for(req, &profile)?;
     let cache = if req.no_cache { None } else { existing_cache() };
     let identity = identity::of(&profile, cache.as_ref())?;
-    let bound = identity.binding(&target, cache::BEARER, None);
+    let bound = identity.binding(&target, req.binding.cache_type(), req.binding.key_id());
     let key = bound.name();
-    Ok(Resolved { profile, target, identity, bound, key, cache })
+    Ok(Resolved { profile, target, identity, bound, key, binding: req.binding.clone(), cache })
 }
 
 /// The cache directory when it already exists (resolving never creates it).
@@ -199,6 +205,13 @@ pub(crate) fn existing_cache() -> Option<Cache> {
 }
 
 fn target_for(req: &TokenRequest, profile: &Profile) -> Result<Target> {
+    // An SSH certificate is for Entra's SSH service of the profile's cloud, nothing else.
+    if req.binding != Binding::Bearer {
+        if req.resource.is_some() || req.scopes.as_ref().is_some_and(|s| !s.is_empty()) {
+            return Err(Error::bad_input(format!("an {} is for Entra's SSH service only: give no resource or scopes with it", req.binding.token_type())));
+        }
+        return Target::from_scopes(&[crate::authority::ssh_cert_scope(&profile.authority.host)]);
+    }
     if let Some(scopes) = req.scopes.as_ref().filter(|s| !s.is_empty()) {
         if req.resource.is_some() {
             return Err(Error::bad_input("give either a resource or scopes, not both"));
@@ -304,9 +317,9 @@ fn get_token_here(req: &TokenRequest, r: Resolved, prompt: Option<Prompt>) -> Re
     }
     let http = Http::new();
     let prompt = prompt.unwrap_or_else(|| prompt_for(req, &r.profile));
-    let ctx = FlowCtx { profile: &r.profile, target: &r.target, http: &http, deadline, claims: req.claims.as_deref(), cache: cache.as_ref(), prompt };
+    let ctx = FlowCtx { profile: &r.profile, target: &r.target, http: &http, deadline, claims: req.claims.as_deref(), cache: cache.as_ref(), prompt, binding: &r.binding };
     trace!(1, "acquiring through flow {} for {}", r.profile.flow.name(), r.target.key());
-    let reply = match flows::acquire(&ctx) {
+    let reply = match flows::acquire(&ctx).and_then(|reply| bound_as_asked(&r.binding, reply)) {
         Ok(reply) => reply,
         Err(e) => {
             if let Some(entry) = stale.filter(|s| s.expires_on - clock::now() > req.min_validity) {
@@ -345,8 +358,8 @@ pub(crate) fn acquire_locked(
 ) -> Result<TokenEntry> {
     let _lock = cache.lock(&r.key, deadline.remaining())?;
     let http = Http::new();
-    let ctx = FlowCtx { profile: &r.profile, target: &r.target, http: &http, deadline, claims, cache: Some(cache), prompt };
-    let reply = acquire(&ctx)?;
+    let ctx = FlowCtx { profile: &r.profile, target: &r.target, http: &http, deadline, claims, cache: Some(cache), prompt, binding: &r.binding };
+    let reply = bound_as_asked(&r.binding, acquire(&ctx)?)?;
     rekey(r)?;
     let entry = entry_from_reply(r, reply);
     if let Err(e) = cache.write(&r.key, &entry) {
@@ -458,6 +471,17 @@ pub(crate) fn fresh(cache: &Cache, key: &str, bound: &cache::Binding, min_validi
         return Ok(Lookup::RefreshDue(entry));
     }
     Ok(Lookup::Fresh(entry))
+}
+
+/// The gate every new answer passes: the token type (and key) the request asked for, or
+/// an authentication error naming what came instead (a source that cannot bind answered
+/// with a bearer token, or a bearer request got something else). Cached entries pass
+/// `cache::Binding::admits`, which compares the same type and key id.
+fn bound_as_asked(binding: &Binding, reply: TokenReply) -> Result<TokenReply> {
+    match binding.check(&reply.token_type, binding.key_id()) {
+        Ok(()) => Ok(reply),
+        Err(why) => Err(Error::auth(format!("the token source's answer is not what was asked for: {why}"), Some("nothing was stored; use a profile whose source can issue it".into()))),
+    }
 }
 
 pub(crate) fn entry_from_reply(r: &Resolved, reply: TokenReply) -> TokenEntry {

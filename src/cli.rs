@@ -94,6 +94,8 @@ pub(crate) enum Command {
     Cache(crate::commands::status::CacheArgs),
     /// Run a command with a fresh token in its environment (and optionally a file kept fresh).
     Exec(crate::commands::exec::ExecArgs),
+    /// Entra SSH certificates: `ssh cert` for a key, `ssh config` for hosts, `ssh add` to ssh-agent.
+    Ssh(crate::commands::ssh::SshArgs),
 }
 
 /// The subcommands tools run on every command (kubectl, git, scripts), parsed with their

@@ -102,6 +102,7 @@ pub fn run_with(args: Vec<std::ffi::OsString>) -> ExitCode {
         Some(cli::Command::Refresh(args)) => commands::refresh::run(args),
         Some(cli::Command::Inspect(args)) => commands::inspect::run(args),
         Some(cli::Command::Exec(args)) => commands::exec::run(args),
+        Some(cli::Command::Ssh(args)) => commands::ssh::run(args),
         Some(cli::Command::Status(args)) | Some(cli::Command::Cache(commands::status::CacheArgs { command: commands::status::CacheCommand::List(args) })) => commands::status::run(args),
         None if std::io::stdin().is_terminal() => {
             use clap::CommandFactory;

@@ -189,13 +189,98 @@ fn describe_byte(b: u8) -> String {
     }
 }
 
-/// `Bearer` (the default when absent) or `pop`, whatever their case; anything else is refused.
+/// `Bearer` (the default when absent), `pop` or `ssh-cert`, whatever their case; anything
+/// else is refused. Which of them a request may get is [`Binding::check`]'s to say.
 fn token_type(t: &str) -> std::result::Result<String, String> {
     match t.trim() {
         "" => Ok("Bearer".into()),
         t if t.eq_ignore_ascii_case("bearer") => Ok("Bearer".into()),
         t if t.eq_ignore_ascii_case("pop") => Ok("pop".into()),
-        t => Err(format!("the token_type '{}' is neither Bearer nor pop", crate::log::escape(&t.chars().take(40).collect::<String>()))),
+        t if t.eq_ignore_ascii_case(SSH_CERT) => Ok(SSH_CERT.into()),
+        t => Err(format!("the token_type '{}' is none of Bearer, pop, ssh-cert", crate::log::escape(&t.chars().take(40).collect::<String>()))),
+    }
+}
+
+/// The `token_type` of an SSH certificate: asked for in the form, answered by Entra.
+pub(crate) const SSH_CERT: &str = "ssh-cert";
+
+/// What a token is bound to, besides whose it is and what it is for: nothing (a bearer
+/// token) or an RSA public key Entra certifies (an SSH certificate). Part of the cache key
+/// and checked on every answer, cached or new ([`Binding::check`]): a bearer request never
+/// gets a certificate, and a certificate request only one for its own key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) enum Binding {
+    #[default]
+    Bearer,
+    SshCert(SshKey),
+}
+
+/// An RSA public key as Entra's `req_cnf` takes it: the JWK `{"kty":"RSA","n","e","kid"}`,
+/// `kid` the hex SHA-256 of `n` and `e` as az computes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SshKey {
+    pub kid: String,
+    pub jwk: String,
+}
+
+impl SshKey {
+    /// The key from its modulus and public exponent (big-endian, leading zeros allowed).
+    pub(crate) fn rsa(n: &[u8], e: &[u8]) -> SshKey {
+        use base64::Engine;
+        let b64 = |b: &[u8]| {
+            let first = b.iter().position(|&x| x != 0).unwrap_or(b.len().saturating_sub(1));
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&b[first..])
+        };
+        let (n, e) = (b64(n), b64(e));
+        let digest = ring::digest::digest(&ring::digest::SHA256, format!("{n}{e}").as_bytes());
+        let kid: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        let jwk = serde_json::json!({"kty": "RSA", "n": n, "e": e, "kid": kid}).to_string();
+        SshKey { kid, jwk }
+    }
+}
+
+impl Binding {
+    /// The `token_type` its answers carry.
+    pub(crate) fn token_type(&self) -> &'static str {
+        match self {
+            Binding::Bearer => "Bearer",
+            Binding::SshCert(_) => SSH_CERT,
+        }
+    }
+
+    /// Its token type as a cache entry records it (`cache::Binding::token_type`).
+    pub(crate) fn cache_type(&self) -> &'static str {
+        match self {
+            Binding::Bearer => crate::cache::BEARER,
+            Binding::SshCert(_) => SSH_CERT,
+        }
+    }
+
+    /// The key id it is bound to (None for a bearer token).
+    pub(crate) fn key_id(&self) -> Option<&str> {
+        match self {
+            Binding::Bearer => None,
+            Binding::SshCert(k) => Some(&k.kid),
+        }
+    }
+
+    /// The token endpoint's form fields asking for it (none for a bearer token).
+    pub(crate) fn add_to<'a>(&'a self, form: &mut Vec<(&'a str, &'a str)>) {
+        if let Binding::SshCert(k) = self {
+            form.extend([("token_type", SSH_CERT), ("req_cnf", k.jwk.as_str()), ("key_id", k.kid.as_str())]);
+        }
+    }
+
+    /// The one gate between an answer (new, or cached with the key id it was minted for)
+    /// and a request: same token type, same key. A refusal names both, never the token.
+    pub(crate) fn check(&self, token_type: &str, key_id: Option<&str>) -> std::result::Result<(), String> {
+        if !token_type.eq_ignore_ascii_case(self.token_type()) {
+            return Err(format!("a {} was asked for, but the answer is a {}", self.token_type(), crate::log::escape(&token_type.chars().take(40).collect::<String>())));
+        }
+        if key_id != self.key_id() {
+            return Err(format!("the {} answer is bound to another key than the one asked for", self.token_type()));
+        }
+        Ok(())
     }
 }
 
@@ -404,6 +489,31 @@ mod tests {
             let body = serde_json::json!({"access_token": "eyJ0.eyJ1-_.sig+/==", "token_type": tt, "expires_in": 60}).to_string();
             assert_eq!(ok(&body).unwrap().token_type, want);
         }
+    }
+
+    #[test]
+    fn ssh_keys_are_jwks_with_azs_key_id_and_the_gate_matches_type_and_key() {
+        let k = SshKey::rsa(&[0, 0xc1, 0x02], &[1, 0, 1]);
+        let jwk: serde_json::Value = serde_json::from_str(&k.jwk).unwrap();
+        assert_eq!((jwk["kty"].as_str(), jwk["n"].as_str(), jwk["e"].as_str()), (Some("RSA"), Some("wQI"), Some("AQAB")), "base64url, no padding, no leading zero");
+        // az's key id: hex SHA-256 of n then e as the JWK spells them.
+        let want: String = ring::digest::digest(&ring::digest::SHA256, b"wQIAQAB").as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!((jwk["kid"].as_str(), k.kid.as_str()), (Some(want.as_str()), want.as_str()));
+        let ssh = Binding::SshCert(k.clone());
+        let mut form = vec![("scope", "s")];
+        ssh.add_to(&mut form);
+        assert_eq!(form, [("scope", "s"), ("token_type", "ssh-cert"), ("req_cnf", k.jwk.as_str()), ("key_id", k.kid.as_str())]);
+        Binding::Bearer.add_to(&mut form);
+        assert_eq!(form.len(), 4, "a bearer request adds nothing");
+        assert!(ssh.check("ssh-cert", Some(&k.kid)).is_ok());
+        assert!(ssh.check("Bearer", Some(&k.kid)).is_err());
+        assert!(ssh.check("ssh-cert", Some("another")).is_err());
+        assert!(ssh.check("ssh-cert", None).is_err());
+        assert!(Binding::Bearer.check("Bearer", None).is_ok());
+        assert!(Binding::Bearer.check("ssh-cert", Some(&k.kid)).is_err());
+        assert!(Binding::Bearer.check("pop", None).is_err());
+        let body = serde_json::json!({"access_token": "AAAAHHNzaC1yc2EtY2VydC12MDFAb3BlbnNzaC5jb20=", "token_type": "SSH-Cert", "expires_in": 3600}).to_string();
+        assert_eq!(parse_token_reply(body.as_bytes(), "u", 0).unwrap().token_type, "ssh-cert");
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub(crate) mod profile;
 pub(crate) mod refresh;
 pub(crate) mod serve;
 pub(crate) mod setup;
+pub(crate) mod ssh;
 mod shared;
 pub(crate) mod status;
 

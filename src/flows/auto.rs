@@ -285,7 +285,7 @@ fn sub_profile(base: &Profile, flow: FlowKind, client_id: &str, tenant: &str) ->
 }
 
 fn with_profile<T>(ctx: &FlowCtx<'_>, profile: &Profile, f: impl FnOnce(&FlowCtx<'_>) -> T) -> T {
-    let sub = FlowCtx { profile, target: ctx.target, http: ctx.http, deadline: ctx.deadline, claims: ctx.claims, cache: ctx.cache, prompt: ctx.prompt };
+    let sub = FlowCtx { profile, target: ctx.target, http: ctx.http, deadline: ctx.deadline, claims: ctx.claims, cache: ctx.cache, prompt: ctx.prompt, binding: ctx.binding };
     f(&sub)
 }
 
@@ -300,6 +300,7 @@ fn done(r: Result<TokenReply>) -> Step {
 fn run(ctx: &FlowCtx<'_>, source: Source) -> Step {
     match source {
         Source::Environment | Source::WorkloadIdentity => done(super::acquire(ctx)),
+        Source::ManagedIdentity if *ctx.binding != crate::oauth::Binding::Bearer => Step::Unavailable(crate::error::one_line(&super::managed_identity_cannot_bind(ctx))),
         Source::ManagedIdentity => managed_identity::acquire_step(ctx, true),
         Source::AzureCli => azure_cli::acquire_step(ctx),
         Source::Interactive => {

@@ -234,7 +234,8 @@ fn redeem(ctx: &FlowCtx<'_>, tenant: &str, rt: &Secret<String>) -> Result<TokenR
     }
     let scope = scopes.join(" ");
     let form = vec![("grant_type", "refresh_token"), ("client_id", AZURE_CLI_CLIENT_ID), ("refresh_token", rt.expose().as_str()), ("scope", scope.as_str())];
-    let form = super::with_claims(form, ctx.claims);
+    let mut form = super::with_claims(form, ctx.claims);
+    ctx.binding.add_to(&mut form);
     oauth::redeem(ctx.http, &url, &form, ctx.deadline)
 }
 

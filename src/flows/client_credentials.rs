@@ -76,6 +76,7 @@ pub(crate) fn redeem(ctx: &FlowCtx<'_>, client_id: &str, auth: ClientAuth) -> Re
             form.push(("resource", &resource));
         }
     }
-    let form = with_claims(form, ctx.claims);
+    let mut form = with_claims(form, ctx.claims);
+    ctx.binding.add_to(&mut form);
     oauth::redeem(ctx.http, &url, &form, ctx.deadline)
 }

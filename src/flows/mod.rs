@@ -8,7 +8,7 @@ use crate::clock::Deadline;
 use crate::config::{FlowKind, Profile};
 use crate::error::Result;
 use crate::http::Http;
-use crate::oauth::TokenReply;
+use crate::oauth::{Binding, TokenReply};
 
 pub(crate) mod auto;
 pub(crate) mod az_cache;
@@ -43,10 +43,16 @@ pub(crate) struct FlowCtx<'a> {
     /// For flows that keep refresh tokens; None under `--no-cache`.
     pub cache: Option<&'a Cache>,
     pub prompt: Prompt,
+    /// What the token is bound to (a bearer token, or an SSH certificate for a key): the
+    /// token endpoint grants add its fields; sources that cannot bind refuse.
+    pub binding: &'a Binding,
 }
 
 /// Gets a new token through the profile's flow.
 pub(crate) fn acquire(ctx: &FlowCtx<'_>) -> Result<TokenReply> {
+    if *ctx.binding != Binding::Bearer && ctx.profile.flow == FlowKind::ManagedIdentity {
+        return Err(managed_identity_cannot_bind(ctx));
+    }
     match ctx.profile.flow {
         FlowKind::ClientCredentials => client_credentials::acquire(ctx),
         FlowKind::DeviceCode | FlowKind::Interactive | FlowKind::AuthorizationCode | FlowKind::Password => user::acquire(ctx),
@@ -55,6 +61,15 @@ pub(crate) fn acquire(ctx: &FlowCtx<'_>) -> Result<TokenReply> {
         FlowKind::AzureCli => azure_cli::acquire(ctx),
         FlowKind::Auto => auto::acquire(ctx),
     }
+}
+
+/// A managed identity has no token endpoint grant to carry a key: IMDS and its kin hand
+/// out bearer tokens only (az refuses SSH certificates for it too, azure-cli #21443).
+pub(crate) fn managed_identity_cannot_bind(ctx: &FlowCtx<'_>) -> crate::error::Error {
+    crate::error::Error::bad_input_hint(
+        format!("profile '{}' uses a managed identity, which cannot get an {}: Entra issues those only through its token endpoint, to people and service principals", ctx.profile.name, ctx.binding.token_type()),
+        "use a profile that signs a person or a service principal in",
+    )
 }
 
 /// Adds the claims challenge to a form when there is one.

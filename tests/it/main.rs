@@ -63,6 +63,8 @@ mod setup_tools;
 mod sign_in;
 #[cfg(unix)]
 mod sign_in_terminal;
+#[cfg(unix)]
+mod ssh;
 mod tenants;
 mod token_safety;
 mod url_scope;

@@ -105,6 +105,7 @@ pub(crate) fn sign_in(ctx: &FlowCtx<'_>) -> Result<TokenReply> {
         if let Some(s) = &secret {
             form.push(("client_secret", s.expose().as_str()));
         }
+        ctx.binding.add_to(&mut form);
         // Each poll gets the whole network budget: the wait is not the network's fault.
         match oauth::redeem(ctx.http, &token_url, &form, Deadline::after(ctx.deadline.total)).map_err(classify) {
             Ok(reply) => break Ok(reply),

@@ -159,6 +159,9 @@ pub(crate) struct State {
     /// The account the person at the browser (or device code page) picks, whatever the
     /// login_hint said: a sign-in that comes back as someone else.
     pub person_at_browser: Option<String>,
+    /// The CA that signs SSH certificates (`token_type=ssh-cert`), and what it issued.
+    pub ssh_ca: super::sshcert::SshCa,
+    pub issued_ssh_certs: Vec<String>,
 }
 
 impl State {
@@ -198,6 +201,8 @@ impl State {
             grant_counts: HashMap::new(),
             serial: 0,
             homes: HashMap::new(),
+            ssh_ca: super::sshcert::SshCa::new(),
+            issued_ssh_certs: Vec::new(),
         }
     }
 
@@ -424,6 +429,15 @@ impl MockAuthority {
 
     pub fn issued_access_tokens(&self) -> Vec<String> {
         self.st().issued_ats.clone()
+    }
+
+    /// The SSH certificates issued (base64 blobs), and the CA public key sshd is to trust.
+    pub fn issued_ssh_certs(&self) -> Vec<String> {
+        self.st().issued_ssh_certs.clone()
+    }
+
+    pub fn ssh_ca_public_key(&self) -> String {
+        self.st().ssh_ca.public_line()
     }
 
     pub fn live_refresh_tokens(&self) -> Vec<String> {

@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::authority::{RecordedRequest, Shared, State, UserCtx, Version, lock, tenant_not_found};
 use super::http::Reply;
 use super::issue::{self, ClientAuth, Issue, Target};
+use super::sshcert;
 use super::wire::{self, AadError};
 
 /// Answers one token endpoint POST that no fault intercepted.
@@ -175,8 +176,7 @@ impl Ctx<'_> {
         target: Target,
         user: Option<UserCtx>,
         rt: Option<String>,
-    ) -> Value {
-        let nonce = None;
+    ) -> Result<Value, AadError> {
         let i = Issue {
             v: self.v,
             client_id: self.client_id.to_string(),
@@ -185,9 +185,22 @@ impl Ctx<'_> {
             target,
             user,
             refresh_token: rt,
-            nonce,
+            nonce: None,
         };
-        issue::token_reply(st, i)
+        self.answer(st, i)
+    }
+
+    /// The answer for `i`: a bearer token, or an SSH certificate when the form asks for one.
+    fn answer(&self, st: &mut State, i: Issue) -> Result<Value, AadError> {
+        let ssh = sshcert::requested(|k| self.form(k).map(str::to_string))?;
+        let principal = i.user.as_ref().map_or(i.client_id.clone(), |u| u.username.clone());
+        let mut body = issue::token_reply(st, i);
+        if let Some(key) = ssh {
+            st.serial += 1;
+            sshcert::answer(&st.ssh_ca, &mut body, st.serial, &principal, &key, st.lifetime);
+            st.issued_ssh_certs.push(body["access_token"].as_str().unwrap_or_default().to_string());
+        }
+        Ok(body)
     }
 }
 
@@ -272,7 +285,7 @@ fn client_credentials(st: &mut State, c: &Ctx) -> Result<Value, AadError> {
         Version::V2 => Target::client_credentials(c.form("scope"))?,
         Version::V1 => Target::v1(c.form("resource"), None)?,
     };
-    Ok(c.issue(st, wire::tenant_id(c.tenant), target, None, None))
+    c.issue(st, wire::tenant_id(c.tenant), target, None, None)
 }
 
 fn dead_refresh_token(code: u32) -> AadError {
@@ -373,7 +386,7 @@ fn refresh(st: &mut State, c: &Ctx) -> Result<Value, AadError> {
     } else {
         None
     };
-    Ok(c.issue(st, tid, target, Some(g.user), new_rt))
+    c.issue(st, tid, target, Some(g.user), new_rt)
 }
 
 fn password(st: &mut State, c: &Ctx) -> Result<Value, AadError> {
@@ -414,7 +427,7 @@ fn password(st: &mut State, c: &Ctx) -> Result<Value, AadError> {
     let tid = wire::tenant_id(c.tenant);
     let user = st.person(&username, &tid);
     let rt = issue::sign_in_refresh_token(st, c.v, c.client_id, &user, &target);
-    Ok(c.issue(st, tid, target, Some(user), rt))
+    c.issue(st, tid, target, Some(user), rt)
 }
 
 fn device_error(error: &'static str, code: u32, msg: &str) -> AadError {
@@ -488,7 +501,7 @@ fn device_code(st: &mut State, c: &Ctx) -> Result<Value, AadError> {
     let who = st.default_user();
     let user = st.person(&who, &tid);
     let rt = issue::sign_in_refresh_token(st, c.v, c.client_id, &user, &target);
-    Ok(c.issue(st, tid, target, Some(user), rt))
+    c.issue(st, tid, target, Some(user), rt)
 }
 
 fn authorization_code(st: &mut State, c: &Ctx) -> Result<Value, AadError> {
@@ -553,5 +566,5 @@ fn authorization_code(st: &mut State, c: &Ctx) -> Result<Value, AadError> {
         refresh_token: rt,
         nonce: ac.nonce.clone(),
     };
-    Ok(issue::token_reply(st, i))
+    c.answer(st, i)
 }

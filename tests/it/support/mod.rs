@@ -17,6 +17,9 @@ mod issue;
 pub mod output;
 pub mod profile;
 pub mod skip;
+mod sshcert;
+#[cfg(unix)]
+pub mod sshd;
 pub mod tls;
 pub mod wire;
 

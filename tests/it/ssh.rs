@@ -1,0 +1,187 @@
+//! `entra-token ssh`: Entra SSH certificates, proven with real OpenSSH. The stand-in
+//! authority certifies the key a grant sends in `req_cnf` (as Entra does) with its CA; a
+//! throwaway sshd on 127.0.0.1 trusts that CA and lets in the principals of the local user,
+//! and `ssh` logs in with the certificate: for a service principal, for a person, after
+//! the certificate expired (renewed by the generated ssh config), and from ssh-agent.
+
+use crate::support::sshd::{self, Sshd};
+use crate::support::{CcProfile, MockAuthority, Sandbox, code, run, stderr, stdout};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const TENANT: &str = "contoso.test";
+const APP: &str = "66666666-6666-4666-8666-666666666666";
+const SECRET: &str = "ssh~secret";
+const ANN: &str = "Ann@Contoso.test";
+
+/// A stand-in with a service principal (profile `sp`) and a person (profile `me`, password
+/// flow with az's client id), and an sshd trusting the stand-in's CA for `principals`.
+struct Stand {
+    mock: MockAuthority,
+    sb: Sandbox,
+    sshd: Sshd,
+}
+
+fn stand(what: &str) -> Option<Stand> {
+    if !sshd::openssh_here(what) {
+        return None;
+    }
+    let mock = MockAuthority::start();
+    mock.add_tenant(TENANT);
+    mock.add_app(APP, Some(SECRET));
+    mock.add_user(ANN, "ann-password");
+    let sb = Sandbox::new();
+    let me = format!(
+        "[profiles.me]\nauthority = \"{}\"\ntenant = \"{TENANT}\"\nclient_id = \"{}\"\nflow = \"password\"\nusername = \"{ANN}\"\npassword_env = \"PW\"\n",
+        mock.url(),
+        crate::support::AZURE_CLI
+    );
+    sb.write_config(&format!("{}{me}", CcProfile::new("sp", &mock.url(), TENANT, APP).toml()));
+    let dir = sb.path("sshd");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("ca.pub"), mock.ssh_ca_public_key() + "\n").unwrap();
+    // The local user may log in with a certificate naming the service principal or Ann.
+    std::fs::write(dir.join("principals"), format!("{APP}\n{ANN}\n")).unwrap();
+    let extra = format!("TrustedUserCAKeys {d}/ca.pub\nAuthorizedPrincipalsFile {d}/principals\n", d = dir.display());
+    let sshd = sshd::start(&dir, &extra);
+    Some(Stand { mock, sb, sshd })
+}
+
+impl Stand {
+    fn et(&self, args: &[&str]) -> Command {
+        let mut c = self.sb.cmd();
+        c.env("CI_SECRET", SECRET).env("PW", "ann-password").args(args);
+        c
+    }
+
+    /// `ssh` with `key` and its certificate only; stdout on success, else the failure.
+    fn login(&self, key: &Path) -> Result<String, String> {
+        let key_s = key.to_str().unwrap();
+        let cert = format!("{key_s}-cert.pub");
+        let out = run(self.sshd.ssh(&["-o", "IdentitiesOnly=yes", "-i", key_s, "-o", &format!("CertificateFile={cert}")]));
+        if code(&out) == 0 { Ok(stdout(&out)) } else { Err(format!("ssh: {}\nsshd: {}", stderr(&out), self.sshd.log())) }
+    }
+}
+
+/// `ssh-keygen -L -f CERT`: what OpenSSH itself reads in the certificate.
+fn keygen_l(cert: &Path) -> String {
+    let out = Command::new("ssh-keygen").arg("-L").arg("-f").arg(cert).output().unwrap();
+    assert!(out.status.success(), "ssh-keygen -L: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn cert_of(key: &Path) -> PathBuf {
+    PathBuf::from(format!("{}-cert.pub", key.display()))
+}
+
+#[test]
+fn a_service_principal_gets_a_certificate_for_a_new_key_and_logs_in_with_real_ssh() {
+    let Some(s) = stand("SSH certificates with real OpenSSH") else { return };
+    let key = s.sb.path("keys/sp");
+    std::fs::create_dir_all(key.parent().unwrap()).unwrap();
+
+    let out = run(s.et(&["ssh", "cert", "-p", "sp", "--key", key.to_str().unwrap()]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), APP, "the login name is the certificate's first principal");
+    assert!(stderr(&out).contains("making a new RSA key"), "{}", stderr(&out));
+
+    // The wire: the service principal's ordinary grant plus token_type and the key as a JWK.
+    let req = s.mock.requests().into_iter().rfind(|r| r.form_get("grant_type") == Some("client_credentials")).expect("a client credentials grant");
+    assert_eq!(req.form_get("token_type"), Some("ssh-cert"));
+    assert_eq!(req.form_get("scope"), Some("https://pas.windows.net/CheckMyAccess/Linux/.default"));
+    let jwk: serde_json::Value = serde_json::from_str(req.form_get("req_cnf").unwrap()).unwrap();
+    assert_eq!(jwk["kty"], "RSA");
+    assert_eq!(req.form_get("key_id"), jwk["kid"].as_str(), "key_id is the JWK's kid");
+
+    // OpenSSH reads the certificate the stand-in issued: for the key, the principal, one hour.
+    let cert = cert_of(&key);
+    let text = std::fs::read_to_string(&cert).unwrap();
+    assert!(text.starts_with(&format!("ssh-rsa-cert-v01@openssh.com {} ", s.mock.issued_ssh_certs()[0])), "{text}");
+    let l = keygen_l(&cert);
+    assert!(l.contains("Type: ssh-rsa-cert-v01@openssh.com user certificate"), "{l}");
+    assert!(l.contains(&format!("Principals: \n                {APP}")), "{l}");
+    assert!(l.contains("Valid: from "), "{l}");
+
+    // Real ssh logs in with it; without the certificate the same key is refused.
+    assert_eq!(s.login(&key).unwrap(), format!("logged-in-as {}", s.sshd.user));
+    let bare = run(s.sshd.ssh(&["-o", "IdentitiesOnly=yes", "-i", key.to_str().unwrap(), "-o", "CertificateFile=/dev/null"]));
+    assert_ne!(code(&bare), 0, "the key alone must not log in");
+
+    // Again: the cached certificate, no new grant; the file is the same.
+    let before = s.mock.token_requests();
+    let out = run(s.et(&["ssh", "cert", "-p", "sp", "--key", key.to_str().unwrap()]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(s.mock.token_requests(), before, "served from the cache");
+    assert_eq!(std::fs::read_to_string(&cert).unwrap(), text);
+}
+
+#[test]
+fn a_person_logs_in_and_each_key_gets_its_own_certificate_never_a_bearer_token() {
+    let Some(s) = stand("SSH certificates with real OpenSSH") else { return };
+    let keys = s.sb.path("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    let (one, two) = (keys.join("one"), keys.join("two"));
+    for k in [&one, &two] {
+        let ok = Command::new("ssh-keygen").args(["-q", "-t", "rsa", "-b", "2048", "-N", "", "-f"]).arg(k).status().unwrap().success();
+        assert!(ok);
+    }
+    // A key given without its .pub: its public half is read with ssh-keygen -y.
+    std::fs::remove_file(keys.join("two.pub")).unwrap();
+
+    let out = run(s.et(&["ssh", "cert", "-p", "me", "--key", one.to_str().unwrap()]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), ANN.to_ascii_lowercase(), "the first principal, lower-cased");
+    assert_eq!(s.login(&one).unwrap(), format!("logged-in-as {}", s.sshd.user));
+
+    // The second key: a new certificate for it (the first key's cached one is not served),
+    // through the person's refresh token.
+    let rts = s.mock.grant_count("refresh_token");
+    let out = run(s.et(&["ssh", "cert", "-p", "me", "--key", two.to_str().unwrap()]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(s.mock.issued_ssh_certs().len(), 2, "one certificate per key");
+    assert_eq!(s.mock.grant_count("refresh_token"), rts + 1, "the person's refresh token, with token_type=ssh-cert");
+    assert_eq!(s.login(&two).unwrap(), format!("logged-in-as {}", s.sshd.user));
+    assert!(keygen_l(&cert_of(&two)).contains(&format!("Principals: \n                {ANN}")));
+
+    // A bearer request for the same profile never gets a certificate, nor the reverse.
+    let out = run(s.et(&["get-token", "-p", "me", "-s", "https://pas.windows.net/CheckMyAccess/Linux/.default"]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let bearer = stdout(&out).trim().to_string();
+    assert!(crate::support::jwt_claims(&bearer).is_some(), "a bearer JWT, not a certificate: {bearer}");
+    assert!(!s.mock.issued_ssh_certs().contains(&bearer));
+    let out = run(s.et(&["ssh", "cert", "-p", "me", "--key", one.to_str().unwrap()]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(s.mock.issued_ssh_certs().len(), 2, "the first key's certificate from the cache");
+    assert_eq!(s.login(&one).unwrap(), format!("logged-in-as {}", s.sshd.user));
+}
+
+#[test]
+fn keys_that_are_not_rsa_and_managed_identities_are_refused_in_one_line() {
+    if !sshd::openssh_here("SSH certificate refusals") {
+        return;
+    }
+    let mock = MockAuthority::start();
+    mock.add_tenant(TENANT);
+    mock.add_app(APP, Some(SECRET));
+    let sb = Sandbox::new();
+    sb.write_config(&format!("{}[profiles.mi]\nflow = \"managed-identity\"\n", CcProfile::new("sp", &mock.url(), TENANT, APP).toml()));
+    let ed = sb.path("ed");
+    assert!(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&ed).status().unwrap().success());
+    let mut c = sb.cmd();
+    c.env("CI_SECRET", SECRET).args(["ssh", "cert", "-p", "sp", "--key", ed.to_str().unwrap()]);
+    let out = run(c);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("it is a ssh-ed25519 key, and Entra certifies RSA keys only"), "{}", stderr(&out));
+    assert!(!cert_of(&ed).exists());
+
+    let rsa = sb.path("rsa");
+    let mut c = sb.cmd();
+    c.args(["ssh", "cert", "-p", "mi", "--key", rsa.to_str().unwrap()]);
+    let out = run(c);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("profile 'mi' uses a managed identity, which cannot get an ssh-cert"), "{err}");
+    assert_eq!(err.lines().filter(|l| l.contains("managed identity")).count(), 1, "{err}");
+    assert_eq!(mock.token_requests(), 0, "nothing was asked of anyone");
+}
