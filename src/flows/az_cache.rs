@@ -54,6 +54,21 @@ pub(crate) struct MsalToken {
     pub(crate) refresh_on: Option<i64>,
     #[serde(default, deserialize_with = "opt_text")]
     pub(crate) family_id: Option<String>,
+    /// `Bearer`, or a key-bound kind: `ssh-cert` (`az ssh`), `pop` (`az connectedk8s proxy`).
+    #[serde(default, deserialize_with = "opt_text")]
+    pub(crate) token_type: Option<String>,
+    /// The key a key-bound token is bound to; a bearer token has none.
+    #[serde(default, deserialize_with = "opt_text")]
+    pub(crate) key_id: Option<String>,
+}
+
+impl MsalToken {
+    /// May this access token be handed out as a bearer token? Only when MSAL stored it as
+    /// one (it always writes `token_type`) and it is bound to no key: an SSH certificate or
+    /// a proof-of-possession token is of use only with its key, and is not ours to serve.
+    pub(crate) fn is_bearer(&self) -> bool {
+        self.token_type.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("bearer")) && self.key_id.is_none()
+    }
 }
 
 #[derive(Deserialize)]
@@ -226,6 +241,7 @@ mod tests {
         assert_eq!(c.access_tokens["sp"].home_account_id, "");
         assert_eq!(c.access_tokens["sp"].expires_on, Some(99));
         assert_eq!(c.access_tokens["user"].realm, None);
+        assert!(c.access_tokens["sp"].is_bearer() && !c.access_tokens["user"].is_bearer(), "no token_type: not known to be bearer");
         assert!(c.refresh_tokens.is_empty());
         assert_eq!(c.accounts["a"].username, "ann@x");
         assert_eq!(c.accounts["b"].home_account_id, "7");

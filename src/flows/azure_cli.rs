@@ -43,6 +43,10 @@ pub(crate) struct AzAccount {
     pub tenant: String,
     /// The subscription's id (az reports it as `subscription`; a tenant-level account's is its tenant).
     pub subscription: String,
+    /// Which managed identity an `az login --identity` account is (`MSI`, `MSIClient-…`,
+    /// `MSIObject-…`, `MSIResource-…`): every user-assigned one has the same user name
+    /// (`userAssignedIdentity`), so this alone tells them apart. Empty for other accounts.
+    pub assigned_identity: String,
 }
 
 fn read_small(path: &Path) -> Option<Vec<u8>> {
@@ -79,6 +83,7 @@ pub(crate) fn parse_profile(bytes: &[u8], subscription: Option<&str>) -> Option<
                 user_type: str_of(user, "type").unwrap_or_else(|| "user".into()),
                 tenant: str_of(s, "tenantId").unwrap_or_default(),
                 subscription: str_of(s, "id").unwrap_or_default(),
+                assigned_identity: str_of(user, "assignedIdentityInfo").unwrap_or_default(),
             };
             Some((s.get("isDefault").and_then(serde_json::Value::as_bool).unwrap_or(false), account))
         })
@@ -172,19 +177,28 @@ fn arm_as_az(s: &str) -> String {
 fn from_msal_cache(ctx: &FlowCtx<'_>, account: &AzAccount, cache: &MsalCache, resource: &str) -> Step {
     let host = &ctx.profile.authority.host;
     let tenant = if ctx.profile.authority.is_multi_tenant() { account.tenant.clone() } else { ctx.profile.authority.tenant.clone() };
-    let Some(home) = cache
-        .accounts
-        .values()
-        .find(|a| a.username.eq_ignore_ascii_case(&account.user) && same_environment(&a.environment, host))
-        .map(|a| a.home_account_id.clone())
-    else {
-        return run_az(ctx, resource, &format!("az's token cache has no account {} for {host}", account.user));
+    // MSAL's get_accounts(username): one account per home account id. Two people with one
+    // username (a work and a personal account, a B2B guest of two home tenants) are
+    // refused, as az refuses them: never the first one found.
+    let mut homes: Vec<&str> = cache.accounts.values().filter(|a| a.username.eq_ignore_ascii_case(&account.user) && same_environment(&a.environment, host)).map(|a| a.home_account_id.as_str()).collect();
+    homes.sort_unstable();
+    homes.dedup();
+    let home = match homes.as_slice() {
+        [] => return run_az(ctx, resource, &format!("az's token cache has no account {} for {host}", account.user)),
+        [one] => one.to_string(),
+        _ => {
+            return Step::Failed(Error::auth(
+                format!("az's token cache holds multiple accounts with the username '{}' ({} home accounts); az refuses to choose between them, and so does entra-token", account.user.escape_debug(), homes.len()),
+                Some(format!("run `az logout --username {}` and `az login` again as the one you mean", account.user.escape_debug())),
+            ));
+        }
     };
     let now = crate::clock::now();
     let ours = |t: &MsalToken| t.home_account_id == home && same_environment(&t.environment, host);
     let at = cache.access_tokens.values().find(|t| {
         ours(t)
             && t.client_id == AZURE_CLI_CLIENT_ID
+            && t.is_bearer()
             && t.realm.as_deref().is_some_and(|r| r.eq_ignore_ascii_case(&tenant))
             && t.target.as_deref().is_some_and(|tg| covers(tg, &ctx.target.scopes, resource))
             && t.expires_on.is_some_and(|e| e - now > crate::oauth::DEFAULT_MIN_VALIDITY)

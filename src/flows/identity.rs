@@ -135,12 +135,13 @@ fn person(profile: &Profile, cache: Option<&Cache>) -> String {
     format!("user:{}", serde_json::to_string(&parts).unwrap_or_default())
 }
 
-/// A managed identity: which one (system or user-assigned, by which id) at which endpoint.
+/// A managed identity: which one (system or user-assigned, by which id) at which endpoint,
+/// for which application of the endpoints that serve many (IDENTITY_HEADER's digest).
 fn managed(profile: &Profile) -> String {
     let which = managed_identity::identity(profile);
     let at = match managed_identity::detect() {
-        managed_identity::Kind::ServiceFabric { endpoint } => format!("sf:{endpoint}"),
-        managed_identity::Kind::AppService { endpoint } => format!("appservice:{endpoint}"),
+        managed_identity::Kind::ServiceFabric { endpoint } => format!("sf:{endpoint}#{}", managed_identity::header_digest()),
+        managed_identity::Kind::AppService { endpoint } => format!("appservice:{endpoint}#{}", managed_identity::header_digest()),
         managed_identity::Kind::Arc { endpoint } => format!("arc:{endpoint}"),
         managed_identity::Kind::CloudShell { endpoint } => format!("cloudshell:{endpoint}"),
         managed_identity::Kind::Imds { base } => format!("imds:{base}"),
@@ -156,8 +157,10 @@ fn az(profile: &Profile) -> (String, String) {
         Some(a) if profile.authority.is_multi_tenant() && !a.tenant.is_empty() => lower(&a.tenant),
         _ => lower(&profile.authority.tenant),
     };
+    // JSON keeps the parts apart; a managed identity's user name is the same for every
+    // user-assigned identity (`userAssignedIdentity`): which one is `assignedIdentityInfo`.
     let who = match account {
-        Some(a) => format!("azcli:{}:{}:{}", lower(&a.user_type), lower(&a.user), lower(&a.tenant)),
+        Some(a) => format!("azcli:{}", serde_json::to_string(&[a.user_type, a.user, a.tenant, a.assigned_identity].map(|p| lower(&p))).unwrap_or_default()),
         None => "azcli:-".into(),
     };
     (tenant, who)

@@ -59,6 +59,15 @@ pub(crate) fn detect() -> Kind {
     }
 }
 
+/// App Service and Service Fabric serve many applications at one endpoint, and
+/// IDENTITY_HEADER (a secret) says which one is asking: a digest of it (SHA-256, never the
+/// header itself) is part of the identity, so one application's token never answers another.
+pub(crate) fn header_digest() -> String {
+    let header = env("IDENTITY_HEADER").unwrap_or_default();
+    let digest = ring::digest::digest(&ring::digest::SHA256, header.as_bytes());
+    digest.as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Which user-assigned identity to ask for; None is the system-assigned one.
 /// (The variants keep Azure's own names for the three ids.)
 #[allow(clippy::enum_variant_names)]

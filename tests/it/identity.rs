@@ -183,13 +183,14 @@ fn managed_identity_follows_the_endpoint_and_the_identity_and_refuses_a_tenant()
     let (app1, app2, imds1, imds2, shell) = (endpoint("app1"), endpoint("app2"), endpoint("imds1"), endpoint("imds2"), endpoint("shell"));
     let mock = mock();
     let sb = sandbox(&mock, &[("mi", "flow = \"managed-identity\"")]);
-    let app_service = |url: &str, client: Option<&str>| {
-        let mut v = vec![("IDENTITY_ENDPOINT".to_string(), format!("{url}/msi/token")), ("IDENTITY_HEADER".to_string(), "h".to_string())];
+    let app_service_as = |url: &str, client: Option<&str>, header: &str| {
+        let mut v = vec![("IDENTITY_ENDPOINT".to_string(), format!("{url}/msi/token")), ("IDENTITY_HEADER".to_string(), header.to_string())];
         if let Some(c) = client {
             v.push(("AZURE_CLIENT_ID".into(), c.into()));
         }
         v
     };
+    let app_service = |url: &str, client: Option<&str>| app_service_as(url, client, "h");
     let t = |profile: &str, v: Vec<(String, String)>| {
         let v: Vec<(&str, &str)> = v.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         token(&sb, &["-p", profile, "-r", "arm"], &v)
@@ -200,6 +201,9 @@ fn managed_identity_follows_the_endpoint_and_the_identity_and_refuses_a_tenant()
         assert!(first.starts_with("app1-system-"), "{first}");
         // IDENTITY_ENDPOINT points at another endpoint (another identity): its token.
         assert!(t(profile, app_service(&app2.url(), None)).starts_with("app2-system-"));
+        // IDENTITY_HEADER is another application's (one endpoint, many apps): its token.
+        let other_app = t(profile, app_service_as(&app1.url(), None, "h2"));
+        assert!(other_app.starts_with("app1-system-") && other_app != first, "{other_app}");
         // AZURE_CLIENT_ID names a user-assigned identity: its token.
         assert!(t(profile, app_service(&app1.url(), Some(APP2))).starts_with(&format!("app1-{APP2}-")));
         // Cloud Shell's MSI_ENDPOINT.

@@ -86,6 +86,14 @@ fn the_pinned_certificate_gets_the_token_and_the_cache_serves_the_next_call() {
     assert_eq!(ok_stdout(&run(cmd(&sb, &sf.endpoint(), &pin))), "sf-token-1");
     assert_eq!(ok_stdout(&run(cmd(&sb, &sf.endpoint(), &"0".repeat(40)))), "sf-token-1");
     assert_eq!(sf.requests().len(), 1, "the second and third calls came from the cache");
+    // Another IDENTITY_HEADER is another application on the same endpoint: the endpoint is
+    // asked (and refuses that secret), the first application's cached token is never served.
+    let mut c = cmd(&sb, &sf.endpoint(), &pin);
+    c.env("IDENTITY_HEADER", "another-applications-secret");
+    let out = run(c);
+    assert_ne!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).is_empty());
+    assert_eq!(sf.requests().len(), 2);
 
     // Other spellings of the same pin: lower case, colon-separated, and SHA-256.
     let colons = sha1(&leaf).as_bytes().chunks(2).map(|c| std::str::from_utf8(c).unwrap()).collect::<Vec<_>>().join(":");
@@ -94,7 +102,7 @@ fn the_pinned_certificate_gets_the_token_and_the_cache_serves_the_next_call() {
         c.arg("--force");
         assert!(ok_stdout(&run(c)).starts_with("sf-token-"), "{spelling}");
     }
-    assert_eq!(sf.requests().len(), 4);
+    assert_eq!(sf.requests().len(), 5);
 }
 
 #[test]

@@ -120,7 +120,7 @@ fn msal_cache(sb: &Sandbox, mock: &MockAuthority, tenant: &str, target: &str, se
     let exp = (support::wire::now() + 3600).to_string();
     let cache = json!({
         "Account": {"a": {"home_account_id": home, "environment": host, "realm": tenant, "username": "alice@contoso.test", "authority_type": "MSSTS"}},
-        "AccessToken": {"t": {"credential_type": "AccessToken", "secret": secret, "home_account_id": home, "environment": host, "client_id": support::AZURE_CLI, "realm": tenant, "target": target, "expires_on": exp, "cached_at": "0"}},
+        "AccessToken": {"t": {"credential_type": "AccessToken", "secret": secret, "home_account_id": home, "environment": host, "client_id": support::AZURE_CLI, "realm": tenant, "target": target, "token_type": "Bearer", "expires_on": exp, "cached_at": "0"}},
         "RefreshToken": {}
     });
     sb.write_file("azure/msal_token_cache.json", serde_json::to_vec(&cache).unwrap());
@@ -145,4 +145,124 @@ fn azure_cli_cache_scopes_match_exactly_never_by_prefix() {
     assert_eq!(az("api://contoso/payroll"), "payroll-token");
     // …and never a request for a shorter resource that it merely starts with.
     assert_eq!(az("api://contoso"), "az-token-1");
+}
+
+/// `azureProfile.json` with one subscription, signed in as `user` (az's managed-identity
+/// accounts: `systemAssignedIdentity`, or `userAssignedIdentity` for every user-assigned one).
+#[cfg(unix)]
+fn az_managed_identity(sb: &Sandbox, user: &str, info: &str) {
+    let profile = json!({"subscriptions": [{"id": "sub-1", "name": "Dev", "state": "Enabled", "isDefault": true, "tenantId": "aaaaaaaa-0000-0000-0000-00000000000a", "environmentName": "AzureCloud",
+        "user": {"name": user, "type": "servicePrincipal", "assignedIdentityInfo": info}}]});
+    sb.write_file("azure/azureProfile.json", serde_json::to_vec(&profile).unwrap());
+}
+
+/// `az login --identity` with `--client-id`/`--object-id`/`--resource-id` (`--username`
+/// before az 2.69) names every user-assigned identity `userAssignedIdentity` and tells them
+/// apart only by `assignedIdentityInfo` (`MSIClient-…`, `MSIObject-…`, `MSIResource-…`;
+/// `MSI` for the system-assigned one): each is its own identity, never another's token.
+// Unix only: drives the sh-script stand-in az (fake_az).
+#[cfg(unix)]
+#[test]
+fn azure_cli_managed_identities_are_told_apart_by_their_assigned_identity() {
+    let mock = mock();
+    let sb = sandbox(&mock, &[("az", "flow = \"azure-cli\"")]);
+    let log = fake_az(&sb);
+    let az = || {
+        let mut c = get(&sb, &["-p", "az", "-r", "arm"], &[]);
+        c.env("PATH", sb.path("bin"));
+        ok_stdout(&run(c))
+    };
+    az_managed_identity(&sb, "userAssignedIdentity", "MSIClient-11111111-aaaa-4000-8000-000000000001");
+    assert_eq!(az(), "az-token-1");
+    assert_eq!(az(), "az-token-1", "cached");
+    az_managed_identity(&sb, "userAssignedIdentity", "MSIClient-22222222-aaaa-4000-8000-000000000002");
+    assert_eq!(az(), "az-token-2");
+    az_managed_identity(&sb, "userAssignedIdentity", "MSIResource-/subscriptions/sub-1/resourcegroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id1");
+    assert_eq!(az(), "az-token-3");
+    az_managed_identity(&sb, "systemAssignedIdentity", "MSI");
+    assert_eq!(az(), "az-token-4");
+    az_managed_identity(&sb, "userAssignedIdentity", "MSIClient-11111111-aaaa-4000-8000-000000000001");
+    assert_eq!(az(), "az-token-1", "the first identity's own token, cached");
+    assert_eq!(std::fs::read_to_string(log).unwrap().lines().count(), 4);
+}
+
+/// One MSAL Account entry of az's cache for `user` with home `home` in `realm`, and its ARM token.
+fn az_account(host: &str, user: &str, home: &str, realm: &str, secret: &str) -> (Value, Value) {
+    let account = json!({"home_account_id": home, "environment": host, "realm": realm, "username": user, "authority_type": "MSSTS"});
+    let exp = (support::wire::now() + 3600).to_string();
+    let token = json!({"credential_type": "AccessToken", "secret": secret, "home_account_id": home, "environment": host, "client_id": support::AZURE_CLI, "realm": realm,
+        "target": "https://management.core.windows.net//.default", "token_type": "Bearer", "expires_on": exp, "cached_at": "0"});
+    (account, token)
+}
+
+/// Two accounts with one username in az's cache (a work and a personal account, or a
+/// B2B guest of two home tenants): az refuses ("multiple accounts"), and so do we, rather
+/// than serve the first one's token. One account seen in two tenants is still one.
+#[test]
+fn two_accounts_with_one_username_in_azs_cache_are_refused_as_az_refuses_them() {
+    let mock = mock();
+    let sb = sandbox(&mock, &[("az", "flow = \"azure-cli\"")]);
+    let tenant = "aaaaaaaa-0000-0000-0000-00000000000a";
+    az_profile(&sb, "alice@contoso.test", tenant);
+    let host = mock.url().trim_start_matches("http://").split(':').next().unwrap().to_string();
+    let (a1, t1) = az_account(&host, "alice@contoso.test", "uid1.home1", tenant, "home1-token");
+    // The same person (one home account) in another tenant: still one account.
+    let (a1b, _) = az_account(&host, "alice@contoso.test", "uid1.home1", "bbbbbbbb-0000-0000-0000-00000000000b", "x");
+    let write = |accounts: Value, tokens: Value| sb.write_file("azure/msal_token_cache.json", serde_json::to_vec(&json!({"Account": accounts, "AccessToken": tokens, "RefreshToken": {}})).unwrap());
+    let az = || {
+        let mut c = get(&sb, &["-p", "az", "-r", "https://management.core.windows.net/", "--no-cache"], &[]);
+        c.env("PATH", sb.path("empty-bin"));
+        run(c)
+    };
+    write(json!({"a1": a1, "a1b": a1b}), json!({"t1": t1}));
+    assert_eq!(ok_stdout(&az()), "home1-token");
+    // Another home account with the same username (listed first, so a first-match would pick it).
+    let (a0, t0) = az_account(&host, "Alice@Contoso.test", "uid0.home0", tenant, "home0-token");
+    write(json!({"a0": a0, "a1": a1, "a1b": a1b}), json!({"t0": t0, "t1": t1}));
+    let out = az();
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    assert!(stderr(&out).contains("multiple accounts") && stderr(&out).contains("alice@contoso.test"), "{}", stderr(&out));
+}
+
+/// az's cache also keeps key-bound tokens: an SSH certificate after `az ssh` (`ssh-cert`)
+/// and proof-of-possession tokens after `az connectedk8s proxy` (`pop`), each with a
+/// `key_id`. Only a bearer token is ever served from it.
+// Unix only: drives the sh-script stand-in az (fake_az).
+#[cfg(unix)]
+#[test]
+fn only_bearer_tokens_are_served_from_azs_cache() {
+    let mock = mock();
+    let sb = sandbox(&mock, &[("az", "flow = \"azure-cli\"")]);
+    fake_az(&sb);
+    let tenant = "aaaaaaaa-0000-0000-0000-00000000000a";
+    az_profile(&sb, "alice@contoso.test", tenant);
+    let host = mock.url().trim_start_matches("http://").split(':').next().unwrap().to_string();
+    let (account, bearer) = az_account(&host, "alice@contoso.test", "uid.t", tenant, "bearer-token");
+    let key_bound = |kind: &str, target: &str, secret: &str| {
+        let mut t = bearer.clone();
+        t["token_type"] = json!(kind);
+        t["key_id"] = json!("kid-1");
+        t["target"] = json!(target);
+        t["secret"] = json!(secret);
+        t
+    };
+    let mut graph = bearer.clone();
+    graph["target"] = json!("https://graph.microsoft.com/.default");
+    let tokens = json!({
+        "pop": key_bound("pop", "https://management.core.windows.net//.default", "pop-token"),
+        "ssh": key_bound("ssh-cert", "https://pas.windows.net/CheckMyAccess/Linux/.default", "ssh-rsa-cert-v01@openssh.com AAAA"),
+        "graph": graph,
+    });
+    sb.write_file("azure/msal_token_cache.json", serde_json::to_vec(&json!({"Account": {"a": account}, "AccessToken": tokens, "RefreshToken": {}})).unwrap());
+    let az = |resource: &str| {
+        let mut c = get(&sb, &["-p", "az", "-r", resource, "--no-cache"], &[]);
+        c.env("PATH", sb.path("bin"));
+        ok_stdout(&run(c))
+    };
+    // The pop and ssh-cert entries are passed over: az is asked for a bearer token.
+    assert_eq!(az("https://management.core.windows.net/"), "az-token-1");
+    assert_eq!(az("https://pas.windows.net/CheckMyAccess/Linux"), "az-token-2");
+    // A bearer entry is still served.
+    assert_eq!(az("https://graph.microsoft.com"), "bearer-token");
 }
