@@ -323,7 +323,7 @@ fn az_shim_never_runs_another_az_even_for_an_azure_cli_profile() {
     sb.write_config("[profiles.default]\nflow = \"azure-cli\"\ntenant = \"contoso.test\"\n");
     sb.write_executable("real/az", &format!("#!/bin/sh\necho ran >> {}\necho '{{}}'\n", sb.path("real-az-ran").display()));
     let mut cmd = az(&sb, &["account", "get-access-token", "--output", "json", "--resource", "https://management.azure.com"]);
-    let path = format!("{}:{}:{}", sb.path("bin").display(), sb.path("real").display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!("{}:{}:{}", sb.path("bin").display(), sb.path("real").display(), crate::support::env::path().to_string_lossy());
     cmd.env("PATH", path);
     let out = run(cmd);
     assert!(!out.status.success(), "{}", stdout(&out));
@@ -331,7 +331,7 @@ fn az_shim_never_runs_another_az_even_for_an_azure_cli_profile() {
     // While `entra-token get-token` with the same profile does fall back to that az.
     let mut cmd = sandboxed(&sb, Path::new(env!("CARGO_BIN_EXE_entra-token")));
     cmd.args(["get-token", "--resource", "https://management.azure.com"]);
-    cmd.env("PATH", format!("{}:{}", sb.path("real").display(), std::env::var("PATH").unwrap_or_default()));
+    cmd.env("PATH", format!("{}:{}", sb.path("real").display(), crate::support::env::path().to_string_lossy()));
     let _ = run(cmd);
     assert!(sb.path("real-az-ran").exists(), "the control run did not reach the stand-in az, so the first half proves nothing");
 }

@@ -166,7 +166,7 @@ fn tools_wired_to_us_are_reported_with_their_profile() {
     std::fs::create_dir_all(&links).unwrap();
     #[cfg(unix)]
     std::os::unix::fs::symlink(bin, links.join("docker-credential-entra-token")).unwrap();
-    let path = format!("{}:{}", links.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!("{}:{}", links.display(), crate::support::env::path().to_string_lossy());
     let mut cmd = sb.cmd();
     cmd.env("CI_SECRET", "x").env("PATH", &path).args(["doctor", "-p", "ci", "-o", "json"]);
     let out = run(cmd);
@@ -242,7 +242,7 @@ fn kubectl_cargo_and_az_wiring_name_their_profile() {
     let links = sb.path("bin");
     std::fs::create_dir_all(&links).unwrap();
     std::os::unix::fs::symlink(bin, links.join("az")).unwrap();
-    let path = format!("{}:{}", links.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!("{}:{}", links.display(), crate::support::env::path().to_string_lossy());
     let report = |sb: &Sandbox| {
         let mut cmd = sb.cmd();
         cmd.env("CI_SECRET", "x").env("PATH", &path).env("CARGO_HOME", sb.path("cargo-home")).env("ENTRA_TOKEN_PROFILE", "ci").args(["doctor", "--offline"]);

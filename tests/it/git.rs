@@ -57,7 +57,7 @@ impl Fixture {
     /// the helper link on PATH, and `credential.helper = entra-token` (a bare name).
     fn git(&self) -> Command {
         let mut c = self.sb.tool(&self.git);
-        let path = format!("{}:{}", self.links.display(), std::env::var("PATH").unwrap_or_default());
+        let path = format!("{}:{}", self.links.display(), crate::support::env::path().to_string_lossy());
         for v in ["GIT_ASKPASS", "SSH_ASKPASS", "GIT_CONFIG", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT", "GIT_DIR", "GIT_WORK_TREE"] {
             c.env_remove(v);
         }

@@ -66,6 +66,7 @@ mod sign_in_terminal;
 #[cfg(unix)]
 mod ssh;
 mod tenants;
+mod test_env;
 mod token_safety;
 mod url_scope;
 mod verbose;

@@ -63,7 +63,7 @@ fn setup_links_makes_exe_names_that_cmd_runs_as_az() {
     ok(run(again));
 
     let mut az = sb.tool("cmd");
-    let path = std::env::var_os("PATH").unwrap_or_default();
+    let path = crate::support::env::path();
     az.env("PATH", std::env::join_paths(std::iter::once(links.clone()).chain(std::env::split_paths(&path))).unwrap());
     az.env("APP_SECRET", SECRET);
     az.args(["/c", "az account get-access-token --output json --resource https://management.azure.com"]);

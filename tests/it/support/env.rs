@@ -66,7 +66,71 @@ pub fn bin_at(program: impl AsRef<std::ffi::OsStr>) -> Command {
     }
     cmd.env("AZURE_POD_IDENTITY_AUTHORITY_HOST", refused_url());
     cmd.env("NO_PROXY", "127.0.0.1,localhost");
+    // The developer's shell is not the test's: a backtrace setting changes what a child
+    // prints, and helper links on their PATH change what doctor and the tools find.
+    cmd.env_remove("RUST_BACKTRACE").env_remove("RUST_LIB_BACKTRACE");
+    cmd.env("PATH", path());
     cmd
+}
+
+/// entra-token's own names: the README's `setup links ~/.local/bin` and `cargo install`
+/// put them on a developer's PATH, where a test must not find them.
+const OUR_NAMES: &[&str] = &["entra-token", "git-credential-entra-token", "docker-credential-entra-token", "entra-token-bazel", "az", "azd"];
+
+/// Is `dir/name` one of ours (for `az`/`azd`, a link to an entra-token binary)?
+fn ours(dir: &std::path::Path, name: &str) -> bool {
+    let file = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    if !file.exists() {
+        return false;
+    }
+    if name == "az" || name == "azd" {
+        return std::fs::canonicalize(&file).ok().and_then(|t| t.file_name().map(|n| n.to_string_lossy().starts_with("entra-token"))).unwrap_or(false);
+    }
+    true
+}
+
+/// The PATH every child of a test gets: this process's PATH with each directory that
+/// holds one of entra-token's names replaced by a directory of links to everything else in
+/// it (so `cargo` in ~/.cargo/bin and pip's tools in ~/.local/bin stay found, the
+/// developer's entra-token links do not). Made once per test process, under target/tmp.
+pub fn path() -> std::ffi::OsString {
+    static PATH: std::sync::OnceLock<std::ffi::OsString> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let original = std::env::var_os("PATH").unwrap_or_default();
+        let root = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("path-{}", std::process::id()));
+        controlled_path(&original, &root)
+    })
+    .clone()
+}
+
+/// [`path`] for a given PATH, with the stand-in directories made under `root`.
+pub fn controlled_path(original: &std::ffi::OsStr, root: &std::path::Path) -> std::ffi::OsString {
+    let mut dirs = Vec::new();
+    for (i, dir) in std::env::split_paths(original).enumerate() {
+        if !OUR_NAMES.iter().any(|n| ours(&dir, n)) {
+            dirs.push(dir);
+            continue;
+        }
+        // Windows (tests under Wine): no symlinks to make; the directory is left out.
+        #[cfg(unix)]
+        {
+            let shadow = root.join(i.to_string());
+            let _ = std::fs::remove_dir_all(&shadow);
+            std::fs::create_dir_all(&shadow).expect("create a PATH stand-in directory");
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let name = entry.file_name();
+                let plain = name.to_string_lossy().trim_end_matches(std::env::consts::EXE_SUFFIX).to_string();
+                if OUR_NAMES.contains(&plain.as_str()) && ours(&dir, &plain) {
+                    continue;
+                }
+                let _ = std::os::unix::fs::symlink(entry.path(), shadow.join(&name));
+            }
+            dirs.push(shadow);
+        }
+        #[cfg(not(unix))]
+        let _ = (i, root);
+    }
+    std::env::join_paths(dirs).expect("PATH entries")
 }
 
 /// A fresh directory holding one test's HOME, config, caches and Azure CLI directory.
@@ -147,7 +211,7 @@ impl Sandbox {
     /// links made by [`Sandbox::link`].
     pub fn tool_with_links(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut cmd = self.tool(program);
-        let path = std::env::var_os("PATH").unwrap_or_default();
+        let path = path();
         let dirs = std::iter::once(self.path("bin")).chain(std::env::split_paths(&path));
         cmd.env("PATH", std::env::join_paths(dirs).expect("PATH entries"));
         cmd
