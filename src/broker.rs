@@ -201,7 +201,7 @@ pub(crate) fn resolve(req: &TokenRequest) -> Result<Resolved> {
 
 /// The cache directory when it already exists (resolving never creates it).
 pub(crate) fn existing_cache() -> Option<Cache> {
-    cache::default_dir().ok().filter(|d| d.is_dir()).and_then(|d| Cache::open(d).ok())
+    cache::default_dir().ok().and_then(|d| Cache::open_existing(&d))
 }
 
 fn target_for(req: &TokenRequest, profile: &Profile) -> Result<Target> {

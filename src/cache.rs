@@ -15,11 +15,13 @@ use std::time::Duration;
 /// Largest cache entry we will read; anything bigger is not ours.
 const MAX_ENTRY: u64 = 256 * 1024;
 
+/// The cache directory, opened once and checked: every entry is read, written and
+/// removed through its handle (`fs::PrivateDir`), so the directory cannot be swapped or
+/// a link planted in its place between the check and the use.
 #[derive(Clone)]
 pub(crate) struct Cache {
-    dir: PathBuf,
+    dir: std::sync::Arc<fs::PrivateDir>,
 }
-
 /// The cache directory: ENTRA_TOKEN_CACHE_DIR, else `entra-token` in $XDG_CACHE_HOME or the
 /// platform cache dir (`%LOCALAPPDATA%` on Windows).
 pub(crate) fn default_dir() -> Result<PathBuf> {
@@ -44,40 +46,49 @@ pub(crate) struct Lock {
 impl Cache {
     /// Opens (creating 0700 if needed) and vets the directory.
     pub(crate) fn open(dir: PathBuf) -> Result<Cache> {
-        if std::fs::symlink_metadata(&dir).is_err() {
-            create_private_dir(&dir)?;
-        }
-        check_dir(&dir)?;
-        Ok(Cache { dir })
+        let opened = match fs::open_private_dir(&dir, false) {
+            Err(e) if e.is_not_found() => fs::open_private_dir(&dir, true).map_err(|e| create_err(&dir, e))?,
+            other => other.map_err(dir_err)?,
+        };
+        Ok(Cache { dir: std::sync::Arc::new(opened) })
+    }
+
+    /// The directory when it exists and is safe; None otherwise (nothing is created).
+    pub(crate) fn open_existing(dir: &Path) -> Option<Cache> {
+        fs::open_private_dir(dir, false).ok().map(|d| Cache { dir: std::sync::Arc::new(d) })
     }
 
     /// Like `open`, but a directory that cannot be created (read-only or full file system,
     /// no permission) is a warning and `None`: the token is still answered, uncached. An
     /// existing directory that is unsafe is still an error.
     pub(crate) fn open_or_skip(dir: PathBuf) -> Result<Option<Cache>> {
-        if std::fs::symlink_metadata(&dir).is_err()
-            && let Err(e) = create_private_dir(&dir)
-        {
-            warn!("{}; answering without the cache", crate::error::one_line(&e));
-            return Ok(None);
-        }
-        check_dir(&dir)?;
-        Ok(Some(Cache { dir }))
+        let opened = match fs::open_private_dir(&dir, false) {
+            Err(e) if e.is_not_found() => match fs::open_private_dir(&dir, true) {
+                Ok(d) => d,
+                Err(e @ FsError { cause: Cause::Os(_), .. }) => {
+                    warn!("{}; answering without the cache", crate::error::one_line(&create_err(&dir, e)));
+                    return Ok(None);
+                }
+                Err(e) => return Err(create_err(&dir, e)),
+            },
+            other => other.map_err(dir_err)?,
+        };
+        Ok(Some(Cache { dir: std::sync::Arc::new(opened) }))
     }
 
     pub(crate) fn dir(&self) -> &Path {
-        &self.dir
+        self.dir.path()
     }
 
     fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
+        self.dir.path().join(name)
     }
 
     /// Reads an entry. Missing → `Ok(None)`. Corrupt or foreign-shaped → `Ok(None)` with a
     /// trace line (a miss, never a crash). Unsafe (symlink, other owner, loose mode) → error.
     pub(crate) fn read<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
         let path = self.path(name);
-        let mut file = match fs::open_nofollow(&path) {
+        let mut file = match self.dir.open_file(name) {
             Ok(f) => f,
             Err(e) if e.is_not_found() => return Ok(None),
             Err(FsError { cause: Cause::Symlink, .. }) => {
@@ -92,6 +103,10 @@ impl Cache {
         };
         let meta = file.metadata().map_err(|e| Error::Cache { path: path.clone(), message: String::new(), hint: None, source: Some(e.into()) })?;
         check_private(&path, &meta, false)?;
+        if !meta.is_file() {
+            trace!(1, "cache entry {} is not a regular file; treating as a miss", path.display());
+            return Ok(None);
+        }
         if meta.len() > MAX_ENTRY {
             trace!(1, "cache entry {} is too large; treating as a miss", path.display());
             return Ok(None);
@@ -113,7 +128,7 @@ impl Cache {
     /// Writes an entry atomically: temp file in the same dir (0600), fsync, rename.
     pub(crate) fn write<T: Serialize>(&self, name: &str, value: &T) -> Result<()> {
         let bytes = serde_json::to_vec(value).map_err(|e| Error::caused("cannot encode cache entry", e))?;
-        fs::write_atomic(&self.path(name), &bytes, Access::Private, Durability::Sync).map_err(cache_err)
+        self.dir.write_atomic(name, &bytes, Access::Private, Durability::Sync).map_err(cache_err)
     }
 
     /// Writes an entry that can simply be fetched again (an access token): atomic and
@@ -123,29 +138,25 @@ impl Cache {
     /// that cannot be fetched again without a person use `write`.
     pub(crate) fn write_refetchable<T: Serialize>(&self, name: &str, value: &T) -> Result<()> {
         let bytes = serde_json::to_vec(value).map_err(|e| Error::caused("cannot encode cache entry", e))?;
-        fs::write_atomic(&self.path(name), &bytes, Access::Private, Durability::Refetchable).map_err(cache_err)
+        self.dir.write_atomic(name, &bytes, Access::Private, Durability::Refetchable).map_err(cache_err)
     }
 
     pub(crate) fn remove(&self, name: &str) -> Result<bool> {
-        fs::remove(&self.path(name)).map_err(cache_err)
+        self.dir.remove(name).map_err(cache_err)
     }
 
     /// Entry names starting with `prefix` (for status and logout; not on the hot path).
     pub(crate) fn list(&self, prefix: &str) -> Result<Vec<String>> {
-        let rd = std::fs::read_dir(&self.dir).map_err(|e| Error::Cache { path: self.dir.clone(), message: String::new(), hint: None, source: Some(e.into()) })?;
-        let mut names: Vec<String> = rd
-            .filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|n| n.starts_with(prefix) && n.ends_with(".json"))
-            .collect();
+        let mut names: Vec<String> = self.dir.list().map_err(cache_err)?.into_iter().filter(|n| n.starts_with(prefix) && n.ends_with(".json")).collect();
         names.sort();
         Ok(names)
     }
 
     /// Takes the per-key lock on the sidecar `NAME.lock`, waiting up to `wait`.
     pub(crate) fn lock(&self, name: &str, wait: Duration) -> Result<Lock> {
-        let path = self.path(&format!("{name}.lock"));
-        match fs::lock(&path, wait, || trace!(1, "waiting for lock {}", path.display())) {
+        let lock = format!("{name}.lock");
+        let path = self.path(&lock);
+        match self.dir.lock(&lock, wait, || trace!(1, "waiting for lock {}", path.display())) {
             Ok(held) => Ok(Lock { _held: held }),
             Err(LockError::TimedOut) => Err(Error::Timeout { what: format!("waiting for the cache lock {}", path.display()), after: wait }),
             Err(LockError::Fs(e)) => Err(cache_err(e)),
@@ -164,22 +175,26 @@ fn cache_err(e: FsError) -> Error {
     }
 }
 
-fn create_private_dir(dir: &Path) -> Result<()> {
-    fs::create_private_dir(dir).map_err(|e| {
-        let (message, source) = match e.cause {
-            Cause::Os(os) => ("cannot create cache directory".to_string(), Some(os.into())),
-            _ => (format!("cannot create cache directory: {}", e.cause_text()), None),
-        };
-        Error::Cache { path: dir.to_path_buf(), message, hint: Some("set ENTRA_TOKEN_CACHE_DIR to a writable directory, or pass --no-cache".into()), source }
-    })
+/// A cache directory that could not be created, with the way out.
+fn create_err(dir: &Path, e: FsError) -> Error {
+    match e.cause {
+        Cause::Os(os) => Error::Cache {
+            path: dir.to_path_buf(),
+            message: "cannot create cache directory".into(),
+            hint: Some("set ENTRA_TOKEN_CACHE_DIR to a writable directory, or pass --no-cache".into()),
+            source: Some(os.into()),
+        },
+        _ => dir_err(e),
+    }
 }
 
-fn check_dir(dir: &Path) -> Result<()> {
-    let meta = std::fs::metadata(dir).map_err(|e| Error::Cache { path: dir.to_path_buf(), message: String::new(), hint: None, source: Some(e.into()) })?;
-    if !meta.is_dir() {
-        return Err(Error::Cache { path: dir.to_path_buf(), message: "not a directory".into(), hint: Some("point ENTRA_TOKEN_CACHE_DIR at a directory".into()), source: None });
+/// A cache directory refused (a link, someone else's, open to others), with the fix.
+fn dir_err(e: FsError) -> Error {
+    let hint = e.hint().map(|h| if h.contains(crate::env::CACHE_DIR) { h } else { format!("{h}; or set {} to a directory of your own", crate::env::CACHE_DIR) });
+    match e.cause {
+        Cause::Os(os) => Error::Cache { path: e.path, message: format!("cannot {}", e.op), hint: None, source: Some(os.into()) },
+        _ => Error::Cache { message: e.cause_text(), path: e.path, hint, source: None },
     }
-    check_private(dir, &meta, true)
 }
 
 /// Refuses a cache path others could read or change (the message and fix of `fs`).

@@ -3,8 +3,13 @@
 //! name the operation, the path and the OS error. POSIX modes and Windows ACLs differ only
 //! here (and in `fs/windows.rs`); everything above asks "is this private?".
 
+mod dir;
+#[cfg(unix)]
+mod unix;
 #[cfg(windows)]
 mod windows;
+
+pub(crate) use dir::{PrivateDir, open_private_dir};
 
 use crate::env;
 use std::fmt;
@@ -230,8 +235,31 @@ fn is_sharing_refusal(e: &io::Error) -> bool {
 
 /// Creates `dir` (and missing parents) with the last component private to the user:
 /// 0700, or on Windows a protected ACL granting the user alone, inherited by what is
-/// created inside.
+/// created inside. On Unix the path is walked as `open_private_dir` walks it (no link,
+/// other owner or loose mode inside a directory others can change) and the mode is set
+/// on the new directory's handle, never through a link; an existing `dir` must be ours
+/// (or root's) and writable by nobody else.
 pub(crate) fn create_private_dir(dir: &Path) -> FsResult<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let (fd, meta, created) = unix::open_dir_walk(dir, true)?;
+        if created {
+            return unix::fchmod(&fd, 0o700).map_err(|e| FsError::os("set the permissions of", dir, e));
+        }
+        let me = unix::my_uid();
+        if unix::others_can_change(&meta, me) {
+            let why = if meta.uid() != me && meta.uid() != 0 { format!("it is owned by uid {}, not by you (uid {me})", meta.uid()) } else { format!("permissions {:o} let others change it", meta.mode() & 0o777) };
+            return Err(FsError { op: "use", path: dir.to_path_buf(), cause: Cause::Unsafe { why, fix: format!("use a directory of your own, or run `chmod go-w {}`", dir.display()) } });
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    create_dir_by_path(dir)
+}
+
+#[cfg(not(unix))]
+fn create_dir_by_path(dir: &Path) -> FsResult<()> {
     let mut b = std::fs::DirBuilder::new();
     b.recursive(true);
     #[cfg(unix)]
@@ -311,6 +339,7 @@ pub(crate) fn check_private(path: &Path, meta: &std::fs::Metadata, is_dir: bool)
 }
 
 /// Opens a regular file for reading without following a symbolic link at `path` itself.
+#[cfg_attr(unix, allow(dead_code))] // Unix works through `PrivateDir`'s handle
 pub(crate) fn open_nofollow(path: &Path) -> FsResult<File> {
     let mut o = OpenOptions::new();
     o.read(true);
@@ -324,6 +353,7 @@ pub(crate) fn open_nofollow(path: &Path) -> FsResult<File> {
     Ok(f)
 }
 
+#[cfg_attr(unix, allow(dead_code))] // Unix works through `PrivateDir`'s handle
 fn nofollow(o: &mut OpenOptions) {
     #[cfg(unix)]
     {
@@ -340,6 +370,7 @@ fn nofollow(o: &mut OpenOptions) {
     let _ = o;
 }
 
+#[cfg_attr(unix, allow(dead_code))] // Unix works through `PrivateDir`'s handle
 fn is_loop(e: &io::Error) -> bool {
     #[cfg(unix)]
     {
@@ -377,6 +408,7 @@ pub(crate) enum LockError {
 
 /// Takes an exclusive lock on `path` (created private if missing, never through a
 /// symlink), waiting up to `wait`; `waiting` is called once if it has to wait.
+#[cfg_attr(unix, allow(dead_code))] // Unix works through `PrivateDir`'s handle
 pub(crate) fn lock(path: &Path, wait: Duration, waiting: impl FnOnce()) -> std::result::Result<FileLock, LockError> {
     let mut o = OpenOptions::new();
     o.read(true).write(true).create(true).truncate(false);
@@ -387,6 +419,11 @@ pub(crate) fn lock(path: &Path, wait: Duration, waiting: impl FnOnce()) -> std::
     }
     nofollow(&mut o);
     let file = o.open(path).map_err(|e| LockError::Fs(FsError::os("open the lock", path, e)))?;
+    hold(file, path, wait, waiting)
+}
+
+/// Locks the open `file` (at `path`, for messages), waiting up to `wait`.
+fn hold(file: File, path: &Path, wait: Duration, waiting: impl FnOnce()) -> std::result::Result<FileLock, LockError> {
     let start = Instant::now();
     let mut waiting = Some(waiting);
     loop {

@@ -94,3 +94,88 @@ fn a_swapped_cache_directory_answers_only_what_its_entries_were_minted_for() {
     assert_ne!(answer, graph);
     assert_eq!(mock.token_requests(), before + 1, "{err}");
 }
+
+/// The cache directory's path, walked from `/`: inside a directory others can change
+/// (sticky like `/tmp`, or another user's), every component must be a real directory of
+/// ours (or root's) that nobody else can change; a link there is refused, since another
+/// user could point it anywhere.
+#[cfg(unix)]
+mod directories {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A uid with no passwd entry and no files of its own.
+    const STRANGER: u32 = 54322;
+
+    fn is_root() -> bool {
+        // SAFETY: geteuid cannot fail.
+        unsafe { libc::geteuid() == 0 }
+    }
+
+    /// `shared/`: world-writable and sticky, as `/tmp` is.
+    fn shared(sb: &Sandbox) -> PathBuf {
+        let d = sb.path("shared");
+        std::fs::create_dir(&d).unwrap();
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        d
+    }
+
+    /// Runs get-token with the cache at `cache`, expecting a refusal (exit 1, no token, no
+    /// request to the authority); returns stderr.
+    fn refused(mock: &MockAuthority, sb: &Sandbox, cache: &Path) -> String {
+        let out = run_with_stdin(get(sb, "graph", cache), "");
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "stderr: {err}");
+        assert!(out.stdout.is_empty(), "{err}");
+        assert_eq!(mock.token_requests(), 0, "a token was fetched for a cache it could only put in a place others control: {err}");
+        err
+    }
+
+    #[test]
+    fn a_link_in_a_shared_directory_is_refused_even_to_a_directory_of_ours() {
+        let (mock, sb) = setup();
+        let mine = sb.path("mine");
+        std::fs::create_dir(&mine).unwrap();
+        std::fs::set_permissions(&mine, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let link = shared(&sb).join("cache");
+        std::os::unix::fs::symlink(&mine, &link).unwrap();
+        let err = refused(&mock, &sb, &link);
+        assert!(err.contains("symbolic link") && err.contains("others can change") && err.contains("directory of your own"), "{err}");
+        // The same link in a directory only we can change is followed (as ~/.cache may be a link).
+        let ours = sb.path("cache-link");
+        std::os::unix::fs::symlink(&mine, &ours).unwrap();
+        let (_, err) = token(&sb, "graph", &ours);
+        assert!(std::fs::read_dir(&mine).unwrap().count() >= 1, "nothing stored through the link: {err}");
+    }
+
+    #[test]
+    fn a_directory_of_another_user_on_the_way_is_refused() {
+        if !is_root() {
+            return support::skip::not_here("chown to another uid needs root");
+        }
+        let (mock, sb) = setup();
+        let theirs = shared(&sb).join("theirs");
+        std::fs::create_dir(&theirs).unwrap();
+        std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::os::unix::fs::chown(&theirs, Some(STRANGER), Some(STRANGER)).unwrap();
+        let cache = theirs.join("cache");
+        let err = refused(&mock, &sb, &cache);
+        assert!(err.contains(&format!("owned by uid {STRANGER}")) && err.contains(&theirs.display().to_string()), "{err}");
+        assert!(!cache.exists(), "created the cache inside another user's directory");
+    }
+
+    #[test]
+    fn a_directory_others_can_write_on_the_way_is_refused() {
+        let (mock, sb) = setup();
+        let open = shared(&sb).join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let cache = open.join("cache");
+        let err = refused(&mock, &sb, &cache);
+        assert!(err.contains("permissions 777") && err.contains(&open.display().to_string()), "{err}");
+        // Fixed as the message says, the same path works.
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let (_, err) = token(&sb, "graph", &cache);
+        assert!(cache.join(".").exists(), "{err}");
+    }
+}

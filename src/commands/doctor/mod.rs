@@ -357,14 +357,15 @@ fn cache_check() -> Check {
         Ok(d) => d,
         Err(e) => return fail("cache", e.to_string(), e.hint().unwrap_or_else(|| "set ENTRA_TOKEN_CACHE_DIR".into())),
     };
-    let meta = match std::fs::symlink_metadata(&dir) {
+    let meta = match std::fs::metadata(&dir) {
         Ok(m) => m,
         Err(_) => return ok("cache", format!("{} does not exist yet (created {PRIVATE_DIR} on first use)", dir.display())),
     };
     if !meta.is_dir() {
         return fail("cache", format!("{} is not a directory", dir.display()), "remove it, or point ENTRA_TOKEN_CACHE_DIR at a directory".to_string());
     }
-    if let Err(e) = cache::check_private(&dir, &meta, true) {
+    // The same walk and checks every command's open makes (links, owners and modes on the way).
+    if let Err(e) = crate::fs::open_private_dir(&dir, false) {
         return fail("cache", e.to_string(), e.hint().unwrap_or_default());
     }
     let mut entries = 0;
