@@ -56,6 +56,10 @@ pub(crate) enum Command {
     Doctor(DoctorArgs),
     /// Serve tokens on 127.0.0.1 as an App Service managed-identity endpoint (for Azure SDKs).
     Serve(ServeArgs),
+    /// A local Microsoft Entra ID on 127.0.0.1 for demos and tests: prints `export` lines, then serves.
+    Emulator(crate::emulator::EmulatorArgs),
+    /// Walk the quick start against a built-in emulator in a throwaway HOME: no tenant, no network.
+    Demo(crate::emulator::demo::DemoArgs),
     /// Hold sign-ins for other machines: answer token requests on a Unix socket (ENTRA_TOKEN_AGENT), like ssh-agent.
     Agent(crate::agent::AgentArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).

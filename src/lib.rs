@@ -5,7 +5,7 @@
 //! The modules in layers, top first. A module imports only its own layer and those below
 //! it (a unit test, `layers.rs`, reads every `use crate::…` against this list):
 //!
-//! 1. cli, commands, fuzz: what a person (or a fuzzer) runs: the clap tree, one module per subcommand
+//! 1. cli, commands, fuzz, emulator: what a person (or a fuzzer) runs: the clap tree, one module per subcommand, and the local Entra emulator (`entra-token emulator`, `demo`)
 //! 2. protocols, urlmatch: the exec protocols, pure codecs plus thin adapters, and URL → profile matching
 //! 3. broker, acr, agent, login_wait: cache lookup → per-key lock → re-check → acquire → store; ACR's exchange of that token; the token agent's client (ENTRA_TOKEN_AGENT); waiting for a login elsewhere
 //! 4. flows: one module per grant or token source (the person flows under `flows::user`)
@@ -28,6 +28,7 @@ mod commands;
 mod config;
 mod config_errors;
 mod console;
+mod emulator;
 mod env;
 mod error;
 mod flows;
@@ -85,6 +86,8 @@ pub fn run_with(args: Vec<std::ffi::OsString>) -> ExitCode {
         Some(cli::Command::Profile(args)) => commands::profile::run(args),
         Some(cli::Command::Doctor(args)) => commands::doctor::run(args),
         Some(cli::Command::Serve(args)) => commands::serve::run(args),
+        Some(cli::Command::Emulator(args)) => emulator::run(args),
+        Some(cli::Command::Demo(args)) => emulator::demo::run(args),
         #[cfg(unix)]
         Some(cli::Command::Agent(args)) => commands::agent::run(args),
         #[cfg(not(unix))]

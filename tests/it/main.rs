@@ -29,6 +29,7 @@ mod docker;
 #[cfg(unix)]
 mod docker_agent;
 mod doctor;
+mod emulator;
 #[cfg(unix)]
 mod exec;
 mod faults;

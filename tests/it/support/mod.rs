@@ -9,6 +9,7 @@
 
 pub mod authority;
 pub mod dbus;
+pub mod emulator;
 pub mod env;
 mod flows;
 mod grants;
@@ -24,6 +25,7 @@ pub mod tls;
 pub mod wire;
 
 pub use authority::{Fault, MockAuthority, RecordedRequest};
+pub use emulator::Emulator;
 pub use env::{Sandbox, bin, bin_at, copy_executable, run, run_with_stdin};
 pub use http::refused_url;
 pub use output::{code, ok, ok_stdout, stderr, stdout, text};

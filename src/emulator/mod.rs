@@ -1,0 +1,221 @@
+//! `entra-token emulator`: a local Microsoft Entra ID for demos and for other people's
+//! tests, on 127.0.0.1 only. It serves what a client of Entra sees (token endpoints v2
+//! and v1 with every grant, device code, authorize with PKCE, OpenID and instance
+//! discovery, JWKS with RS256-signed tokens, Entra-shaped errors, managed-identity
+//! endpoints), prints `export NAME=value` lines a shell can eval, then an empty line, and
+//! serves until stopped. Tokens it mints name the emulator as issuer and carry
+//! `"emulator": true`. Reached only through its own subcommand and `demo`, never from the
+//! cached path.
+
+mod config;
+pub(crate) mod demo;
+mod grants;
+mod http;
+mod keys;
+mod routes;
+mod signin;
+mod state;
+mod wire;
+
+pub(crate) use config::Approve;
+
+use std::io::{BufRead, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+use clap::Args;
+
+use crate::error::{Error, Result};
+use crate::log::warn;
+
+#[derive(Debug, Args, Clone)]
+pub(crate) struct EmulatorArgs {
+    /// Port on 127.0.0.1 (default: a free port chosen by the OS).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Address to listen on; only 127.0.0.1 (or localhost) is served.
+    #[arg(long, default_value = "127.0.0.1", value_name = "ADDR")]
+    pub bind: String,
+    /// Serve plain http instead of https (MSAL and the Azure SDKs refuse a plain-http authority).
+    #[arg(long)]
+    pub http: bool,
+    /// TOML file with tenants, apps, users and token lifetimes (docs/emulator.md); default: one of each.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Device code and browser sign-ins: approved at once, or after a click on the emulator's page.
+    #[arg(long, value_enum)]
+    pub approve: Option<Approve>,
+    /// Access token lifetime, e.g. 3600, 10m, 2h.
+    #[arg(long, value_name = "DURATION")]
+    pub token_lifetime: Option<String>,
+    /// Where the signing key, CA and the product's own config live (default: the cache's entra-token/emulator).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Also export IDENTITY_ENDPOINT/IDENTITY_HEADER (App Service) and AZURE_POD_IDENTITY_AUTHORITY_HOST (IMDS).
+    #[arg(long)]
+    pub managed_identity: bool,
+    /// Write the serving process's id to this file.
+    #[arg(long, value_name = "PATH")]
+    pub pid_file: Option<PathBuf>,
+    /// Print the exports, then keep serving in the background and return (stop it with `kill $(cat PID_FILE)`).
+    #[arg(long)]
+    pub background: bool,
+}
+
+/// A running emulator: where it is and what a client needs to use it.
+pub(crate) struct Running {
+    pub url: String,
+    /// NAME, value: the exports, in order.
+    pub exports: Vec<(String, String)>,
+}
+
+fn default_state_dir() -> Result<PathBuf> {
+    crate::fs::cache_home().map(|c| c.join("entra-token").join("emulator")).ok_or_else(|| Error::bad_input("no cache directory for the emulator's state: give --state-dir DIR"))
+}
+
+/// Binds, makes keys and certificates, and serves on a background thread of this process.
+pub(crate) fn start(args: &EmulatorArgs) -> Result<Running> {
+    if !matches!(args.bind.as_str(), "127.0.0.1" | "localhost") {
+        return Err(Error::bad_input(format!("the emulator serves on 127.0.0.1 only, not on '{}': it is a local test double, never a network service", args.bind)));
+    }
+    let mut settings = config::Settings::load(args.config.as_deref())?;
+    if let Some(a) = args.approve {
+        settings.approve = a;
+    }
+    if let Some(l) = &args.token_lifetime {
+        settings.lifetime = config::lifetime(l)?;
+    }
+    let dir = match &args.state_dir {
+        Some(d) => d.clone(),
+        None => default_state_dir()?,
+    };
+    crate::fs::create_private_dir(&dir).map_err(|e| Error::bad_input_hint(format!("cannot create the emulator's state directory {}", dir.display()), "give another --state-dir").because(e))?;
+    let signer = Arc::new(keys::Signer::load_or_make(&dir)?);
+    let listener = TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), args.port))
+        .map_err(|e| Error::bad_input_hint(format!("cannot listen on 127.0.0.1:{}", args.port), "pick another --port, or omit it for a free one").because(e))?;
+    let port = listener.local_addr().map_err(|e| Error::caused("cannot read the listening address", e))?.port();
+    let (tls, scheme) = if args.http { (None, "http") } else { (Some(keys::tls(&dir)?), "https") };
+    let url = format!("{scheme}://127.0.0.1:{port}");
+    let identity_header = config::made_up_secret();
+    let exports = exports(&url, &settings, tls.as_ref(), &dir, args.managed_identity.then_some(identity_header.as_str()))?;
+    let shared: state::Shared = Arc::new(Mutex::new(state::State::new(url.clone(), settings, signer, identity_header)));
+    let handler: http::Handler = Arc::new(move |req: &http::Request| routes::handle(&shared, req));
+    let config = tls.map(|t| t.config);
+    std::thread::Builder::new().name("emulator-accept".into()).spawn(move || http::serve(listener, config, handler)).map_err(|e| Error::caused("cannot start the emulator's thread", e))?;
+    Ok(Running { url, exports })
+}
+
+/// `'…'` for a POSIX shell.
+fn quote(v: &str) -> String {
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:@=+,".contains(&b)) {
+        return v.to_string();
+    }
+    format!("'{}'", v.replace('\'', "'\\''"))
+}
+
+/// The variables that point clients (ours, MSAL, the Azure SDKs, curl, Python, Node) at the emulator.
+fn exports(url: &str, s: &config::Settings, tls: Option<&keys::Tls>, dir: &Path, identity_header: Option<&str>) -> Result<Vec<(String, String)>> {
+    let tenant = s.first_tenant();
+    let mut out: Vec<(String, String)> = vec![("AZURE_AUTHORITY_HOST".into(), url.into()), ("AZURE_TENANT_ID".into(), tenant.domain.clone())];
+    if let Some((id, app)) = s.apps.iter().find(|(_, a)| a.secret.is_some()) {
+        out.push(("AZURE_CLIENT_ID".into(), id.clone()));
+        out.push(("AZURE_CLIENT_SECRET".into(), app.secret.clone().unwrap_or_default()));
+    }
+    if let Some(u) = s.users.first() {
+        out.push(("ENTRA_EMULATOR_USERNAME".into(), u.username.clone()));
+        out.push(("ENTRA_EMULATOR_PASSWORD".into(), u.password.clone()));
+    }
+    if let Some(t) = tls {
+        let (bundle, ca) = (t.bundle_file.display().to_string(), t.ca_file.display().to_string());
+        out.extend([("SSL_CERT_FILE".into(), bundle.clone()), ("REQUESTS_CA_BUNDLE".into(), bundle), ("NODE_EXTRA_CA_CERTS".into(), ca)]);
+    }
+    // entra-token itself: its own config (a `default` profile signing the person in at the
+    // emulator's tenant, an `app` profile for the exported service principal) and cache,
+    // beside the emulator's state, so the user's real ones are never touched.
+    let product_config = dir.join("entra-token.toml");
+    let profiles = format!(
+        "# Written by `entra-token emulator` for the emulator at {url}; its tokens are for local tests only.\n[profiles.default]\nflow = \"device-code\"\ntenant = \"{t}\"\nstorage = \"file\"\n\n[profiles.app]\nflow = \"client-credentials\"\ntenant = \"{t}\"\nclient_id = \"{c}\"\nclient_secret_env = \"AZURE_CLIENT_SECRET\"\nstorage = \"file\"\n",
+        t = tenant.domain,
+        c = s.apps.iter().find(|(_, a)| a.secret.is_some()).map(|(id, _)| id.as_str()).unwrap_or(""),
+    );
+    crate::fs::write_private_at(&product_config, profiles.as_bytes()).map_err(|e| Error::caused(format!("cannot write {}", product_config.display()), e))?;
+    out.push(("ENTRA_TOKEN_CONFIG".into(), product_config.display().to_string()));
+    out.push(("ENTRA_TOKEN_CACHE_DIR".into(), dir.join("cache").display().to_string()));
+    if let Some(h) = identity_header {
+        out.push(("IDENTITY_ENDPOINT".into(), format!("{url}/msi/token")));
+        out.push(("IDENTITY_HEADER".into(), h.to_string()));
+        out.push(("AZURE_POD_IDENTITY_AUTHORITY_HOST".into(), url.to_string()));
+    }
+    Ok(out)
+}
+
+/// The command: start, print the exports and an empty line, serve until stopped.
+pub(crate) fn run(args: &EmulatorArgs) -> Result<ExitCode> {
+    if args.background {
+        return background(args);
+    }
+    let running = start(args)?;
+    let mut text = String::new();
+    for (k, v) in &running.exports {
+        text.push_str(&format!("export {k}={}\n", quote(v)));
+    }
+    text.push('\n');
+    // The pid file exists by the time a script has read the empty line.
+    if let Some(p) = &args.pid_file {
+        crate::fs::write_private_at(p, format!("{}\n", std::process::id()).as_bytes()).map_err(|e| Error::caused(format!("cannot write the pid file {}", p.display()), e))?;
+    }
+    crate::protocols::write_stdout(text.as_bytes())?;
+    warn!("emulator serving {} (not Microsoft Entra ID: tokens say so); stop with Ctrl-C", running.url);
+    loop {
+        std::thread::park();
+    }
+}
+
+/// `--background`: the same command without it, in a child whose exports we pass on.
+fn background(args: &EmulatorArgs) -> Result<ExitCode> {
+    let exe = std::env::current_exe().map_err(|e| Error::caused("cannot find this program to start it in the background", e))?;
+    let mut argv: Vec<std::ffi::OsString> = vec!["emulator".into(), "--bind".into(), args.bind.clone().into(), "--port".into(), args.port.to_string().into()];
+    let flags: [(&str, Option<std::ffi::OsString>); 5] = [
+        ("--config", args.config.as_ref().map(|p| p.clone().into_os_string())),
+        ("--token-lifetime", args.token_lifetime.clone().map(Into::into)),
+        ("--state-dir", args.state_dir.as_ref().map(|p| p.clone().into_os_string())),
+        ("--pid-file", args.pid_file.as_ref().map(|p| p.clone().into_os_string())),
+        ("--approve", args.approve.map(|a| if a == Approve::Click { "click" } else { "auto" }.into())),
+    ];
+    for (flag, value) in flags {
+        if let Some(v) = value {
+            argv.push(flag.into());
+            argv.push(v);
+        }
+    }
+    argv.extend(args.http.then(|| "--http".into()));
+    argv.extend(args.managed_identity.then(|| "--managed-identity".into()));
+    let mut child = std::process::Command::new(exe)
+        .args(argv)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| Error::caused("cannot start the emulator in the background", e))?;
+    let mut text = String::new();
+    if let Some(out) = child.stdout.take() {
+        for line in std::io::BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            text.push_str(&line);
+            text.push('\n');
+            if line.is_empty() {
+                break;
+            }
+        }
+    }
+    if !text.ends_with("\n\n") {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(Error::general("the background emulator stopped before it served; run `entra-token emulator` in the foreground to see why"));
+    }
+    std::io::stdout().write_all(text.as_bytes()).map_err(|e| Error::caused("cannot write to stdout", e))?;
+    warn!("emulator serving in the background as process {}", child.id());
+    Ok(ExitCode::SUCCESS)
+}
