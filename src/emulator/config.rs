@@ -13,11 +13,12 @@ use serde::Deserialize;
 use super::wire;
 use crate::error::{Error, Result};
 
-/// The default tenant's domain (`.test` is reserved: it can never be a real tenant).
-pub(crate) const DEFAULT_TENANT: &str = "contoso.test";
+/// The default tenant's domain: the one Microsoft's docs (and ours) use in examples, so
+/// every example runs against the emulator as written. Its tokens still name the emulator.
+pub(crate) const DEFAULT_TENANT: &str = "contoso.com";
 /// The default app's client id: a GUID of the emulator's own, no real app's.
 pub(crate) const DEFAULT_CLIENT_ID: &str = "00000000-e4a1-4e10-8000-00000000e001";
-pub(crate) const DEFAULT_USER: &str = "alice@contoso.test";
+pub(crate) const DEFAULT_USER: &str = "alice@contoso.com";
 /// The managed identity the IMDS and App Service endpoints answer as, by default.
 pub(crate) const DEFAULT_MI_CLIENT_ID: &str = "00000000-e4a1-4e10-8000-00000000e0a1";
 

@@ -100,7 +100,7 @@ fn walk(dir: &Path) -> Result<ExitCode> {
     w.say(&format!("entra-token demo: a local Entra emulator on {} (not Microsoft's; its tokens say so),", running.url));
     w.say("a throwaway HOME, config and cache; no network, and nothing of yours is touched.\n");
 
-    w.say("1. Sign in once (device code; the emulator approves it as alice@contoso.test)");
+    w.say("1. Sign in once (device code; the emulator approves it as alice@contoso.com)");
     w.run("entra-token login", &["login"], "", &[])?;
 
     w.say("\n2. A token for Microsoft Graph (through the refresh token the sign-in left)");
@@ -126,8 +126,8 @@ fn walk(dir: &Path) -> Result<ExitCode> {
 
     w.say("\n5. git's credential helper for Azure DevOps (a profile claiming the URL, then what git asks)");
     w.run(
-        "entra-token profile add ado --flow device-code --tenant contoso.test --url https://dev.azure.com/contoso/ --storage file",
-        &["profile", "add", "ado", "--flow", "device-code", "--tenant", "contoso.test", "--url", "https://dev.azure.com/contoso/", "--storage", "file", "--no-prompt"],
+        "entra-token profile add ado --flow device-code --tenant contoso.com --url https://dev.azure.com/contoso/ --storage file",
+        &["profile", "add", "ado", "--flow", "device-code", "--tenant", "contoso.com", "--url", "https://dev.azure.com/contoso/", "--storage", "file", "--no-prompt"],
         "",
         &[],
     )?;

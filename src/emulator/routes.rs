@@ -115,7 +115,7 @@ fn mi_token(st: &state::State, client: &str, resource: &str) -> (String, i64, i6
     let now = wire::now();
     let life = st.settings.lifetime;
     let tid = st.settings.first_tenant().id.clone();
-    (state::app_token(st, Version::V1, client, ClientAuth::Assertion, &tid, resource, now, now + life), now, life)
+    (state::app_token(st, Version::V1, client, ClientAuth::Assertion, &tid, resource, (now, now + life)), now, life)
 }
 
 /// IMDS: `GET /metadata/identity/oauth2/token?api-version=…&resource=R` with `Metadata: true`.

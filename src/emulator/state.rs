@@ -246,7 +246,8 @@ fn base_claims(st: &State, v: Version, aud: &str, tid: &str, now: i64, exp: i64)
 }
 
 /// An access token for an application or managed identity (no person).
-pub(crate) fn app_token(st: &State, v: Version, client_id: &str, auth: ClientAuth, tid: &str, resource: &str, now: i64, exp: i64) -> String {
+/// `(now, exp)`: when it is issued and when it expires.
+pub(crate) fn app_token(st: &State, v: Version, client_id: &str, auth: ClientAuth, tid: &str, resource: &str, (now, exp): (i64, i64)) -> String {
     let mut c = base_claims(st, v, resource, tid, now, exp);
     let sp = wire::guid_from("service-principal", &client_id.to_ascii_lowercase());
     let acr = match auth {
@@ -266,7 +267,7 @@ pub(crate) fn token_reply(st: &State, i: Issue) -> Value {
     let life = st.settings.lifetime;
     let exp = now + life;
     let at = match &i.user {
-        None => app_token(st, i.v, &i.client_id, i.auth, &i.tid, &i.target.resource, now, exp),
+        None => app_token(st, i.v, &i.client_id, i.auth, &i.tid, &i.target.resource, (now, exp)),
         Some(u) => {
             let (oid, username, name) = person(st, u);
             let mut c = base_claims(st, i.v, &i.target.resource, &i.tid, now, exp);

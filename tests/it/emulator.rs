@@ -84,13 +84,13 @@ fn exports_then_https_our_own_client_signs_in_and_tokens_verify_against_jwks() {
     let out = run(cmd(&["login"]));
     assert!(out.status.success(), "{}", stderr(&out));
     let token = ok_stdout(&run(cmd(&["get-token", "-r", "graph"]))).trim().to_string();
-    let claims = verify(&em, "contoso.test", &token);
+    let claims = verify(&em, "contoso.com", &token);
     assert_eq!(claims["emulator"], true);
     assert!(claims["iss"].as_str().unwrap().starts_with(&format!("{}/", em.url())), "{claims}");
-    assert_eq!(claims["upn"], "alice@contoso.test");
+    assert_eq!(claims["upn"], "alice@contoso.com");
     assert_eq!(claims["aud"], "https://graph.microsoft.com");
     let app = ok_stdout(&run(cmd(&["get-token", "-p", "app", "-r", "keyvault"]))).trim().to_string();
-    let claims = verify(&em, "contoso.test", &app);
+    let claims = verify(&em, "contoso.com", &app);
     assert_eq!((claims["idtyp"].as_str(), claims["appid"].as_str(), claims["azpacr"].as_str()), (Some("app"), Some(em.var("AZURE_CLIENT_ID")), Some("1")));
 }
 
@@ -99,7 +99,7 @@ fn errors_have_entra_s_shape_and_codes() {
     let sb = Sandbox::new();
     let em = Emulator::start(&sb, &["--http"]);
     assert!(em.url().starts_with("http://127.0.0.1:"));
-    let (status, body) = post(&em, "/contoso.test/oauth2/v2.0/token", &[("grant_type", "client_credentials"), ("client_id", em.var("AZURE_CLIENT_ID")), ("client_secret", "wrong"), ("scope", "https://graph.microsoft.com/.default")]);
+    let (status, body) = post(&em, "/contoso.com/oauth2/v2.0/token", &[("grant_type", "client_credentials"), ("client_id", em.var("AZURE_CLIENT_ID")), ("client_secret", "wrong"), ("scope", "https://graph.microsoft.com/.default")]);
     assert_eq!(status, 401);
     assert_eq!((body["error"].as_str(), body["error_codes"].clone()), (Some("invalid_client"), json!([7000215])));
     assert!(body["error_description"].as_str().unwrap().starts_with("AADSTS7000215: "), "{body}");
@@ -108,7 +108,7 @@ fn errors_have_entra_s_shape_and_codes() {
     }
     let (status, body, _) = get(&em, "/nowhere.test/v2.0/.well-known/openid-configuration", &[]);
     assert_eq!((status, body["error_codes"].clone()), (400, json!([90002])));
-    let (_, body) = post(&em, "/contoso.test/oauth2/v2.0/token", &[("grant_type", "client_credentials"), ("client_id", "00000000-0000-0000-0000-00000000dead"), ("client_secret", "x"), ("scope", "https://graph.microsoft.com/.default")]);
+    let (_, body) = post(&em, "/contoso.com/oauth2/v2.0/token", &[("grant_type", "client_credentials"), ("client_id", "00000000-0000-0000-0000-00000000dead"), ("client_secret", "x"), ("scope", "https://graph.microsoft.com/.default")]);
     assert_eq!(body["error_codes"], json!([700016]));
     let (_, body) = post(&em, "/common/oauth2/v2.0/token", &[("grant_type", "client_credentials"), ("client_id", em.var("AZURE_CLIENT_ID")), ("client_secret", em.var("AZURE_CLIENT_SECRET")), ("scope", "https://graph.microsoft.com/.default")]);
     assert_eq!(body["error_codes"], json!([9001023]));
@@ -118,24 +118,24 @@ fn errors_have_entra_s_shape_and_codes() {
 fn discovery_instance_discovery_and_v1() {
     let sb = Sandbox::new();
     let em = Emulator::start(&sb, &[]);
-    let (status, oidc, _) = get(&em, "/contoso.test/v2.0/.well-known/openid-configuration", &[]);
+    let (status, oidc, _) = get(&em, "/contoso.com/v2.0/.well-known/openid-configuration", &[]);
     assert_eq!(status, 200);
-    assert_eq!(oidc["token_endpoint"], format!("{}/contoso.test/oauth2/v2.0/token", em.url()));
+    assert_eq!(oidc["token_endpoint"], format!("{}/contoso.com/oauth2/v2.0/token", em.url()));
     assert!(oidc["issuer"].as_str().unwrap().starts_with(em.url()) && oidc["issuer"].as_str().unwrap().ends_with("/v2.0"));
-    let (_, v1, _) = get(&em, "/contoso.test/.well-known/openid-configuration", &[]);
-    assert_eq!(v1["token_endpoint"], format!("{}/contoso.test/oauth2/token", em.url()));
-    let auth = format!("{}/contoso.test/oauth2/v2.0/authorize", em.url());
+    let (_, v1, _) = get(&em, "/contoso.com/.well-known/openid-configuration", &[]);
+    assert_eq!(v1["token_endpoint"], format!("{}/contoso.com/oauth2/token", em.url()));
+    let auth = format!("{}/contoso.com/oauth2/v2.0/authorize", em.url());
     let q = form_urlencoded::Serializer::new(String::new()).append_pair("api-version", "1.1").append_pair("authorization_endpoint", &auth).finish();
     let (status, inst, _) = get(&em, &format!("/common/discovery/instance?{q}"), &[]);
     assert_eq!(status, 200);
-    assert_eq!(inst["tenant_discovery_endpoint"], format!("{}/contoso.test/v2.0/.well-known/openid-configuration", em.url()));
+    assert_eq!(inst["tenant_discovery_endpoint"], format!("{}/contoso.com/v2.0/.well-known/openid-configuration", em.url()));
     let (status, inst, _) = get(&em, "/common/discovery/instance?api-version=1.1&authorization_endpoint=https://login.example.com/t/oauth2/v2.0/authorize", &[]);
     assert_eq!((status, inst["error"].as_str()), (400, Some("invalid_instance")));
     // v1: resource= in, numbers as strings out.
-    let (status, t) = post(&em, "/contoso.test/oauth2/token", &[("grant_type", "client_credentials"), ("client_id", em.var("AZURE_CLIENT_ID")), ("client_secret", em.var("AZURE_CLIENT_SECRET")), ("resource", "https://vault.azure.net")]);
+    let (status, t) = post(&em, "/contoso.com/oauth2/token", &[("grant_type", "client_credentials"), ("client_id", em.var("AZURE_CLIENT_ID")), ("client_secret", em.var("AZURE_CLIENT_SECRET")), ("resource", "https://vault.azure.net")]);
     assert_eq!(status, 200, "{t}");
     assert!(t["expires_in"].is_string() && t["expires_on"].is_string(), "{t}");
-    assert_eq!(verify(&em, "contoso.test", t["access_token"].as_str().unwrap())["ver"], "1.0");
+    assert_eq!(verify(&em, "contoso.com", t["access_token"].as_str().unwrap())["ver"], "1.0");
 }
 
 #[test]
@@ -183,18 +183,18 @@ fn click_mode_holds_device_codes_until_someone_approves_on_the_page() {
     let sb = Sandbox::new();
     let em = Emulator::start(&sb, &["--approve", "click"]);
     let cli = "04b07795-8ddb-461a-bbee-02f9e1bf7b46";
-    let (status, dc) = post(&em, "/contoso.test/oauth2/v2.0/devicecode", &[("client_id", cli), ("scope", "https://graph.microsoft.com/.default offline_access")]);
+    let (status, dc) = post(&em, "/contoso.com/oauth2/v2.0/devicecode", &[("client_id", cli), ("scope", "https://graph.microsoft.com/.default offline_access")]);
     assert_eq!(status, 200, "{dc}");
-    let poll = || post(&em, "/contoso.test/oauth2/v2.0/token", &[("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), ("client_id", cli), ("device_code", dc["device_code"].as_str().unwrap())]);
+    let poll = || post(&em, "/contoso.com/oauth2/v2.0/token", &[("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), ("client_id", cli), ("device_code", dc["device_code"].as_str().unwrap())]);
     let (status, pending) = poll();
     assert_eq!((status, pending["error"].as_str(), pending["error_codes"].clone()), (400, Some("authorization_pending"), json!([70016])));
     let (status, page, _) = get(&em, "/devicelogin", &[]);
-    assert!(status == 200 && page.as_str().unwrap().contains("alice@contoso.test"), "{page}");
-    let (status, _) = post(&em, "/devicelogin", &[("user_code", dc["user_code"].as_str().unwrap()), ("user", "alice@contoso.test")]);
+    assert!(status == 200 && page.as_str().unwrap().contains("alice@contoso.com"), "{page}");
+    let (status, _) = post(&em, "/devicelogin", &[("user_code", dc["user_code"].as_str().unwrap()), ("user", "alice@contoso.com")]);
     assert_eq!(status, 200);
     let (status, t) = poll();
     assert_eq!(status, 200, "{t}");
-    assert_eq!(verify(&em, "contoso.test", t["access_token"].as_str().unwrap())["upn"], "alice@contoso.test");
+    assert_eq!(verify(&em, "contoso.com", t["access_token"].as_str().unwrap())["upn"], "alice@contoso.com");
     assert_eq!(poll().1["error_codes"], json!([70000]), "a device code is redeemed once");
 }
 
@@ -238,7 +238,7 @@ fn managed_identity_endpoints_imds_and_app_service() {
     let (status, t, _) = get(&em, path, &[("Metadata", "true")]);
     assert_eq!(status, 200, "{t}");
     assert!(t["expires_in"].is_string());
-    assert_eq!(verify(&em, "contoso.test", t["access_token"].as_str().unwrap())["aud"], "https://vault.azure.net");
+    assert_eq!(verify(&em, "contoso.com", t["access_token"].as_str().unwrap())["aud"], "https://vault.azure.net");
     let msi = "/msi/token?api-version=2019-08-01&resource=https%3A%2F%2Fstorage.azure.com";
     assert_eq!(get(&em, msi, &[("X-IDENTITY-HEADER", "wrong")]).0, 401);
     let (status, t, _) = get(&em, msi, &[("X-IDENTITY-HEADER", em.var("IDENTITY_HEADER"))]);
@@ -270,7 +270,7 @@ fn background_mode_writes_the_pid_file_and_keeps_serving() {
     let pid: u32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
     let url = printed.lines().next().unwrap().split_once('=').unwrap().1.to_string();
     let agent: ureq::Agent = ureq::Agent::config_builder().proxy(None).http_status_as_error(false).build().into();
-    let status = agent.get(&format!("{url}/contoso.test/v2.0/.well-known/openid-configuration")).call().unwrap().status().as_u16();
+    let status = agent.get(&format!("{url}/contoso.com/v2.0/.well-known/openid-configuration")).call().unwrap().status().as_u16();
     let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
     assert_eq!(status, 200);
 }
@@ -286,7 +286,7 @@ fn demo_walks_the_quick_start_in_a_throwaway_home() {
     }
     let token = out.lines().map(str::trim).find(|l| l.starts_with("eyJ") && !l.contains('…')).expect("the demo prints a token");
     let claims = jwt_claims(token).unwrap();
-    assert_eq!((claims["emulator"].as_bool(), claims["upn"].as_str()), (Some(true), Some("alice@contoso.test")));
+    assert_eq!((claims["emulator"].as_bool(), claims["upn"].as_str()), (Some(true), Some("alice@contoso.com")));
     // Nothing was left in the sandbox's HOME, config or cache.
     assert!(!sb.path("config.toml").exists() && !sb.path("cache").exists());
 }

@@ -143,7 +143,7 @@ fn the_readme_is_a_front_page_linking_every_docs_page() {
     assert!(lines <= 300, "README.md has {lines} lines; the reference belongs in docs/");
     let (lang, first) = blocks(&readme).into_iter().next().expect("a first code block");
     assert_eq!(lang, "sh");
-    assert!(first.len() == 2 && first[0].contains("get-token") && first[0].contains("main job"), "{first:?}");
+    assert!(first.len() == 2 && first[0].contains("-- demo") && first[0].contains("main job"), "{first:?}");
     let test_command = first[1].split('#').next().unwrap().trim().to_string();
     assert!(test_command.starts_with("cargo test"), "{first:?}");
     let ci = page(".ci/run");
@@ -398,23 +398,31 @@ fn no_example_uses_a_profile_before_the_page_makes_it() {
 }
 
 /// The README's blocks run as pasted, in order, by a new user in a fresh HOME (nothing set
-/// but HOME and PATH, with entra-token on PATH) against the stand-in authority: the quick
-/// start, the CI profile, the completion and man lines, the tool lines. Only the first block
-/// (cargo run/test: this very build) and the install lines (a release build; the .deb, which
-/// needs root and is proved in a clean root by scripts/test-packages.sh) are not run.
+/// but HOME and PATH, with entra-token on PATH) against the product's own emulator, started
+/// by the Quick start's own line (`eval "$(entra-token emulator --background …)"`), whose
+/// exports every later block gets, as in the user's shell: the quick start, the CI profile,
+/// the completion and man lines, the tool lines. Only the first block (cargo run/test: this
+/// very build) and the install lines (a release build; the .deb, which needs root and is
+/// proved in a clean root by scripts/test-packages.sh) are not run.
 #[test]
 fn the_readme_runs_as_written_in_a_fresh_home() {
-    use crate::support::{MockAuthority, text};
-    let mock = MockAuthority::start();
-    mock.approve_device_codes(0);
-    mock.add_tenant("contoso.com");
-    // The CI example's secret is written `…` in the README; the stand-in app has that secret.
-    mock.add_app("00000000-0000-0000-0000-000000000001", Some("…"));
+    use crate::support::text;
     let sb = Sandbox::new();
     sb.link("entra-token");
     let home = sb.path("home");
     let path = format!("{}:{}", sb.path("bin").display(), std::env::var("PATH").unwrap_or_default());
     let readme = page("README.md");
+    // The emulator the README starts in the background, stopped however this test ends.
+    struct Stop(PathBuf);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            if let Ok(pid) = std::fs::read_to_string(&self.0) {
+                let _ = std::process::Command::new("kill").arg(pid.trim()).status();
+            }
+        }
+    }
+    let _stop = Stop(home.join("entra-emulator.pid"));
+    let mut exports: Vec<(String, String)> = Vec::new();
     let mut ran = Vec::new();
     for (i, (lang, lines)) in blocks(&readme).into_iter().enumerate() {
         let body = lines.join("\n");
@@ -434,27 +442,41 @@ fn the_readme_runs_as_written_in_a_fresh_home() {
             }
             continue;
         }
+        let starts_emulator = body.contains("entra-token emulator");
+        assert!(exports.is_empty() || !starts_emulator, "the README starts the emulator twice");
         let mut cmd = sb.tool(shell);
         // A fresh user: no test overrides for config, cache or az, only HOME; the tools'
         // own config locations point into HOME too, whatever this machine's shell says.
         for var in ["ENTRA_TOKEN_CONFIG", "ENTRA_TOKEN_CACHE_DIR", "AZURE_CONFIG_DIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "CARGO_HOME", "DOCKER_CONFIG", "KUBECONFIG", "ZDOTDIR"] {
             cmd.env_remove(var);
         }
-        cmd.env("HOME", &home).env("PATH", &path).env("AZURE_AUTHORITY_HOST", mock.url());
+        cmd.env("HOME", &home).env("PATH", &path).envs(exports.iter().map(|(k, v)| (k, v)));
+        // The block that starts the emulator also prints the environment it leaves, which
+        // the user's shell keeps for every later block.
+        let script = if starts_emulator { format!("{body}\nenv") } else { body.clone() };
         match shell {
-            "fish" => cmd.args(["--no-config", "-c", &body]),
-            "zsh" => cmd.args(["-f", "-e", "-c", &body]),
-            "pwsh" => cmd.args(["-NoProfile", "-Command", &body]),
-            _ => cmd.args(["-e", "-c", &body]),
+            "fish" => cmd.args(["--no-config", "-c", &script]),
+            "zsh" => cmd.args(["-f", "-e", "-c", &script]),
+            "pwsh" => cmd.args(["-NoProfile", "-Command", &script]),
+            _ => cmd.args(["-e", "-c", &script]),
         };
         let out = run(cmd);
         assert!(out.status.success(), "README ```{lang} block failed (exit {:?}):\n{body}\nstdout: {}\nstderr: {}", out.status.code(), text(&out.stdout), text(&out.stderr));
+        if starts_emulator {
+            let wanted = |k: &str| k.starts_with("AZURE_") || k.starts_with("ENTRA_TOKEN_") || k.starts_with("ENTRA_EMULATOR_") || ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS"].contains(&k);
+            exports = text(&out.stdout).lines().filter_map(|l| l.split_once('=')).filter(|(k, _)| wanted(k)).map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            assert!(exports.iter().any(|(k, v)| k == "AZURE_AUTHORITY_HOST" && v.starts_with("https://127.0.0.1:")), "the README's emulator line left no exports: {exports:?}");
+        }
         ran.push(body);
     }
+    assert!(!exports.is_empty(), "the README never starts the emulator");
     assert!(ran.iter().any(|b| b.contains("entra-token login")), "the quick start did not run");
-    // What the quick start promised.
+    // What the quick start promised: a person signed in at the emulator, the CI profile's token, completions.
     assert!(home.join(".local/share/bash-completion/completions/entra-token").is_file());
-    assert!(mock.token_requests() >= 2);
+    let mut status = sb.cmd();
+    status.env_remove("ENTRA_TOKEN_CONFIG").env_remove("ENTRA_TOKEN_CACHE_DIR").env("HOME", &home).envs(exports.iter().map(|(k, v)| (k, v))).args(["status", "-o", "json"]);
+    let status = text(&run(status).stdout);
+    assert!(status.contains("alice@contoso.com") && status.contains("\"ci\""), "{status}");
 }
 
 fn have(tool: &str) -> bool {
