@@ -57,13 +57,22 @@ fn unreachable(socket: &Path, message: String) -> Error {
     }
 }
 
+/// A socket that is not our agent's: nothing was sent to it.
+fn not_ours(socket: &Path, message: String) -> Error {
+    Error::Network {
+        url: format!("the token agent at {}={}", super::ENV, socket.display()),
+        message: format!("refused, nothing sent: {message}"),
+        hint: Some(format!("point {} at the socket of your own agent (or one your ssh forwarded), in a directory only you can write", super::ENV)),
+    }
+}
+
 /// Asks the agent at `socket` for the token `req` describes.
 pub(crate) fn get_token(socket: &Path, req: &TokenRequest) -> Result<Credential> {
     trace!(1, "asking the token agent at {}", socket.display());
     // A wait for a sign-in happens on the agent's side, after which it still needs its time.
     let patience = req.timeout + req.wait_for_login.unwrap_or_default().min(super::MAX_TIMEOUT);
     let answer = exchange(socket, &super::encode_request(req, None), patience)?;
-    decode_answer(socket, &answer)
+    decode_answer(socket, &answer, req.docker, crate::clock::now())
 }
 
 /// Asks the agent at `socket` to drop its cached token for `req` (the one whose SHA-256
@@ -114,7 +123,23 @@ pub(crate) fn info(socket: &Path, timeout: std::time::Duration) -> Result<Info> 
 fn exchange(socket: &Path, line: &str, timeout: std::time::Duration) -> Result<Vec<u8>> {
     use std::io::{Read, Write};
     use std::os::unix::net::UnixStream;
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    // Whose socket this is, before a byte of the request (which says what we want) goes
+    // out: the file's owner, then the listening process's uid as the kernel recorded it
+    // (SO_PEERCRED/getpeereid). Ours, or root's for a socket `sshd` forwards; another
+    // user's socket in a shared directory would collect our requests and answer them.
+    let me = crate::peer::my_uid();
+    let owner = std::fs::metadata(socket).map_err(|e| unreachable(socket, format!("cannot connect: {e}")))?.uid();
+    if owner != me && owner != 0 {
+        return Err(not_ours(socket, format!("the socket is owned by uid {owner}, not by you (uid {me}) or root")));
+    }
     let mut stream = UnixStream::connect(socket).map_err(|e| unreachable(socket, format!("cannot connect: {e}")))?;
+    match crate::peer::of(stream.as_fd()) {
+        Ok(p) if p.uid == me || p.uid == 0 => {}
+        Ok(p) => return Err(not_ours(socket, format!("the process listening on it runs as uid {}, not as you (uid {me}) or root", p.uid))),
+        Err(e) => return Err(not_ours(socket, format!("cannot tell who listens on it ({e})"))),
+    }
     let deadline = crate::clock::Deadline::after(timeout);
     stream.set_write_timeout(Some(super::REQUEST_DEADLINE.min(timeout.max(std::time::Duration::from_millis(1))))).ok();
     // An agent that refuses us (another uid) answers and closes before reading: the
@@ -175,29 +200,43 @@ fn check_error(line: &[u8]) -> Result<()> {
     Err(Error::Agent { code: known_code(&b.code), message: printable(message), hint: b.hint.as_deref().map(printable), exit })
 }
 
-/// The agent's answer line: a credential, or its error with its exit code.
-fn decode_answer(socket: &Path, bytes: &[u8]) -> Result<Credential> {
+/// The agent's answer line: a credential, or its error with its exit code. A token
+/// passes the gate every token from outside passes (`oauth::accept`: a token's
+/// characters, Bearer or pop, an expiry at most a week away); a registry's refresh token
+/// (ACR's exchange, made on the agent's side) only answers a Docker request.
+fn decode_answer(socket: &Path, bytes: &[u8], docker: bool, now: i64) -> Result<Credential> {
     let line = first_line(socket, bytes)?;
     check_error(line)?;
     let a: Answer = serde_json::from_slice(line).map_err(|_| unreachable(socket, "the answer is not a protocol v1 answer".into()))?;
     if a.v != super::VERSION {
         return Err(unreachable(socket, format!("the agent speaks protocol v{}, not v{}", a.v, super::VERSION)));
     }
-    let t = a.access_token.expose();
-    if t.is_empty() || t.len() > 64 * 1024 || t.chars().any(|c| c.is_control() || c == ' ') {
-        return Err(unreachable(socket, "the answer's access token is empty or not one printable word".into()));
-    }
-    trace!(1, "the token agent answered for profile '{}'", a.profile);
-    Ok(Credential {
+    let registry_token = docker && a.token_type == crate::acr::TOKEN_TYPE;
+    let reply = crate::oauth::TokenReply {
         access_token: a.access_token,
-        token_type: a.token_type,
+        token_type: if registry_token { String::new() } else { a.token_type },
         expires_on: a.expires_on,
-        profile: a.profile,
-        tenant_id: a.tenant_id,
-        client_id: a.client_id,
-        scopes: a.scopes,
-        resource: a.resource,
-        account: a.account,
+        refresh_on: None,
+        refresh_token: None,
+        id_token: None,
+        client_info: None,
+        resource: None,
+        foci: None,
+    };
+    let source = format!("the token agent at {}={}", super::ENV, socket.display());
+    let reply = crate::oauth::accept(reply, now, &source)?;
+    trace!(1, "the token agent answered for profile '{}'", crate::log::escape(&a.profile));
+    let clean = |s: String| printable(&s);
+    Ok(Credential {
+        access_token: reply.access_token,
+        token_type: if registry_token { crate::acr::TOKEN_TYPE.into() } else { reply.token_type },
+        expires_on: reply.expires_on,
+        profile: clean(a.profile),
+        tenant_id: a.tenant_id.map(clean),
+        client_id: clean(a.client_id),
+        scopes: a.scopes.into_iter().take(100).map(clean).collect(),
+        resource: a.resource.map(clean),
+        account: a.account.map(clean),
         from_cache: a.from_cache,
     })
 }
@@ -222,20 +261,29 @@ mod tests {
     fn answers_and_errors_decode_and_junk_is_one_clear_error() {
         let p = Path::new("/s");
         let ok = br#"{"v":1,"access_token":"eyJ.a.b","token_type":"Bearer","expires_on":1795328884,"expires_at":"x","expires_in":3,"profile":"ado","client_id":"c","scopes":["s"],"from_cache":true}"#;
-        let c = decode_answer(p, ok).unwrap();
+        let c = decode_answer(p, ok, false, 1795320000).unwrap();
         assert_eq!((c.access_token.expose().as_str(), c.profile.as_str()), ("eyJ.a.b", "ado"));
-        let e = decode_answer(p, br#"{"error":{"code":"forbidden","message":"no","exit_code":3,"hint":"h"}}"#).unwrap_err();
+        let e = decode_answer(p, br#"{"error":{"code":"forbidden","message":"no","exit_code":3,"hint":"h"}}"#, false, 0).unwrap_err();
         assert_eq!((e.exit_code(), e.code()), (3, "forbidden"));
-        let e = decode_answer(p, br#"{"error":{"code":"x\u001b[2J","message":"m\u001b[2J","exit_code":200}}"#).unwrap_err();
+        let e = decode_answer(p, br#"{"error":{"code":"x\u001b[2J","message":"m\u001b[2J","exit_code":200}}"#, false, 0).unwrap_err();
         assert_eq!((e.exit_code(), e.code()), (1, "error"));
         assert!(!e.to_string().contains('\u{1b}'), "{e}");
         for junk in [&b""[..], b"\n", b"garbage\n", br#"{"v":2,"access_token":"a","token_type":"B","expires_on":1,"profile":"p","client_id":"c"}"#] {
-            let e = decode_answer(p, junk).unwrap_err();
+            let e = decode_answer(p, junk, false, 0).unwrap_err();
             assert_eq!(e.exit_code(), 4, "{junk:?}");
             assert!(crate::error::one_line(&e).contains("ENTRA_TOKEN_AGENT"), "{e}");
         }
         let bad = br#"{"v":1,"access_token":"a\nb","token_type":"B","expires_on":1,"profile":"p","client_id":"c"}"#;
-        assert_eq!(decode_answer(p, bad).unwrap_err().exit_code(), 4);
+        assert_eq!(decode_answer(p, bad, false, 0).unwrap_err().exit_code(), 4);
+        // The gate of every token source: a token's characters, Bearer or pop, a bounded expiry.
+        let answer = |token: &str, ty: &str, exp: i64| format!(r#"{{"v":1,"access_token":"{token}","token_type":"{ty}","expires_on":{exp},"profile":"p","client_id":"c"}}"#);
+        for (token, ty) in [("a<script>", "Bearer"), ("a%0d", "Bearer"), ("eyJ.a.b", "Basic"), ("eyJ.a.b", "acr_refresh_token")] {
+            assert_eq!(decode_answer(p, answer(token, ty, 100).as_bytes(), false, 0).unwrap_err().exit_code(), 4, "{token} {ty}");
+        }
+        let far = decode_answer(p, answer("eyJ.a.b", "bearer", 1 << 40).as_bytes(), false, 0).unwrap();
+        assert_eq!((far.expires_on, far.token_type.as_str()), (crate::oauth::MAX_LIFETIME, "Bearer"));
+        let acr = decode_answer(p, answer("eyJ.a.b", "acr_refresh_token", 100).as_bytes(), true, 0).unwrap();
+        assert_eq!(acr.token_type, "acr_refresh_token");
     }
 
     #[test]
