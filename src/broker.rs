@@ -56,6 +56,9 @@ pub(crate) struct TokenRequest {
     /// What the token is bound to: a bearer token (the default) or an SSH certificate for
     /// a public key. Part of the cache binding; every new answer passes `Binding::check`.
     pub binding: Binding,
+    /// `az --subscription S`: the subscription whose account answers (`protocols::az`
+    /// routes it; the token agent routes it on its side with the same function).
+    pub subscription: Option<String>,
 }
 
 impl Default for TokenRequest {
@@ -77,6 +80,7 @@ impl Default for TokenRequest {
             docker: false,
             registry: None,
             binding: Binding::Bearer,
+            subscription: None,
         }
     }
 }
@@ -248,6 +252,11 @@ pub(crate) fn get_token(req: &TokenRequest) -> Result<Credential> {
 pub(crate) fn get_token_with(req: &TokenRequest, prompt: Option<Prompt>) -> Result<Credential> {
     // ENTRA_TOKEN_AGENT: the agent's profiles, cache and sign-ins answer, never ours.
     if let Some(socket) = crate::agent::from_env() {
+        // A caller that never prompts (`refresh`, `status --check`) never makes the agent
+        // start a sign-in on its terminal either.
+        if prompt == Some(Prompt::Never) && req.prompts {
+            return crate::agent::client::get_token(&socket, &TokenRequest { prompts: false, ..req.clone() });
+        }
         return crate::agent::client::get_token(&socket, req);
     }
     get_token_resolved(req, resolve(req)?, prompt)

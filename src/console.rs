@@ -48,6 +48,58 @@ pub(crate) fn foreground_tty() -> Option<std::fs::File> {
     (foreground == ours).then_some(tty)
 }
 
+/// Drops what was typed on `tty` and not yet read (type-ahead): an answer counts only when
+/// typed after the question. tcflush(TCIFLUSH), as its ioctl on Linux (no new libc symbol).
+#[cfg(unix)]
+pub(crate) fn drop_typeahead(tty: &std::fs::File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a flush request on a descriptor we own; it reads and writes no memory of ours.
+    unsafe {
+        #[cfg(target_os = "linux")]
+        libc::ioctl(tty.as_raw_fd(), libc::TCFLSH, libc::TCIFLUSH);
+        #[cfg(not(target_os = "linux"))]
+        libc::tcflush(tty.as_raw_fd(), libc::TCIFLUSH);
+    }
+}
+
+/// One line typed on `tty` within `wait`, without its line end (at most `max` bytes kept);
+/// None when the time is up, or the terminal is gone, first. Each read waits in poll(2)
+/// for at most the time left, so nothing is left reading the terminal after a timeout
+/// (a reader thread blocked in read(2) would take the next question's answer).
+#[cfg(unix)]
+pub(crate) fn read_line_within(tty: &mut std::fs::File, wait: std::time::Duration, max: usize) -> Option<String> {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    let deadline = std::time::Instant::now() + wait;
+    let mut line = Vec::new();
+    loop {
+        let left = deadline.checked_duration_since(std::time::Instant::now()).filter(|l| !l.is_zero())?;
+        let mut p = libc::pollfd { fd: tty.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one pollfd of ours, for the call's duration.
+        match unsafe { libc::poll(&mut p, 1, left.as_millis().clamp(1, i32::MAX as u128) as i32) } {
+            0 => continue,
+            n if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => continue,
+            n if n < 0 => return None,
+            _ if p.revents & libc::POLLIN == 0 => return None,
+            _ => {}
+        }
+        let mut chunk = [0u8; 256];
+        match tty.read(&mut chunk) {
+            Ok(0) => return None,
+            Ok(n) => {
+                line.extend_from_slice(&chunk[..n]);
+                if let Some(end) = line.iter().position(|b| *b == b'\n') {
+                    line.truncate(end);
+                    return Some(String::from_utf8_lossy(&line).into_owned());
+                }
+                line.truncate(max);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+}
+
 /// The person's terminal: reads their typing, writes what they should see.
 pub(crate) struct Tty {
     input: std::fs::File,

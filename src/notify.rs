@@ -4,13 +4,13 @@
 //! build without it changes nothing but the trace. `ask` adds actions (Allow/Deny) and
 //! waits for the one the person clicks: the token agent's `--confirm` without a terminal.
 
-/// Shows `summary` / `body` (plain text) if a session bus is there; never fails.
+/// Shows `summary` / `body` (plain text; escaped for servers that render markup) if a session bus is there; never fails.
 pub(crate) fn send(summary: &str, body: &str) {
     if !crate::env::is_set(crate::env::DBUS_SESSION_BUS_ADDRESS) {
         crate::log::trace!(1, "no session D-Bus (DBUS_SESSION_BUS_ADDRESS unset); no desktop notification");
         return;
     }
-    match imp::send(summary, body) {
+    match imp::send(summary, &markup_escaped(body)) {
         Ok(()) => crate::log::trace!(1, "desktop notification sent"),
         Err(e) => crate::log::trace!(1, "no desktop notification: {e}"),
     }
@@ -36,7 +36,23 @@ pub(crate) fn ask(summary: &str, body: &str, actions: &[(&str, &str)], wait: std
     if !crate::env::is_set(crate::env::DBUS_SESSION_BUS_ADDRESS) {
         return Err("no session D-Bus (DBUS_SESSION_BUS_ADDRESS is unset)".into());
     }
-    imp::ask(summary, body, actions, wait)
+    imp::ask(summary, &markup_escaped(body), actions, wait)
+}
+
+/// `body` as plain text to a server that renders the spec's markup (`<b>`, `<a href>`,
+/// `<img>`): `&`, `<` and `>` as entities, so text from outside (a request's scope, a
+/// profile name) is shown, never rendered or followed.
+fn markup_escaped(body: &str) -> String {
+    let mut out = String::with_capacity(body.len());
+    for c in body.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(all(target_os = "linux", feature = "keyring"))]

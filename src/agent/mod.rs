@@ -33,7 +33,8 @@ pub(crate) const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, Args)]
 pub(crate) struct AgentArgs {
-    /// The socket to listen on (default: $XDG_RUNTIME_DIR/entra-token/agent.sock). Its
+    /// The socket to listen on (default: $XDG_RUNTIME_DIR/entra-token/agent.sock, else
+    /// agent.sock in a new directory of random name in the temporary directory). Its
     /// directory must be yours and closed to others (0700); a missing one is created so.
     #[arg(short = 'a', long, value_name = "PATH")]
     pub socket: Option<PathBuf>,
@@ -82,29 +83,29 @@ pub(crate) fn from_env() -> Option<PathBuf> {
     crate::env::path(ENV)
 }
 
-/// `$XDG_RUNTIME_DIR/entra-token/agent.sock`, else a per-user directory under the
-/// temporary directory.
+/// `$XDG_RUNTIME_DIR/entra-token/agent.sock`, else `agent.sock` in a new directory of
+/// unpredictable name under the temporary directory (`entra-token-XXXXXXXX`, created
+/// 0700 here, as ssh-agent's mkdtemp): a fixed name in a shared `/tmp` could be made
+/// first by another user. The agent prints the path it chose.
 #[cfg(unix)]
-pub(crate) fn default_socket() -> PathBuf {
+pub(crate) fn default_socket() -> crate::error::Result<PathBuf> {
     let dir = match crate::env::path(crate::env::XDG_RUNTIME_DIR) {
         Some(d) => d.join("entra-token"),
-        #[cfg(unix)]
-        None => std::env::temp_dir().join(format!("entra-token-agent-{}", crate::peer::my_uid())),
-        #[cfg(not(unix))]
-        None => std::env::temp_dir().join("entra-token-agent"),
+        None => crate::fs::create_unique_private_dir(&std::env::temp_dir(), "entra-token-")
+            .map_err(|e| crate::error::Error::bad_input_hint(e.to_string(), "set XDG_RUNTIME_DIR, or pick a --socket in a directory of yours"))?,
     };
-    dir.join("agent.sock")
+    Ok(dir.join("agent.sock"))
 }
 
 /// The request line a client sends: the native protocol's request, plus `url` (and
 /// `docker`: the URL is a registry as Docker named it), the client's `timeout` and
-/// `wait_for_login` in seconds,
-/// and for `op: "forget"` the rejected token's SHA-256 (`rejected_sha256`; never the token).
+/// `wait_for_login` in seconds, `prompts: false` from a caller that never prompts, az's
+/// `subscription`, and for `op: "forget"` the rejected token's SHA-256 (`rejected_sha256`; never the token).
 pub(crate) fn encode_request(req: &TokenRequest, forget: Option<Option<&str>>) -> String {
     let mut v = serde_json::json!({ "v": VERSION, "min_validity": req.min_validity, "timeout": req.timeout.as_secs().clamp(1, MAX_TIMEOUT.as_secs()) });
     // For a URL the agent's `urls` pick the profile (one the client names must claim the URL there).
     let profile = req.profile.clone().or_else(|| if req.url.is_none() { crate::env::var_untrimmed(crate::env::PROFILE) } else { None });
-    let fields: [(&str, serde_json::Value); 7] = [
+    let fields: [(&str, serde_json::Value); 8] = [
         ("profile", profile.into()),
         ("resource", req.resource.clone().into()),
         ("scopes", req.scopes.clone().into()),
@@ -112,6 +113,7 @@ pub(crate) fn encode_request(req: &TokenRequest, forget: Option<Option<&str>>) -
         ("claims", req.claims.clone().into()),
         ("flow", req.flow.clone().into()),
         ("url", req.url.clone().into()),
+        ("subscription", req.subscription.clone().into()),
     ];
     for (k, val) in fields {
         if !val.is_null() {
@@ -123,6 +125,11 @@ pub(crate) fn encode_request(req: &TokenRequest, forget: Option<Option<&str>>) -
     }
     if req.docker {
         v["docker"] = true.into();
+    }
+    // A caller that cannot prompt (`status --check`, `refresh`, `serve`, `azd --no-prompt`):
+    // the agent must not start a sign-in on its own terminal for it.
+    if !req.prompts {
+        v["prompts"] = false.into();
     }
     // The agent's side is where a sign-in happens, so it is the one that waits for it.
     if let Some(w) = req.wait_for_login {

@@ -157,6 +157,7 @@ impl GetAccessTokenArgs {
             resource,
             scopes: (!scopes.is_empty()).then_some(scopes),
             tenant: self.tenant.clone(),
+            subscription: self.subscription.clone(),
             ..TokenRequest::default()
         })
     }
@@ -340,6 +341,21 @@ fn az_subscription(profile: &crate::config::Profile, token_tenant: Option<&str>)
     }
 }
 
+/// `--subscription S` on the token agent's side, routed as `get_access_token` routes it
+/// here (a profile the client named is its ENTRA_TOKEN_PROFILE): the profile holding S,
+/// else the request's profile sent to az's account for S, or refused.
+pub(crate) fn route_on_agent(req: &mut TokenRequest, s: &str) -> Result<broker::Resolved> {
+    let chosen = req.profile.is_some();
+    let holder = if chosen { None } else { profile_for_subscription(s)? };
+    let unheld = holder.is_none();
+    req.profile = holder.or(req.profile.take());
+    let mut r = broker::resolve(req)?;
+    if unheld {
+        route_subscription(&mut r, s, chosen)?;
+    }
+    Ok(r)
+}
+
 /// The command lines Azure SDKs send (`account get-access-token` with `--output`/`-o`,
 /// `--resource`, one `--scope`, `--tenant`/`-t`, `--subscription`, each once with a value),
 /// read without clap: clap's parse was a sixth of a cached `az` answer's instructions.
@@ -413,7 +429,8 @@ fn get_access_token(a: &GetAccessTokenArgs) -> Result<ExitCode> {
     // `--subscription S` held by no profile: az's own account for S, or a refusal (below).
     let mut unheld = None;
     if let Some(s) = a.subscription.as_deref() {
-        let holder = if chosen_by_env { None } else { profile_for_subscription(s)? };
+        // Under ENTRA_TOKEN_AGENT the agent routes it (`route_on_agent`), with its profiles.
+        let holder = if chosen_by_env || crate::agent::from_env().is_some() { None } else { profile_for_subscription(s)? };
         if holder.is_none() {
             unheld = Some(s);
         }

@@ -165,6 +165,36 @@ fn a_desktop_notification_with_allow_and_deny_decides_each_request() {
 }
 
 #[test]
+fn the_question_says_a_claims_challenge_is_asked_and_shows_outside_text_as_text() {
+    let mut daemon = None;
+    let mut address = String::new();
+    let lap = laptop_as(&["--confirm=notify"], |sb, c| {
+        if let Some((d, a)) = bus(sb) {
+            c.env("DBUS_SESSION_BUS_ADDRESS", &a);
+            (daemon, address) = (Some(d), a);
+        }
+    });
+    let Some(mut daemon) = daemon else { return };
+    let desk = desktop(&address);
+    let (_c, cmd) = client(&lap.socket);
+    *desk.click.lock().unwrap() = Some("deny");
+    let claims = r#"{"access_token":{"acrs":{"essential":true,"value":"c1"}}}"#;
+    let out = run(cmd(&["get-token", "-p", "arm", "-r", "arm", "--claims", claims]));
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    // A scope is the client's text; a server that renders the spec's markup must show it as text.
+    let out = run(cmd(&["get-token", "-p", "ado", "--scope", "api://x/<b>bold</b><a href=\"https://evil.test\">ok</a>/.default"]));
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    let shown = desk.shown.lock().unwrap().clone();
+    assert_eq!(shown.len(), 2, "{shown:?}");
+    assert!(shown[0].body.contains("claims challenge") && shown[0].body.contains("step-up"), "the question hides the step-up: {:?}", shown[0].body);
+    assert!(!shown[1].body.contains('<') && shown[1].body.contains("&lt;b&gt;bold&lt;/b&gt;&lt;a href="), "{:?}", shown[1].body);
+    assert_eq!(lap.mock.token_requests(), 0);
+    drop(desk);
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+}
+
+#[test]
 fn plain_confirm_without_a_terminal_notifies_and_without_a_desktop_refuses() {
     // A bus with no notification server on it: the request cannot be confirmed, so it is refused.
     let mut daemon = None;
@@ -193,7 +223,7 @@ fn plain_confirm_without_a_terminal_notifies_and_without_a_desktop_refuses() {
 }
 
 /// A pseudo-terminal: (controller, the terminal's end).
-fn pty() -> (std::fs::File, OwnedFd) {
+pub(crate) fn pty() -> (std::fs::File, OwnedFd) {
     let (mut controller, mut terminal) = (-1, -1);
     // SAFETY: openpty writes two descriptors we then own; null name/termios/winsize are allowed.
     let rc = unsafe { libc::openpty(&mut controller, &mut terminal, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
@@ -202,8 +232,9 @@ fn pty() -> (std::fs::File, OwnedFd) {
     unsafe { (std::fs::File::from_raw_fd(controller), OwnedFd::from_raw_fd(terminal)) }
 }
 
-#[test]
-fn terminal_confirmation_asks_on_the_agents_terminal_and_takes_y_or_n() {
+/// An agent with `--confirm=terminal` on a pseudo-terminal: the laptop, what its terminal
+/// shows (as it comes), and the keyboard.
+fn terminal_agent() -> (crate::agent::Laptop, std::sync::mpsc::Receiver<String>, std::fs::File) {
     let (controller, terminal) = pty();
     let lap = laptop_as(&["--confirm=terminal"], move |_, c| {
         c.stdin(terminal);
@@ -219,7 +250,6 @@ fn terminal_confirmation_asks_on_the_agents_terminal_and_takes_y_or_n() {
             });
         }
     });
-    // What the agent writes on its terminal, as it comes.
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     let mut reader = controller.try_clone().unwrap();
     std::thread::spawn(move || {
@@ -230,25 +260,71 @@ fn terminal_confirmation_asks_on_the_agents_terminal_and_takes_y_or_n() {
             }
         }
     });
+    (lap, rx, controller)
+}
+
+/// Waits for the next question on the agent's terminal; returns it and the code it shows.
+fn question(rx: &std::sync::mpsc::Receiver<String>) -> (String, String) {
+    let mut seen = String::new();
+    while !seen.contains("(anything else refuses): ") {
+        seen.push_str(&rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| panic!("no question on the agent's terminal; it showed {seen:?}")));
+    }
+    let code = seen.rsplit("Type ").next().and_then(|r| r.split(' ').next()).unwrap_or_default().to_string();
+    assert_eq!(code.len(), 4, "no code in the question: {seen}");
+    (seen, code)
+}
+
+#[test]
+fn terminal_confirmation_asks_on_the_agents_terminal_and_takes_the_questions_code() {
+    let (lap, rx, mut typed) = terminal_agent();
     let (_c, cmd) = client(&lap.socket);
-    let mut typed = controller;
-    let mut ask = |answer: &str| {
+    let mut ask = |answer: Option<&str>| {
         let request = cmd(&["get-token", "-p", "ado", "-r", AZURE_DEVOPS]);
         let pending = std::thread::spawn(move || run(request));
-        let mut seen = String::new();
-        while !seen.contains("Allow? [y/N]") {
-            seen.push_str(&rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| panic!("no question on the agent's terminal; it showed {seen:?}")));
-        }
-        assert!(seen.contains("asks for a token: profile 'ado'"), "{seen}");
-        typed.write_all(format!("{answer}\n").as_bytes()).unwrap();
+        let (seen, code) = question(&rx);
+        assert!(seen.contains("asks for a token: profile 'ado'") && seen.contains("Allow?"), "{seen}");
+        typed.write_all(format!("{}\n", answer.unwrap_or(&code)).as_bytes()).unwrap();
         pending.join().unwrap()
     };
-    let out = ask("y");
+    let out = ask(None);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(stdout(&out).trim(), lap.mock.issued_access_tokens()[0]);
-    let out = ask("n");
+    for no in ["n", "y", "yes"] {
+        let out = ask(Some(no));
+        assert_eq!(code(&out), 3, "{no}: {}", stderr(&out));
+        assert!(stderr(&out).contains("declined"), "{}", stderr(&out));
+    }
+}
+
+#[test]
+fn a_keypress_before_the_question_or_after_its_time_approves_nothing() {
+    let (lap, rx, mut typed) = terminal_agent();
+    let (_c, cmd) = client(&lap.socket);
+    // Typed before the question was shown: dropped, so this request runs out of time unanswered.
+    typed.write_all(b"y\n").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let request = cmd(&["get-token", "-p", "ado", "-r", AZURE_DEVOPS, "--timeout", "4s"]);
+    let pending = std::thread::spawn(move || run(request));
+    let (_, first) = question(&rx);
+    let out = pending.join().unwrap();
+    assert_eq!(code(&out), 3, "a keypress typed before the question approved it: {}", stderr(&out));
+    assert!(stderr(&out).contains("in time"), "{}", stderr(&out));
+    // Nothing is left reading the terminal after that timeout: the next question gets its answer.
+    let request = cmd(&["get-token", "-p", "ado", "-r", AZURE_DEVOPS, "--timeout", "20s"]);
+    let pending = std::thread::spawn(move || run(request));
+    let (_, second) = question(&rx);
+    typed.write_all(format!("{second}\n").as_bytes()).unwrap();
+    let out = pending.join().unwrap();
+    assert_eq!(code(&out), 0, "the answer to the second question was lost: {}", stderr(&out));
+    // The code of another question approves nothing.
+    let request = cmd(&["get-token", "-p", "ado", "-r", AZURE_DEVOPS, "--timeout", "20s"]);
+    let pending = std::thread::spawn(move || run(request));
+    let (_, third) = question(&rx);
+    let stale = if first != third { first } else { second };
+    typed.write_all(format!("{stale}\n").as_bytes()).unwrap();
+    let out = pending.join().unwrap();
     assert_eq!(code(&out), 3, "{}", stderr(&out));
-    assert!(stderr(&out).contains("declined"), "{}", stderr(&out));
+    assert_eq!(lap.mock.token_requests(), 1);
 }
 
 #[test]

@@ -14,6 +14,8 @@ mod support;
 #[cfg(unix)]
 mod agent;
 #[cfg(target_os = "linux")]
+mod agent_boundary;
+#[cfg(target_os = "linux")]
 mod agent_confirm;
 mod azure_cli;
 mod azure_cli_auto;

@@ -1,9 +1,13 @@
-//! The agent end: a Unix socket (0600, in a 0700 directory of ours), one thread per connection (bounded), the peer's uid checked before a byte is
+//! The agent end: a Unix socket (0600, in a 0700 directory of ours), one thread per
+//! connection (bounded in all and per peer), the peer's uid checked before a byte is
 //! read, a bounded request read under a total deadline, the policy, an optional
 //! confirmation, then the broker with the agent's own profiles and cache. Every failure
-//! is one native-protocol error line to that client; the agent keeps serving.
+//! is one native-protocol error line to that client (naming no profile outside the
+//! allow-list); the agent keeps serving.
 
+mod confirm;
 mod policy;
+mod slots;
 
 use crate::agent::{self as wire, AgentArgs, Confirm};
 use policy::Policy;
@@ -18,21 +22,22 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Connections answered at once; more wait in the kernel's backlog.
-const MAX_CONNECTIONS: usize = 16;
-/// How long a person has to answer a `--confirm` question.
-const CONFIRM_WAIT: Duration = Duration::from_secs(60);
+/// Connections being read at once, in all and from one peer (a silent client holds its
+/// slot for at most the request deadline); more are refused as busy.
+const READING: (usize, usize) = (16, 4);
+/// Requests being worked on at once (the broker, a sign-in, a confirmation, a wait for a
+/// login), in all and for one peer.
+const WORKING: (usize, usize) = (32, 8);
 
 struct Shared {
     policy: Policy,
     confirm: Option<Confirm>,
     /// One confirmation question on the terminal at a time.
     tty: Mutex<()>,
-    busy: AtomicUsize,
+    working: Arc<slots::Limit>,
     uid: u32,
 }
 
@@ -43,9 +48,13 @@ pub(crate) fn run(args: &AgentArgs) -> Result<ExitCode> {
     // SAFETY: the agent's entry point runs on the main thread before any other thread exists.
     unsafe { std::env::set_var(wire::ENV, "") };
     let policy = Policy::new(&args.allow_profiles, &args.allow_resources)?;
-    let socket = args.socket.clone().unwrap_or_else(wire::default_socket);
+    let socket = match &args.socket {
+        Some(s) => s.clone(),
+        None => wire::default_socket()?,
+    };
     let listener = bind(&socket)?;
-    let shared = Arc::new(Shared { policy, confirm: args.confirm, tty: Mutex::new(()), busy: AtomicUsize::new(0), uid: crate::peer::my_uid() });
+    let reading = slots::Limit::new(READING.0, READING.1);
+    let shared = Arc::new(Shared { policy, confirm: args.confirm, tty: Mutex::new(()), working: slots::Limit::new(WORKING.0, WORKING.1), uid: crate::peer::my_uid() });
     // ssh-agent's convention: a line a shell can eval, on stdout; the rest goes to stderr.
     crate::protocols::write_stdout(format!("{}={}; export {};\n", wire::ENV, shell_quote(&socket), wire::ENV).as_bytes())?;
     line(format_args!("agent listening on {} (profiles: {}; resources: {}{})", socket.display(), list(&shared.policy.profiles), list(&shared.policy.resources), match args.confirm { Some(c) => format!("; confirming each request ({})", c.name()), None => String::new() }));
@@ -58,26 +67,44 @@ pub(crate) fn run(args: &AgentArgs) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         let conn = listener.accept().map(|(s, _)| s);
-        let stream = match conn {
+        let mut stream = match conn {
             Ok(s) => s,
             Err(e) => {
                 trace!(1, "accept failed: {e}");
                 continue;
             }
         };
-        if shared.busy.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
-            shared.busy.fetch_sub(1, Ordering::SeqCst);
-            let mut stream = stream;
-            answer(&mut stream, Err(Error::general("the agent is busy with other requests; try again")));
+        // Who, before a thread or a byte read: another uid is refused here, and each peer
+        // (a process; one `ssh` for a forwarded host) gets its share of the reading slots.
+        let peer = match crate::peer::of(stream.as_fd()) {
+            Ok(p) => p,
+            Err(e) => {
+                answer(&mut stream, Err(Error::general(format!("cannot tell who connected ({e}); refused"))));
+                continue;
+            }
+        };
+        let who = match peer.pid {
+            Some(pid) => format!("uid {} pid {pid}", peer.uid),
+            None => format!("uid {}", peer.uid),
+        };
+        if peer.uid != shared.uid {
+            line(format_args!("refused a connection from {who}: not this agent's user (uid {})", shared.uid));
+            let e = Error::Agent { code: "forbidden", message: format!("uid {} may not use the agent of uid {}", peer.uid, shared.uid), hint: Some("each user runs their own agent".into()), exit: 3 };
+            answer(&mut stream, Err(e));
             continue;
         }
+        let Some(reading) = reading.take((peer.uid, peer.pid)) else {
+            trace!(1, "{who} has too many connections open; refused as busy");
+            answer(&mut stream, Err(busy()));
+            continue;
+        };
         let shared = Arc::clone(&shared);
-        std::thread::spawn(move || {
-            let mut stream = stream;
-            serve_one(&shared, &mut stream);
-            shared.busy.fetch_sub(1, Ordering::SeqCst);
-        });
+        std::thread::spawn(move || serve_one(&shared, &mut stream, (peer.uid, peer.pid), &who, reading));
     }
+}
+
+fn busy() -> Error {
+    Error::general("the agent is busy with other requests of this client or of others; try again")
 }
 
 fn list(items: &[String]) -> String {
@@ -135,30 +162,21 @@ fn check_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// One connection: who, what, whether, then the answer.
-fn serve_one(shared: &Shared, stream: &mut UnixStream) {
-    let peer = match crate::peer::of(stream.as_fd()) {
-        Ok(p) => p,
-        Err(e) => {
-            answer(stream, Err(Error::general(format!("cannot tell who connected ({e}); refused"))));
-            return;
-        }
-    };
-    let who = match peer.pid {
-        Some(pid) => format!("uid {} pid {pid}", peer.uid),
-        None => format!("uid {}", peer.uid),
-    };
-    if peer.uid != shared.uid {
-        line(format_args!("refused a connection from {who}: not this agent's user (uid {})", shared.uid));
-        let e = Error::Agent { code: "forbidden", message: format!("uid {} may not use the agent of uid {}", peer.uid, shared.uid), hint: Some("each user runs their own agent".into()), exit: 3 };
-        answer(stream, Err(e));
-        return;
-    }
-    let result = read_request(stream).and_then(|bytes| decode_request(&bytes)).and_then(|(req, op)| handle(shared, &req, &op, &who));
+/// One connection of our own user: what, whether, then the answer. The reading slot is
+/// given back once the request is read; the work (a sign-in, a confirmation) holds a
+/// working slot instead.
+fn serve_one(shared: &Shared, stream: &mut UnixStream, peer: slots::Peer, who: &str, reading: slots::Slot) {
+    let request = read_request(stream).and_then(|bytes| decode_request(&bytes));
+    drop(reading);
+    let named = request.as_ref().ok().and_then(|(req, _)| req.profile.clone());
+    let result = request.and_then(|(req, op)| {
+        let _working = shared.working.take(peer).ok_or_else(busy)?;
+        handle(shared, &req, &op, who)
+    });
     if let Err(e) = &result {
         line(format_args!("request from {who} refused or failed: {}", error::one_line(e)));
     }
-    answer(stream, result);
+    answer(stream, result.map_err(|e| shared.policy.hide_other_profiles(e, named.as_deref())));
 }
 
 /// The request as the agent's own profiles answer it: a URL (git, cargo, Bazel, Docker)
@@ -199,6 +217,7 @@ fn localize(req: &broker::TokenRequest) -> Result<broker::TokenRequest> {
     r.claims = req.claims.clone();
     r.timeout = req.timeout;
     r.wait_for_login = req.wait_for_login;
+    r.prompts = req.prompts;
     Ok(r)
 }
 
@@ -208,21 +227,31 @@ fn handle(shared: &Shared, req: &broker::TokenRequest, op: &Op, who: &str) -> Re
         return Ok(Answer::Info(serde_json::json!({ "profiles": p.profiles, "resources": p.resources, "confirm": shared.confirm.map_or("off", Confirm::name) })));
     }
     shared.policy.check_request(req)?;
-    let req = localize(req)?;
-    let resolved = broker::resolve(&req)?;
+    let mut req = localize(req)?;
+    // az's `--subscription`, routed here exactly as az's front end routes it locally.
+    let resolved = match req.subscription.clone() {
+        Some(s) => crate::protocols::az::route_on_agent(&mut req, &s)?,
+        None => broker::resolve(&req)?,
+    };
     shared.policy.check(&req, &resolved)?;
     let target = resolved.target.resource_for_v1().unwrap_or_else(|_| resolved.target.scopes.join(" "));
-    let what = match &req.registry {
+    let mut what = match &req.registry {
         Some(registry) => format!("profile '{}' for the registry {registry} (exchanging a token for {target})", resolved.profile.name),
         None => format!("profile '{}' for {target}", resolved.profile.name),
     };
+    if let Some(s) = &req.subscription {
+        what.push_str(&format!(", subscription {s}"));
+    }
+    if req.claims.is_some() {
+        what.push_str(", with a claims challenge (a step-up: Entra may want a new sign-in or stronger proof, e.g. MFA)");
+    }
     if let Op::Forget(rejected) = op {
         let dropped = broker::forget_resolved(&req, resolved, rejected.as_deref())?;
         line(format_args!("{who} asked to drop the cached token: {what}; {}", if dropped { "dropped" } else { "none matched" }));
         return Ok(Answer::Forgotten(dropped));
     }
     if let Some(how) = shared.confirm {
-        confirm(shared, how, &what, who, req.timeout)?;
+        confirm::confirm(shared, how, &what, who, req.timeout)?;
     }
     let cred = broker::get_token_resolved(&req, resolved, None)?;
     line(format_args!("gave {who} a token: {what}{}", if cred.from_cache { " (cached)" } else { "" }));
@@ -235,65 +264,6 @@ enum Answer {
     Forgotten(bool),
     /// The allow-lists and the confirmation mode.
     Info(serde_json::Value),
-}
-
-/// Asks the agent's person, one question at a time; anything but a yes in time is a no.
-fn confirm(shared: &Shared, how: Confirm, what: &str, who: &str, within: Duration) -> Result<()> {
-    let _one = shared.tty.lock().unwrap_or_else(|p| p.into_inner());
-    // Refuse a second before the client gives up, so it hears why.
-    let wait = CONFIRM_WAIT.min(within.saturating_sub(Duration::from_secs(1)));
-    let tty = match how {
-        Confirm::Notify => None,
-        _ => foreground_tty(),
-    };
-    match (how, tty) {
-        (Confirm::Terminal, None) => Err(refused("cannot be asked (the agent has no terminal, or runs in its background, for --confirm=terminal)")),
-        (_, Some(tty)) => ask_terminal(tty, what, who, wait),
-        (_, None) => ask_desktop(what, who, wait),
-    }
-}
-
-/// The agent's controlling terminal, when the agent is its foreground job: a background
-/// job (`entra-token agent --confirm &`) that reads it would be stopped by SIGTTIN, so it
-/// is asked by notification instead.
-fn foreground_tty() -> Option<std::fs::File> {
-    crate::console::foreground_tty()
-}
-
-fn refused(why: &str) -> Error {
-    Error::Agent { code: "forbidden", message: format!("the agent's person {why}"), hint: None, exit: 3 }
-}
-
-/// y/yes on the controlling terminal.
-fn ask_terminal(mut tty: std::fs::File, what: &str, who: &str, wait: Duration) -> Result<()> {
-    let _ = write!(tty, "entra-token: {who} asks for a token: {}. Allow? [y/N] ", crate::log::escape(what));
-    let _ = tty.flush();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let mut reader = tty.try_clone().map_err(|_| refused("cannot be asked"))?;
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 64];
-        let n = reader.read(&mut buf).unwrap_or(0);
-        let _ = tx.send(String::from_utf8_lossy(&buf[..n]).trim().to_ascii_lowercase());
-    });
-    match rx.recv_timeout(wait) {
-        Ok(a) if a == "y" || a == "yes" => Ok(()),
-        Ok(_) => Err(refused("declined the request")),
-        Err(_) => {
-            let _ = writeln!(tty, "\nentra-token: no answer; refused");
-            Err(refused("did not answer in time"))
-        }
-    }
-}
-
-/// A desktop notification with Allow and Deny; only a click on Allow in time is a yes.
-fn ask_desktop(what: &str, who: &str, wait: Duration) -> Result<()> {
-    let body = format!("{who} asks for a token: {what}.");
-    match crate::notify::ask("entra-token agent: allow a token?", &body, &[("allow", "Allow"), ("deny", "Deny")], wait) {
-        Ok(crate::notify::Answer::Action(a)) if a == "allow" => Ok(()),
-        Ok(crate::notify::Answer::Action(_)) => Err(refused("declined the request")),
-        Ok(crate::notify::Answer::Dismissed) => Err(refused("did not allow the request in time (the notification was closed or not answered)")),
-        Err(e) => Err(refused(&format!("cannot be asked (no terminal, and no desktop notification: {e})"))),
-    }
 }
 
 /// Reads one request line: at most `MAX_REQUEST` bytes within `REQUEST_DEADLINE` in all.
@@ -352,6 +322,8 @@ struct Extra {
     wait_for_login: Option<u64>,
     op: Option<String>,
     rejected_sha256: Option<String>,
+    prompts: Option<bool>,
+    subscription: Option<String>,
 }
 
 /// What a client asks of the agent.
@@ -365,7 +337,7 @@ pub(crate) enum Op {
     Info,
 }
 
-const EXTRA_FIELDS: [&str; 6] = ["url", "docker", "timeout", "wait_for_login", "op", "rejected_sha256"];
+const EXTRA_FIELDS: [&str; 8] = ["url", "docker", "timeout", "wait_for_login", "op", "rejected_sha256", "prompts", "subscription"];
 
 /// Parses a request line: the agent's own fields taken out, the rest through the native
 /// protocol's decoder (so its checks, and its refusal of unknown fields, are the agent's too).
@@ -375,7 +347,7 @@ pub(crate) fn decode_request(bytes: &[u8]) -> Result<(broker::TokenRequest, Op)>
     if let Ok(serde_json::Value::Object(mut map)) = serde_json::from_slice::<serde_json::Value>(bytes) {
         let mine: serde_json::Map<String, serde_json::Value> = EXTRA_FIELDS.iter().filter_map(|k| map.remove(*k).map(|v| (k.to_string(), v))).collect();
         extra = serde_json::from_value(serde_json::Value::Object(mine))
-            .map_err(|e| Error::bad_input(format!("the request's agent fields (url, docker, timeout, wait_for_login, op, rejected_sha256) are malformed: {e}")))?;
+            .map_err(|e| Error::bad_input(format!("the request's agent fields ({}) are malformed: {e}", EXTRA_FIELDS.join(", "))))?;
         rest = serde_json::Value::Object(map).to_string().into_bytes();
     }
     let mut req = crate::protocols::native::decode(&rest)?;
@@ -389,6 +361,14 @@ pub(crate) fn decode_request(bytes: &[u8]) -> Result<(broker::TokenRequest, Op)>
         return Err(Error::bad_input("a docker request needs the registry's url"));
     }
     req.docker = extra.docker;
+    // A caller that never prompts: no sign-in starts on the agent's terminal for it.
+    req.prompts = extra.prompts.unwrap_or(true);
+    if let Some(s) = extra.subscription {
+        if s.trim().is_empty() || s.len() > 256 || s.chars().any(char::is_control) {
+            return Err(Error::bad_input("the request's subscription is empty, too long or has control characters"));
+        }
+        req.subscription = Some(s);
+    }
     if let Some(t) = extra.timeout {
         if t == 0 || t > wire::MAX_TIMEOUT.as_secs() {
             return Err(Error::bad_input(format!("timeout must be between 1 and {} seconds, not {t}", wire::MAX_TIMEOUT.as_secs())));

@@ -35,16 +35,22 @@ impl Policy {
         if req.flow.is_some() {
             return Err(forbidden("a request may not choose the flow; the agent's profile decides how to sign in".into(), "drop `flow` (or --flow) from the request"));
         }
+        // A profile the client names is checked before it is looked up, so that no error
+        // about it (not found, did you mean, what is available) shows the agent's others.
+        if let Some(name) = &req.profile
+            && !self.profiles.is_empty()
+            && !self.profiles.contains(name)
+        {
+            return Err(self.not_served(Some(name)));
+        }
         Ok(())
     }
 
     /// Refuses a resolved request the agent does not serve.
     pub(crate) fn check(&self, req: &TokenRequest, r: &Resolved) -> Result<()> {
         if !self.profiles.is_empty() && !self.profiles.contains(&r.profile.name) {
-            return Err(forbidden(
-                format!("this agent does not serve profile '{}'", r.profile.name),
-                "ask for a profile the agent allows, or start it with --allow-profile for this one",
-            ));
+            // Named only when the client named it: the agent's other profiles stay unlisted.
+            return Err(self.not_served(req.profile.as_ref().filter(|p| **p == r.profile.name)));
         }
         if r.profile.tenant_from_request {
             let asked = req.tenant.as_deref().unwrap_or_default();
@@ -66,6 +72,39 @@ impl Policy {
     }
 }
 
+impl Policy {
+    fn not_served(&self, named: Option<&String>) -> Error {
+        let hint = "ask for a profile the agent allows, or start it with --allow-profile for this one";
+        match named {
+            Some(name) => forbidden(format!("this agent does not serve profile '{name}'"), hint),
+            None => forbidden("this agent does not serve the profile this request leads to".into(), hint),
+        }
+    }
+
+    /// `e` as a client of an agent with `--allow-profile` may see it: a list of profiles
+    /// keeps the allowed ones only, and an error naming another profile of the agent (a
+    /// URL or a subscription several claim, a refusal about it) becomes a refusal that
+    /// names none (the one the client named itself, `named`, may be named back).
+    pub(crate) fn hide_other_profiles(&self, e: Error, named: Option<&str>) -> Error {
+        if self.profiles.is_empty() {
+            return e;
+        }
+        if let Error::ProfileNotFound { name, available } = e {
+            let available = available.into_iter().filter(|a| self.profiles.iter().any(|p| a.trim_end_matches(" (built-in)") == p)).collect();
+            return Error::ProfileNotFound { name, available };
+        }
+        let text = format!("{e} {}", e.hint().unwrap_or_default());
+        let names: Vec<String> = crate::config::config_path()
+            .and_then(|p| crate::config::load_file(&p).ok())
+            .map(|f| f.profiles.keys().cloned().collect())
+            .unwrap_or_default();
+        if names.iter().any(|n| !self.profiles.contains(n) && Some(n.as_str()) != named && text.contains(&format!("'{n}'"))) {
+            return self.not_served(None);
+        }
+        e
+    }
+}
+
 /// Resources compare without case and trailing slash (`https://x/` is `https://x`).
 fn normalize(r: &str) -> String {
     r.trim().trim_end_matches('/').to_ascii_lowercase()
@@ -83,5 +122,10 @@ mod tests {
         assert!(Policy::new(&[], &["not a resource\u{7}".into()]).is_err());
         let flow = TokenRequest { flow: Some("interactive".into()), ..TokenRequest::default() };
         assert_eq!(p.check_request(&flow).unwrap_err().exit_code(), 3);
+        let only = Policy::new(&["ado".into()], &[]).unwrap();
+        let other = TokenRequest { profile: Some("secret-prod".into()), ..TokenRequest::default() };
+        assert_eq!(only.check_request(&other).unwrap_err().exit_code(), 3);
+        let e = only.hide_other_profiles(Error::ProfileNotFound { name: "x".into(), available: vec!["ado".into(), "secret-prod".into()] }, None);
+        assert!(!e.to_string().contains("secret-prod") && e.to_string().contains("ado"), "{e}");
     }
 }
