@@ -149,14 +149,17 @@ fn same_environment(env: &str, authority_host: &str) -> bool {
 /// `.default` rule): never by a token of another resource that merely starts with `R`
 /// (`api://contoso/payroll/.default` does not serve `api://contoso`). ARM answers to two
 /// audiences; az signs in for `management.core.windows.net`, so a request for
-/// `management.azure.com` is served by az's token too.
+/// `management.azure.com` is served by az's token too. Not the other way: a request for
+/// `management.core.windows.net` gets a token of exactly that audience, as az gives it.
 fn covers(target: &str, scopes: &[String], resource: &str) -> bool {
-    let have: Vec<String> = target.split_whitespace().filter(|s| !authority::is_oidc_scope(s)).map(arm_as_az).collect();
+    let either_arm = arm_as_az(resource) != resource.to_ascii_lowercase();
+    let norm = |s: &str| if either_arm { arm_as_az(s) } else { s.to_ascii_lowercase() };
+    let have: Vec<String> = target.split_whitespace().filter(|s| !authority::is_oidc_scope(s)).map(norm).collect();
     // A scope's resource: everything before its last `/` (az writes ARM's with a double slash).
     let resource_of = |s: &str| s.rsplit_once('/').map(|(r, _)| r.trim_end_matches('/').to_string());
-    let wanted = arm_as_az(resource).trim_end_matches('/').to_string();
+    let wanted = norm(resource).trim_end_matches('/').to_string();
     scopes.iter().filter(|s| !authority::is_oidc_scope(s)).all(|s| {
-        let s = arm_as_az(s);
+        let s = norm(s);
         have.contains(&s)
             || (s.ends_with("/.default")
                 && resource_of(&s).as_deref() == Some(wanted.as_str())
@@ -435,6 +438,9 @@ mod tests {
         assert!(covers("https://management.core.windows.net//.default", &arm, "https://management.azure.com/"));
         assert!(covers("https://management.core.windows.net//user_impersonation", &arm, "https://management.azure.com/"));
         assert!(!covers("https://management.azure.com.evil.test//.default", &arm, "https://management.azure.com/"));
+        // …but az's own audience is answered by a token of exactly that audience, as az does.
+        assert!(!covers("https://management.azure.com//.default", &scopes, "https://management.core.windows.net/"));
+        assert!(!covers("https://management.azure.com/.default", &scopes, "https://management.core.windows.net/"));
         // A longer resource is another audience, not a narrower scope of this one.
         let contoso = vec!["api://contoso/.default".to_string()];
         assert!(!covers("api://contoso/payroll/.default", &contoso, "api://contoso"));

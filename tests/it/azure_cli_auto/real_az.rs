@@ -79,6 +79,15 @@ fn the_real_azure_cli_files_after_service_principal_and_user_logins_are_reused()
     // `-r arm` is az's own management.core.windows.net token, read from the file az wrote.
     assert_eq!(ok_stdout(&run(cmd("arm"))), user_at);
     assert_eq!(mock.token_requests(), requests);
+    // az itself asked for ARM's newer audience puts a second ARM token in its cache: a
+    // request for az's own audience still gets az's own-audience token, as az answers it.
+    let newer = String::from_utf8(az(&["account", "get-access-token", "--resource", "https://management.azure.com/", "--query", "accessToken", "-o", "tsv"]).stdout).unwrap();
+    assert_eq!(support::jwt_claims(newer.trim()).unwrap()["aud"], "https://management.azure.com/", "{newer}");
+    let requests = mock.token_requests();
+    let own = ok_stdout(&run(cmd("https://management.core.windows.net/")));
+    assert_eq!(own, user_at);
+    assert_eq!(support::jwt_claims(&own).unwrap()["aud"], "https://management.core.windows.net/");
+    assert_eq!(mock.token_requests(), requests);
     // Graph: az's refresh token.
     let graph = ok_stdout(&run(cmd("graph")));
     assert_eq!(mock.issued_access_tokens().last(), Some(&graph));

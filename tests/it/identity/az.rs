@@ -145,6 +145,11 @@ fn azure_cli_cache_scopes_match_exactly_never_by_prefix() {
     assert_eq!(az("api://contoso/payroll"), "payroll-token");
     // …and never a request for a shorter resource that it merely starts with.
     assert_eq!(az("api://contoso"), "az-token-1");
+    // ARM's newer audience answers `-r arm`, but az's own audience is asked for exactly
+    // (`az account get-access-token` with no resource): az's answer, never that token.
+    msal_cache(&sb, &mock, tenant, "https://management.azure.com//.default", "arm-token");
+    assert_eq!(az("https://management.azure.com/"), "arm-token");
+    assert_eq!(az("https://management.core.windows.net/"), "az-token-2");
 }
 
 /// `azureProfile.json` with one subscription, signed in as `user` (az's managed-identity
