@@ -18,6 +18,7 @@ mod issue;
 pub mod output;
 pub mod profile;
 pub mod skip;
+pub mod skip_summary;
 mod sshcert;
 #[cfg(unix)]
 pub mod sshd;
