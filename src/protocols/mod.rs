@@ -8,6 +8,7 @@ pub(crate) mod bazel;
 pub(crate) mod cargo;
 pub(crate) mod docker;
 pub(crate) mod git;
+pub(crate) mod keyring;
 pub(crate) mod kubectl;
 pub(crate) mod native;
 pub(crate) mod nuget;
@@ -43,6 +44,8 @@ pub(crate) fn multicall(args: &[OsString]) -> Option<Result<ExitCode>> {
         "entra-token-bazel" => Some(bazel::run(first())),
         "docker-credential-entra-token" => Some(docker::run(first())),
         "nuget-plugin-entra-token" => Some(nuget::serve::run(args)),
+        // pip and uv's `--keyring-provider subprocess` (a link `setup pip|uv` makes in a directory of its own).
+        "keyring" => Some(keyring::run(rest())),
         _ => None,
     }
 }

@@ -55,6 +55,8 @@ mod process_death;
 mod profile_cli;
 mod protocol_examples;
 #[cfg(unix)]
+mod pyfeeds;
+#[cfg(unix)]
 mod readme;
 #[cfg(unix)]
 mod secret_store;

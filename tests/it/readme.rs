@@ -117,7 +117,8 @@ fn every_command_in_the_docs_exists_with_its_flags() {
                     // `entra-token` alone (the native protocol) or `entra-token -v …`.
                     continue;
                 }
-                for flag in words.iter().filter(|w| w.starts_with("--")) {
+                // After `--` the words are another program's (`entra-token exec -- CMD …`).
+                for flag in words.iter().take_while(|w| *w != "--").filter(|w| w.starts_with("--")) {
                     let flag = flag.split('=').next().unwrap();
                     assert!(current.contains(flag), "{name}: `entra-token {}` has no flag {flag} (line: {line})", path.join(" "));
                 }

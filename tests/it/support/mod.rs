@@ -17,6 +17,7 @@ pub mod http;
 mod issue;
 pub mod output;
 pub mod profile;
+pub mod pyfeed;
 pub mod skip;
 pub mod skip_summary;
 mod sshcert;
