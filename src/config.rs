@@ -49,6 +49,9 @@ pub(crate) struct ProfileConfig {
     /// `PS256` (Entra, default) or `RS256` (ADFS, legacy `x5t`).
     pub assertion_alg: Option<String>,
     pub federated_token_file: Option<PathBuf>,
+    /// `managed-identity`: the federated token is this host's managed identity's token for
+    /// api://AzureADTokenExchange (the app may live in another tenant).
+    pub federated_token: Option<String>,
     /// Azure Pipelines: the service connection whose OIDC token is the federated token
     /// (else AZURESUBSCRIPTION_SERVICE_CONNECTION_ID, which AzureCLI@2 sets).
     pub service_connection_id: Option<String>,

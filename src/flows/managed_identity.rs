@@ -90,6 +90,12 @@ impl UserAssigned {
 
 /// From the profile's `mi_client_id` / `mi_object_id` / `mi_res_id`, else AZURE_CLIENT_ID.
 pub(crate) fn user_assigned(profile: &Profile) -> Result<Option<UserAssigned>> {
+    Ok(named(profile)?.or_else(|| env("AZURE_CLIENT_ID").map(UserAssigned::ClientId)))
+}
+
+/// The profile's own `mi_client_id` / `mi_object_id` / `mi_res_id` only: where the managed
+/// identity signs for an app (a federated assertion), AZURE_CLIENT_ID names the app.
+pub(crate) fn named(profile: &Profile) -> Result<Option<UserAssigned>> {
     let s = &profile.settings;
     let set: Vec<UserAssigned> = [
         s.mi_client_id.clone().map(UserAssigned::ClientId),
@@ -100,7 +106,7 @@ pub(crate) fn user_assigned(profile: &Profile) -> Result<Option<UserAssigned>> {
     .flatten()
     .collect();
     match set.len() {
-        0 => Ok(env("AZURE_CLIENT_ID").map(UserAssigned::ClientId)),
+        0 => Ok(None),
         1 => Ok(set.into_iter().next()),
         _ => Err(Error::bad_input_hint(
             format!("profile '{}' names more than one user-assigned identity", profile.name),
@@ -111,7 +117,12 @@ pub(crate) fn user_assigned(profile: &Profile) -> Result<Option<UserAssigned>> {
 
 /// The cache identity: which identity of this host the token is for.
 pub(crate) fn identity(profile: &Profile) -> String {
-    match user_assigned(profile) {
+    identity_of(user_assigned(profile))
+}
+
+/// The cache identity of `ua` (as `user_assigned` or `named` chose it).
+pub(crate) fn identity_of(ua: Result<Option<UserAssigned>>) -> String {
+    match ua {
         Ok(Some(UserAssigned::ClientId(id))) => format!("mi:client_id:{}", id.to_ascii_lowercase()),
         Ok(Some(UserAssigned::ObjectId(id))) => format!("mi:object_id:{}", id.to_ascii_lowercase()),
         Ok(Some(UserAssigned::ResourceId(id))) => format!("mi:res_id:{}", id.to_ascii_lowercase()),
@@ -122,20 +133,28 @@ pub(crate) fn identity(profile: &Profile) -> String {
 
 /// The `managed-identity` flow.
 pub(crate) fn acquire(ctx: &FlowCtx<'_>) -> Result<TokenReply> {
-    match acquire_step(ctx, false) {
+    acquire_as(ctx, user_assigned(ctx.profile)?)
+}
+
+/// One attempt; `probe` (a step of `auto`) gives up fast when IMDS is not there.
+pub(crate) fn acquire_step(ctx: &FlowCtx<'_>, probe: bool) -> Step {
+    match user_assigned(ctx.profile) {
+        Ok(ua) => step_as(ctx, probe, ua),
+        Err(e) => Step::Failed(e),
+    }
+}
+
+/// A token for `ctx.target` as the managed identity `ua` (None: system-assigned).
+pub(crate) fn acquire_as(ctx: &FlowCtx<'_>, ua: Option<UserAssigned>) -> Result<TokenReply> {
+    match step_as(ctx, false, ua) {
         Step::Token(t) => Ok(t),
         Step::Unavailable(why) => Err(Error::auth(format!("managed identity: {why}"), Some("run this on an Azure host with a managed identity, or pick another flow".into()))),
         Step::Failed(e) => Err(e),
     }
 }
 
-/// One attempt; `probe` (a step of `auto`) gives up fast when IMDS is not there.
-pub(crate) fn acquire_step(ctx: &FlowCtx<'_>, probe: bool) -> Step {
+fn step_as(ctx: &FlowCtx<'_>, probe: bool, ua: Option<UserAssigned>) -> Step {
     let kind = detect();
-    let ua = match user_assigned(ctx.profile) {
-        Ok(ua) => ua,
-        Err(e) => return Step::Failed(e),
-    };
     let resource = match ctx.target.resource_for_v1() {
         Ok(r) => r,
         Err(e) => return Step::Failed(e),

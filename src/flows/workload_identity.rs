@@ -31,6 +31,9 @@ pub(crate) enum TokenSource {
     /// An Azure Pipelines service connection's OIDC token (SYSTEM_OIDCREQUESTURI, absent
     /// when a profile names a connection outside a pipeline).
     AzurePipelines { url: Option<String>, service_connection_id: String },
+    /// `federated_token = "managed-identity"`: this host's managed identity (the profile's
+    /// `mi_*` key, else system-assigned) signs for the app, which may be in another tenant.
+    ManagedIdentity,
 }
 
 impl TokenSource {
@@ -40,6 +43,7 @@ impl TokenSource {
             TokenSource::EnvToken(v) => format!("variable {v}"),
             TokenSource::Github { .. } => "GitHub Actions OIDC".to_string(),
             TokenSource::AzurePipelines { service_connection_id, .. } => format!("Azure Pipelines service connection {service_connection_id}"),
+            TokenSource::ManagedIdentity => "this host's managed identity".to_string(),
         }
     }
 
@@ -59,6 +63,8 @@ impl TokenSource {
             TokenSource::EnvToken(v) => format!("env:{v}"),
             TokenSource::Github { url, .. } => format!("github:{}", url.to_ascii_lowercase()),
             TokenSource::AzurePipelines { service_connection_id, .. } => format!("ado:{}", service_connection_id.to_ascii_lowercase()),
+            // Which identity at which endpoint: flows::identity names it (it needs the profile).
+            TokenSource::ManagedIdentity => "mi".to_string(),
         }
     }
 }
@@ -68,6 +74,9 @@ impl TokenSource {
 /// `federated_token_file`, else the variables, in the order the README gives (Azure
 /// Pipelines last, so a setup that worked before it existed keeps its identity).
 pub(crate) fn token_source(settings: &ProfileConfig) -> Option<TokenSource> {
+    if settings.federated_token.is_some() {
+        return Some(TokenSource::ManagedIdentity);
+    }
     if let Some(src) = azure_pipelines::from_profile(settings) {
         return Some(src);
     }
@@ -99,6 +108,9 @@ pub(crate) fn acquire(ctx: &FlowCtx<'_>) -> Result<TokenReply> {
             "set AZURE_FEDERATED_TOKEN_FILE (or federated_token_file in the profile), run in GitHub Actions with `permissions: id-token: write`, or name an Azure Pipelines service_connection_id",
         )
     })?;
+    if let Some(other) = p.settings.federated_token.as_deref().filter(|v| !v.eq_ignore_ascii_case("managed-identity")) {
+        return Err(Error::bad_input_hint(format!("profile '{}': federated_token = \"{}\" is not a token source", p.name, crate::log::escape(other)), "the one value is \"managed-identity\""));
+    }
     client_credentials::check_tenant(ctx)?;
     let assertion = read_token(ctx, &source)?;
     let claims = crate::jwt::decode(assertion.expose()).map(|(_, c)| c);
@@ -145,12 +157,22 @@ pub(crate) fn read_token(ctx: &FlowCtx<'_>, source: &TokenSource) -> Result<Secr
         TokenSource::EnvToken(var) => env::var(var).unwrap_or_default(),
         TokenSource::Github { url, token_var } => github_token(ctx, url, token_var)?.expose().clone(),
         TokenSource::AzurePipelines { url, service_connection_id } => azure_pipelines::oidc_token(ctx, url.as_deref(), service_connection_id)?.expose().clone(),
+        TokenSource::ManagedIdentity => managed_identity_token(ctx)?.expose().clone(),
     };
     let token = token.trim().to_string();
     if token.is_empty() {
         return Err(Error::bad_input(format!("the federated token from {} is empty", source.describe())));
     }
     Ok(Secret::new(token))
+}
+
+/// The managed identity's token for api://AzureADTokenExchange (asked afresh: the platform
+/// caches it, and an assertion is never stored by us).
+fn managed_identity_token(ctx: &FlowCtx<'_>) -> Result<Secret<String>> {
+    let target = crate::authority::Target::from_resource(AUDIENCE)?;
+    let mi = FlowCtx { target: &target, ..*ctx };
+    let reply = super::managed_identity::acquire_as(&mi, super::managed_identity::named(ctx.profile)?)?;
+    Ok(reply.access_token)
 }
 
 /// GET `$ACTIONS_ID_TOKEN_REQUEST_URL&audience=api://AzureADTokenExchange` with the request token as a bearer.

@@ -27,6 +27,7 @@ mod cargo;
 mod completions_man;
 mod concurrency;
 mod core;
+mod cross_tenant_mi;
 mod docker;
 #[cfg(unix)]
 mod docker_agent;

@@ -162,6 +162,8 @@ pub(crate) struct State {
     /// The CA that signs SSH certificates (`token_type=ssh-cert`), and what it issued.
     pub ssh_ca: super::sshcert::SshCa,
     pub issued_ssh_certs: Vec<String>,
+    /// Managed identities its IMDS route serves: client id ("system": system-assigned) → home tenant.
+    pub managed_identities: HashMap<String, String>,
 }
 
 impl State {
@@ -183,6 +185,7 @@ impl State {
             faults: VecDeque::new(),
             delay: Duration::ZERO,
             person_at_browser: None,
+            managed_identities: HashMap::new(),
             approve_after: 2,
             declined: false,
             interval: 1,
@@ -298,6 +301,12 @@ impl MockAuthority {
         self.st()
             .apps
             .insert(client_id.to_string(), secret.map(str::to_string));
+    }
+
+    /// A managed identity of `tenant` this host has (None: the system-assigned one), served
+    /// at IMDS's path (point AZURE_POD_IDENTITY_AUTHORITY_HOST at [`url`](Self::url)).
+    pub fn add_managed_identity(&self, client_id: Option<&str>, tenant: &str) {
+        self.st().managed_identities.insert(client_id.unwrap_or("system").to_string(), tenant.to_string());
     }
 
     /// Judges `client_assertion`s: (client_id, assertion JWT, token endpoint URL). Err → 401 AADSTS700027.
@@ -510,6 +519,7 @@ fn handle(shared: &Shared, req: Request) -> Reply {
             flows::devicecode(shared, tenant, Version::V1, &rec)
         }
         ("GET", [tenant, "oauth2", "v2.0", "authorize"]) => flows::authorize(shared, tenant, &rec),
+        ("GET", ["metadata", "identity", "oauth2", "token"]) => flows::imds(shared, &rec),
         _ => Reply::new(404, "text/plain; charset=utf-8", "not found"),
     };
     let reply = reply.with_header("x-ms-request-id", &wire::random_guid());

@@ -263,3 +263,27 @@ pub(crate) fn authorize(shared: &Shared, tenant: &str, req: &RecordedRequest) ->
     params.push(("session_state", session_state.as_str()));
     Reply::redirect(&append_query(redirect_uri, &params))
 }
+
+/// IMDS's token endpoint for the managed identities added: a v1-style token of the
+/// identity's home tenant for `resource` (`api://AzureADTokenExchange` makes it a federated
+/// assertion); 400 as IMDS answers for an identity this host does not have.
+pub(crate) fn imds(shared: &Shared, req: &RecordedRequest) -> Reply {
+    if req.header("metadata") != Some("true") {
+        return Reply::json(400, &json!({"error": "invalid_request", "error_description": "Required metadata header not specified"}));
+    }
+    let (Some(resource), Some("2018-02-01")) = (req.query_get("resource"), req.query_get("api-version")) else {
+        return Reply::json(400, &json!({"error": "invalid_request", "error_description": "resource and api-version 2018-02-01 are required"}));
+    };
+    let which = req.query_get("client_id").unwrap_or("system").to_string();
+    let mut st = lock(shared);
+    let Some(tenant) = st.managed_identities.get(&which).cloned() else {
+        return Reply::json(400, &json!({"error": "invalid_request", "error_description": "Identity not found"}));
+    };
+    st.serial += 1;
+    let (now, tid) = (wire::now(), wire::tenant_id(&tenant));
+    let oid = wire::guid_from("managed-identity", &which);
+    let claims = json!({"aud": resource, "iss": format!("https://sts.windows.net/{tid}/"), "iat": now, "nbf": now, "exp": now + 3600,
+        "tid": tid, "appid": which, "oid": oid, "sub": oid, "idtyp": "app", "mock_serial": st.serial});
+    Reply::json(200, &json!({"access_token": wire::jwt(&claims), "expires_on": (now + 3600).to_string(), "expires_in": "3600",
+        "resource": resource, "token_type": "Bearer", "client_id": which}))
+}
