@@ -74,7 +74,11 @@ pub(crate) fn of(profile: &Profile, cache: Option<&Cache>) -> Result<Identity> {
         FlowKind::ClientCredentials => base(profile, "app".into()),
         f if f.is_user_flow() => base(profile, person(profile, cache)),
         FlowKind::WorkloadIdentity => {
-            let src = workload_identity::token_source(&profile.settings).map(|s| s.identity_part()).unwrap_or_else(|| "none".into());
+            let src = match workload_identity::token_source(&profile.settings) {
+                // Both identities: the app (client, tenant) and the managed identity signing for it.
+                Some(workload_identity::TokenSource::ManagedIdentity) => format!("mi:{}@{}", managed_identity::identity_of(managed_identity::named(profile)), lower(&endpoint())),
+                s => s.map(|s| s.identity_part()).unwrap_or_else(|| "none".into()),
+            };
             base(profile, format!("wi:{src}"))
         }
         FlowKind::ManagedIdentity => {
@@ -138,15 +142,19 @@ fn person(profile: &Profile, cache: Option<&Cache>) -> String {
 /// A managed identity: which one (system or user-assigned, by which id) at which endpoint,
 /// for which application of the endpoints that serve many (IDENTITY_HEADER's digest).
 fn managed(profile: &Profile) -> String {
-    let which = managed_identity::identity(profile);
-    let at = match managed_identity::detect() {
+    format!("{}@{}", managed_identity::identity(profile), lower(&endpoint()))
+}
+
+/// The managed identity endpoint this host has (with IDENTITY_HEADER's digest where one
+/// endpoint serves many applications).
+fn endpoint() -> String {
+    match managed_identity::detect() {
         managed_identity::Kind::ServiceFabric { endpoint } => format!("sf:{endpoint}#{}", managed_identity::header_digest()),
         managed_identity::Kind::AppService { endpoint } => format!("appservice:{endpoint}#{}", managed_identity::header_digest()),
         managed_identity::Kind::Arc { endpoint } => format!("arc:{endpoint}"),
         managed_identity::Kind::CloudShell { endpoint } => format!("cloudshell:{endpoint}"),
         managed_identity::Kind::Imds { base } => format!("imds:{base}"),
-    };
-    format!("{which}@{}", lower(&at))
+    }
 }
 
 /// az's current account (its default subscription's user and tenant) and the tenant the
