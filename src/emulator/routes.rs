@@ -85,7 +85,9 @@ fn instance_discovery(shared: &Shared, req: &Request) -> Reply {
     let rest = endpoint.strip_prefix("https://").or_else(|| endpoint.strip_prefix("http://")).unwrap_or("");
     let (their_host, path) = rest.split_once('/').unwrap_or((rest, ""));
     let tenant = path.split('/').next().unwrap_or("");
-    if !their_host.eq_ignore_ascii_case(&host) || tenant.is_empty() {
+    // MSAL names the instance by host name alone, without the port.
+    let ours = their_host.eq_ignore_ascii_case(&host) || host.split(':').next().is_some_and(|h| their_host.eq_ignore_ascii_case(h));
+    if !ours || tenant.is_empty() {
         let mut body = AadError::bad_request("invalid_instance", 50049, "Unknown or invalid instance.").body();
         body["error"] = json!("invalid_instance");
         return Reply::json(400, &body);

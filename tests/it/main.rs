@@ -33,6 +33,7 @@ mod docker;
 mod docker_agent;
 mod doctor;
 mod emulator;
+mod emulator_clients;
 #[cfg(unix)]
 mod exec;
 mod faults;
