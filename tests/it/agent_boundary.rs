@@ -163,6 +163,23 @@ fn callers_that_never_prompt_never_start_a_sign_in_on_the_agents_terminal() {
         assert_eq!(code(&out), 3, "{args:?}: {}", stderr(&out));
         assert!(stderr(&out).contains("entra-token login -p dev"), "{args:?}: {}", stderr(&out));
     }
+    // `serve` (its profile on this side names only what it serves) asks with no prompt too.
+    let (client_sb, _) = client(&lap.socket);
+    client_sb.write_config("[profiles.dev]\nflow = \"device-code\"\n");
+    let mut serve = client_sb.cmd();
+    serve.env("ENTRA_TOKEN_AGENT", &lap.socket).args(["serve", "-p", "dev", "--timeout", "15s"]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null());
+    let mut serve = serve.spawn().unwrap();
+    let mut vars = BufReader::new(serve.stdout.take().unwrap()).lines().map_while(Result::ok);
+    let (endpoint, header) = (vars.next().unwrap(), vars.next().unwrap());
+    let port: u16 = endpoint.trim_start_matches("IDENTITY_ENDPOINT=http://127.0.0.1:").trim_end_matches("/msi/token").parse().unwrap();
+    let mut http = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    http.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(http, "GET /msi/token?api-version=2019-08-01&resource=https://graph.microsoft.com HTTP/1.1\r\nHost: 127.0.0.1\r\nX-IDENTITY-HEADER: {}\r\nConnection: close\r\n\r\n", header.trim_start_matches("IDENTITY_HEADER=")).unwrap();
+    let mut reply = String::new();
+    let _ = http.read_to_string(&mut reply);
+    let _ = serve.kill();
+    let _ = serve.wait();
+    assert!(!reply.starts_with("HTTP/1.1 200") && reply.contains("entra-token login -p dev"), "{reply}");
     let device = lap.mock.requests().iter().filter(|r| r.path.contains("devicecode")).count();
     assert_eq!(device, 0, "the agent started a sign-in; its terminal showed: {}", shown.lock().unwrap());
     assert!(!shown.lock().unwrap().contains("code"), "{}", shown.lock().unwrap());
