@@ -58,6 +58,7 @@ fn unreachable(socket: &Path, message: String) -> Error {
 }
 
 /// A socket that is not our agent's: nothing was sent to it.
+#[cfg(unix)]
 fn not_ours(socket: &Path, message: String) -> Error {
     Error::Network {
         url: format!("the token agent at {}={}", super::ENV, socket.display()),

@@ -344,6 +344,7 @@ fn az_subscription(profile: &crate::config::Profile, token_tenant: Option<&str>)
 /// `--subscription S` on the token agent's side, routed as `get_access_token` routes it
 /// here (a profile the client named is its ENTRA_TOKEN_PROFILE): the profile holding S,
 /// else the request's profile sent to az's account for S, or refused.
+#[cfg_attr(not(unix), allow(dead_code))] // the agent is Unix-only
 pub(crate) fn route_on_agent(req: &mut TokenRequest, s: &str) -> Result<broker::Resolved> {
     let chosen = req.profile.is_some();
     let holder = if chosen { None } else { profile_for_subscription(s)? };
