@@ -257,3 +257,23 @@ fn help_lists_the_quick_start_first_and_shows_defaults() {
     assert!(help.contains("[default: 300]"), "{help}");
     assert!(line.contains("SECONDS"), "{line}");
 }
+
+/// A docs page whose commands import a Python package says how to install it first, so
+/// the block works as pasted on a machine without it.
+#[test]
+fn docs_python_examples_say_what_to_pip_install() {
+    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&docs).unwrap() {
+        let path = entry.unwrap().path();
+        let page = std::fs::read_to_string(&path).unwrap();
+        for (i, line) in page.lines().enumerate() {
+            let Some(module) = line.split("from azure.").nth(1).map(|r| r.split([' ', '.']).next().unwrap_or("")) else { continue };
+            let package = format!("pip install azure-{module}");
+            let before: Vec<&str> = page.lines().take(i).collect();
+            assert!(before.iter().any(|l| l.contains(&package)), "{}:{}: uses azure.{module} with no `{package}` before it", path.display(), i + 1);
+            checked += 1;
+        }
+    }
+    assert!(checked >= 2, "the serve and az pages have Python examples");
+}
