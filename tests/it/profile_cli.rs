@@ -172,6 +172,13 @@ fn secrets_are_refused_in_argv_and_never_shown() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let after = std::fs::read_to_string(sb.path("config.toml")).unwrap();
     assert!(after.contains("tenant = \"contoso.test\"          # aligned on purpose") && !after.contains("CI_SECRET") && after.contains("client_secret_file = \"/run/secrets/ci\""), "{after}");
+    // A secret file that is not there is said at once, not at the first token request.
+    assert!(text(&out.stderr).contains("/run/secrets/ci does not exist"), "{}", text(&out.stderr));
+    let secret = sb.write_file("ci-secret", "s");
+    let mut cmd = sb.cmd();
+    cmd.args(["profile", "add", "ci", "--update", "--client-secret-file"]).arg(&secret);
+    let out = run(cmd);
+    assert!(out.status.success() && !text(&out.stderr).contains("does not exist"), "{}", text(&out.stderr));
 }
 
 #[test]

@@ -374,6 +374,13 @@ pub(super) fn add(a: &AddArgs) -> Result<ExitCode> {
             warn!("remember to set {var} (the profile reads {what} from it)");
         }
     }
+    // A file that is not there (yet: a secret mounted at run time) would fail only at the
+    // first token request; say so now, where the path was typed.
+    for (file, what) in [(&args.client_secret_file, "the client secret"), (&args.certificate_path, "the certificate"), (&args.federated_token_file, "the federated token")] {
+        if let Some(file) = file.as_deref().filter(|f| !f.is_file()) {
+            warn!("{} does not exist (or is not a file); the profile reads {what} from it, so create it before the first token request", file.display());
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
