@@ -207,6 +207,25 @@ fn setup_kubectl_prints_and_applies_a_user() {
     let mut c = sb.cmd();
     c.args(["setup", "kubectl", "-p", "nope"]);
     assert_eq!(run(c).status.code(), Some(2), "an unknown profile is refused");
+
+    // A context that does not exist (a fresh home) or has no cluster: refused with the next
+    // step, and nothing written, instead of a context kubectl cannot use.
+    let fresh = sb.path("fresh/config");
+    for (kubeconfig, ctx, says) in [(&fresh, "my-aks", "az aks get-credentials"), (&kubeconfig, "bare", "--cluster=CLUSTER")] {
+        if ctx == "bare" {
+            let mut c = sb.tool(KUBECTL);
+            c.env("KUBECONFIG", kubeconfig).args(["config", "set-context", "bare", "--user=old"]);
+            ok(&run(c));
+        }
+        let before = std::fs::read_to_string(kubeconfig).ok();
+        let mut c = sb.cmd();
+        c.env("KUBECONFIG", kubeconfig).args(["setup", "kubectl", "-p", "aks", "--context", ctx, "--apply"]);
+        let out = run(c);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+        assert!(stderr(&out).contains(&format!("'{ctx}'")) && stderr(&out).contains(says), "{}", stderr(&out));
+        assert_eq!(std::fs::read_to_string(kubeconfig).ok(), before, "nothing written");
+    }
 }
 
 // Unix only: drives the real git.
