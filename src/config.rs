@@ -238,10 +238,11 @@ impl SecretSource {
                     format!("export {var}=…, or set client_secret_file in the profile"),
                 )),
             },
-            SecretSource::File(path) => match std::fs::read_to_string(path) {
+            // Ours or root's, changeable by nobody else (`fs::open_trusted`).
+            SecretSource::File(path) => match crate::fs::read_trusted(path, 64 * 1024) {
                 Ok(v) if !v.trim().is_empty() => Ok(crate::secret::Secret::new(v.trim().to_string())),
                 Ok(_) => Err(Error::bad_input(format!("the client secret file {} is empty", path.display()))),
-                Err(e) => Err(Error::bad_input_hint(format!("cannot read the client secret file {}", path.display()), "check client_secret_file in the profile").because(e)),
+                Err(e) => Err(crate::fs::trusted_error("the client secret file", e, "check client_secret_file in the profile")),
             },
         }
     }
@@ -285,9 +286,12 @@ pub(crate) fn config_path() -> Option<PathBuf> {
 /// was the largest part of a cached answer's own work.
 pub(crate) fn load_file(path: &Path) -> Result<ConfigFile> {
     static LAST: std::sync::Mutex<Option<(String, ConfigFile)>> = std::sync::Mutex::new(None);
-    let text = match std::fs::read_to_string(path) {
+    // A config someone else can change could point `authority` anywhere and collect the
+    // secret: refused unless ours (or root's) and writable by nobody else (`fs::open_trusted`).
+    let text = match crate::fs::read_trusted(path, 4 * 1024 * 1024) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ConfigFile::default()),
+        Err(e) if e.is_not_found() => return Ok(ConfigFile::default()),
+        Err(e @ crate::fs::FsError { cause: crate::fs::Cause::Unsafe { .. }, .. }) => return Err(crate::fs::trusted_error("the config file", e, "")),
         Err(e) => return Err(Error::config(path, e)),
     };
     if let Ok(last) = LAST.lock()

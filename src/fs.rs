@@ -4,12 +4,14 @@
 //! here (and in `fs/windows.rs`); everything above asks "is this private?".
 
 mod dir;
+mod trusted;
 #[cfg(unix)]
 mod unix;
 #[cfg(windows)]
 mod windows;
 
 pub(crate) use dir::{PrivateDir, open_private_dir};
+pub(crate) use trusted::{check_trusted_file, open_trusted, read_trusted, trusted_error};
 
 use crate::env;
 use std::fmt;

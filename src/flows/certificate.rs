@@ -76,11 +76,15 @@ fn read_small(path: &Path) -> Result<Vec<u8>> {
     let fail = |e: std::io::Error| {
         Error::bad_input_hint(format!("cannot read the certificate {}", path.display()), "check certificate_path (or AZURE_CLIENT_CERTIFICATE_PATH)").because(e)
     };
-    let meta = std::fs::metadata(path).map_err(fail)?;
+    // Ours or root's, changeable by nobody else (`fs::open_trusted`).
+    let mut file = crate::fs::open_trusted(path).map_err(|e| crate::fs::trusted_error("the certificate", e, "check certificate_path (or AZURE_CLIENT_CERTIFICATE_PATH)"))?;
+    let meta = file.metadata().map_err(fail)?;
     if meta.len() > MAX_FILE {
         return Err(Error::bad_input(format!("{} is {} KiB; no certificate file is that large", path.display(), meta.len() / 1024)));
     }
-    std::fs::read(path).map_err(fail)
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut file, &mut bytes).map_err(fail)?;
+    Ok(bytes)
 }
 
 type ParseError = (String, String);

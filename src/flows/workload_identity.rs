@@ -148,11 +148,15 @@ pub(crate) fn read_token(ctx: &FlowCtx<'_>, source: &TokenSource) -> Result<Secr
         TokenSource::File(path) => {
             let hint = "check AZURE_FEDERATED_TOKEN_FILE (or federated_token_file)";
             let unreadable = |e: std::io::Error| Error::bad_input_hint(format!("federated token file {}", path.display()), hint).because(e);
-            let meta = std::fs::metadata(path).map_err(unreadable)?;
+            // Ours or root's (kubelet projects it root-owned), changeable by nobody else.
+            let file = crate::fs::open_trusted(path).map_err(|e| crate::fs::trusted_error("the federated token file", e, hint))?;
+            let meta = file.metadata().map_err(unreadable)?;
             if meta.len() > MAX_TOKEN {
                 return Err(Error::bad_input_hint(format!("federated token file {}: {} KiB is too large for a token", path.display(), meta.len() / 1024), hint));
             }
-            std::fs::read_to_string(path).map_err(unreadable)?
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::Read::take(file, MAX_TOKEN + 1), &mut text).map_err(unreadable)?;
+            text
         }
         TokenSource::EnvToken(var) => env::var(var).unwrap_or_default(),
         TokenSource::Github { url, token_var } => github_token(ctx, url, token_var)?.expose().clone(),

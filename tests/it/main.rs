@@ -75,6 +75,8 @@ mod ssh;
 mod tenants;
 mod test_env;
 mod token_safety;
+#[cfg(unix)]
+mod trusted_files;
 mod url_scope;
 mod verbose;
 mod windows;

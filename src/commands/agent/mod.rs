@@ -119,9 +119,9 @@ fn shell_quote(p: &Path) -> String {
 /// a live agent's is not.
 fn bind(socket: &Path) -> Result<UnixListener> {
     let dir = socket.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
-    if std::fs::symlink_metadata(&dir).is_err() {
-        crate::fs::create_private_dir(&dir).map_err(|e| Error::bad_input_hint(e.to_string(), "pick another --socket"))?;
-    }
+    // Walked from / as every directory we use is (no link, other owner or open mode on
+    // the way inside a directory others can change), and created 0700 if missing.
+    crate::fs::create_private_dir(&dir).map_err(|e| Error::bad_input_hint(e.to_string(), "pick another --socket"))?;
     check_dir(&dir)?;
     match std::fs::symlink_metadata(socket) {
         Ok(m) if m.file_type().is_socket() => {

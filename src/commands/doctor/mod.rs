@@ -156,6 +156,11 @@ fn config_check(path: Option<&Path>, out: &mut Vec<Check>) -> Option<ConfigFile>
         out.push(ok("config", format!("no file at {} (profiles come from the environment or the built-in default)", path.display())));
         return Some(ConfigFile::default());
     }
+    // The same verdict loading it gives: someone else's, or open to others' changes.
+    if let Err(e @ crate::fs::FsError { cause: crate::fs::Cause::Unsafe { .. }, .. }) = crate::fs::check_trusted_file(path) {
+        out.push(fail("config", format!("{} is refused: {}", path.display(), e.cause_text()), e.hint().unwrap_or_default()));
+        return None;
+    }
     match config::load_file(path) {
         Ok(f) => {
             out.push(ok("config", format!("{} parses ({})", path.display(), crate::log::count(f.profiles.len(), "profile", "profiles"))));
@@ -200,8 +205,12 @@ fn secrets_check(p: &Profile, out: &mut Vec<Check>) {
             ("env", true) => ok("secret", format!("{what}: {place} is set")),
             ("env", false) => fail("secret", format!("{what}: {place} is not set"), format!("export {place}=… (the value is never shown or logged)")),
             (_, false) => fail("secret", format!("{what}: file {place} is missing"), format!("create it, or fix the path in profile '{}'", p.name)),
-            (_, true) => match std::fs::metadata(&place) {
-                Ok(m) if loose(&m) => fail("secret", format!("{what}: file {place} is readable by other users"), format!("chmod 600 {place}")),
+            (_, true) => match (crate::fs::check_trusted_file(Path::new(&place)), std::fs::metadata(&place)) {
+                // The same verdict the flow's read gives.
+                (Err(e @ crate::fs::FsError { cause: crate::fs::Cause::Unsafe { .. }, .. }), _) => {
+                    fail("secret", format!("{what}: file {place} is refused: {}", e.cause_text()), e.hint().unwrap_or_default())
+                }
+                (_, Ok(m)) if loose(&m) => fail("secret", format!("{what}: file {place} is readable by other users"), format!("chmod 600 {place}")),
                 _ => ok("secret", format!("{what}: file {place} exists")),
             },
         };

@@ -34,10 +34,10 @@ fn stored_password(profile: &Profile) -> Result<Option<Secret<String>>> {
         };
     }
     if let Some(path) = &s.password_file {
-        return match std::fs::read_to_string(path) {
+        return match crate::fs::read_trusted(path, 64 * 1024) {
             Ok(v) if !v.trim_end_matches(['\r', '\n']).is_empty() => Ok(Some(Secret::new(v.trim_end_matches(['\r', '\n']).to_string()))),
             Ok(_) => Err(Error::bad_input(format!("profile '{}': the password file {} is empty", profile.name, path.display()))),
-            Err(e) => Err(Error::bad_input_hint(format!("profile '{}': cannot read the password file {}", profile.name, path.display()), "check password_file in the profile").because(e)),
+            Err(e) => Err(crate::fs::trusted_error(&format!("profile '{}': the password file", profile.name), e, "check password_file in the profile")),
         };
     }
     Ok(env("AZURE_PASSWORD").map(Secret::new))

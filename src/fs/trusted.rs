@@ -1,0 +1,89 @@
+//! Files we act on without having written them: the config, the secret, password and
+//! certificate files a profile names, the federated-token file. Like ssh with its config
+//! and keys, such a file is refused when someone else could have put words in it: owned
+//! by another user (root is fine: Kubernetes projects federated tokens root-owned, 0644,
+//! through root-owned links), or writable by group or others (Windows: an owner or an
+//! access-list entry other than the user, SYSTEM and the Administrators that may write).
+
+use super::{Cause, FsError, FsResult};
+use crate::error::Error;
+use std::fs::File;
+use std::path::Path;
+
+/// Opens `path` for reading (following links) and refuses it unless it is trusted (see
+/// the module comment): the checks are made on the opened handle, which the caller reads.
+pub(crate) fn open_trusted(path: &Path) -> FsResult<File> {
+    let file = File::open(path).map_err(|e| FsError::os("read", path, e))?;
+    check_opened(path, &file)?;
+    Ok(file)
+}
+
+/// `open_trusted`'s verdict without reading (for `doctor`).
+pub(crate) fn check_trusted_file(path: &Path) -> FsResult<()> {
+    open_trusted(path).map(|_| ())
+}
+
+/// Reads `path` whole as text after `open_trusted`'s checks, refusing more than `max` bytes.
+pub(crate) fn read_trusted(path: &Path, max: u64) -> FsResult<String> {
+    use std::io::Read;
+    let file = open_trusted(path)?;
+    let mut text = String::new();
+    file.take(max + 1).read_to_string(&mut text).map_err(|e| FsError::os("read", path, e))?;
+    if text.len() as u64 > max {
+        let why = format!("it is larger than {} KiB, more than such a file ever holds", max / 1024);
+        return Err(FsError { op: "read", path: path.to_path_buf(), cause: Cause::Unsafe { why, fix: "check the path names the right file".into() } });
+    }
+    Ok(text)
+}
+
+/// The error a caller reports for `what` ("the config file", "the client secret file")
+/// whose trusted read failed: a refusal is one line naming the file and the fix; anything
+/// else says it cannot be read, with `hint`.
+pub(crate) fn trusted_error(what: &str, e: FsError, hint: &str) -> Error {
+    match e.cause {
+        Cause::Unsafe { why, fix } => Error::bad_input_hint(format!("{what} {}: {why}", e.path.display()), fix),
+        Cause::Symlink => Error::bad_input_hint(format!("{what} {} is a symbolic link", e.path.display()), hint.to_string()),
+        Cause::Os(os) => Error::bad_input_hint(format!("cannot read {what} {}", e.path.display()), hint.to_string()).because(os),
+    }
+}
+
+#[cfg(unix)]
+fn check_opened(path: &Path, file: &File) -> FsResult<()> {
+    use std::os::unix::fs::MetadataExt;
+    let me = super::unix::my_uid();
+    let refuse = |why: String, fix: String| FsError { op: "use", path: path.to_path_buf(), cause: Cause::Unsafe { why, fix } };
+    let shown = path.display();
+    // A link someone else may re-point decides which file we read: it must be ours or root's too.
+    if let Ok(l) = std::fs::symlink_metadata(path)
+        && l.file_type().is_symlink()
+        && l.uid() != me
+        && l.uid() != 0
+    {
+        return Err(refuse(format!("it is a symbolic link owned by uid {}, not by you (uid {me}) or root", l.uid()), format!("point the profile at the file itself, or replace the link with one of your own (`ln -sfn TARGET {shown}`)")));
+    }
+    let m = file.metadata().map_err(|e| FsError::os("read", path, e))?;
+    if m.uid() != me && m.uid() != 0 {
+        return Err(refuse(format!("it is owned by uid {}, not by you (uid {me}) or root, so its owner decides what it says", m.uid()), format!("use a copy of your own: `cp {shown} FILE && chmod go-w FILE`, and name FILE instead")));
+    }
+    if m.mode() & 0o022 != 0 {
+        return Err(refuse(format!("permissions {:o} let other users change it", m.mode() & 0o777), format!("run `chmod go-w {shown}`")));
+    }
+    Ok(())
+}
+
+#[cfg(windows)]
+fn check_opened(path: &Path, _file: &File) -> FsResult<()> {
+    super::windows::check_private(path).map_err(|p| match p {
+        super::windows::Problem::Os(e) => FsError::os("read the access list of", path, e),
+        super::windows::Problem::Unsafe(why) => FsError {
+            op: "use",
+            path: path.to_path_buf(),
+            cause: Cause::Unsafe { why, fix: format!("run `icacls \"{}\" /reset`, or keep it in a folder of your own (under %USERPROFILE%)", path.display()) },
+        },
+    })
+}
+
+#[cfg(not(any(unix, windows)))]
+fn check_opened(_path: &Path, _file: &File) -> FsResult<()> {
+    Ok(())
+}
