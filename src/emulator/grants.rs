@@ -8,6 +8,7 @@ use base64::Engine as _;
 use serde_json::Value;
 
 use super::http::{Reply, Request};
+use super::sshcert;
 use super::state::{self, ClientAuth, Issue, Shared, State, Target, Version, lock};
 use super::wire::{self, AadError};
 
@@ -48,7 +49,9 @@ fn grant(st: &mut State, tenant: &str, v: Version, req: &Request) -> Result<Valu
         Version::V1 => format!("{}/{tenant}/oauth2/token", st.url),
     };
     let auth = authenticate(&client_id, &app, secret.as_deref(), req, &endpoint, grant_type == "client_credentials")?;
-    let c = Ctx { tenant, v, req, client_id: &client_id, auth };
+    // An SSH certificate request is judged before any grant spends a code or refresh token.
+    let ssh = sshcert::requested(|k| req.form(k).map(str::to_string))?;
+    let c = Ctx { tenant, v, req, client_id: &client_id, auth, ssh };
     match grant_type {
         "client_credentials" => client_credentials(st, &c),
         "refresh_token" => refresh(st, &c),
@@ -65,6 +68,8 @@ struct Ctx<'a> {
     req: &'a Request,
     client_id: &'a str,
     auth: ClientAuth,
+    /// The key to certify when the grant asks for `token_type=ssh-cert`.
+    ssh: Option<sshcert::RsaKey>,
 }
 
 impl Ctx<'_> {
@@ -80,8 +85,15 @@ impl Ctx<'_> {
             Version::V1 => Target::v1(self.form("resource"), self.form("scope")),
         }
     }
+    /// A bearer token's answer, or an SSH certificate's when the grant asked for one.
     fn issue(&self, st: &mut State, tid: String, target: Target, user: Option<String>, rt: Option<String>, nonce: Option<String>) -> Value {
-        state::token_reply(st, Issue { v: self.v, client_id: self.client_id.to_string(), auth: self.auth, tid, target, user, refresh_token: rt, nonce })
+        let principal = user.clone().unwrap_or_else(|| self.client_id.to_string());
+        let mut body = state::token_reply(st, Issue { v: self.v, client_id: self.client_id.to_string(), auth: self.auth, tid, target, user, refresh_token: rt, nonce });
+        if let Some(key) = &self.ssh {
+            st.serial += 1;
+            sshcert::answer(&st.ssh_ca, &mut body, st.serial, &principal, key, st.settings.lifetime);
+        }
+        body
     }
 }
 

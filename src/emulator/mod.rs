@@ -14,6 +14,7 @@ mod http;
 mod keys;
 mod routes;
 mod signin;
+mod sshcert;
 mod state;
 mod wire;
 
@@ -99,8 +100,11 @@ pub(crate) fn start(args: &EmulatorArgs) -> Result<Running> {
     let (tls, scheme) = if args.http { (None, "http") } else { (Some(keys::tls(&dir)?), "https") };
     let url = format!("{scheme}://127.0.0.1:{port}");
     let identity_header = config::made_up_secret();
+    let ssh_ca = sshcert::SshCa::new().map_err(|_| Error::general("the emulator could not make its SSH CA key"))?;
+    let ca_line = dir.join("ssh-user-ca.pub");
+    crate::fs::write_private_at(&ca_line, format!("{}\n", ssh_ca.public_line()).as_bytes()).map_err(|e| Error::caused(format!("cannot write {}", ca_line.display()), e))?;
     let exports = exports(&url, &settings, tls.as_ref(), &dir, args.managed_identity.then_some(identity_header.as_str()))?;
-    let shared: state::Shared = Arc::new(Mutex::new(state::State::new(url.clone(), settings, signer, identity_header)));
+    let shared: state::Shared = Arc::new(Mutex::new(state::State::new(url.clone(), settings, signer, ssh_ca, identity_header)));
     let handler: http::Handler = Arc::new(move |req: &http::Request| routes::handle(&shared, req));
     let config = tls.map(|t| t.config);
     std::thread::Builder::new().name("emulator-accept".into()).spawn(move || http::serve(listener, config, handler)).map_err(|e| Error::caused("cannot start the emulator's thread", e))?;

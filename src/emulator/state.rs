@@ -58,6 +58,7 @@ pub(crate) struct State {
     pub url: String,
     pub settings: Settings,
     pub signer: Arc<Signer>,
+    pub ssh_ca: super::sshcert::SshCa,
     /// The App Service endpoint's X-IDENTITY-HEADER value.
     pub identity_header: String,
     pub device_codes: HashMap<String, DeviceCode>,
@@ -75,8 +76,8 @@ pub(crate) fn lock(shared: &Shared) -> MutexGuard<'_, State> {
 }
 
 impl State {
-    pub(crate) fn new(url: String, settings: Settings, signer: Arc<Signer>, identity_header: String) -> State {
-        State { url, settings, signer, identity_header, device_codes: HashMap::new(), auth_codes: HashMap::new(), live_rts: HashMap::new(), dead_rts: HashMap::new(), serial: 0 }
+    pub(crate) fn new(url: String, settings: Settings, signer: Arc<Signer>, ssh_ca: super::sshcert::SshCa, identity_header: String) -> State {
+        State { url, settings, signer, ssh_ca, identity_header, device_codes: HashMap::new(), auth_codes: HashMap::new(), live_rts: HashMap::new(), dead_rts: HashMap::new(), serial: 0 }
     }
 
     /// The tenant id (`tid`) a path segment names: a configured tenant, or the person's

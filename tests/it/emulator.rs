@@ -290,3 +290,30 @@ fn demo_walks_the_quick_start_in_a_throwaway_home() {
     // Nothing was left in the sandbox's HOME, config or cache.
     assert!(!sb.path("config.toml").exists() && !sb.path("cache").exists());
 }
+
+#[test]
+fn ssh_certificates_are_signed_by_the_ca_it_writes_for_sshd() {
+    if !std::process::Command::new("ssh-keygen").arg("-?").output().is_ok_and(|o| !o.stderr.is_empty()) {
+        return crate::support::skip::missing_tool("ssh-keygen", "the emulator's SSH certificates");
+    }
+    let sb = Sandbox::new();
+    let em = Emulator::start(&sb, &[]);
+    let cmd = |args: &[&str]| {
+        let mut c = sb.cmd();
+        em.apply(&mut c);
+        c.args(args);
+        c
+    };
+    assert!(run(cmd(&["login"])).status.success());
+    assert_eq!(ok_stdout(&run(cmd(&["ssh", "cert"]))).trim(), "alice@contoso.com");
+    let keygen = |args: &[&str], file: std::path::PathBuf| ok_stdout(&run({
+        let mut c = std::process::Command::new("ssh-keygen");
+        c.args(args).arg(file);
+        c
+    }));
+    let cert = keygen(&["-L", "-f"], sb.path("home/.ssh/entra-token/default-cert.pub"));
+    let ca = keygen(&["-l", "-f"], sb.path("emulator/ssh-user-ca.pub"));
+    let ca_fingerprint = ca.split_whitespace().nth(1).unwrap();
+    assert!(cert.contains(&format!("Signing CA: ED25519 {ca_fingerprint}")), "{cert}\n{ca}");
+    assert!(cert.contains("user certificate") && cert.contains("alice@contoso.com"), "{cert}");
+}
