@@ -233,6 +233,10 @@ impl SecretSource {
         match self {
             SecretSource::Env(var) => match crate::env::var(var) {
                 Some(v) => Ok(crate::secret::Secret::new(v)),
+                None if crate::env::is_present(var) => Err(Error::bad_input_hint(
+                    format!("the client secret variable {var} is set but empty"),
+                    format!("export {var}=… with the secret itself, or set client_secret_file in the profile"),
+                )),
                 None => Err(Error::bad_input_hint(
                     format!("the client secret variable {var} is not set"),
                     format!("export {var}=…, or set client_secret_file in the profile"),

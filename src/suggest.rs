@@ -28,7 +28,8 @@ pub(crate) fn distance(a: &str, b: &str) -> usize {
 }
 
 /// The known name closest to `typed`, if it is within a typo's reach: at most one edit for
-/// names of up to four characters, two up to eight, three beyond (never the name itself).
+/// names of up to four characters, two up to eight, three beyond (never the name itself;
+/// the same name in another case first of all).
 pub(crate) fn closest<'a>(typed: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let typed = typed.trim();
     if typed.is_empty() {
@@ -41,7 +42,8 @@ pub(crate) fn closest<'a>(typed: &str, known: impl IntoIterator<Item = &'a str>)
     };
     known
         .into_iter()
-        .filter(|k| !k.eq_ignore_ascii_case(typed))
+        // The same name in another case is a suggestion too (`-p CI` for the profile `ci`).
+        .filter(|k| *k != typed)
         .map(|k| (distance(typed, k), k))
         .filter(|(d, _)| *d <= reach)
         .min_by_key(|(d, _)| *d)
@@ -64,7 +66,9 @@ mod tests {
         assert_eq!(distance("", "abc"), 3);
         assert_eq!(closest("grahp", ["graph", "arm", "storage"]), Some("graph"));
         assert_eq!(closest("tennant", ["tenant", "client_id"]), Some("tenant"));
-        assert_eq!(closest("Client_ID", ["tenant", "client_id"]), None, "the same name, other case: nothing to suggest");
+        assert_eq!(closest("Client_ID", ["tenant", "client_id"]), Some("client_id"), "the same name, other case");
+        assert_eq!(closest("CI", ["ci", "default"]), Some("ci"));
+        assert_eq!(closest("ci", ["ci", "default"]), None, "never the name itself");
         assert_eq!(closest("get-tokn", ["get-token", "login"]), Some("get-token"));
         assert_eq!(closest("xyz", ["graph", "arm"]), None);
         assert_eq!(closest("https://example.com", ["graph", "arm"]), None);

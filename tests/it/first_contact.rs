@@ -277,3 +277,22 @@ fn docs_python_examples_say_what_to_pip_install() {
     }
     assert!(checked >= 2, "the serve and az pages have Python examples");
 }
+
+/// A profile name in the wrong case gets the name meant, and a secret variable that is set
+/// but empty is not reported as "not set" (the person did set it).
+#[test]
+fn a_profile_in_another_case_and_an_empty_secret_variable_are_named_as_they_are() {
+    let sb = Sandbox::new();
+    sb.write_config("[profiles.ci]\ntenant = \"contoso.test\"\nclient_id = \"00000000-0000-0000-0000-000000000001\"\nflow = \"client-credentials\"\nclient_secret_env = \"CI_SECRET\"\n");
+    let out = run(cmd(&sb, &["get-token", "-p", "CI"]));
+    assert_eq!(code(&out), 2);
+    assert!(one_line(&out).contains("did you mean 'ci'?"), "{}", stderr(&out));
+    let mut c = cmd(&sb, &["get-token", "-p", "ci"]);
+    c.env("CI_SECRET", "");
+    let out = run(c);
+    assert_eq!(code(&out), 1);
+    let err = one_line(&out);
+    assert!(err.contains("CI_SECRET is set but empty"), "{err}");
+    let out = run(cmd(&sb, &["get-token", "-p", "ci"]));
+    assert!(one_line(&out).contains("CI_SECRET is not set"), "{}", stderr(&out));
+}
