@@ -69,6 +69,14 @@ fn not_ours(socket: &Path, message: String) -> Error {
 
 /// Asks the agent at `socket` for the token `req` describes.
 pub(crate) fn get_token(socket: &Path, req: &TokenRequest) -> Result<Credential> {
+    // The request line carries no key binding, so a certificate request would reach the
+    // agent as a bearer one: refused here, before anything is sent.
+    if req.binding != crate::oauth::Binding::Bearer {
+        return Err(Error::bad_input_hint(
+            format!("the token agent ({}) hands out bearer tokens only, not an {}", super::ENV, req.binding.token_type()),
+            format!("run this on the agent's machine, or unset {} to use this machine's profiles", super::ENV),
+        ));
+    }
     trace!(1, "asking the token agent at {}", socket.display());
     // A wait for a sign-in happens on the agent's side, after which it still needs its time.
     let patience = req.timeout + req.wait_for_login.unwrap_or_default().min(super::MAX_TIMEOUT);
@@ -226,6 +234,10 @@ fn decode_answer(socket: &Path, bytes: &[u8], docker: bool, now: i64) -> Result<
     };
     let source = format!("the token agent at {}={}", super::ENV, socket.display());
     let reply = crate::oauth::accept(reply, now, &source)?;
+    // A bearer request gets a bearer token, never a certificate or a key-bound token.
+    if !registry_token {
+        crate::oauth::Binding::Bearer.check(&reply.token_type, None).map_err(|why| unreachable(socket, why))?;
+    }
     trace!(1, "the token agent answered for profile '{}'", crate::log::escape(&a.profile));
     let clean = |s: String| printable(&s);
     Ok(Credential {
@@ -278,7 +290,7 @@ mod tests {
         assert_eq!(decode_answer(p, bad, false, 0).unwrap_err().exit_code(), 4);
         // The gate of every token source: a token's characters, Bearer or pop, a bounded expiry.
         let answer = |token: &str, ty: &str, exp: i64| format!(r#"{{"v":1,"access_token":"{token}","token_type":"{ty}","expires_on":{exp},"profile":"p","client_id":"c"}}"#);
-        for (token, ty) in [("a<script>", "Bearer"), ("a%0d", "Bearer"), ("eyJ.a.b", "Basic"), ("eyJ.a.b", "acr_refresh_token")] {
+        for (token, ty) in [("a<script>", "Bearer"), ("a%0d", "Bearer"), ("eyJ.a.b", "Basic"), ("eyJ.a.b", "acr_refresh_token"), ("eyJ.a.b", "ssh-cert"), ("eyJ.a.b", "pop")] {
             assert_eq!(decode_answer(p, answer(token, ty, 100).as_bytes(), false, 0).unwrap_err().exit_code(), 4, "{token} {ty}");
         }
         let far = decode_answer(p, answer("eyJ.a.b", "bearer", 1 << 40).as_bytes(), false, 0).unwrap();

@@ -62,12 +62,25 @@ fn the_agents_answer_passes_the_gate_every_token_source_passes() {
     let (_c, cmd) = client(&socket);
     // Characters no token has (they would end up in a header or a config file), and types
     // no caller may use as a bearer token: one error naming the agent, exit 4, nothing out.
-    for (token, ty) in [("eyJ.a.b\"x", "Bearer"), ("eyJ.a.b<script>", "Bearer"), ("eyJ.a;b", "Bearer"), ("eyJ.a.b", "Basic"), ("eyJ.a.b", "acr_refresh_token")] {
+    for (token, ty) in [("eyJ.a.b\"x", "Bearer"), ("eyJ.a.b<script>", "Bearer"), ("eyJ.a;b", "Bearer"), ("eyJ.a.b", "Basic"), ("eyJ.a.b", "acr_refresh_token"), ("eyJ.a.b", "ssh-cert")] {
         *next.lock().unwrap() = token_answer(token, ty, now() + 3600);
         let out = run(cmd(&["get-token", "-r", "graph"]));
         assert_eq!(code(&out), 4, "{token} {ty}: {}", stderr(&out));
         assert!(stdout(&out).is_empty() && stderr(&out).contains("ENTRA_TOKEN_AGENT"), "{token} {ty}: {}", stderr(&out));
         assert!(!stderr(&out).contains(token), "the refusal shows the token: {}", stderr(&out));
+    }
+    // A certificate request cannot be said on the socket: refused before anything is sent.
+    let got = stub_agent(&sb.path("stub/recording.sock"), || token_answer("eyJ.a.b", "ssh-cert", now() + 3600));
+    let key = sb.path("id_rsa");
+    let made = Command::new("ssh-keygen").args(["-q", "-t", "rsa", "-b", "2048", "-m", "PKCS8", "-N", "", "-f"]).arg(&key).status();
+    if made.is_ok_and(|s| s.success()) {
+        let (_c, rec) = client(&sb.path("stub/recording.sock"));
+        let out = run(rec(&["ssh", "cert", "--key", key.to_str().unwrap()]));
+        assert_eq!(code(&out), 1, "{}", stderr(&out));
+        assert!(stderr(&out).contains("bearer tokens only"), "{}", stderr(&out));
+        assert!(got.lock().unwrap().is_empty(), "a certificate request went out as a bearer one");
+    } else {
+        support::skip::missing_tool("ssh-keygen", "an SSH certificate request under the agent");
     }
     // A lifetime of years is held to a week, as from any other source; the type is canonical.
     *next.lock().unwrap() = token_answer("eyJ.a.b", "bearer", now() + 10 * 365 * 86_400);
