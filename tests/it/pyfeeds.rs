@@ -210,3 +210,53 @@ fn poetry_publishes_through_exec() {
     assert!(uploads.iter().any(|n| n.ends_with(".whl")), "{uploads:?}");
     assert!(uploads.iter().any(|n| n.ends_with(".tar.gz")), "{uploads:?}");
 }
+
+/// `setup pip` and `setup uv --apply` write the link (in a directory of its own) and the
+/// config; then the real clients install from the feed with no flag of ours, only the
+/// link's directory put first on PATH as the setup output says.
+#[test]
+fn setup_pip_and_uv_wire_the_real_clients() {
+    let Some(f) = fixture("setup pip|uv with the real clients") else { return };
+    let Some(_) = tool("uv", "setup uv with the real uv") else { return };
+    let index = format!("{}{FEED}/simple/", f.feed.url());
+    let kbin = f.sb.path("keyring-bin");
+    let setup = |client: &str, config: &str, extra: &[&str]| {
+        let mut c = f.sb.cmd();
+        c.args(["setup", client, "--index-url", &index, "--config"]).arg(f.sb.path(config)).arg("--dir").arg(&kbin).args(extra);
+        run(c)
+    };
+    // The dry run writes nothing and says how to keep a real keyring.
+    let out = setup("pip", "pip.conf", &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(text.contains("keyring-provider = subprocess") && text.contains("alias pip="), "{text}");
+    assert!(!kbin.exists() && !f.sb.path("pip.conf").exists(), "a dry run wrote something");
+    for (client, config) in [("pip", "pip.conf"), ("uv", "uv.toml")] {
+        let out = setup(client, config, &["--apply"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    }
+    assert_eq!(std::fs::canonicalize(kbin.join("keyring")).unwrap(), std::fs::canonicalize(env!("CARGO_BIN_EXE_entra-token")).unwrap());
+    let uv_toml = std::fs::read_to_string(f.sb.path("uv.toml")).unwrap();
+    assert!(uv_toml.contains("https://VssSessionToken@127.0.0.1:"), "{uv_toml}");
+    // A URL no profile claims is refused at setup time, not at the first install.
+    let mut c = f.sb.cmd();
+    c.args(["setup", "pip", "--index-url", "https://pypi.example.test/simple/", "--config"]).arg(f.sb.path("other.conf"));
+    let out = run(c);
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("no profile claims"), "{}", stderr(&out));
+
+    let path = std::env::join_paths(std::iter::once(kbin.clone()).chain(std::env::split_paths(&crate::support::env::path()))).unwrap();
+    let python = f.venv_bin.join("python").display().to_string();
+    let mut pip = f.sb.tool(f.venv_bin.join("pip"));
+    pip.env("PATH", &path).env("PIP_CONFIG_FILE", f.sb.path("pip.conf")).env("SSL_CERT_FILE", &f.ca_pem).env("PIP_NO_INPUT", "1").env("CI_SECRET", "s3cret");
+    pip.args(["install", "--no-deps", "--target"]).arg(f.sb.path("site-pip")).arg("tinypkg");
+    let out = run(pip);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let mut uv = f.sb.tool(f.venv_bin.join("uv"));
+    uv.env("PATH", &path).env("UV_CONFIG_FILE", f.sb.path("uv.toml")).env("SSL_CERT_FILE", &f.ca_pem).env("UV_CACHE_DIR", f.sb.path("uv-cache")).env("CI_SECRET", "s3cret");
+    uv.args(["pip", "install", "--no-deps", "--python", &python, "--target"]).arg(f.sb.path("site-uv")).arg("tinypkg");
+    let out = run(uv);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(f.sb.path("site-pip/tinypkg/__init__.py").is_file() && f.sb.path("site-uv/tinypkg/__init__.py").is_file());
+    assert!(f.feed_saw_token(FEED, &f.token()) >= 4);
+}

@@ -108,7 +108,7 @@ pub(crate) fn already(exe: &Path, link: &Path) -> bool {
     cfg!(windows) && matches!((std::fs::read(exe), std::fs::read(link)), (Ok(a), Ok(b)) if a == b)
 }
 
-fn create(exe: &Path, link: &Path, force: bool) -> Result<()> {
+pub(crate) fn create(exe: &Path, link: &Path, force: bool) -> Result<()> {
     match std::fs::symlink_metadata(link) {
         Ok(_) if already(exe, link) => {
             warn!("{} already points to {}", link.display(), exe.display());

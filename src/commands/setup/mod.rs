@@ -14,6 +14,7 @@ pub(crate) mod kubectl;
 pub(crate) mod kubelogin;
 pub(crate) mod links;
 pub(crate) mod nuget;
+pub(crate) mod python;
 
 use crate::error::{Error, Result};
 use crate::log::warn;
@@ -48,6 +49,10 @@ pub(crate) enum SetupTarget {
     Docker(docker::DockerSetupArgs),
     /// The `nuget-plugin-entra-token` link NuGet (dotnet, nuget.exe, MSBuild) runs as a credential plugin.
     Nuget(nuget::NugetSetupArgs),
+    /// pip: a `keyring` link (in a directory of its own) and index-url + keyring-provider in pip.conf.
+    Pip(python::PySetupArgs),
+    /// uv: a `keyring` link (in a directory of its own) and an [[index]] + keyring-provider in uv.toml.
+    Uv(python::PySetupArgs),
 }
 
 pub(crate) fn run(args: &SetupArgs) -> Result<ExitCode> {
@@ -61,6 +66,8 @@ pub(crate) fn run(args: &SetupArgs) -> Result<ExitCode> {
         SetupTarget::Bazel(a) => bazel::run(a),
         SetupTarget::Docker(a) => docker::run(a),
         SetupTarget::Nuget(a) => nuget::run(a),
+        SetupTarget::Pip(a) => python::run(a, python::Client::Pip),
+        SetupTarget::Uv(a) => python::run(a, python::Client::Uv),
     }
 }
 
