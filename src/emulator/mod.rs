@@ -133,7 +133,7 @@ fn exports(url: &str, s: &config::Settings, tls: Option<&keys::Tls>, dir: &Path,
     }
     if let Some(t) = tls {
         let (bundle, ca) = (t.bundle_file.display().to_string(), t.ca_file.display().to_string());
-        out.extend([("SSL_CERT_FILE".into(), bundle.clone()), ("REQUESTS_CA_BUNDLE".into(), bundle), ("NODE_EXTRA_CA_CERTS".into(), ca)]);
+        out.extend([("SSL_CERT_FILE".into(), bundle.clone()), ("REQUESTS_CA_BUNDLE".into(), bundle.clone()), ("CURL_CA_BUNDLE".into(), bundle), ("NODE_EXTRA_CA_CERTS".into(), ca)]);
     }
     // entra-token itself: its own config (a `default` profile signing the person in at the
     // emulator's tenant, an `app` profile for the exported service principal) and cache,

@@ -317,3 +317,32 @@ fn ssh_certificates_are_signed_by_the_ca_it_writes_for_sshd() {
     assert!(cert.contains(&format!("Signing CA: ED25519 {ca_fingerprint}")), "{cert}\n{ca}");
     assert!(cert.contains("user certificate") && cert.contains("alice@contoso.com"), "{cert}");
 }
+
+#[test]
+fn browser_sign_in_waits_for_the_click_then_redirects_to_our_listener() {
+    if std::process::Command::new("curl").arg("--version").output().is_err() {
+        return crate::support::skip::missing_tool("curl", "the browser stand-in");
+    }
+    let sb = Sandbox::new();
+    let em = Emulator::start(&sb, &["--approve", "click"]);
+    // A browser and a person: open the authorize URL (curl trusts the emulator through
+    // SSL_CERT_FILE), see the emulator's page, click Approve as alice (the page's form posts
+    // the request back), and follow the redirect to entra-token's loopback listener.
+    let browser = sb.write_executable(
+        "browser.sh",
+        "#!/bin/sh\nset -e\ncurl -sS --max-time 20 \"$1\" > \"$HOME/page.html\"\nexec curl -sS -L --max-time 20 -o /dev/null --data \"${1#*\\?}&approve=yes&user=alice%40contoso.com\" \"${1%%\\?*}\"\n",
+    );
+    let cmd = |args: &[&str]| {
+        let mut c = sb.cmd();
+        em.apply(&mut c);
+        c.args(args).env("BROWSER", &browser).env("DISPLAY", ":0");
+        c
+    };
+    ok_stdout(&run(cmd(&["profile", "add", "web", "--flow", "interactive", "--tenant", "contoso.com", "--storage", "file"])));
+    let out = run(cmd(&["login", "-p", "web", "-r", "graph"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let page = std::fs::read_to_string(sb.path("home/page.html")).unwrap();
+    assert!(page.contains("Approve") && page.contains("alice@contoso.com"), "{page}");
+    let token = ok_stdout(&run(cmd(&["get-token", "-p", "web", "-r", "graph"]))).trim().to_string();
+    assert_eq!(verify(&em, "contoso.com", &token)["upn"], "alice@contoso.com");
+}

@@ -464,7 +464,7 @@ fn the_readme_runs_as_written_in_a_fresh_home() {
         let out = run(cmd);
         assert!(out.status.success(), "README ```{lang} block failed (exit {:?}):\n{body}\nstdout: {}\nstderr: {}", out.status.code(), text(&out.stdout), text(&out.stderr));
         if starts_emulator {
-            let wanted = |k: &str| k.starts_with("AZURE_") || k.starts_with("ENTRA_TOKEN_") || k.starts_with("ENTRA_EMULATOR_") || ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS"].contains(&k);
+            let wanted = |k: &str| k.starts_with("AZURE_") || k.starts_with("ENTRA_TOKEN_") || k.starts_with("ENTRA_EMULATOR_") || ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS"].contains(&k);
             exports = text(&out.stdout).lines().filter_map(|l| l.split_once('=')).filter(|(k, _)| wanted(k)).map(|(k, v)| (k.to_string(), v.to_string())).collect();
             assert!(exports.iter().any(|(k, v)| k == "AZURE_AUTHORITY_HOST" && v.starts_with("https://127.0.0.1:")), "the README's emulator line left no exports: {exports:?}");
         }
