@@ -336,6 +336,16 @@ struct WireError {
 /// A non-200 answer: an Entra error body becomes `Error::Auth` with a hint; anything else a network error.
 pub(crate) fn error_from_reply(reply: &Reply, url: &str) -> Error {
     let parsed: Option<WireError> = serde_json::from_slice(&reply.body).ok();
+    // A server error that outlasted the retries is the service's state, not a refusal of
+    // these credentials, even in Entra's error shape (`temporarily_unavailable`).
+    if reply.status >= 500 {
+        let said = parsed.as_ref().and_then(|w| w.error.as_deref()).map(|e| format!(" ({})", crate::log::escape(e))).unwrap_or_default();
+        return Error::Network {
+            url: url.to_string(),
+            message: format!("the service answered HTTP {}{said} to every attempt", reply.status),
+            hint: Some("the service is unavailable for now; retry later (if it persists, a proxy or gateway may be answering instead of Entra)".into()),
+        };
+    }
     match parsed.filter(|w| w.error.is_some()) {
         Some(w) => {
             let description = w.error_description.clone().unwrap_or_default();

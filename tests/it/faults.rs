@@ -59,6 +59,22 @@ fn server_errors_then_success_are_retried() {
     assert_eq!(cache_files(&sb).len(), 1, "the token was cached");
 }
 
+/// A 503 in Entra's own error shape that outlasts the retries is the service's state: a
+/// network/service error (exit 4) saying to retry later, not "authentication failed".
+#[test]
+fn a_503_that_outlasts_the_retries_is_a_service_error_to_retry_later() {
+    let (mock, sb) = setup();
+    for _ in 0..3 {
+        let body = r#"{"error":"temporarily_unavailable","error_description":"AADSTS50196: The server is temporarily unavailable.","error_codes":[50196]}"#;
+        mock.push_fault(Fault::Status { status: 503, body: body.into(), retry_after: Some(0) });
+    }
+    let (out, _) = get_token(&sb, &[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(4), "stderr: {err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("503") && err.contains("retry later"), "{err}");
+}
+
 #[test]
 fn server_error_without_retry_after_backs_off_and_gives_up_cleanly() {
     let (mock, sb) = setup();
