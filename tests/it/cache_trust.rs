@@ -179,3 +179,37 @@ mod directories {
         assert!(cache.join(".").exists(), "{err}");
     }
 }
+
+/// A registry's exchanged token answers only that registry and that Entra request: one
+/// renamed onto another registry's name is a miss (a new exchange), never an answer.
+#[test]
+fn a_registry_token_renamed_onto_another_registrys_name_is_a_miss() {
+    use crate::docker::MockRegistry;
+    let (mock, sb) = setup();
+    let registry = MockRegistry::start(None, mock.tenant_id(TENANT));
+    sb.write_config(&support::CcProfile::new("ci", &mock.url(), TENANT, APP).with("urls = [\"a.azurecr.io\", \"b.azurecr.io\"]\n").toml());
+    let exchange = format!("{}/oauth2/exchange", registry.server.url());
+    let get = |server: &str| {
+        let mut c = sb.tool_with_links(sb.link("docker-credential-entra-token"));
+        c.env("CI_SECRET", SECRET).env("ENTRA_TOKEN_ACR_EXCHANGE_URL", &exchange).env("ENTRA_TOKEN_VERBOSE", "1").arg("get");
+        let out = run_with_stdin(c, server);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (v["Secret"].as_str().unwrap().to_string(), stderr(&out))
+    };
+    let (a, _) = get("a.azurecr.io");
+    let (b, _) = get("b.azurecr.io");
+    assert_ne!(a, b);
+    let cache = sb.path("cache");
+    let entry_of = |registry: &str| {
+        std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().path()).find(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            name.starts_with("acr-") && name.ends_with(".json")
+                && serde_json::from_slice::<serde_json::Value>(&std::fs::read(p).unwrap()).unwrap()["registry"] == registry
+        })
+    };
+    std::fs::rename(entry_of("a.azurecr.io").unwrap(), entry_of("b.azurecr.io").unwrap()).unwrap();
+    let (answer, err) = get("b.azurecr.io");
+    assert_ne!(answer, a, "registry a's token answered registry b: {err}");
+    assert_eq!(registry.state().exchanges.len(), 3, "b's token is exchanged anew: {err}");
+}
