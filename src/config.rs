@@ -317,6 +317,8 @@ pub(crate) fn parse_file(text: &str) -> std::result::Result<ConfigFile, String> 
 
 use crate::env::var as env;
 
+pub(crate) mod az_cloud;
+
 /// Chooses and resolves a profile. `requested` comes from a flag or a request body.
 pub(crate) fn resolve(requested: Option<&str>) -> Result<Profile> {
     let path = config_path();
@@ -500,9 +502,10 @@ pub(crate) fn from_environment(name: &str, name_source: NameSource) -> Result<Op
     }))
 }
 
-/// Nothing configured: the Azure CLI public client in `organizations`, signing a person in.
+/// Nothing configured: the Azure CLI public client in `organizations`, signing a person in,
+/// in AZURE_AUTHORITY_HOST's cloud, else az's active cloud (`az cloud set`), as az would.
 fn builtin_default(name_source: NameSource) -> Result<Profile> {
-    let host = env("AZURE_AUTHORITY_HOST").unwrap_or_else(|| authority::PUBLIC_HOST.to_string());
+    let host = env("AZURE_AUTHORITY_HOST").or_else(|| az_cloud::active().map(|c| c.login)).unwrap_or_else(|| authority::PUBLIC_HOST.to_string());
     Ok(Profile {
         name: "default".into(),
         origin: Origin::BuiltIn,

@@ -37,6 +37,8 @@ pub(crate) const KUBECTL: &str = "ENTRA_TOKEN_KUBECTL";
 // Where other tools keep their files, read to find or wire them.
 /// az's configuration directory (default `~/.azure`).
 pub(crate) const AZURE_CONFIG_DIR: &str = "AZURE_CONFIG_DIR";
+/// az's active cloud, over `[cloud] name` in its config (az reads `AZURE_<SECTION>_<OPTION>`).
+pub(crate) const AZURE_CLOUD_NAME: &str = "AZURE_CLOUD_NAME";
 /// kubectl's exec-credential request, set when it runs us.
 pub(crate) const KUBERNETES_EXEC_INFO: &str = "KUBERNETES_EXEC_INFO";
 /// kubectl's list of kubeconfig files (default `~/.kube/config`).

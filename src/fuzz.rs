@@ -137,7 +137,7 @@ pub fn acr_exchange(data: &[u8]) {
 
 /// The Azure CLI's files and output we read: azureProfile.json and `az account get-access-token`.
 pub fn azure_cli_files(data: &[u8]) {
-    let _ = crate::flows::azure_cli::parse_profile(data, None);
+    let _ = crate::flows::azure_cli::parse_profile(data, None, "AzureCloud");
     let _ = crate::flows::azure_cli::parse_az_output(data, 1_700_000_000);
 }
 

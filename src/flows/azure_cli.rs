@@ -29,10 +29,7 @@ pub(crate) use crate::env::AZ_SHIM_DEPTH as DEPTH_VAR;
 /// Hosts that name the public cloud in MSAL cache entries.
 const PUBLIC_ALIASES: &[&str] = &["login.microsoftonline.com", "login.windows.net", "login.microsoft.com", "sts.windows.net"];
 
-/// `$AZURE_CONFIG_DIR`, else `~/.azure`.
-pub(crate) fn config_dir() -> Option<PathBuf> {
-    crate::env::path(crate::env::AZURE_CONFIG_DIR).or_else(|| dirs::home_dir().map(|h| h.join(".azure")))
-}
+pub(crate) use crate::config::az_cloud::config_dir;
 
 /// The account `az` uses now: the default subscription's user and tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,8 +58,9 @@ fn read_small(path: &Path) -> Option<Vec<u8>> {
 /// for `subscription` (its id or name, any case, as `az --subscription` takes it; None when
 /// az has no such subscription), or with none named the current account: the default
 /// subscription's, else the first one's. Tenant-level accounts (`--allow-no-subscriptions`)
-/// are subscriptions too; an entry of another shape is passed over, never the file.
-pub(crate) fn parse_profile(bytes: &[u8], subscription: Option<&str>) -> Option<AzAccount> {
+/// are subscriptions too; an entry of another shape is passed over, never the file. Only
+/// the subscriptions of az's active `cloud` count, as in az (an entry naming no cloud counts).
+pub(crate) fn parse_profile(bytes: &[u8], subscription: Option<&str>, cloud: &str) -> Option<AzAccount> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let file: serde_json::Value = serde_json::from_slice(bytes).ok()?;
     let str_of = |v: &serde_json::Value, k: &str| v.get(k).and_then(serde_json::Value::as_str).map(str::to_string);
@@ -72,6 +70,9 @@ pub(crate) fn parse_profile(bytes: &[u8], subscription: Option<&str>) -> Option<
         .iter()
         .filter_map(|s| {
             let user = s.get("user")?;
+            if str_of(s, "environmentName").is_some_and(|c| c != cloud) {
+                return None;
+            }
             if let Some(wanted) = subscription {
                 let named = |k: &str| str_of(s, k).is_some_and(|v| v.trim().eq_ignore_ascii_case(wanted.trim()));
                 if !named("id") && !named("name") {
@@ -95,7 +96,7 @@ pub(crate) fn parse_profile(bytes: &[u8], subscription: Option<&str>) -> Option<
 /// The account az uses for the profile: that of its `subscription` when it names one
 /// (`az account get-access-token --subscription S` routes here), else az's current one.
 pub(crate) fn current_account(subscription: Option<&str>) -> Option<AzAccount> {
-    parse_profile(&read_small(&config_dir()?.join("azureProfile.json"))?, subscription)
+    parse_profile(&read_small(&config_dir()?.join("azureProfile.json"))?, subscription, &crate::config::az_cloud::active_name())
 }
 
 /// The `azure-cli` flow.
@@ -395,20 +396,25 @@ mod tests {
     #[test]
     fn profile_with_bom_and_default_subscription() {
         let p = b"\xEF\xBB\xBF{\"subscriptions\":[{\"id\":\"1\",\"tenantId\":\"t1\",\"isDefault\":false,\"user\":{\"name\":\"a@x\",\"type\":\"user\"}},{\"id\":\"2\",\"tenantId\":\"t2\",\"isDefault\":true,\"user\":{\"name\":\"b@x\",\"type\":\"user\"}}]}";
-        let a = parse_profile(p, None).unwrap();
+        let a = parse_profile(p, None, "AzureCloud").unwrap();
         assert_eq!((a.user.as_str(), a.tenant.as_str()), ("b@x", "t2"));
         // `--subscription`: the account holding it, by id or name; none when az has no such one.
-        let a = parse_profile(p, Some("1")).unwrap();
+        let a = parse_profile(p, Some("1"), "AzureCloud").unwrap();
         assert_eq!((a.user.as_str(), a.tenant.as_str(), a.subscription.as_str()), ("a@x", "t1", "1"));
-        assert!(parse_profile(p, Some("3")).is_none());
-        assert!(parse_profile(b"{\"subscriptions\":[]}", None).is_none());
-        assert!(parse_profile(b"garbage", None).is_none());
+        assert!(parse_profile(p, Some("3"), "AzureCloud").is_none());
+        // Only the active cloud's subscriptions: az in another cloud has no account here.
+        let clouds = br#"{"subscriptions":[{"id":"1","tenantId":"t1","isDefault":true,"environmentName":"AzureCloud","user":{"name":"a@x"}},{"id":"2","tenantId":"t2","environmentName":"EntraTest","user":{"name":"b@x"}}]}"#;
+        assert_eq!(parse_profile(clouds, None, "EntraTest").unwrap().user, "b@x");
+        assert_eq!(parse_profile(clouds, None, "AzureCloud").unwrap().user, "a@x");
+        assert!(parse_profile(clouds, Some("1"), "EntraTest").is_none());
+        assert!(parse_profile(b"{\"subscriptions\":[]}", None, "AzureCloud").is_none());
+        assert!(parse_profile(b"garbage", None, "AzureCloud").is_none());
         // A tenant-level account, an entry without a user and a null isDefault pass; none is lost to another.
         let p = br#"{"subscriptions":[{"id":"x","user":null},{"id":"t3","name":"N/A(tenant level account)","tenantId":"t3","isDefault":null,"user":{"name":"c@x","type":"user"}},{"id":"sp","tenantId":"t4","isDefault":true,"user":{"name":"app-id","type":"servicePrincipal"}}]}"#;
-        let a = parse_profile(p, None).unwrap();
+        let a = parse_profile(p, None, "AzureCloud").unwrap();
         assert_eq!((a.user.as_str(), a.user_type.as_str(), a.tenant.as_str()), ("app-id", "servicePrincipal", "t4"));
-        let a = parse_profile(br#"{"subscriptions":[{"user":{"type":"user"}},{"tenantId":"t3","isDefault":null,"user":{"name":"c@x"}}]}"#, None).unwrap();
-        let a3 = parse_profile(br#"{"subscriptions":[{"id":"t3","name":"N/A(tenant level account)","tenantId":"t3","user":{"name":"c@x"}}]}"#, Some("N/A(TENANT LEVEL ACCOUNT)")).unwrap();
+        let a = parse_profile(br#"{"subscriptions":[{"user":{"type":"user"}},{"tenantId":"t3","isDefault":null,"user":{"name":"c@x"}}]}"#, None, "AzureCloud").unwrap();
+        let a3 = parse_profile(br#"{"subscriptions":[{"id":"t3","name":"N/A(tenant level account)","tenantId":"t3","user":{"name":"c@x"}}]}"#, Some("N/A(TENANT LEVEL ACCOUNT)"), "AzureCloud").unwrap();
         assert_eq!(a3.tenant, "t3");
         assert_eq!((a.user.as_str(), a.user_type.as_str()), ("c@x", "user"));
     }

@@ -22,6 +22,7 @@ const SECRET: &str = "s3cret~value";
 const USER: &str = "dev@contoso.test";
 const AZ_RESOURCE: &str = "https://management.core.windows.net/";
 
+mod clouds;
 mod real_az;
 
 #[cfg(unix)] // Unix only: Python's msal is installed for Linux here.

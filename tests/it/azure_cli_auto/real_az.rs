@@ -79,6 +79,17 @@ fn the_real_azure_cli_files_after_service_principal_and_user_logins_are_reused()
     // `-r arm` is az's own management.core.windows.net token, read from the file az wrote.
     assert_eq!(ok_stdout(&run(cmd("arm"))), user_at);
     assert_eq!(mock.token_requests(), requests);
+    // Nothing configured here and no AZURE_AUTHORITY_HOST: az's active cloud (EntraTest,
+    // registered above) is read as az reads it, and our `az` answers what the real one does.
+    let mut c = sb.cmd();
+    c.args(["az", "account", "get-access-token", "-o", "json"]).env("PATH", sb.path("empty-bin"));
+    let ours: serde_json::Value = serde_json::from_str(&ok_stdout(&run(c))).unwrap();
+    let theirs: serde_json::Value = serde_json::from_slice(&az(&["account", "get-access-token", "-o", "json"]).stdout).unwrap();
+    assert_eq!(ours["accessToken"].as_str(), Some(user_at.as_str()), "{ours}");
+    for field in ["accessToken", "subscription", "tenant", "tokenType"] {
+        assert_eq!(ours[field], theirs[field], "{field}: ours {ours}, az's {theirs}");
+    }
+    assert_eq!(mock.token_requests(), requests);
     // az itself asked for ARM's newer audience puts a second ARM token in its cache: a
     // request for az's own audience still gets az's own-audience token, as az answers it.
     let newer = String::from_utf8(az(&["account", "get-access-token", "--resource", "https://management.azure.com/", "--query", "accessToken", "-o", "tsv"]).stdout).unwrap();
@@ -108,6 +119,8 @@ fn files_the_real_azure_cli_wrote_are_read_whole() {
     let profile = std::fs::read(fixtures.join("azureProfile.json")).unwrap();
     assert!(profile.starts_with(b"\xEF\xBB\xBF"), "az writes a BOM");
     sb.write_file("azure/azureProfile.json", profile);
+    // az was set to the cloud it registered (its subscriptions are that cloud's).
+    sb.write_file("azure/config", "[cloud]\nname = EntraTest\n");
     // The tokens' times moved to now, so they are valid; nothing else changed.
     let mut cache: serde_json::Value = serde_json::from_slice(&std::fs::read(fixtures.join("msal_token_cache.json")).unwrap()).unwrap();
     let exp = (support::wire::now() + 3600).to_string();
