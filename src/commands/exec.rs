@@ -25,10 +25,14 @@ pub(crate) const DEFAULT_VARIABLE: &str = "ENTRA_ACCESS_TOKEN";
 const RETRY: Duration = Duration::from_secs(30);
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  entra-token exec -r devops --env SYSTEM_ACCESSTOKEN -- ./build.sh\n  entra-token exec -p feeds -r devops --env TWINE_USERNAME=entra --env TWINE_PASSWORD -- twine upload -r feed dist/*\n  entra-token exec -r api://my-app --file \"$XDG_RUNTIME_DIR/token\" -- ./long-running-job\n\nExit code: CMD's own (128 + the signal when a signal ended it); 126 when CMD cannot be run, 127 when it is not found; entra-token's codes (1-5) only when no token could be had, before CMD ran.")]
+#[command(after_help = "Examples:\n  entra-token exec -r devops --env SYSTEM_ACCESSTOKEN -- ./build.sh\n  entra-token exec --url https://pkgs.dev.azure.com/contoso/ --env NPM_TOKEN -- npm ci\n  entra-token exec -p feeds -r devops --env TWINE_USERNAME=entra --env TWINE_PASSWORD -- twine upload -r feed dist/*\n  entra-token exec -r api://my-app --file \"$XDG_RUNTIME_DIR/token\" -- ./long-running-job\n\nExit code: CMD's own (128 + the signal when a signal ended it); 126 when CMD cannot be run, 127 when it is not found; entra-token's codes (1-5) only when no token could be had, before CMD ran.")]
 pub(crate) struct ExecArgs {
     #[command(flatten)]
     pub target: TargetArgs,
+    /// Choose the profile and resource as the credential helpers do for this URL: the profile
+    /// whose `urls` claim it, and Azure DevOps' resource on its hosts unless the profile names one.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["profile", "resource", "scope"])]
+    pub url: Option<String>,
     /// Put the token in variable NAME for CMD (repeatable; default ENTRA_ACCESS_TOKEN).
     /// NAME=VALUE sets NAME to the literal VALUE instead, e.g. the username a tool also wants.
     #[arg(long = "env", value_name = "NAME[=VALUE]")]
@@ -74,6 +78,15 @@ fn variables(args: &[String], file: bool) -> Result<Variables> {
     Ok(v)
 }
 
+/// The token `-p/-r/--scope` name, or the one a profile gives for `--url` (none: refused).
+fn request(args: &ExecArgs) -> Result<TokenRequest> {
+    let Some(url) = &args.url else { return Ok(args.target.to_request()) };
+    let parts = crate::urlmatch::parse(url).ok_or_else(|| Error::bad_input_hint(format!("--url {:?} is not an https URL entra-token matches", crate::log::escape(url)), "give the URL the program will use, e.g. https://pkgs.dev.azure.com/ORG/"))?;
+    let req = crate::protocols::url_request(&parts)?
+        .ok_or_else(|| Error::bad_input_hint(format!("no profile claims {parts}, so there is no token for it"), "add it to a profile's `urls`, or name the token with -p and -r"))?;
+    Ok(TokenRequest { tenant: args.target.tenant.clone(), timeout: args.target.timeout, ..req })
+}
+
 /// When to fetch the next token for the file: a margin before expiry (as client-go is
 /// told, `protocols::early_expiry`), at least a second from now.
 fn refresh_at(expires_on: i64, now: i64) -> i64 {
@@ -82,7 +95,7 @@ fn refresh_at(expires_on: i64, now: i64) -> i64 {
 
 pub(crate) fn run(args: &ExecArgs) -> Result<ExitCode> {
     let vars = variables(&args.env, args.file.is_some())?;
-    let req = TokenRequest { prompts: true, ..args.target.to_request() };
+    let req = TokenRequest { prompts: true, ..request(args)? };
     let mut cred = broker::get_token(&req)?;
     if let Some(path) = &args.file {
         write_file(path, &cred)?;

@@ -164,3 +164,34 @@ fn signals_reach_the_command_and_its_end_is_ours() {
         }
     }
 }
+
+/// `--url`: the profile whose `urls` claim it, with its resource, as the credential helpers
+/// choose; a URL no profile claims is refused and the command never runs.
+#[test]
+fn url_picks_the_claiming_profile_or_refuses() {
+    let mock = MockAuthority::start();
+    mock.add_tenant(TENANT);
+    mock.add_app(APP, Some("s3cret"));
+    let sb = Sandbox::new();
+    sb.write_config(&crate::support::CcProfile::new("feed", &mock.url(), TENANT, APP).with("resource = \"api://feed\"\nurls = [\"https://feed.test/org/\"]\n").toml());
+    let mut cmd = sb.cmd();
+    cmd.env("CI_SECRET", "s3cret").args(["exec", "--url", "https://feed.test/org/pkgs/", "--", "sh", "-c", "printf %s \"$ENTRA_ACCESS_TOKEN\""]);
+    let out = run(cmd);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let token = mock.issued_access_tokens().pop().unwrap();
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), token);
+    assert_eq!(crate::support::jwt_claims(&token).unwrap()["aud"], "api://feed");
+    let marker = sb.path("ran");
+    for url in ["https://feed.test/other/", "https://evil.test/org/", "http://feed.test/org/"] {
+        let mut cmd = sb.cmd();
+        cmd.env("CI_SECRET", "s3cret").args(["exec", "--url", url, "--", "touch", &marker.display().to_string()]);
+        let out = run(cmd);
+        assert_eq!(code(&out), 1, "{url}: {}", stderr(&out));
+        assert!(!marker.exists(), "{url}: the command ran without a token");
+    }
+    assert_eq!(mock.issued_access_tokens().len(), 1, "no token was fetched for an unclaimed URL");
+    // --url names the token itself: -p/-r/--scope beside it are a usage error.
+    let mut cmd = sb.cmd();
+    cmd.args(["exec", "--url", "https://feed.test/org/", "-r", "graph", "--", "true"]);
+    assert_eq!(code(&run(cmd)), 1);
+}
