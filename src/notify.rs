@@ -10,7 +10,7 @@ pub(crate) fn send(summary: &str, body: &str) {
         crate::log::trace!(1, "no session D-Bus (DBUS_SESSION_BUS_ADDRESS unset); no desktop notification");
         return;
     }
-    match imp::send(summary, &markup_escaped(body)) {
+    match imp::send(summary, body) {
         Ok(()) => crate::log::trace!(1, "desktop notification sent"),
         Err(e) => crate::log::trace!(1, "no desktop notification: {e}"),
     }
@@ -36,12 +36,14 @@ pub(crate) fn ask(summary: &str, body: &str, actions: &[(&str, &str)], wait: std
     if !crate::env::is_set(crate::env::DBUS_SESSION_BUS_ADDRESS) {
         return Err("no session D-Bus (DBUS_SESSION_BUS_ADDRESS is unset)".into());
     }
-    imp::ask(summary, &markup_escaped(body), actions, wait)
+    imp::ask(summary, body, actions, wait)
 }
 
 /// `body` as plain text to a server that renders the spec's markup (`<b>`, `<a href>`,
-/// `<img>`): `&`, `<` and `>` as entities, so text from outside (a request's scope, a
-/// profile name) is shown, never rendered or followed.
+/// `<img>`; it says `body-markup` in its capabilities): `&`, `<` and `>` as entities, so
+/// text from outside (a request's scope, a profile name) is shown, never rendered or
+/// followed. A server that renders no markup shows the text as it is.
+#[cfg_attr(not(all(target_os = "linux", feature = "keyring")), allow(dead_code))]
 fn markup_escaped(body: &str) -> String {
     let mut out = String::with_capacity(body.len());
     for c in body.chars() {
@@ -61,8 +63,19 @@ mod imp {
     use dbus::blocking::Connection;
     use std::time::Duration;
 
+    /// `body` as this server shows it: escaped when it renders markup (or does not say).
+    fn as_text(conn: &Connection, body: &str) -> String {
+        let proxy = conn.with_proxy(NAME, PATH, Duration::from_secs(2));
+        let caps: Result<(Vec<String>,), _> = proxy.method_call(NAME, "GetCapabilities", ());
+        match caps {
+            Ok((caps,)) if !caps.iter().any(|c| c == "body-markup") => body.to_string(),
+            _ => super::markup_escaped(body),
+        }
+    }
+
     pub(super) fn send(summary: &str, body: &str) -> Result<(), String> {
         let conn = Connection::new_session().map_err(|e| e.to_string())?;
+        let body = as_text(&conn, body);
         let proxy = conn.with_proxy("org.freedesktop.Notifications", "/org/freedesktop/Notifications", Duration::from_secs(2));
         let actions: Vec<&str> = Vec::new();
         let hints = PropMap::new();
@@ -101,6 +114,7 @@ mod imp {
             .map_err(|e| e.to_string())?;
         }
         let proxy = conn.with_proxy(NAME, PATH, Duration::from_secs(5));
+        let body = as_text(&conn, body);
         let flat: Vec<&str> = actions.iter().flat_map(|(k, l)| [*k, *l]).collect();
         let mut hints = PropMap::new();
         // Critical urgency: the server keeps it on screen until the person answers.

@@ -35,6 +35,8 @@ struct Desktop {
     shown: Arc<Mutex<Vec<Shown>>>,
     closed: Arc<Mutex<Vec<u32>>>,
     click: Arc<Mutex<Option<&'static str>>>,
+    /// Whether it says it renders markup (`body-markup`), as GNOME's and KDE's do.
+    markup: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
 }
 
@@ -45,8 +47,8 @@ impl Drop for Desktop {
 }
 
 fn desktop(address: &str) -> Desktop {
-    let d = Desktop { shown: Arc::default(), closed: Arc::default(), click: Arc::default(), stop: Arc::default() };
-    let (shown, closed, click, stop) = (d.shown.clone(), d.closed.clone(), d.click.clone(), d.stop.clone());
+    let d = Desktop { shown: Arc::default(), closed: Arc::default(), click: Arc::default(), markup: Arc::new(AtomicBool::new(true)), stop: Arc::default() };
+    let (shown, closed, click, stop, markup) = (d.shown.clone(), d.closed.clone(), d.click.clone(), d.stop.clone(), d.markup.clone());
     let address = address.to_string();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -84,6 +86,7 @@ fn desktop(address: &str) -> Desktop {
                         let _ = conn.channel().send(signal);
                         Some(msg.method_return())
                     }
+                    Some("GetCapabilities") if markup.load(Ordering::SeqCst) => Some(msg.method_return().append1(vec!["actions", "body", "body-markup"])),
                     Some("GetCapabilities") => Some(msg.method_return().append1(vec!["actions", "body"])),
                     _ => dbus::channel::default_reply(&msg),
                 };
@@ -184,10 +187,15 @@ fn the_question_says_a_claims_challenge_is_asked_and_shows_outside_text_as_text(
     // A scope is the client's text; a server that renders the spec's markup must show it as text.
     let out = run(cmd(&["get-token", "-p", "ado", "--scope", "api://x/<b>bold</b><a href=\"https://evil.test\">ok</a>/.default"]));
     assert_eq!(code(&out), 3, "{}", stderr(&out));
+    // A server that renders no markup shows the text as it is.
+    desk.markup.store(false, Ordering::SeqCst);
+    let out = run(cmd(&["get-token", "-p", "ado", "--scope", "api://x/<b>bold</b>/.default"]));
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
     let shown = desk.shown.lock().unwrap().clone();
-    assert_eq!(shown.len(), 2, "{shown:?}");
+    assert_eq!(shown.len(), 3, "{shown:?}");
     assert!(shown[0].body.contains("claims challenge") && shown[0].body.contains("step-up"), "the question hides the step-up: {:?}", shown[0].body);
     assert!(!shown[1].body.contains('<') && shown[1].body.contains("&lt;b&gt;bold&lt;/b&gt;&lt;a href="), "{:?}", shown[1].body);
+    assert!(shown[2].body.contains("api://x/<b>bold</b>") && !shown[2].body.contains("&lt;"), "{:?}", shown[2].body);
     assert_eq!(lap.mock.token_requests(), 0);
     drop(desk);
     let _ = daemon.kill();
