@@ -185,3 +185,91 @@ fn keys_that_are_not_rsa_and_managed_identities_are_refused_in_one_line() {
     assert_eq!(err.lines().filter(|l| l.contains("managed identity")).count(), 1, "{err}");
     assert_eq!(mock.token_requests(), 0, "nothing was asked of anyone");
 }
+
+#[test]
+fn the_generated_ssh_config_renews_an_expired_certificate_as_ssh_connects() {
+    let Some(s) = stand("ssh config renewal with real OpenSSH") else { return };
+    // Certificates of four seconds, renewed when less than one is left.
+    s.mock.set_token_lifetime(4);
+    let key = s.sb.path("keys/sp");
+    std::fs::create_dir_all(key.parent().unwrap()).unwrap();
+    let out = run(s.et(&["ssh", "config", "-p", "sp", "--key", key.to_str().unwrap(), "--min-validity", "1", "127.0.0.1"]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let block = stdout(&out);
+    assert!(block.contains("Match host 127.0.0.1 exec \"'") && block.contains("' ssh cert --if-expiring -p sp --min-validity 1 --key '"), "{block}");
+    assert!(block.contains(&format!("\n    User {APP}\n")), "{block}");
+    assert!(block.contains(&format!("CertificateFile \"{}\"", cert_of(&key).display())), "{block}");
+    let config = s.sb.write_file("ssh_config", &block);
+    let ssh = || {
+        let mut c = s.sb.tool("ssh");
+        c.env("CI_SECRET", SECRET);
+        run(s.sshd.ssh_in(c, &["-F", config.to_str().unwrap()]))
+    };
+
+    // Only the config names the key and certificate: ssh logs in with them.
+    let out = ssh();
+    assert_eq!(code(&out), 0, "ssh: {}\nsshd: {}", stderr(&out), s.sshd.log());
+    assert_eq!(stdout(&out), format!("logged-in-as {}", s.sshd.user));
+    assert_eq!(s.mock.issued_ssh_certs().len(), 1, "the certificate `ssh config` got was still good");
+
+    // Past its end: the old certificate is refused by sshd, and ssh through the config
+    // renews it first and logs in.
+    let old = s.sb.path("old-cert.pub");
+    std::fs::copy(cert_of(&key), &old).unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    let stale = run(s.sshd.ssh(&["-o", "IdentitiesOnly=yes", "-i", key.to_str().unwrap(), "-o", &format!("CertificateFile={}", old.display())]));
+    assert_ne!(code(&stale), 0, "an expired certificate must not log in");
+    let out = ssh();
+    assert_eq!(code(&out), 0, "ssh: {}\nsshd: {}", stderr(&out), s.sshd.log());
+    assert_eq!(s.mock.issued_ssh_certs().len(), 2, "renewed once");
+    let (was, now) = (keygen_l(&old), keygen_l(&cert_of(&key)));
+    let serial = |l: &str| l.lines().find(|l| l.trim_start().starts_with("Serial:")).unwrap().to_string();
+    assert_ne!(serial(&was), serial(&now), "a new certificate on disk");
+}
+
+#[test]
+fn ssh_add_puts_key_and_certificate_in_ssh_agent_until_the_certificate_ends() {
+    let Some(s) = stand("ssh add with real OpenSSH") else { return };
+    s.mock.set_token_lifetime(6);
+    let sock = s.sb.path("agent.sock");
+    let _agent = Stopped(Command::new("ssh-agent").arg("-D").arg("-a").arg(&sock).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap());
+    let start = std::time::Instant::now();
+    while !sock.exists() {
+        assert!(start.elapsed().as_secs() < 10, "ssh-agent did not start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let key = s.sb.path("keys/sp");
+    std::fs::create_dir_all(key.parent().unwrap()).unwrap();
+    let mut c = s.et(&["ssh", "add", "-p", "sp", "--key", key.to_str().unwrap(), "--min-validity", "1"]);
+    c.env("SSH_AUTH_SOCK", &sock);
+    let out = run(c);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), APP);
+    let listed = || {
+        let out = Command::new("ssh-add").arg("-l").env("SSH_AUTH_SOCK", &sock).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let l = listed();
+    assert!(l.contains("(RSA-CERT)") && l.contains("(RSA)"), "ssh-add -l: {l}");
+
+    // ssh with nothing but the agent logs in with the certificate.
+    let mut ssh = s.sshd.ssh(&["-o", "IdentitiesOnly=no"]);
+    ssh.env("SSH_AUTH_SOCK", &sock);
+    let out = run(ssh);
+    assert_eq!(code(&out), 0, "ssh: {}\nsshd: {}", stderr(&out), s.sshd.log());
+
+    // The agent forgets both when the certificate ends (ssh-add -t).
+    std::thread::sleep(std::time::Duration::from_secs(7));
+    let l = listed();
+    assert!(!l.contains("RSA"), "ssh-add -l after the certificate's end: {l}");
+}
+
+/// A child process stopped when the test ends, passed or not.
+struct Stopped(std::process::Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -64,7 +64,12 @@ impl Sshd {
     /// `ssh` to this server as its user, no config file of the machine's, no SSH_* of ours;
     /// `args` before the command (keys, `-F`, `-o`), then `echo logged-in-as $(id -un)`.
     pub fn ssh(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("ssh");
+        self.ssh_in(Command::new("ssh"), args)
+    }
+
+    /// [`Sshd::ssh`] on a prepared `ssh` command (a sandbox's environment, for the
+    /// entra-token that ssh runs itself through `Match exec`).
+    pub fn ssh_in(&self, mut c: Command, args: &[&str]) -> Command {
         c.args(["-T", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"])
             .args(["-l", &self.user, "-p", &self.port.to_string()])
             .args(args)
