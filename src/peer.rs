@@ -110,7 +110,18 @@ pub(crate) fn of(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<Peer> {
     if rc != 0 {
         return Err(std::io::Error::last_os_error());
     }
-    Ok(Peer { uid, pid: None })
+    // macOS also names the process (LOCAL_PEERPID), which the agent's per-peer limits use.
+    #[cfg(any(target_os = "macos", target_os = "ios"))]
+    let pid = {
+        let mut pid: libc::pid_t = 0;
+        let mut len = std::mem::size_of::<libc::pid_t>() as libc::socklen_t;
+        // SAFETY: pid and len are valid for writes of the sizes given; fd is a live socket.
+        let rc = unsafe { libc::getsockopt(fd.as_raw_fd(), libc::SOL_LOCAL, libc::LOCAL_PEERPID, (&mut pid as *mut libc::pid_t).cast(), &mut len) };
+        (rc == 0 && pid > 0).then_some(pid)
+    };
+    #[cfg(not(any(target_os = "macos", target_os = "ios")))]
+    let pid = None;
+    Ok(Peer { uid, pid })
 }
 
 #[cfg(test)]
