@@ -107,16 +107,11 @@ pub(crate) struct AccountLink {
 
 /// `acct-<hash>.json`: one per (authority, tenant, client, profile).
 pub(crate) fn link_name(profile: &Profile) -> String {
-    cache::key_name(
-        "acct",
-        &[
-            "1",
-            &profile.authority.host.to_ascii_lowercase(),
-            &profile.authority.tenant.to_ascii_lowercase(),
-            &profile.client_id.to_ascii_lowercase(),
-            &profile.name,
-        ],
-    )
+    link_name_of(&profile.authority.host, &profile.authority.tenant, &profile.client_id, &profile.name)
+}
+
+fn link_name_of(host: &str, tenant: &str, client_id: &str, profile: &str) -> String {
+    cache::key_name("acct", &["1", &host.to_ascii_lowercase(), &tenant.to_ascii_lowercase(), &client_id.to_ascii_lowercase(), profile])
 }
 
 /// The profile's link, when the file under its name was written for it: the profile, at
@@ -134,11 +129,13 @@ pub(crate) fn linked(cache: &Cache, profile: &Profile) -> Result<Option<AccountL
     }))
 }
 
-/// Every link in the cache (for `status` and `logout --all`).
+/// Every link in the cache (for `status` and `logout --all`), each under the name its
+/// profile, authority, tenant and client give it (one renamed or copied is left out).
 pub(crate) fn all_links(cache: &Cache) -> Result<Vec<(String, AccountLink)>> {
     let mut out = Vec::new();
     for name in cache.list("acct-")? {
-        if let Some(l) = cache.read::<AccountLink>(&name)?.filter(|l| l.v == 1) {
+        let own = |l: &AccountLink| link_name_of(&l.key.authority, &l.key.tenant, &l.key.client_id, &l.profile) == name;
+        if let Some(l) = cache.read::<AccountLink>(&name)?.filter(|l| l.v == 1 && own(l)) {
             out.push((name, l));
         }
     }
@@ -467,8 +464,9 @@ pub(crate) fn forget_all(cache: &Cache) -> Result<(Vec<AccountLink>, usize)> {
     for name in cache.list("out-")? {
         cache.remove(&name)?;
     }
-    for (name, _) in &links {
-        cache.remove(name)?;
+    // Every link file, also one not under its own name (which no read believes).
+    for name in cache.list("acct-")? {
+        cache.remove(&name)?;
     }
     Ok((links.into_iter().map(|(_, l)| l).collect(), rts))
 }
