@@ -61,6 +61,16 @@ impl Walk {
         if let Some(path) = crate::env::os(crate::env::PATH) {
             cmd.env("PATH", path);
         }
+        // Windows processes need SystemRoot (sockets, TLS); the user's folders go into the throwaway HOME.
+        #[cfg(windows)]
+        {
+            for k in ["SystemRoot", "TEMP", "TMP"] {
+                if let Some(v) = crate::env::os(k) {
+                    cmd.env(k, v);
+                }
+            }
+            cmd.env("USERPROFILE", &self.home).env("APPDATA", self.home.join("AppData/Roaming")).env("LOCALAPPDATA", self.home.join("AppData/Local"));
+        }
         cmd.envs(extra.iter().copied()).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let started = Instant::now();
         let mut child = cmd.spawn().map_err(|e| Error::caused("cannot run entra-token for the demo", e))?;

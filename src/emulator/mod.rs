@@ -223,3 +223,17 @@ fn background(args: &EmulatorArgs) -> Result<ExitCode> {
     warn!("emulator serving in the background as process {}", child.id());
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn export_values_survive_a_posix_shell() {
+        assert_eq!(quote("https://127.0.0.1:8443"), "https://127.0.0.1:8443");
+        assert_eq!(quote("/tmp/a b/ca.pem"), "'/tmp/a b/ca.pem'");
+        assert_eq!(quote("it's"), "'it'\\''s'");
+        assert_eq!(quote(""), "''");
+        assert_eq!(quote("$(rm -rf ~)"), "'$(rm -rf ~)'");
+    }
+}
