@@ -203,6 +203,31 @@ impl Settings {
         Settings::from_toml(&text, path)
     }
 
+    /// `--tenant`, `--client-id`, `--user`: the first tenant, app and person, renamed.
+    pub(crate) fn override_first(&mut self, tenant_domain: Option<&str>, client_id: Option<&str>, user: Option<&str>) -> Result<()> {
+        if let Some(d) = tenant_domain {
+            self.tenants[0] = tenant(d, None)?;
+        }
+        if let Some(id) = client_id.map(|i| i.trim().to_ascii_lowercase()) {
+            if id.is_empty() {
+                return Err(Error::bad_input("--client-id is empty"));
+            }
+            let first = self.apps.keys().next().cloned();
+            let app = first.and_then(|k| self.apps.remove(&k)).unwrap_or_else(|| App { secret: Some(made_up_secret()), ..App::default() });
+            self.apps.insert(id, app);
+        }
+        if let Some(u) = user.map(str::trim) {
+            if u.is_empty() || u.contains(char::is_whitespace) {
+                return Err(Error::bad_input(format!("--user '{u}' is not a username")));
+            }
+            match self.users.first_mut() {
+                Some(first) => *first = User { username: u.to_string(), name: name_of(u), password: first.password.clone() },
+                None => self.users.push(User { username: u.to_string(), name: name_of(u), password: made_up_secret() }),
+            }
+        }
+        Ok(())
+    }
+
     /// The first tenant, app and person: what the printed exports name.
     pub(crate) fn first_tenant(&self) -> &Tenant {
         &self.tenants[0]
@@ -253,5 +278,10 @@ mod tests {
         let e = Settings::from_toml("tenant = 1\n", Path::new("e.toml")).unwrap_err();
         assert!(crate::error::one_line(&e).contains("e.toml"), "{}", crate::error::one_line(&e));
         assert!(lifetime("5s").is_err() && lifetime("3600").is_ok());
+        let mut d = Settings::default_world();
+        d.override_first(Some("Fabrikam.test"), Some("APP-2"), Some("carol@fabrikam.test")).unwrap();
+        assert_eq!((d.first_tenant().domain.as_str(), d.users[0].username.as_str(), d.users[0].name.as_str()), ("fabrikam.test", "carol@fabrikam.test", "Carol"));
+        assert!(d.app("app-2").is_some_and(|a| a.secret.is_some()) && d.app(DEFAULT_CLIENT_ID).is_none());
+        assert!(d.override_first(Some("common"), None, None).is_err() && d.override_first(None, None, Some("a b")).is_err());
     }
 }

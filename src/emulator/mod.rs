@@ -48,6 +48,15 @@ pub(crate) struct EmulatorArgs {
     /// Device code and browser sign-ins: approved at once, or after a click on the emulator's page.
     #[arg(long, value_enum)]
     pub approve: Option<Approve>,
+    /// The first tenant's domain instead of the config's (default contoso.com).
+    #[arg(long, value_name = "DOMAIN")]
+    pub tenant: Option<String>,
+    /// The first app's client id instead of the config's.
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+    /// The first person's username instead of the config's (default alice@contoso.com).
+    #[arg(long, value_name = "USERNAME")]
+    pub user: Option<String>,
     /// Access token lifetime, e.g. 3600, 10m, 2h.
     #[arg(long, value_name = "DURATION")]
     pub token_lifetime: Option<String>,
@@ -88,6 +97,7 @@ pub(crate) fn start(args: &EmulatorArgs) -> Result<Running> {
     if let Some(l) = &args.token_lifetime {
         settings.lifetime = config::lifetime(l)?;
     }
+    settings.override_first(args.tenant.as_deref(), args.client_id.as_deref(), args.user.as_deref())?;
     let dir = match &args.state_dir {
         Some(d) => d.clone(),
         None => default_state_dir()?,
@@ -181,8 +191,11 @@ pub(crate) fn run(args: &EmulatorArgs) -> Result<ExitCode> {
 fn background(args: &EmulatorArgs) -> Result<ExitCode> {
     let exe = std::env::current_exe().map_err(|e| Error::caused("cannot find this program to start it in the background", e))?;
     let mut argv: Vec<std::ffi::OsString> = vec!["emulator".into(), "--bind".into(), args.bind.clone().into(), "--port".into(), args.port.to_string().into()];
-    let flags: [(&str, Option<std::ffi::OsString>); 5] = [
+    let flags: [(&str, Option<std::ffi::OsString>); 8] = [
         ("--config", args.config.as_ref().map(|p| p.clone().into_os_string())),
+        ("--tenant", args.tenant.clone().map(Into::into)),
+        ("--client-id", args.client_id.clone().map(Into::into)),
+        ("--user", args.user.clone().map(Into::into)),
         ("--token-lifetime", args.token_lifetime.clone().map(Into::into)),
         ("--state-dir", args.state_dir.as_ref().map(|p| p.clone().into_os_string())),
         ("--pid-file", args.pid_file.as_ref().map(|p| p.clone().into_os_string())),

@@ -262,15 +262,16 @@ fn background_mode_writes_the_pid_file_and_keeps_serving() {
     let pid_file = sb.path("emulator.pid");
     let out = run({
         let mut c = sb.cmd();
-        c.args(["emulator", "--background", "--http", "--state-dir"]).arg(sb.path("emulator")).arg("--pid-file").arg(&pid_file);
+        c.args(["emulator", "--background", "--http", "--tenant", "fabrikam.test", "--state-dir"]).arg(sb.path("emulator")).arg("--pid-file").arg(&pid_file);
         c
     });
     let printed = ok_stdout(&out);
+    assert!(printed.contains("export AZURE_TENANT_ID=fabrikam.test\n"), "--tenant reaches the background emulator: {printed}");
     assert!(printed.lines().all(|l| l.starts_with("export ") || l.is_empty()) && printed.starts_with("export AZURE_AUTHORITY_HOST=http://127.0.0.1:"), "{printed}");
     let pid: u32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
     let url = printed.lines().next().unwrap().split_once('=').unwrap().1.to_string();
     let agent: ureq::Agent = ureq::Agent::config_builder().proxy(None).http_status_as_error(false).build().into();
-    let status = agent.get(&format!("{url}/contoso.com/v2.0/.well-known/openid-configuration")).call().unwrap().status().as_u16();
+    let status = agent.get(&format!("{url}/fabrikam.test/v2.0/.well-known/openid-configuration")).call().unwrap().status().as_u16();
     let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
     assert_eq!(status, 200);
 }
