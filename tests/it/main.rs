@@ -47,9 +47,11 @@ mod hostile_replies;
 mod identity;
 mod kubectl;
 mod machine_sources;
+mod maven;
 mod mock_authority;
 #[cfg(unix)]
 mod no_prompt;
+mod npm;
 mod nuget;
 #[cfg(unix)]
 mod packages;

@@ -13,6 +13,8 @@ pub(crate) mod git;
 pub(crate) mod kubectl;
 pub(crate) mod kubelogin;
 pub(crate) mod links;
+pub(crate) mod maven;
+pub(crate) mod npm;
 pub(crate) mod nuget;
 pub(crate) mod python;
 
@@ -53,6 +55,10 @@ pub(crate) enum SetupTarget {
     Pip(python::PySetupArgs),
     /// uv: a `keyring` link (in a directory of its own) and an [[index]] + keyring-provider in uv.toml.
     Uv(python::PySetupArgs),
+    /// `_authToken=${VAR}` lines in ~/.npmrc for a feed; `entra-token exec` fills VAR (npm, pnpm, yarn).
+    Npm(npm::NpmSetupArgs),
+    /// A `<server>` in ~/.m2/settings.xml whose password is `${env.VAR}`; `entra-token exec` fills VAR.
+    Maven(maven::MavenSetupArgs),
 }
 
 pub(crate) fn run(args: &SetupArgs) -> Result<ExitCode> {
@@ -68,6 +74,8 @@ pub(crate) fn run(args: &SetupArgs) -> Result<ExitCode> {
         SetupTarget::Nuget(a) => nuget::run(a),
         SetupTarget::Pip(a) => python::run(a, python::Client::Pip),
         SetupTarget::Uv(a) => python::run(a, python::Client::Uv),
+        SetupTarget::Npm(a) => npm::run(a),
+        SetupTarget::Maven(a) => maven::run(a),
     }
 }
 
