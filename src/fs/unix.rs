@@ -192,3 +192,43 @@ pub(super) fn list(dir: &OwnedFd) -> io::Result<Vec<std::ffi::OsString>> {
     unsafe { libc::closedir(d) };
     Ok(names)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    fn tmp() -> std::path::PathBuf {
+        let mut b = [0u8; 8];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).unwrap();
+        std::env::temp_dir().join(format!("et-unix-{}-{}", std::process::id(), u64::from_le_bytes(b)))
+    }
+
+    fn mode(p: &std::path::Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    /// `create_private_dir` on a path where a link now stands never changes the mode of
+    /// what the link points to (it used to chmod 0700 through the path); a link in a
+    /// sticky shared directory is refused outright.
+    #[test]
+    fn create_private_dir_never_chmods_through_a_link() {
+        let base = tmp();
+        let target = base.join("target");
+        std::fs::create_dir_all(&target).unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::os::unix::fs::symlink(&target, base.join("link")).unwrap();
+        super::super::create_private_dir(&base.join("link")).unwrap();
+        assert_eq!(mode(&target), 0o755, "chmod went through the link");
+        let shared = base.join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        std::os::unix::fs::symlink(&target, shared.join("link")).unwrap();
+        let e = super::super::create_private_dir(&shared.join("link")).unwrap_err();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        assert_eq!(mode(&target), 0o755);
+        // A new directory is 0700 whatever the umask left of mkdir's mode.
+        super::super::create_private_dir(&base.join("new").join("dir")).unwrap();
+        assert_eq!(mode(&base.join("new").join("dir")), 0o700);
+        let _ = std::fs::remove_dir_all(base);
+    }
+}
