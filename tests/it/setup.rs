@@ -208,24 +208,26 @@ fn setup_kubectl_prints_and_applies_a_user() {
     c.args(["setup", "kubectl", "-p", "nope"]);
     assert_eq!(run(c).status.code(), Some(2), "an unknown profile is refused");
 
-    // A context that does not exist (a fresh home) or has no cluster: refused with the next
-    // step, and nothing written, instead of a context kubectl cannot use.
+    // A context that does not exist (a fresh home): the user is written, no cluster-less
+    // context is made, and the next step is said. One without a cluster: said too.
     let fresh = sb.path("fresh/config");
-    for (kubeconfig, ctx, says) in [(&fresh, "my-aks", "az aks get-credentials"), (&kubeconfig, "bare", "--cluster=CLUSTER")] {
-        if ctx == "bare" {
-            let mut c = sb.tool(KUBECTL);
-            c.env("KUBECONFIG", kubeconfig).args(["config", "set-context", "bare", "--user=old"]);
-            ok(&run(c));
-        }
-        let before = std::fs::read_to_string(kubeconfig).ok();
-        let mut c = sb.cmd();
-        c.env("KUBECONFIG", kubeconfig).args(["setup", "kubectl", "-p", "aks", "--context", ctx, "--apply"]);
-        let out = run(c);
-        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-        assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
-        assert!(stderr(&out).contains(&format!("'{ctx}'")) && stderr(&out).contains(says), "{}", stderr(&out));
-        assert_eq!(std::fs::read_to_string(kubeconfig).ok(), before, "nothing written");
-    }
+    let mut c = sb.cmd();
+    c.env("KUBECONFIG", &fresh).args(["setup", "kubectl", "-p", "aks", "--context", "my-aks", "--apply"]);
+    let out = run(c);
+    let err = ok(&out).to_string() + &stderr(&out);
+    assert!(err.contains("no context 'my-aks'") && err.contains("az aks get-credentials") && err.contains("set-context my-aks --user=entra-token-aks"), "{err}");
+    let mut c = sb.tool(KUBECTL);
+    c.env("KUBECONFIG", &fresh).args(["config", "view", "-o", "json"]);
+    let view: serde_json::Value = serde_json::from_str(&ok(&run(c))).unwrap();
+    assert_eq!(view["users"][0]["name"], "entra-token-aks", "{view}");
+    assert!(view["contexts"].as_array().is_none_or(|c| c.is_empty()), "no context without a cluster: {view}");
+    let mut c = sb.tool(KUBECTL);
+    c.env("KUBECONFIG", &kubeconfig).args(["config", "set-context", "bare", "--user=old"]);
+    ok(&run(c));
+    let mut c = sb.cmd();
+    c.env("KUBECONFIG", &kubeconfig).args(["setup", "kubectl", "-p", "aks", "--context", "bare", "--apply"]);
+    let out = run(c);
+    assert!(out.status.success() && stderr(&out).contains("context 'bare' has no cluster") && stderr(&out).contains("--cluster=CLUSTER"), "{}", stderr(&out));
 }
 
 // Unix only: drives the real git.

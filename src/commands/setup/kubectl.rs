@@ -133,7 +133,7 @@ pub(crate) fn write_users(args: &KubectlSetupArgs, exe: &str, users: &[ExecUser]
         text.push_str("# run with --apply to do this (every kubeconfig file gets a 0600 backup first)\n");
         return super::print(&text);
     }
-    check_contexts(kc, contexts)?;
+    let contexts = usable_contexts(kc, contexts)?;
     for f in kubeconfig_files(kc) {
         super::backup(&f)?;
     }
@@ -141,41 +141,41 @@ pub(crate) fn write_users(args: &KubectlSetupArgs, exe: &str, users: &[ExecUser]
         kubectl(kc, &u.set_credentials(exe))?;
         warn!("kubeconfig user '{}' now runs entra-token {}", u.name, u.args.join(" "));
     }
-    for (ctx, user) in contexts {
+    for (ctx, user) in &contexts {
         kubectl(kc, &["config".into(), "set-context".into(), ctx.clone(), format!("--user={user}")])?;
         warn!("context '{ctx}' now uses '{user}'");
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Refuses, before anything is written, to point a context that does not exist (kubectl
-/// would create it with no cluster, which nothing can use) or that has no cluster.
-fn check_contexts(kc: Option<&PathBuf>, contexts: &[(String, String)]) -> Result<()> {
+/// The contexts that can be pointed at the user: kubectl would create a missing one with
+/// no cluster, which nothing can use, so a missing context is left alone with the next step
+/// said instead, and a context without a cluster is pointed but said to need one.
+fn usable_contexts(kc: Option<&PathBuf>, contexts: &[(String, String)]) -> Result<Vec<(String, String)>> {
     if contexts.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let view = kubectl(kc, &["config".into(), "view".into(), "-o".into(), "json".into()])?;
     let view: serde_json::Value = serde_json::from_slice(&view).map_err(|e| Error::general(format!("kubectl config view printed no JSON: {e}")))?;
     let known = view["contexts"].as_array().cloned().unwrap_or_default();
-    for (ctx, _) in contexts {
+    let mut usable = Vec::new();
+    for (ctx, user) in contexts {
         let shown = crate::log::escape(ctx);
         match known.iter().find(|c| c["name"].as_str() == Some(ctx.as_str())) {
-            None => {
-                return Err(Error::bad_input_hint(
-                    format!("the kubeconfig has no context '{shown}', and one made now would have no cluster"),
-                    "get the cluster's context first (e.g. `az aks get-credentials -g GROUP -n CLUSTER`), then run this again; or leave --context out and point a context at the user yourself",
-                ));
+            None => warn!(
+                "the kubeconfig has no context '{shown}', so none was made (it would have no cluster): get it first (e.g. `az aks get-credentials -g GROUP -n CLUSTER`), then run `kubectl config set-context {} --user={}`",
+                super::shell_quote(ctx),
+                super::shell_quote(user)
+            ),
+            Some(c) => {
+                if c["context"]["cluster"].as_str().is_none_or(str::is_empty) {
+                    warn!("context '{shown}' has no cluster, so kubectl cannot use it yet: kubectl config set-context {} --cluster=CLUSTER", super::shell_quote(ctx));
+                }
+                usable.push((ctx.clone(), user.clone()));
             }
-            Some(c) if c["context"]["cluster"].as_str().is_none_or(str::is_empty) => {
-                return Err(Error::bad_input_hint(
-                    format!("context '{shown}' has no cluster, so kubectl could not use it"),
-                    format!("set one first: kubectl config set-context {} --cluster=CLUSTER", super::shell_quote(ctx)),
-                ));
-            }
-            Some(_) => {}
         }
     }
-    Ok(())
+    Ok(usable)
 }
 
 pub(crate) fn run(args: &KubectlSetupArgs) -> Result<ExitCode> {
