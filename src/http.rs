@@ -323,14 +323,21 @@ fn map_error(e: ureq::Error, url: &str, via: &Direct, deadline: Deadline) -> Err
     };
     let refused = || match proxy {
         Some(p) => net(format!("connection refused by the proxy {p}"), "check HTTPS_PROXY/HTTP_PROXY/ALL_PROXY (is the proxy running?), or add the host to NO_PROXY".into()),
+        // Loopback is never proxied (see Direct), so a proxy is no fix there.
+        None if authority_is_loopback(&host) => net(format!("connection refused: nothing accepts connections at {host}"), "check the URL and port (is the local endpoint running?)".into()),
         None => net(format!("connection refused: nothing accepts connections at {host}"), "check the URL and port (is the endpoint up?); if this network needs a proxy, set HTTPS_PROXY".into()),
+    };
+    let dns = || {
+        net(
+            format!("DNS cannot resolve {}", host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h)),
+            "check the URL's spelling and your DNS or VPN; if this network resolves names only through a proxy, set HTTPS_PROXY".into(),
+        )
     };
     match e {
         ureq::Error::Timeout(_) => no_answer(),
-        ureq::Error::HostNotFound => net(
-            format!("DNS cannot resolve {}", host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h)),
-            "check the URL's spelling and your DNS or VPN; if this network resolves names only through a proxy, set HTTPS_PROXY".into(),
-        ),
+        ureq::Error::HostNotFound => dns(),
+        // std's resolver (getaddrinfo) failing reaches us as an I/O error with this text.
+        ureq::Error::Io(io) if io.to_string().contains("failed to lookup address") => dns(),
         ureq::Error::ConnectionFailed => refused(),
         ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => no_answer(),
         ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => refused(),
@@ -340,6 +347,15 @@ fn map_error(e: ureq::Error, url: &str, via: &Direct, deadline: Deadline) -> Err
         ureq::Error::Io(io) => net(io.to_string(), "check the network path to the host (VPN, firewall, HTTPS_PROXY/NO_PROXY)".into()),
         other => net(other.to_string(), "check the URL and the network path to the host (HTTPS_PROXY/NO_PROXY)".into()),
     }
+}
+
+/// `host[:port]` (as in a URL's authority) names this machine: [`is_loopback`] of its host.
+fn authority_is_loopback(authority: &str) -> bool {
+    let host = match authority.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    is_loopback(host)
 }
 
 fn is_tls_text(s: &str) -> bool {
@@ -467,5 +483,24 @@ mod tests {
         }
         assert!(route("http://169.254.169.254/metadata/identity/oauth2/token", Reach::Host).unwrap().0);
         assert!(route("https://10.0.0.4:2377/metadata/identity/oauth2/token", Reach::Host).unwrap().0);
+    }
+
+    /// What docs/troubleshooting.md's table says: `DNS cannot resolve HOST` (std's resolver
+    /// reports it as an I/O error), and no proxy advice for loopback, which is never proxied.
+    #[test]
+    fn dns_failures_and_refused_connections_say_what_the_docs_say() {
+        let d = crate::clock::Deadline::after(Duration::from_secs(5));
+        let line = |e: ureq::Error, url: &str| crate::error::one_line(&map_error(e, url, &Direct(true, None), d));
+        let lookup = std::io::Error::other("failed to lookup address information: Name or service not known");
+        let got = line(ureq::Error::Io(lookup), "https://login.contoso.invalid/t/oauth2/v2.0/token");
+        assert!(got.contains("DNS cannot resolve login.contoso.invalid (hint: check the URL's spelling"), "{got}");
+        let refused = || ureq::Error::Io(std::io::ErrorKind::ConnectionRefused.into());
+        for url in ["http://127.0.0.1:9/t", "http://localhost:9/t", "http://[::1]:9/t"] {
+            let got = line(refused(), url);
+            assert!(got.contains("connection refused: nothing accepts connections at") && !got.contains("PROXY"), "{got}");
+        }
+        assert!(line(refused(), "https://login.contoso.test/t").contains("HTTPS_PROXY"));
+        let docs = include_str!("../docs/troubleshooting.md");
+        assert!(docs.contains("| `DNS cannot resolve HOST` |"));
     }
 }

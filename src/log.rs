@@ -109,9 +109,12 @@ pub(crate) fn escape_report(s: &str) -> std::borrow::Cow<'_, str> {
 pub(crate) fn line_of(kind: Kind, msg: std::fmt::Arguments<'_>) {
     use std::io::Write;
     let msg = msg.to_string();
-    let text = format_line(kind, colour(), format_args!("{}", escape_report(&msg)));
+    let msg = escape_report(&msg);
     let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "{text}");
+    // Every line carries the prefix, a report's continuation lines too.
+    for l in msg.split('\n') {
+        let _ = writeln!(err, "{}", format_line(kind, colour(), format_args!("{l}")));
+    }
 }
 
 /// One line to stderr with the product prefix; used for warnings a user should see.

@@ -267,13 +267,13 @@ pub(crate) fn acquire(ctx: &FlowCtx<'_>) -> Result<TokenReply> {
             }
         }
     }
-    // The first line says what to do; why each source was passed over follows, one a line.
+    // One line (as every error): what to do first, then why each source was passed over.
     let first = format!(
         "no token source is set up for profile '{}': run `{}` in a terminal to sign in, or set one up (`entra-token doctor` says how)",
         ctx.profile.name,
         ctx.profile.login_command()
     );
-    Err(Error::Auth { message: format!("{first}\n  {}", notes.join("\n  ")), aad: None, hint: None })
+    Err(Error::Auth { message: format!("{first}; passed over: {}", notes.join("; ")), aad: None, hint: None })
 }
 
 /// A profile for one step: the same request, another source.

@@ -291,15 +291,25 @@ fn auto_names_every_step_when_all_fail() {
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(out.stdout.is_empty());
     let err = stderr(&out);
-    // The first line says what to do, short; each source's reason follows on its own line.
-    let first = err.lines().next().unwrap_or_default();
-    assert!(first.len() < 200, "a short first line: {first}");
-    assert!(first.contains("run `entra-token login` in a terminal"), "{first}");
-    assert_eq!(err.lines().count(), 6, "the first line and one per source: {err}");
-    assert!(err.lines().all(|l| l.starts_with("entra-token: ")), "{err}");
+    // One line, as every error: what to do first, then each source's reason.
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.starts_with("entra-token: no token source is set up for profile 'default': run `entra-token login` in a terminal"), "{err}");
+    let (_, reasons) = err.split_once("; passed over: ").expect("the reasons after what to do");
     for step in ["environment: AZURE_CLIENT_ID", "workload identity: no federated token", "managed identity: no IMDS endpoint answered", "azure cli: not signed in", "interactive sign-in: profile 'default' is not signed in, and nobody can answer a sign-in prompt here"] {
-        assert!(err.lines().skip(1).any(|l| l.contains(step)), "missing '{step}' on its own line in: {err}");
+        assert!(reasons.contains(step), "missing '{step}' in: {err}");
     }
+    // As the Azure CLI, the same one line.
+    let mut c = sb.cmd();
+    c.args(["az", "account", "get-access-token"]).env("PATH", sb.path("empty-bin"));
+    let out = run(c);
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+    // And through the native protocol on stdin: one prefixed line on stderr.
+    let mut c = sb.cmd();
+    c.env("PATH", sb.path("empty-bin"));
+    let out = crate::support::run_with_stdin(c, r#"{"resource":"arm"}"#);
+    assert_eq!(out.status.code(), Some(3));
+    let err = stderr(&out);
+    assert!(err.lines().count() == 1 && err.starts_with("entra-token: "), "{err}");
 }
 
 #[cfg(unix)] // Unix only: the stand-in az is an sh script.
