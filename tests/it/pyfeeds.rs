@@ -139,6 +139,15 @@ fn pip_installs_through_the_keyring_link_and_unclaimed_indexes_get_nothing() {
     let token = f.token();
     assert!(f.feed_saw_token(FEED, &token) >= 2, "pip did not send the token to the feed");
 
+    // The link's own answer, as pip reads it; a trace names steps, never the token.
+    let mut k = f.sb.tool(f.sb.path("bin/keyring"));
+    k.env("CI_SECRET", "s3cret").env("ENTRA_TOKEN_VERBOSE", "2").args(["--mode=creds", "--output=json", "get", &index]);
+    let out = run(k);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((answer["username"].as_str(), answer["password"].as_str()), (Some("VssSessionToken"), Some(token.as_str())));
+    assert!(stderr(&out).contains("claims") && !stderr(&out).contains(&token), "{}", stderr(&out));
+
     // An index under no profile's urls: the keyring stays silent, pip gets a 401.
     let other = format!("{}/other/pypi/simple/", f.feed.url());
     let out = pip(&other);
