@@ -146,7 +146,7 @@ fn key(registry: &str, entra_key: &str) -> String {
 /// The entry at `key` when it was stored for this registry and Entra request (`bound`),
 /// whatever its file is called, and is fresh.
 fn fresh(cache: &Cache, key: &str, registry: &str, bound: &cache::Binding, now: i64) -> Result<Option<AcrEntry>> {
-    Ok(cache.read::<AcrEntry>(key)?.filter(|e| {
+    Ok(cache.read::<serde_json::Value>(key)?.and_then(crate::at_rest::from_file::<AcrEntry>).filter(|e| {
         e.v == 1 && e.registry.eq_ignore_ascii_case(registry) && bound.admits(e.bound.as_ref(), key) && e.expires_on - now > broker::DEFAULT_MIN_VALIDITY
     }))
 }
@@ -184,24 +184,29 @@ pub(crate) fn credential(req: &TokenRequest, registry: &str, r: Resolved, prompt
         account: None,
         from_cache,
     };
-    let cache = Cache::open(cache::default_dir()?)?;
-    if !req.force_refresh
-        && let Some(e) = fresh(&cache, &key, registry, &bound, clock::now())?
+    // Off under --no-cache, and skipped (with a warning) where it cannot be made, as for
+    // every other token: the registry's answer never depends on the cache.
+    let cache = broker::open_cache(req)?;
+    if let Some(c) = &cache
+        && !req.force_refresh
+        && let Some(e) = fresh(c, &key, registry, &bound, clock::now())?
     {
         trace!(1, "cache hit {key}");
         return Ok(answer(e, tenant, true));
     }
     let deadline = Deadline::after(req.timeout);
-    let _lock = match cache.lock(&key, deadline.remaining()) {
-        Ok(l) => Some(l),
-        Err(e @ Error::Timeout { .. }) => return Err(e),
-        Err(e) => {
+    let _lock = match cache.as_ref().map(|c| c.lock(&key, deadline.remaining())) {
+        Some(Ok(l)) => Some(l),
+        Some(Err(e @ Error::Timeout { .. })) => return Err(e),
+        Some(Err(e)) => {
             warn!("{}; continuing without the cache lock", crate::error::one_line(&e));
             None
         }
+        None => None,
     };
-    if !req.force_refresh
-        && let Some(e) = fresh(&cache, &key, registry, &bound, clock::now())?
+    if let Some(c) = &cache
+        && !req.force_refresh
+        && let Some(e) = fresh(c, &key, registry, &bound, clock::now())?
     {
         trace!(1, "another process stored {key} while we waited");
         return Ok(answer(e, tenant, true));
@@ -215,7 +220,10 @@ pub(crate) fn credential(req: &TokenRequest, registry: &str, r: Resolved, prompt
     let reply = http.post_form(&url, &form, &[("Accept", "application/json")], deadline, RetryPolicy::TOKEN)?;
     let (token, expires_on) = parse_exchange(reply.status, &reply.body, registry, clock::now())?;
     let entry = AcrEntry { v: 1, refresh_token: token, expires_on, registry: registry.to_string(), profile: cred.profile.clone(), cached_at: clock::now(), bound: Some(bound) };
-    if let Err(e) = cache.write(&key, &entry) {
+    // A refresh token like any other: sealed at rest where the OS can (DPAPI on Windows).
+    if let Some(c) = &cache
+        && let Err(e) = crate::at_rest::to_file(&entry).and_then(|file| c.write(&key, &file))
+    {
         warn!("could not store the registry token ({}); answering anyway", crate::error::one_line(&e));
     }
     Ok(answer(entry, tenant, false))

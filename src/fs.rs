@@ -4,6 +4,7 @@
 //! here (and in `fs/windows.rs`); everything above asks "is this private?".
 
 mod dir;
+pub(crate) mod program;
 mod trusted;
 #[cfg(unix)]
 mod unix;

@@ -257,7 +257,8 @@ fn redeem(ctx: &FlowCtx<'_>, tenant: &str, rt: &Secret<String>) -> Result<TokenR
     oauth::redeem(ctx.http, &url, &form, ctx.deadline)
 }
 
-/// The first `az` on PATH that is not this program (our own `az` shim must never call itself).
+/// The first `az` on PATH that is not this program (our own `az` shim must never call
+/// itself): not a symlink to it, nor on Windows a hard link or copy of our .exe.
 pub(crate) fn find_az() -> Result<Option<PathBuf>> {
     let me = std::env::current_exe().and_then(std::fs::canonicalize).ok();
     let names: &[&str] = if cfg!(windows) { &["az.cmd", "az.exe", "az.bat"] } else { &["az"] };
@@ -269,7 +270,8 @@ pub(crate) fn find_az() -> Result<Option<PathBuf>> {
             if !real.is_file() {
                 continue;
             }
-            if me.as_ref() == Some(&real) {
+            // The check `setup` uses: on Windows our az.exe is a hard link or copy.
+            if me.as_ref().is_some_and(|me| crate::fs::program::runs(me, &candidate)) {
                 crate::log::trace!(1, "skipping {}: it is entra-token itself", candidate.display());
                 continue;
             }

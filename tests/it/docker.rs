@@ -154,6 +154,12 @@ fn azurecr_io_gets_an_exchanged_refresh_token_cached_across_calls() {
         assert_eq!(get("tenant"), Some(mock.tenant_id(TENANT).as_str()));
         assert_eq!(get("access_token"), Some(mock.issued_access_tokens()[0].as_str()));
     }
+    // The registry's refresh token is a refresh token: sealed at rest where the OS can
+    // (DPAPI on Windows), else in a private file as every other.
+    let entries: Vec<PathBuf> = std::fs::read_dir(sb.path("cache")).unwrap().filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("acr-") && p.extension().is_some_and(|e| e == "json")).collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let on_disk = std::fs::read_to_string(&entries[0]).unwrap();
+    assert_eq!(on_disk.contains(&rt), cfg!(not(windows)), "sealed only on Windows: {on_disk}");
     // Second call: the cached refresh token, no exchange, no Entra request.
     let out = helper(&sb, "get", "https://contoso.azurecr.io", &env);
     assert!(out.status.success(), "{}", text(&out.stdout));

@@ -81,6 +81,29 @@ fn read_only_cache_dir_still_answers_with_a_warning() {
     assert!(err.contains("could not store the token") && err.contains("Read-only"), "no warning: {err}");
 }
 
+/// Docker's ACR exchange like every token: a cache directory that cannot be created is
+/// skipped with a warning, and the registry still gets its credential.
+#[test]
+fn acr_exchange_answers_when_the_cache_dir_cannot_be_created() {
+    let mock = MockAuthority::start();
+    mock.add_tenant(TENANT);
+    mock.add_app(APP, Some(SECRET));
+    let registry = crate::docker::MockRegistry::start(None, mock.tenant_id(TENANT));
+    let sb = Sandbox::new();
+    sb.write_config(&support::CcProfile::new("images", &mock.url(), TENANT, APP).secret_env("APP_SECRET").with("urls = [\"contoso.azurecr.io\"]\n").toml());
+    std::fs::create_dir(sb.path("ro")).unwrap();
+    let mut inner = sb.tool_with_links(sb.link("docker-credential-entra-token"));
+    inner.arg("get").env("APP_SECRET", SECRET).env("ENTRA_TOKEN_CACHE_DIR", sb.path("ro/entra-token")).env("ENTRA_TOKEN_ACR_EXCHANGE_URL", format!("{}/oauth2/exchange", registry.server.url()));
+    let Some(c) = in_tmpfs(&inner, &sb.path("ro"), "ro,mode=0700,size=64k", "exec \"$@\"") else {
+        return skip("no mount namespaces here (unshare -m / -rm failed)");
+    };
+    let out = run_with_stdin(c, "contoso.azurecr.io\n");
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["Secret"], registry.state().refresh_tokens[0].as_str());
+    assert!(stderr(&out).contains("answering without the cache"), "{}", stderr(&out));
+}
+
 #[test]
 fn cache_dir_that_cannot_be_created_still_answers_with_a_warning() {
     let (mock, sb) = setup();

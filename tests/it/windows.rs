@@ -75,6 +75,25 @@ fn setup_links_makes_exe_names_that_cmd_runs_as_az() {
     assert_eq!(v["tokenType"], "Bearer");
 }
 
+/// The az fallback never takes our own az.exe (a hard link or copy `setup links` made) for
+/// the real az: the same "is this us?" check `setup` uses.
+#[test]
+fn the_az_fallback_skips_our_own_az_exe() {
+    let sb = Sandbox::new();
+    let links = sb.path("links");
+    let mut setup = sb.cmd();
+    setup.args(["setup", "links"]).arg(&links).arg("--apply");
+    ok(run(setup));
+    // az signed in as a service principal: its token comes from running az.
+    sb.write_file("azure/azureProfile.json", r#"{"subscriptions":[{"id":"s","name":"S","isDefault":true,"tenantId":"t","environmentName":"AzureCloud","user":{"name":"app","type":"servicePrincipal"}}]}"#);
+    let mut c = sb.cmd();
+    c.args(["-v", "get-token", "--flow", "azure-cli", "-r", "arm"]).env("PATH", &links);
+    let out = run(c);
+    let err = crate::support::stderr(&out);
+    assert_ne!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(err.contains("it is entra-token itself") && err.contains("no `az` (other than entra-token) is on PATH"), "{err}");
+}
+
 /// The dry run shows PowerShell, not `ln -s`.
 #[test]
 fn setup_links_dry_run_speaks_powershell() {

@@ -100,12 +100,9 @@ pub(crate) fn ps_quote(s: &str) -> String {
 }
 
 /// Whether `link` already runs `exe`: a symlink resolving to it, or (Windows) a hard
-/// link or copy with the same bytes.
+/// link or copy with the same bytes (the check the az fallback uses too).
 pub(crate) fn already(exe: &Path, link: &Path) -> bool {
-    if std::fs::canonicalize(link).is_ok_and(|t| t == exe) {
-        return true;
-    }
-    cfg!(windows) && matches!((std::fs::read(exe), std::fs::read(link)), (Ok(a), Ok(b)) if a == b)
+    crate::fs::program::runs(exe, link)
 }
 
 pub(crate) fn create(exe: &Path, link: &Path, force: bool) -> Result<()> {
