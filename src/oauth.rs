@@ -239,6 +239,30 @@ impl SshKey {
     }
 }
 
+impl SshKey {
+    /// The key a token agent's client sends (`{"kty":"RSA","n","e"}`, unpadded base64url):
+    /// checked here, and its `kid` computed again, never taken from the sender.
+    pub(crate) fn from_jwk(jwk: &serde_json::Value) -> std::result::Result<SshKey, String> {
+        use base64::Engine;
+        if jwk.get("kty").and_then(|k| k.as_str()) != Some("RSA") {
+            return Err("the SSH public key is not an RSA JWK".into());
+        }
+        // RSA moduli of at most 16384 bits, exponents of at most 64 bits.
+        let part = |k: &str, max: usize| {
+            jwk.get(k).and_then(|v| v.as_str()).filter(|s| !s.is_empty() && s.len() <= max * 4 / 3 + 2).and_then(|s| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).ok())
+        };
+        match (part("n", 2048), part("e", 8)) {
+            (Some(n), Some(e)) if n.len() >= 256 => Ok(SshKey::rsa(&n, &e)),
+            _ => Err("the SSH public key needs n (an RSA modulus of 2048 bits or more) and e, in unpadded base64url".into()),
+        }
+    }
+
+    /// The JWK as a JSON value (what the token agent's request carries).
+    pub(crate) fn jwk_value(&self) -> serde_json::Value {
+        serde_json::from_str(&self.jwk).unwrap_or_default()
+    }
+}
+
 impl Binding {
     /// The `token_type` its answers carry.
     pub(crate) fn token_type(&self) -> &'static str {
@@ -522,6 +546,13 @@ mod tests {
         assert!(Binding::Bearer.check("Bearer", None).is_ok());
         assert!(Binding::Bearer.check("ssh-cert", Some(&k.kid)).is_err());
         assert!(Binding::Bearer.check("pop", None).is_err());
+        // What the token agent receives: checked, and the kid computed again, not taken.
+        let big = SshKey::rsa(&[0xab; 256], &[1, 0, 1]);
+        let sent = serde_json::json!({"kty": "RSA", "n": big.jwk_value()["n"], "e": "AQAB", "kid": "chosen-by-the-sender"});
+        assert_eq!(SshKey::from_jwk(&sent).unwrap(), big);
+        for bad in [serde_json::json!({"kty": "EC", "n": big.jwk_value()["n"], "e": "AQAB"}), serde_json::json!({"kty": "RSA", "n": "wQI", "e": "AQAB"}), serde_json::json!({"kty": "RSA", "e": "AQAB"}), serde_json::json!("x")] {
+            assert!(SshKey::from_jwk(&bad).is_err(), "{bad}");
+        }
         let body = serde_json::json!({"access_token": "AAAAHHNzaC1yc2EtY2VydC12MDFAb3BlbnNzaC5jb20=", "token_type": "SSH-Cert", "expires_in": 3600}).to_string();
         assert_eq!(parse_token_reply(body.as_bytes(), "u", 0).unwrap().token_type, "ssh-cert");
     }

@@ -69,19 +69,13 @@ fn not_ours(socket: &Path, message: String) -> Error {
 
 /// Asks the agent at `socket` for the token `req` describes.
 pub(crate) fn get_token(socket: &Path, req: &TokenRequest) -> Result<Credential> {
-    // The request line carries no key binding, so a certificate request would reach the
-    // agent as a bearer one: refused here, before anything is sent.
-    if req.binding != crate::oauth::Binding::Bearer {
-        return Err(Error::bad_input_hint(
-            format!("the token agent ({}) hands out bearer tokens only, not an {}", super::ENV, req.binding.token_type()),
-            format!("run this on the agent's machine, or unset {} to use this machine's profiles", super::ENV),
-        ));
-    }
+    // An SSH certificate request carries its public key (`ssh_public_key`); the answer
+    // must be a certificate (`decode_answer`), whose key the caller checks.
     trace!(1, "asking the token agent at {}", socket.display());
     // A wait for a sign-in happens on the agent's side, after which it still needs its time.
     let patience = req.timeout + req.wait_for_login.unwrap_or_default().min(super::MAX_TIMEOUT);
     let answer = exchange(socket, &super::encode_request(req, None), patience)?;
-    decode_answer(socket, &answer, req.docker, crate::clock::now())
+    decode_answer(socket, &answer, req.docker, &req.binding, crate::clock::now())
 }
 
 /// Asks the agent at `socket` to drop its cached token for `req` (the one whose SHA-256
@@ -213,7 +207,7 @@ fn check_error(line: &[u8]) -> Result<()> {
 /// passes the gate every token from outside passes (`oauth::accept`: a token's
 /// characters, Bearer or pop, an expiry at most a week away); a registry's refresh token
 /// (ACR's exchange, made on the agent's side) only answers a Docker request.
-fn decode_answer(socket: &Path, bytes: &[u8], docker: bool, now: i64) -> Result<Credential> {
+fn decode_answer(socket: &Path, bytes: &[u8], docker: bool, binding: &crate::oauth::Binding, now: i64) -> Result<Credential> {
     let line = first_line(socket, bytes)?;
     check_error(line)?;
     let a: Answer = serde_json::from_slice(line).map_err(|_| unreachable(socket, "the answer is not a protocol v1 answer".into()))?;
@@ -234,9 +228,10 @@ fn decode_answer(socket: &Path, bytes: &[u8], docker: bool, now: i64) -> Result<
     };
     let source = format!("the token agent at {}={}", super::ENV, socket.display());
     let reply = crate::oauth::accept(reply, now, &source)?;
-    // A bearer request gets a bearer token, never a certificate or a key-bound token.
+    // A bearer request gets a bearer token, never a certificate or a key-bound token; an
+    // SSH certificate request gets a certificate (whose key the caller checks).
     if !registry_token {
-        crate::oauth::Binding::Bearer.check(&reply.token_type, None).map_err(|why| unreachable(socket, why))?;
+        binding.check(&reply.token_type, binding.key_id()).map_err(|why| unreachable(socket, why))?;
     }
     trace!(1, "the token agent answered for profile '{}'", crate::log::escape(&a.profile));
     let clean = |s: String| printable(&s);
@@ -274,28 +269,28 @@ mod tests {
     fn answers_and_errors_decode_and_junk_is_one_clear_error() {
         let p = Path::new("/s");
         let ok = br#"{"v":1,"access_token":"eyJ.a.b","token_type":"Bearer","expires_on":1795328884,"expires_at":"x","expires_in":3,"profile":"ado","client_id":"c","scopes":["s"],"from_cache":true}"#;
-        let c = decode_answer(p, ok, false, 1795320000).unwrap();
+        let c = decode_answer(p, ok, false, &crate::oauth::Binding::Bearer, 1795320000).unwrap();
         assert_eq!((c.access_token.expose().as_str(), c.profile.as_str()), ("eyJ.a.b", "ado"));
-        let e = decode_answer(p, br#"{"error":{"code":"forbidden","message":"no","exit_code":3,"hint":"h"}}"#, false, 0).unwrap_err();
+        let e = decode_answer(p, br#"{"error":{"code":"forbidden","message":"no","exit_code":3,"hint":"h"}}"#, false, &crate::oauth::Binding::Bearer, 0).unwrap_err();
         assert_eq!((e.exit_code(), e.code()), (3, "forbidden"));
-        let e = decode_answer(p, br#"{"error":{"code":"x\u001b[2J","message":"m\u001b[2J","exit_code":200}}"#, false, 0).unwrap_err();
+        let e = decode_answer(p, br#"{"error":{"code":"x\u001b[2J","message":"m\u001b[2J","exit_code":200}}"#, false, &crate::oauth::Binding::Bearer, 0).unwrap_err();
         assert_eq!((e.exit_code(), e.code()), (1, "error"));
         assert!(!e.to_string().contains('\u{1b}'), "{e}");
         for junk in [&b""[..], b"\n", b"garbage\n", br#"{"v":2,"access_token":"a","token_type":"B","expires_on":1,"profile":"p","client_id":"c"}"#] {
-            let e = decode_answer(p, junk, false, 0).unwrap_err();
+            let e = decode_answer(p, junk, false, &crate::oauth::Binding::Bearer, 0).unwrap_err();
             assert_eq!(e.exit_code(), 4, "{junk:?}");
             assert!(crate::error::one_line(&e).contains("ENTRA_TOKEN_AGENT"), "{e}");
         }
         let bad = br#"{"v":1,"access_token":"a\nb","token_type":"B","expires_on":1,"profile":"p","client_id":"c"}"#;
-        assert_eq!(decode_answer(p, bad, false, 0).unwrap_err().exit_code(), 4);
+        assert_eq!(decode_answer(p, bad, false, &crate::oauth::Binding::Bearer, 0).unwrap_err().exit_code(), 4);
         // The gate of every token source: a token's characters, Bearer or pop, a bounded expiry.
         let answer = |token: &str, ty: &str, exp: i64| format!(r#"{{"v":1,"access_token":"{token}","token_type":"{ty}","expires_on":{exp},"profile":"p","client_id":"c"}}"#);
         for (token, ty) in [("a<script>", "Bearer"), ("a%0d", "Bearer"), ("eyJ.a.b", "Basic"), ("eyJ.a.b", "acr_refresh_token"), ("eyJ.a.b", "ssh-cert"), ("eyJ.a.b", "pop")] {
-            assert_eq!(decode_answer(p, answer(token, ty, 100).as_bytes(), false, 0).unwrap_err().exit_code(), 4, "{token} {ty}");
+            assert_eq!(decode_answer(p, answer(token, ty, 100).as_bytes(), false, &crate::oauth::Binding::Bearer, 0).unwrap_err().exit_code(), 4, "{token} {ty}");
         }
-        let far = decode_answer(p, answer("eyJ.a.b", "bearer", 1 << 40).as_bytes(), false, 0).unwrap();
+        let far = decode_answer(p, answer("eyJ.a.b", "bearer", 1 << 40).as_bytes(), false, &crate::oauth::Binding::Bearer, 0).unwrap();
         assert_eq!((far.expires_on, far.token_type.as_str()), (crate::oauth::MAX_LIFETIME, "Bearer"));
-        let acr = decode_answer(p, answer("eyJ.a.b", "acr_refresh_token", 100).as_bytes(), true, 0).unwrap();
+        let acr = decode_answer(p, answer("eyJ.a.b", "acr_refresh_token", 100).as_bytes(), true, &crate::oauth::Binding::Bearer, 0).unwrap();
         assert_eq!(acr.token_type, "acr_refresh_token");
     }
 

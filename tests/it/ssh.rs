@@ -273,3 +273,42 @@ impl Drop for Stopped {
         let _ = self.0.wait();
     }
 }
+
+#[test]
+fn through_the_token_agent_a_remote_key_gets_its_certificate_with_the_laptops_sign_in() {
+    let Some(s) = stand("SSH certificates through the token agent") else { return };
+    let mut agent = crate::agent::start_agent_with(&s.sb, &["--allow-profile", "sp"], &[("CI_SECRET", SECRET)]);
+    let agent_log = agent.stderr.take().unwrap();
+    let _agent = Stopped(agent);
+    let socket = s.sb.path("run/entra-token/agent.sock");
+    // The "remote" side: an empty HOME, nothing configured, only ENTRA_TOKEN_AGENT; its key.
+    let (remote, on_remote) = crate::agent::client(&socket);
+    let key = remote.path("keys/remote");
+    std::fs::create_dir_all(key.parent().unwrap()).unwrap();
+    let out = run(on_remote(&["ssh", "cert", "-p", "sp", "--key", key.to_str().unwrap()]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), APP);
+    // The certificate is for the remote's own key: sshd lets that key in with it.
+    assert_eq!(s.login(&key).unwrap(), format!("logged-in-as {}", s.sshd.user));
+    let req = s.mock.requests().into_iter().rfind(|r| r.form_get("token_type").is_some()).unwrap();
+    let jwk: serde_json::Value = serde_json::from_str(req.form_get("req_cnf").unwrap()).unwrap();
+    assert_eq!(req.form_get("key_id"), jwk["kid"].as_str());
+    // Nothing was cached or signed in on the remote side; the agent cached it for that key.
+    assert!(!remote.path("cache").exists() && !remote.path("home/.cache").exists(), "the remote side cached something");
+    let before = s.mock.token_requests();
+    let out = run(on_remote(&["ssh", "cert", "-p", "sp", "--key", key.to_str().unwrap()]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(s.mock.token_requests(), before, "the agent answered from its cache");
+    // A key that is not RSA never reaches the agent; a bearer request through it stays bearer.
+    let ed = remote.path("keys/ed");
+    assert!(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&ed).status().unwrap().success());
+    let out = run(on_remote(&["ssh", "cert", "-p", "sp", "--key", ed.to_str().unwrap()]));
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let out = run(on_remote(&["get-token", "-p", "sp", "-s", "https://pas.windows.net/CheckMyAccess/Linux/.default"]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(crate::support::jwt_claims(stdout(&out).trim()).is_some(), "a bearer token, not the certificate");
+    drop(_agent);
+    let mut said = String::new();
+    std::io::Read::read_to_string(&mut { agent_log }, &mut said).unwrap();
+    assert!(said.contains("an SSH certificate for the key "), "the agent says what it gave: {said}");
+}

@@ -239,6 +239,9 @@ fn handle(shared: &Shared, req: &broker::TokenRequest, op: &Op, who: &str) -> Re
         Some(registry) => format!("profile '{}' for the registry {registry} (exchanging a token for {target})", resolved.profile.name),
         None => format!("profile '{}' for {target}", resolved.profile.name),
     };
+    if let Some(kid) = req.binding.key_id() {
+        what.push_str(&format!(", an SSH certificate for the key {}", &kid[..kid.len().min(16)]));
+    }
     if let Some(s) = &req.subscription {
         what.push_str(&format!(", subscription {s}"));
     }
@@ -324,6 +327,8 @@ struct Extra {
     rejected_sha256: Option<String>,
     prompts: Option<bool>,
     subscription: Option<String>,
+    /// An SSH certificate is asked for this RSA public key (a JWK; `oauth::SshKey::from_jwk`).
+    ssh_public_key: Option<serde_json::Value>,
 }
 
 /// What a client asks of the agent.
@@ -337,7 +342,7 @@ pub(crate) enum Op {
     Info,
 }
 
-const EXTRA_FIELDS: [&str; 8] = ["url", "docker", "timeout", "wait_for_login", "op", "rejected_sha256", "prompts", "subscription"];
+const EXTRA_FIELDS: [&str; 9] = ["url", "docker", "timeout", "wait_for_login", "op", "rejected_sha256", "prompts", "subscription", "ssh_public_key"];
 
 /// Parses a request line: the agent's own fields taken out, the rest through the native
 /// protocol's decoder (so its checks, and its refusal of unknown fields, are the agent's too).
@@ -361,6 +366,9 @@ pub(crate) fn decode_request(bytes: &[u8]) -> Result<(broker::TokenRequest, Op)>
         return Err(Error::bad_input("a docker request needs the registry's url"));
     }
     req.docker = extra.docker;
+    if let Some(jwk) = &extra.ssh_public_key {
+        req.binding = crate::oauth::Binding::SshCert(crate::oauth::SshKey::from_jwk(jwk).map_err(Error::bad_input)?);
+    }
     // A caller that never prompts: no sign-in starts on the agent's terminal for it.
     req.prompts = extra.prompts.unwrap_or(true);
     if let Some(s) = extra.subscription {
