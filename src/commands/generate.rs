@@ -74,12 +74,15 @@ pub(crate) fn man(args: &ManArgs) -> Result<ExitCode> {
     match &args.dir {
         Some(dir) => {
             std::fs::create_dir_all(dir).map_err(|e| Error::caused(format!("cannot create {}", dir.display()), e))?;
-            clap_mangen::generate_to(cmd, dir).map_err(|e| Error::caused(format!("cannot write man pages to {}", dir.display()), e))?;
+            clap_mangen::generate_to(cmd.clone(), dir).map_err(|e| Error::caused(format!("cannot write man pages to {}", dir.display()), e))?;
+            let mut top = Vec::new();
+            super::man_page::render_top(cmd, &mut top).map_err(|e| Error::caused("cannot render the man page", e))?;
+            std::fs::write(dir.join("entra-token.1"), top).map_err(|e| Error::caused(format!("cannot write man pages to {}", dir.display()), e))?;
             crate::log::warn!("man pages written to {} (add it to MANPATH, or run `man -l {}/entra-token.1`)", dir.display(), dir.display());
         }
         None => {
             let mut buf = Vec::new();
-            clap_mangen::Man::new(cmd).render(&mut buf).map_err(|e| Error::caused("cannot render the man page", e))?;
+            super::man_page::render_top(cmd, &mut buf).map_err(|e| Error::caused("cannot render the man page", e))?;
             crate::protocols::write_stdout(&buf)?;
         }
     }

@@ -9,6 +9,7 @@ pub(crate) mod get_token;
 pub(crate) mod inspect;
 pub(crate) mod login;
 pub(crate) mod logout;
+mod man_page;
 pub(crate) mod profile;
 pub(crate) mod refresh;
 pub(crate) mod serve;

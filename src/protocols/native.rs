@@ -50,7 +50,7 @@ fn check_fields(other: &serde_json::Map<String, serde_json::Value>) -> Result<()
     };
     Err(Error::bad_input_hint(
         message,
-        format!("known fields: {}; fields starting with `{PRIVATE_PREFIX}` are yours and ignored (see protocol/README.md)", FIELDS.join(", ")),
+        format!("known fields: {}; fields starting with `{PRIVATE_PREFIX}` are yours and ignored (`entra-token man` describes each)", FIELDS.join(", ")),
     ))
 }
 
@@ -99,7 +99,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<TokenRequest> {
         return Err(Error::bad_input_hint("no request on stdin", r#"send one JSON object, e.g. {"resource":"graph"}"#));
     }
     let req: NativeRequest = serde_json::from_str(text).map_err(|e| {
-        Error::bad_input_hint(format!("the request is not valid JSON for protocol v{VERSION}"), "see protocol/README.md for the request shape").because(e)
+        Error::bad_input_hint(format!("the request is not valid JSON for protocol v{VERSION}"), "run `entra-token man` for the request fields, e.g. {\"resource\":\"graph\"}").because(e)
     })?;
     if let Some(v) = req.v.filter(|v| *v != VERSION) {
         return Err(Error::bad_input_hint(format!("unsupported protocol version v={v}"), format!("this entra-token speaks v={VERSION}")));

@@ -130,7 +130,7 @@ fn man_page_renders_and_names_every_subcommand() {
     for s in &subs {
         assert!(page.contains(&format!("entra\\-token\\-{}(1)", s.replace('-', "\\-"))), "man page lacks {s}");
     }
-    assert!(page.contains("Exit codes"), "the exit codes are in the page");
+    assert!(page.contains("EXIT STATUS"), "the exit codes are in the page");
 
     // --dir writes one page per subcommand.
     let dir = sb.path("man1");
@@ -141,11 +141,27 @@ fn man_page_renders_and_names_every_subcommand() {
         assert!(dir.join(format!("entra-token-{s}.1")).is_file(), "no page for {s}");
     }
 
+    // Every page the top page lists is written (no `entra-token-help(1)` without a file).
+    let top = std::fs::read_to_string(dir.join("entra-token.1")).unwrap();
+    assert_eq!(top, page, "--dir writes the same top page");
+    for listed in page.split("entra\\-token\\-").skip(1).filter_map(|r| r.split_once("(1)").map(|(n, _)| n.replace("\\-", "-"))) {
+        if !listed.contains(char::is_whitespace) {
+            assert!(dir.join(format!("entra-token-{listed}.1")).is_file(), "the page lists entra-token-{listed}(1), which is never written");
+        }
+    }
     // The real man renders it, when installed.
     match Command::new("man").args(["-l", "-P", "cat"]).arg(dir.join("entra-token.1")).env("MANWIDTH", "100").output() {
         Ok(o) if o.status.success() => {
             let rendered = String::from_utf8_lossy(&o.stdout);
             assert!(rendered.contains("SUBCOMMANDS") && rendered.contains("entra-token-profile(1)"), "{rendered}");
+            // The example stands on its own line, not run into the next sentence.
+            assert!(rendered.lines().any(|l| l.trim() == "echo '{\"resource\":\"graph\"}' | entra-token"), "{rendered}");
+            for section in ["STANDARD INPUT PROTOCOL", "EXIT STATUS", "ENVIRONMENT", "FILES"] {
+                assert!(rendered.lines().any(|l| l == section), "no {section} section: {rendered}");
+            }
+            for field in ["resource (string)", "min_validity (integer", "force_refresh (boolean)", "ENTRA_TOKEN_CONFIG", "config.toml"] {
+                assert!(rendered.contains(field), "the page lacks {field}: {rendered}");
+            }
         }
         Ok(o) => support::skip::not_here(&format!("man -l failed here ({})", String::from_utf8_lossy(&o.stderr).trim())),
         Err(_) => support::skip::missing_tool("man", "the man page check"),

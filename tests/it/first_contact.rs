@@ -296,3 +296,20 @@ fn a_profile_in_another_case_and_an_empty_secret_variable_are_named_as_they_are(
     let out = run(cmd(&sb, &["get-token", "-p", "ci"]));
     assert!(one_line(&out).contains("CI_SECRET is not set"), "{}", stderr(&out));
 }
+
+/// Bad JSON on stdin points to what every install has, `entra-token man` (a packaged
+/// install has no protocol/README.md), and the page has the request fields.
+#[test]
+fn bad_json_points_to_the_man_page() {
+    let sb = Sandbox::new();
+    let out = run_with_stdin(sb.cmd(), "nope");
+    assert_eq!(code(&out), 1);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let hint = v["error"]["hint"].as_str().unwrap_or_default();
+    assert!(hint.contains("entra-token man") && !hint.contains("protocol/README.md"), "{hint}");
+    assert!(one_line(&out).contains("entra-token man"));
+    let out = run_with_stdin(sb.cmd(), r#"{"resorce":"graph"}"#);
+    assert!(stdout(&out).contains("entra-token man"), "{}", stdout(&out));
+    let page = stdout(&ok(run(cmd(&sb, &["man"]))));
+    assert!(page.contains("min_validity (integer"), "the request fields are in the page");
+}
