@@ -155,3 +155,21 @@ fn an_identity_the_app_does_not_trust_is_refused_and_caches_nothing() {
     assert!(stderr(&out).contains("managed-idnetity"), "{}", stderr(&out));
     assert_eq!(mock.requests().len(), asked);
 }
+
+#[test]
+fn profile_add_writes_the_profile_the_docs_show() {
+    let mock = mock();
+    let sb = Sandbox::new();
+    let mut c = sb.cmd();
+    c.args(["profile", "add", "customer", "--flow", "workload-identity", "--tenant", CUSTOMER, "--client-id", APP_A, "--federated-token", "managed-identity", "--mi-client-id", MI_1, "--authority", &mock.url(), "--url", "https://pkgs.dev.azure.com/customer/"]);
+    let out = run(c);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let config = std::fs::read_to_string(sb.path("config.toml")).unwrap();
+    assert!(config.contains("federated_token = \"managed-identity\"") && config.contains(&format!("mi_client_id = \"{MI_1}\"")), "{config}");
+    let t = ok_stdout(&run(get(&mock, &sb, &[])));
+    assert_eq!(claim(&t, "appid"), APP_A);
+    // Only the one value is taken.
+    let mut c = sb.cmd();
+    c.args(["profile", "add", "other", "--flow", "workload-identity", "--federated-token", "github"]);
+    assert_eq!(run(c).status.code(), Some(1));
+}

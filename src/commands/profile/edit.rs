@@ -261,6 +261,7 @@ fn fields_of(a: &AddArgs) -> Vec<(&'static str, Item)> {
     p("certificate_path", &a.certificate_path, &mut f);
     s("certificate_password_env", &a.certificate_password_env, &mut f);
     p("federated_token_file", &a.federated_token_file, &mut f);
+    s("federated_token", &a.federated_token, &mut f);
     s("service_connection_id", &a.service_connection_id, &mut f);
     s("mi_client_id", &a.mi_client_id, &mut f);
     s("mi_object_id", &a.mi_object_id, &mut f);
@@ -297,8 +298,9 @@ pub(crate) fn apply_add(doc: &mut DocumentMut, a: &AddArgs) -> Result<()> {
                     "client_secret_file" => &["client_secret_env"],
                     "authority" => &["cloud"],
                     "cloud" => &["authority"],
-                    "federated_token_file" => &["service_connection_id"],
-                    "service_connection_id" => &["federated_token_file"],
+                    "federated_token_file" => &["service_connection_id", "federated_token"],
+                    "service_connection_id" => &["federated_token_file", "federated_token"],
+                    "federated_token" => &["federated_token_file", "service_connection_id"],
                     "password_env" => &["password_file"],
                     "password_file" => &["password_env"],
                     "mi_client_id" => &["mi_object_id", "mi_res_id"],
@@ -393,6 +395,7 @@ fn copy_fields(from: &AddArgs, to: &mut AddArgs) {
     to.certificate_path = from.certificate_path.clone();
     to.certificate_password_env = from.certificate_password_env.clone();
     to.federated_token_file = from.federated_token_file.clone();
+    to.federated_token = from.federated_token.clone();
     to.service_connection_id = from.service_connection_id.clone();
     to.mi_client_id = from.mi_client_id.clone();
     to.mi_object_id = from.mi_object_id.clone();

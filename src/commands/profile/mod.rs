@@ -79,6 +79,9 @@ pub(crate) struct AddArgs {
     /// File holding the federated token (workload identity).
     #[arg(long, value_name = "PATH", conflicts_with = "service_connection_id")]
     pub federated_token_file: Option<PathBuf>,
+    /// `managed-identity`: this host's managed identity (--mi-client-id…, else system-assigned) is the federated token, for an app in another tenant (workload identity).
+    #[arg(long, value_name = "SOURCE", value_parser = ["managed-identity"], conflicts_with_all = ["federated_token_file", "service_connection_id"])]
+    pub federated_token: Option<String>,
     /// Azure Pipelines service connection whose OIDC token is the federated token (workload identity).
     #[arg(long, value_name = "ID")]
     pub service_connection_id: Option<String>,

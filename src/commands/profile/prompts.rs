@@ -81,7 +81,7 @@ pub(crate) fn ask_missing(a: &mut AddArgs, input: &mut dyn BufRead, err: &mut dy
             let _ = writeln!(err, "entra-token: that is neither a variable name nor a path; do not paste the secret here");
         }
     }
-    if flow == FlowKind::WorkloadIdentity && a.federated_token_file.is_none() && a.service_connection_id.is_none() {
+    if flow == FlowKind::WorkloadIdentity && a.federated_token_file.is_none() && a.service_connection_id.is_none() && a.federated_token.is_none() {
         a.federated_token_file = ask(input, err, "Federated token file (empty: AZURE_FEDERATED_TOKEN_FILE)", None)?.map(PathBuf::from);
     }
     if a.resource.is_none() {
