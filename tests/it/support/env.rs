@@ -75,15 +75,16 @@ pub fn bin_at(program: impl AsRef<std::ffi::OsStr>) -> Command {
 
 /// entra-token's own names: the README's `setup links ~/.local/bin` and `cargo install`
 /// put them on a developer's PATH, where a test must not find them.
-const OUR_NAMES: &[&str] = &["entra-token", "git-credential-entra-token", "docker-credential-entra-token", "entra-token-bazel", "az", "azd"];
+const OUR_NAMES: &[&str] = &["entra-token", "git-credential-entra-token", "docker-credential-entra-token", "entra-token-bazel", "az", "azd", "keyring"];
 
-/// Is `dir/name` one of ours (for `az`/`azd`, a link to an entra-token binary)?
+/// Is `dir/name` one of ours (for `az`/`azd`/`keyring`, a link to an entra-token binary)?
 fn ours(dir: &std::path::Path, name: &str) -> bool {
     let file = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     if !file.exists() {
         return false;
     }
-    if name == "az" || name == "azd" {
+    // Names a real tool has too (the Azure CLI, jaraco's keyring): ours only as a link to us.
+    if name == "az" || name == "azd" || name == "keyring" {
         return std::fs::canonicalize(&file).ok().and_then(|t| t.file_name().map(|n| n.to_string_lossy().starts_with("entra-token"))).unwrap_or(false);
     }
     true
