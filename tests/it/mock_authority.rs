@@ -14,6 +14,7 @@ use crate::support::{Fault, MockAuthority, TestCa, jwt_claims};
 
 mod faults;
 mod people;
+mod ssh_certs;
 
 const CONTOSO: &str = "contoso.test";
 const APP: &str = "22222222-2222-2222-2222-222222222222";

@@ -113,6 +113,14 @@ fn a_service_principal_gets_a_certificate_for_a_new_key_and_logs_in_with_real_ss
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(s.mock.token_requests(), before, "served from the cache");
     assert_eq!(std::fs::read_to_string(&cert).unwrap(), text);
+
+    // --if-expiring keeps a good certificate without asking anyone, but one another
+    // profile wrote for the key is not this profile's: it is renewed.
+    let out = run(s.et(&["ssh", "cert", "--if-expiring", "-p", "sp", "--key", key.to_str().unwrap()]));
+    assert_eq!((code(&out), stdout(&out), s.mock.token_requests()), (0, APP.to_string(), before), "{}", stderr(&out));
+    let out = run(s.et(&["ssh", "cert", "--if-expiring", "-p", "me", "--key", key.to_str().unwrap()]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), ANN.to_ascii_lowercase(), "renewed for profile me, not kept from sp");
 }
 
 #[test]

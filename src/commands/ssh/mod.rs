@@ -106,7 +106,10 @@ fn certificate(args: &KeyArgs, if_expiring: bool) -> Result<Certified> {
     let cert_file = cert_path(&key);
     let now = clock::now();
     let on_disk = std::fs::read_to_string(&cert_file).ok();
-    let current = on_disk.as_deref().and_then(|t| openssh::parse_certificate_line(t).ok()).filter(|c| c.key == public);
+    // The file's certificate counts when it is for this key and, with -p, this profile's
+    // (the line ends `entra-token:PROFILE`): a certificate another profile wrote is renewed.
+    let ours = |t: &str| args.profile.as_ref().is_none_or(|p| t.split_whitespace().nth(2) == Some(&format!("entra-token:{p}")));
+    let current = on_disk.as_deref().filter(|t| ours(t)).and_then(|t| openssh::parse_certificate_line(t).ok()).filter(|c| c.key == public);
     if if_expiring && let Some(cert) = current.filter(|c| c.seconds_left(now) > args.min_validity as u64) {
         trace!(1, "{} certifies the key for {}s more; kept", cert_file.display(), cert.seconds_left(now));
         return Ok(Certified { key, cert_file, cert });
