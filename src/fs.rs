@@ -412,7 +412,6 @@ pub(crate) enum LockError {
 
 /// Takes an exclusive lock on `path` (created private if missing, never through a
 /// symlink), waiting up to `wait`; `waiting` is called once if it has to wait.
-#[cfg_attr(unix, allow(dead_code))] // Unix works through `PrivateDir`'s handle
 pub(crate) fn lock(path: &Path, wait: Duration, waiting: impl FnOnce()) -> std::result::Result<FileLock, LockError> {
     let mut o = OpenOptions::new();
     o.read(true).write(true).create(true).truncate(false);

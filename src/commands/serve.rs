@@ -371,6 +371,21 @@ impl Drop for Slot {
     }
 }
 
+/// The lock beside `--env-file` (`FILE.lock`), taken without waiting: held, it means a
+/// `serve` still running owns the file.
+fn own_env_file(path: &std::path::Path) -> Result<crate::fs::FileLock> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    match crate::fs::lock(&path.with_file_name(name), Duration::ZERO, || {}) {
+        Ok(l) => Ok(l),
+        Err(crate::fs::LockError::TimedOut) => Err(Error::bad_input_hint(
+            format!("another `entra-token serve` is still running with {}", path.display()),
+            "stop it first (its clients use the endpoint and header in that file), or pick another --env-file",
+        )),
+        Err(crate::fs::LockError::Fs(e)) => Err(Error::BadInput { message: String::new(), hint: e.hint(), source: Some(e.into()) }),
+    }
+}
+
 pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
     let profile = config::resolve(args.profile.as_deref())?;
     let header = new_secret()?;
@@ -382,6 +397,9 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
     // The protocol answer of this command: two lines a shell or `docker --env-file` reads,
     // on stdout or in a file only this user can read.
     let vars = Secret::new(format!("IDENTITY_ENDPOINT=http://127.0.0.1:{port}/msi/token\nIDENTITY_HEADER={}\n", header.expose()));
+    // Held while this serve runs: a second serve with the same file must not replace the
+    // endpoint and header the first one's clients are using.
+    let _owner = args.env_file.as_deref().map(own_env_file).transpose()?;
     match &args.env_file {
         Some(path) => {
             crate::fs::write_private_at(path, vars.expose().as_bytes()).map_err(|e| Error::BadInput { message: String::new(), hint: e.hint(), source: Some(e.into()) })?;

@@ -401,3 +401,34 @@ print(" ".join(f"{k}={v}" for k, v in sorted(answers.items())), flush=True)
     // Four held until the request deadline cut them off (408); the other twenty turned away.
     assert_eq!(counts, "408=4 503=20", "one local user holds at most 4 connections");
 }
+
+/// A second `serve` given the file of one still running is refused with one line and
+/// leaves the file (the first one's endpoint and header) as it was; once the first has
+/// stopped, the file is free again.
+#[cfg(unix)]
+#[test]
+fn env_file_of_a_serve_still_running_is_not_overwritten() {
+    let (sb, _mock) = fixture(None);
+    let file = sb.path("serve.env");
+    let mut cmd = sb.cmd();
+    cmd.env("DEV_SECRET", SECRET).args(["serve", "-p", "dev", "--env-file"]).arg(&file).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    let first = Served { child: cmd.spawn().expect("spawn entra-token serve"), endpoint: String::new(), header: String::new(), port: 0 };
+    let start = Instant::now();
+    while !std::fs::read_to_string(&file).unwrap_or_default().contains("IDENTITY_HEADER=") {
+        assert!(start.elapsed() < Duration::from_secs(30), "serve wrote no env file");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let before = std::fs::read_to_string(&file).unwrap();
+    let mut cmd = sb.cmd();
+    cmd.env("DEV_SECRET", SECRET).args(["serve", "-p", "dev", "--env-file"]).arg(&file);
+    let out = support::run(cmd);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("still running") && err.contains("serve.env"), "{err}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), before, "the running serve's file is untouched");
+    drop(first);
+    std::fs::remove_file(&file).unwrap();
+    let (again, _) = serve_to_file(&sb, &file);
+    assert!(!before.contains(&again.header), "free again once the first has stopped, with a new header");
+}
