@@ -1,8 +1,8 @@
-//! npm and pnpm against an Azure-Artifacts-shaped registry stand-in (https on 127.0.0.1,
+//! npm, pnpm and yarn 1 against an Azure-Artifacts-shaped registry stand-in (https on 127.0.0.1,
 //! every request needs a Bearer token the stand-in authority issued): `setup npm --apply`
 //! writes `_authToken=${ENTRA_ACCESS_TOKEN}` into ~/.npmrc (no token), and `entra-token
 //! exec` supplies the variable for the one install. The real npm of this machine, and pnpm
-//! from the npm registry (.ci/run installs it into target/npm-tools).
+//! and yarn from the npm registry (.ci/run installs them into target/npm-tools).
 
 use crate::support::http::{Reply, StandIn};
 use crate::support::{MockAuthority, Sandbox, TestCa, run, stderr, text};
@@ -183,4 +183,30 @@ fn setup_npm_refuses_a_registry_no_profile_claims() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("no profile claims https://registry.npmjs.org/"), "{}", stderr(&out));
     assert!(!f.sb.path("home/.npmrc").exists());
+}
+
+#[cfg(unix)]
+#[test]
+fn yarn_classic_from_the_npm_registry_installs_through_the_same_lines() {
+    let yarn = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/npm-tools/node_modules/.bin/yarn");
+    if !yarn.is_file() {
+        return crate::support::skip::missing_tool("yarn", "target/npm-tools (npm install --prefix target/npm-tools yarn@1)");
+    }
+    let f = fixture();
+    setup_npm(&f);
+    let dir = project(&f, "proj-yarn");
+    // yarn 1 sends a token for an unscoped package only with always-auth, which Azure
+    // Artifacts' project .npmrc for yarn carries too.
+    let npmrc = std::fs::read_to_string(dir.join(".npmrc")).unwrap();
+    std::fs::write(dir.join(".npmrc"), format!("{npmrc}always-auth=true\n")).unwrap();
+    let yarn = yarn.to_string_lossy().into_owned();
+    let cache = f.sb.path("yarn-cache").to_string_lossy().into_owned();
+    let args = ["install", "--non-interactive", "--no-progress", "--cache-folder", &cache];
+    let out = run(tool(&f, &dir, &yarn, &args));
+    assert!(!out.status.success(), "yarn installed without a token");
+    let out = run(through_exec(&f, &dir, &yarn, &args));
+    assert!(out.status.success(), "yarn install: {}\n{}", text(&out.stdout), text(&out.stderr));
+    assert!(dir.join("node_modules/hello-entra/index.js").exists());
+    assert_eq!(f.mock.issued_access_tokens().len(), 1);
+    no_token_on_disk(&f, &[f.sb.path("home/.npmrc"), dir.join(".npmrc"), dir.join("yarn.lock")]);
 }
