@@ -42,7 +42,7 @@ pub(crate) struct ExecArgs {
     #[arg(long, value_name = "PATH")]
     pub file: Option<PathBuf>,
     /// The program and its arguments, after `--`.
-    #[arg(last = true, required = true, value_name = "CMD")]
+    #[arg(last = true, value_name = "CMD")]
     pub command: Vec<OsString>,
 }
 
@@ -94,13 +94,14 @@ fn refresh_at(expires_on: i64, now: i64) -> i64 {
 }
 
 pub(crate) fn run(args: &ExecArgs) -> Result<ExitCode> {
+    // Said before any token is fetched.
+    let (program, rest) = args.command.split_first().ok_or_else(|| Error::bad_input_hint("no command to run", "put it after `--`: entra-token exec -r devops --env SYSTEM_ACCESSTOKEN -- ./build.sh"))?;
     let vars = variables(&args.env, args.file.is_some())?;
     let req = TokenRequest { prompts: true, ..request(args)? };
     let mut cred = broker::get_token(&req)?;
     if let Some(path) = &args.file {
         write_file(path, &cred)?;
     }
-    let (program, rest) = args.command.split_first().ok_or_else(|| Error::bad_input("give the command to run after `--`"))?;
     let mut cmd = std::process::Command::new(program);
     cmd.args(rest);
     for name in &vars.token {

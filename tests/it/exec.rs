@@ -70,7 +70,9 @@ fn exit_codes_are_the_commands_own() {
     let out = run(exec(&sb, &["--", &not_executable.display().to_string()]));
     assert_eq!(code(&out), 126, "{}", stderr(&out));
     // Without a command, or a bad variable name: a usage error, nothing run.
-    assert_eq!(code(&run(exec::<&str>(&sb, &[]))), 1);
+    let out = run(exec::<&str>(&sb, &[]));
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("no command to run") && stderr(&out).contains("after `--`"), "{}", stderr(&out));
     let out = run(exec(&sb, &["--env", "NOT-A-NAME", "--", "true"]));
     assert_eq!(code(&out), 1);
     assert!(stderr(&out).contains("is not a variable name"), "{}", stderr(&out));
