@@ -95,6 +95,8 @@ fn profile_report(cache: Option<&Cache>, name: &str, configured: bool, tokens: &
             json!({
                 "resource": e.resource,
                 "scopes": e.scopes,
+                "token_type": e.token_type,
+                "key_id": e.bound.as_ref().and_then(|b| b.key_id.clone()),
                 "account": e.account,
                 "tenant_id": e.tenant_id,
                 "expires_on": e.expires_on,
@@ -197,6 +199,10 @@ fn render_status(reports: &[serde_json::Value], now: i64) -> String {
         }
         for t in tokens {
             let what = t["resource"].as_str().map(str::to_string).unwrap_or_else(|| t["scopes"].as_array().map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(" ")).unwrap_or_default());
+            let what = match t["key_id"].as_str() {
+                Some(kid) => format!("{what} ({} for the key {})", s(&t["token_type"]), &kid[..kid.len().min(16)]),
+                None => what,
+            };
             let exp = t["expires_on"].as_i64().unwrap_or(0);
             // Several tenants' tokens for one resource: say whose each is.
             let tenant = t["tenant_id"].as_str().filter(|_| !others.is_empty()).map(|id| format!("  (tenant {id})")).unwrap_or_default();

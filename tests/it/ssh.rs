@@ -161,6 +161,23 @@ fn a_person_logs_in_and_each_key_gets_its_own_certificate_never_a_bearer_token()
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(s.mock.issued_ssh_certs().len(), 2, "the first key's certificate from the cache");
     assert_eq!(s.login(&one).unwrap(), format!("logged-in-as {}", s.sshd.user));
+
+    // status lists the certificate entries as what they are; logout takes them with the rest.
+    let out = run(s.et(&["status", "-o", "json"]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let listed: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let me = listed["profiles"].as_array().and_then(|a| a.iter().find(|p| p["name"] == "me")).cloned().unwrap_or_default();
+    let certs: Vec<&serde_json::Value> = me["tokens"].as_array().map(|t| t.iter().filter(|t| t["token_type"] == "ssh-cert").collect()).unwrap_or_default();
+    assert_eq!(certs.len(), 2, "one certificate per key: {listed}");
+    assert!(certs.iter().all(|c| c["key_id"].as_str().is_some_and(|k| k.len() == 64)), "{listed}");
+    let text = stdout(&run(s.et(&["status"])));
+    assert_eq!(text.matches("https://pas.windows.net/CheckMyAccess/Linux (ssh-cert for the key ").count(), 2, "{text}");
+    assert!(!stdout(&out).contains(&s.mock.issued_ssh_certs()[0]), "status never shows a certificate");
+    let out = run(s.et(&["logout", "-p", "me"]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = run(s.et(&["ssh", "cert", "-p", "me", "--key", one.to_str().unwrap()]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(s.mock.issued_ssh_certs().len(), 3, "after logout, a new sign-in and certificate");
 }
 
 #[test]
