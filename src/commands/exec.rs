@@ -14,7 +14,7 @@ use crate::log::{trace, warn};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 /// The variable the token goes in when no `--env` names one (and no `--file` is given):
@@ -98,7 +98,7 @@ pub(crate) fn run(args: &ExecArgs) -> Result<ExitCode> {
     let (program, rest) = args.command.split_first().ok_or_else(|| Error::bad_input_hint("no command to run", "put it after `--`: entra-token exec -r devops --env SYSTEM_ACCESSTOKEN -- ./build.sh"))?;
     let vars = variables(&args.env, args.file.is_some())?;
     let req = TokenRequest { prompts: true, ..request(args)? };
-    let mut cred = broker::get_token(&req)?;
+    let cred = broker::get_token(&req)?;
     if let Some(path) = &args.file {
         write_file(path, &cred)?;
     }
@@ -127,39 +127,60 @@ pub(crate) fn run(args: &ExecArgs) -> Result<ExitCode> {
     std::thread::spawn(move || {
         let _ = tx.send(child.wait());
     });
-    // While CMD runs: keep the file fresh (the variables cannot change under a running process).
-    let mut next = refresh_at(cred.expires_on, clock::now());
-    let status = loop {
-        let wait = match args.file {
-            Some(_) => Duration::from_secs(u64::try_from(next - clock::now()).unwrap_or(0)),
-            None => Duration::MAX,
-        };
-        match rx.recv_timeout(wait) {
-            Ok(status) => break status,
-            Err(mpsc::RecvTimeoutError::Disconnected) => break Err(std::io::Error::other("the waiting thread ended")),
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-        }
-        let Some(path) = &args.file else { continue };
-        let now = clock::now();
+    // The file's renewals run beside the wait, so a slow token endpoint never holds up
+    // CMD's end; `done` (set under its lock before the file is removed) keeps a renewal
+    // that finishes later from writing it again.
+    let done = Arc::new(Mutex::new(false));
+    if let Some(path) = args.file.clone() {
+        let done = Arc::clone(&done);
         // Never prompt while CMD owns the terminal: a person signs in again with `entra-token login`.
-        match broker::get_token(&TokenRequest { prompts: false, ..req.clone() }).and_then(|c| write_file(path, &c).map(|()| c)) {
-            Ok(c) => {
+        let req = TokenRequest { prompts: false, ..req.clone() };
+        let expires_on = cred.expires_on;
+        std::thread::spawn(move || renew(&path, &req, expires_on, &done));
+    }
+    let status = rx.recv().unwrap_or_else(|_| Err(std::io::Error::other("the waiting thread ended")));
+    drop(forwarding);
+    {
+        let mut done = done.lock().unwrap_or_else(|e| e.into_inner());
+        *done = true;
+        remove_file(args.file.as_deref());
+    }
+    match status {
+        Ok(status) => Ok(ExitCode::from(crate::child::exit_code(status))),
+        Err(e) => Err(Error::caused("lost track of the command", e)),
+    }
+}
+
+/// Keeps `path` holding a token that is not yet due, while CMD runs (the variables cannot
+/// change under a running process); returns once CMD has ended (`done`).
+fn renew(path: &Path, req: &TokenRequest, mut expires_on: i64, done: &Mutex<bool>) {
+    let mut next = refresh_at(expires_on, clock::now());
+    loop {
+        std::thread::sleep(Duration::from_secs(u64::try_from(next - clock::now()).unwrap_or(0)));
+        let now = clock::now();
+        let result = broker::get_token(req).and_then(|c| {
+            let done = done.lock().unwrap_or_else(|e| e.into_inner());
+            if *done {
+                return Ok(None);
+            }
+            write_file(path, &c).map(|()| Some(c))
+        });
+        match result {
+            Ok(None) => return,
+            Ok(Some(c)) => {
                 trace!(1, "token in {} renewed (expires {})", path.display(), clock::rfc3339(c.expires_on));
-                cred = c;
-                next = refresh_at(cred.expires_on, clock::now());
+                expires_on = c.expires_on;
+                next = refresh_at(expires_on, clock::now());
             }
             Err(e) => {
-                let left = (cred.expires_on - now).max(0);
+                if *done.lock().unwrap_or_else(|e| e.into_inner()) {
+                    return;
+                }
+                let left = (expires_on - now).max(0);
                 warn!("could not renew the token in {} ({}); it {}; trying again", path.display(), crate::error::one_line(&e), if left > 0 { format!("expires in {}", clock::short_duration(left as u64)) } else { "has expired".into() });
                 next = now + i64::try_from(RETRY.as_secs()).unwrap_or(30).min((left / 2).max(1));
             }
         }
-    };
-    drop(forwarding);
-    remove_file(args.file.as_deref());
-    match status {
-        Ok(status) => Ok(ExitCode::from(crate::child::exit_code(status))),
-        Err(e) => Err(Error::caused("lost track of the command", e)),
     }
 }
 

@@ -197,3 +197,30 @@ fn url_picks_the_claiming_profile_or_refuses() {
     cmd.args(["exec", "--url", "https://feed.test/org/", "-r", "graph", "--", "true"]);
     assert_eq!(code(&run(cmd)), 1);
 }
+
+/// A renewal stuck on a slow token endpoint does not hold up the command's end: exec exits
+/// with its code at once, and the file is gone (a renewal finishing later never rewrites it).
+#[test]
+fn a_slow_renewal_never_holds_up_the_end() {
+    let (mock, sb) = setup();
+    mock.set_token_lifetime(4);
+    let file = sb.path("token");
+    let ready = sb.path("ready");
+    let script = format!("touch '{}'; sleep 3; exit 5", ready.display());
+    let mut child = exec(&sb, &["--timeout", "50s", "--file", &file.display().to_string(), "--", "sh", "-c", &script]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    wait_for(&ready, Duration::from_secs(20));
+    // The renewal (due 2 s after the first token) now waits 30 s for its answer.
+    mock.set_delay(Duration::from_secs(30));
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "exec waited for the renewal instead of the command");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(5));
+    assert!(!file.exists(), "the token file outlived the command");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!file.exists());
+}
