@@ -69,16 +69,22 @@ fn the_agents_answer_passes_the_gate_every_token_source_passes() {
         assert!(stdout(&out).is_empty() && stderr(&out).contains("ENTRA_TOKEN_AGENT"), "{token} {ty}: {}", stderr(&out));
         assert!(!stderr(&out).contains(token), "the refusal shows the token: {}", stderr(&out));
     }
-    // A certificate request cannot be said on the socket: refused before anything is sent.
+    // A certificate request says so on the socket with the public key only (never the
+    // private key); an answer that is no certificate for that key is refused, nothing written.
     let got = stub_agent(&sb.path("stub/recording.sock"), || token_answer("eyJ.a.b", "ssh-cert", now() + 3600));
     let key = sb.path("id_rsa");
     let made = Command::new("ssh-keygen").args(["-q", "-t", "rsa", "-b", "2048", "-m", "PKCS8", "-N", "", "-f"]).arg(&key).status();
     if made.is_ok_and(|s| s.success()) {
         let (_c, rec) = client(&sb.path("stub/recording.sock"));
         let out = run(rec(&["ssh", "cert", "--key", key.to_str().unwrap()]));
-        assert_eq!(code(&out), 1, "{}", stderr(&out));
-        assert!(stderr(&out).contains("bearer tokens only"), "{}", stderr(&out));
-        assert!(got.lock().unwrap().is_empty(), "a certificate request went out as a bearer one");
+        assert_eq!(code(&out), 3, "{}", stderr(&out));
+        assert!(stderr(&out).contains("Entra's SSH certificate cannot be used"), "{}", stderr(&out));
+        assert!(!sb.path("id_rsa-cert.pub").exists(), "nothing is written for an answer that is no certificate");
+        let sent: serde_json::Value = serde_json::from_slice(got.lock().unwrap().split(|b| *b == b'\n').next().unwrap()).unwrap();
+        assert_eq!(sent["ssh_public_key"]["kty"], "RSA", "{sent}");
+        let private = std::fs::read_to_string(&key).unwrap();
+        let body: String = private.lines().filter(|l| !l.starts_with("-----")).collect();
+        assert!(!sent.to_string().contains(&body[..40]), "the private key went to the agent");
     } else {
         support::skip::missing_tool("ssh-keygen", "an SSH certificate request under the agent");
     }
