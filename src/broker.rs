@@ -210,7 +210,7 @@ pub(crate) fn existing_cache() -> Option<Cache> {
 
 fn target_for(req: &TokenRequest, profile: &Profile) -> Result<Target> {
     // An SSH certificate is for Entra's SSH service of the profile's cloud, nothing else.
-    if req.binding != Binding::Bearer {
+    if let Binding::SshCert(_) = req.binding {
         if req.resource.is_some() || req.scopes.as_ref().is_some_and(|s| !s.is_empty()) {
             return Err(Error::bad_input(format!("an {} is for Entra's SSH service only: give no resource or scopes with it", req.binding.token_type())));
         }

@@ -285,7 +285,6 @@ fn create_dir_by_path(dir: &Path) -> FsResult<()> {
 /// (0700; Windows: a protected ACL), as mkdtemp(3) does: the name is unpredictable and
 /// the directory did not exist before (never an existing one, never through a planted
 /// link), so another user of a shared `parent` (`/tmp`) can neither guess nor pre-create it.
-#[cfg_attr(not(unix), allow(dead_code))] // its one user, the token agent, is Unix-only
 pub(crate) fn create_unique_private_dir(parent: &Path, prefix: &str) -> FsResult<PathBuf> {
     const LETTERS: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut b = std::fs::DirBuilder::new();

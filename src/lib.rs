@@ -10,7 +10,7 @@
 //! 3. broker, acr, agent, login_wait: cache lookup → per-key lock → re-check → acquire → store; ACR's exchange of that token; the token agent's client (ENTRA_TOKEN_AGENT); waiting for a login elsewhere
 //! 4. flows: one module per grant or token source (the person flows under `flows::user`)
 //! 5. rt_store: signed-in people and their refresh tokens, in a file or the OS keyring
-//! 6. config, config_errors, authority, oauth, http, jwt: profiles, clouds, the token endpoint's wire format, HTTP
+//! 6. config, config_errors, authority, oauth, http, jwt, pop: profiles, clouds, the token endpoint's wire format, HTTP, PoP keys and signed requests
 //! 7. cache: the token files, locked, atomic and private
 //! 8. fs, at_rest, console, peer, notify, os_secret, child: the platform: file-system chokepoint, sealing at rest, the person's console, local peers' uids, desktop notifications, secrets other programs keep in the OS store, signals passed on to a program we run
 //! 9. env, error, suggest, clock, log, secret: variable names and ambient lookups, errors and "did you mean", time, stderr, redaction
@@ -40,6 +40,7 @@ mod login_wait;
 mod notify;
 mod oauth;
 mod peer;
+mod pop;
 mod protocols;
 mod os_secret;
 mod rt_store;

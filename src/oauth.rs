@@ -213,6 +213,8 @@ pub(crate) enum Binding {
     #[default]
     Bearer,
     SshCert(SshKey),
+    /// A PoP token bound to the key of `crate::pop` (its RFC 7638 thumbprint).
+    Pop(crate::pop::PopKey),
 }
 
 /// An RSA public key as Entra's `req_cnf` takes it: the JWK `{"kty":"RSA","n","e","kid"}`,
@@ -269,6 +271,7 @@ impl Binding {
         match self {
             Binding::Bearer => "Bearer",
             Binding::SshCert(_) => SSH_CERT,
+            Binding::Pop(_) => crate::pop::POP,
         }
     }
 
@@ -277,6 +280,7 @@ impl Binding {
         match self {
             Binding::Bearer => crate::cache::BEARER,
             Binding::SshCert(_) => SSH_CERT,
+            Binding::Pop(_) => crate::pop::POP,
         }
     }
 
@@ -285,13 +289,16 @@ impl Binding {
         match self {
             Binding::Bearer => None,
             Binding::SshCert(k) => Some(&k.kid),
+            Binding::Pop(k) => Some(&k.kid),
         }
     }
 
     /// The token endpoint's form fields asking for it (none for a bearer token).
     pub(crate) fn add_to<'a>(&'a self, form: &mut Vec<(&'a str, &'a str)>) {
-        if let Binding::SshCert(k) = self {
-            form.extend([("token_type", SSH_CERT), ("req_cnf", k.jwk.as_str()), ("key_id", k.kid.as_str())]);
+        match self {
+            Binding::Bearer => {}
+            Binding::SshCert(k) => form.extend([("token_type", SSH_CERT), ("req_cnf", k.jwk.as_str()), ("key_id", k.kid.as_str())]),
+            Binding::Pop(k) => form.extend([("token_type", crate::pop::POP), ("req_cnf", k.req_cnf.as_str())]),
         }
     }
 

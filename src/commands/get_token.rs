@@ -55,6 +55,42 @@ pub(crate) struct GetTokenArgs {
     /// another terminal (and raise a desktop notification) instead of failing at once.
     #[arg(long, value_name = "DURATION", value_parser = clock::parse_duration)]
     pub wait_for_login: Option<std::time::Duration>,
+    #[command(flatten)]
+    pub pop: PopArgs,
+}
+
+/// A proof-of-possession token (docs/pop.md): the output's token is a signed HTTP request
+/// (SHR) over a token bound to the profile's PoP key, for one method and URL (or claims).
+#[derive(Debug, Clone, Args)]
+pub(crate) struct PopArgs {
+    /// Get a PoP token and print the signed request (SHR) instead of a bearer token
+    /// (kubelogin's flag); needs --pop-url or --pop-claims.
+    #[arg(long, visible_alias = "pop")]
+    pub pop_enabled: bool,
+    /// The URL the SHR is for: its host and path become the SHR's `u` and `p`.
+    #[arg(long, value_name = "URL", requires = "pop_enabled", conflicts_with = "pop_claims")]
+    pub pop_url: Option<String>,
+    /// The HTTP method the SHR is for (with --pop-url).
+    #[arg(long, value_name = "METHOD", default_value = "GET", requires = "pop_url")]
+    pub pop_method: String,
+    /// kubelogin's claims: "u=<ARM ID>" (an Azure Arc cluster's resource id), optionally m=, p=.
+    #[arg(long, value_name = "CLAIMS", requires = "pop_enabled")]
+    pub pop_claims: Option<String>,
+}
+
+impl PopArgs {
+    /// What the SHR binds, or None without --pop-enabled.
+    pub(crate) fn shr(&self) -> Result<Option<crate::pop::Shr>> {
+        if !self.pop_enabled {
+            return Ok(None);
+        }
+        let shr = match (&self.pop_url, &self.pop_claims) {
+            (Some(url), None) => crate::pop::Shr::for_url(&self.pop_method, url),
+            (None, Some(claims)) => crate::pop::Shr::from_claims(claims),
+            _ => return Err(Error::bad_input("--pop-enabled needs --pop-url URL (and --pop-method) or --pop-claims \"u=<ARM ID>\"")),
+        };
+        shr.map(Some).map_err(|why| Error::bad_input(format!("cannot make a PoP request: {why}")))
+    }
 }
 
 impl GetTokenArgs {
@@ -80,7 +116,8 @@ impl GetTokenArgs {
 pub(crate) fn render(c: &Credential, output: Output, now: i64) -> String {
     match output {
         Output::Token => format!("{}\n", c.access_token.expose()),
-        Output::Header => format!("Authorization: {} {}\n", c.token_type, c.access_token.expose()),
+        // A signed request goes in the `PoP` scheme (as MSAL sends it), a token in its own type's.
+        Output::Header => format!("Authorization: {} {}\n", if c.token_type == crate::pop::POP { "PoP" } else { &c.token_type }, c.access_token.expose()),
         Output::Json => format!("{}\n", crate::protocols::native::encode(c, now)),
         Output::Yaml => {
             // JSON strings are valid YAML double-quoted scalars, so each value is emitted
@@ -109,7 +146,10 @@ pub(crate) fn render(c: &Credential, output: Output, now: i64) -> String {
 pub(crate) fn run(args: &GetTokenArgs) -> Result<ExitCode> {
     crate::log::set_quiet(args.silent);
     let req = args.to_request()?;
-    let cred = broker::get_token(&req)?;
+    let cred = match args.pop.shr()? {
+        Some(shr) => crate::protocols::pop::credential(&req, &shr)?,
+        None => broker::get_token(&req)?,
+    };
     let text = render(&cred, args.output, clock::now());
     match &args.file {
         Some(path) => {

@@ -12,6 +12,7 @@ pub(crate) mod keyring;
 pub(crate) mod kubectl;
 pub(crate) mod native;
 pub(crate) mod nuget;
+pub(crate) mod pop;
 
 use crate::error::{Error, Result};
 use std::ffi::OsString;

@@ -13,7 +13,7 @@ const MAX_REQUEST: u64 = 64 * 1024;
 const MAX_MIN_VALIDITY: i64 = 86_400;
 
 /// The request fields this binary knows. Any other field is refused (see `check_fields`).
-pub(crate) const FIELDS: &[&str] = &["v", "resource", "scopes", "profile", "tenant", "min_validity", "force_refresh", "claims", "flow"];
+pub(crate) const FIELDS: &[&str] = &["v", "resource", "scopes", "profile", "tenant", "min_validity", "force_refresh", "claims", "flow", "token_type", "pop_method", "pop_url"];
 /// Fields starting with this are the caller's own (trace ids, notes) and never read.
 pub(crate) const PRIVATE_PREFIX: &str = "x-";
 
@@ -32,6 +32,11 @@ pub(crate) struct NativeRequest {
     pub force_refresh: bool,
     pub claims: Option<String>,
     pub flow: Option<String>,
+    /// `bearer` (the default) or `pop`: then the answer's token is a signed request (SHR)
+    /// for `pop_method` (default GET) and `pop_url` (docs/pop.md).
+    pub token_type: Option<String>,
+    pub pop_method: Option<String>,
+    pub pop_url: Option<String>,
     /// Everything else, checked by `check_fields`.
     #[serde(flatten)]
     pub other: serde_json::Map<String, serde_json::Value>,
@@ -92,8 +97,32 @@ pub(crate) struct NativeAnswer<'a> {
     pub from_cache: bool,
 }
 
-/// Parses a request body into the broker's request.
+/// Parses a request body into the broker's request; a PoP request is refused (the token
+/// agent, which reads requests with this, hands out bearer tokens only).
 pub(crate) fn decode(bytes: &[u8]) -> Result<TokenRequest> {
+    match decode_any(bytes)? {
+        (req, None) => Ok(req),
+        (_, Some(_)) => Err(Error::bad_input("a PoP request (token_type pop) is answered only by entra-token on the machine that holds the profile")),
+    }
+}
+
+/// The PoP binding a request asks for: None for a bearer request.
+fn pop_of(req: &NativeRequest) -> Result<Option<crate::pop::Shr>> {
+    match req.token_type.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("bearer") => match (&req.pop_method, &req.pop_url) {
+            (None, None) => Ok(None),
+            _ => Err(Error::bad_input(r#"pop_method and pop_url go with "token_type":"pop""#)),
+        },
+        Some("pop") => {
+            let url = req.pop_url.as_deref().ok_or_else(|| Error::bad_input(r#"a "token_type":"pop" request needs pop_url (the URL the signed request is for)"#))?;
+            crate::pop::Shr::for_url(req.pop_method.as_deref().unwrap_or("GET"), url).map(Some).map_err(|why| Error::bad_input(format!("cannot make a PoP request: {why}")))
+        }
+        Some(other) => Err(Error::bad_input(format!("token_type '{}' is neither bearer nor pop", crate::log::escape(&other.chars().take(40).collect::<String>())))),
+    }
+}
+
+/// Parses a request body into the broker's request and, for a PoP request, what its SHR binds.
+pub(crate) fn decode_any(bytes: &[u8]) -> Result<(TokenRequest, Option<crate::pop::Shr>)> {
     let text = std::str::from_utf8(bytes).map_err(|_| Error::bad_input("the request is not UTF-8"))?;
     if text.trim().is_empty() {
         return Err(Error::bad_input_hint("no request on stdin", r#"send one JSON object, e.g. {"resource":"graph"}"#));
@@ -109,8 +138,9 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<TokenRequest> {
     if !(0..=MAX_MIN_VALIDITY).contains(&min_validity) {
         return Err(Error::bad_input(format!("min_validity must be between 0 and {MAX_MIN_VALIDITY} seconds, not {min_validity}")));
     }
+    let pop = pop_of(&req)?;
     let scopes = req.scopes.map(Scopes::into_vec);
-    Ok(TokenRequest {
+    let req = TokenRequest {
         profile: req.profile,
         resource: req.resource,
         scopes,
@@ -120,7 +150,8 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<TokenRequest> {
         force_refresh: req.force_refresh,
         claims: req.claims,
         ..TokenRequest::default()
-    })
+    };
+    Ok((req, pop))
 }
 
 /// The answer as one line of JSON.
@@ -172,7 +203,10 @@ pub(crate) fn encode_error(e: &Error) -> String {
 
 /// Adapter: stdin → broker → stdout. Errors are answered on stdout too, with the exit code.
 pub(crate) fn serve() -> Result<ExitCode> {
-    let result = super::read_stdin_limited(MAX_REQUEST).and_then(|b| decode(&b)).and_then(|r| crate::broker::get_token(&r));
+    let result = super::read_stdin_limited(MAX_REQUEST).and_then(|b| decode_any(&b)).and_then(|r| match r {
+        (req, Some(shr)) => super::pop::credential(&req, &shr),
+        (req, None) => crate::broker::get_token(&req),
+    });
     match result {
         Ok(c) => {
             super::write_stdout(format!("{}\n", encode(&c, clock::now())).as_bytes())?;

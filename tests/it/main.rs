@@ -56,6 +56,7 @@ mod nuget;
 #[cfg(unix)]
 mod packages;
 mod process_death;
+mod pop;
 mod profile_cli;
 mod protocol_examples;
 #[cfg(unix)]

@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::authority::{RecordedRequest, Shared, State, UserCtx, Version, lock, tenant_not_found};
 use super::http::Reply;
 use super::issue::{self, ClientAuth, Issue, Target};
-use super::sshcert;
+use super::{pop, sshcert};
 use super::wire::{self, AadError};
 
 /// Answers one token endpoint POST that no fault intercepted.
@@ -192,13 +192,17 @@ impl Ctx<'_> {
 
     /// The answer for `i`: a bearer token, or an SSH certificate when the form asks for one.
     fn answer(&self, st: &mut State, i: Issue) -> Result<Value, AadError> {
-        let ssh = sshcert::requested(|k| self.form(k).map(str::to_string))?;
+        let pop = pop::requested(|k| self.form(k).map(str::to_string))?;
+        let ssh = if pop.is_some() { None } else { sshcert::requested(|k| self.form(k).map(str::to_string))? };
         let principal = i.user.as_ref().map_or(i.client_id.clone(), |u| u.username.clone());
         let mut body = issue::token_reply(st, i);
         if let Some(key) = ssh {
             st.serial += 1;
             sshcert::answer(&st.ssh_ca, &mut body, st.serial, &principal, &key, st.lifetime);
             st.issued_ssh_certs.push(body["access_token"].as_str().unwrap_or_default().to_string());
+        }
+        if let Some(kid) = pop {
+            pop::answer(st, &mut body, &kid);
         }
         Ok(body)
     }

@@ -16,6 +16,7 @@ mod grants;
 pub mod http;
 mod issue;
 pub mod output;
+pub mod pop;
 pub mod profile;
 pub mod pyfeed;
 pub mod skip;

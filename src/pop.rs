@@ -1,0 +1,214 @@
+//! Proof-of-possession (PoP) tokens: the RSA key a profile's PoP tokens are bound to (made
+//! by ssh-keygen, ring makes no RSA keys; kept as a private entry in the cache directory so
+//! a bound token stays usable by the next process), the `req_cnf` that asks Entra to bind a
+//! token to it, and the signed HTTP request (SHR) that proves possession on every call.
+//! The SHR is never stored: each call signs a new one with a fresh nonce and time.
+
+use crate::cache::Cache;
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// The `token_type` of a PoP token: asked for in the form, answered by Entra.
+pub(crate) const POP: &str = "pop";
+
+/// What a PoP request binds its token to: the key's RFC 7638 thumbprint (the token's
+/// `cnf.kid`, the SHR's `kid`) and the `req_cnf` form field carrying it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PopKey {
+    pub kid: String,
+    pub req_cnf: String,
+}
+
+impl PopKey {
+    /// From the public JWK's `n` and `e` (base64url, no leading zero bytes).
+    pub(crate) fn from_jwk(n: &str, e: &str) -> PopKey {
+        // RFC 7638: the required members in lexicographic order, no whitespace.
+        let canonical = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
+        let kid = URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes()));
+        let req_cnf = URL_SAFE_NO_PAD.encode(serde_json::json!({"kid": kid, "xms_ksl": "sw"}).to_string());
+        PopKey { kid, req_cnf }
+    }
+}
+
+/// A profile's PoP key pair, loaded.
+pub(crate) struct KeyPair {
+    pair: RsaKeyPair,
+    n: String,
+    e: String,
+    pub public: PopKey,
+}
+
+/// The key's cache entry: PKCS#8 DER, base64url.
+#[derive(Serialize, Deserialize)]
+struct KeyEntry {
+    v: u32,
+    pkcs8: Secret<String>,
+}
+
+/// The cache entry name of `profile`'s key.
+fn entry_name(profile: &str) -> String {
+    crate::cache::key_name("popkey", &["1", profile])
+}
+
+impl KeyPair {
+    fn from_pkcs8(der: &[u8]) -> std::result::Result<KeyPair, String> {
+        let pair = RsaKeyPair::from_pkcs8(der).map_err(|e| format!("it is no RSA key ring accepts ({e})"))?;
+        if pair.public().modulus_len() < 256 {
+            return Err("it is shorter than 2048 bits".into());
+        }
+        let parts = ring::rsa::PublicKeyComponents::<Vec<u8>>::from(pair.public());
+        let b64 = |b: &[u8]| URL_SAFE_NO_PAD.encode(&b[b.iter().position(|&x| x != 0).unwrap_or(0)..]);
+        let (n, e) = (b64(&parts.n), b64(&parts.e));
+        let public = PopKey::from_jwk(&n, &e);
+        Ok(KeyPair { pair, n, e, public })
+    }
+
+    /// `profile`'s key from the cache directory, made (under the entry's lock, so two
+    /// processes agree on one key) when there is none or it is unusable.
+    pub(crate) fn for_profile(cache: &Cache, profile: &str) -> Result<KeyPair> {
+        let name = entry_name(profile);
+        if let Some(k) = Self::read(cache, &name) {
+            return Ok(k);
+        }
+        let _lock = cache.lock(&name, Duration::from_secs(30))?;
+        if let Some(k) = Self::read(cache, &name) {
+            return Ok(k);
+        }
+        let der = generate(cache)?;
+        let key = KeyPair::from_pkcs8(&der).map_err(|why| Error::general(format!("the PoP key ssh-keygen made cannot be used: {why}")))?;
+        cache.write(&name, &KeyEntry { v: 1, pkcs8: Secret::new(URL_SAFE_NO_PAD.encode(&der)) })?;
+        crate::log::trace!(1, "made the PoP key of profile '{profile}' (kid {})", key.public.kid);
+        Ok(key)
+    }
+
+    fn read(cache: &Cache, name: &str) -> Option<KeyPair> {
+        let entry: KeyEntry = cache.read(name).ok().flatten().filter(|e: &KeyEntry| e.v == 1)?;
+        let der = URL_SAFE_NO_PAD.decode(entry.pkcs8.expose()).ok()?;
+        KeyPair::from_pkcs8(&der).inspect_err(|why| crate::log::trace!(1, "the PoP key entry {name} is unusable ({why}); making a new key")).ok()
+    }
+
+    /// The SHR for `at` and `binding`, signed now with a new random nonce.
+    pub(crate) fn sign(&self, at: &str, binding: &Shr, now: i64) -> Result<String> {
+        let header = serde_json::json!({"typ": "pop", "alg": "RS256", "kid": self.public.kid});
+        let mut nonce = [0u8; 32];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce).map_err(|_| Error::general("no randomness for the PoP nonce"))?;
+        let mut payload = serde_json::json!({
+            "at": at,
+            "ts": now,
+            "nonce": URL_SAFE_NO_PAD.encode(nonce),
+            "cnf": {"jwk": {"kty": "RSA", "n": self.n, "e": self.e}},
+            "u": binding.u,
+        });
+        if let Some(m) = &binding.m {
+            payload["m"] = m.as_str().into();
+        }
+        if let Some(p) = &binding.p {
+            payload["p"] = p.as_str().into();
+        }
+        let input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(payload.to_string()));
+        let mut sig = vec![0u8; self.pair.public().modulus_len()];
+        self.pair.sign(&RSA_PKCS1_SHA256, &ring::rand::SystemRandom::new(), input.as_bytes(), &mut sig).map_err(|_| Error::general("signing the PoP request failed"))?;
+        Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig)))
+    }
+}
+
+/// What an SHR binds besides the token: the HTTP method (`m`), the host or, for an Azure
+/// Arc cluster, its ARM id (`u`), and the path (`p`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Shr {
+    pub m: Option<String>,
+    pub u: String,
+    pub p: Option<String>,
+}
+
+impl Shr {
+    /// From a method and an absolute http(s) URL: `u` its host (and port), `p` its path.
+    pub(crate) fn for_url(method: &str, url: &str) -> std::result::Result<Shr, String> {
+        if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) || method.len() > 16 {
+            return Err(format!("'{}' is no HTTP method", crate::log::escape(&method.chars().take(20).collect::<String>())));
+        }
+        let uri: ureq::http::Uri = url.parse().map_err(|_| format!("'{}' is no URL", crate::log::escape(&url.chars().take(80).collect::<String>())))?;
+        let (Some("https" | "http"), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+            return Err("the URL must be absolute http(s), e.g. https://graph.microsoft.com/v1.0/me".into());
+        };
+        let host = authority.as_str().rsplit('@').next().unwrap_or_default().to_ascii_lowercase();
+        Ok(Shr { m: Some(method.to_ascii_uppercase()), u: host, p: Some(uri.path().to_string()) })
+    }
+
+    /// kubelogin's `--pop-claims "u=ID[,k=v]"`: `u` (required; the Arc cluster's ARM id),
+    /// and `m`/`p` when given.
+    pub(crate) fn from_claims(claims: &str) -> std::result::Result<Shr, String> {
+        let mut shr = Shr::default();
+        for pair in claims.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (k, v) = pair.split_once('=').ok_or_else(|| format!("'{}' is not key=value", crate::log::escape(pair)))?;
+            let v = v.trim();
+            if v.is_empty() || v.chars().any(char::is_control) || v.len() > 1024 {
+                return Err(format!("the value of '{}' is empty, too long or has control characters", crate::log::escape(k)));
+            }
+            match k.trim() {
+                "u" => shr.u = v.to_string(),
+                "m" => shr.m = Some(v.to_ascii_uppercase()),
+                "p" => shr.p = Some(v.to_string()),
+                other => return Err(format!("unknown PoP claim '{}' (known: u, m, p)", crate::log::escape(other))),
+            }
+        }
+        if shr.u.is_empty() {
+            return Err("the PoP claims need u=<the cluster's ARM id>".into());
+        }
+        Ok(shr)
+    }
+}
+
+/// A new RSA-2048 key as PKCS#8 DER, made by ssh-keygen in a private scratch directory
+/// inside the cache directory (removed afterwards).
+fn generate(cache: &Cache) -> Result<Vec<u8>> {
+    let scratch = crate::fs::create_unique_private_dir(cache.dir(), ".popkey-").map_err(Error::failed)?;
+    let path = scratch.join("key");
+    let out = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "rsa", "-b", "2048", "-m", "PKCS8", "-N", "", "-C", "entra-token-pop", "-f"])
+        .arg(&path)
+        .stdin(std::process::Stdio::null())
+        .output();
+    let pem = std::fs::read(&path);
+    let _ = std::fs::remove_dir_all(&scratch);
+    let out = out.map_err(|e| Error::bad_input_hint(format!("cannot run ssh-keygen to make the PoP key: {e}"), "install OpenSSH's client tools (ssh-keygen): entra-token makes its RSA keys with it"))?;
+    if !out.status.success() {
+        return Err(Error::general(format!("ssh-keygen could not make the PoP key: {}", crate::log::escape(String::from_utf8_lossy(&out.stderr).trim()))));
+    }
+    use rustls_pki_types::pem::PemObject;
+    let pem = pem.map_err(|e| Error::caused("cannot read the PoP key ssh-keygen made", e))?;
+    let der = rustls_pki_types::PrivatePkcs8KeyDer::from_pem_slice(&pem).map_err(|_| Error::general("ssh-keygen made no PKCS#8 key (is it older than OpenSSH 7.8?)"))?;
+    Ok(der.secret_pkcs8_der().to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thumbprint_and_req_cnf_are_rfc7638_and_entras_shape() {
+        // RFC 7638 §3.1's example key and thumbprint.
+        let n = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
+        let k = PopKey::from_jwk(n, "AQAB");
+        assert_eq!(k.kid, "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+        let cnf: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&k.req_cnf).unwrap()).unwrap();
+        assert_eq!(cnf, serde_json::json!({"kid": k.kid, "xms_ksl": "sw"}));
+    }
+
+    #[test]
+    fn request_bindings_from_urls_and_kubelogin_claims() {
+        let s = Shr::for_url("get", "https://Graph.Microsoft.com:443/v1.0/me?x=1").unwrap();
+        assert_eq!((s.m.as_deref(), s.u.as_str(), s.p.as_deref()), (Some("GET"), "graph.microsoft.com:443", Some("/v1.0/me")));
+        assert!(Shr::for_url("GET", "/relative").is_err());
+        assert!(Shr::for_url("G T", "https://h/").is_err());
+        let arc = "/subscriptions/s/resourceGroups/g/providers/Microsoft.Kubernetes/connectedClusters/c";
+        assert_eq!(Shr::from_claims(&format!("u={arc}")).unwrap(), Shr { m: None, u: arc.into(), p: None });
+        assert!(Shr::from_claims("m=GET").unwrap_err().contains("u=<"));
+        assert!(Shr::from_claims("u=x,zz=1").unwrap_err().contains("unknown PoP claim"));
+    }
+}

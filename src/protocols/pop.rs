@@ -1,0 +1,28 @@
+//! The PoP step the front ends share (`get-token --pop-enabled`, the native protocol's
+//! `"token_type":"pop"`, kubectl's `--pop-enabled`): the profile's PoP key, a token bound
+//! to it through the broker (one gate, one cache shape: cached under the key's id), and a
+//! new signed HTTP request over it, which is what the caller gets and nothing stores.
+
+use crate::broker::{self, Credential, TokenRequest};
+use crate::error::{Error, Result};
+use crate::oauth::Binding;
+use crate::pop::{KeyPair, Shr};
+use crate::secret::Secret;
+
+/// The SHR for `req` and `shr` as the credential's token (`token_type` `pop`).
+pub(crate) fn credential(req: &TokenRequest, shr: &Shr) -> Result<Credential> {
+    if crate::agent::from_env().is_some() {
+        return Err(Error::bad_input_hint(
+            "the token agent hands out bearer tokens only, not PoP tokens",
+            "run without ENTRA_TOKEN_AGENT on the machine that holds the profile",
+        ));
+    }
+    let profile = crate::config::resolve(req.profile.as_deref())?.name;
+    // The key is no token: it is kept even under --no-cache, or bound tokens could never be reused.
+    let cache = crate::cache::Cache::open(crate::cache::default_dir()?)?;
+    let key = KeyPair::for_profile(&cache, &profile)?;
+    let req = TokenRequest { binding: Binding::Pop(key.public.clone()), ..req.clone() };
+    let mut c = broker::get_token(&req)?;
+    c.access_token = Secret::new(key.sign(c.access_token.expose(), shr, crate::clock::now())?);
+    Ok(c)
+}
