@@ -163,6 +163,24 @@ pub(crate) fn run(args: &StatusArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A cached token's resource as one spelling: the alias table's for a well-known one,
+/// else without a trailing `/`; a lone `X/.default` scope as `X`; other scopes as they are.
+fn display_resource(t: &serde_json::Value) -> String {
+    let scopes: Vec<&str> = t["scopes"].as_array().map(|a| a.iter().filter_map(|x| x.as_str()).collect()).unwrap_or_default();
+    let resource = t["resource"].as_str().map(str::to_string).or_else(|| match scopes.as_slice() {
+        [one] => crate::authority::resource_of_scope(one),
+        _ => None,
+    });
+    // A well-known resource as the alias table spells it (ARM with its slash), others without one.
+    match resource {
+        Some(r) => {
+            let bare = r.trim_end_matches('/');
+            crate::authority::ALIASES.iter().map(|(_, v)| *v).find(|v| v.trim_end_matches('/') == bare).unwrap_or(bare).to_string()
+        }
+        None => scopes.join(" "),
+    }
+}
+
 fn render_status(reports: &[serde_json::Value], now: i64) -> String {
     let s = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
     let mut out = String::new();
@@ -197,8 +215,11 @@ fn render_status(reports: &[serde_json::Value], now: i64) -> String {
         if tokens.is_empty() {
             out.push_str("    no cached tokens\n");
         }
+        // One line per resource and tenant, however it was asked for (an alias, the URI with
+        // or without its slash, its `/.default` scope): the token that lasts longest.
+        let mut lines: Vec<(String, String, i64)> = Vec::new();
         for t in tokens {
-            let what = t["resource"].as_str().map(str::to_string).unwrap_or_else(|| t["scopes"].as_array().map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(" ")).unwrap_or_default());
+            let what = display_resource(&t);
             let what = match t["key_id"].as_str() {
                 Some(kid) => format!("{what} ({} for the key {})", s(&t["token_type"]), &kid[..kid.len().min(16)]),
                 None => what,
@@ -206,6 +227,12 @@ fn render_status(reports: &[serde_json::Value], now: i64) -> String {
             let exp = t["expires_on"].as_i64().unwrap_or(0);
             // Several tenants' tokens for one resource: say whose each is.
             let tenant = t["tenant_id"].as_str().filter(|_| !others.is_empty()).map(|id| format!("  (tenant {id})")).unwrap_or_default();
+            match lines.iter_mut().find(|(w, tn, _)| *w == what && *tn == tenant) {
+                Some(line) => line.2 = line.2.max(exp),
+                None => lines.push((what, tenant, exp)),
+            }
+        }
+        for (what, tenant, exp) in lines {
             out.push_str(&format!("    {what}  {}{tenant}\n", expiry_phrase(exp, now)));
         }
     }

@@ -313,3 +313,20 @@ fn bad_json_points_to_the_man_page() {
     let page = stdout(&ok(run(cmd(&sb, &["man"]))));
     assert!(page.contains("min_validity (integer"), "the request fields are in the page");
 }
+
+/// One resource asked for in different spellings (the default, an alias, a URI without its
+/// slash, its `/.default` scope) is one line in `status`, named one way.
+#[test]
+fn status_shows_one_resource_once_however_it_was_asked_for() {
+    let (_mock, sb) = crate::support::client_credentials_setup("contoso.test", "00000000-0000-0000-0000-0000000000c1", "s3cret");
+    for args in [&["-r", "arm"][..], &["-r", "https://management.azure.com"], &["-s", "https://management.azure.com/.default"], &["-r", "graph"]] {
+        let mut c = cmd(&sb, &["get-token", "-p", "ci"]);
+        c.args(args).env("CI_SECRET", "s3cret");
+        ok(run(c));
+    }
+    let text = stdout(&ok(run(cmd(&sb, &["status"]))));
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("    ") && !l.contains("no cached tokens")).collect();
+    assert_eq!(lines.len(), 2, "ARM and Graph, once each: {text}");
+    assert!(lines.iter().any(|l| l.trim_start().starts_with("https://management.azure.com/ ")), "{text}");
+    assert!(lines.iter().any(|l| l.trim_start().starts_with("https://graph.microsoft.com ")), "{text}");
+}
