@@ -208,7 +208,9 @@ fn from_msal_cache(ctx: &FlowCtx<'_>, account: &AzAccount, cache: &MsalCache, re
             && t.expires_on.is_some_and(|e| e - now > crate::oauth::DEFAULT_MIN_VALIDITY)
             && t.refresh_on.is_none_or(|r| r > now)
     });
-    if let Some(at) = at.filter(|_| ctx.claims.is_none()) {
+    // az's cached access tokens are bearer tokens: a key-bound request redeems the refresh token.
+    let bearer = *ctx.binding == crate::oauth::Binding::Bearer;
+    if let Some(at) = at.filter(|_| ctx.claims.is_none() && bearer) {
         crate::log::trace!(1, "serving an access token from az's cache for {}", account.user);
         let reply = TokenReply {
             access_token: at.secret.clone(),
@@ -283,6 +285,9 @@ pub(crate) fn find_az() -> Result<Option<PathBuf>> {
 
 /// `az account get-access-token`: the fallback when az's cache cannot be read directly.
 fn run_az(ctx: &FlowCtx<'_>, resource: &str, why_not_cache: &str) -> Step {
+    if *ctx.binding != crate::oauth::Binding::Bearer {
+        return Step::Unavailable(format!("{why_not_cache}, and `az account get-access-token` gives bearer tokens only, not an {}", ctx.binding.token_type()));
+    }
     if crate::env::is_present(DEPTH_VAR) {
         return Step::Unavailable(format!("{why_not_cache}, and entra-token answering as `az` never runs another az"));
     }

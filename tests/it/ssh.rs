@@ -337,3 +337,58 @@ fn through_the_token_agent_a_remote_key_gets_its_certificate_with_the_laptops_si
     std::io::Read::read_to_string(&mut { agent_log }, &mut said).unwrap();
     assert!(said.contains("an SSH certificate for the key "), "the agent says what it gave: {said}");
 }
+
+#[test]
+fn a_person_signed_in_to_az_gets_a_certificate_through_azs_refresh_token() {
+    let Some(s) = stand("SSH certificates with az's sign-in") else { return };
+    // What `az login` leaves: azureProfile.json and MSAL's cache with Ann's refresh token
+    // for az's client (minted by the stand-in's password grant, as az's sign-in would be).
+    let url = format!("{}/{TENANT}/oauth2/v2.0/token", s.mock.url());
+    let form = [("grant_type", "password"), ("client_id", crate::support::AZURE_CLI), ("username", ANN), ("password", "ann-password"), ("scope", "https://management.azure.com//.default openid profile offline_access")];
+    let mut answer = ureq::post(&url).send_form(form).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&answer.body_mut().read_to_string().unwrap()).unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&crate::support::wire::b64url_decode(v["client_info"].as_str().unwrap()).unwrap()).unwrap();
+    let home = format!("{}.{}", info["uid"].as_str().unwrap(), info["utid"].as_str().unwrap());
+    let tid = s.mock.tenant_id(TENANT);
+    let profile = serde_json::json!({"subscriptions": [{"id": "sub-1", "name": "Dev", "user": {"name": ANN, "type": "user"}, "isDefault": true, "tenantId": tid}]});
+    s.sb.write_file("azure/azureProfile.json", serde_json::to_vec(&profile).unwrap());
+    let cache = serde_json::json!({
+        "Account": {"a": {"home_account_id": home, "environment": "127.0.0.1", "realm": tid, "username": ANN, "authority_type": "MSSTS"}},
+        "RefreshToken": {"r": {"credential_type": "RefreshToken", "secret": v["refresh_token"], "home_account_id": home, "environment": "127.0.0.1", "client_id": crate::support::AZURE_CLI}},
+        "AccessToken": {}
+    });
+    s.sb.write_file("azure/msal_token_cache.json", serde_json::to_vec(&cache).unwrap());
+    let config = std::fs::read_to_string(s.sb.path("config.toml")).unwrap();
+    s.sb.write_config(&format!("{config}[profiles.az]\nflow = \"azure-cli\"\nauthority = \"{}\"\ntenant = \"{TENANT}\"\n", s.mock.url()));
+
+    let key = s.sb.path("keys/az");
+    std::fs::create_dir_all(key.parent().unwrap()).unwrap();
+    assert!(Command::new("ssh-keygen").args(["-q", "-t", "rsa", "-b", "2048", "-N", "", "-f"]).arg(&key).status().unwrap().success());
+    let rts = s.mock.grant_count("refresh_token");
+    // No az on PATH: az's files are read, az itself is never run.
+    let mut c = s.et(&["ssh", "cert", "-p", "az", "--key", key.to_str().unwrap()]);
+    c.env("PATH", s.sb.path("empty-bin"));
+    let out = run(c);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), ANN.to_ascii_lowercase());
+    assert_eq!(s.mock.grant_count("refresh_token"), rts + 1, "az's refresh token, redeemed with token_type=ssh-cert");
+    let req = s.mock.requests().into_iter().rfind(|r| r.form_get("grant_type") == Some("refresh_token")).unwrap();
+    assert_eq!((req.form_get("client_id"), req.form_get("token_type")), (Some(crate::support::AZURE_CLI), Some("ssh-cert")));
+    assert_eq!(s.login(&key).unwrap(), format!("logged-in-as {}", s.sshd.user));
+
+    // Without the refresh token, az's cached bearer token for the same scope is not a
+    // certificate, and `az account get-access-token` gives none: one line saying so.
+    let exp = (crate::support::wire::now() + 3600).to_string();
+    let at = serde_json::json!({"credential_type": "AccessToken", "secret": "az-bearer-token", "home_account_id": home, "environment": "127.0.0.1", "client_id": crate::support::AZURE_CLI, "realm": tid,
+        "target": "https://pas.windows.net/CheckMyAccess/Linux/.default", "token_type": "Bearer", "expires_on": exp, "cached_at": "0"});
+    let cache = serde_json::json!({"Account": cache["Account"], "RefreshToken": {}, "AccessToken": {"t": at}});
+    s.sb.write_file("azure/msal_token_cache.json", serde_json::to_vec(&cache).unwrap());
+    let other = s.sb.path("keys/other");
+    assert!(Command::new("ssh-keygen").args(["-q", "-t", "rsa", "-b", "2048", "-N", "", "-f"]).arg(&other).status().unwrap().success());
+    let mut c = s.et(&["ssh", "cert", "-p", "az", "--key", other.to_str().unwrap()]);
+    c.env("PATH", s.sb.path("empty-bin"));
+    let out = run(c);
+    assert_ne!(code(&out), 0, "{}", stdout(&out));
+    assert!(stderr(&out).contains("gives bearer tokens only, not an ssh-cert"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("az-bearer-token") && !cert_of(&other).exists());
+}
