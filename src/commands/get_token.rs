@@ -68,25 +68,26 @@ pub(crate) struct PopArgs {
     #[arg(long, visible_alias = "pop")]
     pub pop_enabled: bool,
     /// The URL the SHR is for: its host and path become the SHR's `u` and `p`.
-    #[arg(long, value_name = "URL", requires = "pop_enabled", conflicts_with = "pop_claims")]
+    #[arg(long, value_name = "URL")]
     pub pop_url: Option<String>,
-    /// The HTTP method the SHR is for (with --pop-url).
-    #[arg(long, value_name = "METHOD", default_value = "GET", requires = "pop_url")]
-    pub pop_method: String,
+    /// The HTTP method the SHR is for (with --pop-url; default GET).
+    #[arg(long, value_name = "METHOD")]
+    pub pop_method: Option<String>,
     /// kubelogin's claims: "u=<ARM ID>" (an Azure Arc cluster's resource id), optionally m=, p=.
-    #[arg(long, value_name = "CLAIMS", requires = "pop_enabled")]
+    #[arg(long, value_name = "CLAIMS")]
     pub pop_claims: Option<String>,
 }
 
 impl PopArgs {
     /// What the SHR binds, or None without --pop-enabled.
     pub(crate) fn shr(&self) -> Result<Option<crate::pop::Shr>> {
+        let given = self.pop_url.is_some() || self.pop_claims.is_some() || self.pop_method.is_some();
         if !self.pop_enabled {
-            return Ok(None);
+            return if given { Err(Error::bad_input("--pop-url, --pop-method and --pop-claims go with --pop-enabled")) } else { Ok(None) };
         }
-        let shr = match (&self.pop_url, &self.pop_claims) {
-            (Some(url), None) => crate::pop::Shr::for_url(&self.pop_method, url),
-            (None, Some(claims)) => crate::pop::Shr::from_claims(claims),
+        let shr = match (&self.pop_url, &self.pop_claims, &self.pop_method) {
+            (Some(url), None, method) => crate::pop::Shr::for_url(method.as_deref().unwrap_or("GET"), url),
+            (None, Some(claims), None) => crate::pop::Shr::from_claims(claims),
             _ => return Err(Error::bad_input("--pop-enabled needs --pop-url URL (and --pop-method) or --pop-claims \"u=<ARM ID>\"")),
         };
         shr.map(Some).map_err(|why| Error::bad_input(format!("cannot make a PoP request: {why}")))

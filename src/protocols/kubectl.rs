@@ -39,6 +39,13 @@ pub(crate) struct KubectlArgs {
     /// of failing at once; the kubeconfig's exec args carry it.
     #[arg(long, value_name = "DURATION", value_parser = clock::parse_duration)]
     pub wait_for_login: Option<Duration>,
+    /// Answer with a proof-of-possession token's signed request (Azure Arc clusters;
+    /// kubelogin's flag, docs/pop.md); needs --pop-claims.
+    #[arg(long)]
+    pub pop_enabled: bool,
+    /// kubelogin's PoP claims: "u=<the Arc cluster's ARM id>".
+    #[arg(long, value_name = "CLAIMS")]
+    pub pop_claims: Option<String>,
 }
 
 /// The two apiVersions client-go speaks to exec plugins.
@@ -181,7 +188,15 @@ pub(crate) fn run(args: &KubectlArgs) -> Result<ExitCode> {
     let raw = crate::env::os(ENV).unwrap_or_default();
     let info = decode(raw.as_encoded_bytes())?;
     trace!(1, "kubectl exec: {} interactive={} cluster config={:?}", info.api_version.as_str(), info.interactive, info.cluster);
-    let cred = broker::get_token(&to_request(args, &info))?;
+    let req = to_request(args, &info);
+    let cred = match (args.pop_enabled, &args.pop_claims) {
+        (true, Some(claims)) => {
+            let shr = crate::pop::Shr::from_claims(claims).map_err(|why| Error::bad_input(format!("--pop-claims: {why}")))?;
+            super::pop::credential(&req, &shr)?
+        }
+        (false, None) => broker::get_token(&req)?,
+        _ => return Err(Error::bad_input(r#"--pop-enabled and --pop-claims "u=<the Arc cluster's ARM id>" go together (docs/pop.md)"#)),
+    };
     super::write_stdout(format!("{}\n", encode(info.api_version, &cred, clock::now())).as_bytes())?;
     Ok(ExitCode::SUCCESS)
 }
@@ -243,7 +258,7 @@ mod tests {
     #[test]
     fn flags_beat_cluster_config_which_beats_defaults() {
         let info = decode(br#"{"apiVersion":"client.authentication.k8s.io/v1","spec":{"cluster":{"config":{"profile":"c","resource":"cr"}}}}"#).unwrap();
-        let mut args = KubectlArgs { profile: None, resource: None, tenant: None, timeout: Duration::from_secs(1), wait_for_login: None };
+        let mut args = KubectlArgs { profile: None, resource: None, tenant: None, timeout: Duration::from_secs(1), wait_for_login: None, pop_enabled: false, pop_claims: None };
         let r = to_request(&args, &info);
         assert_eq!((r.profile.as_deref(), r.resource.as_deref()), (Some("c"), Some("cr")));
         args.profile = Some("f".into());

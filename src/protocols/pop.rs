@@ -9,7 +9,12 @@ use crate::oauth::Binding;
 use crate::pop::{KeyPair, Shr};
 use crate::secret::Secret;
 
-/// The SHR for `req` and `shr` as the credential's token (`token_type` `pop`).
+/// How long an SHR is offered for (its `expires_on`): resource servers accept one for a
+/// few minutes after its `ts`, so a caller that keeps answers (client-go) asks again well within.
+pub(crate) const SHR_LIFETIME: i64 = 300;
+
+/// The SHR for `req` and `shr` as the credential's token (`token_type` `pop`), good for
+/// [`SHR_LIFETIME`] or until the token expires, whichever is first.
 pub(crate) fn credential(req: &TokenRequest, shr: &Shr) -> Result<Credential> {
     if crate::agent::from_env().is_some() {
         return Err(Error::bad_input_hint(
@@ -23,6 +28,8 @@ pub(crate) fn credential(req: &TokenRequest, shr: &Shr) -> Result<Credential> {
     let key = KeyPair::for_profile(&cache, &profile)?;
     let req = TokenRequest { binding: Binding::Pop(key.public.clone()), ..req.clone() };
     let mut c = broker::get_token(&req)?;
-    c.access_token = Secret::new(key.sign(c.access_token.expose(), shr, crate::clock::now())?);
+    let now = crate::clock::now();
+    c.access_token = Secret::new(key.sign(c.access_token.expose(), shr, now)?);
+    c.expires_on = c.expires_on.min(now + SHR_LIFETIME);
     Ok(c)
 }

@@ -46,6 +46,8 @@ mod hostile_authority;
 mod hostile_replies;
 mod identity;
 mod kubectl;
+#[cfg(unix)]
+mod kubectl_pop;
 mod machine_sources;
 mod maven;
 mod mock_authority;

@@ -143,4 +143,7 @@ fn get_token_refuses_pop_flags_that_bind_nothing() {
     let (rc, _, err) = et(&sb, &["get-token", "-p", "sp", "--pop-enabled", "--pop-claims", "m=GET"]);
     assert_eq!(rc, 1);
     assert!(err.contains("u=<the cluster's ARM id>"), "{err}");
+    let (rc, _, err) = et(&sb, &["get-token", "-p", "sp", "--pop-url", "https://h/"]);
+    assert_eq!(rc, 1);
+    assert!(err.contains("go with --pop-enabled"), "{err}");
 }

@@ -1,0 +1,129 @@
+//! kubectl on an Azure Arc cluster with PoP tokens (docs/pop.md), proven with the real
+//! kubectl: kubeconfig exec args as kubelogin's (`--pop-enabled --pop-claims "u=<ARM id>"`),
+//! and an API-server stand-in that admits a request only with a signed HTTP request (SHR)
+//! it verifies (signature with `cnf.jwk`, thumbprint bound to the token, `ts` window, `u`,
+//! a nonce) over a token the stand-in authority issued; another kubectl process brings a new SHR.
+
+#![cfg(unix)]
+
+use crate::support::http::{Reply, Request, Server};
+use crate::support::pop::verify_shr;
+use crate::support::{MockAuthority, Sandbox, TestCa, run, text};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+const TENANT: &str = "contoso.test";
+const APP: &str = "88888888-8888-4888-8888-888888888888";
+const SECRET: &str = "arc~secret";
+const KUBECTL: &str = "/usr/bin/kubectl";
+const ARC: &str = "/subscriptions/0000/resourceGroups/rg/providers/Microsoft.Kubernetes/connectedClusters/arc1";
+const PODS: &str = r#"{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"7"},"items":[]}"#;
+
+/// Every request's verdict: Ok(the SHR's nonce) or why it was refused.
+type Seen = Arc<Mutex<Vec<Result<String, String>>>>;
+
+fn api_server(ca: &TestCa, authority: &Arc<MockAuthority>) -> (Server, Seen) {
+    let seen: Seen = Arc::new(Mutex::new(Vec::new()));
+    let handler = {
+        let (seen, authority) = (Arc::clone(&seen), Arc::clone(authority));
+        Arc::new(move |req: Request| {
+            let shr = req.header("authorization").unwrap_or("").strip_prefix("Bearer ").unwrap_or("").to_string();
+            let verdict = verify_shr(&shr).and_then(|v| {
+                if v.u.as_deref() != Some(ARC) {
+                    return Err(format!("u is {:?}, not the cluster's ARM id", v.u));
+                }
+                if !authority.issued_access_tokens().contains(&v.at) {
+                    return Err("the token inside is none the authority issued".into());
+                }
+                Ok(v.nonce)
+            });
+            // client-go keeps one answer for every request of its process (as with
+            // kubelogin), so one SHR may come several times; the test compares processes.
+            seen.lock().unwrap().push(verdict.clone());
+            if verdict.is_err() {
+                return Reply::new(401, "application/json", r#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Unauthorized","code":401}"#);
+            }
+            Reply::new(200, "application/json", PODS)
+        })
+    };
+    (Server::start(handler, Some(ca.server_config())), seen)
+}
+
+fn kubeconfig(sb: &Sandbox, ca: &TestCa, server: &Server, args: &[&str]) -> PathBuf {
+    let ca_pem = ca.write_pem(&sb.path("ca"));
+    let exe = env!("CARGO_BIN_EXE_entra-token");
+    let args_yaml: String = args.iter().map(|a| format!("      - {a:?}\n")).collect();
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: arc\n  cluster:\n    server: {server}\n    certificate-authority: {ca}\ncontexts:\n- name: arc\n  context:\n    cluster: arc\n    user: entra\ncurrent-context: arc\nusers:\n- name: entra\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: {exe:?}\n      args:\n      - kubectl\n{args_yaml}      interactiveMode: Never\n",
+        server = server.url(),
+        ca = ca_pem.display(),
+    );
+    sb.write_file(&format!("kube/config-{}", args.len()), text)
+}
+
+fn kubectl(sb: &Sandbox, config: &Path) -> std::process::Output {
+    let mut cmd = sb.tool(KUBECTL);
+    cmd.env("KUBECONFIG", config).env("ARC_SECRET", SECRET).args(["get", "--raw", "/api/v1/namespaces/default/pods"]);
+    run(cmd)
+}
+
+#[test]
+fn real_kubectl_reaches_an_arc_cluster_with_a_verified_shr_and_reuses_the_bound_token() {
+    if !Path::new(KUBECTL).exists() {
+        crate::support::skip::missing_tool(KUBECTL, "kubectl with PoP tokens");
+        return;
+    }
+    if std::process::Command::new("ssh-keygen").arg("-?").output().is_err() {
+        crate::support::skip::missing_tool("ssh-keygen", "kubectl with PoP tokens");
+        return;
+    }
+    let mock = Arc::new(MockAuthority::start());
+    mock.add_tenant(TENANT);
+    mock.add_app(APP, Some(SECRET));
+    let ca = TestCa::new();
+    let (server, seen) = api_server(&ca, &mock);
+    let sb = Sandbox::new();
+    sb.write_config(&format!(
+        "[profiles.arc]\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nflow = \"client-credentials\"\nclient_secret_env = \"ARC_SECRET\"\nauthority = \"{}\"\n",
+        mock.url()
+    ));
+    let pop = kubeconfig(&sb, &ca, &server, &["-p", "arc", "--pop-enabled", "--pop-claims", &format!("u={ARC}")]);
+
+    let out = kubectl(&sb, &pop);
+    assert!(out.status.success(), "kubectl failed: {}\nserver saw: {:?}", text(&out.stderr), seen.lock().unwrap());
+    assert_eq!(text(&out.stdout).trim(), PODS);
+    assert_eq!(mock.token_requests(), 1);
+    let form = mock.requests().into_iter().rev().find(|r| r.form_get("grant_type").is_some()).unwrap();
+    assert_eq!(form.form_get("token_type"), Some("pop"));
+
+    let first: Vec<String> = seen.lock().unwrap().drain(..).map(Result::unwrap).collect();
+
+    // Another kubectl process: the cached bound token, a new SHR the server has not seen.
+    let out = kubectl(&sb, &pop);
+    assert!(out.status.success(), "second kubectl failed: {}\nserver saw: {:?}", text(&out.stderr), seen.lock().unwrap());
+    assert_eq!(mock.token_requests(), 1, "the second call must use the cached PoP token");
+    let second: Vec<String> = seen.lock().unwrap().iter().cloned().map(Result::unwrap).collect();
+    assert!(!second.is_empty() && second.iter().all(|n| !first.contains(n)), "an SHR of the first process came again: {first:?} {second:?}");
+
+    // The server has teeth: the same user without --pop-enabled sends a bearer token, refused.
+    let bearer = kubeconfig(&sb, &ca, &server, &["-p", "arc"]);
+    let out = kubectl(&sb, &bearer);
+    assert!(!out.status.success(), "a bearer token got past the PoP check");
+    assert!(seen.lock().unwrap().last().unwrap().is_err());
+}
+
+#[test]
+fn the_plugin_refuses_pop_flags_that_bind_nothing() {
+    let sb = Sandbox::new();
+    let mut cmd = sb.cmd();
+    cmd.args(["kubectl", "--pop-enabled"]);
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("go together"), "{}", text(&out.stderr));
+    let mut cmd = sb.cmd();
+    cmd.args(["kubectl", "--pop-enabled", "--pop-claims", "p=/x"]);
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("u=<the cluster's ARM id>"), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty());
+}
