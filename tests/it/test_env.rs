@@ -2,6 +2,9 @@
 //! from the README's setup, `RUST_BACKTRACE=1`) never changes a result. Each check runs
 //! this test binary again, in the environment that broke it, and the affected test must pass.
 
+// On Windows the helpers of these Unix-only checks go unused.
+#![cfg_attr(windows, allow(unused_imports, dead_code))]
+
 use std::ffi::OsString;
 use std::process::Command;
 
