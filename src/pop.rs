@@ -95,12 +95,18 @@ impl KeyPair {
     /// The SHR for `at` and `binding`, signed now with a new random nonce.
     pub(crate) fn sign(&self, at: &str, binding: &Shr, now: i64) -> Result<String> {
         let header = serde_json::json!({"typ": "pop", "alg": "RS256", "kid": self.public.kid});
-        let mut nonce = [0u8; 32];
-        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce).map_err(|_| Error::general("no randomness for the PoP nonce"))?;
+        let nonce = match &binding.nonce {
+            Some(n) => n.clone(),
+            None => {
+                let mut n = [0u8; 32];
+                ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut n).map_err(|_| Error::general("no randomness for the PoP nonce"))?;
+                URL_SAFE_NO_PAD.encode(n)
+            }
+        };
         let mut payload = serde_json::json!({
             "at": at,
             "ts": now,
-            "nonce": URL_SAFE_NO_PAD.encode(nonce),
+            "nonce": nonce,
             "cnf": {"jwk": {"kty": "RSA", "n": self.n, "e": self.e}},
             "u": binding.u,
         });
@@ -118,15 +124,27 @@ impl KeyPair {
 }
 
 /// What an SHR binds besides the token: the HTTP method (`m`), the host or, for an Azure
-/// Arc cluster, its ARM id (`u`), and the path (`p`).
+/// Arc cluster, its ARM id (`u`), the path (`p`), and the nonce a resource server asked
+/// for in its 401 challenge (else a random one).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Shr {
     pub m: Option<String>,
     pub u: String,
     pub p: Option<String>,
+    pub nonce: Option<String>,
 }
 
 impl Shr {
+    /// The server's nonce (from `WWW-Authenticate: PoP nonce="…"`) to sign instead of a
+    /// random one: visible ASCII without quotes or backslashes, at most 1 KiB.
+    pub(crate) fn with_nonce(self, nonce: Option<&str>) -> std::result::Result<Shr, String> {
+        match nonce {
+            None => Ok(self),
+            Some(n) if !n.is_empty() && n.len() <= 1024 && n.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\') => Ok(Shr { nonce: Some(n.to_string()), ..self }),
+            Some(_) => Err("the server nonce must be 1 to 1024 visible ASCII characters without quotes or backslashes".into()),
+        }
+    }
+
     /// From a method and an absolute http(s) URL: `u` its host (and port), `p` its path.
     pub(crate) fn for_url(method: &str, url: &str) -> std::result::Result<Shr, String> {
         if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) || method.len() > 16 {
@@ -137,7 +155,7 @@ impl Shr {
             return Err("the URL must be absolute http(s), e.g. https://graph.microsoft.com/v1.0/me".into());
         };
         let host = authority.as_str().rsplit('@').next().unwrap_or_default().to_ascii_lowercase();
-        Ok(Shr { m: Some(method.to_ascii_uppercase()), u: host, p: Some(uri.path().to_string()) })
+        Ok(Shr { m: Some(method.to_ascii_uppercase()), u: host, p: Some(uri.path().to_string()), nonce: None })
     }
 
     /// kubelogin's `--pop-claims "u=ID[,k=v]"`: `u` (required; the Arc cluster's ARM id),
@@ -207,7 +225,9 @@ mod tests {
         assert!(Shr::for_url("GET", "/relative").is_err());
         assert!(Shr::for_url("G T", "https://h/").is_err());
         let arc = "/subscriptions/s/resourceGroups/g/providers/Microsoft.Kubernetes/connectedClusters/c";
-        assert_eq!(Shr::from_claims(&format!("u={arc}")).unwrap(), Shr { m: None, u: arc.into(), p: None });
+        assert_eq!(Shr::from_claims(&format!("u={arc}")).unwrap(), Shr { m: None, u: arc.into(), p: None, nonce: None });
+        assert_eq!(s.clone().with_nonce(Some("srv-1")).unwrap().nonce.as_deref(), Some("srv-1"));
+        assert!(s.clone().with_nonce(Some("a\"b")).is_err() && s.with_nonce(Some("")).is_err());
         assert!(Shr::from_claims("m=GET").unwrap_err().contains("u=<"));
         assert!(Shr::from_claims("u=x,zz=1").unwrap_err().contains("unknown PoP claim"));
     }

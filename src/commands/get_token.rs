@@ -76,21 +76,25 @@ pub(crate) struct PopArgs {
     /// kubelogin's claims: "u=<ARM ID>" (an Azure Arc cluster's resource id), optionally m=, p=.
     #[arg(long, value_name = "CLAIMS")]
     pub pop_claims: Option<String>,
+    /// The nonce a resource server asked for (its 401's `WWW-Authenticate: PoP nonce="…"`),
+    /// signed instead of a random one: the retry after such a challenge.
+    #[arg(long, value_name = "NONCE")]
+    pub pop_nonce: Option<String>,
 }
 
 impl PopArgs {
     /// What the SHR binds, or None without --pop-enabled.
     pub(crate) fn shr(&self) -> Result<Option<crate::pop::Shr>> {
-        let given = self.pop_url.is_some() || self.pop_claims.is_some() || self.pop_method.is_some();
+        let given = self.pop_url.is_some() || self.pop_claims.is_some() || self.pop_method.is_some() || self.pop_nonce.is_some();
         if !self.pop_enabled {
-            return if given { Err(Error::bad_input("--pop-url, --pop-method and --pop-claims go with --pop-enabled")) } else { Ok(None) };
+            return if given { Err(Error::bad_input("--pop-url, --pop-method, --pop-claims and --pop-nonce go with --pop-enabled")) } else { Ok(None) };
         }
         let shr = match (&self.pop_url, &self.pop_claims, &self.pop_method) {
             (Some(url), None, method) => crate::pop::Shr::for_url(method.as_deref().unwrap_or("GET"), url),
             (None, Some(claims), None) => crate::pop::Shr::from_claims(claims),
             _ => return Err(Error::bad_input("--pop-enabled needs --pop-url URL (and --pop-method) or --pop-claims \"u=<ARM ID>\"")),
         };
-        shr.map(Some).map_err(|why| Error::bad_input(format!("cannot make a PoP request: {why}")))
+        shr.and_then(|s| s.with_nonce(self.pop_nonce.as_deref())).map(Some).map_err(|why| Error::bad_input(format!("cannot make a PoP request: {why}")))
     }
 }
 

@@ -13,7 +13,7 @@ const MAX_REQUEST: u64 = 64 * 1024;
 const MAX_MIN_VALIDITY: i64 = 86_400;
 
 /// The request fields this binary knows. Any other field is refused (see `check_fields`).
-pub(crate) const FIELDS: &[&str] = &["v", "resource", "scopes", "profile", "tenant", "min_validity", "force_refresh", "claims", "flow", "token_type", "pop_method", "pop_url"];
+pub(crate) const FIELDS: &[&str] = &["v", "resource", "scopes", "profile", "tenant", "min_validity", "force_refresh", "claims", "flow", "token_type", "pop_method", "pop_url", "pop_nonce"];
 /// Fields starting with this are the caller's own (trace ids, notes) and never read.
 pub(crate) const PRIVATE_PREFIX: &str = "x-";
 
@@ -37,6 +37,8 @@ pub(crate) struct NativeRequest {
     pub token_type: Option<String>,
     pub pop_method: Option<String>,
     pub pop_url: Option<String>,
+    /// The nonce a resource server's 401 asked for, signed instead of a random one.
+    pub pop_nonce: Option<String>,
     /// Everything else, checked by `check_fields`.
     #[serde(flatten)]
     pub other: serde_json::Map<String, serde_json::Value>,
@@ -109,13 +111,13 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<TokenRequest> {
 /// The PoP binding a request asks for: None for a bearer request.
 fn pop_of(req: &NativeRequest) -> Result<Option<crate::pop::Shr>> {
     match req.token_type.as_deref().map(str::to_ascii_lowercase).as_deref() {
-        None | Some("bearer") => match (&req.pop_method, &req.pop_url) {
-            (None, None) => Ok(None),
-            _ => Err(Error::bad_input(r#"pop_method and pop_url go with "token_type":"pop""#)),
+        None | Some("bearer") => match (&req.pop_method, &req.pop_url, &req.pop_nonce) {
+            (None, None, None) => Ok(None),
+            _ => Err(Error::bad_input(r#"pop_method, pop_url and pop_nonce go with "token_type":"pop""#)),
         },
         Some("pop") => {
             let url = req.pop_url.as_deref().ok_or_else(|| Error::bad_input(r#"a "token_type":"pop" request needs pop_url (the URL the signed request is for)"#))?;
-            crate::pop::Shr::for_url(req.pop_method.as_deref().unwrap_or("GET"), url).map(Some).map_err(|why| Error::bad_input(format!("cannot make a PoP request: {why}")))
+            crate::pop::Shr::for_url(req.pop_method.as_deref().unwrap_or("GET"), url).and_then(|s| s.with_nonce(req.pop_nonce.as_deref())).map(Some).map_err(|why| Error::bad_input(format!("cannot make a PoP request: {why}")))
         }
         Some(other) => Err(Error::bad_input(format!("token_type '{}' is neither bearer nor pop", crate::log::escape(&other.chars().take(40).collect::<String>())))),
     }

@@ -104,6 +104,12 @@ fn get_token_prints_a_verifiable_shr_over_a_bound_token_that_the_cache_keeps_wit
     let v4 = verify_shr(header.strip_prefix("Authorization: PoP ").unwrap_or_else(|| panic!("{header}"))).unwrap();
     assert_eq!((v4.at.as_str(), v4.m.as_deref(), v4.u.as_deref(), v4.p.as_deref()), (v.at.as_str(), None, Some("graph.microsoft.com"), None));
     assert_eq!(mock.token_requests(), 2);
+    // The retry after a server's nonce challenge: that nonce is signed, over the cached token.
+    let (rc, shr5, err) = et(&sb, &[POP_SEND, &["--pop-nonce", "srv-nonce-0123456789"]].concat());
+    assert_eq!(rc, 0, "{err}");
+    let v5 = verify_shr(&shr5).unwrap();
+    assert_eq!((v5.nonce.as_str(), v5.at.as_str()), ("srv-nonce-0123456789", v.at.as_str()));
+    assert_eq!(mock.token_requests(), 2);
 }
 
 #[test]
@@ -120,7 +126,16 @@ fn the_native_protocol_answers_a_pop_request_with_an_shr_and_refuses_half_of_one
     assert_eq!(a["token_type"], "pop");
     let v = verify_shr(a["access_token"].as_str().unwrap()).unwrap();
     assert_eq!((v.m.as_deref(), v.u.as_deref(), v.p.as_deref()), (Some("GET"), Some("graph.microsoft.com"), Some("/v1.0/me")));
+    let mut c = sb.cmd();
+    c.env("CI_SECRET", SECRET);
+    let out = run_with_stdin(c, r#"{"profile":"sp","resource":"https://graph.microsoft.com","token_type":"pop","pop_url":"https://graph.microsoft.com/v1.0/me","pop_nonce":"server-nonce-42abc"}"#);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let a: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let v2 = verify_shr(a["access_token"].as_str().unwrap()).unwrap();
+    assert_eq!((v2.nonce.as_str(), v2.at.as_str()), ("server-nonce-42abc", v.at.as_str()));
+    assert!(a["expires_in"].as_i64().unwrap() <= 300, "an SHR is offered for five minutes at most: {a}");
     for (bad, says) in [
+        (r#"{"profile":"sp","token_type":"pop","pop_url":"https://h/","pop_nonce":"a\"b"}"#, "server nonce"),
         (r#"{"profile":"sp","token_type":"pop"}"#, "needs pop_url"),
         (r#"{"profile":"sp","pop_url":"https://h/"}"#, "go with"),
         (r#"{"profile":"sp","token_type":"ssh-cert"}"#, "neither bearer nor pop"),
