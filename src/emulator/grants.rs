@@ -49,9 +49,10 @@ fn grant(st: &mut State, tenant: &str, v: Version, req: &Request) -> Result<Valu
         Version::V1 => format!("{}/{tenant}/oauth2/token", st.url),
     };
     let auth = authenticate(&client_id, &app, secret.as_deref(), req, &endpoint, grant_type == "client_credentials")?;
-    // An SSH certificate request is judged before any grant spends a code or refresh token.
-    let ssh = sshcert::requested(|k| req.form(k).map(str::to_string))?;
-    let c = Ctx { tenant, v, req, client_id: &client_id, auth, ssh };
+    // A PoP or SSH certificate request is judged before any grant spends a code or refresh token.
+    let pop = pop_requested(req)?;
+    let ssh = if pop.is_some() { None } else { sshcert::requested(|k| req.form(k).map(str::to_string))? };
+    let c = Ctx { tenant, v, req, client_id: &client_id, auth, ssh, pop };
     match grant_type {
         "client_credentials" => client_credentials(st, &c),
         "refresh_token" => refresh(st, &c),
@@ -70,6 +71,8 @@ struct Ctx<'a> {
     auth: ClientAuth,
     /// The key to certify when the grant asks for `token_type=ssh-cert`.
     ssh: Option<sshcert::RsaKey>,
+    /// The key thumbprint a proof-of-possession token is bound to (`token_type=pop`).
+    pop: Option<String>,
 }
 
 impl Ctx<'_> {
@@ -92,6 +95,14 @@ impl Ctx<'_> {
         if let Some(key) = &self.ssh {
             st.serial += 1;
             sshcert::answer(&st.ssh_ca, &mut body, st.serial, &principal, key, st.settings.lifetime);
+        }
+        if let Some(kid) = &self.pop {
+            // Entra's PoP answer: the token carries `cnf: {kid, xms_ksl}` (signed like every
+            // token here) and the answer says `token_type: pop`.
+            let mut claims = body["access_token"].as_str().and_then(wire::jwt_parts).map(|(_, c)| c).unwrap_or_default();
+            claims["cnf"] = serde_json::json!({"kid": kid, "xms_ksl": "sw"});
+            body["access_token"] = Value::String(st.signer.sign(&claims));
+            body["token_type"] = Value::String("pop".into());
         }
         body
     }
@@ -161,6 +172,21 @@ fn check_assertion(client_id: &str, app: &super::config::App, assertion: &str, e
         return Err(format!("no federated credential of the app matches issuer '{iss}' and subject '{sub}'"));
     }
     Ok(())
+}
+
+/// The key id (`req_cnf`'s `kid`, an RFC 7638 SHA-256 thumbprint) a grant asks a PoP token
+/// to be bound to; None for another token type; Entra's refusal of a malformed `req_cnf`.
+fn pop_requested(req: &Request) -> Result<Option<String>, AadError> {
+    if req.form("token_type") != Some("pop") {
+        return Ok(None);
+    }
+    let malformed = |why: &str| AadError::bad_request("invalid_request", 9002313, format!("Invalid request. Request is malformed or invalid: {why}"));
+    let cnf = req.form("req_cnf").ok_or_else(|| AadError::missing("req_cnf"))?;
+    let cnf: Value = wire::b64url_decode(cnf).and_then(|b| serde_json::from_slice(&b).ok()).ok_or_else(|| malformed("req_cnf is not base64url-encoded JSON"))?;
+    match cnf["kid"].as_str() {
+        Some(kid) if kid.len() == 43 && wire::b64url_decode(kid).is_some() => Ok(Some(kid.to_string())),
+        _ => Err(malformed("req_cnf needs kid, the key's RFC 7638 thumbprint")),
+    }
 }
 
 fn not_on_multi_tenant(tenant: &str) -> AadError {

@@ -362,3 +362,30 @@ fn demo_runs_with_no_network_at_all() {
     let out = ok_stdout(&run(c));
     assert!(out.contains("the same token, in") && out.contains("username=entra-token"), "{out}");
 }
+
+#[test]
+fn proof_of_possession_tokens_are_bound_to_the_client_s_key() {
+    let sb = Sandbox::new();
+    let em = Emulator::start(&sb, &[]);
+    let cmd = |args: &[&str]| {
+        let mut c = sb.cmd();
+        em.apply(&mut c);
+        c.args(args);
+        c
+    };
+    assert!(run(cmd(&["login"])).status.success());
+    let out = run(cmd(&["get-token", "-r", "https://graph.microsoft.com", "--pop-enabled", "--pop-url", "https://graph.microsoft.com/v1.0/me", "-o", "json"]));
+    let answer: Value = serde_json::from_str(&ok_stdout(&out)).unwrap();
+    assert_eq!(answer["token_type"], "pop", "{answer}");
+    // The SHR carries the access token (`at`) and the public key (`cnf.jwk`): the token the
+    // emulator signed is bound to that key's thumbprint.
+    let shr = jwt_claims(answer["access_token"].as_str().unwrap()).expect("the SHR is a JWS");
+    let at = verify(&em, "contoso.com", shr["at"].as_str().unwrap());
+    let jwk = &shr["cnf"]["jwk"];
+    let canonical = format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, jwk["e"].as_str().unwrap(), jwk["n"].as_str().unwrap());
+    use base64::Engine;
+    let thumbprint = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes()));
+    assert_eq!(at["cnf"]["kid"], thumbprint.as_str(), "{at}");
+    let (status, bad) = post(&em, "/contoso.com/oauth2/v2.0/token", &[("grant_type", "client_credentials"), ("client_id", em.var("AZURE_CLIENT_ID")), ("client_secret", em.var("AZURE_CLIENT_SECRET")), ("scope", "https://graph.microsoft.com/.default"), ("token_type", "pop"), ("req_cnf", "not-json")]);
+    assert_eq!((status, bad["error_codes"].clone()), (400, json!([9002313])));
+}
