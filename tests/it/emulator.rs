@@ -230,6 +230,35 @@ fn config_file_ropc_lifetimes_and_assertions() {
 }
 
 #[test]
+fn registered_thumbprints_are_checked_and_rotation_can_be_off() {
+    let sb = Sandbox::new();
+    let app = "11111111-aaaa-4bbb-8ccc-000000000003";
+    let cfg = sb.write_file("emulator.toml", &format!("refresh_token_rotation = false\n[[apps]]\nclient_id = \"{app}\"\ncertificate_thumbprints = [\"registered-S256\", \"0A0B\"]\n"));
+    let em = Emulator::start(&sb, &["--config", cfg.to_str().unwrap()]);
+    let exp = time::OffsetDateTime::now_utc().unix_timestamp() + 600;
+    let endpoint = format!("{}/contoso.com/oauth2/v2.0/token", em.url());
+    let assertion = |header: Value| {
+        use base64::Engine;
+        let e = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        format!("{}.{}.c2ln", e(header), e(json!({"iss": app, "sub": app, "aud": endpoint, "exp": exp})))
+    };
+    let try_with = |a: String| post(&em, "/contoso.com/oauth2/v2.0/token", &[("grant_type", "client_credentials"), ("client_id", app), ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"), ("client_assertion", &a), ("scope", "https://graph.microsoft.com/.default")]);
+    assert_eq!(try_with(assertion(json!({"alg": "PS256", "x5t#S256": "registered-S256"}))).0, 200);
+    // x5t is base64url of the SHA-1 bytes; the registration may hold them as hex.
+    assert_eq!(try_with(assertion(json!({"alg": "RS256", "x5t": "CgsM"}))).1["error_codes"], json!([700027]), "0A0B0C is not 0A0B");
+    assert_eq!(try_with(assertion(json!({"alg": "RS256", "x5t": "Cgs"}))).0, 200);
+    assert_eq!(try_with(assertion(json!({"alg": "PS256", "x5t#S256": "someone-else"}))).1["error_codes"], json!([700027]));
+    // Without rotation a refresh answers no new refresh token and the old one keeps working.
+    let cli = "04b07795-8ddb-461a-bbee-02f9e1bf7b46";
+    let (_, t) = post(&em, "/contoso.com/oauth2/v2.0/token", &[("grant_type", "password"), ("client_id", cli), ("username", em.var("ENTRA_EMULATOR_USERNAME")), ("password", em.var("ENTRA_EMULATOR_PASSWORD")), ("scope", "https://graph.microsoft.com/.default offline_access")]);
+    let rt = t["refresh_token"].as_str().unwrap().to_string();
+    for _ in 0..2 {
+        let (status, r) = post(&em, "/contoso.com/oauth2/v2.0/token", &[("grant_type", "refresh_token"), ("client_id", cli), ("refresh_token", &rt), ("scope", "https://graph.microsoft.com/.default")]);
+        assert_eq!((status, r.get("refresh_token")), (200, None), "{r}");
+    }
+}
+
+#[test]
 fn managed_identity_endpoints_imds_and_app_service() {
     let sb = Sandbox::new();
     let em = Emulator::start(&sb, &["--managed-identity"]);
