@@ -286,7 +286,7 @@ pub(crate) fn find_az() -> Result<Option<PathBuf>> {
 /// `az account get-access-token`: the fallback when az's cache cannot be read directly.
 fn run_az(ctx: &FlowCtx<'_>, resource: &str, why_not_cache: &str) -> Step {
     if *ctx.binding != crate::oauth::Binding::Bearer {
-        return Step::Unavailable(format!("{why_not_cache}, and `az account get-access-token` gives bearer tokens only, not an {}", ctx.binding.token_type()));
+        return Step::Unavailable(format!("{why_not_cache}, and `az account get-access-token` gives bearer tokens only, not {}", ctx.binding.a_kind()));
     }
     if crate::env::is_present(DEPTH_VAR) {
         return Step::Unavailable(format!("{why_not_cache}, and entra-token answering as `az` never runs another az"));

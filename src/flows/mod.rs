@@ -67,7 +67,7 @@ pub(crate) fn acquire(ctx: &FlowCtx<'_>) -> Result<TokenReply> {
 /// out bearer tokens only (az refuses SSH certificates for it too, azure-cli #21443).
 pub(crate) fn managed_identity_cannot_bind(ctx: &FlowCtx<'_>) -> crate::error::Error {
     crate::error::Error::bad_input_hint(
-        format!("profile '{}' uses a managed identity, which cannot get an {}: Entra issues those only through its token endpoint, to people and service principals", ctx.profile.name, ctx.binding.token_type()),
+        format!("profile '{}' uses a managed identity, which cannot get {}: Entra issues those only through its token endpoint, to people and service principals", ctx.profile.name, ctx.binding.a_kind()),
         "use a profile that signs a person or a service principal in",
     )
 }

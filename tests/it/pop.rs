@@ -162,3 +162,16 @@ fn get_token_refuses_pop_flags_that_bind_nothing() {
     assert_eq!(rc, 1);
     assert!(err.contains("go with --pop-enabled"), "{err}");
 }
+
+#[test]
+fn a_managed_identity_profile_is_refused_a_pop_token_in_one_line_before_any_network() {
+    if !keygen_here() {
+        return;
+    }
+    let sb = Sandbox::new();
+    sb.write_config("[profiles.mi]\nflow = \"managed-identity\"\n");
+    let (rc, out, err) = et(&sb, &["get-token", "-p", "mi", "-r", GRAPH, "--pop-enabled", "--pop-url", "https://graph.microsoft.com/v1.0/me"]);
+    assert_eq!((rc, out.as_str()), (1, ""), "{err}");
+    assert!(err.contains("profile 'mi' uses a managed identity, which cannot get a PoP token"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
