@@ -16,6 +16,7 @@ const TENANT: &str = "contoso.test";
 const APP: &str = "88888888-8888-4888-8888-888888888888";
 const SECRET: &str = "arc~secret";
 const KUBECTL: &str = "/usr/bin/kubectl";
+const AKS: &str = "6dae42f8-4368-4678-94ff-3960e28e3630";
 const ARC: &str = "/subscriptions/0000/resourceGroups/rg/providers/Microsoft.Kubernetes/connectedClusters/arc1";
 const PODS: &str = r#"{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"7"},"items":[]}"#;
 
@@ -110,6 +111,45 @@ fn real_kubectl_reaches_an_arc_cluster_with_a_verified_shr_and_reuses_the_bound_
     let out = kubectl(&sb, &bearer);
     assert!(!out.status.success(), "a bearer token got past the PoP check");
     assert!(seen.lock().unwrap().last().unwrap().is_err());
+}
+
+#[test]
+fn a_kubelogin_pop_user_converted_by_setup_reaches_the_arc_cluster_with_real_kubectl() {
+    if !Path::new(KUBECTL).exists() {
+        crate::support::skip::missing_tool(KUBECTL, "kubectl with PoP tokens");
+        return;
+    }
+    if std::process::Command::new("ssh-keygen").arg("-?").output().is_err() {
+        crate::support::skip::missing_tool("ssh-keygen", "kubectl with PoP tokens");
+        return;
+    }
+    let mock = Arc::new(MockAuthority::start());
+    mock.add_tenant(TENANT);
+    mock.add_app(APP, Some(SECRET));
+    let ca = TestCa::new();
+    let (server, seen) = api_server(&ca, &mock);
+    let sb = Sandbox::new();
+    let ca_pem = ca.write_pem(&sb.path("ca"));
+    let kubeconfig = sb.write_file(
+        "kube/kubelogin",
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: arc\n  cluster:\n    server: {server}\n    certificate-authority: {ca}\ncontexts:\n- name: arc\n  context:\n    cluster: arc\n    user: arc-user\ncurrent-context: arc\nusers:\n- name: arc-user\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: kubelogin\n      args: [get-token, --login, spn, --server-id, {AKS}, --client-id, {APP}, --tenant-id, {TENANT}, --authority-host, {authority}, --pop-enabled, --pop-claims, \"u={ARC}\"]\n",
+            server = server.url(),
+            ca = ca_pem.display(),
+            authority = mock.url(),
+        ),
+    );
+    let mut c = sb.cmd();
+    c.env("KUBECONFIG", &kubeconfig).args(["setup", "kubectl", "--from-kubelogin", "--apply"]);
+    let out = run(c);
+    assert!(out.status.success(), "setup failed: {}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains("ignoring kubelogin flags"), "{}", text(&out.stderr));
+    let mut cmd = sb.tool(KUBECTL);
+    cmd.env("KUBECONFIG", &kubeconfig).env("AAD_SERVICE_PRINCIPAL_CLIENT_SECRET", SECRET).args(["get", "--raw", "/api/v1/namespaces/default/pods"]);
+    let out = run(cmd);
+    assert!(out.status.success(), "kubectl failed: {}\nserver saw: {:?}", text(&out.stderr), seen.lock().unwrap());
+    assert_eq!(text(&out.stdout).trim(), PODS);
+    assert!(!seen.lock().unwrap().is_empty() && seen.lock().unwrap().iter().all(Result::is_ok));
 }
 
 #[test]

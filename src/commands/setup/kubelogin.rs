@@ -26,6 +26,9 @@ pub(crate) struct GetToken {
     pub identity_resource_id: Option<String>,
     pub federated_token_file: Option<String>,
     pub service_connection_id: Option<String>,
+    /// `--pop-enabled` (Azure Arc): PoP tokens signed with `--pop-claims`, which carry over.
+    pub pop_enabled: bool,
+    pub pop_claims: Option<String>,
     /// `--client-secret` / `--password` were given in argv (plaintext in the kubeconfig).
     pub secret_in_args: bool,
     pub ignored: Vec<String>,
@@ -55,6 +58,11 @@ pub(crate) fn parse(args: &[String]) -> Option<GetToken> {
             "--identity-resource-id" => &mut g.identity_resource_id,
             "--federated-token-file" => &mut g.federated_token_file,
             "--azure-pipelines-service-connection-id" => &mut g.service_connection_id,
+            "--pop-claims" => &mut g.pop_claims,
+            "--pop-enabled" => {
+                g.pop_enabled = inline.as_deref().is_none_or(|v| v.eq_ignore_ascii_case("true"));
+                continue;
+            }
             "--client-secret" | "--password" | "--client-certificate-password" => {
                 g.secret_in_args = true;
                 if inline.is_none() {
@@ -63,7 +71,7 @@ pub(crate) fn parse(args: &[String]) -> Option<GetToken> {
                 continue;
             }
             other => {
-                // Boolean switches (--legacy, --pop-enabled, …) and flags we do not map.
+                // Boolean switches (--legacy, …) and flags we do not map.
                 g.ignored.push(other.to_string());
                 continue;
             }
@@ -271,11 +279,23 @@ pub(crate) fn plan(view_json: &[u8], file: &ConfigFile) -> Result<Plan> {
         if !g.ignored.is_empty() {
             warn!("user '{}': ignoring kubelogin flags {}", u.name, g.ignored.join(" "));
         }
+        let pop = match (g.pop_enabled, &g.pop_claims) {
+            (false, _) => None,
+            (true, Some(claims)) => Some(claims.clone()),
+            (true, None) => {
+                warn!("user '{}': kubelogin --pop-enabled without --pop-claims signs nothing; left as is", u.name);
+                continue;
+            }
+        };
         let (name, new) = choose_name(file, &new_profiles, &profile);
         if new {
             new_profiles.push((name.clone(), profile));
         }
-        users.push(ExecUser::new(&u.name, Some(&name), g.server_id.as_deref()));
+        let mut user = ExecUser::new(&u.name, Some(&name), g.server_id.as_deref());
+        if let Some(claims) = pop {
+            user.args.extend(["--pop-enabled".to_string(), "--pop-claims".to_string(), claims]);
+        }
+        users.push(user);
     }
     Ok((users, new_profiles))
 }
@@ -337,6 +357,9 @@ mod tests {
         let g = parse(&s(&["get-token", "-l", "spn", "--client-secret", "hunter2", "--client-id", "c"])).unwrap();
         assert!(g.secret_in_args);
         assert_eq!(g.client_id.as_deref(), Some("c"));
+        let g = parse(&s(&["get-token", "--pop-enabled", "--pop-claims", "u=/subscriptions/s/x"])).unwrap();
+        assert_eq!((g.pop_enabled, g.pop_claims.as_deref(), g.ignored.len()), (true, Some("u=/subscriptions/s/x"), 0));
+        assert!(!parse(&s(&["get-token", "--pop-enabled=false"])).unwrap().pop_enabled);
     }
 
     #[test]
@@ -366,10 +389,13 @@ mod tests {
           {"name":"b","user":{"exec":{"command":"/usr/local/bin/kubelogin","args":["get-token","--login","devicecode","--server-id","custom","--client-id","80faf920-1908-4b52-b5ef-a8e7bedfc67a","--tenant-id","t1"]}}},
           {"name":"c","user":{"exec":{"command":"kubelogin","args":["get-token","--login","spn","--server-id","s","--client-id","app","--tenant-id","t1"]}}},
           {"name":"d","user":{"exec":{"command":"gke-gcloud-auth-plugin"}}},
-          {"name":"e","user":{"token":"x"}}
+          {"name":"e","user":{"token":"x"}},
+          {"name":"arc","user":{"exec":{"command":"kubelogin","args":["get-token","--login","spn","--server-id","s","--client-id","app","--tenant-id","t1","--pop-enabled","--pop-claims","u=/subscriptions/s/connectedClusters/c"]}}},
+          {"name":"arc-half","user":{"exec":{"command":"kubelogin","args":["get-token","--login","spn","--client-id","app","--tenant-id","t1","--pop-enabled"]}}}
         ]}"#;
         let (users, profiles) = plan(view, &ConfigFile::default()).unwrap();
-        assert_eq!(users.iter().map(|u| u.name.as_str()).collect::<Vec<_>>(), vec!["a", "b", "c"]);
+        assert_eq!(users.iter().map(|u| u.name.as_str()).collect::<Vec<_>>(), vec!["a", "b", "c", "arc"]);
+        assert_eq!(users[3].args, vec!["kubectl", "--profile", "aks-client-credentials-t1", "--resource", "s", "--pop-enabled", "--pop-claims", "u=/subscriptions/s/connectedClusters/c"]);
         assert_eq!(profiles.len(), 2);
         assert_eq!(users[0].args, vec!["kubectl", "--profile", "aks-device-code-t1"]);
         assert_eq!(users[1].args, vec!["kubectl", "--profile", "aks-device-code-t1", "--resource", "custom"]);
