@@ -229,13 +229,22 @@ pub(crate) struct Binding {
     pub endpoint: String,
     /// The scopes or resource, as the key sees them (`Target::key`).
     pub target: String,
+    /// The client capabilities the token was asked for with (`cp1`: a long-lived CAE
+    /// token); None for a profile that declares none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<String>,
 }
 
 impl Binding {
     /// The entry's file name: a digest of everything it is bound to.
     pub(crate) fn name(&self) -> String {
         let key_id = self.key_id.as_deref().unwrap_or("");
-        key_name("at", &["3", &self.token_type, key_id, &self.authority, &self.tenant, &self.client_id, &self.identity, &self.endpoint, &self.target])
+        let parts = [self.token_type.as_str(), key_id, &self.authority, &self.tenant, &self.client_id, &self.identity, &self.endpoint, &self.target];
+        // Without capabilities the name is what it always was: no entry is orphaned.
+        match &self.capabilities {
+            None => key_name("at", &[&["3"], &parts[..]].concat()),
+            Some(c) => key_name("at", &[&["3"], &parts[..], &["capabilities", c.as_str()]].concat()),
+        }
     }
 
     /// Is a stored entry's binding (`stored`) this one? Says why not on `-v`.
@@ -257,6 +266,8 @@ impl Binding {
     fn differs_in(&self, other: &Binding) -> &'static str {
         if self.token_type != other.token_type || self.key_id != other.key_id {
             "token type"
+        } else if self.capabilities != other.capabilities {
+            "client capabilities"
         } else if self.authority != other.authority {
             "authority"
         } else if self.tenant != other.tenant {
@@ -358,7 +369,14 @@ mod tests {
             identity: "app".into(),
             endpoint: "v2".into(),
             target: "https://graph.microsoft.com/.default".into(),
+            capabilities: None,
         };
+        // A cp1 (long-lived) token and a plain one never answer for each other; a binding
+        // without capabilities keeps the name it had before they were recorded.
+        let cae = Binding { capabilities: Some("cp1".into()), ..bearer.clone() };
+        assert!(!bearer.admits(Some(&cae), "n") && !cae.admits(Some(&bearer), "n"));
+        assert_ne!(bearer.name(), cae.name());
+        assert_eq!(bearer.name(), key_name("at", &["3", BEARER, "", &bearer.authority, "t", "c", "app", "v2", &bearer.target]));
         let ssh = Binding { token_type: "ssh-cert".into(), key_id: Some("kid".into()), ..bearer.clone() };
         let arm = Binding { target: "https://management.azure.com//.default".into(), ..bearer.clone() };
         assert!(bearer.admits(Some(&bearer.clone()), "n"));

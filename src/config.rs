@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 /// The Azure CLI's public client: pre-consented in most tenants.
 pub(crate) const AZURE_CLI_CLIENT_ID: &str = "04b07795-8ddb-461a-bbee-02f9e1bf7b46";
 
+/// The client capability of continuous access evaluation: "I can handle claims challenges".
+pub(crate) const CP1: &str = "cp1";
+
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ConfigFile {
@@ -77,6 +80,9 @@ pub(crate) struct ProfileConfig {
     /// With nobody to answer a prompt, wait this long (e.g. "2m") for an `entra-token
     /// login` in another terminal instead of failing at once.
     pub wait_for_login: Option<String>,
+    /// `["cp1"]`: the client handles claims challenges (continuous access evaluation), so
+    /// Entra may issue long-lived tokens (docs/cae.md).
+    pub client_capabilities: Option<Vec<String>>,
 }
 
 /// How a profile gets its tokens.
@@ -261,6 +267,12 @@ impl Profile {
         Ok(p)
     }
 
+    /// Does the profile declare the `cp1` client capability (continuous access evaluation)?
+    /// Then every token request says so, and its tokens are cached apart (docs/cae.md).
+    pub(crate) fn cae(&self) -> bool {
+        self.settings.client_capabilities.iter().flatten().any(|c| c.eq_ignore_ascii_case(CP1))
+    }
+
     /// `false` when the profile forbids prompts.
     pub(crate) fn allows_prompts(&self) -> bool {
         self.settings.interactive != Some(false)
@@ -400,6 +412,9 @@ fn from_config(name: &str, name_source: NameSource, origin: Origin, cfg: Profile
         return Err(bad("client-credentials needs client_secret_env, client_secret_file or certificate_path".into()));
     }
     let storage = Storage::parse(cfg.storage.as_deref(), name)?;
+    if let Some(other) = cfg.client_capabilities.iter().flatten().find(|c| !c.eq_ignore_ascii_case(CP1)) {
+        return Err(Error::bad_input_hint(format!("profile '{name}': unknown client capability \"{}\"", other.escape_debug()), "the one Entra knows is cp1: client_capabilities = [\"cp1\"]"));
+    }
     warn_env_conflicts(name, &cfg, &client_id, &tenant);
     Ok(Profile {
         name: name.to_string(),

@@ -208,9 +208,10 @@ fn from_msal_cache(ctx: &FlowCtx<'_>, account: &AzAccount, cache: &MsalCache, re
             && t.expires_on.is_some_and(|e| e - now > crate::oauth::DEFAULT_MIN_VALIDITY)
             && t.refresh_on.is_none_or(|r| r > now)
     });
-    // az's cached access tokens are bearer tokens: a key-bound request redeems the refresh token.
+    // az's cached access tokens are bearer tokens: a key-bound request redeems the refresh
+    // token; so do a challenge and cp1 (az's cached token was not asked for with it).
     let bearer = *ctx.binding == crate::oauth::Binding::Bearer;
-    if let Some(at) = at.filter(|_| ctx.claims.is_none() && bearer) {
+    if let Some(at) = at.filter(|_| ctx.claims.is_none() && bearer && !ctx.profile.cae()) {
         crate::log::trace!(1, "serving an access token from az's cache for {}", account.user);
         let reply = TokenReply {
             access_token: at.secret.clone(),
@@ -254,7 +255,8 @@ fn redeem(ctx: &FlowCtx<'_>, tenant: &str, rt: &Secret<String>) -> Result<TokenR
     }
     let scope = scopes.join(" ");
     let form = vec![("grant_type", "refresh_token"), ("client_id", AZURE_CLI_CLIENT_ID), ("refresh_token", rt.expose().as_str()), ("scope", scope.as_str())];
-    let mut form = super::with_claims(form, ctx.claims);
+    let claims = crate::flows::sent_claims(ctx);
+    let mut form = super::with_claims(form, claims.as_deref());
     ctx.binding.add_to(&mut form);
     oauth::redeem(ctx.http, &url, &form, ctx.deadline)
 }

@@ -76,7 +76,8 @@ pub(crate) fn redeem(ctx: &FlowCtx<'_>, client_id: &str, auth: ClientAuth) -> Re
             form.push(("resource", &resource));
         }
     }
-    let mut form = with_claims(form, ctx.claims);
+    let claims = crate::flows::sent_claims(ctx);
+    let mut form = with_claims(form, claims.as_deref());
     ctx.binding.add_to(&mut form);
     oauth::redeem(ctx.http, &url, &form, ctx.deadline)
 }

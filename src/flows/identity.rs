@@ -28,6 +28,9 @@ pub(crate) struct Identity {
     /// endpoint, az's account, a federated token's source.
     pub who: String,
     pub endpoint: Endpoint,
+    /// The client capabilities its requests declare (`cp1`): a long-lived CAE token is
+    /// served only to requests that declare it too, and a plain one only to those that do not.
+    pub capabilities: Option<String>,
 }
 
 impl Identity {
@@ -48,6 +51,7 @@ impl Identity {
             identity: self.who.clone(),
             endpoint: endpoint.to_string(),
             target: target.key(),
+            capabilities: self.capabilities.clone(),
         }
     }
 }
@@ -63,13 +67,19 @@ fn lower(s: &str) -> String {
 }
 
 fn base(profile: &Profile, who: String) -> Identity {
-    Identity { authority: lower(&profile.authority.host), tenant: lower(&profile.authority.tenant), client_id: lower(&profile.client_id), who, endpoint: profile.endpoint }
+    Identity { authority: lower(&profile.authority.host), tenant: lower(&profile.authority.tenant), client_id: lower(&profile.client_id), who, endpoint: profile.endpoint, capabilities: None }
 }
 
 /// The identity `profile` (already carrying the request's tenant and flow) resolves to.
 /// `cache` is where a person's account link is read; None (`--no-cache`) leaves it out.
 /// Refuses `--tenant` for sources that cannot honour it.
 pub(crate) fn of(profile: &Profile, cache: Option<&Cache>) -> Result<Identity> {
+    let capabilities = profile.cae().then(|| crate::config::CP1.to_string());
+    Ok(Identity { capabilities, ..principal(profile, cache)? })
+}
+
+/// `of` without the capabilities: who the principal is.
+fn principal(profile: &Profile, cache: Option<&Cache>) -> Result<Identity> {
     Ok(match profile.flow {
         FlowKind::ClientCredentials => base(profile, "app".into()),
         f if f.is_user_flow() => base(profile, person(profile, cache)),
@@ -88,7 +98,7 @@ pub(crate) fn of(profile: &Profile, cache: Option<&Cache>) -> Result<Identity> {
                     "drop --tenant, or use a profile whose flow can sign in to that tenant",
                 ));
             }
-            Identity { authority: "-".into(), tenant: "-".into(), client_id: "-".into(), who: managed(profile), endpoint: profile.endpoint }
+            Identity { authority: "-".into(), tenant: "-".into(), client_id: "-".into(), who: managed(profile), endpoint: profile.endpoint, capabilities: None }
         }
         FlowKind::AzureCli => {
             let (tenant, who) = az(profile);
@@ -97,7 +107,7 @@ pub(crate) fn of(profile: &Profile, cache: Option<&Cache>) -> Result<Identity> {
         FlowKind::Auto => {
             let plan = auto::plan(profile)?;
             if let Some((_, chosen)) = plan.chosen() {
-                return of(chosen, cache);
+                return principal(chosen, cache);
             }
             // The source answering depends on what answers at run time (IMDS, az, the
             // person's sign-in), in the chain's fixed order: key by every candidate, so the

@@ -80,6 +80,30 @@ pub(crate) fn with_claims<'a>(mut form: Vec<(&'a str, &'a str)>, claims: Option<
     form
 }
 
+/// The `claims` a token request of `ctx` sends: the caller's challenge, merged with the
+/// profile's `cp1` capability as MSAL does (`{"access_token":{"xms_cc":{"values":["CP1"]}}}`
+/// added to the challenge's `access_token` object). None when there is neither.
+pub(crate) fn sent_claims<'a>(ctx: &FlowCtx<'a>) -> Option<std::borrow::Cow<'a, str>> {
+    if !ctx.profile.cae() {
+        return ctx.claims.map(std::borrow::Cow::Borrowed);
+    }
+    Some(std::borrow::Cow::Owned(merge_capabilities(ctx.claims)))
+}
+
+/// A challenge (a JSON object, `parse_claims` checked it) with `xms_cc` CP1 in its `access_token`.
+fn merge_capabilities(challenge: Option<&str>) -> String {
+    use serde_json::{Map, Value, json};
+    let mut claims: Map<String, Value> = challenge.and_then(|c| serde_json::from_str(c).ok()).unwrap_or_default();
+    let at = claims.entry("access_token").or_insert_with(|| json!({}));
+    if !at.is_object() {
+        *at = json!({});
+    }
+    if let Some(at) = at.as_object_mut() {
+        at.insert("xms_cc".into(), json!({ "values": [crate::config::CP1.to_ascii_uppercase()] }));
+    }
+    Value::Object(claims).to_string()
+}
+
 /// The most claims-challenge text we take: Entra's challenges are a few hundred bytes.
 const MAX_CLAIMS: usize = 16 * 1024;
 
@@ -133,5 +157,16 @@ mod claims_tests {
         let arg = claims_arg(Some("{\"a\":\"it's $(x) `y`\"}"));
         assert!(arg.starts_with(" --claims ") && arg[10..].chars().all(|c| c.is_ascii_alphanumeric() || "+/=".contains(c)), "{arg}");
         assert_eq!(claims_arg(None), "");
+    }
+
+    #[test]
+    fn the_cp1_capability_is_merged_into_the_challenge_as_msal_does() {
+        let cc = r#"{"access_token":{"xms_cc":{"values":["CP1"]}}}"#;
+        assert_eq!(merge_capabilities(None), cc);
+        assert_eq!(merge_capabilities(Some("{}")), cc);
+        let merged: serde_json::Value = serde_json::from_str(&merge_capabilities(Some(r#"{"access_token":{"nbf":{"essential":true,"value":"1"}},"id_token":{"x":null}}"#))).unwrap();
+        assert_eq!(merged, serde_json::json!({"access_token":{"nbf":{"essential":true,"value":"1"},"xms_cc":{"values":["CP1"]}},"id_token":{"x":null}}));
+        // A challenge's own xms_cc is replaced (MSAL's `update`), never doubled.
+        assert_eq!(merge_capabilities(Some(r#"{"access_token":{"xms_cc":{"values":["other"]}}}"#)), cc);
     }
 }

@@ -21,6 +21,7 @@ mod azure_cli;
 mod azure_cli_auto;
 mod azure_pipelines;
 mod cache_trust;
+mod cae;
 mod bazel;
 mod cargo;
 #[cfg(unix)]

@@ -82,7 +82,8 @@ pub(crate) fn sign_in(ctx: &FlowCtx<'_>) -> Result<TokenReply> {
     let url = p.authority.devicecode_url(p.endpoint);
     let mut form: Vec<(&str, &str)> = vec![("client_id", p.client_id.as_str())];
     target.add_to(&mut form);
-    let form = crate::flows::with_claims(form, ctx.claims);
+    let claims = crate::flows::sent_claims(ctx);
+    let form = crate::flows::with_claims(form, claims.as_deref());
     let reply = ctx.http.post_form(&url, &form, &[("Accept", "application/json")], Deadline::after(ctx.deadline.total), crate::http::RetryPolicy::TOKEN)?;
     if reply.status != 200 {
         return Err(oauth::error_from_reply(&reply, &url));

@@ -128,8 +128,8 @@ fn authorize_url(ctx: &FlowCtx<'_>, redirect: &str, pkce: &Pkce) -> Result<Strin
         Some(h) => q.append_pair("login_hint", h),
         None => q.append_pair("prompt", "select_account"),
     };
-    if let Some(c) = ctx.claims {
-        q.append_pair("claims", c);
+    if let Some(c) = crate::flows::sent_claims(ctx) {
+        q.append_pair("claims", &c);
     }
     Ok(format!("{}?{}", p.authority.authorize_url(p.endpoint), q.finish()))
 }
@@ -175,7 +175,8 @@ pub(crate) fn sign_in(ctx: &FlowCtx<'_>) -> Result<TokenReply> {
     if let Some(s) = &secret {
         form.push(("client_secret", s.expose().as_str()));
     }
-    let mut form = crate::flows::with_claims(form, ctx.claims);
+    let claims = crate::flows::sent_claims(ctx);
+    let mut form = crate::flows::with_claims(form, claims.as_deref());
     ctx.binding.add_to(&mut form);
     oauth::redeem(ctx.http, &p.authority.token_url(p.endpoint), &form, crate::clock::Deadline::after(ctx.deadline.total))
 }

@@ -73,7 +73,8 @@ pub(crate) fn sign_in(ctx: &FlowCtx<'_>) -> Result<TokenReply> {
     if let Some(s) = &secret {
         form.push(("client_secret", s.expose().as_str()));
     }
-    let mut form = crate::flows::with_claims(form, ctx.claims);
+    let claims = crate::flows::sent_claims(ctx);
+    let mut form = crate::flows::with_claims(form, claims.as_deref());
     ctx.binding.add_to(&mut form);
     oauth::redeem(ctx.http, &p.authority.token_url(p.endpoint), &form, ctx.deadline).map_err(|e| explain(e, &p.login_command()))
 }
