@@ -277,11 +277,7 @@ impl Binding {
 
     /// The kind with its article, for messages: `an ssh-cert`, `a PoP token`, `a bearer token`.
     pub(crate) fn a_kind(&self) -> &'static str {
-        match self {
-            Binding::Bearer => "a bearer token",
-            Binding::SshCert(_) => "an ssh-cert",
-            Binding::Pop(_) => "a PoP token",
-        }
+        match self { Binding::Bearer => "a bearer token", Binding::SshCert(_) => "an ssh-cert", Binding::Pop(_) => "a PoP token" }
     }
 
     /// Its token type as a cache entry records it (`cache::Binding::token_type`).
