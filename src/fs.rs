@@ -329,7 +329,7 @@ pub(crate) fn check_private(path: &Path, meta: &std::fs::Metadata, is_dir: bool)
     #[cfg(windows)]
     {
         let _ = meta;
-        windows::check_private(path).map_err(|p| match p {
+        windows::check(path, windows::Want::Private).map_err(|p| match p {
             windows::Problem::Os(e) => FsError::os("read the access list of", path, e),
             windows::Problem::Unsafe(why) => unsafe_(why, windows::private_fix(path, is_dir)),
         })

@@ -73,7 +73,7 @@ fn check_opened(path: &Path, file: &File) -> FsResult<()> {
 
 #[cfg(windows)]
 fn check_opened(path: &Path, _file: &File) -> FsResult<()> {
-    super::windows::check_private(path).map_err(|p| match p {
+    super::windows::check(path, super::windows::Want::NotWritable).map_err(|p| match p {
         super::windows::Problem::Os(e) => FsError::os("read the access list of", path, e),
         super::windows::Problem::Unsafe(why) => FsError {
             op: "use",
@@ -86,4 +86,55 @@ fn check_opened(path: &Path, _file: &File) -> FsResult<()> {
 #[cfg(not(any(unix, windows)))]
 fn check_opened(_path: &Path, _file: &File) -> FsResult<()> {
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp() -> std::path::PathBuf {
+        let mut b = [0u8; 8];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).unwrap();
+        std::env::temp_dir().join(format!("et-trusted-{}-{}", std::process::id(), u64::from_le_bytes(b)))
+    }
+
+    /// Group/others-writable is refused with the chmod to run; a file of ours that others may only read is fine.
+    #[cfg(unix)]
+    #[test]
+    fn a_file_others_can_change_is_refused_with_the_chmod() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tmp();
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("config.toml");
+        std::fs::write(&f, b"x").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(read_trusted(&f, 10).unwrap(), "x");
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o664)).unwrap();
+        let e = check_trusted_file(&f).unwrap_err();
+        assert!(e.hint().unwrap().contains(&format!("chmod go-w {}", f.display())), "{e}");
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::write(&f, b"0123456789ab").unwrap();
+        assert!(read_trusted(&f, 10).is_err(), "more than the limit is refused");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Private means nobody else reads it either; a file we only act on may be read by others.
+    #[cfg(windows)]
+    #[test]
+    fn on_windows_a_cache_folder_others_can_read_is_refused() {
+        let dir = tmp();
+        std::fs::create_dir_all(&dir).unwrap();
+        super::super::windows::grant_everyone_read_for_tests(&dir).unwrap();
+        let f = dir.join("config.toml");
+        std::fs::write(&f, b"x").unwrap();
+        check_trusted_file(&f).expect("readable by others is no reason to distrust a file we only act on");
+        if super::super::windows::under_wine_for_tests() {
+            let _ = std::fs::remove_dir_all(dir);
+            return println!("SKIPPED: Wine reports Everyone-read on every file, so the read half is not checked there");
+        }
+        let e = super::super::check_private(&dir, &std::fs::metadata(&dir).unwrap(), true).unwrap_err();
+        assert!(e.to_string().contains("Everyone read"), "{e}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
 }

@@ -1,7 +1,10 @@
 //! Windows access lists for `fs`: what 0700/0600 and the uid check mean on Windows.
 //! Private = a protected DACL granting the current user alone (SYSTEM and the
-//! Administrators can take any file anyway); a file is unsafe when its owner is someone
-//! else or its DACL lets another account change it.
+//! Administrators can take any file anyway); a private file is unsafe when its owner is
+//! someone else or its DACL lets another account read or change it; a file we only act
+//! on (`fs::open_trusted`) when another account may change it. Every ACE kind is read:
+//! allow entries (plain, object, callback: a callback's condition is taken as met) count,
+//! deny and audit entries only ever take access away, and a kind we do not know refuses.
 
 use std::ffi::OsStr;
 use std::io;
@@ -13,9 +16,10 @@ use windows_sys::Win32::Security::Authorization::{
     ConvertSidToStringSidW, ConvertStringSecurityDescriptorToSecurityDescriptorW, GetNamedSecurityInfoW, SE_FILE_OBJECT, SetNamedSecurityInfoW,
 };
 use windows_sys::Win32::Security::{
-    ACCESS_ALLOWED_ACE, ACE_HEADER, ACL, ACL_SIZE_INFORMATION, AclSizeInformation, DACL_SECURITY_INFORMATION, GetAce, GetAclInformation, GetSecurityDescriptorDacl,
+    ACE_HEADER, ACL, ACL_SIZE_INFORMATION, AclSizeInformation, DACL_SECURITY_INFORMATION, GetAce, GetAclInformation, GetSecurityDescriptorDacl,
     GetTokenInformation, OWNER_SECURITY_INFORMATION, PROTECTED_DACL_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR, PSID, TOKEN_QUERY, TOKEN_USER, TokenUser,
 };
+use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
 use windows_sys::Win32::System::Threading::{GetCurrentProcess, OpenProcessToken};
 
 pub(super) enum Problem {
@@ -37,8 +41,54 @@ const WRITE_BITS: u32 = 0x0002 /* FILE_WRITE_DATA / ADD_FILE */
     | 0x0008_0000 /* WRITE_OWNER */
     | 0x4000_0000 /* GENERIC_WRITE */
     | 0x1000_0000 /* GENERIC_ALL */;
-const ACCESS_ALLOWED_ACE_TYPE: u8 = 0;
+// Access bits that let someone read a file's data or list a directory.
+const READ_BITS: u32 = 0x0001 /* FILE_READ_DATA / LIST_DIRECTORY */ | 0x8000_0000 /* GENERIC_READ */ | 0x1000_0000 /* GENERIC_ALL */;
 const INHERIT_ONLY_ACE: u8 = 0x08;
+
+/// What `check` refuses besides another owner.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Want {
+    /// Nobody else may read or change it (the cache, its entries).
+    Private,
+    /// Nobody else may change it (a config or secret file we act on).
+    NotWritable,
+}
+
+/// Where an ACE of type `t` keeps its mask and SID, or why it grants nothing.
+enum AceKind {
+    /// ACCESS_ALLOWED (0) and ACCESS_ALLOWED_CALLBACK (9): mask at 4, SID at 8.
+    Allowed,
+    /// ACCESS_ALLOWED_OBJECT (5) and ACCESS_ALLOWED_CALLBACK_OBJECT (11): mask at 4, flags
+    /// at 8, then the object GUIDs the flags announce, then the SID.
+    AllowedObject,
+    /// Deny (1, 6, 10, 12), audit and alarm (2, 3, 7, 8, 13, 14, 15, 16), and the label,
+    /// attribute, policy, trust and filter entries (17–21): they grant nothing.
+    GrantsNothing,
+    /// ACCESS_ALLOWED_COMPOUND (4) and anything newer: not understood, so refused.
+    Unknown,
+}
+
+fn ace_kind(t: u8) -> AceKind {
+    match t {
+        0 | 9 => AceKind::Allowed,
+        5 | 11 => AceKind::AllowedObject,
+        1 | 2 | 3 | 6 | 7 | 8 | 10 | 12..=21 => AceKind::GrantsNothing,
+        _ => AceKind::Unknown,
+    }
+}
+
+/// True under Wine, whose access lists are not Windows': every file reports Everyone-read
+/// whatever DACL was set, so the read half of the check cannot be made there.
+fn under_wine() -> bool {
+    static WINE: OnceLock<bool> = OnceLock::new();
+    *WINE.get_or_init(|| {
+        let ntdll = wide(OsStr::new("ntdll.dll"));
+        // SAFETY: a NUL-terminated module name; ntdll is loaded in every process.
+        let module = unsafe { GetModuleHandleW(ntdll.as_ptr()) };
+        // SAFETY: a valid module handle (or null, checked) and a NUL-terminated name.
+        !module.is_null() && unsafe { GetProcAddress(module, c"wine_get_version".as_ptr().cast()) }.is_some()
+    })
+}
 
 fn wide(s: &OsStr) -> Vec<u16> {
     s.encode_wide().chain(Some(0)).collect()
@@ -133,6 +183,19 @@ pub(super) fn make_private(path: &Path, is_dir: bool) -> io::Result<()> {
     set_dacl(path, &format!("D:P(A;{inherit};FA;;;{me})"), true)
 }
 
+/// Tests only: a DACL that lets Everyone read `path` (not change it).
+#[cfg(test)]
+pub(super) fn grant_everyone_read_for_tests(path: &Path) -> io::Result<()> {
+    let me = current_user()?;
+    set_dacl(path, &format!("D:P(A;OICI;FA;;;{me})(A;OICI;FR;;;WD)"), true)
+}
+
+/// Tests only: is this Wine (where the read half is not checked)?
+#[cfg(test)]
+pub(super) fn under_wine_for_tests() -> bool {
+    under_wine()
+}
+
 /// Tests only: a DACL that lets Everyone change `path`, as a shared folder has.
 #[cfg(test)]
 pub(super) fn grant_everyone_for_tests(path: &Path) -> io::Result<()> {
@@ -151,8 +214,8 @@ fn friendly(sid: &str) -> String {
     }
 }
 
-/// Checks owner and DACL of `path`: see the module comment.
-pub(super) fn check_private(path: &Path) -> Result<(), Problem> {
+/// Checks owner and DACL of `path` for `want`: see the module comment.
+pub(super) fn check(path: &Path, want: Want) -> Result<(), Problem> {
     let me = current_user().map_err(Problem::Os)?;
     let name = wide(path.as_os_str());
     let (mut owner, mut dacl, mut sd): (PSID, *mut ACL, PSECURITY_DESCRIPTOR) = (std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut());
@@ -187,10 +250,10 @@ pub(super) fn check_private(path: &Path) -> Result<(), Problem> {
     if unsafe { GetAclInformation(dacl, (&mut size as *mut ACL_SIZE_INFORMATION).cast(), size_of::<ACL_SIZE_INFORMATION>() as u32, AclSizeInformation) } == 0 {
         return Err(Problem::Os(last_error()));
     }
-    // Nobody else may change it. Reading is kept to the user by the protected DACL that
-    // `make_private` sets on what we create; it is not refused here because Wine (where the
-    // Windows build is tested) reports Everyone-read on every file, a DACL set or not.
-    let bad = WRITE_BITS;
+    // Nobody else may change it, nor (private) read it. Wine (where the Windows build is
+    // tested) reports Everyone-read on every file, a DACL set or not: there only the write
+    // half can be checked.
+    let bad = if want == Want::Private && !under_wine() { WRITE_BITS | READ_BITS } else { WRITE_BITS };
     for i in 0..size.AceCount {
         let mut ace: *mut core::ffi::c_void = std::ptr::null_mut();
         // SAFETY: i < AceCount; ace points into the DACL.
@@ -199,19 +262,36 @@ pub(super) fn check_private(path: &Path) -> Result<(), Problem> {
         }
         // SAFETY: every ACE starts with an ACE_HEADER.
         let header = unsafe { &*ace.cast::<ACE_HEADER>() };
-        if header.AceType != ACCESS_ALLOWED_ACE_TYPE || header.AceFlags & INHERIT_ONLY_ACE != 0 {
+        if header.AceFlags & INHERIT_ONLY_ACE != 0 {
             continue;
         }
-        // SAFETY: an ACCESS_ALLOWED ACE: mask then the SID in place.
-        let allowed = unsafe { &*ace.cast::<ACCESS_ALLOWED_ACE>() };
-        if allowed.Mask & bad == 0 {
+        let base = ace.cast::<u8>();
+        let sid_offset = match ace_kind(header.AceType) {
+            AceKind::GrantsNothing => continue,
+            AceKind::Unknown => return Err(Problem::Unsafe(format!("its access list has an entry of a kind entra-token does not know (type {})", header.AceType))),
+            AceKind::Allowed => 8,
+            AceKind::AllowedObject if header.AceSize < 12 => return Err(Problem::Unsafe(format!("its access list has a malformed entry (type {})", header.AceType))),
+            AceKind::AllowedObject => {
+                // SAFETY: an object ACE (at least 12 bytes, checked) holds a u32 flags field at offset 8.
+                let flags = unsafe { base.add(8).cast::<u32>().read_unaligned() };
+                12 + if flags & 1 != 0 { 16 } else { 0 } + if flags & 2 != 0 { 16 } else { 0 }
+            }
+        };
+        if sid_offset + 8 > usize::from(header.AceSize) {
+            return Err(Problem::Unsafe(format!("its access list has a malformed entry (type {})", header.AceType)));
+        }
+        // SAFETY: every granting ACE holds its access mask at offset 4.
+        let mask = unsafe { base.add(4).cast::<u32>().read_unaligned() };
+        if mask & bad == 0 {
             continue;
         }
-        let sid = sid_string((&allowed.SidStart as *const u32).cast_mut().cast()).map_err(Problem::Os)?;
+        // SAFETY: the SID sits at `sid_offset`, inside the ACE (checked against AceSize).
+        let sid = sid_string(unsafe { base.add(sid_offset) }.cast()).map_err(Problem::Os)?;
         if sid == me || TRUSTED.contains(&sid.as_str()) {
             continue;
         }
-        return Err(Problem::Unsafe(format!("its access list lets {} change it", friendly(&sid))));
+        let verb = if mask & WRITE_BITS != 0 { "change" } else { "read" };
+        return Err(Problem::Unsafe(format!("its access list lets {} {verb} it", friendly(&sid))));
     }
     Ok(())
 }
