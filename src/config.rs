@@ -100,6 +100,11 @@ pub(crate) enum FlowKind {
 }
 
 impl ProfileConfig {
+    /// Does the table declare the `cp1` client capability? (`Profile::cae`.)
+    pub(crate) fn cae(&self) -> bool {
+        self.client_capabilities.iter().flatten().any(|c| c.eq_ignore_ascii_case(CP1))
+    }
+
     /// Is workload identity's federated token an Azure Pipelines service connection's? Its
     /// own `service_connection_id` says so; else the variables do, unless it names a token file.
     pub(crate) fn federated_by_pipelines(&self) -> bool {
@@ -270,7 +275,7 @@ impl Profile {
     /// Does the profile declare the `cp1` client capability (continuous access evaluation)?
     /// Then every token request says so, and its tokens are cached apart (docs/cae.md).
     pub(crate) fn cae(&self) -> bool {
-        self.settings.client_capabilities.iter().flatten().any(|c| c.eq_ignore_ascii_case(CP1))
+        self.settings.cae()
     }
 
     /// `false` when the profile forbids prompts.

@@ -329,3 +329,42 @@ fn the_signed_in_account_is_reported() {
     let report = String::from_utf8(run(cmd).stdout).unwrap();
     assert!(line(&report, "✓", "auto").contains("would use interactive sign-in (signed in as"), "{report}");
 }
+
+/// A `cp1` profile (long-lived tokens revoked through claims challenges) wired to tools that
+/// cannot bring a challenge back is a warning, not a failure; without cp1 the same wiring is a tick.
+// Unix only: runs the real git.
+#[cfg(unix)]
+#[test]
+fn a_cp1_profile_wired_to_kubectl_or_git_is_a_warning() {
+    let sb = Sandbox::new();
+    let plain = profile("https://login.microsoftonline.com");
+    sb.write_config(&plain.replace("[profiles.ci]\n", "[profiles.ci]\nclient_capabilities = [\"cp1\"]\n"));
+    let bin = env!("CARGO_BIN_EXE_entra-token");
+    sb.write_file(
+        "home/.kube/config",
+        format!("apiVersion: v1\nkind: Config\nclusters:\n- name: aks\n  cluster:\n    server: https://127.0.0.1:1\ncontexts:\n- name: aks\n  context:\n    cluster: aks\n    user: aks-user\ncurrent-context: aks\nusers:\n- name: aks-user\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: {bin}\n      args: [\"kubectl\", \"-p\", \"ci\"]\n      interactiveMode: Never\n"),
+    );
+    let mut git = sb.tool("git");
+    git.args(["config", "--global", "credential.https://dev.azure.com/contoso.helper", &format!("!{bin} git")]);
+    assert!(run(git).status.success());
+    let checks = |sb: &Sandbox, format: &str| {
+        let mut cmd = sb.cmd();
+        cmd.env("CI_SECRET", "x").env("ENTRA_TOKEN_PROFILE", "ci").args(["doctor", "--offline", "-o", format]);
+        String::from_utf8(run(cmd).stdout).unwrap()
+    };
+    let v: serde_json::Value = serde_json::from_str(&checks(&sb, "json")).unwrap();
+    let find = |name: &str| v["checks"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap().clone();
+    for tool in ["kubectl", "git"] {
+        let c = find(tool);
+        assert_eq!(c["status"], "warn", "{c}");
+        assert!(c["message"].as_str().unwrap().contains("→ profile 'ci', which declares cp1") && c["message"].as_str().unwrap().contains("cannot bring a claims challenge back"), "{c}");
+        assert!(c["fix"].as_str().unwrap().contains("without client_capabilities"), "{c}");
+    }
+    let text = checks(&sb, "text");
+    assert!(line(&text, "!", "kubectl").contains("declares cp1"), "{text}");
+
+    sb.write_config(&plain);
+    let text = checks(&sb, "text");
+    assert!(line(&text, "✓", "kubectl").contains("→ profile 'ci'") && line(&text, "✓", "git").contains("→ profile 'ci'"), "{text}");
+    assert!(!text.contains("cp1"), "{text}");
+}

@@ -45,6 +45,9 @@ pub(crate) enum Status {
     Fail,
     /// A fact, neither good nor bad (a tool not wired, a check skipped).
     Info,
+    /// Works, but not as one may think (a `cp1` profile wired to a tool that cannot bring
+    /// a claims challenge back); not a failure.
+    Warn,
 }
 
 #[derive(Debug, Serialize)]
@@ -91,6 +94,7 @@ pub(crate) fn render(checks: &[Check], colour: bool) -> String {
             Status::Ok => ("✓", "\x1b[32m"),
             Status::Fail => ("✗", "\x1b[1;31m"),
             Status::Info => ("·", "\x1b[2m"),
+            Status::Warn => ("!", "\x1b[33m"),
         };
         let mark = if colour { format!("{style}{mark}\x1b[0m") } else { mark.to_string() };
         // Messages may quote outside text (server errors, account names): escaped; the marks' colours are ours.
@@ -104,7 +108,7 @@ pub(crate) fn render(checks: &[Check], colour: bool) -> String {
         for d in &c.details {
             out.push_str(&format!("  {:width$}    {}\n", "", esc(d)));
         }
-        if let (Some(f), Status::Fail) = (&c.fix, c.status) {
+        if let (Some(f), Status::Fail | Status::Warn) = (&c.fix, c.status) {
             out.push_str(&format!("  {:width$}    fix: {}\n", "", esc(f)));
         }
     }

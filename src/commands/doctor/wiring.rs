@@ -19,11 +19,11 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// `Ok(name)` when `name` resolves (built-in and env profiles included).
-    fn profile_ok(&self, name: Option<&str>) -> Result<String, String> {
+    /// `Ok(profile)` when `name` resolves (built-in and env profiles included).
+    fn profile_ok(&self, name: Option<&str>) -> Result<config::Profile, String> {
         let empty = ConfigFile::default();
         let file = self.file.unwrap_or(&empty);
-        config::resolve_in(file, self.config_path, name).map(|p| p.name).map_err(|e| e.to_string())
+        config::resolve_in(file, self.config_path, name).map_err(|e| e.to_string())
     }
 
     /// The profile whose `urls` claim `url`.
@@ -119,9 +119,24 @@ fn verdict(ctx: &Ctx<'_>, name: &'static str, what: String, program: &str, profi
         (None, None) => None,
     };
     match ctx.profile_ok(profile.as_deref()) {
-        Ok(p) => check(name, Status::Ok, format!("{what} → profile '{p}'"), None),
+        Ok(p) => no_challenge_back(check(name, Status::Ok, format!("{what} → profile '{}'", p.name), None), &p),
         Err(e) => check(name, Status::Fail, format!("{what}, but {e}"), Some("entra-token profile list; entra-token profile add NAME".into())),
     }
+}
+
+/// A `cp1` profile (long-lived tokens, revoked through claims challenges) wired to a tool
+/// that cannot bring a challenge back: a revoked token stays in use until it expires.
+/// Every wiring `verdict` names is such a tool (git, kubectl, cargo, Docker), and so is `az`.
+fn no_challenge_back(c: Check, p: &config::Profile) -> Check {
+    if !p.cae() || c.status != Status::Ok {
+        return c;
+    }
+    check(
+        c.name,
+        Status::Warn,
+        format!("{}, which declares cp1: {} cannot bring a claims challenge back, so a revoked long-lived token stays in use until it expires (up to a day)", c.message, c.name),
+        Some(format!("give {} a profile without client_capabilities (docs/cae.md)", c.name)),
+    )
 }
 
 /// git: `credential.<url>.helper` values that run us.
@@ -171,7 +186,12 @@ pub(crate) fn git(ctx: &Ctx<'_>) -> Check {
         return if claimed == 0 {
             check("git", Status::Fail, format!("{what} calls entra-token, but no profile has urls: it will answer nothing"), Some("entra-token profile add NAME --url https://dev.azure.com/ORG/".into()))
         } else {
-            check("git", Status::Ok, format!("{what} → the profile whose urls claim each remote ({claimed} url prefixes)"), None)
+            let c = check("git", Status::Ok, format!("{what} → the profile whose urls claim each remote ({claimed} url prefixes)"), None);
+            // Any profile with urls may answer: warn for the first that declares cp1.
+            match ctx.file.and_then(|f| f.profiles.keys().find(|n| f.profiles[*n].cae() && !f.profiles[*n].urls.is_empty())).and_then(|n| ctx.profile_ok(Some(n)).ok()) {
+                Some(p) => no_challenge_back(Check { message: format!("{} (profile '{}' among them)", c.message, p.name), ..c }, &p),
+                None => c,
+            }
         };
     }
     verdict(ctx, "git", what, &program, profile, by_url)
@@ -286,7 +306,11 @@ pub(crate) fn on_path(ctx: &Ctx<'_>, tool: &'static str) -> Check {
         Some(p) if is_us(ctx, &p) => {
             let profile = env::raw(env::PROFILE).filter(|v| !v.is_empty());
             match ctx.profile_ok(profile.as_deref()) {
-                Ok(name) => check(tool, Status::Ok, format!("{tool} on PATH is entra-token ({}) → profile '{name}'", p.display()), None),
+                Ok(profile) => {
+                    let c = check(tool, Status::Ok, format!("{tool} on PATH is entra-token ({}) → profile '{}'", p.display(), profile.name), None);
+                    // azd passes a claims challenge (`--claims`); `az account get-access-token` has none.
+                    if tool == "az" { no_challenge_back(c, &profile) } else { c }
+                }
                 Err(e) => check(tool, Status::Fail, format!("{tool} on PATH is entra-token, but {e}"), Some("entra-token profile add NAME; entra-token profile default NAME".into())),
             }
         }
