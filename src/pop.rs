@@ -123,6 +123,20 @@ impl KeyPair {
     }
 }
 
+/// Removes `profile`'s PoP key, or every profile's (`logout`: nothing of a signed-out
+/// profile stays behind); how many were removed.
+pub(crate) fn forget_keys(cache: &Cache, profile: Option<&str>) -> Result<usize> {
+    let names = match profile {
+        Some(p) => vec![entry_name(p)],
+        None => cache.list("popkey-")?,
+    };
+    let mut n = 0;
+    for name in names {
+        n += usize::from(cache.remove(&name)?);
+    }
+    Ok(n)
+}
+
 /// What an SHR binds besides the token: the HTTP method (`m`), the host or, for an Azure
 /// Arc cluster, its ARM id (`u`), the path (`p`), and the nonce a resource server asked
 /// for in its 401 challenge (else a random one).

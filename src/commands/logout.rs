@@ -25,9 +25,10 @@ pub(crate) fn run(args: &LogoutArgs) -> Result<ExitCode> {
     if args.all {
         let (links, rts) = rt_store::forget_all(&cache)?;
         let ats = broker::forget_tokens(&cache, |_| true)?;
+        let keys = pop_keys(crate::pop::forget_keys(&cache, None)?);
         let who: Vec<String> = links.iter().map(|l| format!("{} ({})", l.username.as_deref().unwrap_or(&l.key.home_account_id), l.profile)).collect();
         line(format_args!(
-            "signed out {} account link(s){}; removed {rts} refresh token(s) and {ats} access token(s)",
+            "signed out {} account link(s){}; removed {rts} refresh token(s) and {ats} access token(s){keys}",
             links.len(),
             if who.is_empty() { String::new() } else { format!(": {}", who.join(", ")) }
         ));
@@ -36,6 +37,7 @@ pub(crate) fn run(args: &LogoutArgs) -> Result<ExitCode> {
     let profile = config::resolve(args.profile.as_deref())?;
     let forgotten = rt_store::forget(&cache, &profile)?;
     let ats = broker::forget_tokens(&cache, |e| e.profile == profile.name)?;
+    let keys = pop_keys(crate::pop::forget_keys(&cache, Some(&profile.name))?);
     match forgotten {
         Some(f) => {
             let what = if f.removed_rt {
@@ -46,9 +48,14 @@ pub(crate) fn run(args: &LogoutArgs) -> Result<ExitCode> {
                 "the link to it (its refresh token was already gone)".to_string()
             };
             let tenants = if f.tenants > 1 { format!(" in {} tenants", f.tenants) } else { String::new() };
-            line(format_args!("signed out {} from profile '{}'{tenants}: removed {what} and {ats} access token(s)", f.link.username.as_deref().unwrap_or(&f.link.key.home_account_id), profile.name))
+            line(format_args!("signed out {} from profile '{}'{tenants}: removed {what} and {ats} access token(s){keys}", f.link.username.as_deref().unwrap_or(&f.link.key.home_account_id), profile.name))
         }
-        None => line(format_args!("profile '{}' was not signed in; removed {ats} access token(s)", profile.name)),
+        None => line(format_args!("profile '{}' was not signed in; removed {ats} access token(s){keys}", profile.name)),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The removed PoP keys, for the summary line (nothing when there were none).
+fn pop_keys(n: usize) -> String {
+    if n == 0 { String::new() } else { format!(" and {n} PoP key(s)") }
 }

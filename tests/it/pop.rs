@@ -72,6 +72,7 @@ fn get_token_prints_a_verifiable_shr_over_a_bound_token_that_the_cache_keeps_wit
     assert_eq!(entry["access_token"], v.at.as_str());
     assert_eq!((entry["bound"]["token_type"].as_str(), entry["bound"]["key_id"].as_str()), (Some("pop"), Some(v.kid.as_str())));
     let key = files.iter().find(|(n, _)| n.starts_with("popkey-")).expect("the PoP key is kept in the cache directory");
+    assert!(key.1.contains("\"pkcs8\"") && !key.1.contains(&v.at), "{}", key.0);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -174,4 +175,25 @@ fn a_managed_identity_profile_is_refused_a_pop_token_in_one_line_before_any_netw
     assert_eq!((rc, out.as_str()), (1, ""), "{err}");
     assert!(err.contains("profile 'mi' uses a managed identity, which cannot get a PoP token"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
+
+#[test]
+fn logout_removes_the_profiles_pop_key_and_bound_tokens_so_the_next_call_binds_a_new_key() {
+    if !keygen_here() {
+        return;
+    }
+    let (mock, sb) = stand();
+    let (rc, shr, err) = et(&sb, POP_SEND);
+    assert_eq!(rc, 0, "{err}");
+    let first = verify_shr(&shr).unwrap();
+    let (rc, _, err) = et(&sb, &["logout", "-p", "sp"]);
+    assert_eq!(rc, 0, "{err}");
+    assert!(err.contains("1 access token(s) and 1 PoP key(s)"), "{err}");
+    // (Lock sidecars stay, as for every entry; they hold nothing.)
+    assert!(cache_files(&sb).iter().filter(|(n, _)| !n.ends_with(".lock")).all(|(n, _)| !n.starts_with("popkey-") && !n.starts_with("at-")), "{:?}", cache_files(&sb));
+    let (rc, shr, err) = et(&sb, POP_SEND);
+    assert_eq!(rc, 0, "{err}");
+    let second = verify_shr(&shr).unwrap();
+    assert_ne!((second.kid, second.at), (first.kid, first.at));
+    assert_eq!(mock.token_requests(), 2);
 }
