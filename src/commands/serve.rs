@@ -310,14 +310,28 @@ fn serve_connection(mut stream: TcpStream, peer: SocketAddr, policy: &Policy, pr
     let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
     let response = match read_head(&mut stream, Instant::now() + HEAD_DEADLINE).and_then(|h| parse_request(&h)) {
         Ok(req) => {
+            // App Service's token revocation (MSAL given a claims challenge, docs/cae.md): the
+            // caller names the revoked token by its SHA-256 (hex); only when it is the token we
+            // hold is a new one fetched, so nobody can make us refresh at will.
+            let revoked = req.param("token_sha256_to_refresh").map(str::to_ascii_lowercase);
             let get = |resource: &str| {
-                broker::get_token(&TokenRequest {
-                    profile: Some(profile.to_string()),
-                    resource: Some(resource.to_string()),
-                    timeout,
-                    prompts: false,
-                    ..TokenRequest::default()
-                })
+                let ask = |force_refresh: bool| {
+                    broker::get_token(&TokenRequest {
+                        profile: Some(profile.to_string()),
+                        resource: Some(resource.to_string()),
+                        timeout,
+                        prompts: false,
+                        force_refresh,
+                        ..TokenRequest::default()
+                    })
+                };
+                match ask(false)? {
+                    c if c.from_cache && revoked.as_deref() == Some(broker::fingerprint(c.access_token.expose()).as_str()) => {
+                        trace!(1, "serve: the caller reports the cached token revoked; getting a new one");
+                        ask(true)
+                    }
+                    c => Ok(c),
+                }
             };
             let r = handle(&req, peer.ip(), policy, &get);
             trace!(1, "serve: {} {} resource={} from {peer} → {}", req.method, req.path, req.param("resource").unwrap_or("-"), r.status);

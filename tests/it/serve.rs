@@ -432,3 +432,25 @@ fn env_file_of_a_serve_still_running_is_not_overwritten() {
     let (again, _) = serve_to_file(&sb, &file);
     assert!(!before.contains(&again.header), "free again once the first has stopped, with a new header");
 }
+
+/// App Service's token revocation, as MSAL sends it when given a claims challenge: the
+/// revoked token's SHA-256 gets a new token; a hash of anything else gets the cached one.
+#[test]
+fn a_revoked_token_named_by_its_sha256_is_replaced() {
+    let (sb, mock) = fixture(None);
+    mock.set_token_lifetime(28 * 3600);
+    let s = serve(&sb);
+    let at = |extra: &str| {
+        let (status, body) = get(s.port, &format!("/msi/token?api-version=2019-08-01&resource=https://vault.azure.net{extra}"), Some(&s.header));
+        assert_eq!(status, 200, "{body}");
+        body["access_token"].as_str().unwrap().to_string()
+    };
+    let sha256 = |t: &str| ring::digest::digest(&ring::digest::SHA256, t.as_bytes()).as_ref().iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let first = at("");
+    assert_eq!(at(&format!("&token_sha256_to_refresh={}", sha256("another token"))), first, "not our token: the cached one stays");
+    assert_eq!(mock.token_requests(), 1);
+    let fresh = at(&format!("&token_sha256_to_refresh={}", sha256(&first)));
+    assert_ne!(fresh, first, "the revoked token is replaced");
+    assert_eq!(mock.token_requests(), 2);
+    assert_eq!(at(""), fresh, "and the new one is what the cache holds now");
+}
