@@ -118,3 +118,29 @@ fn an_unknown_client_capability_is_refused_in_one_line() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert_eq!(mock.token_requests(), 0);
 }
+
+#[test]
+fn a_person_s_sign_in_and_refresh_grants_carry_the_capability() {
+    let mock = MockAuthority::start();
+    mock.add_tenant(TENANT);
+    mock.add_user("ann@contoso.test", "pw-ann");
+    let sb = Sandbox::new();
+    sb.write_config(&format!(
+        "[profiles.me]\nauthority = \"{}\"\ntenant = \"{TENANT}\"\nflow = \"password\"\nusername = \"ann@contoso.test\"\npassword_env = \"ANN_PW\"\nstorage = \"file\"\nclient_capabilities = [\"CP1\"]\n",
+        mock.url()
+    ));
+    let get = |resource: &str| {
+        let mut c = sb.cmd();
+        c.env("ANN_PW", "pw-ann").args(["get-token", "-p", "me", "-r", resource]);
+        ok(run_with_stdin(c, ""));
+    };
+    get("graph");
+    get("arm");
+    let grants: Vec<(String, Option<Value>)> = mock
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/token"))
+        .map(|r| (r.form_get("grant_type").unwrap_or("").to_string(), r.form_get("claims").map(parse)))
+        .collect();
+    assert_eq!(grants, vec![("password".to_string(), Some(parse(CP1))), ("refresh_token".to_string(), Some(parse(CP1)))]);
+}
