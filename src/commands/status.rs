@@ -97,6 +97,8 @@ fn profile_report(cache: Option<&Cache>, name: &str, configured: bool, tokens: &
                 "scopes": e.scopes,
                 "token_type": e.token_type,
                 "key_id": e.bound.as_ref().and_then(|b| b.key_id.clone()),
+                // `cp1`: a long-lived CAE token (docs/cae.md), cached apart from a plain one.
+                "capabilities": e.bound.as_ref().and_then(|b| b.capabilities.clone()),
                 "account": e.account,
                 "tenant_id": e.tenant_id,
                 "expires_on": e.expires_on,
@@ -222,6 +224,10 @@ fn render_status(reports: &[serde_json::Value], now: i64) -> String {
             let what = display_resource(&t);
             let what = match t["key_id"].as_str() {
                 Some(kid) => format!("{what} ({} for the key {})", s(&t["token_type"]), &kid[..kid.len().min(16)]),
+                None => what,
+            };
+            let what = match t["capabilities"].as_str() {
+                Some(c) => format!("{what} ({c})"),
                 None => what,
             };
             let exp = t["expires_on"].as_i64().unwrap_or(0);

@@ -144,3 +144,18 @@ fn a_person_s_sign_in_and_refresh_grants_carry_the_capability() {
         .collect();
     assert_eq!(grants, vec![("password".to_string(), Some(parse(CP1))), ("refresh_token".to_string(), Some(parse(CP1)))]);
 }
+
+#[test]
+fn status_names_a_cp1_token() {
+    let (mock, sb) = setup();
+    mock.set_token_lifetime(28 * 3600);
+    native(&sb, "cae", None);
+    native(&sb, "plain", None);
+    let status = |o: &str| String::from_utf8(ok(run(cmd(&sb, &["status", "-o", o]))).stdout).unwrap();
+    let v: Value = serde_json::from_str(&status("json")).unwrap();
+    let tokens = |name: &str| v["profiles"].as_array().unwrap().iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("{v}"))["tokens"].clone();
+    assert_eq!(tokens("cae")[0]["capabilities"], "cp1", "{v}");
+    assert_eq!(tokens("plain")[0]["capabilities"], Value::Null, "{v}");
+    let text = status("text");
+    assert_eq!(text.matches("(cp1)").count(), 1, "{text}");
+}
