@@ -287,6 +287,7 @@ fn create_dir_by_path(dir: &Path) -> FsResult<()> {
 /// link), so another user of a shared `parent` (`/tmp`) can neither guess nor pre-create it.
 pub(crate) fn create_unique_private_dir(parent: &Path, prefix: &str) -> FsResult<PathBuf> {
     const LETTERS: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    #[cfg_attr(not(unix), allow(unused_mut))] // only the Unix mode below changes it
     let mut b = std::fs::DirBuilder::new();
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);

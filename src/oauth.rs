@@ -244,6 +244,7 @@ impl SshKey {
 impl SshKey {
     /// The key a token agent's client sends (`{"kty":"RSA","n","e"}`, unpadded base64url):
     /// checked here, and its `kid` computed again, never taken from the sender.
+    #[cfg_attr(not(unix), allow(dead_code))] // its one user, the token agent, is Unix-only
     pub(crate) fn from_jwk(jwk: &serde_json::Value) -> std::result::Result<SshKey, String> {
         use base64::Engine;
         if jwk.get("kty").and_then(|k| k.as_str()) != Some("RSA") {

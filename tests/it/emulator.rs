@@ -233,7 +233,7 @@ fn config_file_ropc_lifetimes_and_assertions() {
 fn registered_thumbprints_are_checked_and_rotation_can_be_off() {
     let sb = Sandbox::new();
     let app = "11111111-aaaa-4bbb-8ccc-000000000003";
-    let cfg = sb.write_file("emulator.toml", &format!("refresh_token_rotation = false\n[[apps]]\nclient_id = \"{app}\"\ncertificate_thumbprints = [\"registered-S256\", \"0A0B\"]\n"));
+    let cfg = sb.write_file("emulator.toml", format!("refresh_token_rotation = false\n[[apps]]\nclient_id = \"{app}\"\ncertificate_thumbprints = [\"registered-S256\", \"0A0B\"]\n"));
     let em = Emulator::start(&sb, &["--config", cfg.to_str().unwrap()]);
     let exp = time::OffsetDateTime::now_utc().unix_timestamp() + 600;
     let endpoint = format!("{}/contoso.com/oauth2/v2.0/token", em.url());
