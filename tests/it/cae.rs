@@ -159,3 +159,23 @@ fn status_names_a_cp1_token() {
     let text = status("text");
     assert_eq!(text.matches("(cp1)").count(), 1, "{text}");
 }
+
+/// Through the token agent the agent's profile decides: its cp1 goes to Entra with the
+/// client's challenge merged in, and the agent's long-lived token is what the client gets.
+#[cfg(unix)]
+#[test]
+fn through_the_token_agent_the_agents_cp1_profile_merges_the_clients_challenge() {
+    use crate::agent::{client, laptop_as};
+    // The laptop's `arm` profile, with cp1 added before the agent starts.
+    let lap = laptop_as(&[], |sb, _| {
+        let config = std::fs::read_to_string(sb.path("config.toml")).unwrap();
+        sb.write_config(&config.replace("[profiles.arm]\n", "[profiles.arm]\nclient_capabilities = [\"cp1\"]\n"));
+    });
+    let (_c, cmd) = client(&lap.socket);
+    let last_claims = || lap.mock.requests().into_iter().rev().find(|r| r.path.ends_with("/token")).and_then(|r| r.form_get("claims").map(parse));
+    ok(run(cmd(&["get-token", "-p", "arm", "-r", "arm"])));
+    assert_eq!(last_claims(), Some(parse(CP1)));
+    ok(run_with_stdin(cmd(&[]), &json!({"profile": "arm", "resource": "arm", "claims": CHALLENGE}).to_string()));
+    assert_eq!(lap.mock.token_requests(), 2, "the challenge got a new token");
+    assert_eq!(last_claims(), Some(json!({"access_token": {"nbf": {"essential": true, "value": "1700000000"}, "xms_cc": {"values": ["CP1"]}}})));
+}
