@@ -37,12 +37,9 @@ pub(crate) fn config_dir() -> Option<PathBuf> {
     crate::env::path(crate::env::AZURE_CONFIG_DIR).or_else(|| dirs::home_dir().map(|h| h.join(".azure")))
 }
 
+/// az's file at `path` as text, when it is there and trusted (`fs::read_users_file`).
 fn read_small(path: &Path) -> Option<String> {
-    let meta = std::fs::metadata(path).ok()?;
-    if meta.len() > MAX_FILE {
-        return None;
-    }
-    std::fs::read_to_string(path).ok()
+    String::from_utf8(crate::fs::read_users_file(path, MAX_FILE)?).ok()
 }
 
 /// The name of az's active cloud: `AZURE_CLOUD_NAME` (az reads every setting from

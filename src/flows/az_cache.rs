@@ -142,12 +142,9 @@ pub(crate) fn encrypt_setting(config_ini: &str) -> Option<bool> {
     None
 }
 
+/// az's file at `path`, when it is there and trusted (`fs::read_users_file`).
 fn read_small(path: &Path) -> Option<Vec<u8>> {
-    let meta = std::fs::metadata(path).ok()?;
-    if meta.len() > MAX_FILE {
-        return None;
-    }
-    std::fs::read(path).ok()
+    crate::fs::read_users_file(path, MAX_FILE)
 }
 
 /// az's token cache from `dir` ($AZURE_CONFIG_DIR), wherever az's settings put it; Err says
@@ -156,7 +153,7 @@ fn read_small(path: &Path) -> Option<Vec<u8>> {
 pub(crate) fn load(dir: &Path, ours: Option<&Cache>) -> Result<MsalCache, String> {
     let json = dir.join("msal_token_cache.json");
     let bin = dir.join("msal_token_cache.bin");
-    let setting = std::fs::read_to_string(dir.join("config")).ok().as_deref().and_then(encrypt_setting);
+    let setting = read_small(&dir.join("config")).and_then(|b| String::from_utf8(b).ok()).as_deref().and_then(encrypt_setting);
     let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     let encrypted = match setting {
         Some(on) => on,

@@ -46,12 +46,9 @@ pub(crate) struct AzAccount {
     pub assigned_identity: String,
 }
 
+/// az's file at `path`, when it is there and trusted (`fs::read_users_file`).
 fn read_small(path: &Path) -> Option<Vec<u8>> {
-    let meta = std::fs::metadata(path).ok()?;
-    if meta.len() > MAX_FILE {
-        return None;
-    }
-    std::fs::read(path).ok()
+    crate::fs::read_users_file(path, MAX_FILE)
 }
 
 /// Pure: `azureProfile.json` bytes (az writes them with a UTF-8 BOM) → the account az uses

@@ -14,8 +14,27 @@ use std::path::Path;
 /// the module comment): the checks are made on the opened handle, which the caller reads.
 pub(crate) fn open_trusted(path: &Path) -> FsResult<File> {
     let file = File::open(path).map_err(|e| FsError::os("read", path, e))?;
-    check_opened(path, &file)?;
+    check_opened(path, &file, false)?;
     Ok(file)
+}
+
+/// A file another program of the user's keeps and we only read (az's profile, settings,
+/// clouds and token cache): what it says picks the sign-in host and the account, so it is
+/// judged as `open_trusted` judges ours, except that group write is accepted where the
+/// group is the user's own private one (gid = uid, as Debian and Ubuntu make them: there a
+/// umask of 002 leaves az's files group-writable). Missing, unreadable, larger than `max`
+/// or refused → None; a refusal is said on stderr with the fix, and the file is read as if
+/// absent (someone else could have pointed us at their sign-in host, or handed us a token).
+pub(crate) fn read_users_file(path: &Path, max: u64) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let file = File::open(path).ok()?;
+    if let Err(e) = check_opened(path, &file, true) {
+        crate::log::warn!("not reading {}: {} (fix: {})", path.display(), e.cause_text(), e.hint().unwrap_or_default());
+        return None;
+    }
+    let mut bytes = Vec::new();
+    file.take(max + 1).read_to_end(&mut bytes).ok()?;
+    (bytes.len() as u64 <= max).then_some(bytes)
 }
 
 /// `open_trusted`'s verdict without reading (for `doctor`).
@@ -47,8 +66,10 @@ pub(crate) fn trusted_error(what: &str, e: FsError, hint: &str) -> Error {
     }
 }
 
+/// `private_group`: group write is accepted when the file's group is the user's own
+/// private group (see `read_users_file`).
 #[cfg(unix)]
-fn check_opened(path: &Path, file: &File) -> FsResult<()> {
+fn check_opened(path: &Path, file: &File, private_group: bool) -> FsResult<()> {
     use std::os::unix::fs::MetadataExt;
     let me = super::unix::my_uid();
     let refuse = |why: String, fix: String| FsError { op: "use", path: path.to_path_buf(), cause: Cause::Unsafe { why, fix } };
@@ -65,14 +86,15 @@ fn check_opened(path: &Path, file: &File) -> FsResult<()> {
     if m.uid() != me && m.uid() != 0 {
         return Err(refuse(format!("it is owned by uid {}, not by you (uid {me}) or root, so its owner decides what it says", m.uid()), format!("use a copy of your own: `cp {shown} FILE && chmod go-w FILE`, and name FILE instead")));
     }
-    if m.mode() & 0o022 != 0 {
+    let own_private_group = private_group && m.gid() == me && super::unix::my_gid() == me;
+    if m.mode() & 0o002 != 0 || (m.mode() & 0o020 != 0 && !own_private_group) {
         return Err(refuse(format!("permissions {:o} let other users change it", m.mode() & 0o777), format!("run `chmod go-w {shown}`")));
     }
     Ok(())
 }
 
 #[cfg(windows)]
-fn check_opened(path: &Path, _file: &File) -> FsResult<()> {
+fn check_opened(path: &Path, _file: &File, _private_group: bool) -> FsResult<()> {
     super::windows::check(path, super::windows::Want::NotWritable).map_err(|p| match p {
         super::windows::Problem::Os(e) => FsError::os("read the access list of", path, e),
         super::windows::Problem::Unsafe(why) => FsError {
@@ -84,7 +106,7 @@ fn check_opened(path: &Path, _file: &File) -> FsResult<()> {
 }
 
 #[cfg(not(any(unix, windows)))]
-fn check_opened(_path: &Path, _file: &File) -> FsResult<()> {
+fn check_opened(_path: &Path, _file: &File, _private_group: bool) -> FsResult<()> {
     Ok(())
 }
 

@@ -18,6 +18,11 @@ pub(super) fn my_uid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
+pub(super) fn my_gid() -> u32 {
+    // SAFETY: getegid has no preconditions and cannot fail.
+    unsafe { libc::getegid() }
+}
+
 fn cstr(name: &OsStr) -> io::Result<CString> {
     CString::new(name.as_bytes()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a name with a NUL byte"))
 }

@@ -271,3 +271,34 @@ fn only_bearer_tokens_are_served_from_azs_cache() {
     // A bearer entry is still served.
     assert_eq!(az("https://graph.microsoft.com"), "bearer-token");
 }
+
+/// az's files are read only when they are the user's and nobody else may change them (as
+/// ours are): a token planted in an az token cache that others may write is never served
+/// (az itself is asked instead), and the file is named with the fix. Group write is
+/// accepted only for the user's own private group (root's here is gid 0 = uid 0).
+#[cfg(unix)]
+#[test]
+fn azs_files_that_others_may_change_are_not_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let mock = mock();
+    let sb = sandbox(&mock, &[("az", "flow = \"azure-cli\"")]);
+    let log = fake_az(&sb);
+    let tenant = "aaaaaaaa-0000-0000-0000-00000000000a";
+    az_profile(&sb, "alice@contoso.test", tenant);
+    msal_cache(&sb, &mock, tenant, "api://contoso/payroll/.default", "planted-token");
+    let file = sb.path("azure/msal_token_cache.json");
+    let az = || {
+        let mut c = get(&sb, &["-p", "az", "-r", "api://contoso/payroll", "--no-cache"], &[]);
+        c.env("PATH", sb.path("bin"));
+        run(c)
+    };
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let out = az();
+    assert_eq!(ok_stdout(&out), "az-token-1", "a token from a cache others may write was served");
+    let err = stderr(&out);
+    assert!(err.contains(&file.display().to_string()) && err.contains("chmod go-w"), "the file and the fix are named: {err}");
+    // The user's own file, others may read it: read as before.
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert_eq!(ok_stdout(&az()), "planted-token");
+    assert_eq!(std::fs::read_to_string(log).unwrap().lines().count(), 1, "az was asked once, when its cache could not be trusted");
+}
