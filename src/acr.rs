@@ -2,13 +2,13 @@
 //! `https://<registry>/oauth2/exchange` for an ACR refresh token, which Docker then uses
 //! as the password of the well-known null-GUID user. The refresh token is a secret and is
 //! cached like an access token (locked, atomic, 0600), so a `docker pull` in a loop costs
-//! one file read. The broker calls this for a request naming a `registry` (Docker's
-//! helper, here or on the token agent's side), so no protocol codec does network.
+//! one file read. The broker wraps this around the inner layers for a request naming a
+//! `registry` (Docker's helper, here or on the token agent's side), so no protocol codec
+//! does network; the Entra token comes from what it is handed, never from the broker.
 
 use crate::authority;
 use crate::env::ACR_EXCHANGE_URL as EXCHANGE_URL_ENV;
-use crate::broker::{self, Credential, Resolved, TokenRequest};
-use crate::flows::Prompt;
+use crate::tokens::{self, Credential, Resolved, TokenRequest};
 use crate::cache::{self, Cache};
 use crate::clock::{self, Deadline};
 use crate::error::{Error, Result};
@@ -147,7 +147,7 @@ fn key(registry: &str, entra_key: &str) -> String {
 /// whatever its file is called, and is fresh.
 fn fresh(cache: &Cache, key: &str, registry: &str, bound: &cache::Binding, now: i64) -> Result<Option<AcrEntry>> {
     Ok(cache.read::<serde_json::Value>(key)?.and_then(crate::at_rest::from_file::<AcrEntry>).filter(|e| {
-        e.v == 1 && e.registry.eq_ignore_ascii_case(registry) && bound.admits(e.bound.as_ref(), key) && e.expires_on - now > broker::DEFAULT_MIN_VALIDITY
+        e.v == 1 && e.registry.eq_ignore_ascii_case(registry) && bound.admits(e.bound.as_ref(), key) && e.expires_on - now > tokens::DEFAULT_MIN_VALIDITY
     }))
 }
 
@@ -166,9 +166,10 @@ pub(crate) fn request(profile: &str, registry: &str) -> Result<TokenRequest> {
     })
 }
 
-/// The broker's answer to a request with `registry`: the registry's refresh token, from
-/// the cache, or by exchanging the (possibly cached) Entra token `r` names.
-pub(crate) fn credential(req: &TokenRequest, registry: &str, r: Resolved, prompt: Option<Prompt>) -> Result<Credential> {
+/// The answer to a request with `registry`: the registry's refresh token, from the cache,
+/// or by exchanging the (possibly cached) Entra token `r` names, which `entra` (the layers
+/// inside this one) gets.
+pub(crate) fn credential(req: &TokenRequest, registry: &str, r: Resolved, entra: impl FnOnce(&TokenRequest, Resolved) -> Result<Credential>) -> Result<Credential> {
     let key = key(registry, &r.key);
     let bound = r.bound.clone();
     let (profile, client_id, tenant) = (r.profile.name.clone(), r.profile.client_id.clone(), r.profile.authority.tenant.clone());
@@ -186,7 +187,7 @@ pub(crate) fn credential(req: &TokenRequest, registry: &str, r: Resolved, prompt
     };
     // Off under --no-cache, and skipped (with a warning) where it cannot be made, as for
     // every other token: the registry's answer never depends on the cache.
-    let cache = broker::open_cache(req)?;
+    let cache = tokens::open_cache(req)?;
     if let Some(c) = &cache
         && !req.force_refresh
         && let Some(e) = fresh(c, &key, registry, &bound, clock::now())?
@@ -211,8 +212,7 @@ pub(crate) fn credential(req: &TokenRequest, registry: &str, r: Resolved, prompt
         trace!(1, "another process stored {key} while we waited");
         return Ok(answer(e, tenant, true));
     }
-    let entra = TokenRequest { registry: None, ..req.clone() };
-    let cred = broker::get_token_resolved(&entra, r, prompt)?;
+    let cred = entra(&TokenRequest { registry: None, ..req.clone() }, r)?;
     let tenant = cred.tenant_id.clone().unwrap_or(tenant);
     let url = exchange_url(registry)?;
     let http = Http::new();

@@ -7,13 +7,15 @@
 //!
 //! 1. cli, commands, fuzz, emulator: what a person (or a fuzzer) runs: the clap tree, one module per subcommand, and the local Entra emulator (`entra-token emulator`, `demo`)
 //! 2. protocols, urlmatch: the exec protocols, pure codecs plus thin adapters, and URL → profile matching
-//! 3. broker, acr, agent, login_wait: cache lookup → per-key lock → re-check → acquire → store; ACR's exchange of that token; the token agent's client (ENTRA_TOKEN_AGENT); waiting for a login elsewhere
-//! 4. flows: one module per grant or token source (the person flows under `flows::user`)
-//! 5. rt_store: signed-in people and their refresh tokens, in a file or the OS keyring
-//! 6. config, config_errors, authority, oauth, http, jwt, pop: profiles, clouds, the token endpoint's wire format, HTTP, PoP keys and signed requests
-//! 7. cache: the token files, locked, atomic and private
-//! 8. fs, at_rest, console, peer, notify, os_secret, child: the platform: file-system chokepoint, sealing at rest, the person's console, local peers' uids, desktop notifications, secrets other programs keep in the OS store, signals passed on to a program we run
-//! 9. env, error, suggest, clock, log, secret: variable names and ambient lookups, errors and "did you mean", time, stderr, redaction
+//! 3. broker: the entry every front end calls; composes the layers below from outside: agent → acr → login_wait → tokens
+//! 4. acr, agent, login_wait: layers around the core, each calling only inward: ACR's exchange of the Entra token; the token agent's client (ENTRA_TOKEN_AGENT); waiting for a login elsewhere
+//! 5. tokens: the core: cache lookup → per-key lock → re-check → acquire → store, knowing none of the layers around it
+//! 6. flows: one module per grant or token source (the person flows under `flows::user`)
+//! 7. rt_store: signed-in people and their refresh tokens, in a file or the OS keyring
+//! 8. config, config_errors, authority, oauth, http, jwt, pop: profiles, clouds, the token endpoint's wire format, HTTP, PoP keys and signed requests
+//! 9. cache: the token files, locked, atomic and private
+//! 10. fs, at_rest, console, peer, notify, os_secret, child: the platform: file-system chokepoint, sealing at rest, the person's console, local peers' uids, desktop notifications, secrets other programs keep in the OS store, signals passed on to a program we run
+//! 11. env, error, suggest, clock, log, secret: variable names and ambient lookups, errors and "did you mean", time, stderr, redaction
 
 mod acr;
 mod agent;
@@ -46,6 +48,7 @@ mod os_secret;
 mod rt_store;
 mod secret;
 mod suggest;
+mod tokens;
 mod urlmatch;
 
 #[doc(hidden)]

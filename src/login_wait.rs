@@ -4,9 +4,10 @@
 //! answers as soon as an `entra-token login` elsewhere has signed the profile in; when
 //! the time is up it is a timeout (exit 5). Polling is cheap: one small link file and
 //! one cache entry, read twice a second; the token endpoint is asked only after the
-//! sign-in changed.
+//! sign-in changed. A layer around the core (`tokens`), which it asks again; the broker
+//! calls it, it never calls the broker.
 
-use crate::broker::{self, Credential, Lookup, TokenRequest};
+use crate::tokens::{self, Credential, Lookup, TokenRequest};
 use crate::clock::{self, Deadline};
 use crate::config::Profile;
 use crate::error::{Error, Result};
@@ -42,8 +43,8 @@ fn signature(cache: &crate::cache::Cache, profile: &Profile) -> Option<(String, 
 /// Waits up to `limit` for the sign-in `first` asked for, then answers `req`.
 pub(crate) fn wait(req: &TokenRequest, first: Error, limit: Duration) -> Result<Credential> {
     let Error::InteractionRequired { message, command } = &first else { return Err(first) };
-    let r = broker::resolve(req)?;
-    let Some(cache) = broker::open_cache(req)? else {
+    let r = tokens::resolve(req)?;
+    let Some(cache) = tokens::open_cache(req)? else {
         trace!(1, "no cache (--no-cache): a sign-in elsewhere cannot be seen; not waiting");
         return Err(first);
     };
@@ -65,16 +66,17 @@ pub(crate) fn wait(req: &TokenRequest, first: Error, limit: Duration) -> Result<
         std::thread::sleep(POLL.min(left));
         if !req.force_refresh
             && req.claims.is_none()
-            && let Lookup::Fresh(e) = broker::fresh(&cache, &r.key, &r.bound, req.min_validity, clock::now())?
+            && let Lookup::Fresh(e) = tokens::fresh(&cache, &r.key, &r.bound, req.min_validity, clock::now())?
         {
             trace!(1, "another process stored {} while we waited", r.key);
-            return Ok(broker::credential_from_entry(e, &r.profile.name, true));
+            return Ok(tokens::credential_from_entry(e, &r.profile.name, true));
         }
         let now = signature(&cache, &r.profile);
         if now != seen {
             seen = now;
             trace!(1, "profile '{}' was signed in elsewhere; trying again", r.profile.name);
-            match broker::get_token_with(&retry, Some(Prompt::Never)) {
+            // The core again, inward: the request is already past the agent and the registry.
+            match tokens::resolve(&retry).and_then(|r| tokens::get(&retry, r, Some(Prompt::Never))) {
                 Err(Error::InteractionRequired { .. }) => {}
                 done => {
                     if done.is_ok() {

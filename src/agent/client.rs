@@ -3,7 +3,7 @@
 //! to be keyed by which agent answered), nothing is signed in here, and an agent that
 //! cannot be reached is one error naming `ENTRA_TOKEN_AGENT` (exit 4), never a prompt.
 
-use crate::broker::{Credential, TokenRequest};
+use crate::tokens::{Credential, TokenRequest};
 use crate::error::{Error, Result};
 use crate::log::trace;
 use crate::secret::Secret;
@@ -303,7 +303,7 @@ mod tests {
         assert_eq!((back["resource"].as_str(), back["url"].as_str(), back["force_refresh"].as_bool()), (Some("graph"), Some("https://h/x"), Some(true)));
         assert_eq!(back["timeout"], 60);
         assert!(back.get("wait_for_login").is_none() && back.get("op").is_none() && back.get("docker").is_none());
-        let fp = crate::broker::fingerprint("tok");
+        let fp = crate::tokens::fingerprint("tok");
         let back: serde_json::Value = serde_json::from_str(&super::super::encode_request(&req, Some(Some(&fp)))).unwrap();
         assert_eq!((back["op"].as_str(), back["rejected_sha256"].as_str()), (Some("forget"), Some(fp.as_str())));
         assert!(!back.to_string().contains("\"tok\""));

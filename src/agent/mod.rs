@@ -8,7 +8,7 @@
 
 pub(crate) mod client;
 
-use crate::broker::TokenRequest;
+use crate::tokens::TokenRequest;
 use clap::Args;
 use std::path::PathBuf;
 use std::time::Duration;
