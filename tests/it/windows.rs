@@ -255,7 +255,8 @@ fn console_paste_back_of_the_final_address_completes_a_browser_sign_in() {
     c.args(["login", "-p", "web"]).stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
     let mut child = c.spawn().unwrap();
     let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let url = lines.by_ref().map_while(Result::ok).map(|l| l.trim().to_string()).find(|l| l.starts_with("http")).expect("the sign-in address on stderr");
+    // The address is the first word that is one (every stderr line starts `entra-token: `).
+    let url = lines.by_ref().map_while(Result::ok).find_map(|l| l.split_whitespace().find(|w| w.starts_with("http")).map(str::to_string)).expect("the sign-in address on stderr");
     // The browser's part: the authority answers with a redirect to the app's address.
     let agent: ureq::Agent = ureq::Agent::config_builder().proxy(None).max_redirects(0).http_status_as_error(false).build().into();
     let reply = agent.get(&url).call().unwrap();
