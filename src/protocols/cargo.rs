@@ -10,11 +10,9 @@ use crate::config;
 use crate::error::{self, Error, Result};
 use crate::log::trace;
 use serde::{Deserialize, Serialize};
-use std::io::BufRead;
 use std::process::ExitCode;
 
 pub(crate) const PROTOCOL_VERSION: u32 = 1;
-const MAX_LINE: u64 = 1024 * 1024;
 
 /// One request from cargo.
 #[derive(Debug, Deserialize)]
@@ -219,21 +217,14 @@ pub(crate) fn serve() -> Result<ExitCode> {
     super::write_stdout(format!("{{\"v\":[{PROTOCOL_VERSION}]}}\n").as_bytes())?;
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
-    loop {
-        let mut line = Vec::new();
-        let n = std::io::Read::take(&mut input, MAX_LINE).read_until(b'\n', &mut line).map_err(|e| Error::caused("cannot read stdin", e))?;
-        if n == 0 {
-            return Ok(ExitCode::SUCCESS);
-        }
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
+    while let Some(line) = super::next_line(&mut input)? {
         let response = match decode(&line) {
             Ok(req) => respond(&req),
             Err(e) => Response::Err(ProviderError::from(&e)),
         };
         super::write_stdout(encode(&response).as_bytes())?;
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

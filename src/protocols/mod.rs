@@ -16,7 +16,7 @@ pub(crate) mod pop;
 
 use crate::error::{Error, Result};
 use std::ffi::OsString;
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::process::ExitCode;
 
 /// Multi-call entry points: the protocol a tool expects, chosen by the name we were run
@@ -133,6 +133,25 @@ pub(crate) fn read_stdin_limited(limit: u64) -> Result<Vec<u8>> {
         return Err(Error::bad_input(format!("the request on stdin is larger than {} KiB", limit / 1024)));
     }
     Ok(buf)
+}
+
+/// Longest line a JSON-lines protocol (cargo's, NuGet's) reads; a longer one arrives cut
+/// into pieces, which its decoder refuses.
+const MAX_LINE: u64 = 1024 * 1024;
+
+/// The next non-blank line of a JSON-lines protocol's input (at most `MAX_LINE` bytes, its
+/// line end kept); None when the caller closed it.
+pub(crate) fn next_line(input: &mut impl BufRead) -> Result<Option<Vec<u8>>> {
+    loop {
+        let mut line = Vec::new();
+        let n = Read::take(&mut *input, MAX_LINE).read_until(b'\n', &mut line).map_err(|e| Error::caused("cannot read stdin", e))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        if !line.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Some(line));
+        }
+    }
 }
 
 /// Writes the protocol answer to stdout. A closed pipe is not our error.

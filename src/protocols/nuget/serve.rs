@@ -11,12 +11,10 @@ use crate::error::{self, Error, Result};
 use crate::log::trace;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::io::BufRead;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
-const MAX_LINE: u64 = 1024 * 1024;
 /// NuGet's own plugins report progress every 2 s against its 5 s request timeout.
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 const AUTH: &str = "GetAuthenticationCredentials";
@@ -51,15 +49,7 @@ pub(crate) fn serve() -> Result<ExitCode> {
     let mut progress_every = PROGRESS_EVERY;
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
-    loop {
-        let mut line = Vec::new();
-        let n = std::io::Read::take(&mut input, MAX_LINE).read_until(b'\n', &mut line).map_err(|e| Error::caused("cannot read stdin", e))?;
-        if n == 0 {
-            return Ok(ExitCode::SUCCESS);
-        }
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
+    while let Some(line) = crate::protocols::next_line(&mut input)? {
         let m = match super::decode(&line) {
             Ok(m) => m,
             Err(e) => {
@@ -108,6 +98,7 @@ pub(crate) fn serve() -> Result<ExitCode> {
             _ => {}
         }
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Does a profile claim this feed (for `GetOperationClaims` with a source)?
