@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::oauth::{self, TokenReply};
 use crate::secret::Secret;
 use serde::Deserialize;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -44,11 +44,12 @@ pub(crate) struct AzAccount {
     /// `MSIObject-…`, `MSIResource-…`): every user-assigned one has the same user name
     /// (`userAssignedIdentity`), so this alone tells them apart. Empty for other accounts.
     pub assigned_identity: String,
-}
-
-/// az's file at `path`, when it is there and trusted (`fs::read_users_file`).
-fn read_small(path: &Path) -> Option<Vec<u8>> {
-    crate::fs::read_users_file(path, MAX_FILE)
+    /// When az last wrote `azureProfile.json` (nanoseconds since the epoch; empty where
+    /// unknown). az rewrites it at every `az login` and `az logout` (and `az account set`),
+    /// and its user name does not tell two home accounts apart (a deleted and re-created
+    /// user, a work and a personal account with one address): a new sign-in under the same
+    /// name is a new account as far as our cache is concerned.
+    pub written: String,
 }
 
 /// Pure: `azureProfile.json` bytes (az writes them with a UTF-8 BOM) → the account az uses
@@ -82,6 +83,7 @@ pub(crate) fn parse_profile(bytes: &[u8], subscription: Option<&str>, cloud: &st
                 tenant: str_of(s, "tenantId").unwrap_or_default(),
                 subscription: str_of(s, "id").unwrap_or_default(),
                 assigned_identity: str_of(user, "assignedIdentityInfo").unwrap_or_default(),
+                written: String::new(),
             };
             Some((s.get("isDefault").and_then(serde_json::Value::as_bool).unwrap_or(false), account))
         })
@@ -93,7 +95,10 @@ pub(crate) fn parse_profile(bytes: &[u8], subscription: Option<&str>, cloud: &st
 /// The account az uses for the profile: that of its `subscription` when it names one
 /// (`az account get-access-token --subscription S` routes here), else az's current one.
 pub(crate) fn current_account(subscription: Option<&str>) -> Option<AzAccount> {
-    parse_profile(&read_small(&config_dir()?.join("azureProfile.json"))?, subscription, &crate::config::az_cloud::active_name())
+    let (bytes, written) = crate::fs::read_users_file_written(&config_dir()?.join("azureProfile.json"), MAX_FILE)?;
+    let account = parse_profile(&bytes, subscription, &crate::config::az_cloud::active_name())?;
+    let written = written.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_nanos().to_string()).unwrap_or_default();
+    Some(AzAccount { written, ..account })
 }
 
 /// The `azure-cli` flow.

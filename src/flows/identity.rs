@@ -177,8 +177,13 @@ fn az(profile: &Profile) -> (String, String) {
     };
     // JSON keeps the parts apart; a managed identity's user name is the same for every
     // user-assigned identity (`userAssignedIdentity`): which one is `assignedIdentityInfo`.
+    // A person's name does not tell home accounts apart, and az's profile names none: when
+    // az last wrote it (every login and logout does) stands in for the home account.
     let who = match account {
-        Some(a) => format!("azcli:{}", serde_json::to_string(&[a.user_type, a.user, a.tenant, a.assigned_identity].map(|p| lower(&p))).unwrap_or_default()),
+        Some(a) => {
+            let written = if a.user_type == "user" { a.written } else { String::new() };
+            format!("azcli:{}", serde_json::to_string(&[a.user_type, a.user, a.tenant, a.assigned_identity, written].map(|p| lower(&p))).unwrap_or_default())
+        }
         None => "azcli:-".into(),
     };
     (tenant, who)

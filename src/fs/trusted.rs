@@ -26,6 +26,12 @@ pub(crate) fn open_trusted(path: &Path) -> FsResult<File> {
 /// or refused → None; a refusal is said on stderr with the fix, and the file is read as if
 /// absent (someone else could have pointed us at their sign-in host, or handed us a token).
 pub(crate) fn read_users_file(path: &Path, max: u64) -> Option<Vec<u8>> {
+    read_users_file_written(path, max).map(|(bytes, _)| bytes)
+}
+
+/// `read_users_file`, with when the file was last written (from the handle read, so it is
+/// that file's time; None where the platform keeps none).
+pub(crate) fn read_users_file_written(path: &Path, max: u64) -> Option<(Vec<u8>, Option<std::time::SystemTime>)> {
     use std::io::Read;
     let file = File::open(path).ok()?;
     if let Err(e) = check_opened(path, &file, true) {
@@ -33,8 +39,10 @@ pub(crate) fn read_users_file(path: &Path, max: u64) -> Option<Vec<u8>> {
         return None;
     }
     let mut bytes = Vec::new();
-    file.take(max + 1).read_to_end(&mut bytes).ok()?;
-    (bytes.len() as u64 <= max).then_some(bytes)
+    (&file).take(max + 1).read_to_end(&mut bytes).ok()?;
+    // After the read: a write racing it gives a time at least as new as what was read.
+    let written = file.metadata().and_then(|m| m.modified()).ok();
+    (bytes.len() as u64 <= max).then_some((bytes, written))
 }
 
 /// `open_trusted`'s verdict without reading (for `doctor`).

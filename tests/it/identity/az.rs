@@ -52,10 +52,12 @@ fn azure_cli_follows_az_account_set() {
     // `az login` as another person.
     az_profile(&sb, "bob@contoso.test", "bbbbbbbb-0000-0000-0000-00000000000b");
     assert_eq!(az(&sb), "az-token-3");
-    // Back: tenant A's own token, from the cache.
+    // Back: az rewrote its profile, which is all a new sign-in under the same name shows
+    // (a_new_az_login_under_the_same_username…), so a new token, cached in turn.
     az_profile(&sb, "alice@contoso.test", "aaaaaaaa-0000-0000-0000-00000000000a");
-    assert_eq!(az(&sb), "az-token-1");
-    assert_eq!(std::fs::read_to_string(log).unwrap().lines().count(), 3);
+    assert_eq!(az(&sb), "az-token-4");
+    assert_eq!(az(&sb), "az-token-4", "cached");
+    assert_eq!(std::fs::read_to_string(log).unwrap().lines().count(), 4);
 }
 
 /// `az account get-access-token --subscription S` with no profile holding S: a profile that
@@ -301,4 +303,42 @@ fn azs_files_that_others_may_change_are_not_read() {
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
     assert_eq!(ok_stdout(&az()), "planted-token");
     assert_eq!(std::fs::read_to_string(log).unwrap().lines().count(), 1, "az was asked once, when its cache could not be trusted");
+}
+
+/// `az logout` and `az login` as another home account under the same username and tenant
+/// (a deleted and re-created user, a work and a personal account with one address): az's
+/// profile reads the same, its token cache holds only the new account. The earlier
+/// account's token, cached by us, is never served to the new one; while az's profile is
+/// unchanged our cache answers.
+#[test]
+fn a_new_az_login_under_the_same_username_never_gets_the_earlier_accounts_token() {
+    let mock = mock();
+    let sb = sandbox(&mock, &[("az", "flow = \"azure-cli\"")]);
+    let tenant = "aaaaaaaa-0000-0000-0000-00000000000a";
+    let host = mock.url().trim_start_matches("http://").split(':').next().unwrap().to_string();
+    let login = |home: &str, secret: &str| {
+        az_profile(&sb, "alice@contoso.test", tenant);
+        let (account, token) = az_account(&host, "alice@contoso.test", home, tenant, secret);
+        sb.write_file("azure/msal_token_cache.json", serde_json::to_vec(&json!({"Account": {"a": account}, "AccessToken": {"t": token}, "RefreshToken": {}})).unwrap());
+    };
+    let az = || {
+        let mut c = get(&sb, &["-p", "az", "-r", "https://management.core.windows.net/"], &[]);
+        c.env("PATH", sb.path("empty-bin"));
+        ok_stdout(&run(c))
+    };
+    login("uid1.home1", "home1-token");
+    assert_eq!(az(), "home1-token");
+    // Our cache answers now, whatever az's cache says.
+    let (_, other) = az_account(&host, "alice@contoso.test", "uid1.home1", tenant, "not-served");
+    let (account, _) = az_account(&host, "alice@contoso.test", "uid1.home1", tenant, "");
+    sb.write_file("azure/msal_token_cache.json", serde_json::to_vec(&json!({"Account": {"a": account}, "AccessToken": {"t": other}, "RefreshToken": {}})).unwrap());
+    assert_eq!(az(), "home1-token", "cached");
+    // az logout; az login as the other account: az rewrites azureProfile.json (the same words).
+    let written = std::fs::metadata(sb.path("azure/azureProfile.json")).unwrap().modified().unwrap();
+    login("uid2.home2", "home2-token");
+    // A coarse file clock must not hide the rewrite: at least a second later, as a sign-in takes.
+    let file = std::fs::File::options().write(true).open(sb.path("azure/azureProfile.json")).unwrap();
+    file.set_modified(written + std::time::Duration::from_secs(1)).unwrap();
+    assert_eq!(az(), "home2-token", "the earlier home account's cached token was served to the new one");
+    assert_eq!(az(), "home2-token");
 }
