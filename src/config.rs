@@ -213,24 +213,8 @@ pub(crate) struct Profile {
     pub tenant_from_request: bool,
 }
 
-/// What a profile's `storage` asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Storage {
-    Auto,
-    Keyring,
-    File,
-}
-
-impl Storage {
-    pub(crate) fn parse(s: Option<&str>, profile: &str) -> Result<Storage> {
-        match s.map(str::to_ascii_lowercase).as_deref() {
-            None | Some("auto") => Ok(Storage::Auto),
-            Some("keyring") => Ok(Storage::Keyring),
-            Some("file") => Ok(Storage::File),
-            Some(other) => Err(Error::bad_input_hint(format!("profile '{profile}': unknown storage \"{other}\""), "use storage = \"auto\", \"keyring\" or \"file\"")),
-        }
-    }
-}
+/// What a profile's `storage` asks for (defined beside the keyring it chooses).
+pub(crate) use crate::os_keyring::Storage;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum SecretSource {

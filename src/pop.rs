@@ -1,11 +1,13 @@
 //! Proof-of-possession (PoP) tokens: the RSA key a profile's PoP tokens are bound to (made
-//! by ssh-keygen, ring makes no RSA keys; kept as a private entry in the cache directory so
-//! a bound token stays usable by the next process), the `req_cnf` that asks Entra to bind a
+//! by ssh-keygen, ring makes no RSA keys; kept where the profile's `storage` keeps its
+//! secrets, the OS keyring or a private entry in the cache directory, so a bound token stays
+//! usable by the next process), the `req_cnf` that asks Entra to bind a
 //! token to it, and the signed HTTP request (SHR) that proves possession on every call.
 //! The SHR is never stored: each call signs a new one with a fresh nonce and time.
 
 use crate::cache::Cache;
 use crate::error::{Error, Result};
+use crate::os_keyring::{self, Place, Refused, Storage};
 use crate::secret::Secret;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -43,7 +45,8 @@ pub(crate) struct KeyPair {
     pub public: PopKey,
 }
 
-/// The key's cache entry: PKCS#8 DER, base64url.
+/// The key as kept (a keyring entry's text, or a file sealed by `at_rest`): PKCS#8 DER,
+/// base64url (about 1.7 KB of JSON for RSA-2048: within Credential Manager's 2,560 bytes).
 #[derive(Serialize, Deserialize)]
 struct KeyEntry {
     v: u32,
@@ -68,28 +71,71 @@ impl KeyPair {
         Ok(KeyPair { pair, n, e, public })
     }
 
-    /// `profile`'s key from the cache directory, made (under the entry's lock, so two
-    /// processes agree on one key) when there is none or it is unusable.
-    pub(crate) fn for_profile(cache: &Cache, profile: &str) -> Result<KeyPair> {
+    /// `profile`'s key from where its `storage` keeps secrets, made (under the entry's lock,
+    /// so two processes agree on one key) when there is none or it is unusable.
+    pub(crate) fn for_profile(cache: &Cache, profile: &str, storage: Storage) -> Result<KeyPair> {
         let name = entry_name(profile);
-        if let Some(k) = Self::read(cache, &name) {
+        let place = os_keyring::place(cache.dir(), storage)?;
+        if let Some(k) = Self::load(cache, &name, place)? {
             return Ok(k);
         }
         let _lock = cache.lock(&name, Duration::from_secs(30))?;
-        if let Some(k) = Self::read(cache, &name) {
+        if let Some(k) = Self::load(cache, &name, place)? {
             return Ok(k);
         }
         let der = generate(cache)?;
         let key = KeyPair::from_pkcs8(&der).map_err(|why| Error::general(format!("the PoP key ssh-keygen made cannot be used: {why}")))?;
-        cache.write(&name, &KeyEntry { v: 1, pkcs8: Secret::new(URL_SAFE_NO_PAD.encode(&der)) })?;
-        crate::log::trace!(1, "made the PoP key of profile '{profile}' (kid {})", key.public.kid);
+        let entry = KeyEntry { v: 1, pkcs8: Secret::new(URL_SAFE_NO_PAD.encode(&der)) };
+        let kept = Self::keep(cache, &name, place, &entry)?;
+        crate::log::trace!(1, "made the PoP key of profile '{profile}' (kid {}), kept in {kept}", key.public.kid);
         Ok(key)
     }
 
-    fn read(cache: &Cache, name: &str) -> Option<KeyPair> {
-        let entry: KeyEntry = cache.read(name).ok().flatten().filter(|e: &KeyEntry| e.v == 1)?;
-        let der = URL_SAFE_NO_PAD.decode(entry.pkcs8.expose()).ok()?;
+    /// The key kept under `name`: the keyring's first (`keyring`, `auto`), then the file's
+    /// (`file`, `auto`: one kept before the keyring answered, or too large for it).
+    fn load(cache: &Cache, name: &str, place: Place) -> Result<Option<KeyPair>> {
+        if place != Place::File {
+            match os_keyring::get(name) {
+                Ok(Some(json)) => {
+                    if let Some(k) = serde_json::from_str::<KeyEntry>(&json).ok().and_then(|e| Self::usable(&e, name)) {
+                        return Ok(Some(k));
+                    }
+                }
+                Ok(None) => {}
+                Err(e) if place == Place::Keyring => return Err(e),
+                Err(e) => crate::log::trace!(1, "{}; reading the PoP key's file", crate::error::one_line(&e)),
+            }
+        }
+        if place == Place::Keyring {
+            return Ok(None);
+        }
+        let entry = cache.read::<serde_json::Value>(name).ok().flatten().and_then(crate::at_rest::from_file::<KeyEntry>);
+        Ok(entry.and_then(|e| Self::usable(&e, name)))
+    }
+
+    fn usable(entry: &KeyEntry, name: &str) -> Option<KeyPair> {
+        let der = URL_SAFE_NO_PAD.decode(entry.pkcs8.expose()).ok().filter(|_| entry.v == 1)?;
         KeyPair::from_pkcs8(&der).inspect_err(|why| crate::log::trace!(1, "the PoP key entry {name} is unusable ({why}); making a new key")).ok()
+    }
+
+    /// Keeps a new key where `place` says; where it went, for the trace.
+    fn keep(cache: &Cache, name: &str, place: Place, entry: &KeyEntry) -> Result<&'static str> {
+        if place != Place::File {
+            let json = serde_json::to_string(entry).map_err(|e| Error::caused("cannot encode the PoP key", e))?;
+            match os_keyring::put(name, &json) {
+                Ok(()) => {
+                    // One copy only: a file from before would be read if the keyring's went.
+                    let _ = cache.remove(name);
+                    return Ok("the OS keyring");
+                }
+                Err(Refused::TooLarge(why)) if place == Place::Auto => crate::log::warn!("the OS keyring refused the PoP key for its size ({why}); keeping it in a {} file in {}", os_keyring::private_files(), cache.dir().display()),
+                Err(Refused::Failed(e)) if place == Place::Auto => os_keyring::fall_back(cache.dir(), &crate::error::one_line(&e)),
+                Err(Refused::TooLarge(why)) => return Err(Error::general(format!("the OS keyring refused the PoP key: {why}"))),
+                Err(Refused::Failed(e)) => return Err(e),
+            }
+        }
+        cache.write(name, &crate::at_rest::to_file(entry)?)?;
+        Ok("a private file")
     }
 
     /// The SHR for `at` and `binding`, signed now with a new random nonce.
@@ -123,18 +169,35 @@ impl KeyPair {
     }
 }
 
-/// Removes `profile`'s PoP key, or every profile's (`logout`: nothing of a signed-out
-/// profile stays behind); how many were removed.
-pub(crate) fn forget_keys(cache: &Cache, profile: Option<&str>) -> Result<usize> {
-    let names = match profile {
-        Some(p) => vec![entry_name(p)],
-        None => cache.list("popkey-")?,
-    };
-    let mut n = 0;
-    for name in names {
-        n += usize::from(cache.remove(&name)?);
+/// Removes the PoP keys of `profiles` (each with its `storage`: the OS keyring is asked
+/// only where it may hold one), and with `every_file` every key file in the cache too
+/// (`logout --all`); how many keys were removed. Nothing of a signed-out profile stays.
+pub(crate) fn forget_keys(cache: &Cache, profiles: &[(String, Storage)], every_file: bool) -> Result<usize> {
+    let mut files: Vec<String> = profiles.iter().map(|(p, _)| entry_name(p)).collect();
+    if every_file {
+        files.extend(cache.list("popkey-")?);
+        files.sort();
+        files.dedup();
     }
-    Ok(n)
+    let mut gone = Vec::new();
+    for name in files {
+        if cache.remove(&name)? {
+            gone.push(name);
+        }
+    }
+    let in_keyring: Vec<String> = profiles.iter().filter(|(_, s)| *s != Storage::File).map(|(p, _)| entry_name(p)).collect();
+    if !in_keyring.is_empty() && os_keyring::probe().is_ok() {
+        for name in in_keyring {
+            match os_keyring::remove(&name) {
+                Ok(true) => gone.push(name),
+                Ok(false) => {}
+                Err(e) => crate::log::warn!("could not remove a PoP key from the OS keyring ({})", crate::error::one_line(&e)),
+            }
+        }
+    }
+    gone.sort();
+    gone.dedup();
+    Ok(gone.len())
 }
 
 /// What an SHR binds besides the token: the HTTP method (`m`), the host or, for an Azure

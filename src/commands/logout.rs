@@ -25,7 +25,7 @@ pub(crate) fn run(args: &LogoutArgs) -> Result<ExitCode> {
     if args.all {
         let (links, rts) = rt_store::forget_all(&cache)?;
         let ats = broker::forget_tokens(&cache, |_| true)?;
-        let keys = pop_keys(crate::pop::forget_keys(&cache, None)?);
+        let keys = pop_keys(crate::pop::forget_keys(&cache, &configured_profiles(&links), true)?);
         let who: Vec<String> = links.iter().map(|l| format!("{} ({})", l.username.as_deref().unwrap_or(&l.key.home_account_id), l.profile)).collect();
         line(format_args!(
             "signed out {} account link(s){}; removed {rts} refresh token(s) and {ats} access token(s){keys}",
@@ -37,7 +37,7 @@ pub(crate) fn run(args: &LogoutArgs) -> Result<ExitCode> {
     let profile = config::resolve(args.profile.as_deref())?;
     let forgotten = rt_store::forget(&cache, &profile)?;
     let ats = broker::forget_tokens(&cache, |e| e.profile == profile.name)?;
-    let keys = pop_keys(crate::pop::forget_keys(&cache, Some(&profile.name))?);
+    let keys = pop_keys(crate::pop::forget_keys(&cache, &[(profile.name.clone(), profile.storage)], false)?);
     match forgotten {
         Some(f) => {
             let what = if f.removed_rt {
@@ -53,6 +53,25 @@ pub(crate) fn run(args: &LogoutArgs) -> Result<ExitCode> {
         None => line(format_args!("profile '{}' was not signed in; removed {ats} access token(s){keys}", profile.name)),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Every profile the config file names, and every one a sign-in link names, each with its
+/// `storage` (the config's, else `auto`): whose PoP keys the OS keyring may hold, as the
+/// keyring cannot be listed.
+fn configured_profiles(links: &[rt_store::AccountLink]) -> Vec<(String, config::Storage)> {
+    let file = config::config_path().and_then(|p| config::load_file(&p).ok());
+    let mut out: Vec<(String, config::Storage)> = file
+        .map(|f| f.profiles.into_iter().map(|(n, c)| {
+            let storage = config::Storage::parse(c.storage.as_deref(), &n).unwrap_or(config::Storage::Auto);
+            (n, storage)
+        }).collect())
+        .unwrap_or_default();
+    for l in links {
+        if !out.iter().any(|(n, _)| *n == l.profile) {
+            out.push((l.profile.clone(), config::Storage::Auto));
+        }
+    }
+    out
 }
 
 /// The removed PoP keys, for the summary line (nothing when there were none).

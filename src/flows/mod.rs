@@ -66,8 +66,13 @@ pub(crate) fn acquire(ctx: &FlowCtx<'_>) -> Result<TokenReply> {
 /// A managed identity has no token endpoint grant to carry a key: IMDS and its kin hand
 /// out bearer tokens only (az refuses SSH certificates for it too, azure-cli #21443).
 pub(crate) fn managed_identity_cannot_bind(ctx: &FlowCtx<'_>) -> crate::error::Error {
+    managed_identity_cannot_get(&ctx.profile.name, ctx.binding.a_kind())
+}
+
+/// The same refusal, said before anything is made for the request (a PoP key).
+pub(crate) fn managed_identity_cannot_get(profile: &str, kind: &str) -> crate::error::Error {
     crate::error::Error::bad_input_hint(
-        format!("profile '{}' uses a managed identity, which cannot get {}: Entra issues those only through its token endpoint, to people and service principals", ctx.profile.name, ctx.binding.a_kind()),
+        format!("profile '{profile}' uses a managed identity, which cannot get {kind}: Entra issues those only through its token endpoint, to people and service principals"),
         "use a profile that signs a person or a service principal in",
     )
 }

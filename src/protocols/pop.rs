@@ -22,10 +22,13 @@ pub(crate) fn credential(req: &TokenRequest, shr: &Shr) -> Result<Credential> {
             "run without ENTRA_TOKEN_AGENT on the machine that holds the profile",
         ));
     }
-    let profile = crate::config::resolve(req.profile.as_deref())?.name;
+    let profile = crate::config::resolve(req.profile.as_deref())?;
+    if profile.flow == crate::config::FlowKind::ManagedIdentity {
+        return Err(crate::flows::managed_identity_cannot_get(&profile.name, "a PoP token"));
+    }
     // The key is no token: it is kept even under --no-cache, or bound tokens could never be reused.
     let cache = crate::cache::Cache::open(crate::cache::default_dir()?)?;
-    let key = KeyPair::for_profile(&cache, &profile)?;
+    let key = KeyPair::for_profile(&cache, &profile.name, profile.storage)?;
     let req = TokenRequest { binding: Binding::Pop(key.public.clone()), ..req.clone() };
     let mut c = broker::get_token(&req)?;
     let now = crate::clock::now();

@@ -1,203 +1,48 @@
 //! Refresh tokens in the OS secret store (Secret Service on Linux, Keychain on macOS,
-//! Credential Manager on Windows), chosen by a profile's `storage`: `keyring` demands it,
-//! `auto` (the default) uses it when it answers and otherwise keeps the 0600 file — and
-//! says so once, remembered by a marker in the cache directory, instead of failing or
-//! re-prompting on every call. One entry the keyring refuses for its size (Credential
+//! Credential Manager on Windows) or 0600 files, as a profile's `storage` chooses (the
+//! choice and the keyring itself are `os_keyring`'s, shared with PoP keys). One entry the keyring refuses for its size (Credential
 //! Manager takes at most 2,560 bytes per secret) goes to the file alone, said on stderr,
 //! and the keyring stays in use for the others. Access tokens never come here.
 
 use crate::rt_store::{AccountKey, FileRtStore, RtStore, StoredRt};
 use crate::cache::Cache;
-pub(crate) use crate::config::Storage;
+pub(crate) use crate::os_keyring::{FALLBACK_MARKER, Place, Refused, Storage, probe};
+use crate::os_keyring::{self, fall_back, private_files};
 use crate::error::{Error, Result};
 use crate::log::{trace, warn};
-
-/// The keyring's service name; each refresh token's user name is its `rt-…` key name.
-#[cfg(feature = "keyring")]
-const SERVICE: &str = "entra-token";
-/// In the cache directory: `auto` found no usable keyring here; holds the reason.
-pub(crate) const FALLBACK_MARKER: &str = "keyring-unavailable";
 
 /// The store for a profile's refresh tokens.
 pub(crate) fn store_for<'a>(cache: &'a Cache, storage: Storage) -> Result<Box<dyn RtStore + 'a>> {
     let file = FileRtStore { cache };
-    match storage {
-        Storage::File => Ok(Box::new(file)),
-        Storage::Keyring => {
-            let k = Keyring::open().map_err(|why| {
-                Error::bad_input_hint(format!("storage = \"keyring\", but no OS secret store is usable here ({why})"), "start a Secret Service (e.g. gnome-keyring), or set storage = \"auto\" or \"file\"")
-            })?;
-            Ok(Box::new(k))
-        }
-        Storage::Auto => {
-            if cache.dir().join(FALLBACK_MARKER).exists() {
-                return Ok(Box::new(file));
-            }
-            match Keyring::open() {
-                Ok(keyring) => Ok(Box::new(Auto { keyring, file })),
-                Err(why) => {
-                    fall_back(cache, &why);
-                    Ok(Box::new(file))
-                }
-            }
-        }
-    }
+    Ok(match os_keyring::place(cache.dir(), storage)? {
+        Place::File => Box::new(file),
+        Place::Keyring => Box::new(Keyring),
+        Place::Auto => Box::new(Auto { keyring: Keyring, file }),
+    })
 }
 
-/// Whether the OS secret store answers here (for `doctor`); Err says why not. Read-only.
-pub(crate) fn probe() -> std::result::Result<(), String> {
-    Keyring::open().map(|_| ())
-}
-
-/// Records (and says, once) that refresh tokens stay in files in this cache directory.
-fn fall_back(cache: &Cache, why: &str) {
-    let marker = cache.dir().join(FALLBACK_MARKER);
-    if marker.exists() {
-        return;
-    }
-    warn!(
-        "no OS secret store is usable here ({why}); keeping refresh tokens in {} files in {} (said once; delete {} to try again, or set storage = \"file\")",
-        if cfg!(windows) { "DPAPI-encrypted, user-only" } else { "0600" },
-        cache.dir().display(),
-        marker.display()
-    );
-    if let Err(e) = crate::fs::write_atomic(&marker, format!("{why}\n").as_bytes(), crate::fs::Access::Private, crate::fs::Durability::Sync) {
-        trace!(1, "{e}");
-    }
-}
-
-/// The OS keyring through the `keyring` crate.
+/// Refresh tokens in the OS keyring, each as its JSON under its `rt-…` key name.
 pub(crate) struct Keyring;
 
-#[cfg(feature = "keyring")]
 impl Keyring {
-    /// A keyring that answers: a lookup of an entry that does not exist must come back
-    /// as "no entry", not as a platform failure.
-    fn open() -> std::result::Result<Keyring, String> {
-        if let Some(why) = no_session_bus() {
-            return Err(why);
-        }
-        match keyring::Entry::new(SERVICE, "probe").and_then(|e| e.get_password()) {
-            Ok(_) | Err(keyring::Error::NoEntry) => Ok(Keyring),
-            // libdbus's words for "there is no session bus" (it tried to autolaunch one).
-            Err(e) if e.to_string().contains("autolaunch") => Err(NO_SECRET_SERVICE.into()),
-            Err(e) => Err(e.to_string()),
-        }
-    }
-
-    fn entry(key: &AccountKey) -> Result<keyring::Entry> {
-        keyring::Entry::new(SERVICE, &key.name()).map_err(failure)
-    }
-}
-
-const NO_SECRET_SERVICE: &str = "no Secret Service here, as there is no D-Bus session bus (DBUS_SESSION_BUS_ADDRESS is not set)";
-
-/// On Linux the Secret Service lives on the session bus; without one, libdbus would try to
-/// autolaunch a bus and fail with a paragraph about X11. Say it in one phrase instead.
-#[cfg(all(feature = "keyring", target_os = "linux"))]
-fn no_session_bus() -> Option<String> {
-    use crate::env;
-    let socket = env::path(env::XDG_RUNTIME_DIR).is_some_and(|d| d.join("bus").exists());
-    (!env::is_set(env::DBUS_SESSION_BUS_ADDRESS) && !socket).then(|| NO_SECRET_SERVICE.to_string())
-}
-
-#[cfg(all(feature = "keyring", not(target_os = "linux")))]
-fn no_session_bus() -> Option<String> {
-    None
-}
-
-/// Why the keyring did not take an entry: this entry's size (the others may still fit),
-/// or the keyring itself.
-enum Refused {
-    TooLarge(String),
-    Failed(Error),
-}
-
-impl Keyring {
-    #[cfg(feature = "keyring")]
     fn put(&self, rt: &StoredRt) -> std::result::Result<(), Refused> {
         let json = serde_json::to_string(rt).map_err(|e| Refused::Failed(Error::caused("cannot encode the refresh token entry", e)))?;
-        let entry = Keyring::entry(&rt.key).map_err(Refused::Failed)?;
-        // Credential Manager: the JSON's UTF-8 bytes as the blob, as a password would be
-        // stored as UTF-16 and fit only half as much (1,280 characters in 2,560 bytes).
-        #[cfg(windows)]
-        let stored = entry.set_secret(json.as_bytes());
-        #[cfg(not(windows))]
-        let stored = entry.set_password(&json);
-        match stored {
-            Ok(()) => Ok(()),
-            Err(keyring::Error::TooLong(what, max)) => Err(Refused::TooLarge(format!("the entry is {} bytes, over its limit for one {what} ({max} bytes)", json.len()))),
-            Err(e) => Err(Refused::Failed(failure(e))),
-        }
-    }
-    #[cfg(not(feature = "keyring"))]
-    fn put(&self, _: &StoredRt) -> std::result::Result<(), Refused> {
-        Err(Refused::Failed(Error::general("this build has no keyring support")))
-    }
-}
-
-/// A Credential Manager blob as text: UTF-8 as `put` writes it, or UTF-16 as entries
-/// stored as passwords (before) were.
-#[cfg(all(windows, feature = "keyring"))]
-fn stored_text(blob: &[u8]) -> String {
-    // JSON never holds a NUL byte; UTF-16 of ASCII has one in every other byte.
-    match std::str::from_utf8(blob) {
-        Ok(s) if !blob.contains(&0) => s.to_string(),
-        _ => String::from_utf16_lossy(&blob.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect::<Vec<u16>>()),
-    }
-}
-
-#[cfg(feature = "keyring")]
-fn failure(e: keyring::Error) -> Error {
-    Error::caused("the OS keyring failed", e)
-}
-
-#[cfg(not(feature = "keyring"))]
-impl Keyring {
-    fn open() -> std::result::Result<Keyring, String> {
-        Err("this build has no keyring support".into())
+        os_keyring::put(&rt.key.name(), &json)
     }
 }
 
 impl RtStore for Keyring {
-    #[cfg(feature = "keyring")]
     fn load(&self, key: &AccountKey) -> Result<Option<StoredRt>> {
-        #[cfg(windows)]
-        let read = Keyring::entry(key)?.get_secret().map(|b| stored_text(&b));
-        #[cfg(not(windows))]
-        let read = Keyring::entry(key)?.get_password();
-        match read {
-            Ok(json) => Ok(serde_json::from_str::<StoredRt>(&json).ok().filter(|r| r.v == 1 && r.key == *key && !r.refresh_token.expose().is_empty())),
-            Err(keyring::Error::NoEntry) => Ok(None),
-            Err(e) => Err(failure(e)),
-        }
+        Ok(os_keyring::get(&key.name())?.and_then(|json| serde_json::from_str::<StoredRt>(&json).ok()).filter(|r| r.v == 1 && r.key == *key && !r.refresh_token.expose().is_empty()))
     }
-    #[cfg(feature = "keyring")]
     fn save(&self, rt: &StoredRt) -> Result<()> {
         self.put(rt).map_err(|r| match r {
             Refused::TooLarge(why) => Error::general(format!("the OS keyring refused the refresh token entry: {why}")),
             Refused::Failed(e) => e,
         })
     }
-    #[cfg(feature = "keyring")]
     fn remove(&self, key: &AccountKey) -> Result<bool> {
-        match Keyring::entry(key)?.delete_credential() {
-            Ok(()) => Ok(true),
-            Err(keyring::Error::NoEntry) => Ok(false),
-            Err(e) => Err(failure(e)),
-        }
-    }
-    #[cfg(not(feature = "keyring"))]
-    fn load(&self, _: &AccountKey) -> Result<Option<StoredRt>> {
-        Ok(None)
-    }
-    #[cfg(not(feature = "keyring"))]
-    fn save(&self, _: &StoredRt) -> Result<()> {
-        Err(Error::general("this build has no keyring support"))
-    }
-    #[cfg(not(feature = "keyring"))]
-    fn remove(&self, _: &AccountKey) -> Result<bool> {
-        Ok(false)
+        os_keyring::remove(&key.name())
     }
     fn describe(&self) -> String {
         "the OS keyring".into()
@@ -241,15 +86,12 @@ impl RtStore for Auto<'_> {
                 if already {
                     trace!(1, "this refresh token is too large for the OS keyring ({why}); kept in its file in {dir}");
                 } else {
-                    warn!(
-                        "the OS keyring refused one refresh token for its size ({why}); keeping that one in a {} file in {dir}, the keyring stays in use for the others",
-                        if cfg!(windows) { "DPAPI-encrypted, user-only" } else { "0600" }
-                    );
+                    warn!("the OS keyring refused one refresh token for its size ({why}); keeping that one in a {} file in {dir}, the keyring stays in use for the others", private_files());
                 }
                 self.file.save(rt)
             }
             Err(Refused::Failed(e)) => {
-                fall_back(self.file.cache, &crate::error::one_line(&e));
+                fall_back(self.file.cache.dir(), &crate::error::one_line(&e));
                 self.file.save(rt)
             }
         }
@@ -305,7 +147,7 @@ mod tests {
         assert!(store.remove(&key).unwrap());
         assert!(store.load(&key).unwrap().is_none());
         let old = serde_json::to_string(&rt(&key, "from-before".into())).unwrap();
-        keyring::Entry::new(SERVICE, &key.name()).unwrap().set_password(&old).unwrap();
+        os_keyring::put_as_password(&key.name(), &old);
         assert_eq!(store.load(&key).unwrap().unwrap().refresh_token.expose(), "from-before");
         assert!(store.remove(&key).unwrap());
     }

@@ -60,6 +60,8 @@ mod nuget;
 mod packages;
 mod process_death;
 mod pop;
+#[cfg(unix)]
+mod pop_store;
 mod profile_cli;
 mod protocol_examples;
 #[cfg(unix)]

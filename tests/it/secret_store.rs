@@ -5,11 +5,10 @@
 
 use crate::support;
 
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
 use crate::support::{MockAuthority, Sandbox, run_with_stdin, ok};
+use crate::support::dbus::SecretService;
 
 const TENANT: &str = "contoso.test";
 const USER: &str = "ann@contoso.test";
@@ -104,64 +103,6 @@ fn unknown_storage_is_bad_input() {
     assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stderr).contains("auto\", \"keyring\" or \"file\""));
     assert!(rt_files(&sb).is_empty());
-}
-
-/// A private session bus with gnome-keyring's Secret Service on it, unlocked.
-struct SecretService {
-    bus: Child,
-    keyring: Child,
-    address: String,
-}
-
-impl SecretService {
-    fn start(sb: &Sandbox) -> Option<SecretService> {
-        if !support::dbus::have_tools(&["dbus-daemon", "gnome-keyring-daemon"], "the Secret Service check") {
-            return None;
-        }
-        let (bus, address) = support::dbus::session_bus(sb)?;
-        let mut keyring = Command::new("gnome-keyring-daemon")
-            .args(["--foreground", "--unlock", "--components=secrets"])
-            .env("DBUS_SESSION_BUS_ADDRESS", &address)
-            .env("HOME", sb.path("home"))
-            .env("XDG_DATA_HOME", sb.path("home/.local/share"))
-            .env("XDG_RUNTIME_DIR", sb.path("run"))
-            .env_remove("DISPLAY")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        std::fs::create_dir_all(sb.path("run")).ok()?;
-        std::fs::set_permissions(sb.path("run"), std::fs::Permissions::from_mode(0o700)).ok()?;
-        let mut stdin = keyring.stdin.take().unwrap();
-        stdin.write_all(b"test-keyring-password").ok()?;
-        drop(stdin);
-        let ss = SecretService { bus, keyring, address };
-        // Wait until the service owns its name on the bus.
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(10) {
-            let o = Command::new("dbus-send")
-                .args(["--session", "--print-reply", "--dest=org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus.NameHasOwner", "string:org.freedesktop.secrets"])
-                .env("DBUS_SESSION_BUS_ADDRESS", &ss.address)
-                .output()
-                .ok()?;
-            if String::from_utf8_lossy(&o.stdout).contains("boolean true") {
-                return Some(ss);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        support::skip::not_here("gnome-keyring did not come up on the test bus");
-        None
-    }
-}
-
-impl Drop for SecretService {
-    fn drop(&mut self) {
-        let _ = self.keyring.kill();
-        let _ = self.keyring.wait();
-        let _ = self.bus.kill();
-        let _ = self.bus.wait();
-    }
 }
 
 #[test]

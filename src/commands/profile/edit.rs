@@ -436,10 +436,24 @@ pub(super) fn remove(name: &str) -> Result<ExitCode> {
     validate(&text, &path, None)?;
     save(&path, &text)?;
     warn!("removed profile '{name}' from {}", path.display());
+    forget_pop_key(name, removed.get("storage").and_then(Item::as_str));
     if was_default {
         warn!("it was the default profile; default_profile is now unset (run `entra-token profile default NAME`)");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A removed profile's PoP key goes with it (a key belongs to one profile; its bound tokens
+/// cannot be reached any more). Its refresh tokens stay, as `logout` decides about those.
+fn forget_pop_key(name: &str, storage: Option<&str>) {
+    let storage = config::Storage::parse(storage, name).unwrap_or(config::Storage::Auto);
+    // No cache directory: no key was ever made (its lock lives there).
+    let Some(cache) = crate::cache::default_dir().ok().and_then(|d| crate::cache::Cache::open_existing(&d)) else { return };
+    match crate::pop::forget_keys(&cache, &[(name.to_string(), storage)], false) {
+        Ok(0) => {}
+        Ok(_) => warn!("removed its PoP key"),
+        Err(e) => warn!("could not remove its PoP key ({})", crate::error::one_line(&e)),
+    }
 }
 
 pub(super) fn default(name: Option<&str>, unset: bool) -> Result<ExitCode> {
