@@ -367,3 +367,53 @@ fn setup_links_creates_every_multicall_name_once() {
     ok(&run(c));
     assert_eq!(std::fs::canonicalize(dir.join("az")).unwrap(), exe);
 }
+
+/// The directories setup puts its links in (`setup links|az|azd|nuget`, the `keyring` of
+/// `setup pip|uv`) go on PATH: whoever can change them decides what runs as the user's
+/// credential helper. A link planted in a directory others can change (sticky `/tmp`), or
+/// a directory on the way others may write, is refused with nothing created; a new
+/// directory is the user's alone.
+// Unix only: symbolic links and modes.
+#[cfg(unix)]
+#[test]
+fn setup_never_puts_its_links_where_others_can_change_them() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    sb.write_config("[profiles.feed]\nflow = \"client-credentials\"\nclient_id = \"11111111-1111-1111-1111-111111111111\"\nclient_secret_env = \"FEED_SECRET\"\nurls = [\"https://pypi.example.test/\"]\n");
+    let shared = sb.path("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    // Another user's `bin` in /tmp, as a link to a directory its planter can write.
+    let planted = sb.path("planted");
+    std::fs::create_dir(&planted).unwrap();
+    std::os::unix::fs::symlink(&planted, shared.join("bin")).unwrap();
+    let open = shared.join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    for dir in [shared.join("bin"), open.join("bin")] {
+        let links = || {
+            let mut c = sb.cmd();
+            c.args(["setup", "links", "--apply", "--only", "git-credential-entra-token"]).arg(&dir);
+            run(c)
+        };
+        let pip = || {
+            let mut c = sb.cmd();
+            c.args(["setup", "pip", "--apply", "--index-url", "https://pypi.example.test/simple/", "--config"]).arg(sb.path("pip.conf")).arg("--dir").arg(&dir);
+            run(c)
+        };
+        for out in [links(), pip()] {
+            let err = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{}: {err}", dir.display());
+            assert!(err.contains("others can change") || err.contains("let others change"), "{err}");
+        }
+        assert!(!open.join("bin").exists() && std::fs::read_dir(&planted).unwrap().next().is_none(), "a link was made where others can change it");
+        assert!(!sb.path("pip.conf").exists(), "pip.conf names a keyring others could replace");
+    }
+    // A new directory of the user's own: made 0700, the link in it.
+    let mine = sb.path("home-bin/bin");
+    let mut c = sb.cmd();
+    c.args(["setup", "links", "--apply", "--only", "git-credential-entra-token"]).arg(&mine);
+    ok(&run(c));
+    assert_eq!(mode(&mine), 0o700);
+    assert!(mine.join("git-credential-entra-token").exists());
+}

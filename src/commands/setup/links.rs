@@ -55,7 +55,7 @@ pub(crate) fn run(args: &LinksArgs) -> Result<ExitCode> {
     if !args.apply.apply {
         return super::print(&plan(&exe, &args.dir, &names));
     }
-    std::fs::create_dir_all(&args.dir).map_err(|e| Error::caused(format!("cannot create {}", args.dir.display()), e))?;
+    own_dir(&args.dir)?;
     for name in names {
         create(&exe, &args.dir.join(file_name(name)), args.force)?;
     }
@@ -63,6 +63,19 @@ pub(crate) fn run(args: &LinksArgs) -> Result<ExitCode> {
         warn!("{} is not on PATH; add it so git, docker and bazel find the helpers", args.dir.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Makes (or checks) `dir`, where links that run as the user's credential helpers go: it
+/// goes on PATH, so whoever can change it or a directory on the way to it decides what
+/// runs. `fs::create_private_dir`'s walk refuses a link planted in a directory others can
+/// change, another user's directory and one others may write; a new one is the user's
+/// alone. An existing directory on Windows is left as it is (its access list is the user's
+/// to set).
+pub(crate) fn own_dir(dir: &Path) -> Result<()> {
+    if cfg!(unix) || std::fs::symlink_metadata(dir).is_err() {
+        crate::fs::create_private_dir(dir).map_err(Error::failed)?;
+    }
+    Ok(())
 }
 
 /// The file a name is placed as: Windows runs only names with an executable extension.

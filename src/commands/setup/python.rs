@@ -241,7 +241,7 @@ pub(crate) fn run(args: &PySetupArgs, client: Client) -> Result<ExitCode> {
         let mkdir = if cfg!(windows) { format!("New-Item -ItemType Directory -Force -Path '{}' | Out-Null", links::ps_quote(&dir.to_string_lossy())) } else { format!("mkdir -p {}", super::shell_quote(&dir.to_string_lossy())) };
         return super::print(&format!("# the `keyring` {} runs:\n{mkdir}\n{}\n{}# {} would become:\n{text}", if client == Client::Pip { "pip" } else { "uv" }, links::link_command(&exe, &link), coexistence(&dir, client), config.display()));
     }
-    std::fs::create_dir_all(&dir).map_err(|e| Error::caused(format!("cannot create {}", dir.display()), e))?;
+    links::own_dir(&dir)?;
     links::create(&super::self_exe()?, &link, args.force)?;
     if text == existing {
         warn!("{} already has the feed and keyring-provider", config.display());
