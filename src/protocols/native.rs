@@ -1,5 +1,7 @@
-//! Our own protocol, v1: one JSON request on stdin, one JSON answer (or error object) on
-//! stdout. The spec, schemas and examples live in `protocol/` and the tests load them.
+//! Our own protocol, v1 and v2: one JSON request on stdin, one JSON answer (or error
+//! object) on stdout. The spec, schemas and examples live in `protocol/` and the tests
+//! load them. v2 is v1 plus the PoP fields: a field is added only with a new version, so
+//! an older binary refuses the request by its version instead of answering without it.
 
 use crate::broker::{Credential, TokenRequest};
 use crate::clock;
@@ -7,7 +9,14 @@ use crate::error::{self, Error, Result};
 use serde::{Deserialize, Serialize};
 use std::process::ExitCode;
 
+/// The answer version of the token agent's wire and `get-token --output json`, and the
+/// version a request without `v` speaks.
 pub(crate) const VERSION: u32 = 1;
+/// The newest request version this binary speaks: v1's fields plus `V2_FIELDS`.
+pub(crate) const LATEST: u32 = 2;
+/// The request fields protocol v2 added (proof-of-possession); a v1 request naming one is
+/// refused, with the version to send.
+const V2_FIELDS: &[&str] = &["token_type", "pop_method", "pop_url", "pop_nonce"];
 const MAX_REQUEST: u64 = 64 * 1024;
 /// One day: a larger `min_validity` can never be satisfied by an Entra token.
 const MAX_MIN_VALIDITY: i64 = 86_400;
@@ -103,8 +112,8 @@ pub(crate) struct NativeAnswer<'a> {
 /// agent, which reads requests with this, hands out bearer tokens only).
 pub(crate) fn decode(bytes: &[u8]) -> Result<TokenRequest> {
     match decode_any(bytes)? {
-        (req, None) => Ok(req),
-        (_, Some(_)) => Err(Error::bad_input("a PoP request (token_type pop) is answered only by entra-token on the machine that holds the profile")),
+        (req, None, _) => Ok(req),
+        (_, Some(_), _) => Err(Error::bad_input("a PoP request (token_type pop) is answered only by entra-token on the machine that holds the profile")),
     }
 }
 
@@ -123,8 +132,9 @@ fn pop_of(req: &NativeRequest) -> Result<Option<crate::pop::Shr>> {
     }
 }
 
-/// Parses a request body into the broker's request and, for a PoP request, what its SHR binds.
-pub(crate) fn decode_any(bytes: &[u8]) -> Result<(TokenRequest, Option<crate::pop::Shr>)> {
+/// Parses a request body into the broker's request, for a PoP request what its SHR binds,
+/// and the protocol version the request spoke (its answer speaks it too).
+pub(crate) fn decode_any(bytes: &[u8]) -> Result<(TokenRequest, Option<crate::pop::Shr>, u32)> {
     let text = std::str::from_utf8(bytes).map_err(|_| Error::bad_input("the request is not UTF-8"))?;
     if text.trim().is_empty() {
         return Err(Error::bad_input_hint("no request on stdin", r#"send one JSON object, e.g. {"resource":"graph"}"#));
@@ -132,10 +142,15 @@ pub(crate) fn decode_any(bytes: &[u8]) -> Result<(TokenRequest, Option<crate::po
     let req: NativeRequest = serde_json::from_str(text).map_err(|e| {
         Error::bad_input_hint(format!("the request is not valid JSON for protocol v{VERSION}"), "run `entra-token man` for the request fields, e.g. {\"resource\":\"graph\"}").because(e)
     })?;
-    if let Some(v) = req.v.filter(|v| *v != VERSION) {
-        return Err(Error::bad_input_hint(format!("unsupported protocol version v={v}"), format!("this entra-token speaks v={VERSION}")));
+    let version = req.v.unwrap_or(VERSION);
+    if !(VERSION..=LATEST).contains(&version) {
+        return Err(Error::bad_input_hint(format!("unsupported protocol version v={version}"), format!("this entra-token speaks v={VERSION} to v={LATEST}")));
     }
     check_fields(&req.other)?;
+    let named = [req.token_type.is_some(), req.pop_method.is_some(), req.pop_url.is_some(), req.pop_nonce.is_some()];
+    if let Some(field) = V2_FIELDS.iter().zip(named).find_map(|(f, set)| set.then_some(f)).filter(|_| version < 2) {
+        return Err(Error::bad_input_hint(format!("`{field}` is a protocol v2 field, and the request speaks v{version}"), r#"send "v": 2 with it (an entra-token older than v2 then refuses the request by its version)"#));
+    }
     let min_validity = req.min_validity.unwrap_or(crate::broker::DEFAULT_MIN_VALIDITY);
     if !(0..=MAX_MIN_VALIDITY).contains(&min_validity) {
         return Err(Error::bad_input(format!("min_validity must be between 0 and {MAX_MIN_VALIDITY} seconds, not {min_validity}")));
@@ -153,13 +168,18 @@ pub(crate) fn decode_any(bytes: &[u8]) -> Result<(TokenRequest, Option<crate::po
         claims: req.claims,
         ..TokenRequest::default()
     };
-    Ok((req, pop))
+    Ok((req, pop, version))
 }
 
-/// The answer as one line of JSON.
+/// The answer as one line of JSON, in v1.
 pub(crate) fn encode(c: &Credential, now: i64) -> String {
+    encode_in(VERSION, c, now)
+}
+
+/// The answer as one line of JSON, in the request's version `v` (v2 answers as v1 does).
+fn encode_in(v: u32, c: &Credential, now: i64) -> String {
     let a = NativeAnswer {
-        v: VERSION,
+        v,
         access_token: c.access_token.expose(),
         token_type: &c.token_type,
         expires_on: c.expires_on,
@@ -206,12 +226,12 @@ pub(crate) fn encode_error(e: &Error) -> String {
 /// Adapter: stdin → broker → stdout. Errors are answered on stdout too, with the exit code.
 pub(crate) fn serve() -> Result<ExitCode> {
     let result = super::read_stdin_limited(MAX_REQUEST).and_then(|b| decode_any(&b)).and_then(|r| match r {
-        (req, Some(shr)) => super::pop::credential(&req, &shr),
-        (req, None) => crate::broker::get_token(&req),
+        (req, Some(shr), v) => super::pop::credential(&req, &shr).map(|c| (c, v)),
+        (req, None, v) => crate::broker::get_token(&req).map(|c| (c, v)),
     });
     match result {
-        Ok(c) => {
-            super::write_stdout(format!("{}\n", encode(&c, clock::now())).as_bytes())?;
+        Ok((c, v)) => {
+            super::write_stdout(format!("{}\n", encode_in(v, &c, clock::now())).as_bytes())?;
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
@@ -243,10 +263,29 @@ mod tests {
 
     #[test]
     fn rejects_bad_requests() {
-        assert_eq!(decode(br#"{"v":2}"#).unwrap_err().exit_code(), 1);
+        assert_eq!(decode(br#"{"v":3}"#).unwrap_err().exit_code(), 1);
+        assert_eq!(decode(br#"{"v":0}"#).unwrap_err().exit_code(), 1);
         assert!(decode(b"").is_err());
         assert!(decode(b"[1]").is_err());
         assert!(decode(br#"{"min_validity":-1}"#).is_err());
         assert!(decode(&[0xff, 0xfe]).is_err());
+    }
+
+    #[test]
+    fn fields_of_v2_need_v2() {
+        for req in [&br#"{"resource":"graph","token_type":"pop","pop_url":"https://graph.microsoft.com/v1.0/me"}"#[..], br#"{"v":1,"resource":"graph","pop_nonce":"n"}"#] {
+            let e = decode_any(req).unwrap_err();
+            assert_eq!(e.exit_code(), 1);
+            assert!(e.to_string().contains("is a protocol v2 field"), "{e}");
+            assert!(e.hint().unwrap().contains(r#""v": 2"#));
+        }
+        let (_, pop, v) = decode_any(br#"{"v":2,"resource":"graph","token_type":"pop","pop_url":"https://graph.microsoft.com/v1.0/me"}"#).unwrap();
+        assert!(pop.is_some());
+        assert_eq!(v, 2);
+        let (_, pop, v) = decode_any(br#"{"v":2,"resource":"graph"}"#).unwrap();
+        assert!(pop.is_none());
+        assert_eq!(v, 2);
+        assert_eq!(decode_any(br#"{"resource":"graph"}"#).unwrap().2, 1);
+        assert!(encode_in(2, &Credential::sample("t", 10), 0).starts_with(r#"{"v":2,"#));
     }
 }

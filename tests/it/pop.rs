@@ -121,7 +121,7 @@ fn the_native_protocol_answers_a_pop_request_with_an_shr_and_refuses_half_of_one
     let (_mock, sb) = stand();
     let mut c = sb.cmd();
     c.env("CI_SECRET", SECRET);
-    let out = run_with_stdin(c, r#"{"profile":"sp","resource":"https://graph.microsoft.com","token_type":"pop","pop_url":"https://graph.microsoft.com/v1.0/me"}"#);
+    let out = run_with_stdin(c, r#"{"v":2,"profile":"sp","resource":"https://graph.microsoft.com","token_type":"pop","pop_url":"https://graph.microsoft.com/v1.0/me"}"#);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let a: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(a["token_type"], "pop");
@@ -129,18 +129,19 @@ fn the_native_protocol_answers_a_pop_request_with_an_shr_and_refuses_half_of_one
     assert_eq!((v.m.as_deref(), v.u.as_deref(), v.p.as_deref()), (Some("GET"), Some("graph.microsoft.com"), Some("/v1.0/me")));
     let mut c = sb.cmd();
     c.env("CI_SECRET", SECRET);
-    let out = run_with_stdin(c, r#"{"profile":"sp","resource":"https://graph.microsoft.com","token_type":"pop","pop_url":"https://graph.microsoft.com/v1.0/me","pop_nonce":"server-nonce-42abc"}"#);
+    let out = run_with_stdin(c, r#"{"v":2,"profile":"sp","resource":"https://graph.microsoft.com","token_type":"pop","pop_url":"https://graph.microsoft.com/v1.0/me","pop_nonce":"server-nonce-42abc"}"#);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let a: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     let v2 = verify_shr(a["access_token"].as_str().unwrap()).unwrap();
     assert_eq!((v2.nonce.as_str(), v2.at.as_str()), ("server-nonce-42abc", v.at.as_str()));
     assert!(a["expires_in"].as_i64().unwrap() <= 300, "an SHR is offered for five minutes at most: {a}");
     for (bad, says) in [
-        (r#"{"profile":"sp","token_type":"pop","pop_url":"https://h/","pop_nonce":"a\"b"}"#, "server nonce"),
-        (r#"{"profile":"sp","token_type":"pop"}"#, "needs pop_url"),
-        (r#"{"profile":"sp","pop_url":"https://h/"}"#, "go with"),
-        (r#"{"profile":"sp","token_type":"ssh-cert"}"#, "neither bearer nor pop"),
-        (r#"{"profile":"sp","token_type":"pop","pop_url":"/relative"}"#, "absolute"),
+        (r#"{"v":2,"profile":"sp","token_type":"pop","pop_url":"https://h/","pop_nonce":"a\"b"}"#, "server nonce"),
+        (r#"{"v":2,"profile":"sp","token_type":"pop"}"#, "needs pop_url"),
+        (r#"{"v":2,"profile":"sp","pop_url":"https://h/"}"#, "go with"),
+        (r#"{"v":2,"profile":"sp","token_type":"ssh-cert"}"#, "neither bearer nor pop"),
+        (r#"{"v":2,"profile":"sp","token_type":"pop","pop_url":"/relative"}"#, "absolute"),
+        (r#"{"profile":"sp","token_type":"pop","pop_url":"https://graph.microsoft.com/v1.0/me"}"#, "is a protocol v2 field"),
     ] {
         let mut c = sb.cmd();
         c.env("CI_SECRET", SECRET);
