@@ -75,6 +75,13 @@ impl Reply {
     }
 }
 
+impl super::wire::AadError {
+    /// Entra's error answer as the emulator sends it.
+    pub(crate) fn reply(&self) -> Reply {
+        Reply::json(self.status, &self.body())
+    }
+}
+
 fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",

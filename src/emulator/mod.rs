@@ -13,6 +13,7 @@ mod grants;
 mod http;
 mod keys;
 mod routes;
+mod scope;
 mod signin;
 mod sshcert;
 mod state;

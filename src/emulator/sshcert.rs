@@ -4,7 +4,9 @@
 //! valid for the token lifetime, principal the person's UPN (or the app's id); it refuses
 //! a key that is not RSA. Here the CA is an Ed25519 key made with ring on each start (its
 //! public line is written beside the emulator's state for sshd's `TrustedUserCAKeys`), and
-//! the certificate is laid out as OpenSSH's PROTOCOL.certkeys says.
+//! the certificate is laid out as OpenSSH's PROTOCOL.certkeys says. The tests' stand-in
+//! authority compiles this same file (tests/it/support/mod.rs, by `#[path]`): it names
+//! only crates and its sibling `wire`, which is shared the same way.
 
 use base64::Engine as _;
 use ring::signature::{Ed25519KeyPair, KeyPair};

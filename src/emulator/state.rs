@@ -1,6 +1,6 @@
 //! The emulator's live state (pending device codes and authorization codes, live and
-//! dead refresh tokens) and what it hands out once a grant succeeds: scopes turned into
-//! one resource (or Entra's error), RS256-signed access and id tokens marked as the
+//! dead refresh tokens) and what it hands out once a grant succeeds (the scopes already
+//! turned into one resource by `scope`): RS256-signed access and id tokens marked as the
 //! emulator's, client_info, refresh tokens, and the v2 (numbers) or v1 (strings) answer.
 
 use std::collections::HashMap;
@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 
 use super::config::{Settings, User};
 use super::keys::Signer;
-use super::wire::{self, AadError};
+pub(crate) use super::scope::{ClientAuth, Target};
+use super::wire;
 
 /// v1 (`resource=`, numbers as strings) or v2 (`scope=`) endpoints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,100 +113,6 @@ impl State {
     }
 }
 
-/// The one resource a request is for, with the permissions and OIDC scopes asked.
-#[derive(Clone, Debug)]
-pub(crate) struct Target {
-    pub resource: String,
-    pub perms: Vec<String>,
-    pub oidc: Vec<String>,
-    pub scope_out: String,
-    /// As requested: the v2 scope string or the v1 resource (kept with refresh tokens).
-    pub raw: String,
-}
-
-impl Target {
-    pub(crate) fn wants(&self, s: &str) -> bool {
-        self.oidc.iter().any(|o| o == s)
-    }
-
-    /// A v2 user-flow scope string: OIDC scopes plus scopes of at most one resource.
-    pub(crate) fn v2(scope: &str) -> Result<Target, AadError> {
-        let (mut oidc, mut named) = (Vec::new(), Vec::new());
-        for s in scope.split_whitespace() {
-            let lower = s.to_ascii_lowercase();
-            if wire::OIDC_SCOPES.contains(&lower.as_str()) {
-                if !oidc.contains(&lower) {
-                    oidc.push(lower);
-                }
-            } else {
-                named.push((s.to_string(), split_scope(s)?));
-            }
-        }
-        one_resource(scope, named.iter().map(|(_, (r, _))| r.as_str()))?;
-        let (resource, perms) = match named.first() {
-            None => (wire::GRAPH_APP_ID.to_string(), vec!["User.Read".to_string()]),
-            Some((_, (r, _))) => (r.clone(), named.iter().map(|(_, (_, p))| if p == ".default" { "user_impersonation".to_string() } else { p.clone() }).collect()),
-        };
-        let scope_out: Vec<&str> = named.iter().map(|(s, _)| s.as_str()).chain(oidc.iter().map(String::as_str)).collect();
-        Ok(Target { resource, perms, scope_out: scope_out.join(" "), oidc, raw: scope.trim().to_string() })
-    }
-
-    /// A v2 client credentials scope: exactly one `{resource}/.default`.
-    pub(crate) fn client_credentials(scope: Option<&str>) -> Result<Target, AadError> {
-        let scope = scope.unwrap_or("").trim();
-        let parts: Vec<&str> = scope.split_whitespace().collect();
-        let resource = match parts.as_slice() {
-            [one] => one.strip_suffix("/.default").filter(|r| !r.is_empty()),
-            _ => None,
-        };
-        let Some(resource) = resource else {
-            return Err(AadError::bad_request("invalid_scope", 1002012, format!("The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).")));
-        };
-        Ok(Target { resource: resource.to_string(), perms: Vec::new(), oidc: Vec::new(), scope_out: scope.to_string(), raw: scope.to_string() })
-    }
-
-    /// A v1 request: `resource=` (required) and optional OIDC scopes.
-    pub(crate) fn v1(resource: Option<&str>, scope: Option<&str>) -> Result<Target, AadError> {
-        let resource = resource.map(str::trim).filter(|r| !r.is_empty()).ok_or_else(|| AadError::missing("resource"))?;
-        let oidc = scope.unwrap_or("").split_whitespace().map(str::to_ascii_lowercase).filter(|s| wire::OIDC_SCOPES.contains(&s.as_str())).collect();
-        Ok(Target { resource: resource.to_string(), perms: vec!["user_impersonation".into()], oidc, scope_out: "user_impersonation".into(), raw: resource.to_string() })
-    }
-}
-
-/// `{resource}/{permission}`; a bare permission (`User.Read`) is Microsoft Graph's.
-fn split_scope(s: &str) -> Result<(String, String), AadError> {
-    if let Some(r) = s.strip_suffix("/.default").filter(|r| !r.is_empty()) {
-        return Ok((r.to_string(), ".default".to_string()));
-    }
-    match s.rfind('/') {
-        None => Ok(("https://graph.microsoft.com".to_string(), s.to_string())),
-        Some(i) if i + 1 < s.len() && !s[..i].is_empty() && !s[..i].ends_with(':') && !s[..i].ends_with(":/") => Ok((s[..i].to_string(), s[i + 1..].to_string())),
-        Some(_) => Err(AadError::bad_request("invalid_scope", 70011, format!("The provided value for the input parameter 'scope' is not valid. The scope {s} is not valid."))),
-    }
-}
-
-/// AADSTS700022 when the scopes name more than one resource.
-fn one_resource<'a>(scope: &str, resources: impl Iterator<Item = &'a str>) -> Result<(), AadError> {
-    let mut seen: Vec<String> = Vec::new();
-    for r in resources.map(|r| r.trim_end_matches('/').to_ascii_lowercase()) {
-        if !seen.contains(&r) {
-            seen.push(r);
-        }
-    }
-    if seen.len() > 1 {
-        return Err(AadError::bad_request("invalid_scope", 700022, format!("The provided value for the input parameter scope is not valid because it contains more than one resource. Scope {scope} is not valid.")));
-    }
-    Ok(())
-}
-
-/// How the client proved who it is (`azpacr`: 0 public, 1 secret, 2 certificate or assertion).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum ClientAuth {
-    Public,
-    Secret,
-    Assertion,
-}
-
 /// Everything one successful answer needs.
 pub(crate) struct Issue {
     pub v: Version,
@@ -251,11 +158,7 @@ fn base_claims(st: &State, v: Version, aud: &str, tid: &str, now: i64, exp: i64)
 pub(crate) fn app_token(st: &State, v: Version, client_id: &str, auth: ClientAuth, tid: &str, resource: &str, (now, exp): (i64, i64)) -> String {
     let mut c = base_claims(st, v, resource, tid, now, exp);
     let sp = wire::guid_from("service-principal", &client_id.to_ascii_lowercase());
-    let acr = match auth {
-        ClientAuth::Public => "0",
-        ClientAuth::Secret => "1",
-        ClientAuth::Assertion => "2",
-    };
+    let acr = auth.acr();
     for (k, val) in [("appid", json!(client_id)), ("azp", json!(client_id)), ("appidacr", json!(acr)), ("azpacr", json!(acr)), ("oid", json!(sp)), ("sub", json!(sp)), ("idtyp", json!("app")), ("roles", json!([])), ("jti", json!(wire::random_guid()))] {
         c[k] = val;
     }

@@ -1,13 +1,13 @@
 //! Entra's wire shapes as the emulator writes them: AADSTS error bodies (error,
 //! error_description with its AADSTS code, error_codes, timestamp, trace_id,
 //! correlation_id), GUIDs, tenant ids, base64url and the well-known ids every tenant has.
+//! The tests' stand-in authority compiles this same file (tests/it/support/mod.rs, by
+//! `#[path]`), so it names only crates both have: no `crate::`, no sibling module.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::rand::SecureRandom as _;
 use serde_json::{Value, json};
-
-use super::http::Reply;
 
 /// Microsoft Graph's app id: the audience when only OIDC scopes were asked for.
 pub(crate) const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
@@ -101,11 +101,15 @@ pub(crate) struct AadError {
     pub error: &'static str,
     pub code: u32,
     pub message: String,
+    /// MSAL's `suberror` (e.g. `basic_action`), when the answer carries one.
+    pub suberror: Option<&'static str>,
+    /// A claims challenge the client is to bring back in a new sign-in.
+    pub claims: Option<String>,
 }
 
 impl AadError {
     pub(crate) fn new(status: u16, error: &'static str, code: u32, message: impl Into<String>) -> AadError {
-        AadError { status, error, code, message: message.into() }
+        AadError { status, error, code, message: message.into(), suberror: None, claims: None }
     }
     pub(crate) fn bad_request(error: &'static str, code: u32, message: impl Into<String>) -> AadError {
         AadError::new(400, error, code, message)
@@ -129,7 +133,7 @@ impl AadError {
 
     pub(crate) fn body(&self) -> Value {
         let (trace_id, correlation_id, timestamp) = (random_guid(), random_guid(), aad_timestamp());
-        json!({
+        let mut body = json!({
             "error": self.error,
             "error_description": format!("AADSTS{}: {}\r\nTrace ID: {trace_id}\r\nCorrelation ID: {correlation_id}\r\nTimestamp: {timestamp}", self.code, self.message),
             "error_codes": [self.code],
@@ -137,11 +141,14 @@ impl AadError {
             "trace_id": trace_id,
             "correlation_id": correlation_id,
             "error_uri": format!("https://login.microsoftonline.com/error?code={}", self.code),
-        })
-    }
-
-    pub(crate) fn reply(&self) -> Reply {
-        Reply::json(self.status, &self.body())
+        });
+        if let Some(s) = self.suberror {
+            body["suberror"] = json!(s);
+        }
+        if let Some(c) = &self.claims {
+            body["claims"] = json!(c);
+        }
+        body
     }
 }
 

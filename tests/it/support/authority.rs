@@ -204,7 +204,7 @@ impl State {
             grant_counts: HashMap::new(),
             serial: 0,
             homes: HashMap::new(),
-            ssh_ca: super::sshcert::SshCa::new(),
+            ssh_ca: super::sshcert::SshCa::new().expect("an Ed25519 key"),
             issued_ssh_certs: Vec::new(),
         }
     }

@@ -343,8 +343,8 @@ fn refresh(st: &mut State, c: &Ctx) -> Result<Value, AadError> {
     if let Some(&code) = st.refresh_refusals.get(&c.tenant.to_ascii_lowercase()) {
         return Err(tenant_refusal(code, c.tenant));
     }
-    let family = wire::FOCI_CLIENTS.contains(&g.client_id.as_str())
-        && wire::FOCI_CLIENTS.contains(&c.client_id);
+    let family = wire::FOCI.contains(&g.client_id.as_str())
+        && wire::FOCI.contains(&c.client_id);
     if let Some((error, code)) = st.family_refusal.filter(|_| family && g.client_id != c.client_id) {
         return Err(AadError::new(
             400,

@@ -8,6 +8,16 @@
 //! - [`bin`], [`Sandbox`], [`run_with_stdin`]: the binary with a scrubbed environment.
 
 pub mod authority;
+// The emulator's (src/emulator) Entra rules, compiled here from the same files so the
+// stand-in and `entra-token emulator` answer alike: errors and ids, how scopes name one
+// resource, the SSH certificate authority. Each names only crates and its shared siblings.
+#[allow(dead_code)]
+#[path = "../../../src/emulator/wire.rs"]
+mod entra_wire;
+#[path = "../../../src/emulator/scope.rs"]
+mod scope;
+#[path = "../../../src/emulator/sshcert.rs"]
+mod sshcert;
 pub mod dbus;
 pub mod emulator;
 pub mod env;
@@ -21,7 +31,6 @@ pub mod profile;
 pub mod pyfeed;
 pub mod skip;
 pub mod skip_summary;
-mod sshcert;
 #[cfg(unix)]
 pub mod sshd;
 pub mod tls;

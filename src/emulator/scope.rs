@@ -1,0 +1,115 @@
+//! How Entra reads a token request's scopes: one resource per request (AADSTS700022),
+//! `/.default` for client credentials (AADSTS1002012), v1's `resource=`, the OIDC scopes
+//! apart, and a bare permission as Microsoft Graph's; and how the client proved who it is.
+//! The tests' stand-in authority compiles this same file (tests/it/support/mod.rs, by
+//! `#[path]`): it names only crates and its sibling `wire`, which is shared the same way.
+
+use super::wire::{self, AadError};
+
+/// The one resource a request is for, with the permissions and OIDC scopes asked.
+#[derive(Clone, Debug)]
+pub(crate) struct Target {
+    pub resource: String,
+    pub perms: Vec<String>,
+    pub oidc: Vec<String>,
+    pub scope_out: String,
+    /// As requested: the v2 scope string or the v1 resource (kept with refresh tokens).
+    pub raw: String,
+}
+
+impl Target {
+    pub(crate) fn wants(&self, s: &str) -> bool {
+        self.oidc.iter().any(|o| o == s)
+    }
+
+    /// A v2 user-flow scope string: OIDC scopes plus scopes of at most one resource.
+    pub(crate) fn v2(scope: &str) -> Result<Target, AadError> {
+        let (mut oidc, mut named) = (Vec::new(), Vec::new());
+        for s in scope.split_whitespace() {
+            let lower = s.to_ascii_lowercase();
+            if wire::OIDC_SCOPES.contains(&lower.as_str()) {
+                if !oidc.contains(&lower) {
+                    oidc.push(lower);
+                }
+            } else {
+                named.push((s.to_string(), split_scope(s)?));
+            }
+        }
+        one_resource(scope, named.iter().map(|(_, (r, _))| r.as_str()))?;
+        let (resource, perms) = match named.first() {
+            None => (wire::GRAPH_APP_ID.to_string(), vec!["User.Read".to_string()]),
+            Some((_, (r, _))) => (r.clone(), named.iter().map(|(_, (_, p))| if p == ".default" { "user_impersonation".to_string() } else { p.clone() }).collect()),
+        };
+        let scope_out: Vec<&str> = named.iter().map(|(s, _)| s.as_str()).chain(oidc.iter().map(String::as_str)).collect();
+        Ok(Target { resource, perms, scope_out: scope_out.join(" "), oidc, raw: scope.trim().to_string() })
+    }
+
+    /// A v2 client credentials scope: exactly one `{resource}/.default` (scopes of two
+    /// resources: AADSTS700022, as for user flows; anything else: AADSTS1002012).
+    pub(crate) fn client_credentials(scope: Option<&str>) -> Result<Target, AadError> {
+        let scope = scope.unwrap_or("").trim();
+        let parts: Vec<&str> = scope.split_whitespace().collect();
+        let resources: Vec<String> = parts.iter().filter_map(|s| split_scope(s).ok()).map(|(r, _)| r).collect();
+        one_resource(scope, resources.iter().map(String::as_str))?;
+        let resource = match parts.as_slice() {
+            [one] => one.strip_suffix("/.default").filter(|r| !r.is_empty()),
+            _ => None,
+        };
+        let Some(resource) = resource else {
+            return Err(AadError::bad_request("invalid_scope", 1002012, format!("The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).")));
+        };
+        Ok(Target { resource: resource.to_string(), perms: Vec::new(), oidc: Vec::new(), scope_out: scope.to_string(), raw: scope.to_string() })
+    }
+
+    /// A v1 request: `resource=` (required) and optional OIDC scopes.
+    pub(crate) fn v1(resource: Option<&str>, scope: Option<&str>) -> Result<Target, AadError> {
+        let resource = resource.map(str::trim).filter(|r| !r.is_empty()).ok_or_else(|| AadError::missing("resource"))?;
+        let oidc = scope.unwrap_or("").split_whitespace().map(str::to_ascii_lowercase).filter(|s| wire::OIDC_SCOPES.contains(&s.as_str())).collect();
+        Ok(Target { resource: resource.to_string(), perms: vec!["user_impersonation".into()], oidc, scope_out: "user_impersonation".into(), raw: resource.to_string() })
+    }
+}
+
+/// `{resource}/{permission}`; a bare permission (`User.Read`) is Microsoft Graph's.
+fn split_scope(s: &str) -> Result<(String, String), AadError> {
+    if let Some(r) = s.strip_suffix("/.default").filter(|r| !r.is_empty()) {
+        return Ok((r.to_string(), ".default".to_string()));
+    }
+    match s.rfind('/') {
+        None => Ok(("https://graph.microsoft.com".to_string(), s.to_string())),
+        Some(i) if i + 1 < s.len() && !s[..i].is_empty() && !s[..i].ends_with(':') && !s[..i].ends_with(":/") => Ok((s[..i].to_string(), s[i + 1..].to_string())),
+        Some(_) => Err(AadError::bad_request("invalid_scope", 70011, format!("The provided value for the input parameter 'scope' is not valid. The scope {s} is not valid."))),
+    }
+}
+
+/// AADSTS700022 when the scopes name more than one resource.
+fn one_resource<'a>(scope: &str, resources: impl Iterator<Item = &'a str>) -> Result<(), AadError> {
+    let mut seen: Vec<String> = Vec::new();
+    for r in resources.map(|r| r.trim_end_matches('/').to_ascii_lowercase()) {
+        if !seen.contains(&r) {
+            seen.push(r);
+        }
+    }
+    if seen.len() > 1 {
+        return Err(AadError::bad_request("invalid_scope", 700022, format!("The provided value for the input parameter scope is not valid because it contains more than one resource. Scope {scope} is not valid.")));
+    }
+    Ok(())
+}
+
+/// How the client proved who it is (`azpacr`: 0 public, 1 secret, 2 certificate or assertion).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ClientAuth {
+    Public,
+    Secret,
+    Assertion,
+}
+
+impl ClientAuth {
+    /// The `appidacr`/`azpacr` claim.
+    pub(crate) fn acr(self) -> &'static str {
+        match self {
+            ClientAuth::Public => "0",
+            ClientAuth::Secret => "1",
+            ClientAuth::Assertion => "2",
+        }
+    }
+}
