@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 pub(crate) mod pinned;
+pub(crate) mod server;
 
 /// The longest Retry-After honoured, in seconds: a day, longer than any `--timeout`.
 const MAX_RETRY_AFTER: u64 = 86_400;

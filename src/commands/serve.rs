@@ -6,28 +6,27 @@
 //! optional per-profile allow-list of resources. It answers for its profile's identity
 //! alone: a request naming another (`client_id`, `object_id`, `mi_res_id`, …) is refused.
 //! A blocking std listener with one thread per connection, bounded in total and per local
-//! user, and each request head must arrive whole within a deadline, so a slow client can
-//! neither hold a thread for long nor take every slot. The request codec below is pure.
+//! user, and each request head must arrive whole within a deadline (`http::server`), so a
+//! slow client can neither hold a thread for long nor take every slot.
 
 use crate::broker::{self, Credential, TokenRequest};
 use crate::clock;
 use crate::config;
 use crate::error::{Error, Result};
+use crate::http::server::{self, Request};
 use crate::log::{trace, warn};
 use crate::secret::Secret;
 use clap::Args;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::process::ExitCode;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The protocol version App Service speaks and SDKs send.
 pub(crate) const API_VERSION: &str = "2019-08-01";
-/// A request head larger than this is not an SDK asking for a token.
-const MAX_HEAD: usize = 8 * 1024;
 /// Connections served at once; more get 503 at once instead of a thread.
 const MAX_CONNECTIONS: usize = 16;
 /// Connections one client (a local user, see `crate::peer`) may hold at once, so one
@@ -36,6 +35,8 @@ const MAX_PER_CLIENT: usize = 4;
 /// The whole request head must arrive within this, however it trickles in: a client
 /// sending one byte every few seconds is cut off here, not kept alive by each byte.
 const HEAD_DEADLINE: Duration = Duration::from_secs(5);
+/// A request head larger than 8 KiB is not an SDK asking for a token; a body is never read.
+const LIMITS: server::Limits = server::Limits { head: 8 * 1024, body: None, deadline: HEAD_DEADLINE };
 /// Writing the (small) answer may take this long.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -56,24 +57,6 @@ pub(crate) struct ServeArgs {
     pub env_file: Option<PathBuf>,
 }
 
-/// A parsed request head: just what the protocol needs.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) struct HttpRequest {
-    pub method: String,
-    pub path: String,
-    pub query: Vec<(String, String)>,
-    pub headers: Vec<(String, String)>,
-}
-
-impl HttpRequest {
-    pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-    pub(crate) fn param(&self, name: &str) -> Option<&str> {
-        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-    }
-}
-
 /// An answer: a status and a JSON body.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Response {
@@ -91,51 +74,9 @@ impl Response {
     }
 }
 
-/// Parses `GET /path?query HTTP/1.1\r\nName: value\r\n…\r\n\r\n`. Err is the status to answer.
-pub(crate) fn parse_request(head: &[u8]) -> std::result::Result<HttpRequest, u16> {
-    let text = std::str::from_utf8(head).map_err(|_| 400u16)?;
-    let mut lines = text.split("\r\n");
-    let request_line = lines.next().ok_or(400u16)?;
-    let mut parts = request_line.split(' ');
-    let (Some(method), Some(target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-        return Err(400);
-    };
-    if !version.starts_with("HTTP/1.") || method.is_empty() {
-        return Err(400);
-    }
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let query = form_urlencoded::parse(query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
-    let mut headers = Vec::new();
-    for line in lines.take_while(|l| !l.is_empty()) {
-        let (k, v) = line.split_once(':').ok_or(400u16)?;
-        headers.push((k.trim().to_string(), v.trim().to_string()));
-    }
-    Ok(HttpRequest { method: method.to_string(), path: path.to_string(), query, headers })
-}
-
+/// The answer on the wire: JSON, never cached, and the connection closes after it.
 pub(crate) fn encode_response(r: &Response) -> Vec<u8> {
-    let reason = match r.status {
-        200 => "OK",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => "Error",
-    };
-    format!(
-        "HTTP/1.1 {} {reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n{}",
-        r.status,
-        r.body.len(),
-        r.body
-    )
-    .into_bytes()
+    server::encode(r.status, &[("Content-Type", "application/json; charset=utf-8")], r.body.as_bytes())
 }
 
 /// What a request is checked against.
@@ -209,7 +150,7 @@ fn names_identity(kind: Names, value: &str, c: &Credential) -> bool {
 }
 
 /// The whole protocol: checks, then one broker call. `get` is the broker in real use.
-pub(crate) fn handle(req: &HttpRequest, peer: IpAddr, policy: &Policy, get: &dyn Fn(&str) -> Result<Credential>) -> Response {
+pub(crate) fn handle(req: &Request, peer: IpAddr, policy: &Policy, get: &dyn Fn(&str) -> Result<Credential>) -> Response {
     if !peer.is_loopback() {
         return Response::error(403, "only loopback clients are served");
     }
@@ -224,12 +165,12 @@ pub(crate) fn handle(req: &HttpRequest, peer: IpAddr, policy: &Policy, get: &dyn
     if !matches!(req.path.as_str(), "/" | "/msi/token") {
         return Response::error(404, "the token endpoint is /msi/token");
     }
-    match req.param("api-version") {
+    match req.query("api-version") {
         Some(API_VERSION) => {}
         Some(other) => return Response::error(400, &format!("api-version {other} is not supported; use {API_VERSION}")),
         None => return Response::error(400, &format!("api-version is missing; use {API_VERSION}")),
     }
-    let Some(resource) = req.param("resource").filter(|r| !r.trim().is_empty()) else {
+    let Some(resource) = req.query("resource").filter(|r| !r.trim().is_empty()) else {
         return Response::error(400, "resource is missing");
     };
     let Some(wanted) = normalise(resource) else {
@@ -240,7 +181,7 @@ pub(crate) fn handle(req: &HttpRequest, peer: IpAddr, policy: &Policy, get: &dyn
     {
         return Response::error(403, &format!("resource '{resource}' is not in this profile's serve_resources"));
     }
-    let named: Vec<(&str, &str, Names)> = IDENTITY_PARAMS.iter().filter_map(|(p, kind)| req.param(p).map(|v| (*p, v, *kind))).collect();
+    let named: Vec<(&str, &str, Names)> = IDENTITY_PARAMS.iter().filter_map(|(p, kind)| req.query(p).map(|v| (*p, v, *kind))).collect();
     match get(resource) {
         Ok(c) if !named.iter().all(|(_, v, kind)| names_identity(*kind, v, &c)) => {
             let (param, value) = named.iter().find(|(_, v, kind)| !names_identity(*kind, v, &c)).map(|(p, v, _)| (*p, *v)).unwrap_or_default();
@@ -276,44 +217,14 @@ pub(crate) fn handle(req: &HttpRequest, peer: IpAddr, policy: &Policy, get: &dyn
     }
 }
 
-/// Reads the request head (up to the blank line), bounded in size and in total time:
-/// each read may only wait for what is left of `deadline`.
-fn read_head(stream: &mut TcpStream, deadline: Instant) -> std::result::Result<Vec<u8>, u16> {
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(408);
-        }
-        stream.set_read_timeout(Some(left)).map_err(|_| 400u16)?;
-        let n = match stream.read(&mut chunk) {
-            Ok(n) => n,
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => return Err(408),
-            Err(_) => return Err(400),
-        };
-        if n == 0 {
-            return Err(400);
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            buf.truncate(end + 4);
-            return Ok(buf);
-        }
-        if buf.len() > MAX_HEAD {
-            return Err(431);
-        }
-    }
-}
-
 fn serve_connection(mut stream: TcpStream, peer: SocketAddr, policy: &Policy, profile: &str, timeout: Duration) {
     let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
-    let response = match read_head(&mut stream, Instant::now() + HEAD_DEADLINE).and_then(|h| parse_request(&h)) {
+    let response = match server::read_request(&mut stream, &LIMITS) {
         Ok(req) => {
             // App Service's token revocation (MSAL given a claims challenge, docs/cae.md): the
             // caller names the revoked token by its SHA-256 (hex); only when it is the token we
             // hold is a new one fetched, so nobody can make us refresh at will.
-            let revoked = req.param("token_sha256_to_refresh").map(str::to_ascii_lowercase);
+            let revoked = req.query("token_sha256_to_refresh").map(str::to_ascii_lowercase);
             let get = |resource: &str| {
                 let ask = |force_refresh: bool| {
                     broker::get_token(&TokenRequest {
@@ -334,7 +245,7 @@ fn serve_connection(mut stream: TcpStream, peer: SocketAddr, policy: &Policy, pr
                 }
             };
             let r = handle(&req, peer.ip(), policy, &get);
-            trace!(1, "serve: {} {} resource={} from {peer} → {}", req.method, req.path, req.param("resource").unwrap_or("-"), r.status);
+            trace!(1, "serve: {} {} resource={} from {peer} → {}", req.method, req.path, req.query("resource").unwrap_or("-"), r.status);
             r
         }
         Err(408) => {
@@ -467,8 +378,8 @@ mod tests {
         Credential { client_id: "cid".into(), ..Credential::sample("tok", 1_900_000_000) }
     }
 
-    fn req(head: &str) -> HttpRequest {
-        parse_request(head.as_bytes()).unwrap()
+    fn req(head: &str) -> Request {
+        server::parse_head(head.as_bytes()).unwrap()
     }
 
     const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -477,10 +388,9 @@ mod tests {
     fn parses_a_request_head() {
         let r = req("GET /msi/token?resource=https%3A%2F%2Fvault.azure.net&api-version=2019-08-01 HTTP/1.1\r\nHost: x\r\nx-identity-header: s\r\n\r\n");
         assert_eq!(r.path, "/msi/token");
-        assert_eq!(r.param("resource"), Some("https://vault.azure.net"));
+        assert_eq!(r.query("resource"), Some("https://vault.azure.net"));
         assert_eq!(r.header("X-IDENTITY-HEADER"), Some("s"));
-        assert_eq!(parse_request(b"GARBAGE\r\n\r\n"), Err(400));
-        assert_eq!(parse_request(b"GET / HTTP/1.1\r\nno colon\r\n\r\n"), Err(400));
+        assert_eq!(server::parse_head(b"GARBAGE\r\n\r\n"), Err(400));
     }
 
     #[test]

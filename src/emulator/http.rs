@@ -1,24 +1,23 @@
 //! The emulator's HTTP/1.1 server: blocking std sockets on 127.0.0.1, one thread per
-//! connection (bounded), https through rustls (ring) or plain http. The request head is
-//! parsed by `serve`'s codec; this adds what an authority needs besides: a bounded
-//! form body, redirects, HTML pages and headers. Every connection is closed after one
-//! answer (clients open a new one), so nothing waits on an idle keep-alive.
+//! connection (bounded), https through rustls (ring) or plain http. The request is read
+//! and the answer written by `http::server`, as for `serve`; this adds what an authority
+//! needs besides: form bodies, redirects, HTML pages and headers. Every connection is
+//! closed after one answer (clients open a new one), so nothing waits on an idle keep-alive.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::commands::serve::parse_request;
+use crate::http::server;
 use crate::log::trace;
 
-/// A request head or form body larger than these is not a client of Entra.
-const MAX_HEAD: usize = 16 * 1024;
-const MAX_BODY: usize = 256 * 1024;
+/// A request head or form body larger than these is not a client of Entra, and the whole
+/// request must arrive within the deadline.
+const LIMITS: server::Limits = server::Limits { head: 16 * 1024, body: Some(256 * 1024), deadline: DEADLINE };
 /// Connections served at once; more are closed at once.
 const MAX_CONNECTIONS: usize = 64;
-/// The whole request must arrive within this.
 const DEADLINE: Duration = Duration::from_secs(10);
 
 /// One parsed request.
@@ -82,105 +81,32 @@ impl super::wire::AadError {
     }
 }
 
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        302 => "Found",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        411 => "Length Required",
-        413 => "Payload Too Large",
-        431 => "Request Header Fields Too Large",
-        _ => "Error",
-    }
-}
-
-pub(crate) fn encode(r: &Reply) -> Vec<u8> {
-    let mut head = format!("HTTP/1.1 {} {}\r\n", r.status, reason(r.status));
-    for (k, v) in &r.headers {
-        // Header values we write come from our own code or URL-encoded parameters; a
-        // line break would split the answer, so it never passes.
-        head.push_str(&format!("{k}: {}\r\n", v.replace(['\r', '\n'], " ")));
-    }
-    head.push_str(&format!("Content-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n", r.body.len()));
-    let mut out = head.into_bytes();
-    out.extend_from_slice(&r.body);
-    out
-}
-
-/// Reads one request (head, then a Content-Length body) within the deadline. Err: the status to answer.
-fn read_request(stream: &mut impl Read) -> Result<Request, u16> {
-    let started = Instant::now();
-    let mut buf = Vec::with_capacity(2048);
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        if buf.len() > MAX_HEAD {
-            return Err(431);
-        }
-        if started.elapsed() > DEADLINE {
-            return Err(408);
-        }
-        match stream.read(&mut chunk) {
-            Ok(0) => return Err(400),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => return Err(408),
-            Err(_) => return Err(400),
-        }
+/// Reads one request and its form body within the limits. Err: the status to answer.
+fn read_request(stream: &mut impl server::Timed) -> Result<Request, u16> {
+    let r = server::read_request(stream, &LIMITS)?;
+    let form = match r.header("content-type") {
+        Some(t) if t.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded") => form_urlencoded::parse(&r.body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect(),
+        _ => Vec::new(),
     };
-    let head = parse_request(&buf[..head_end])?;
-    let mut req = Request { method: head.method, path: head.path, query: head.query, headers: head.headers, form: Vec::new() };
-    if req.header("transfer-encoding").is_some() {
-        return Err(411);
-    }
-    let len: usize = match req.header("content-length") {
-        None => 0,
-        Some(v) => v.trim().parse().map_err(|_| 400u16)?,
-    };
-    if len > MAX_BODY {
-        return Err(413);
-    }
-    let mut body = buf[head_end..].to_vec();
-    while body.len() < len {
-        if started.elapsed() > DEADLINE {
-            return Err(408);
-        }
-        match stream.read(&mut chunk) {
-            Ok(0) => return Err(400),
-            Ok(n) => body.extend_from_slice(&chunk[..n]),
-            Err(_) => return Err(408),
-        }
-    }
-    body.truncate(len);
-    if req.header("content-type").is_some_and(|t| t.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded")) {
-        req.form = form_urlencoded::parse(&body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
-    }
-    Ok(req)
+    Ok(Request { method: r.method, path: r.path, query: r.query, headers: r.headers, form })
 }
 
 pub(crate) type Handler = Arc<dyn Fn(&Request) -> Reply + Send + Sync>;
 
-fn answer(stream: &mut (impl Read + Write), handler: &Handler) {
+fn answer(stream: &mut (impl server::Timed + Write), handler: &Handler) {
     let reply = match read_request(stream) {
         Ok(req) => {
             let r = handler(&req);
             trace!(1, "emulator: {} {} → {}", req.method, req.path, r.status);
             r
         }
-        Err(status) => Reply::new(status, "text/plain; charset=utf-8", reason(status)),
+        Err(status) => Reply::new(status, "text/plain; charset=utf-8", server::reason(status)),
     };
-    let _ = stream.write_all(&encode(&reply));
+    let _ = stream.write_all(&server::encode(reply.status, &reply.headers, &reply.body));
     let _ = stream.flush();
 }
 
 fn connection(tcp: TcpStream, tls: Option<&Arc<rustls::ServerConfig>>, handler: &Handler) {
-    let _ = tcp.set_read_timeout(Some(DEADLINE));
     let _ = tcp.set_write_timeout(Some(DEADLINE));
     let _ = tcp.set_nodelay(true);
     match tls {
@@ -223,15 +149,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_a_form_post_and_writes_an_answer() {
+    fn reads_a_form_post() {
         let raw = b"POST /t/oauth2/v2.0/token?x=1 HTTP/1.1\r\nHost: h\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 32\r\n\r\ngrant_type=password&scope=a+b%2F";
         let req = read_request(&mut &raw[..]).unwrap();
         assert_eq!((req.method.as_str(), req.path.as_str(), req.query("x")), ("POST", "/t/oauth2/v2.0/token", Some("1")));
         assert_eq!(req.form("grant_type"), Some("password"));
         assert_eq!(req.form("scope"), Some("a b/"));
-        let too_big = format!("POST / HTTP/1.1\r\nContent-Length: {}\r\n\r\n", MAX_BODY + 1);
-        assert_eq!(read_request(&mut too_big.as_bytes()).unwrap_err(), 413);
-        let wire = String::from_utf8(encode(&Reply::redirect("http://localhost:1/?code=a\r\nX: y"))).unwrap();
-        assert!(wire.starts_with("HTTP/1.1 302 Found\r\n") && wire.contains("Location: http://localhost:1/?code=a  X: y\r\n"), "{wire}");
     }
 }
