@@ -111,11 +111,7 @@ pub(crate) fn run(args: &BazelSetupArgs) -> Result<ExitCode> {
         return super::print(&text);
     }
     links::run(&LinksArgs { dir, only: vec![LINK.to_string()], force: args.force, apply: ApplyArg { apply: true } })?;
-    let existing = match std::fs::read_to_string(&rc) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(Error::caused(format!("cannot read {}", rc.display()), e)),
-    };
+    let existing = super::read_or_empty(&rc)?;
     match extend_rc(&existing, &lines) {
         Some(text) => {
             super::write_with_backup(&rc, text.as_bytes())?;

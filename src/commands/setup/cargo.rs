@@ -82,11 +82,7 @@ pub(crate) fn run(args: &CargoSetupArgs) -> Result<ExitCode> {
         edit(&mut doc, &exe, &registries)?;
         return super::print(&format!("# {} (run with --apply to merge it in; a 0600 backup is kept)\n{doc}", file.display()));
     }
-    let text = match std::fs::read_to_string(&file) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(Error::caused(format!("cannot read {}", file.display()), e)),
-    };
+    let text = super::read_or_empty(&file)?;
     let mut doc: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| Error::bad_input(format!("{} is not valid TOML: {}", file.display(), e.to_string().lines().next().unwrap_or(""))))?;
     edit(&mut doc, &exe, &registries)?;
     super::write_with_backup(&file, doc.to_string().as_bytes())?;

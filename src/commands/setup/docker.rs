@@ -108,11 +108,7 @@ pub(crate) fn run(args: &DockerSetupArgs) -> Result<ExitCode> {
         return super::print(&text);
     }
     links::run(&LinksArgs { dir, only: vec![LINK.to_string()], force: args.force, apply: ApplyArg { apply: true } })?;
-    let existing = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(Error::caused(format!("cannot read {}", path.display()), e)),
-    };
+    let existing = super::read_or_empty(&path)?;
     match merge(&existing, &registries)? {
         Some(text) => {
             super::write_with_backup(&path, text.as_bytes())?;

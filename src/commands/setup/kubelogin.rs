@@ -322,11 +322,7 @@ pub(crate) fn run(args: &KubectlSetupArgs, exe: &str) -> Result<ExitCode> {
         return super::kubectl::write_users(args, exe, &users, &[], &preface);
     }
     if !added.is_empty() {
-        let old = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(Error::caused(format!("cannot read {}", path.display()), e)),
-        };
+        let old = super::read_or_empty(&path)?;
         let new = format!("{}{added}", if old.is_empty() || old.ends_with('\n') { old.clone() } else { format!("{old}\n") });
         config::parse_file(&new).map_err(|m| Error::Config { path: path.clone(), message: format!("adding the converted profiles would break it ({m}); add them by hand"), source: None })?;
         super::write_with_backup(&path, new.as_bytes())?;

@@ -75,11 +75,7 @@ pub(crate) fn run(args: &MavenSetupArgs) -> Result<ExitCode> {
     };
     let run_line = super::npm::exec_line(&feed.profile, &args.env, "mvn …");
     if args.apply.apply {
-        let existing = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(Error::caused(format!("cannot read {}", path.display()), e)),
-        };
+        let existing = super::read_or_empty(&path)?;
         match insert(&existing, &args.id, &args.env)? {
             Some(text) => {
                 super::write_with_backup(&path, text.as_bytes())?;

@@ -93,6 +93,15 @@ pub(crate) fn self_exe() -> Result<PathBuf> {
     Ok(std::fs::canonicalize(&exe).unwrap_or(exe))
 }
 
+/// A config file's text; empty when there is none yet (setup then writes it whole).
+pub(crate) fn read_or_empty(path: &Path) -> Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => Ok(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(e) => Err(Error::caused(format!("cannot read {}", path.display()), e)),
+    }
+}
+
 /// Copies `path` to `PATH.entra-token-backup-UNIXTIME` with mode 0600. None: nothing to back up.
 pub(crate) fn backup(path: &Path) -> Result<Option<PathBuf>> {
     let bytes = match std::fs::read(path) {

@@ -88,11 +88,7 @@ pub(crate) fn run(args: &NpmSetupArgs) -> Result<ExitCode> {
     let path = npmrc_path(args)?;
     let run_lines: Vec<String> = feeds.iter().map(|f| f.profile.clone()).collect::<std::collections::BTreeSet<_>>().into_iter().map(|p| exec_line(&p, &args.env, "npm install")).collect();
     if args.apply.apply {
-        let existing = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(Error::caused(format!("cannot read {}", path.display()), e)),
-        };
+        let existing = super::read_or_empty(&path)?;
         for k in &keys {
             if existing.lines().any(|l| l.trim_start().starts_with(&format!("{k}:_password"))) {
                 crate::log::warn!("{} also has a `{k}:_password` (a PAT?); npm uses the _authToken line, remove the old one when you no longer need it", path.display());

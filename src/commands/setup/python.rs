@@ -226,11 +226,7 @@ pub(crate) fn run(args: &PySetupArgs, client: Client) -> Result<ExitCode> {
         Some(d) => d.clone(),
         None => default_dir()?,
     };
-    let existing = match std::fs::read_to_string(&config) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(Error::caused(format!("cannot read {}", config.display()), e)),
-    };
+    let existing = super::read_or_empty(&config)?;
     let text = match client {
         Client::Pip => edit_pip_conf(&existing, &url, args.extra),
         Client::Uv => edit_uv_toml(&existing, "entra-feed", &url, args.extra)?,
