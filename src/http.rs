@@ -70,50 +70,20 @@ impl Http {
     pub(crate) fn post_form(&self, url: &str, form: &[(&str, &str)], headers: &[(&str, &str)], deadline: Deadline, policy: RetryPolicy) -> Result<Reply> {
         let direct = route(url, Reach::Remote)?;
         trace!(1, "POST {url}{}", direct.note());
-        self.with_retries(url, &direct, deadline, policy, |timeout| {
-            let mut req = self.agent(url).post(url);
-            for (k, v) in headers {
-                req = req.header(*k, *v);
-            }
-            {
-                let c = req.config().timeout_global(Some(timeout));
-                if direct.0 { c.proxy(None) } else { c }
-            }
-            .build().send_form(form.iter().copied())
-        })
+        self.with_retries(url, &direct, deadline, policy, |timeout| prepared(self.agent(url).post(url), headers, timeout, None, direct.0).send_form(form.iter().copied()))
     }
 
     /// A POST with a raw body (Azure DevOps' OIDC endpoint takes an empty one).
     pub(crate) fn post(&self, url: &str, body: &[u8], headers: &[(&str, &str)], deadline: Deadline, policy: RetryPolicy) -> Result<Reply> {
         let direct = route(url, Reach::Remote)?;
         trace!(1, "POST {}{}", url.split('?').next().unwrap_or(url), direct.note());
-        self.with_retries(url, &direct, deadline, policy, |timeout| {
-            let mut req = self.agent(url).post(url);
-            for (k, v) in headers {
-                req = req.header(*k, *v);
-            }
-            {
-                let c = req.config().timeout_global(Some(timeout));
-                if direct.0 { c.proxy(None) } else { c }
-            }
-            .build().send(body)
-        })
+        self.with_retries(url, &direct, deadline, policy, |timeout| prepared(self.agent(url).post(url), headers, timeout, None, direct.0).send(body))
     }
 
     pub(crate) fn get(&self, url: &str, headers: &[(&str, &str)], deadline: Deadline, policy: RetryPolicy) -> Result<Reply> {
         let direct = route(url, Reach::Remote)?;
         trace!(1, "GET {}{}", url.split('?').next().unwrap_or(url), direct.note());
-        self.with_retries(url, &direct, deadline, policy, |timeout| {
-            let mut req = self.agent(url).get(url);
-            for (k, v) in headers {
-                req = req.header(*k, *v);
-            }
-            {
-                let c = req.config().timeout_global(Some(timeout));
-                if direct.0 { c.proxy(None) } else { c }
-            }
-            .build().call()
-        })
+        self.with_retries(url, &direct, deadline, policy, |timeout| prepared(self.agent(url).get(url), headers, timeout, None, direct.0).call())
     }
 
     /// A GET to an endpoint on this host (managed identity): never through a proxy, and
@@ -121,13 +91,7 @@ impl Http {
     pub(crate) fn get_local(&self, url: &str, headers: &[(&str, &str)], deadline: Deadline, policy: RetryPolicy, connect: Option<Duration>) -> Result<Reply> {
         route(url, Reach::Host)?;
         trace!(1, "GET {} (no proxy)", url.split('?').next().unwrap_or(url));
-        self.with_retries(url, &Direct::LOCAL, deadline, policy, |timeout| {
-            let mut req = self.agent(url).get(url);
-            for (k, v) in headers {
-                req = req.header(*k, *v);
-            }
-            req.config().timeout_global(Some(timeout)).timeout_connect(connect).proxy(None).build().call()
-        })
+        self.with_retries(url, &Direct::LOCAL, deadline, policy, |timeout| prepared(self.agent(url).get(url), headers, timeout, connect, true).call())
     }
 
     /// A GET over TLS that accepts only the certificate whose thumbprint is `pin` (Service
@@ -143,13 +107,7 @@ impl Http {
             other = build_pinned_agent(pin);
             &other
         };
-        let reply = self.with_retries(url, &Direct::LOCAL, deadline, policy, |timeout| {
-            let mut req = agent.get(url);
-            for (k, v) in headers {
-                req = req.header(*k, *v);
-            }
-            req.config().timeout_global(Some(timeout)).proxy(None).build().call()
-        });
+        let reply = self.with_retries(url, &Direct::LOCAL, deadline, policy, |timeout| prepared(agent.get(url), headers, timeout, None, true).call());
         // SSL_CERT_FILE, the usual TLS advice, does not apply to a pinned endpoint.
         reply.map_err(|e| match e {
             Error::Network { url, message, hint } if hint.as_deref() == Some(TLS_HINT) => {
@@ -163,13 +121,7 @@ impl Http {
     pub(crate) fn post_form_local(&self, url: &str, form: &[(&str, &str)], headers: &[(&str, &str)], deadline: Deadline, policy: RetryPolicy, connect: Option<Duration>) -> Result<Reply> {
         route(url, Reach::Host)?;
         trace!(1, "POST {} (no proxy)", url.split('?').next().unwrap_or(url));
-        self.with_retries(url, &Direct::LOCAL, deadline, policy, |timeout| {
-            let mut req = self.agent(url).post(url);
-            for (k, v) in headers {
-                req = req.header(*k, *v);
-            }
-            req.config().timeout_global(Some(timeout)).timeout_connect(connect).proxy(None).build().send_form(form.iter().copied())
-        })
+        self.with_retries(url, &Direct::LOCAL, deadline, policy, |timeout| prepared(self.agent(url).post(url), headers, timeout, connect, true).send_form(form.iter().copied()))
     }
 
     fn with_retries(
@@ -378,6 +330,17 @@ fn tls_error(text: &str, proxy: Option<&str>, net: impl Fn(String, String) -> Er
         net(format!("TLS failed: {text}{by}"), TLS_HINT.into())
     }
 }
+/// One attempt's request: `headers`, the attempt's time limit (and a connect limit where
+/// given), and no proxy where the endpoint is reached directly.
+fn prepared<B>(mut req: ureq::RequestBuilder<B>, headers: &[(&str, &str)], timeout: Duration, connect: Option<Duration>, direct: bool) -> ureq::RequestBuilder<B> {
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let c = req.config().timeout_global(Some(timeout)).timeout_connect(connect);
+    let c = if direct { c.proxy(None) } else { c };
+    c.build()
+}
+
 fn build_agent(roots: ureq::tls::RootCerts) -> ureq::Agent {
     trace!(2, "building the HTTP client");
     let tls = ureq::tls::TlsConfig::builder().root_certs(roots).build();
