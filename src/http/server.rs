@@ -60,8 +60,10 @@ pub(crate) fn read_request(stream: &mut impl Timed, limits: &Limits) -> Result<R
     let deadline = Instant::now() + limits.deadline;
     let mut buf = Vec::with_capacity(2048);
     let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
+        match buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            Some(i) if i + 4 > limits.head => return Err(431),
+            Some(i) => break i + 4,
+            None => {}
         }
         if buf.len() > limits.head {
             return Err(431);
