@@ -3,7 +3,7 @@
 //! The same shape serves `setup azd` (see `azd.rs`).
 
 use super::ApplyArg;
-use super::links::{self, LinksArgs};
+use super::links;
 use crate::error::{Error, Result};
 use crate::log::warn;
 use clap::Args;
@@ -75,10 +75,7 @@ pub(crate) fn text(name: &str, what: &str, check: &str, exe: &Path, dir: &Path) 
 /// Prints (or with --apply creates) the link `name` for a CLI stand-in.
 pub(crate) fn run_link(name: &'static str, what: &str, check: &str, args: &PathLinkArgs) -> Result<ExitCode> {
     let exe = super::self_exe()?;
-    let dir = match &args.dir {
-        Some(d) => d.clone(),
-        None => default_bin_dir()?,
-    };
+    let dir = args.dir.clone().map_or_else(default_bin_dir, Ok)?;
     if let Some((found, false)) = first_on_path(name, &exe)
         && found.parent() != Some(dir.as_path())
     {
@@ -87,7 +84,7 @@ pub(crate) fn run_link(name: &'static str, what: &str, check: &str, args: &PathL
     if !args.apply.apply {
         return super::print(&text(name, what, check, &exe, &dir));
     }
-    links::run(&LinksArgs { dir, only: vec![name.to_string()], force: args.force, apply: ApplyArg { apply: true } })
+    links::make(dir, name, args.force)
 }
 
 pub(crate) fn run(args: &PathLinkArgs) -> Result<ExitCode> {

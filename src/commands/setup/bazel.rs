@@ -4,7 +4,7 @@
 
 use super::ApplyArg;
 use super::az::default_bin_dir;
-use super::links::{self, LinksArgs};
+use super::links;
 use super::claims::{self, Claim, Tool};
 use crate::error::{Error, Result};
 use crate::log::warn;
@@ -86,10 +86,7 @@ pub(crate) fn run(args: &BazelSetupArgs) -> Result<ExitCode> {
     if args.pattern.is_empty() {
         claims::warn_without_resource(&claimed);
     }
-    let dir = match &args.dir {
-        Some(d) => d.clone(),
-        None => default_bin_dir()?,
-    };
+    let dir = args.dir.clone().map_or_else(default_bin_dir, Ok)?;
     // The file `--apply` makes (`entra-token-bazel.exe` on Windows): the line names it.
     let helper = dir.join(links::file_name(LINK));
     let rc = match &args.bazelrc {
@@ -110,7 +107,7 @@ pub(crate) fn run(args: &BazelSetupArgs) -> Result<ExitCode> {
         }
         return super::print(&text);
     }
-    links::run(&LinksArgs { dir, only: vec![LINK.to_string()], force: args.force, apply: ApplyArg { apply: true } })?;
+    links::make(dir, LINK, args.force)?;
     let existing = super::read_or_empty(&rc)?;
     match extend_rc(&existing, &lines) {
         Some(text) => {

@@ -5,7 +5,7 @@
 
 use super::ApplyArg;
 use super::az::default_bin_dir;
-use super::links::{self, LinksArgs};
+use super::links;
 use super::claims::{self, Tool};
 use crate::error::{Error, Result};
 use crate::log::warn;
@@ -88,10 +88,7 @@ pub(crate) fn run(args: &DockerSetupArgs) -> Result<ExitCode> {
             "add urls = [\"contoso.azurecr.io\"] to a profile, or pass --registry",
         ));
     }
-    let dir = match &args.dir {
-        Some(d) => d.clone(),
-        None => default_bin_dir()?,
-    };
+    let dir = args.dir.clone().map_or_else(default_bin_dir, Ok)?;
     let path = match &args.config {
         Some(p) => p.clone(),
         None => docker_config_path()?,
@@ -107,7 +104,7 @@ pub(crate) fn run(args: &DockerSetupArgs) -> Result<ExitCode> {
         );
         return super::print(&text);
     }
-    links::run(&LinksArgs { dir, only: vec![LINK.to_string()], force: args.force, apply: ApplyArg { apply: true } })?;
+    links::make(dir, LINK, args.force)?;
     let existing = super::read_or_empty(&path)?;
     match merge(&existing, &registries)? {
         Some(text) => {

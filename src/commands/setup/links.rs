@@ -49,6 +49,11 @@ pub(crate) fn chosen(only: &[String]) -> Result<Vec<&'static str>> {
         .collect()
 }
 
+/// Makes the one link `name` in `dir` (a tool's setup with --apply).
+pub(crate) fn make(dir: PathBuf, name: &str, force: bool) -> Result<ExitCode> {
+    run(&LinksArgs { dir, only: vec![name.to_string()], force, apply: ApplyArg { apply: true } })
+}
+
 pub(crate) fn run(args: &LinksArgs) -> Result<ExitCode> {
     let exe = super::self_exe()?;
     let names = chosen(&args.only)?;

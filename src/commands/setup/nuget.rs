@@ -6,7 +6,7 @@
 
 use super::ApplyArg;
 use super::az::default_bin_dir;
-use super::links::{self, LinksArgs};
+use super::links;
 use crate::error::Result;
 use clap::Args;
 use std::path::PathBuf;
@@ -29,14 +29,11 @@ pub(crate) struct NugetSetupArgs {
 pub(crate) fn run(args: &NugetSetupArgs) -> Result<ExitCode> {
     let claimed = super::claims::for_tool(super::claims::Tool::Feed)?;
     super::claims::warn_without_resource(&claimed);
-    let dir = match &args.dir {
-        Some(d) => d.clone(),
-        None => default_bin_dir()?,
-    };
+    let dir = args.dir.clone().map_or_else(default_bin_dir, Ok)?;
     let link = dir.join(links::file_name(LINK));
     let feeds: Vec<String> = claimed.iter().map(|c| format!("#   {} (profile {})\n", c.url, c.profile)).collect();
     if args.apply.apply {
-        links::run(&LinksArgs { dir, only: vec![LINK.to_string()], force: args.force, apply: ApplyArg { apply: true } })?;
+        links::make(dir, LINK, args.force)?;
         if feeds.is_empty() {
             crate::log::warn!("no profile has `urls`, so the plugin will answer NotFound for every feed; add the feed's URL to a profile's urls");
         }
