@@ -113,6 +113,28 @@ fn bus(sb: &support::Sandbox) -> Option<(Child, String)> {
     support::dbus::session_bus(sb)
 }
 
+/// An agent with `--confirm=notify` on a private session bus, and this test as the
+/// notification server there; None (said SKIPPED) without dbus-daemon.
+fn notifying_agent() -> Option<(crate::agent::Laptop, Desktop, Child)> {
+    let mut daemon = None;
+    let mut address = String::new();
+    let lap = laptop_as(&["--confirm=notify"], |sb, c| {
+        if let Some((d, a)) = bus(sb) {
+            c.env("DBUS_SESSION_BUS_ADDRESS", &a);
+            (daemon, address) = (Some(d), a);
+        }
+    });
+    let daemon = daemon?;
+    Some((lap, desktop(&address), daemon))
+}
+
+/// Stops the notification server, then the bus.
+fn end(desk: Desktop, mut daemon: Child) {
+    drop(desk);
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+}
+
 /// A command in a new session: no controlling terminal, whatever the test runner has.
 fn detached(c: &mut Command) {
     // SAFETY: setsid is async-signal-safe and touches nothing of the parent's.
@@ -126,16 +148,7 @@ fn detached(c: &mut Command) {
 
 #[test]
 fn a_desktop_notification_with_allow_and_deny_decides_each_request() {
-    let mut daemon = None;
-    let mut address = String::new();
-    let lap = laptop_as(&["--confirm=notify"], |sb, c| {
-        if let Some((d, a)) = bus(sb) {
-            c.env("DBUS_SESSION_BUS_ADDRESS", &a);
-            (daemon, address) = (Some(d), a);
-        }
-    });
-    let Some(mut daemon) = daemon else { return };
-    let desk = desktop(&address);
+    let Some((lap, desk, daemon)) = notifying_agent() else { return };
     let (_c, cmd) = client(&lap.socket);
 
     *desk.click.lock().unwrap() = Some("allow");
@@ -162,23 +175,12 @@ fn a_desktop_notification_with_allow_and_deny_decides_each_request() {
     assert_eq!(desk.closed.lock().unwrap().len(), 1);
     assert_eq!(desk.shown.lock().unwrap().len(), 3);
     assert_eq!(lap.mock.token_requests(), 1);
-    drop(desk);
-    let _ = daemon.kill();
-    let _ = daemon.wait();
+    end(desk, daemon);
 }
 
 #[test]
 fn the_question_says_a_claims_challenge_is_asked_and_shows_outside_text_as_text() {
-    let mut daemon = None;
-    let mut address = String::new();
-    let lap = laptop_as(&["--confirm=notify"], |sb, c| {
-        if let Some((d, a)) = bus(sb) {
-            c.env("DBUS_SESSION_BUS_ADDRESS", &a);
-            (daemon, address) = (Some(d), a);
-        }
-    });
-    let Some(mut daemon) = daemon else { return };
-    let desk = desktop(&address);
+    let Some((lap, desk, daemon)) = notifying_agent() else { return };
     let (_c, cmd) = client(&lap.socket);
     *desk.click.lock().unwrap() = Some("deny");
     let claims = r#"{"access_token":{"acrs":{"essential":true,"value":"c1"}}}"#;
@@ -197,9 +199,7 @@ fn the_question_says_a_claims_challenge_is_asked_and_shows_outside_text_as_text(
     assert!(!shown[1].body.contains('<') && shown[1].body.contains("&lt;b&gt;bold&lt;/b&gt;&lt;a href="), "{:?}", shown[1].body);
     assert!(shown[2].body.contains("api://x/<b>bold</b>") && !shown[2].body.contains("&lt;"), "{:?}", shown[2].body);
     assert_eq!(lap.mock.token_requests(), 0);
-    drop(desk);
-    let _ = daemon.kill();
-    let _ = daemon.wait();
+    end(desk, daemon);
 }
 
 #[test]
@@ -213,7 +213,7 @@ fn plain_confirm_without_a_terminal_notifies_and_without_a_desktop_refuses() {
             daemon = Some((d, a));
         }
     });
-    let Some((mut daemon, address)) = daemon else { return };
+    let Some((daemon, address)) = daemon else { return };
     let (_c, cmd) = client(&lap.socket);
     let out = run(cmd(&["get-token", "-p", "ado", "-r", AZURE_DEVOPS]));
     assert_eq!(code(&out), 3, "{}", stderr(&out));
@@ -225,9 +225,7 @@ fn plain_confirm_without_a_terminal_notifies_and_without_a_desktop_refuses() {
     let out = run(cmd(&["get-token", "-p", "ado", "-r", AZURE_DEVOPS]));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(desk.shown.lock().unwrap().len(), 1);
-    drop(desk);
-    let _ = daemon.kill();
-    let _ = daemon.wait();
+    end(desk, daemon);
 }
 
 /// A pseudo-terminal: (controller, the terminal's end).

@@ -56,6 +56,36 @@ open(sys.argv[4], "w").write(cache.serialize())
     assert!(out.status.success(), "msal login failed: {}", stderr(&out));
 }
 
+/// What MSAL for Python left after signing `USER` in against an https mock.
+#[cfg(unix)] // Unix only: Python's msal is installed for Linux here.
+struct SignedIn {
+    _ca: TestCa,
+    mock: MockAuthority,
+    sb: Sandbox,
+    /// The mock's CA, for SSL_CERT_FILE.
+    ca_pem: PathBuf,
+    /// az's MSAL token cache, as MSAL serialized it.
+    cache_file: PathBuf,
+}
+
+/// An https mock with `USER`, a sandbox, and `USER` signed in there by MSAL for Python
+/// into az's cache; None (said SKIPPED) without python3's msal.
+#[cfg(unix)] // Unix only: Python's msal is installed for Linux here.
+fn signed_in_with_msal(what: &str) -> Option<SignedIn> {
+    if !have_python_msal() {
+        support::skip::missing_tool("python3 with msal", what);
+        return None;
+    }
+    let ca = TestCa::new();
+    let mock = MockAuthority::start_https(&ca);
+    mock.add_user(USER, "pw");
+    let sb = Sandbox::new();
+    let ca_pem = ca.write_pem(&sb.path("ca"));
+    let cache_file = sb.path("azure/msal_token_cache.json");
+    msal_login(&mock, &ca_pem, &cache_file);
+    Some(SignedIn { _ca: ca, mock, sb, ca_pem, cache_file })
+}
+
 /// `azureProfile.json` as az writes it (UTF-8 BOM included).
 fn write_az_profile(sb: &Sandbox, user_type: &str) -> PathBuf {
     let profile = json!({
@@ -91,17 +121,7 @@ fn calls(log: &Path) -> Vec<String> {
 #[cfg(unix)] // Unix only: drives Python's msal.
 #[test]
 fn azure_cli_cache_written_by_msal_is_reused_and_left_alone() {
-    if !have_python_msal() {
-        support::skip::missing_tool("python3 with msal", "the az cache written by MSAL");
-        return;
-    }
-    let ca = TestCa::new();
-    let mock = MockAuthority::start_https(&ca);
-    mock.add_user(USER, "pw");
-    let sb = Sandbox::new();
-    let ca_pem = ca.write_pem(&sb.path("ca"));
-    let cache_file = sb.path("azure/msal_token_cache.json");
-    msal_login(&mock, &ca_pem, &cache_file);
+    let Some(SignedIn { mock, sb, ca_pem, cache_file, .. }) = signed_in_with_msal("the az cache written by MSAL") else { return };
     let profile_file = write_az_profile(&sb, "user");
     let before = (std::fs::read(&cache_file).unwrap(), std::fs::read(&profile_file).unwrap());
     let az_at = mock.issued_access_tokens().last().cloned().unwrap();
@@ -459,17 +479,7 @@ fn add_service_principal_entries(cache_file: &Path) {
 #[cfg(unix)] // Unix only: drives Python's msal.
 #[test]
 fn az_cache_with_service_principal_nulls_is_read_and_arm_is_served_by_azs_token() {
-    if !have_python_msal() {
-        support::skip::missing_tool("python3 with msal", "az's cache with a service principal's entries");
-        return;
-    }
-    let ca = TestCa::new();
-    let mock = MockAuthority::start_https(&ca);
-    mock.add_user(USER, "pw");
-    let sb = Sandbox::new();
-    let ca_pem = ca.write_pem(&sb.path("ca"));
-    let cache_file = sb.path("azure/msal_token_cache.json");
-    msal_login(&mock, &ca_pem, &cache_file);
+    let Some(SignedIn { mock, sb, ca_pem, cache_file, .. }) = signed_in_with_msal("az's cache with a service principal's entries") else { return };
     add_service_principal_entries(&cache_file);
     write_az_profile(&sb, "user");
     let az_at = mock.issued_access_tokens().last().cloned().unwrap();

@@ -50,6 +50,33 @@ fn api_server(ca: &TestCa, authority: &Arc<MockAuthority>) -> (Server, Seen) {
     (Server::start(handler, Some(ca.server_config())), seen)
 }
 
+/// What each real-kubectl test starts from: the authority with the cluster's app, the
+/// API-server stand-in, a sandbox. None (said SKIPPED) without kubectl or ssh-keygen.
+struct ArcCluster {
+    mock: Arc<MockAuthority>,
+    ca: TestCa,
+    server: Server,
+    seen: Seen,
+    sb: Sandbox,
+}
+
+fn arc() -> Option<ArcCluster> {
+    if !Path::new(KUBECTL).exists() {
+        crate::support::skip::missing_tool(KUBECTL, "kubectl with PoP tokens");
+        return None;
+    }
+    if std::process::Command::new("ssh-keygen").arg("-?").output().is_err() {
+        crate::support::skip::missing_tool("ssh-keygen", "kubectl with PoP tokens");
+        return None;
+    }
+    let mock = Arc::new(MockAuthority::start());
+    mock.add_tenant(TENANT);
+    mock.add_app(APP, Some(SECRET));
+    let ca = TestCa::new();
+    let (server, seen) = api_server(&ca, &mock);
+    Some(ArcCluster { mock, ca, server, seen, sb: Sandbox::new() })
+}
+
 fn kubeconfig(sb: &Sandbox, ca: &TestCa, server: &Server, args: &[&str]) -> PathBuf {
     let ca_pem = ca.write_pem(&sb.path("ca"));
     let exe = env!("CARGO_BIN_EXE_entra-token");
@@ -70,20 +97,7 @@ fn kubectl(sb: &Sandbox, config: &Path) -> std::process::Output {
 
 #[test]
 fn real_kubectl_reaches_an_arc_cluster_with_a_verified_shr_and_reuses_the_bound_token() {
-    if !Path::new(KUBECTL).exists() {
-        crate::support::skip::missing_tool(KUBECTL, "kubectl with PoP tokens");
-        return;
-    }
-    if std::process::Command::new("ssh-keygen").arg("-?").output().is_err() {
-        crate::support::skip::missing_tool("ssh-keygen", "kubectl with PoP tokens");
-        return;
-    }
-    let mock = Arc::new(MockAuthority::start());
-    mock.add_tenant(TENANT);
-    mock.add_app(APP, Some(SECRET));
-    let ca = TestCa::new();
-    let (server, seen) = api_server(&ca, &mock);
-    let sb = Sandbox::new();
+    let Some(ArcCluster { mock, ca, server, seen, sb }) = arc() else { return };
     sb.write_config(&format!(
         "[profiles.arc]\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nflow = \"client-credentials\"\nclient_secret_env = \"ARC_SECRET\"\nauthority = \"{}\"\n",
         mock.url()
@@ -115,20 +129,7 @@ fn real_kubectl_reaches_an_arc_cluster_with_a_verified_shr_and_reuses_the_bound_
 
 #[test]
 fn a_kubelogin_pop_user_converted_by_setup_reaches_the_arc_cluster_with_real_kubectl() {
-    if !Path::new(KUBECTL).exists() {
-        crate::support::skip::missing_tool(KUBECTL, "kubectl with PoP tokens");
-        return;
-    }
-    if std::process::Command::new("ssh-keygen").arg("-?").output().is_err() {
-        crate::support::skip::missing_tool("ssh-keygen", "kubectl with PoP tokens");
-        return;
-    }
-    let mock = Arc::new(MockAuthority::start());
-    mock.add_tenant(TENANT);
-    mock.add_app(APP, Some(SECRET));
-    let ca = TestCa::new();
-    let (server, seen) = api_server(&ca, &mock);
-    let sb = Sandbox::new();
+    let Some(ArcCluster { mock, ca, server, seen, sb }) = arc() else { return };
     let ca_pem = ca.write_pem(&sb.path("ca"));
     let kubeconfig = sb.write_file(
         "kube/kubelogin",
