@@ -1,24 +1,26 @@
 //! Azure Container Registry's token exchange: an Entra access token is traded at
 //! `https://<registry>/oauth2/exchange` for an ACR refresh token, which Docker then uses
-//! as the password of the well-known null-GUID user. The refresh token is a secret and is
-//! cached like an access token (locked, atomic, 0600), so a `docker pull` in a loop costs
-//! one file read. The broker wraps this around the inner layers for a request naming a
-//! `registry` (Docker's helper, here or on the token agent's side), so no protocol codec
-//! does network; the Entra token comes from what it is handed, never from the broker.
+//! as the password of the well-known null-GUID user. The refresh token is cached by the
+//! core like every token (`tokens::get_with`: one loop, one entry shape, one gate), bound
+//! to its registry and the Entra request, and sealed at rest as a refresh token, so a
+//! `docker pull` in a loop costs one file read. The broker wraps this around the inner
+//! layers for a request bound to a registry (`Binding::Registry`: Docker's helper, here or
+//! on the token agent's side), so no protocol codec does network; the Entra token comes
+//! from what it is handed, never from the broker.
 
 use crate::authority;
+use crate::clock;
 use crate::env::ACR_EXCHANGE_URL as EXCHANGE_URL_ENV;
-use crate::tokens::{self, Credential, Resolved, TokenRequest};
-use crate::cache::{self, Cache};
-use crate::clock::{self, Deadline};
 use crate::error::{Error, Result};
-use crate::http::{Http, RetryPolicy};
-use crate::log::{trace, warn};
+use crate::flows::Prompt;
+use crate::http::RetryPolicy;
+use crate::oauth::{Binding, TokenReply};
 use crate::secret::Secret;
-use serde::{Deserialize, Serialize};
+use crate::tokens::{self, Credential, Resolved, TokenRequest};
+use serde::Deserialize;
 
 /// The `token_type` of a credential that is a registry's refresh token, not an Entra token.
-pub(crate) const TOKEN_TYPE: &str = "acr_refresh_token";
+pub(crate) use crate::cache::ACR_REFRESH_TOKEN as TOKEN_TYPE;
 /// The user name ACR expects with a refresh token as the password.
 pub(crate) const ACR_USERNAME: &str = "00000000-0000-0000-0000-000000000000";
 /// The audience of the Entra token given to ACR's exchange when the profile names none.
@@ -33,21 +35,6 @@ const ACR_SUFFIXES: &[&str] = &[".azurecr.io", ".azurecr.cn", ".azurecr.us"];
 pub(crate) fn is_acr_host(host: &str) -> bool {
     let h = host.trim_end_matches('.').to_ascii_lowercase();
     ACR_SUFFIXES.iter().any(|s| h.ends_with(s) && h.len() > s.len())
-}
-
-/// An ACR refresh token on disk.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct AcrEntry {
-    pub v: u32,
-    pub refresh_token: Secret<String>,
-    pub expires_on: i64,
-    pub registry: String,
-    pub profile: String,
-    pub cached_at: i64,
-    /// What the Entra token exchanged for it was minted for; a read serves the entry only
-    /// to that request at `registry` (`fresh`).
-    #[serde(default)]
-    pub bound: Option<cache::Binding>,
 }
 
 #[derive(Deserialize)]
@@ -137,20 +124,6 @@ fn exchange_url_from(override_url: Option<String>, registry: &str) -> Result<Str
     }
 }
 
-/// The cache key of a registry's refresh token: the registry plus the Entra token's key,
-/// so each identity, tenant and audience has its own.
-fn key(registry: &str, entra_key: &str) -> String {
-    cache::key_name("acr", &["1", &registry.to_ascii_lowercase(), entra_key])
-}
-
-/// The entry at `key` when it was stored for this registry and Entra request (`bound`),
-/// whatever its file is called, and is fresh.
-fn fresh(cache: &Cache, key: &str, registry: &str, bound: &cache::Binding, now: i64) -> Result<Option<AcrEntry>> {
-    Ok(cache.read::<serde_json::Value>(key)?.and_then(crate::at_rest::from_file::<AcrEntry>).filter(|e| {
-        e.v == 1 && e.registry.eq_ignore_ascii_case(registry) && bound.admits(e.bound.as_ref(), key) && e.expires_on - now > tokens::DEFAULT_MIN_VALIDITY
-    }))
-}
-
 /// The request for `profile`'s token at `registry`: the Entra token ACR's exchange takes
 /// is Azure management's (ACR accepts its audience) unless the profile names its own
 /// target. This is the one place an ARM token is the default, and it goes only to the
@@ -161,78 +134,28 @@ pub(crate) fn request(profile: &str, registry: &str) -> Result<TokenRequest> {
     Ok(TokenRequest {
         profile: Some(profile.to_string()),
         resource: (!has_target).then(|| EXCHANGE_RESOURCE.to_string()),
-        registry: Some(registry.to_string()),
+        binding: Binding::Registry(registry.to_string()),
         ..TokenRequest::default()
     })
 }
 
-/// The answer to a request with `registry`: the registry's refresh token, from the cache,
-/// or by exchanging the (possibly cached) Entra token `r` names, which `entra` (the layers
-/// inside this one) gets.
+/// The answer to a request for `registry`'s token (`r`, bound as `Binding::Registry`):
+/// the core's one loop (`tokens::get_with`: lookup → lock → re-check → store, sealed at
+/// rest as a refresh token), whose acquire step is this exchange: the Entra token of the
+/// same request, bearer, from `entra` (the layers inside this one), traded at the registry.
 pub(crate) fn credential(req: &TokenRequest, registry: &str, r: Resolved, entra: impl FnOnce(&TokenRequest, Resolved) -> Result<Credential>) -> Result<Credential> {
-    let key = key(registry, &r.key);
-    let bound = r.bound.clone();
-    let (profile, client_id, tenant) = (r.profile.name.clone(), r.profile.client_id.clone(), r.profile.authority.tenant.clone());
-    let answer = |e: AcrEntry, tenant: String, from_cache: bool| Credential {
-        access_token: e.refresh_token,
-        token_type: TOKEN_TYPE.into(),
-        expires_on: e.expires_on,
-        profile: profile.clone(),
-        tenant_id: Some(tenant),
-        client_id: client_id.clone(),
-        scopes: vec![],
-        resource: None,
-        account: None,
-        from_cache,
-    };
-    // Off under --no-cache, and skipped (with a warning) where it cannot be made, as for
-    // every other token: the registry's answer never depends on the cache.
-    let cache = tokens::open_cache(req)?;
-    if let Some(c) = &cache
-        && !req.force_refresh
-        && let Some(e) = fresh(c, &key, registry, &bound, clock::now())?
-    {
-        trace!(1, "cache hit {key}");
-        return Ok(answer(e, tenant, true));
-    }
-    let deadline = Deadline::after(req.timeout);
-    let _lock = match cache.as_ref().map(|c| c.lock(&key, deadline.remaining())) {
-        Some(Ok(l)) => Some(l),
-        Some(Err(e @ Error::Timeout { .. })) => return Err(e),
-        Some(Err(e)) => {
-            warn!("{}; continuing without the cache lock", crate::error::one_line(&e));
-            None
-        }
-        None => None,
-    };
-    if let Some(c) = &cache
-        && !req.force_refresh
-        && let Some(e) = fresh(c, &key, registry, &bound, clock::now())?
-    {
-        trace!(1, "another process stored {key} while we waited");
-        return Ok(answer(e, tenant, true));
-    }
-    let cred = entra(&TokenRequest { registry: None, ..req.clone() }, r)?;
-    let tenant = cred.tenant_id.clone().unwrap_or(tenant);
-    let url = exchange_url(registry)?;
-    let http = Http::new();
-    let form = exchange_form(registry, &tenant, cred.access_token.expose());
-    let reply = http.post_form(&url, &form, &[("Accept", "application/json")], deadline, RetryPolicy::TOKEN)?;
-    let (token, expires_on) = parse_exchange(reply.status, &reply.body, registry, clock::now())?;
-    let entry = AcrEntry { v: 1, refresh_token: token, expires_on, registry: registry.to_string(), profile: cred.profile.clone(), cached_at: clock::now(), bound: Some(bound) };
-    // A refresh token like any other: sealed at rest where the OS can (DPAPI on Windows).
-    if let Some(c) = &cache
-        && let Err(e) = crate::at_rest::to_file(&entry).and_then(|file| c.write(&key, &file))
-    {
-        warn!("could not store the registry token ({}); answering anyway", crate::error::one_line(&e));
-    }
-    Ok(answer(entry, tenant, false))
-}
-
-/// Drops the cached refresh token for `registry` (docker logout / erase). True if one was there.
-pub(crate) fn forget(registry: &str, r: &Resolved) -> Result<bool> {
-    let cache = Cache::open(cache::default_dir()?)?;
-    cache.remove(&key(registry, &r.key))
+    let entra_req = TokenRequest { binding: Binding::Bearer, ..req.clone() };
+    let entra_r = r.with_binding(Binding::Bearer);
+    let tenant = r.profile.authority.tenant.clone();
+    tokens::get_with(req, r, Some(Prompt::Never), |ctx| {
+        let cred = entra(&entra_req, entra_r)?;
+        let tenant = cred.tenant_id.clone().unwrap_or(tenant);
+        let url = exchange_url(registry)?;
+        let form = exchange_form(registry, &tenant, cred.access_token.expose());
+        let reply = ctx.http.post_form(&url, &form, &[("Accept", "application/json")], ctx.deadline, RetryPolicy::TOKEN)?;
+        let (token, expires_on) = parse_exchange(reply.status, &reply.body, registry, clock::now())?;
+        Ok(TokenReply { access_token: token, token_type: TOKEN_TYPE.into(), expires_on, refresh_on: None, refresh_token: None, id_token: None, client_info: None, resource: None, foci: None })
+    })
 }
 
 #[cfg(test)]

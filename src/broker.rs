@@ -8,7 +8,7 @@
 use crate::error::{Error, Result};
 use crate::flows::Prompt;
 
-pub(crate) use crate::tokens::{Credential, DEFAULT_MIN_VALIDITY, Resolved, TokenEntry, TokenRequest, acquire_locked, cached_tokens, existing_cache, fingerprint, forget_tokens, resolve};
+pub(crate) use crate::tokens::{Credential, DEFAULT_MIN_VALIDITY, Resolved, TokenEntry, TokenRequest, acquire_locked, cached_tokens, existing_cache, fingerprint, forget_old_registry_tokens, forget_tokens, resolve};
 
 /// The whole path: serve from cache when fresh, else acquire under the key's lock.
 pub(crate) fn get_token(req: &TokenRequest) -> Result<Credential> {
@@ -41,8 +41,8 @@ pub(crate) fn get_token_resolved(req: &TokenRequest, r: Resolved, prompt: Option
     // Docker and ACR: the Entra token is traded at the registry, behind the broker, so no
     // codec does network and the token agent can answer with the registry's token. The
     // exchange is given the inner layers to get that Entra token from.
-    match req.registry.as_deref() {
-        Some(registry) => crate::acr::credential(req, registry, r, |entra, r| waiting_for_login(entra, r, prompt)),
+    match r.binding.registry().map(str::to_string) {
+        Some(registry) => crate::acr::credential(req, &registry, r, |entra, r| waiting_for_login(entra, r, prompt)),
         None => waiting_for_login(req, r, prompt),
     }
 }
@@ -67,10 +67,8 @@ pub(crate) fn forget(req: &TokenRequest, rejected: Option<&str>) -> Result<bool>
     forget_resolved(req, resolve(req)?, rejected)
 }
 
-/// `forget` for a request already resolved here (the token agent resolves it against its policy first).
+/// `forget` for a request already resolved here (the token agent resolves it against its
+/// policy first): a registry's token is the core's entry like any other.
 pub(crate) fn forget_resolved(req: &TokenRequest, r: Resolved, rejected: Option<&str>) -> Result<bool> {
-    match req.registry.as_deref() {
-        Some(registry) => crate::acr::forget(registry, &r),
-        None => crate::tokens::forget(req, r, rejected),
-    }
+    crate::tokens::forget(req, r, rejected)
 }

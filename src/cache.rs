@@ -141,6 +141,18 @@ impl Cache {
         self.dir.write_atomic(name, &bytes, Access::Private, Durability::Refetchable).map_err(cache_err)
     }
 
+    /// Reads an entry [`write_sealed`](Self::write_sealed) wrote (or a plain one): a seal
+    /// this user cannot open here is a miss.
+    pub(crate) fn read_sealed<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
+        Ok(self.read::<serde_json::Value>(name)?.and_then(crate::at_rest::from_file))
+    }
+
+    /// Writes an entry holding a refresh token: sealed at rest where the OS can (DPAPI on
+    /// Windows, `at_rest`), else as `write` does.
+    pub(crate) fn write_sealed<T: Serialize>(&self, name: &str, value: &T) -> Result<()> {
+        self.write(name, &crate::at_rest::to_file(value)?)
+    }
+
     pub(crate) fn remove(&self, name: &str) -> Result<bool> {
         self.dir.remove(name).map_err(cache_err)
     }
@@ -207,14 +219,19 @@ pub(crate) fn check_private(path: &Path, meta: &std::fs::Metadata, is_dir: bool)
 
 /// The token type of a plain access token (`Binding::token_type`).
 pub(crate) const BEARER: &str = "bearer";
+/// The token type of a registry's refresh token from ACR's exchange (`Binding::registry`
+/// names the registry): a refresh token, so its entries are sealed at rest.
+pub(crate) const ACR_REFRESH_TOKEN: &str = "acr_refresh_token";
 
 /// What a cached token was minted for, stored in its entry and compared with the request
 /// on every read: an entry answers only the request it was stored for, whatever its file
 /// is called (a file renamed or copied onto another's name is a miss, never an answer).
-/// Key-bound token kinds (`ssh-cert`, `pop`) name their key in `key_id`.
+/// Key-bound token kinds (`ssh-cert`, `pop`) name their key in `key_id`; a registry's
+/// refresh token (`acr_refresh_token`) names its registry, beside the Entra request it
+/// was exchanged for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Binding {
-    /// `bearer`, or a key-bound kind (`ssh-cert`, `pop`).
+    /// `bearer`, a key-bound kind (`ssh-cert`, `pop`), or `acr_refresh_token`.
     pub token_type: String,
     /// The public key a key-bound token is bound to (its `kid`); None for bearer tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -233,18 +250,30 @@ pub(crate) struct Binding {
     /// token); None for a profile that declares none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capabilities: Option<String>,
+    /// The registry (host[:port], lower case) whose refresh token ACR's exchange gave for
+    /// the Entra token the rest describes; None for every token Entra issues.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<String>,
 }
 
 impl Binding {
     /// The entry's file name: a digest of everything it is bound to.
     pub(crate) fn name(&self) -> String {
         let key_id = self.key_id.as_deref().unwrap_or("");
-        let parts = [self.token_type.as_str(), key_id, &self.authority, &self.tenant, &self.client_id, &self.identity, &self.endpoint, &self.target];
-        // Without capabilities the name is what it always was: no entry is orphaned.
-        match &self.capabilities {
-            None => key_name("at", &[&["3"], &parts[..]].concat()),
-            Some(c) => key_name("at", &[&["3"], &parts[..], &["capabilities", c.as_str()]].concat()),
+        let mut parts = vec!["3", self.token_type.as_str(), key_id, &self.authority, &self.tenant, &self.client_id, &self.identity, &self.endpoint, &self.target];
+        // Without capabilities or a registry the name is what it always was: no entry is orphaned.
+        if let Some(c) = &self.capabilities {
+            parts.extend(["capabilities", c.as_str()]);
         }
+        if let Some(r) = &self.registry {
+            parts.extend(["registry", r.as_str()]);
+        }
+        key_name("at", &parts)
+    }
+
+    /// Does its entry hold a refresh token (ACR's), sealed at rest (`Cache::write_sealed`)?
+    pub(crate) fn sealed(&self) -> bool {
+        self.token_type == ACR_REFRESH_TOKEN
     }
 
     /// Is a stored entry's binding (`stored`) this one? Says why not on `-v`.
@@ -266,6 +295,8 @@ impl Binding {
     fn differs_in(&self, other: &Binding) -> &'static str {
         if self.token_type != other.token_type || self.key_id != other.key_id {
             "token type"
+        } else if self.registry != other.registry {
+            "registry"
         } else if self.capabilities != other.capabilities {
             "client capabilities"
         } else if self.authority != other.authority {
@@ -370,6 +401,7 @@ mod tests {
             endpoint: "v2".into(),
             target: "https://graph.microsoft.com/.default".into(),
             capabilities: None,
+            registry: None,
         };
         // A cp1 (long-lived) token and a plain one never answer for each other; a binding
         // without capabilities keeps the name it had before they were recorded.
@@ -386,6 +418,15 @@ mod tests {
         assert_ne!(bearer.name(), ssh.name());
         assert_ne!(bearer.name(), arm.name());
         assert_ne!(ssh.name(), Binding { key_id: Some("other".into()), ..ssh.clone() }.name());
+        // A registry's token for the same Entra request: a name and an answer of its own,
+        // and one per registry.
+        let acr = Binding { token_type: ACR_REFRESH_TOKEN.into(), registry: Some("a.azurecr.io".into()), ..bearer.clone() };
+        let other = Binding { registry: Some("b.azurecr.io".into()), ..acr.clone() };
+        assert!(!bearer.admits(Some(&acr), "n") && !acr.admits(Some(&bearer), "n") && !acr.admits(Some(&other), "n"));
+        assert_eq!(acr.differs_in(&other), "registry");
+        assert!(acr.sealed() && !bearer.sealed() && !ssh.sealed());
+        let names = [bearer.name(), acr.name(), other.name(), Binding { registry: None, ..acr.clone() }.name()];
+        assert!(names.iter().enumerate().all(|(i, n)| names[i + 1..].iter().all(|m| m != n)), "{names:?}");
     }
 
     #[test]

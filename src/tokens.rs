@@ -51,12 +51,10 @@ pub(crate) struct TokenRequest {
     /// profiles (this machine, or the token agent's) decides who claims it and whether it
     /// is an Azure Container Registry.
     pub docker: bool,
-    /// An Azure Container Registry (host[:port]): the answer is that registry's refresh
-    /// token from ACR's exchange of this request's Entra token (`crate::acr`), not the
-    /// Entra token itself.
-    pub registry: Option<String>,
-    /// What the token is bound to: a bearer token (the default) or an SSH certificate for
-    /// a public key. Part of the cache binding; every new answer passes `Binding::check`.
+    /// What the token is bound to: a bearer token (the default), an SSH certificate or PoP
+    /// token for a public key, or a registry (`Binding::Registry`: the answer is that Azure
+    /// Container Registry's refresh token from its exchange of this request's Entra token,
+    /// `crate::acr`). Part of the cache binding; every new answer passes `Binding::check`.
     pub binding: Binding,
     /// `az --subscription S`: the subscription whose account answers (`protocols::az`
     /// routes it; the token agent routes it on its side with the same function).
@@ -80,7 +78,6 @@ impl Default for TokenRequest {
             url: None,
             wait_for_login: None,
             docker: false,
-            registry: None,
             binding: Binding::Bearer,
             subscription: None,
         }
@@ -181,8 +178,16 @@ impl Resolved {
 
     /// Binds the request to its (possibly renamed) identity and target again.
     pub(crate) fn rebind(&mut self) {
-        self.bound = self.identity.binding(&self.target, &self.bound.token_type, self.bound.key_id.as_deref());
+        self.bound = self.identity.binding(&self.target, &self.binding);
         self.key = self.bound.name();
+    }
+
+    /// The same request (profile, target, identity) for a token bound as `binding`: the
+    /// Entra token a registry's token is exchanged for is the registry request's, bearer.
+    pub(crate) fn with_binding(&self, binding: Binding) -> Resolved {
+        let bound = self.identity.binding(&self.target, &binding);
+        let key = bound.name();
+        Resolved { profile: self.profile.clone(), target: self.target.clone(), identity: self.identity.clone(), bound, key, binding, cache: self.cache.clone() }
     }
 }
 
@@ -200,7 +205,7 @@ pub(crate) fn resolve(req: &TokenRequest) -> Result<Resolved> {
     let target = target_for(req, &profile)?;
     let cache = if req.no_cache { None } else { existing_cache() };
     let identity = identity::of(&profile, cache.as_ref())?;
-    let bound = identity.binding(&target, req.binding.cache_type(), req.binding.key_id());
+    let bound = identity.binding(&target, &req.binding);
     let key = bound.name();
     Ok(Resolved { profile, target, identity, bound, key, binding: req.binding.clone(), cache })
 }
@@ -249,6 +254,14 @@ pub(crate) fn open_cache(req: &TokenRequest) -> Result<Option<Cache>> {
 /// through the profile's flow and store. It knows no agent, registry or wait: those wrap
 /// it from outside (`broker`).
 pub(crate) fn get(req: &TokenRequest, r: Resolved, prompt: Option<Prompt>) -> Result<Credential> {
+    get_with(req, r, prompt, flows::acquire)
+}
+
+/// `get` with the acquire step given: the one loop (lookup → lock → re-check → acquire →
+/// gate → store) for every token type. The profile's flow is `get`'s step; ACR's is "the
+/// Entra token from the layers inside, then the registry's exchange" (`crate::acr`),
+/// handed in from above so the core calls nothing above it.
+pub(crate) fn get_with(req: &TokenRequest, r: Resolved, prompt: Option<Prompt>, acquire: impl FnOnce(&FlowCtx) -> Result<TokenReply>) -> Result<Credential> {
     let cache = match &r.cache {
         Some(c) => Some(c.clone()),
         None => open_cache(req)?,
@@ -293,8 +306,8 @@ pub(crate) fn get(req: &TokenRequest, r: Resolved, prompt: Option<Prompt>) -> Re
     let http = Http::new();
     let prompt = prompt.unwrap_or_else(|| prompt_for(req, &r.profile));
     let ctx = FlowCtx { profile: &r.profile, target: &r.target, http: &http, deadline, claims: req.claims.as_deref(), cache: cache.as_ref(), prompt, binding: &r.binding };
-    trace!(1, "acquiring through flow {} for {}", r.profile.flow.name(), r.target.key());
-    let reply = match flows::acquire(&ctx).and_then(|reply| bound_as_asked(&r.binding, reply)) {
+    trace!(1, "acquiring {} through flow {} for {}", r.binding.a_kind(), r.profile.flow.name(), r.target.key());
+    let reply = match acquire(&ctx).and_then(|reply| bound_as_asked(&r.binding, reply)) {
         Ok(reply) => reply,
         Err(e) => {
             if let Some(entry) = stale.filter(|s| s.expires_on - clock::now() > req.min_validity) {
@@ -308,9 +321,9 @@ pub(crate) fn get(req: &TokenRequest, r: Resolved, prompt: Option<Prompt>) -> Re
     let mut r = r;
     r.reidentify(cache.as_ref())?;
     let entry = entry_from_reply(&r, reply);
-    if let Some(c) = &cache
-        && let Err(e) = c.write_refetchable(&r.key, &entry)
-    {
+    // An access token can simply be fetched again; a refresh token (ACR's) is sealed.
+    let stored = cache.as_ref().map(|c| if r.bound.sealed() { c.write_sealed(&r.key, &entry) } else { c.write_refetchable(&r.key, &entry) });
+    if let Some(Err(e)) = stored {
         warn!("could not store the token ({}); answering anyway", crate::error::one_line(&e));
     }
     Ok(credential_from_entry(entry, &r.profile.name, false))
@@ -337,7 +350,7 @@ pub(crate) fn acquire_locked(
     let reply = bound_as_asked(&r.binding, acquire(&ctx)?)?;
     rekey(r)?;
     let entry = entry_from_reply(r, reply);
-    if let Err(e) = cache.write(&r.key, &entry) {
+    if let Err(e) = if r.bound.sealed() { cache.write_sealed(&r.key, &entry) } else { cache.write(&r.key, &entry) } {
         warn!("could not store the token ({})", crate::error::one_line(&e));
     }
     Ok(entry)
@@ -349,7 +362,7 @@ pub(crate) fn acquire_locked(
 pub(crate) fn forget(req: &TokenRequest, r: Resolved, rejected: Option<&str>) -> Result<bool> {
     let Some(cache) = open_cache(req)? else { return Ok(false) };
     let _lock = cache.lock(&r.key, req.timeout)?;
-    let Some(entry) = cache.read::<TokenEntry>(&r.key)?.filter(|e| r.bound.admits(e.bound.as_ref(), &r.key)) else { return Ok(false) };
+    let Some(entry) = read_entry(&cache, &r.key, &r.bound)?.filter(|e| r.bound.admits(e.bound.as_ref(), &r.key)) else { return Ok(false) };
     if rejected.is_some_and(|fp| fp != fingerprint(entry.access_token.expose())) {
         trace!(1, "the rejected credential is not our cached token; keeping it");
         return Ok(false);
@@ -363,13 +376,13 @@ pub(crate) fn fingerprint(token: &str) -> String {
     ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Removes cached access tokens that `select` selects; returns how many. An entry that
-/// does not say what it was stored for, or is not under its own name, says nothing
-/// `select` could trust: it goes too.
+/// Removes cached tokens (access tokens, registries' refresh tokens) that `select`
+/// selects; returns how many. An entry that does not say what it was stored for, or is
+/// not under its own name, says nothing `select` could trust: it goes too.
 pub(crate) fn forget_tokens(cache: &Cache, select: impl Fn(&TokenEntry) -> bool) -> Result<usize> {
     let mut n = 0;
     for name in cache.list("at-")? {
-        if let Some(e) = cache.read::<TokenEntry>(&name)?
+        if let Some(e) = cache.read_sealed::<TokenEntry>(&name)?
             && (!under_own_name(&e, &name) || select(&e))
             && cache.remove(&name)?
         {
@@ -379,12 +392,23 @@ pub(crate) fn forget_tokens(cache: &Cache, select: impl Fn(&TokenEntry) -> bool)
     Ok(n)
 }
 
-/// The cached access tokens, each under the name its binding gives it (for `status`);
-/// an entry elsewhere (renamed, copied, from before bindings) is left out, with a `-v` line.
+/// Removes the registry tokens of the shape before the core stored them (`acr-*.json`):
+/// no read serves them any more. Returns how many.
+pub(crate) fn forget_old_registry_tokens(cache: &Cache) -> Result<usize> {
+    let mut n = 0;
+    for name in cache.list("acr-")? {
+        n += usize::from(cache.remove(&name)?);
+    }
+    Ok(n)
+}
+
+/// The cached tokens (access tokens, registries' refresh tokens: one listing), each under
+/// the name its binding gives it (for `status`); an entry elsewhere (renamed, copied, from
+/// before bindings) is left out, with a `-v` line.
 pub(crate) fn cached_tokens(cache: &Cache) -> Result<Vec<TokenEntry>> {
     let mut out = Vec::new();
     for name in cache.list("at-")? {
-        if let Some(e) = cache.read::<TokenEntry>(&name)?.filter(|e| under_own_name(e, &name)) {
+        if let Some(e) = cache.read_sealed::<TokenEntry>(&name)?.filter(|e| under_own_name(e, &name)) {
             out.push(e);
         }
     }
@@ -417,9 +441,15 @@ pub(crate) enum Lookup {
     Miss(&'static str),
 }
 
+/// The entry at `key`, read as what `bound` says it holds: an access token as it is (the
+/// cached path reads no secret), a refresh token through its seal.
+fn read_entry(cache: &Cache, key: &str, bound: &cache::Binding) -> Result<Option<TokenEntry>> {
+    if bound.sealed() { cache.read_sealed(key) } else { cache.read(key) }
+}
+
 /// The entry at `key` when it was stored for `bound` and is fresh enough.
 pub(crate) fn fresh(cache: &Cache, key: &str, bound: &cache::Binding, min_validity: i64, now: i64) -> Result<Lookup> {
-    let Some(entry) = cache.read::<TokenEntry>(key)? else {
+    let Some(entry) = read_entry(cache, key, bound)? else {
         return Ok(Lookup::Miss("no entry"));
     };
     if entry.v != 1 {
@@ -439,8 +469,9 @@ pub(crate) fn fresh(cache: &Cache, key: &str, bound: &cache::Binding, min_validi
 
 /// The gate every new answer passes: the token type (and key) the request asked for, or
 /// an authentication error naming what came instead (a source that cannot bind answered
-/// with a bearer token, or a bearer request got something else). Cached entries pass
-/// `cache::Binding::admits`, which compares the same type and key id.
+/// with a bearer token, a bearer request got something else, an exchange's answer came
+/// for a request that is not a registry's). Cached entries pass `cache::Binding::admits`,
+/// which compares the same type, key id and registry.
 fn bound_as_asked(binding: &Binding, reply: TokenReply) -> Result<TokenReply> {
     match binding.check(&reply.token_type, binding.key_id()) {
         Ok(()) => Ok(reply),
@@ -453,14 +484,17 @@ pub(crate) fn entry_from_reply(r: &Resolved, reply: TokenReply) -> TokenEntry {
     let tenant_id = claims.tid.or_else(|| (!r.profile.authority.is_multi_tenant()).then(|| r.profile.authority.tenant.clone()));
     let account = claims.upn.or(claims.preferred_username).or(claims.unique_name);
     let home_account_id = reply.client_info.as_deref().and_then(crate::rt_store::home_account_of);
+    // A registry's token is for the registry (its binding names it), not for the target
+    // of the Entra token it was exchanged for.
+    let registry = r.bound.registry.is_some();
     TokenEntry {
         v: 1,
         access_token: reply.access_token,
         token_type: reply.token_type,
         expires_on: reply.expires_on,
         refresh_on: reply.refresh_on,
-        scopes: r.target.scopes.clone(),
-        resource: r.target.resource.clone(),
+        scopes: if registry { Vec::new() } else { r.target.scopes.clone() },
+        resource: if registry { None } else { r.target.resource.clone() },
         tenant_id,
         account,
         home_account_id,

@@ -1,11 +1,12 @@
-//! `logout`: drop the account's refresh token and the profile's access tokens (`--all`:
-//! every account's), through the refresh-token store and the broker's own `forget_tokens`.
+//! `logout`: drop the account's refresh token and the profile's cached tokens (access
+//! tokens and registries' refresh tokens; `--all`: every account's), through the
+//! refresh-token store and the broker's own `forget_tokens`.
 
 use crate::broker;
 use crate::commands::shared::open_cache;
 use crate::config;
 use crate::error::Result;
-use crate::log::line;
+use crate::log::{line, trace};
 use crate::rt_store;
 use clap::Args;
 use std::process::ExitCode;
@@ -22,6 +23,12 @@ pub(crate) struct LogoutArgs {
 
 pub(crate) fn run(args: &LogoutArgs) -> Result<ExitCode> {
     let cache = open_cache()?;
+    // Registry tokens of the shape before they were the core's entries (`acr-*.json`)
+    // answer nobody any more: whoever signs out, they go.
+    let old = broker::forget_old_registry_tokens(&cache)?;
+    if old > 0 {
+        trace!(1, "removed {old} registry token(s) stored in the old shape");
+    }
     if args.all {
         let (links, rts) = rt_store::forget_all(&cache)?;
         let ats = broker::forget_tokens(&cache, |_| true)?;

@@ -97,6 +97,8 @@ fn profile_report(cache: Option<&Cache>, name: &str, configured: bool, tokens: &
                 "scopes": e.scopes,
                 "token_type": e.token_type,
                 "key_id": e.bound.as_ref().and_then(|b| b.key_id.clone()),
+                // A registry's refresh token (ACR's exchange): the registry it is for.
+                "registry": e.bound.as_ref().and_then(|b| b.registry.clone()),
                 // `cp1`: a long-lived CAE token (docs/cae.md), cached apart from a plain one.
                 "capabilities": e.bound.as_ref().and_then(|b| b.capabilities.clone()),
                 "account": e.account,
@@ -221,7 +223,10 @@ fn render_status(reports: &[serde_json::Value], now: i64) -> String {
         // or without its slash, its `/.default` scope): the token that lasts longest.
         let mut lines: Vec<(String, String, i64)> = Vec::new();
         for t in tokens {
-            let what = display_resource(&t);
+            let what = match t["registry"].as_str() {
+                Some(registry) => format!("{registry} (a registry's refresh token)"),
+                None => display_resource(&t),
+            };
             let what = match t["key_id"].as_str() {
                 Some(kid) => format!("{what} ({} for the key {})", s(&t["token_type"]), &kid[..kid.len().min(16)]),
                 None => what,

@@ -34,17 +34,17 @@ pub(crate) struct Identity {
 }
 
 impl Identity {
-    /// What a token of `token_type` (`cache::BEARER`, or a key-bound kind with its
-    /// `key_id`) for `target` is minted for: its cache entry's binding, whose `name()` is
-    /// the entry's file name.
-    pub(crate) fn binding(&self, target: &Target, token_type: &str, key_id: Option<&str>) -> cache::Binding {
+    /// What a token bound as `bound` asks (a bearer token, a key-bound kind for its key, a
+    /// registry's refresh token exchanged for the Entra token for `target`) is minted for:
+    /// its cache entry's binding, whose `name()` is the entry's file name.
+    pub(crate) fn binding(&self, target: &Target, bound: &crate::oauth::Binding) -> cache::Binding {
         let endpoint = match self.endpoint {
             Endpoint::V1 => "v1",
             Endpoint::V2 => "v2",
         };
         cache::Binding {
-            token_type: token_type.to_string(),
-            key_id: key_id.map(str::to_string),
+            token_type: bound.cache_type().to_string(),
+            key_id: bound.key_id().map(str::to_string),
             authority: self.authority.clone(),
             tenant: self.tenant.clone(),
             client_id: self.client_id.clone(),
@@ -52,6 +52,7 @@ impl Identity {
             endpoint: endpoint.to_string(),
             target: target.key(),
             capabilities: self.capabilities.clone(),
+            registry: bound.registry().map(str::to_ascii_lowercase),
         }
     }
 }

@@ -6,9 +6,11 @@
 pub(crate) const SSH_CERT: &str = "ssh-cert";
 
 /// What a token is bound to, besides whose it is and what it is for: nothing (a bearer
-/// token) or an RSA public key Entra certifies (an SSH certificate). Part of the cache key
-/// and checked on every answer, cached or new ([`Binding::check`]): a bearer request never
-/// gets a certificate, and a certificate request only one for its own key.
+/// token), an RSA public key Entra certifies (an SSH certificate, a PoP token), or a
+/// registry (ACR's refresh token, exchanged there for the request's Entra token). Part of
+/// the cache key and checked on every answer, cached or new ([`Binding::check`]): a bearer
+/// request never gets a certificate or a registry's token, a certificate request only one
+/// for its own key, a registry request only the exchange's answer.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) enum Binding {
     #[default]
@@ -16,6 +18,9 @@ pub(crate) enum Binding {
     SshCert(SshKey),
     /// A PoP token bound to the key of `crate::pop` (its RFC 7638 thumbprint).
     Pop(crate::pop::PopKey),
+    /// The refresh token of this Azure Container Registry (host[:port]) from its exchange.
+    /// It never reaches a token endpoint: its Entra token is a bearer request of its own.
+    Registry(String),
 }
 
 /// An RSA public key as Entra's `req_cnf` takes it: the JWK `{"kty":"RSA","n","e","kid"}`,
@@ -74,12 +79,13 @@ impl Binding {
             Binding::Bearer => "Bearer",
             Binding::SshCert(_) => SSH_CERT,
             Binding::Pop(_) => crate::pop::POP,
+            Binding::Registry(_) => crate::cache::ACR_REFRESH_TOKEN,
         }
     }
 
     /// The kind with its article, for messages: `an ssh-cert`, `a PoP token`, `a bearer token`.
     pub(crate) fn a_kind(&self) -> &'static str {
-        match self { Binding::Bearer => "a bearer token", Binding::SshCert(_) => "an ssh-cert", Binding::Pop(_) => "a PoP token" }
+        match self { Binding::Bearer => "a bearer token", Binding::SshCert(_) => "an ssh-cert", Binding::Pop(_) => "a PoP token", Binding::Registry(_) => "a registry's refresh token" }
     }
 
     /// Its token type as a cache entry records it (`cache::Binding::token_type`).
@@ -88,22 +94,33 @@ impl Binding {
             Binding::Bearer => crate::cache::BEARER,
             Binding::SshCert(_) => SSH_CERT,
             Binding::Pop(_) => crate::pop::POP,
+            Binding::Registry(_) => crate::cache::ACR_REFRESH_TOKEN,
+        }
+    }
+
+    /// The registry whose refresh token is asked for (None for Entra's own tokens).
+    pub(crate) fn registry(&self) -> Option<&str> {
+        match self {
+            Binding::Registry(r) => Some(r),
+            _ => None,
         }
     }
 
     /// The key id it is bound to (None for a bearer token).
     pub(crate) fn key_id(&self) -> Option<&str> {
         match self {
-            Binding::Bearer => None,
+            Binding::Bearer | Binding::Registry(_) => None,
             Binding::SshCert(k) => Some(&k.kid),
             Binding::Pop(k) => Some(&k.kid),
         }
     }
 
-    /// The token endpoint's form fields asking for it (none for a bearer token).
+    /// The token endpoint's form fields asking for it (none for a bearer token; a
+    /// registry's token is never asked of a token endpoint, and an answer from one fails
+    /// `check`).
     pub(crate) fn add_to<'a>(&'a self, form: &mut Vec<(&'a str, &'a str)>) {
         match self {
-            Binding::Bearer => {}
+            Binding::Bearer | Binding::Registry(_) => {}
             Binding::SshCert(k) => form.extend([("token_type", SSH_CERT), ("req_cnf", k.jwk.as_str()), ("key_id", k.kid.as_str())]),
             Binding::Pop(k) => form.extend([("token_type", crate::pop::POP), ("req_cnf", k.req_cnf.as_str())]),
         }
@@ -158,4 +175,16 @@ mod tests {
         assert_eq!(crate::oauth::parse_token_reply(body.as_bytes(), "u", 0).unwrap().token_type, "ssh-cert");
     }
 
+    #[test]
+    fn the_gate_keeps_a_registrys_token_and_a_bearer_token_apart() {
+        let acr = Binding::Registry("contoso.azurecr.io".into());
+        assert!(acr.check("acr_refresh_token", None).is_ok());
+        assert!(acr.check("Bearer", None).is_err(), "a registry request takes only the exchange's answer");
+        assert!(Binding::Bearer.check("acr_refresh_token", None).is_err(), "a bearer request never takes a registry's token");
+        assert!(Binding::SshCert(SshKey::rsa(&[0xc1], &[1, 0, 1])).check("acr_refresh_token", None).is_err());
+        let mut form = vec![("scope", "s")];
+        acr.add_to(&mut form);
+        assert_eq!(form.len(), 1, "a registry's token is never asked of a token endpoint");
+        assert_eq!((acr.registry(), Binding::Bearer.registry(), acr.key_id()), (Some("contoso.azurecr.io"), None, None));
+    }
 }

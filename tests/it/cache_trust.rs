@@ -197,19 +197,56 @@ fn a_registry_token_renamed_onto_another_registrys_name_is_a_miss() {
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         (v["Secret"].as_str().unwrap().to_string(), stderr(&out))
     };
-    let (a, _) = get("a.azurecr.io");
-    let (b, _) = get("b.azurecr.io");
-    assert_ne!(a, b);
     let cache = sb.path("cache");
-    let entry_of = |registry: &str| {
-        std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().path()).find(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().to_string();
-            name.starts_with("acr-") && name.ends_with(".json")
-                && serde_json::from_slice::<serde_json::Value>(&std::fs::read(p).unwrap()).unwrap()["registry"] == registry
-        })
-    };
-    std::fs::rename(entry_of("a.azurecr.io").unwrap(), entry_of("b.azurecr.io").unwrap()).unwrap();
+    // Each registry's entry is the one its first answer added (a sealed entry names nothing).
+    let (a, _) = get("a.azurecr.io");
+    let entry_a = crate::docker::registry_entries(&cache);
+    let (b, _) = get("b.azurecr.io");
+    let entry_b: Vec<_> = crate::docker::registry_entries(&cache).into_iter().filter(|p| !entry_a.contains(p)).collect();
+    assert_ne!(a, b);
+    assert_eq!((entry_a.len(), entry_b.len()), (1, 1), "one core entry per registry");
+    std::fs::rename(&entry_a[0], &entry_b[0]).unwrap();
     let (answer, err) = get("b.azurecr.io");
     assert_ne!(answer, a, "registry a's token answered registry b: {err}");
     assert_eq!(registry.state().exchanges.len(), 3, "b's token is exchanged anew: {err}");
+}
+
+/// A registry's refresh token and the Entra token it was exchanged for are entries of one
+/// shape, told apart only by their binding: each renamed onto the other's name is a miss.
+/// The bearer request never answers with the registry's token, and the registry is never
+/// handed the ARM token (which would let it act as us).
+#[test]
+fn a_registry_token_and_a_bearer_token_never_answer_for_each_other() {
+    use crate::docker::{MockRegistry, registry_entries};
+    let (mock, sb) = setup();
+    let registry = MockRegistry::start(None, mock.tenant_id(TENANT));
+    sb.write_config(&support::CcProfile::new("ci", &mock.url(), TENANT, APP).with("urls = [\"a.azurecr.io\"]\n").toml());
+    let exchange = format!("{}/oauth2/exchange", registry.server.url());
+    let docker_get = || {
+        let mut c = sb.tool_with_links(sb.link("docker-credential-entra-token"));
+        c.env("CI_SECRET", SECRET).env("ENTRA_TOKEN_ACR_EXCHANGE_URL", &exchange).env("ENTRA_TOKEN_VERBOSE", "1").arg("get");
+        let out = run_with_stdin(c, "a.azurecr.io");
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (v["Secret"].as_str().unwrap().to_string(), stderr(&out))
+    };
+    let cache = sb.path("cache");
+    let (rt, _) = docker_get();
+    let acr = registry_entries(&cache);
+    assert_eq!(acr.len(), 1, "{acr:?}");
+    let arm = entry_for(&cache, "https://management.azure.com");
+    assert_ne!(acr[0], arm);
+    // The registry's entry on the ARM token's name: get-token answers a new Entra token.
+    std::fs::copy(&acr[0], &arm).unwrap();
+    let (token, err) = token(&sb, "https://management.azure.com/", &cache);
+    assert_ne!(token, rt, "the registry's refresh token answered a bearer request: {err}");
+    assert_eq!(support::jwt_claims(&token).unwrap()["aud"].as_str().map(|a| a.trim_end_matches('/')), Some("https://management.azure.com"), "{err}");
+    assert!(err.contains("stored for another request (token type)"), "{err}");
+    assert_eq!(mock.token_requests(), 2, "{err}");
+    // The ARM token's entry on the registry's name: a new exchange, never the ARM token.
+    std::fs::copy(&arm, &acr[0]).unwrap();
+    let (answer, err) = docker_get();
+    assert_ne!(answer, token, "the ARM token was handed to the registry: {err}");
+    assert!(err.contains("stored for another request (token type)"), "{err}");
+    assert_eq!(registry.state().exchanges.len(), 2, "{err}");
 }

@@ -113,6 +113,22 @@ fn handle(st: &Mutex<RegistryState>, expected_tid: &str, req: Request) -> Reply 
     }
 }
 
+/// The cache's registry-token entries: the core's token entries (`at-*.json`) that hold a
+/// registry's refresh token, sealed (`dpapi`, Windows) or bound as `acr_refresh_token`.
+pub(crate) fn registry_entries(cache: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            let v = || serde_json::from_slice::<Value>(&std::fs::read(p).unwrap()).unwrap_or_default();
+            name.starts_with("at-") && name.ends_with(".json") && (v().get("dpapi").is_some() || v()["bound"]["token_type"] == "acr_refresh_token")
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 fn configured(mock: &MockAuthority, profile_extra: &str) -> Sandbox {
     mock.add_tenant(TENANT);
     mock.add_app(APP, Some(SECRET));
@@ -156,7 +172,7 @@ fn azurecr_io_gets_an_exchanged_refresh_token_cached_across_calls() {
     }
     // The registry's refresh token is a refresh token: sealed at rest where the OS can
     // (DPAPI on Windows), else in a private file as every other.
-    let entries: Vec<PathBuf> = std::fs::read_dir(sb.path("cache")).unwrap().filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("acr-") && p.extension().is_some_and(|e| e == "json")).collect();
+    let entries = registry_entries(&sb.path("cache"));
     assert_eq!(entries.len(), 1, "{entries:?}");
     let on_disk = std::fs::read_to_string(&entries[0]).unwrap();
     assert_eq!(on_disk.contains(&rt), cfg!(not(windows)), "sealed only on Windows: {on_disk}");
@@ -177,6 +193,44 @@ fn azurecr_io_gets_an_exchanged_refresh_token_cached_across_calls() {
     assert_eq!(mock.token_requests(), 1);
     // Nothing secret on stderr.
     assert!(!text(&out.stderr).contains(&rt));
+}
+
+/// A registry's token is one of the core's cache entries: `status` lists it with the
+/// profile's other tokens (never its value), and `logout -p` removes it with them, so the
+/// next `get` exchanges anew. Registry tokens of the old shape (`acr-*.json`) go too.
+#[test]
+fn status_lists_a_registry_token_and_logout_removes_it() {
+    let mock = MockAuthority::start();
+    let registry = MockRegistry::start(None, mock.tenant_id(TENANT));
+    let sb = configured(&mock, "urls = [\"contoso.azurecr.io\"]\n");
+    let exchange = format!("{}/oauth2/exchange", registry.server.url());
+    let env = [("ENTRA_TOKEN_ACR_EXCHANGE_URL", exchange.as_str())];
+    let out = helper(&sb, "get", "contoso.azurecr.io", &env);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rt = registry.state().refresh_tokens[0].clone();
+    let entra = |args: &[&str]| {
+        let mut c = sb.cmd();
+        c.args(args);
+        run(c)
+    };
+    let out = entra(&["status", "-o", "json"]);
+    assert!(out.status.success() && !text(&out.stdout).contains(&rt), "{}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let images = v["profiles"].as_array().unwrap().iter().find(|p| p["name"] == "images").unwrap().clone();
+    let listed: Vec<&Value> = images["tokens"].as_array().unwrap().iter().filter(|t| t["registry"] == "contoso.azurecr.io").collect();
+    assert_eq!(listed.len(), 1, "{images}");
+    assert_eq!(listed[0]["token_type"], "acr_refresh_token");
+    let out = entra(&["status"]);
+    assert!(text(&out.stdout).contains("contoso.azurecr.io (a registry's refresh token)"), "{}", text(&out.stdout));
+    // An entry of the old shape, as the last version wrote it.
+    let old = sb.path("cache").join("acr-0123456789abcdef0123456789abcdef01234567.json");
+    std::fs::write(&old, br#"{"v":1,"refresh_token":"old","expires_on":1,"registry":"contoso.azurecr.io","profile":"images","cached_at":0}"#).unwrap();
+    let out = entra(&["logout", "-p", "images"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(registry_entries(&sb.path("cache")).is_empty() && !old.exists(), "{}", text(&out.stderr));
+    let out = helper(&sb, "get", "contoso.azurecr.io", &env);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(registry.state().exchanges.len(), 2);
 }
 
 #[test]

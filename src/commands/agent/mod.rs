@@ -235,7 +235,7 @@ fn handle(shared: &Shared, req: &broker::TokenRequest, op: &Op, who: &str) -> Re
     };
     shared.policy.check(&req, &resolved)?;
     let target = resolved.target.resource_for_v1().unwrap_or_else(|_| resolved.target.scopes.join(" "));
-    let mut what = match &req.registry {
+    let mut what = match req.binding.registry() {
         Some(registry) => format!("profile '{}' for the registry {registry} (exchanging a token for {target})", resolved.profile.name),
         None => format!("profile '{}' for {target}", resolved.profile.name),
     };
