@@ -148,8 +148,22 @@ fn clap_exit(e: clap::Error) -> ExitCode {
     // exists: 'get-token'", usage); ours is one: the error, then the tips.
     let text = e.to_string();
     let first = text.lines().next().unwrap_or("").trim_start_matches("error: ");
-    let tips: Vec<&str> = text.lines().filter_map(|l| l.trim().strip_prefix("tip: ")).collect();
+    // The rest of the first paragraph: what is missing (`  <HOST>...`), possible values.
+    let listed: Vec<&str> = text.lines().skip(1).map(str::trim).take_while(|l| !l.is_empty()).collect();
+    let first = if listed.is_empty() { first.to_string() } else { format!("{first} {}", listed.join(", ")) };
+    let mut tips: Vec<String> = text.lines().filter_map(|l| l.trim().strip_prefix("tip: ")).map(str::to_string).collect();
+    // `Usage: entra-token ssh config <HOST>...`: the subcommand whose help to read.
+    let usage = text.lines().find_map(|l| l.trim().strip_prefix("Usage: ")).unwrap_or("entra-token");
+    let command: Vec<&str> = usage.split_whitespace().take_while(|w| !w.starts_with(['[', '<', '-'])).collect();
+    let command = if command.is_empty() { "entra-token".to_string() } else { command.join(" ") };
+    // A program typed without the `--` that `exec` wants before it.
+    if e.kind() == ErrorKind::UnknownArgument
+        && usage.contains("[-- <")
+        && let Some(clap::error::ContextValue::String(arg)) = e.get(clap::error::ContextKind::InvalidArg)
+    {
+        tips.push(format!("the command to run goes after `--`: {command} [OPTIONS] -- {arg} …"));
+    }
     let tips = if tips.is_empty() { String::new() } else { format!("; {}", tips.join("; ")) };
-    log::error(format_args!("{first}{tips} (see `entra-token --help`)"));
+    log::error(format_args!("{first}{tips} (see `{command} --help`)"));
     ExitCode::from(1)
 }

@@ -52,6 +52,7 @@ mod kubectl_pop;
 mod machine_sources;
 mod maven;
 mod mock_authority;
+mod newcomer;
 #[cfg(unix)]
 mod no_prompt;
 mod npm;
