@@ -25,8 +25,8 @@ pub(crate) struct StatusArgs {
     /// sign-in is needed (for scripts, IDEs and MCP clients deciding whether to ask).
     #[arg(long)]
     pub check: bool,
-    /// The profile to check (with --check).
-    #[arg(short, long, requires = "check")]
+    /// Show only this profile (with --check: the profile to check).
+    #[arg(short, long)]
     pub profile: Option<String>,
     /// The resource to check (with --check; default: the profile's, else ARM).
     #[arg(short, long, requires = "check")]
@@ -155,6 +155,18 @@ pub(crate) fn run(args: &StatusArgs) -> Result<ExitCode> {
     for e in &tokens {
         if !names.iter().any(|(n, _)| *n == e.profile) {
             names.push((e.profile.clone(), false));
+        }
+    }
+    // `status -p NAME`: that profile alone; a name neither configured nor cached is not
+    // found (exit 2, with the name meant), as everywhere else.
+    if let Some(want) = args.profile.as_deref().map(str::trim) {
+        let name = match names.iter().find(|(n, _)| n == want) {
+            Some((n, _)) => n.clone(),
+            None => config::resolve_in(&file, config::config_path().as_deref(), Some(want))?.name,
+        };
+        names.retain(|(n, _)| *n == name);
+        if names.is_empty() {
+            names.push((name, false));
         }
     }
     let reports: Vec<serde_json::Value> = names.iter().map(|(n, configured)| profile_report(cache.as_ref(), n, *configured, &tokens, now)).collect();

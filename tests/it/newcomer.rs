@@ -42,3 +42,25 @@ fn exec_without_the_double_dash_says_where_the_command_goes() {
     let err = one_line(&out);
     assert!(err.contains("after `--`") && err.contains("-- sh"), "{err}");
 }
+
+/// "required arguments"); an unknown name is exit 2 with the name meant.
+#[test]
+fn status_for_one_profile() {
+    let (_mock, sb) = crate::support::client_credentials_setup("contoso.test", "00000000-0000-0000-0000-0000000000c1", "s3cret");
+    sb.write_config(&format!(
+        "{}\n[profiles.other]\nflow = \"device-code\"\ntenant = \"contoso.test\"\n",
+        std::fs::read_to_string(sb.path("config.toml")).unwrap()
+    ));
+    let mut c = cmd(&sb, &["get-token", "-p", "ci", "-r", "graph"]);
+    c.env("CI_SECRET", "s3cret");
+    ok(run(c));
+    let text = stdout(&ok(run(cmd(&sb, &["status", "-p", "ci"]))));
+    assert!(text.starts_with("ci  [client-credentials"), "{text}");
+    assert!(text.contains("https://graph.microsoft.com"), "{text}");
+    assert!(!text.contains("other") && !text.contains("default"), "only profile ci: {text}");
+    let json: serde_json::Value = serde_json::from_str(&stdout(&ok(run(cmd(&sb, &["status", "-p", "ci", "-o", "json"]))))).unwrap();
+    assert_eq!(json["profiles"].as_array().map(Vec::len), Some(1), "{json}");
+    let out = run(cmd(&sb, &["status", "-p", "cj"]));
+    assert_eq!(code(&out), 2);
+    assert!(one_line(&out).contains("did you mean 'ci'?"), "{}", stderr(&out));
+}
