@@ -80,6 +80,8 @@ pub(crate) struct Running {
     pub url: String,
     /// NAME, value: the exports, in order.
     pub exports: Vec<(String, String)>,
+    /// Held while it serves: one emulator per state directory.
+    _lock: crate::fs::FileLock,
 }
 
 fn default_state_dir() -> Result<PathBuf> {
@@ -104,6 +106,12 @@ pub(crate) fn start(args: &EmulatorArgs) -> Result<Running> {
         None => default_state_dir()?,
     };
     crate::fs::create_private_dir(&dir).map_err(|e| Error::bad_input_hint(format!("cannot create the emulator's state directory {}", dir.display()), "give another --state-dir").because(e))?;
+    // One emulator per state directory: a second would replace the CA and config the first's
+    // clients use (breaking its TLS) and take over its pid file.
+    let lock = crate::fs::lock(&dir.join("emulator.lock"), std::time::Duration::ZERO, || {}).map_err(|e| match e {
+        crate::fs::LockError::TimedOut => already_serving(&dir),
+        crate::fs::LockError::Fs(e) => Error::caused("cannot lock the emulator's state directory", e),
+    })?;
     let signer = Arc::new(keys::Signer::load_or_make(&dir)?);
     let listener = TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), args.port))
         .map_err(|e| Error::bad_input_hint(format!("cannot listen on 127.0.0.1:{}", args.port), "pick another --port, or omit it for a free one").because(e))?;
@@ -115,11 +123,27 @@ pub(crate) fn start(args: &EmulatorArgs) -> Result<Running> {
     let ca_line = dir.join("ssh-user-ca.pub");
     crate::fs::write_private_at(&ca_line, format!("{}\n", ssh_ca.public_line()).as_bytes()).map_err(|e| Error::caused(format!("cannot write {}", ca_line.display()), e))?;
     let exports = exports(&url, &settings, tls.as_ref(), &dir, args.managed_identity.then_some(identity_header.as_str()))?;
+    // The same lines for another terminal (`. DIR/exports.sh`), and who serves them.
+    let mut sh = format!("# entra-token emulator: process {} at {url}\n", std::process::id());
+    sh.extend(exports.iter().map(|(k, v)| format!("export {k}={}\n", quote(v))));
+    let sh_path = dir.join("exports.sh");
+    crate::fs::write_private_at(&sh_path, sh.as_bytes()).map_err(|e| Error::caused(format!("cannot write {}", sh_path.display()), e))?;
     let shared: state::Shared = Arc::new(Mutex::new(state::State::new(url.clone(), settings, signer, ssh_ca, identity_header)));
     let handler: http::Handler = Arc::new(move |req: &http::Request| routes::handle(&shared, req));
     let config = tls.map(|t| t.config);
     std::thread::Builder::new().name("emulator-accept".into()).spawn(move || http::serve(listener, config, handler)).map_err(|e| Error::caused("cannot start the emulator's thread", e))?;
-    Ok(Running { url, exports })
+    Ok(Running { url, exports, _lock: lock })
+}
+
+/// The error for a second start on a state directory an emulator serves from.
+fn already_serving(dir: &Path) -> Error {
+    let sh = dir.join("exports.sh");
+    let who = std::fs::read_to_string(&sh).ok().and_then(|t| t.lines().next().and_then(|l| l.strip_prefix("# entra-token emulator: ")).map(str::to_string));
+    let pid = who.as_deref().and_then(|w| w.strip_prefix("process ")).and_then(|w| w.split(' ').next()).unwrap_or("PID").to_string();
+    Error::bad_input_hint(
+        format!("an emulator already serves from {} ({}); to use it from another shell, load its exports: . {}", dir.display(), who.as_deref().unwrap_or("another process"), sh.display()),
+        format!("stop it first (`kill {pid}`) to start a new one, or give this one its own --state-dir"),
+    )
 }
 
 /// `'…'` for a POSIX shell.
@@ -155,6 +179,7 @@ fn exports(url: &str, s: &config::Settings, tls: Option<&keys::Tls>, dir: &Path,
         t = tenant.domain,
         c = s.apps.iter().find(|(_, a)| a.secret.is_some()).map(|(id, _)| id.as_str()).unwrap_or(""),
     );
+    let profiles = keep_added_profiles(&product_config, profiles);
     crate::fs::write_private_at(&product_config, profiles.as_bytes()).map_err(|e| Error::caused(format!("cannot write {}", product_config.display()), e))?;
     out.push(("ENTRA_TOKEN_CONFIG".into(), product_config.display().to_string()));
     out.push(("ENTRA_TOKEN_CACHE_DIR".into(), dir.join("cache").display().to_string()));
@@ -164,6 +189,42 @@ fn exports(url: &str, s: &config::Settings, tls: Option<&keys::Tls>, dir: &Path,
         out.push(("AZURE_POD_IDENTITY_AUTHORITY_HOST".into(), url.to_string()));
     }
     Ok(out)
+}
+
+/// The config this start writes (`fresh`: its own `default` and `app` profiles), with what
+/// the user added to the last one kept: profiles made with `profile add` (the README's
+/// `ci`), a default chosen with `profile default`. Restarting the emulator must not lose them.
+fn keep_added_profiles(path: &Path, fresh: String) -> String {
+    use toml_edit::{DocumentMut, Item};
+    let Ok(old) = std::fs::read_to_string(path) else { return fresh };
+    // The first line, which says whose file this is, stays first.
+    let (header, body) = fresh.split_once('\n').unwrap_or(("", &fresh));
+    let (Ok(old), Ok(mut new)) = (old.parse::<DocumentMut>(), body.parse::<DocumentMut>()) else {
+        warn!("{} did not parse; writing the emulator's profiles anew", path.display());
+        return fresh;
+    };
+    let mut position = 100;
+    for (key, item) in old.iter() {
+        match (key, item.as_table()) {
+            ("profiles", Some(profiles)) => {
+                for (name, profile) in profiles.iter().filter(|(n, _)| !matches!(*n, "default" | "app")) {
+                    let mut profile = profile.clone();
+                    if let Item::Table(t) = &mut profile {
+                        t.set_position(Some(position));
+                        position += 1;
+                    }
+                    if let Some(into) = new.get_mut("profiles").and_then(Item::as_table_mut) {
+                        into.insert(name, profile);
+                    }
+                }
+            }
+            (_, _) if item.is_value() => {
+                new.insert(key, item.clone());
+            }
+            _ => {}
+        }
+    }
+    format!("{header}\n{new}")
 }
 
 /// The command: start, print the exports and an empty line, serve until stopped.
@@ -190,6 +251,14 @@ pub(crate) fn run(args: &EmulatorArgs) -> Result<ExitCode> {
 
 /// `--background`: the same command without it, in a child whose exports we pass on.
 fn background(args: &EmulatorArgs) -> Result<ExitCode> {
+    // The child's stderr is not ours: say here why it would stop (one already serving).
+    let dir = match &args.state_dir {
+        Some(d) => d.clone(),
+        None => default_state_dir()?,
+    };
+    if let Err(crate::fs::LockError::TimedOut) = crate::fs::lock(&dir.join("emulator.lock"), std::time::Duration::ZERO, || {}) {
+        return Err(already_serving(&dir));
+    }
     let exe = std::env::current_exe().map_err(|e| Error::caused("cannot find this program to start it in the background", e))?;
     let mut argv: Vec<std::ffi::OsString> = vec!["emulator".into(), "--bind".into(), args.bind.clone().into(), "--port".into(), args.port.to_string().into()];
     let flags: [(&str, Option<std::ffi::OsString>); 8] = [

@@ -3,7 +3,7 @@
 //! `status -p NAME`), each answered with one `entra-token: ` line that names what was
 //! missing and the help page to read, or simply done.
 
-use crate::support::{Sandbox, code, ok, run, stderr, stdout};
+use crate::support::{Emulator, Sandbox, code, ok, run, stderr, stdout};
 
 fn cmd(sb: &Sandbox, args: &[&str]) -> std::process::Command {
     let mut c = sb.cmd();
@@ -63,4 +63,55 @@ fn status_for_one_profile() {
     let out = run(cmd(&sb, &["status", "-p", "cj"]));
     assert_eq!(code(&out), 2);
     assert!(one_line(&out).contains("did you mean 'ci'?"), "{}", stderr(&out));
+}
+
+/// and the emulator's own profiles are this start's.
+#[test]
+fn restarting_the_emulator_keeps_the_profiles_you_added() {
+    let sb = Sandbox::new();
+    let add_ci = |em: &Emulator| {
+        let mut c = cmd(&sb, &["profile", "add", "ci", "--flow", "client-credentials", "--tenant", em.var("AZURE_TENANT_ID"), "--client-id", em.var("AZURE_CLIENT_ID"), "--client-secret-env", "AZURE_CLIENT_SECRET"]);
+        em.apply(&mut c);
+        ok(run(c));
+    };
+    let token = |em: &Emulator, profile: &str| {
+        let mut c = cmd(&sb, &["get-token", "-p", profile, "-r", "graph", "--force"]);
+        em.apply(&mut c);
+        run(c)
+    };
+    let first = Emulator::start(&sb, &[]);
+    add_ci(&first);
+    let mut c = cmd(&sb, &["profile", "default", "ci"]);
+    first.apply(&mut c);
+    ok(run(c));
+    ok(token(&first, "ci"));
+    drop(first);
+    let second = Emulator::start(&sb, &[]);
+    let out = token(&second, "ci");
+    assert_eq!(code(&out), 0, "profile ci after a restart: {}", stderr(&out));
+    let config = std::fs::read_to_string(second.var("ENTRA_TOKEN_CONFIG")).unwrap();
+    assert!(config.starts_with(&format!("# Written by `entra-token emulator` for the emulator at {}", second.url())), "{config}");
+    assert!(config.contains("default_profile = \"ci\""), "{config}");
+    assert_eq!(config.matches("[profiles.ci]").count(), 1, "{config}");
+    ok(token(&second, "app"));
+}
+
+/// replaced the CA file, so the first emulator's clients failed TLS, and took its pid file.
+#[test]
+fn a_second_emulator_on_the_same_state_leaves_the_first_one_working() {
+    let sb = Sandbox::new();
+    let first = Emulator::start(&sb, &[]);
+    let mut again = cmd(&sb, &["emulator", "--background", "--state-dir"]);
+    again.arg(sb.path("emulator"));
+    let out = run(again);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let err = one_line(&out);
+    assert!(err.contains("already serves") && err.contains(first.url()) && err.contains("exports.sh"), "{err}");
+    assert!(stdout(&out).is_empty(), "nothing for `eval` to run: {}", stdout(&out));
+    let mut c = cmd(&sb, &["get-token", "-p", "app", "-r", "graph"]);
+    first.apply(&mut c);
+    ok(run(c));
+    // The exports file it names gives another shell the running emulator.
+    let sh = std::fs::read_to_string(sb.path("emulator/exports.sh")).unwrap();
+    assert!(sh.contains(&format!("export AZURE_AUTHORITY_HOST={}\n", first.url())), "{sh}");
 }
