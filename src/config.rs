@@ -126,8 +126,9 @@ impl FlowKind {
             "password" | "ropc" => FlowKind::Password,
             "azure-cli" | "azurecli" | "az" => FlowKind::AzureCli,
             other => {
+                const FLOWS: [&str; 9] = ["auto", "client-credentials", "workload-identity", "managed-identity", "device-code", "interactive", "authorization-code", "password", "azure-cli"];
                 return Err(Error::bad_input_hint(
-                    format!("unknown flow '{other}'"),
+                    format!("unknown flow '{other}'{}", crate::suggest::did_you_mean(other, FLOWS.iter().copied())),
                     "use one of: auto, client-credentials, workload-identity, managed-identity, device-code, interactive, authorization-code, password, azure-cli",
                 ));
             }
@@ -409,7 +410,9 @@ fn from_config(name: &str, name_source: NameSource, origin: Origin, cfg: Profile
         name: name.to_string(),
         origin,
         name_source,
-        authority: Authority::new(&host, &tenant).map_err(|e| bad(e.to_string()))?,
+        // Authority's own hint says what a tenant looks like.
+        authority: Authority::new(&host, &tenant)
+            .map_err(|e| if let Error::BadInput { message, hint, source } = e { Error::BadInput { message: format!("profile '{name}': {message}"), hint, source } } else { e })?,
         client_id,
         flow,
         endpoint: cfg.endpoint.unwrap_or(Endpoint::V2),

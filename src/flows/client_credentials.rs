@@ -46,7 +46,11 @@ pub(crate) fn check_tenant(ctx: &FlowCtx<'_>) -> Result<()> {
     if p.authority.is_multi_tenant() {
         return Err(Error::bad_input_hint(
             format!("profile '{}': client credentials need a real tenant, not '{}'", p.name, p.authority.tenant),
-            "set `tenant` (or AZURE_TENANT_ID) to your tenant id or domain",
+            match &p.origin {
+                // A profile from the file takes its tenant from the file alone, never AZURE_TENANT_ID.
+                crate::config::Origin::File(_) => format!("set its tenant: entra-token profile add {} --update --tenant YOUR-TENANT (id or domain)", p.name),
+                _ => "set AZURE_TENANT_ID to your tenant id or domain".to_string(),
+            },
         ));
     }
     Ok(())

@@ -115,3 +115,37 @@ fn a_second_emulator_on_the_same_state_leaves_the_first_one_working() {
     let sh = std::fs::read_to_string(sb.path("emulator/exports.sh")).unwrap();
     assert!(sh.contains(&format!("export AZURE_AUTHORITY_HOST={}\n", first.url())), "{sh}");
 }
+
+/// never reads AZURE_TENANT_ID), a tenant URL keeps its own hint; nothing is written.
+#[test]
+fn profile_add_slips_say_what_to_pass() {
+    let sb = Sandbox::new();
+    let add = |args: &[&str]| {
+        let mut c = cmd(&sb, &["profile", "add"]);
+        c.args(args).arg("--no-prompt").env("AZURE_TENANT_ID", "contoso.test").env("CI_SECRET", "s");
+        run(c)
+    };
+    let out = add(&["x", "--flow", "client-credential", "--tenant", "contoso.test"]);
+    assert_eq!(code(&out), 1);
+    let err = one_line(&out);
+    assert!(err.contains("did you mean 'client-credentials'?") && err.contains("nothing was written"), "{err}");
+    assert!(!err.contains("missing flag"), "the flow was given, not missing: {err}");
+    let out = add(&["sp", "--flow", "client-credentials", "--client-id", "00000000-0000-0000-0000-0000000000c1", "--client-secret-env", "CI_SECRET"]);
+    assert_eq!(code(&out), 1);
+    let err = one_line(&out);
+    assert!(err.contains("pass --tenant") && err.contains("nothing was written"), "{err}");
+    let out = add(&["t", "--flow", "device-code", "--tenant", "https://login.microsoftonline.com/contoso.test"]);
+    assert_eq!(code(&out), 1);
+    let err = stderr(&out);
+    assert!(err.contains("use a tenant GUID, a domain"), "{err}");
+    assert!(!sb.path("config.toml").exists(), "nothing was written");
+    // A tenant-less service principal written by hand: the fix names the profile's own key,
+    // not AZURE_TENANT_ID, which a file profile never reads.
+    sb.write_config("[profiles.sp]\nflow = \"client-credentials\"\nclient_id = \"00000000-0000-0000-0000-0000000000c1\"\nclient_secret_env = \"CI_SECRET\"\n");
+    let mut c = cmd(&sb, &["get-token", "-p", "sp"]);
+    c.env("CI_SECRET", "s").env("AZURE_TENANT_ID", "contoso.test");
+    let out = run(c);
+    assert_eq!(code(&out), 1);
+    let err = one_line(&out);
+    assert!(err.contains("profile add sp --update --tenant") && !err.contains("AZURE_TENANT_ID"), "{err}");
+}

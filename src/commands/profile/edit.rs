@@ -365,10 +365,21 @@ pub(super) fn add(a: &AddArgs) -> Result<ExitCode> {
     }
     apply_add(&mut doc, &args)?;
     let text = render(&doc, &path);
+    // The check's own hint says what to change (validate adds "nothing was written").
     validate(&text, &path, Some(&args.name)).map_err(|e| match e {
-        Error::BadInput { message, source, .. } => Error::BadInput { message, hint: Some("nothing was written; pass the missing flag (see `entra-token profile add --help`)".into()), source },
+        Error::BadInput { message, hint: None, source } => Error::BadInput { message, hint: Some("nothing was written; pass the missing flag (see `entra-token profile add --help`)".into()), source },
         other => other,
     })?;
+    // An app signs in at its own tenant: without one the profile could never get a token.
+    if let Ok(p) = config::resolve_in(&config::parse_file(&text).unwrap_or_default(), Some(&path), Some(&args.name))
+        && p.flow == config::FlowKind::ClientCredentials
+        && p.authority.is_multi_tenant()
+    {
+        return Err(Error::bad_input_hint(
+            format!("profile '{}': a service principal signs in at its own tenant, and none is given", args.name),
+            "nothing was written; pass --tenant (your tenant id or domain, e.g. contoso.onmicrosoft.com)",
+        ));
+    }
     save(&path, &text)?;
     warn!("{} profile '{}' in {}", if exists { "updated" } else { "added" }, args.name, path.display());
     for (var, what) in [(&args.client_secret_env, "the client secret"), (&args.certificate_password_env, "the certificate's password"), (&args.password_env, "the password")] {
