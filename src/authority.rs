@@ -242,6 +242,11 @@ pub(crate) fn resolve_resource(input: &str) -> Result<String> {
             "pass one resource; use --scope for a space-separated list of scopes",
         ));
     }
+    // A scope given as the resource (`https://graph.microsoft.com/.default`): its resource,
+    // not `…/.default/.default`, which Entra refuses.
+    if let Some(resource) = resource_of_scope(raw) {
+        return resolve_resource(&resource);
+    }
     let lower = raw.to_ascii_lowercase();
     if let Some((_, uri)) = ALIASES.iter().find(|(a, _)| *a == lower) {
         return Ok((*uri).to_string());
@@ -265,7 +270,11 @@ pub(crate) fn resolve_resource(input: &str) -> Result<String> {
         return Ok(raw.to_string());
     }
     let names: Vec<&str> = ALIASES.iter().map(|(a, _)| *a).collect();
-    let guess = crate::suggest::did_you_mean(raw, names.iter().copied());
+    let mut guess = crate::suggest::did_you_mean(raw, names.iter().copied());
+    // A host without its scheme (`management.azure.com`): the App ID URI meant.
+    if guess.is_empty() && raw.contains('.') && !raw.contains("://") && raw.chars().all(|c| c.is_ascii_alphanumeric() || "-._/".contains(c)) {
+        guess = format!(" (did you mean 'https://{raw}'?)");
+    }
     Err(Error::bad_input_hint(
         format!("unknown resource '{raw}'{guess}"),
         format!("use an App ID URI (https://…), a GUID, or an alias: {}", names.join(", ")),
@@ -297,6 +306,12 @@ mod tests {
         assert_eq!(resolve_resource("asazure://westus.asazure.windows.net/server").unwrap(), "https://westus.asazure.windows.net");
         assert_eq!(resolve_resource("499B84AC-1321-427F-AA17-267CA6975798").unwrap(), "499b84ac-1321-427f-aa17-267ca6975798");
         assert!(resolve_resource("nonsense").is_err());
+        // A scope where a resource goes is its resource; a bare host gets its URI suggested.
+        assert_eq!(resolve_resource("https://graph.microsoft.com/.default").unwrap(), "https://graph.microsoft.com");
+        assert_eq!(resolve_resource("https://management.azure.com//.default").unwrap(), "https://management.azure.com/");
+        assert_eq!(resolve_resource("api://my-app/.default").unwrap(), "api://my-app");
+        let e = crate::error::one_line(&resolve_resource("management.azure.com").unwrap_err());
+        assert!(e.contains("did you mean 'https://management.azure.com'?"), "{e}");
         assert!(resolve_resource("a b").is_err());
     }
 

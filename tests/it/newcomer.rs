@@ -149,3 +149,17 @@ fn profile_add_slips_say_what_to_pass() {
     let err = one_line(&out);
     assert!(err.contains("profile add sp --update --tenant") && !err.contains("AZURE_TENANT_ID"), "{err}");
 }
+
+/// ask for `…/.default/.default`), and a host without `https://` gets the URI suggested.
+#[test]
+fn a_scope_as_the_resource_and_a_bare_host() {
+    let (mock, sb) = crate::support::client_credentials_setup("contoso.test", "00000000-0000-0000-0000-0000000000c1", "s3cret");
+    let mut c = cmd(&sb, &["get-token", "-p", "ci", "-r", "https://graph.microsoft.com/.default"]);
+    c.env("CI_SECRET", "s3cret");
+    ok(run(c));
+    let asked = mock.requests().into_iter().rev().find_map(|r| r.form_get("scope").map(str::to_string)).expect("a token request");
+    assert_eq!(asked, "https://graph.microsoft.com/.default", "the scope sent");
+    let out = run(cmd(&sb, &["get-token", "-p", "ci", "-r", "management.azure.com"]));
+    assert_eq!(code(&out), 1);
+    assert!(one_line(&out).contains("did you mean 'https://management.azure.com'?"), "{}", stderr(&out));
+}
