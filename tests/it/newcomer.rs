@@ -163,3 +163,12 @@ fn a_scope_as_the_resource_and_a_bare_host() {
     assert_eq!(code(&out), 1);
     assert!(one_line(&out).contains("did you mean 'https://management.azure.com'?"), "{}", stderr(&out));
 }
+
+/// "git, docker and bazel".
+#[test]
+fn a_link_directory_off_path_names_the_links() {
+    let sb = Sandbox::new();
+    let out = run(cmd(&sb, &["setup", "links", sb.path("nowhere").to_str().unwrap(), "--only", "git-credential-entra-token", "--apply"]));
+    let err = stderr(&ok(out));
+    assert!(err.contains("nothing will find git-credential-entra-token"), "{err}");
+}

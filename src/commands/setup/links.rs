@@ -61,11 +61,11 @@ pub(crate) fn run(args: &LinksArgs) -> Result<ExitCode> {
         return super::print(&plan(&exe, &args.dir, &names));
     }
     own_dir(&args.dir)?;
-    for name in names {
+    for name in &names {
         create(&exe, &args.dir.join(file_name(name)), args.force)?;
     }
     if !on_path(&args.dir) {
-        warn!("{} is not on PATH; add it so git, docker and bazel find the helpers", args.dir.display());
+        warn!("{} is not on PATH, so nothing will find {}: add it to PATH", args.dir.display(), names.join(", "));
     }
     Ok(ExitCode::SUCCESS)
 }
