@@ -65,6 +65,9 @@ pub(crate) fn run(args: &LoginArgs) -> Result<ExitCode> {
     keyed(&mut r)?;
     let deadline = Deadline::after(args.target.timeout);
     let claims = args.claims.as_deref().map(crate::flows::parse_claims).transpose()?;
+    if let Some(done) = wait_for_another_login(&cache, &r, deadline, args.login_hint.is_none() && claims.is_none())? {
+        return Ok(done);
+    }
     // The person linked before this sign-in, read under the key's lock.
     let previous = Cell::new(None);
     let mut link = None;
@@ -113,6 +116,29 @@ pub(crate) fn run(args: &LoginArgs) -> Result<ExitCode> {
         warn!("no refresh token was kept, so the next token will need another sign-in");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Another `entra-token login` of this profile (a second terminal) holds the sign-in: say
+/// so rather than wait in silence, and when it ends signed in, that sign-in is this one's
+/// (`take_theirs`: nothing asked of this login that the other may not have satisfied).
+fn wait_for_another_login(cache: &crate::cache::Cache, r: &broker::Resolved, deadline: Deadline, take_theirs: bool) -> Result<Option<ExitCode>> {
+    let started = clock::now();
+    match cache.lock(&r.key, std::time::Duration::ZERO) {
+        Ok(_free) => return Ok(None),
+        Err(Error::Timeout { .. }) => {}
+        Err(e) => return Err(e),
+    }
+    line(format_args!("another entra-token is signing in profile '{}'; waiting for it to finish (Ctrl-C to stop)", r.profile.name));
+    drop(cache.lock(&r.key, deadline.remaining())?);
+    match rt_store::linked(cache, &r.profile)? {
+        Some(link) if take_theirs && link.signed_in_at >= started => {
+            let who = link.username.as_deref().unwrap_or("an account");
+            let tenant = link.tenant_id.as_deref().unwrap_or(&r.profile.authority.tenant);
+            line(format_args!("signed in as {who} (tenant {tenant}) for profile '{}' by the other sign-in", r.profile.name));
+            Ok(Some(ExitCode::SUCCESS))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// After `login` linked the profile to `new` at the tenant it signed in at (`before`: the

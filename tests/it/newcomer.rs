@@ -19,6 +19,7 @@ fn one_line(out: &std::process::Output) -> String {
     err
 }
 
+/// clap says which arguments are missing on the lines after its first one; the one line
 /// keeps them, and points to the subcommand's own help.
 #[test]
 fn a_missing_argument_is_named_with_the_subcommand_s_help() {
@@ -43,6 +44,7 @@ fn exec_without_the_double_dash_says_where_the_command_goes() {
     assert!(err.contains("after `--`") && err.contains("-- sh"), "{err}");
 }
 
+/// `status -p NAME` shows that profile alone (it used to be refused with an empty list of
 /// "required arguments"); an unknown name is exit 2 with the name meant.
 #[test]
 fn status_for_one_profile() {
@@ -65,6 +67,8 @@ fn status_for_one_profile() {
     assert!(one_line(&out).contains("did you mean 'ci'?"), "{}", stderr(&out));
 }
 
+/// The README's order: start the emulator, add the `ci` profile, use it. Tomorrow the
+/// emulator starts again (same state directory): `ci` is still there and still works,
 /// and the emulator's own profiles are this start's.
 #[test]
 fn restarting_the_emulator_keeps_the_profiles_you_added() {
@@ -96,6 +100,8 @@ fn restarting_the_emulator_keeps_the_profiles_you_added() {
     ok(token(&second, "app"));
 }
 
+/// A second emulator on the same state directory (the README line run again, in another
+/// terminal) is refused in one line that says how to use the running one; before, it
 /// replaced the CA file, so the first emulator's clients failed TLS, and took its pid file.
 #[test]
 fn a_second_emulator_on_the_same_state_leaves_the_first_one_working() {
@@ -116,6 +122,8 @@ fn a_second_emulator_on_the_same_state_leaves_the_first_one_working() {
     assert!(sh.contains(&format!("export AZURE_AUTHORITY_HOST={}\n", first.url())), "{sh}");
 }
 
+/// `profile add` slips: a misspelt flow gets the flow meant, a service principal without a
+/// tenant is refused before it is written (it could never get a token, and a file profile
 /// never reads AZURE_TENANT_ID), a tenant URL keeps its own hint; nothing is written.
 #[test]
 fn profile_add_slips_say_what_to_pass() {
@@ -150,6 +158,7 @@ fn profile_add_slips_say_what_to_pass() {
     assert!(err.contains("profile add sp --update --tenant") && !err.contains("AZURE_TENANT_ID"), "{err}");
 }
 
+/// Resource slips: a `/.default` scope passed as the resource is that resource (it used to
 /// ask for `…/.default/.default`), and a host without `https://` gets the URI suggested.
 #[test]
 fn a_scope_as_the_resource_and_a_bare_host() {
@@ -164,6 +173,7 @@ fn a_scope_as_the_resource_and_a_bare_host() {
     assert!(one_line(&out).contains("did you mean 'https://management.azure.com'?"), "{}", stderr(&out));
 }
 
+/// `setup az --apply` into a directory not on PATH names what will not be found (az), not
 /// "git, docker and bazel".
 #[test]
 fn a_link_directory_off_path_names_the_links() {
@@ -171,4 +181,35 @@ fn a_link_directory_off_path_names_the_links() {
     let out = run(cmd(&sb, &["setup", "links", sb.path("nowhere").to_str().unwrap(), "--only", "git-credential-entra-token", "--apply"]));
     let err = stderr(&ok(out));
     assert!(err.contains("nothing will find git-credential-entra-token"), "{err}");
+}
+
+/// Two terminals run `login` at once: the second says it waits for the first, and when the
+/// first is signed in, takes that sign-in instead of asking the person a second time.
+#[test]
+fn a_second_login_waits_for_the_first_and_takes_its_sign_in() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let sb = Sandbox::new();
+    let em = Emulator::start(&sb, &["--approve", "click"]);
+    let spawn = || {
+        let mut c = cmd(&sb, &["login"]);
+        em.apply(&mut c);
+        let mut child = c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        let lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        (child, lines)
+    };
+    let (mut first, mut first_lines) = spawn();
+    let code_line = first_lines.by_ref().map(Result::unwrap).find(|l| l.contains("enter the code")).expect("the first login's code");
+    let user_code = code_line.split("enter the code ").nth(1).unwrap().split_whitespace().next().unwrap().to_string();
+    let (mut second, mut second_lines) = spawn();
+    let said = second_lines.next().expect("the second login says something").unwrap();
+    assert!(said.contains("another entra-token is signing in profile 'default'"), "{said}");
+    let body = form_urlencoded::Serializer::new(String::new()).extend_pairs([("user_code", user_code.as_str()), ("user", "alice@contoso.com")]).finish();
+    let approved = em.agent().post(&format!("{}/devicelogin", em.url())).header("Content-Type", "application/x-www-form-urlencoded").send(body).unwrap();
+    assert_eq!(approved.status().as_u16(), 200);
+    assert!(first.wait().unwrap().success());
+    let rest: Vec<String> = second_lines.map(Result::unwrap).collect();
+    assert!(second.wait().unwrap().success(), "{rest:?}");
+    assert!(!rest.iter().any(|l| l.contains("enter the code")), "no second sign-in: {rest:?}");
+    assert!(rest.iter().any(|l| l.contains("signed in as alice@contoso.com") && l.contains("by the other sign-in")), "{rest:?}");
 }
