@@ -24,6 +24,10 @@ pub(crate) const POP: &str = "pop";
 pub(crate) struct PopKey {
     pub kid: String,
     pub req_cnf: String,
+    /// The public JWK's modulus and exponent (base64url, no leading zero bytes): what a
+    /// token agent's client sends, and the SHR's `cnf.jwk`.
+    pub n: String,
+    pub e: String,
 }
 
 impl PopKey {
@@ -33,15 +37,37 @@ impl PopKey {
         let canonical = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
         let kid = URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes()));
         let req_cnf = URL_SAFE_NO_PAD.encode(serde_json::json!({"kid": kid, "xms_ksl": "sw"}).to_string());
-        PopKey { kid, req_cnf }
+        PopKey { kid, req_cnf, n: n.to_string(), e: e.to_string() }
+    }
+
+    /// The public JWK `{"kty":"RSA","n","e"}` (what a token agent's request carries).
+    pub(crate) fn jwk_value(&self) -> serde_json::Value {
+        serde_json::json!({"kty": "RSA", "n": self.n, "e": self.e})
+    }
+
+    /// The key a token agent's client sends: an RSA JWK of 2048 bits or more, checked here,
+    /// and its thumbprint computed again from `n` and `e`, never taken from the sender.
+    #[cfg_attr(not(unix), allow(dead_code))] // its one user, the token agent, is Unix-only
+    pub(crate) fn from_public_jwk(jwk: &serde_json::Value) -> std::result::Result<PopKey, String> {
+        if jwk.get("kty").and_then(|k| k.as_str()) != Some("RSA") {
+            return Err("the PoP public key is not an RSA JWK".into());
+        }
+        // RSA moduli of at most 16384 bits, exponents of at most 64 bits; canonical again.
+        let part = |k: &str, max: usize| {
+            let raw = jwk.get(k).and_then(|v| v.as_str()).filter(|s| !s.is_empty() && s.len() <= max * 4 / 3 + 2).and_then(|s| URL_SAFE_NO_PAD.decode(s).ok())?;
+            let first = raw.iter().position(|&b| b != 0)?;
+            Some(raw[first..].to_vec())
+        };
+        match (part("n", 2048), part("e", 8)) {
+            (Some(n), Some(e)) if n.len() >= 256 && e.len() <= 8 => Ok(PopKey::from_jwk(&URL_SAFE_NO_PAD.encode(n), &URL_SAFE_NO_PAD.encode(e))),
+            _ => Err("the PoP public key needs n (an RSA modulus of 2048 bits or more) and e, in unpadded base64url".into()),
+        }
     }
 }
 
 /// A profile's PoP key pair, loaded.
 pub(crate) struct KeyPair {
     pair: RsaKeyPair,
-    n: String,
-    e: String,
     pub public: PopKey,
 }
 
@@ -68,7 +94,7 @@ impl KeyPair {
         let b64 = |b: &[u8]| URL_SAFE_NO_PAD.encode(&b[b.iter().position(|&x| x != 0).unwrap_or(0)..]);
         let (n, e) = (b64(&parts.n), b64(&parts.e));
         let public = PopKey::from_jwk(&n, &e);
-        Ok(KeyPair { pair, n, e, public })
+        Ok(KeyPair { pair, public })
     }
 
     /// `profile`'s key from where its `storage` keeps secrets, made (under the entry's lock,
@@ -153,7 +179,7 @@ impl KeyPair {
             "at": at,
             "ts": now,
             "nonce": nonce,
-            "cnf": {"jwk": {"kty": "RSA", "n": self.n, "e": self.e}},
+            "cnf": {"jwk": self.public.jwk_value()},
             "u": binding.u,
         });
         if let Some(m) = &binding.m {
@@ -293,6 +319,19 @@ mod tests {
         assert_eq!(k.kid, "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
         let cnf: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&k.req_cnf).unwrap()).unwrap();
         assert_eq!(cnf, serde_json::json!({"kid": k.kid, "xms_ksl": "sw"}));
+        // What a token agent receives: checked, canonical again, the kid computed, not taken.
+        let sent = serde_json::json!({"kty": "RSA", "n": format!("AAAA{n}"), "e": "AAEAAQ", "kid": "not-taken"});
+        assert_eq!(PopKey::from_public_jwk(&sent).unwrap(), k);
+        let short = URL_SAFE_NO_PAD.encode([7u8; 128]);
+        for bad in [
+            serde_json::json!({"kty": "EC", "n": n, "e": "AQAB"}),
+            serde_json::json!({"kty": "RSA", "n": short, "e": "AQAB"}),
+            serde_json::json!({"kty": "RSA", "n": n}),
+            serde_json::json!({"kty": "RSA", "n": "!!", "e": "AQAB"}),
+            serde_json::json!({"kty": "RSA", "n": n, "e": URL_SAFE_NO_PAD.encode([1u8; 9])}),
+        ] {
+            assert!(PopKey::from_public_jwk(&bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -233,6 +233,13 @@ fn decode_answer(socket: &Path, bytes: &[u8], docker: bool, binding: &crate::oau
     if !registry_token {
         binding.check(&reply.token_type, binding.key_id()).map_err(|why| unreachable(socket, why))?;
     }
+    // A PoP token must be bound to our own key (its `cnf.kid`), or our SHR would prove nothing.
+    if let crate::oauth::Binding::Pop(key) = binding {
+        let kid = crate::jwt::decode(reply.access_token.expose()).and_then(|(_, c)| c.get("cnf")?.get("kid")?.as_str().map(str::to_string));
+        if kid.as_deref() != Some(key.kid.as_str()) {
+            return Err(unreachable(socket, "the pop answer is not bound to this machine's PoP key (its cnf.kid)".into()));
+        }
+    }
     trace!(1, "the token agent answered for profile '{}'", crate::log::escape(&a.profile));
     let clean = |s: String| printable(&s);
     Ok(Credential {
@@ -292,6 +299,32 @@ mod tests {
         assert_eq!((far.expires_on, far.token_type.as_str()), (crate::oauth::MAX_LIFETIME, "Bearer"));
         let acr = decode_answer(p, answer("eyJ.a.b", "acr_refresh_token", 100).as_bytes(), true, &crate::oauth::Binding::Bearer, 0).unwrap();
         assert_eq!(acr.token_type, "acr_refresh_token");
+    }
+
+    /// A PoP answer must be a pop token whose `cnf.kid` is this machine's key: an agent that
+    /// answers with a bearer token, or one bound to another key, is refused.
+    #[test]
+    fn a_pop_answer_must_be_bound_to_our_own_key() {
+        use base64::Engine;
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let ours = crate::pop::PopKey::from_jwk(&b64(&"n".repeat(256)), "AQAB");
+        let theirs = crate::pop::PopKey::from_jwk(&b64(&"m".repeat(256)), "AQAB");
+        let token = |kid: &str| format!("e30.{}.sig", b64(&serde_json::json!({"cnf": {"kid": kid, "xms_ksl": "sw"}}).to_string()));
+        let answer = |token: &str, ty: &str| format!(r#"{{"v":1,"access_token":"{token}","token_type":"{ty}","expires_on":100,"profile":"p","client_id":"c"}}"#);
+        let pop = crate::oauth::Binding::Pop(ours.clone());
+        let p = Path::new("/s");
+        let c = decode_answer(p, answer(&token(&ours.kid), "pop").as_bytes(), false, &pop, 0).unwrap();
+        assert_eq!(c.token_type, "pop");
+        for (t, ty) in [(token(&theirs.kid), "pop"), (token(&ours.kid), "Bearer"), ("e30.e30.sig".to_string(), "pop")] {
+            let e = decode_answer(p, answer(&t, ty).as_bytes(), false, &pop, 0).unwrap_err();
+            assert_eq!(e.exit_code(), 4, "{ty}: {e}");
+        }
+        // A bearer request never takes a pop answer, and the request carries only the public key.
+        assert!(decode_answer(p, answer(&token(&ours.kid), "pop").as_bytes(), false, &crate::oauth::Binding::Bearer, 0).is_err());
+        let req = TokenRequest { binding: pop, ..TokenRequest::default() };
+        let sent: serde_json::Value = serde_json::from_str(&super::super::encode_request(&req, None)).unwrap();
+        assert_eq!(sent["pop_public_key"], serde_json::json!({"kty": "RSA", "n": ours.n, "e": "AQAB"}));
+        assert_eq!(crate::pop::PopKey::from_public_jwk(&sent["pop_public_key"]).unwrap(), ours);
     }
 
     #[test]

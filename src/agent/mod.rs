@@ -99,7 +99,7 @@ pub(crate) fn default_socket() -> crate::error::Result<PathBuf> {
 
 /// The request line a client sends: the native protocol's request, plus `url` (and
 /// `docker`: the URL is a registry as Docker named it), the client's `timeout` and
-/// `wait_for_login` in seconds, for an SSH certificate the public key (`ssh_public_key`, a JWK), `prompts: false` from a caller that never prompts, az's
+/// `wait_for_login` in seconds, for an SSH certificate or a PoP token the public key (`ssh_public_key`, `pop_public_key`: a JWK), `prompts: false` from a caller that never prompts, az's
 /// `subscription`, and for `op: "forget"` the rejected token's SHA-256 (`rejected_sha256`; never the token).
 pub(crate) fn encode_request(req: &TokenRequest, forget: Option<Option<&str>>) -> String {
     let mut v = serde_json::json!({ "v": VERSION, "min_validity": req.min_validity, "timeout": req.timeout.as_secs().clamp(1, MAX_TIMEOUT.as_secs()) });
@@ -129,6 +129,10 @@ pub(crate) fn encode_request(req: &TokenRequest, forget: Option<Option<&str>>) -
     // An SSH certificate: only the public key goes to the agent (the certificate comes back).
     if let crate::oauth::Binding::SshCert(key) = &req.binding {
         v["ssh_public_key"] = key.jwk_value();
+    }
+    // A PoP token: only the public key goes (the bound token comes back; the SHR is signed here).
+    if let crate::oauth::Binding::Pop(key) = &req.binding {
+        v["pop_public_key"] = key.jwk_value();
     }
     // A caller that cannot prompt (`status --check`, `refresh`, `serve`, `azd --no-prompt`):
     // the agent must not start a sign-in on its own terminal for it.

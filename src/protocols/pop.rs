@@ -4,7 +4,7 @@
 //! new signed HTTP request over it, which is what the caller gets and nothing stores.
 
 use crate::broker::{self, Credential, TokenRequest};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::oauth::Binding;
 use crate::pop::{KeyPair, Shr};
 use crate::secret::Secret;
@@ -16,19 +16,19 @@ pub(crate) const SHR_LIFETIME: i64 = 300;
 /// The SHR for `req` and `shr` as the credential's token (`token_type` `pop`), good for
 /// [`SHR_LIFETIME`] or until the token expires, whichever is first.
 pub(crate) fn credential(req: &TokenRequest, shr: &Shr) -> Result<Credential> {
-    if crate::agent::from_env().is_some() {
-        return Err(Error::bad_input_hint(
-            "the token agent hands out bearer tokens only, not PoP tokens",
-            "run without ENTRA_TOKEN_AGENT on the machine that holds the profile",
-        ));
-    }
-    let profile = crate::config::resolve(req.profile.as_deref())?;
-    if profile.flow == crate::config::FlowKind::ManagedIdentity {
-        return Err(crate::flows::managed_identity_cannot_get(&profile.name, "a PoP token"));
-    }
+    // Through the token agent (ENTRA_TOKEN_AGENT) the key is still this machine's: only its
+    // public half goes to the agent, which answers with a token bound to it; the SHR is
+    // signed here. The agent's profiles are not ours: a key of the name asked for.
+    let agent = crate::agent::from_env().is_some();
+    let (name, storage) = match crate::config::resolve(req.profile.as_deref()) {
+        Ok(p) if !agent && p.flow == crate::config::FlowKind::ManagedIdentity => return Err(crate::flows::managed_identity_cannot_get(&p.name, "a PoP token")),
+        Ok(p) => (p.name, p.storage),
+        Err(_) if agent => (req.profile.clone().unwrap_or_else(|| "default".into()), crate::config::Storage::Auto),
+        Err(e) => return Err(e),
+    };
     // The key is no token: it is kept even under --no-cache, or bound tokens could never be reused.
     let cache = crate::cache::Cache::open(crate::cache::default_dir()?)?;
-    let key = KeyPair::for_profile(&cache, &profile.name, profile.storage)?;
+    let key = KeyPair::for_profile(&cache, &name, storage)?;
     let req = TokenRequest { binding: Binding::Pop(key.public.clone()), ..req.clone() };
     let mut c = broker::get_token(&req)?;
     let now = crate::clock::now();

@@ -20,8 +20,8 @@ const AKS: &str = "6dae42f8-4368-4678-94ff-3960e28e3630";
 const ARC: &str = "/subscriptions/0000/resourceGroups/rg/providers/Microsoft.Kubernetes/connectedClusters/arc1";
 const PODS: &str = r#"{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"7"},"items":[]}"#;
 
-/// Every request's verdict: Ok(the SHR's nonce) or why it was refused.
-type Seen = Arc<Mutex<Vec<Result<String, String>>>>;
+/// Every request's verdict: Ok((the SHR's nonce, its key id)) or why it was refused.
+type Seen = Arc<Mutex<Vec<Result<(String, String), String>>>>;
 
 fn api_server(ca: &TestCa, authority: &Arc<MockAuthority>) -> (Server, Seen) {
     let seen: Seen = Arc::new(Mutex::new(Vec::new()));
@@ -36,7 +36,7 @@ fn api_server(ca: &TestCa, authority: &Arc<MockAuthority>) -> (Server, Seen) {
                 if !authority.issued_access_tokens().contains(&v.at) {
                     return Err("the token inside is none the authority issued".into());
                 }
-                Ok(v.nonce)
+                Ok((v.nonce, v.kid))
             });
             // client-go keeps one answer for every request of its process (as with
             // kubelogin), so one SHR may come several times; the test compares processes.
@@ -111,13 +111,13 @@ fn real_kubectl_reaches_an_arc_cluster_with_a_verified_shr_and_reuses_the_bound_
     let form = mock.requests().into_iter().rev().find(|r| r.form_get("grant_type").is_some()).unwrap();
     assert_eq!(form.form_get("token_type"), Some("pop"));
 
-    let first: Vec<String> = seen.lock().unwrap().drain(..).map(Result::unwrap).collect();
+    let first: Vec<String> = seen.lock().unwrap().drain(..).map(|v| v.unwrap().0).collect();
 
     // Another kubectl process: the cached bound token, a new SHR the server has not seen.
     let out = kubectl(&sb, &pop);
     assert!(out.status.success(), "second kubectl failed: {}\nserver saw: {:?}", text(&out.stderr), seen.lock().unwrap());
     assert_eq!(mock.token_requests(), 1, "the second call must use the cached PoP token");
-    let second: Vec<String> = seen.lock().unwrap().iter().cloned().map(Result::unwrap).collect();
+    let second: Vec<String> = seen.lock().unwrap().iter().cloned().map(|v| v.unwrap().0).collect();
     assert!(!second.is_empty() && second.iter().all(|n| !first.contains(n)), "an SHR of the first process came again: {first:?} {second:?}");
 
     // The server has teeth: the same user without --pop-enabled sends a bearer token, refused.
@@ -125,6 +125,86 @@ fn real_kubectl_reaches_an_arc_cluster_with_a_verified_shr_and_reuses_the_bound_
     let out = kubectl(&sb, &bearer);
     assert!(!out.status.success(), "a bearer token got past the PoP check");
     assert!(seen.lock().unwrap().last().unwrap().is_err());
+}
+
+/// A child process stopped when the test ends, passed or not.
+struct Stopped(std::process::Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The cache directory's `popkey-*.json` files.
+fn key_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map(|rd| rd.flatten().filter(|e| e.file_name().to_string_lossy().starts_with("popkey-") && e.file_name().to_string_lossy().ends_with(".json")).count()).unwrap_or(0)
+}
+
+/// Through the token agent (ENTRA_TOKEN_AGENT), as an SSH certificate: the remote host
+/// keeps its own PoP key and sends only the public key; the agent gets a token bound to it
+/// with its own sign-in (cached there under that key) and the remote signs the SHR.
+#[test]
+fn through_the_token_agent_a_remote_kubectl_signs_with_its_own_key_over_the_agents_token() {
+    if !Path::new(KUBECTL).exists() || std::process::Command::new("ssh-keygen").arg("-?").output().is_err() {
+        crate::support::skip::missing_tool("kubectl and ssh-keygen", "kubectl with PoP tokens through the agent");
+        return;
+    }
+    let mock = Arc::new(MockAuthority::start());
+    mock.add_tenant(TENANT);
+    mock.add_app(APP, Some(SECRET));
+    let ca = TestCa::new();
+    let (server, seen) = api_server(&ca, &mock);
+    let laptop = Sandbox::new();
+    laptop.write_config(&format!(
+        "[profiles.arc]\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nflow = \"client-credentials\"\nclient_secret_env = \"ARC_SECRET\"\nauthority = \"{}\"\n",
+        mock.url()
+    ));
+    let mut agent = crate::agent::start_agent_with(&laptop, &["--allow-profile", "arc"], &[("ARC_SECRET", SECRET)]);
+    let agent_log = agent.stderr.take().unwrap();
+    let agent = Stopped(agent);
+    // The remote: nothing configured, no secret, only ENTRA_TOKEN_AGENT (and no keyring).
+    let (remote, on_remote) = crate::agent::client(&laptop.path("run/entra-token/agent.sock"));
+    let config = kubeconfig(&remote, &ca, &server, &["-p", "arc", "--pop-enabled", "--pop-claims", &format!("u={ARC}")]);
+    let kubectl_on_remote = || {
+        let template = on_remote(&[]);
+        let mut cmd = std::process::Command::new(KUBECTL);
+        for (k, v) in template.get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        cmd.current_dir(template.get_current_dir().unwrap()).env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent").env("KUBECONFIG", &config);
+        cmd.args(["get", "--raw", "/api/v1/namespaces/default/pods"]);
+        run(cmd)
+    };
+    let out = kubectl_on_remote();
+    assert!(out.status.success(), "kubectl failed: {}\nserver saw: {:?}", text(&out.stderr), seen.lock().unwrap());
+    assert_eq!(text(&out.stdout).trim(), PODS);
+    let (nonce, kid) = seen.lock().unwrap().drain(..).next().unwrap().unwrap();
+    // The agent asked Entra for a token bound to the remote's key, and keeps no key itself;
+    // the remote keeps its key and no token.
+    let form = mock.requests().into_iter().rev().find(|r| r.form_get("grant_type").is_some()).unwrap();
+    let cnf: serde_json::Value = serde_json::from_slice(&crate::support::wire::b64url_decode(form.form_get("req_cnf").unwrap()).unwrap()).unwrap();
+    assert_eq!((form.form_get("token_type"), cnf["kid"].as_str()), (Some("pop"), Some(kid.as_str())));
+    assert_eq!((key_files(&remote.path("cache")), key_files(&laptop.path("cache"))), (1, 0));
+    let remote_files: Vec<String> = std::fs::read_dir(remote.path("cache")).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    assert!(remote_files.iter().all(|n| !n.starts_with("at-")), "the remote cached a token: {remote_files:?}");
+    let bound: Vec<serde_json::Value> = std::fs::read_dir(laptop.path("cache")).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with("at-") && e.file_name().to_string_lossy().ends_with(".json")).map(|e| serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap()).collect();
+    assert!(bound.iter().any(|e| e["bound"]["key_id"] == kid.as_str()), "the agent did not cache it under the key id: {bound:?}");
+
+    // Another kubectl process: the agent's cached token, the same remote key, a new SHR.
+    let out = kubectl_on_remote();
+    assert!(out.status.success(), "second kubectl failed: {}", text(&out.stderr));
+    let (nonce2, kid2) = seen.lock().unwrap().drain(..).next().unwrap().unwrap();
+    assert_eq!((kid2.as_str(), mock.token_requests()), (kid.as_str(), 1));
+    assert_ne!(nonce2, nonce);
+    drop(agent);
+    let mut said = String::new();
+    std::io::Read::read_to_string(&mut { agent_log }, &mut said).unwrap();
+    assert!(said.contains(&format!("a PoP token for the key {}", &kid[..16])), "the agent says what it gave: {said}");
 }
 
 #[test]

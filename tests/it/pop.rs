@@ -154,12 +154,6 @@ fn the_native_protocol_answers_a_pop_request_with_an_shr_and_refuses_half_of_one
 #[test]
 fn get_token_refuses_pop_flags_that_bind_nothing() {
     let (_mock, sb) = stand();
-    // The token agent hands out bearer tokens only: a PoP request is refused before anything.
-    let mut c = sb.cmd();
-    c.env("ENTRA_TOKEN_AGENT", sb.path("no-agent.sock")).args(POP_SEND);
-    let out = run(c);
-    assert_eq!((code(&out), stdout(&out).as_str()), (1, ""));
-    assert!(stderr(&out).contains("the token agent hands out bearer tokens only, not PoP tokens"), "{}", stderr(&out));
     let (rc, out, err) = et(&sb, &["get-token", "-p", "sp", "--pop-enabled"]);
     assert_eq!((rc, out.as_str()), (1, ""));
     assert!(err.contains("--pop-url") && err.contains("--pop-claims"), "{err}");

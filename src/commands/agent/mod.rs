@@ -240,7 +240,8 @@ fn handle(shared: &Shared, req: &broker::TokenRequest, op: &Op, who: &str) -> Re
         None => format!("profile '{}' for {target}", resolved.profile.name),
     };
     if let Some(kid) = req.binding.key_id() {
-        what.push_str(&format!(", an SSH certificate for the key {}", &kid[..kid.len().min(16)]));
+        let kind = if matches!(req.binding, crate::oauth::Binding::Pop(_)) { "a PoP token" } else { "an SSH certificate" };
+        what.push_str(&format!(", {kind} for the key {}", &kid[..kid.len().min(16)]));
     }
     if let Some(s) = &req.subscription {
         what.push_str(&format!(", subscription {s}"));
@@ -329,6 +330,8 @@ struct Extra {
     subscription: Option<String>,
     /// An SSH certificate is asked for this RSA public key (a JWK; `oauth::SshKey::from_jwk`).
     ssh_public_key: Option<serde_json::Value>,
+    /// A PoP token is asked for, bound to this RSA public key (a JWK; `pop::PopKey::from_public_jwk`).
+    pop_public_key: Option<serde_json::Value>,
 }
 
 /// What a client asks of the agent.
@@ -342,7 +345,7 @@ pub(crate) enum Op {
     Info,
 }
 
-const EXTRA_FIELDS: [&str; 9] = ["url", "docker", "timeout", "wait_for_login", "op", "rejected_sha256", "prompts", "subscription", "ssh_public_key"];
+const EXTRA_FIELDS: [&str; 10] = ["url", "docker", "timeout", "wait_for_login", "op", "rejected_sha256", "prompts", "subscription", "ssh_public_key", "pop_public_key"];
 
 /// Parses a request line: the agent's own fields taken out, the rest through the native
 /// protocol's decoder (so its checks, and its refusal of unknown fields, are the agent's too).
@@ -366,8 +369,12 @@ pub(crate) fn decode_request(bytes: &[u8]) -> Result<(broker::TokenRequest, Op)>
         return Err(Error::bad_input("a docker request needs the registry's url"));
     }
     req.docker = extra.docker;
-    if let Some(jwk) = &extra.ssh_public_key {
-        req.binding = crate::oauth::Binding::SshCert(crate::oauth::SshKey::from_jwk(jwk).map_err(Error::bad_input)?);
+    match (&extra.ssh_public_key, &extra.pop_public_key) {
+        (Some(_), Some(_)) => return Err(Error::bad_input("a request asks for an SSH certificate or a PoP token, not both")),
+        (Some(jwk), None) => req.binding = crate::oauth::Binding::SshCert(crate::oauth::SshKey::from_jwk(jwk).map_err(Error::bad_input)?),
+        (None, Some(_)) if req.docker => return Err(Error::bad_input("a docker request takes no PoP key")),
+        (None, Some(jwk)) => req.binding = crate::oauth::Binding::Pop(crate::pop::PopKey::from_public_jwk(jwk).map_err(Error::bad_input)?),
+        (None, None) => {}
     }
     // A caller that never prompts: no sign-in starts on the agent's terminal for it.
     req.prompts = extra.prompts.unwrap_or(true);
@@ -411,4 +418,34 @@ pub(crate) fn decode_request(bytes: &[u8]) -> Result<(broker::TokenRequest, Op)>
         }
     };
     Ok((req, op))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A PoP request's key binding is checked where it arrives: an RSA JWK of 2048 bits or
+    /// more, its thumbprint computed here; never with an SSH key or a Docker request.
+    #[test]
+    fn a_pop_public_key_is_checked_on_arrival() {
+        use base64::Engine;
+        let n = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([0xc5u8; 256]);
+        let jwk = serde_json::json!({"kty": "RSA", "n": n, "e": "AQAB", "kid": "whatever-the-client-says"});
+        let line = |extra: serde_json::Value| {
+            let mut v = serde_json::json!({"v": 1, "profile": "p", "resource": "https://graph.microsoft.com"});
+            v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            decode_request(v.to_string().as_bytes())
+        };
+        let (req, op) = line(serde_json::json!({"pop_public_key": jwk})).unwrap();
+        assert_eq!((req.binding, op), (crate::oauth::Binding::Pop(crate::pop::PopKey::from_jwk(&n, "AQAB")), Op::Get));
+        for (bad, says) in [
+            (serde_json::json!({"pop_public_key": {"kty": "RSA", "n": "AQAB", "e": "AQAB"}}), "2048 bits"),
+            (serde_json::json!({"pop_public_key": {"kty": "oct", "k": "x"}}), "not an RSA JWK"),
+            (serde_json::json!({"pop_public_key": jwk, "ssh_public_key": jwk}), "not both"),
+            (serde_json::json!({"pop_public_key": jwk, "docker": true, "url": "https://r.azurecr.io"}), "docker"),
+        ] {
+            let e = line(bad.clone()).unwrap_err();
+            assert!(e.to_string().contains(says), "{bad}: {e}");
+        }
+    }
 }
