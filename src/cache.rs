@@ -176,6 +176,28 @@ impl Cache {
     }
 }
 
+impl Cache {
+    /// Removes the `.lock` sidecars whose entry is gone (after `logout`): an empty file
+    /// named after a key still says a token was cached for it. One someone holds (a fetch
+    /// under way) is theirs and stays; the rest are taken without waiting and removed while
+    /// held. A process already waiting on a removed lock then runs beside one that makes
+    /// it anew: at worst one token fetched twice, each written whole. Best effort: returns
+    /// how many went.
+    pub(crate) fn sweep_locks(&self) -> usize {
+        let Ok(names) = self.dir.list() else { return 0 };
+        let mut removed = 0;
+        for lock in names.iter().filter(|n| n.ends_with(".lock")) {
+            let entry = lock.trim_end_matches(".lock");
+            if names.iter().any(|n| n == entry) {
+                continue;
+            }
+            let Ok(_held) = self.dir.lock(lock, Duration::ZERO, || {}) else { continue };
+            removed += self.dir.remove(lock).unwrap_or(false) as usize;
+        }
+        removed
+    }
+}
+
 /// An `fs` failure on a cache path, as the cache error users know (hint included).
 fn cache_err(e: FsError) -> Error {
     let hint = e.hint();

@@ -33,6 +33,7 @@ pub(crate) fn run(args: &LogoutArgs) -> Result<ExitCode> {
         let (links, rts) = rt_store::forget_all(&cache)?;
         let ats = broker::forget_tokens(&cache, |_| true)?;
         let keys = pop_keys(crate::pop::forget_keys(&cache, &configured_profiles(&links), true)?);
+        cache.sweep_locks();
         let who: Vec<String> = links.iter().map(|l| format!("{} ({})", l.username.as_deref().unwrap_or(&l.key.home_account_id), l.profile)).collect();
         line(format_args!(
             "signed out {} account link(s){}; removed {rts} refresh token(s) and {ats} access token(s){keys}",
@@ -45,6 +46,7 @@ pub(crate) fn run(args: &LogoutArgs) -> Result<ExitCode> {
     let forgotten = rt_store::forget(&cache, &profile)?;
     let ats = broker::forget_tokens(&cache, |e| e.profile == profile.name)?;
     let keys = pop_keys(crate::pop::forget_keys(&cache, &[(profile.name.clone(), profile.storage)], false)?);
+    cache.sweep_locks();
     match forgotten {
         Some(f) => {
             let what = if f.removed_rt {

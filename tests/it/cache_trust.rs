@@ -250,3 +250,39 @@ fn a_registry_token_and_a_bearer_token_never_answer_for_each_other() {
     assert!(err.contains("stored for another request (token type)"), "{err}");
     assert_eq!(registry.state().exchanges.len(), 2, "{err}");
 }
+
+/// `logout` leaves no `.lock` sidecar of what it removed (an empty file named after the
+/// entry's key, which says a token was cached for it), while another profile's entries keep
+/// theirs; `logout --all` leaves none.
+#[test]
+fn logout_leaves_no_lock_of_the_entries_it_removed() {
+    let (mock, sb) = setup();
+    sb.write_config(&format!("{}\n{}", support::CcProfile::new("ci", &mock.url(), TENANT, APP).toml(), support::CcProfile::new("other", &mock.url(), TENANT, APP).toml()));
+    let cache = sb.path("cache");
+    token(&sb, "arm", &cache);
+    token(&sb, "graph", &cache);
+    let mut c = sb.cmd();
+    c.env("CI_SECRET", SECRET).env("ENTRA_TOKEN_CACHE_DIR", &cache).args(["get-token", "-p", "other", "-r", "api://other-resource"]);
+    assert_eq!(run_with_stdin(c, "").status.code(), Some(0));
+    let names = || -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        v.sort();
+        v
+    };
+    let locks = |names: &[String]| names.iter().filter(|n| n.ends_with(".lock")).cloned().collect::<Vec<_>>();
+    assert_eq!(locks(&names()).len(), 3, "{:?}", names());
+    let logout = |args: &[&str]| {
+        let mut c = sb.cmd();
+        c.env("ENTRA_TOKEN_CACHE_DIR", &cache).arg("logout").args(args);
+        let out = run_with_stdin(c, "");
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    };
+    logout(&["-p", "ci"]);
+    let left = names();
+    for lock in locks(&left) {
+        assert!(left.contains(&lock.trim_end_matches(".lock").to_string()), "{lock} outlived its entry: {left:?}");
+    }
+    assert_eq!(left.iter().filter(|n| n.starts_with("at-") && n.ends_with(".lock")).count(), 1, "the other profile's lock stays: {left:?}");
+    logout(&["--all"]);
+    assert!(locks(&names()).is_empty(), "{:?}", names());
+}
