@@ -249,6 +249,8 @@ impl Shr {
     }
 
     /// From a method and an absolute http(s) URL: `u` its host (and port), `p` its path.
+    /// The query is not signed (no `q`): optional in the draft, and neither MSAL .NET nor
+    /// kubelogin signs it (docs/pop.md says why).
     pub(crate) fn for_url(method: &str, url: &str) -> std::result::Result<Shr, String> {
         if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) || method.len() > 16 {
             return Err(format!("'{}' is no HTTP method", crate::log::escape(&method.chars().take(20).collect::<String>())));

@@ -56,6 +56,10 @@ fn get_token_prints_a_verifiable_shr_over_a_bound_token_that_the_cache_keeps_wit
     assert_eq!(rc, 0, "{err}");
     let v = verify_shr(&shr).unwrap_or_else(|why| panic!("the SHR fails a resource server's check: {why}\n{shr}"));
     assert_eq!((v.m.as_deref(), v.u.as_deref(), v.p.as_deref()), (Some("POST"), Some("graph.microsoft.com"), Some("/v1.0/me/sendMail")));
+    // MSAL .NET's claim set: the URL's query (`?x=1`) and the headers are not signed (docs/pop.md).
+    let mut claims: Vec<String> = wire::jwt_claims(&shr).unwrap().as_object().unwrap().keys().cloned().collect();
+    claims.sort();
+    assert_eq!(claims, ["at", "cnf", "m", "nonce", "p", "ts", "u"]);
     // The grant asked for a pop token bound to that key, as Entra takes it.
     let form = mock.requests().into_iter().rev().find(|r| r.form_get("grant_type").is_some()).unwrap();
     assert_eq!(form.form_get("token_type"), Some("pop"));
