@@ -8,7 +8,7 @@
 use crate::flows::{FlowCtx, user};
 use crate::error::{Error, Result};
 use crate::log::{line, trace, warn};
-use crate::oauth::{self, TokenReply};
+use crate::oauth::TokenReply;
 use crate::secret::Secret;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -163,22 +163,14 @@ pub(crate) fn sign_in(ctx: &FlowCtx<'_>) -> Result<TokenReply> {
         return Err(Error::auth(format!("the browser sign-in failed: {err}{}", if first.is_empty() { String::new() } else { format!(": {first}") }), Some("run the command again; check that the account may use this app".into())));
     }
     let code = Secret::new(cb.code.unwrap_or_default());
-    let target = user::TargetForm::new(ctx)?;
-    let mut form: Vec<(&str, &str)> = vec![
+    let grant = [
         ("grant_type", "authorization_code"),
         ("client_id", p.client_id.as_str()),
         ("code", code.expose().as_str()),
         ("redirect_uri", redirect.uri.as_str()),
         ("code_verifier", pkce.verifier.expose().as_str()),
     ];
-    target.add_to(&mut form);
-    if let Some(s) = &secret {
-        form.push(("client_secret", s.expose().as_str()));
-    }
-    let claims = crate::flows::sent_claims(ctx);
-    let mut form = crate::flows::with_claims(form, claims.as_deref());
-    ctx.binding.add_to(&mut form);
-    oauth::redeem(ctx.http, &p.authority.token_url(p.endpoint), &form, crate::clock::Deadline::after(ctx.deadline.total))
+    user::redeem_grant(ctx, &grant, secret.as_ref(), crate::clock::Deadline::after(ctx.deadline.total))
 }
 
 /// Waits for the browser's redirect on the listener, or a pasted address, up to SIGN_IN_WAIT.

@@ -252,6 +252,24 @@ impl TargetForm {
     }
 }
 
+/// Redeems a person's grant (`grant`: grant_type, client_id and the grant's own fields)
+/// as every person flow sends it: with the request's target, the client secret of a
+/// confidential client, the claims (a challenge, or the CAE capability) and the token
+/// type's binding, at the profile's token endpoint.
+pub(crate) fn redeem_grant(ctx: &FlowCtx<'_>, grant: &[(&str, &str)], secret: Option<&Secret<String>>, deadline: crate::clock::Deadline) -> Result<TokenReply> {
+    let p = ctx.profile;
+    let target = TargetForm::new(ctx)?;
+    let mut form = grant.to_vec();
+    target.add_to(&mut form);
+    if let Some(s) = secret {
+        form.push(("client_secret", s.expose().as_str()));
+    }
+    let claims = crate::flows::sent_claims(ctx);
+    let mut form = crate::flows::with_claims(form, claims.as_deref());
+    ctx.binding.add_to(&mut form);
+    crate::oauth::redeem(ctx.http, &p.authority.token_url(p.endpoint), &form, deadline)
+}
+
 /// The request's scopes plus `openid profile offline_access`, each once.
 pub(crate) fn user_scope(scopes: &[String]) -> String {
     let mut all: Vec<&str> = scopes.iter().map(String::as_str).collect();

@@ -6,7 +6,7 @@
 use crate::flows::{FlowCtx, Prompt, user};
 use crate::config::Profile;
 use crate::error::{Error, Result};
-use crate::oauth::{self, TokenReply};
+use crate::oauth::TokenReply;
 use crate::secret::Secret;
 use std::io::{BufRead, Write};
 
@@ -67,16 +67,8 @@ pub(crate) fn sign_in(ctx: &FlowCtx<'_>) -> Result<TokenReply> {
         }
     };
     let secret = user::client_secret(p)?;
-    let target = user::TargetForm::new(ctx)?;
-    let mut form: Vec<(&str, &str)> = vec![("grant_type", "password"), ("client_id", p.client_id.as_str()), ("username", username.as_str()), ("password", password.expose().as_str())];
-    target.add_to(&mut form);
-    if let Some(s) = &secret {
-        form.push(("client_secret", s.expose().as_str()));
-    }
-    let claims = crate::flows::sent_claims(ctx);
-    let mut form = crate::flows::with_claims(form, claims.as_deref());
-    ctx.binding.add_to(&mut form);
-    oauth::redeem(ctx.http, &p.authority.token_url(p.endpoint), &form, ctx.deadline).map_err(|e| explain(e, &p.login_command()))
+    let grant = [("grant_type", "password"), ("client_id", p.client_id.as_str()), ("username", username.as_str()), ("password", password.expose().as_str())];
+    user::redeem_grant(ctx, &grant, secret.as_ref(), ctx.deadline).map_err(|e| explain(e, &p.login_command()))
 }
 
 /// MFA is the usual reason ROPC stops working: say so, and what to use instead.
@@ -119,6 +111,7 @@ fn ask_password(username: &str) -> Result<Secret<String>> {
 mod tests {
     use super::*;
     use crate::error::AadError;
+    use crate::oauth;
 
     #[test]
     fn mfa_gets_its_own_message() {

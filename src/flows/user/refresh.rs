@@ -10,7 +10,7 @@ use crate::cache::Cache;
 use crate::clock;
 use crate::error::{Error, Result, one_line};
 use crate::log::{trace, warn};
-use crate::oauth::{self, TokenReply};
+use crate::oauth::TokenReply;
 use crate::secret::Secret;
 
 /// What the stored refresh token gave.
@@ -232,22 +232,15 @@ fn spend(ctx: &FlowCtx<'_>, held: &StoredRt, from: &dyn RtStore, to: &dyn RtStor
 pub(crate) fn redeem(ctx: &FlowCtx<'_>, rt: &Secret<String>) -> Result<TokenReply> {
     let p = ctx.profile;
     let secret = user::client_secret(p)?;
-    let target = user::TargetForm::new(ctx)?;
-    let mut form: Vec<(&str, &str)> = vec![("grant_type", "refresh_token"), ("client_id", p.client_id.as_str()), ("refresh_token", rt.expose().as_str())];
-    target.add_to(&mut form);
-    if let Some(s) = &secret {
-        form.push(("client_secret", s.expose().as_str()));
-    }
-    let claims = crate::flows::sent_claims(ctx);
-    let mut form = crate::flows::with_claims(form, claims.as_deref());
-    ctx.binding.add_to(&mut form);
-    oauth::redeem(ctx.http, &p.authority.token_url(p.endpoint), &form, ctx.deadline)
+    let grant = [("grant_type", "refresh_token"), ("client_id", p.client_id.as_str()), ("refresh_token", rt.expose().as_str())];
+    user::redeem_grant(ctx, &grant, secret.as_ref(), ctx.deadline)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::error::AadError;
+    use crate::oauth;
 
     fn aad(error: &str, code: u32) -> Error {
         oauth::auth_error(AadError { error: error.into(), codes: vec![code], ..AadError::default() })
