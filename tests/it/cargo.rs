@@ -81,12 +81,7 @@ fn registry(ca: &TestCa, mock: &Arc<MockAuthority>, crate_bytes: Vec<u8>, cksum:
 }
 
 fn fixture() -> Fixture {
-    let mock = Arc::new(MockAuthority::start());
-    mock.add_tenant(TENANT);
-    mock.add_app(APP, Some(SECRET));
-    let sb = Sandbox::new();
-    let ca = TestCa::new();
-    let ca_pem = ca.write_pem(&sb.path("ca"));
+    let (mock, sb, ca, ca_pem) = crate::support::feed_setup(TENANT, APP, SECRET);
     // Only the real cargo downloads the crate, and `tar` makes it: Unix only.
     #[cfg(unix)]
     let (bytes, cksum) = make_crate(&sb);

@@ -80,12 +80,7 @@ impl Fixture {
 
 fn fixture() -> Option<Fixture> {
     let git = git()?;
-    let mock = Arc::new(MockAuthority::start());
-    mock.add_tenant(TENANT);
-    mock.add_app(APP, Some(SECRET));
-    let sb = Sandbox::new();
-    let ca = TestCa::new();
-    let ca_pem = ca.write_pem(&sb.path("ca"));
+    let (mock, sb, ca, ca_pem) = crate::support::feed_setup(TENANT, APP, SECRET);
     let repos = make_repo(&sb, &git);
     let seen = Arc::new(Mutex::new(Vec::new()));
     let server = git_server(&ca, &mock, repos, &git, Arc::clone(&seen));

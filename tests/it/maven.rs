@@ -6,7 +6,7 @@
 //! plugin runs: the project's parent POM from the feed, in `mvn validate`.
 
 use crate::support::http::{Reply, StandIn};
-use crate::support::{MockAuthority, Sandbox, TestCa, run, stderr, text};
+use crate::support::{Sandbox, run, stderr, text};
 use base64::Engine as _;
 use std::process::Command;
 use std::sync::Arc;
@@ -29,12 +29,7 @@ fn maven_resolves_from_the_feed_with_the_token_exec_supplies() {
             return crate::support::skip::missing_tool(tool, "the Maven feed test");
         }
     }
-    let mock = Arc::new(MockAuthority::start());
-    mock.add_tenant(TENANT);
-    mock.add_app(APP, Some(SECRET));
-    let sb = Sandbox::new();
-    let ca = TestCa::new();
-    let ca_pem = ca.write_pem(&sb.path("ca"));
+    let (mock, sb, ca, ca_pem) = crate::support::feed_setup(TENANT, APP, SECRET);
     let issued = Arc::clone(&mock);
     let feed = StandIn::start_tls(Some(ca.server_config()), move |req, _| {
         let basic = req.header("authorization").and_then(|a| a.strip_prefix("Basic ")).and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok());

@@ -5,7 +5,7 @@
 //! and yarn from the npm registry (.ci/run installs them into target/npm-tools).
 
 use crate::support::http::{Reply, StandIn};
-use crate::support::{MockAuthority, Sandbox, TestCa, run, stderr, text};
+use crate::support::{MockAuthority, Sandbox, run, stderr, text};
 use base64::Engine as _;
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -37,12 +37,7 @@ fn tarball(sb: &Sandbox) -> Vec<u8> {
 }
 
 fn fixture() -> Fixture {
-    let mock = Arc::new(MockAuthority::start());
-    mock.add_tenant(TENANT);
-    mock.add_app(APP, Some(SECRET));
-    let sb = Sandbox::new();
-    let ca = TestCa::new();
-    let ca_pem = ca.write_pem(&sb.path("ca"));
+    let (mock, sb, ca, ca_pem) = crate::support::feed_setup(TENANT, APP, SECRET);
     let tgz = tarball(&sb);
     let sha512 = base64::engine::general_purpose::STANDARD.encode(ring::digest::digest(&ring::digest::SHA512, &tgz));
     let sha1: String = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &tgz).as_ref().iter().map(|b| format!("{b:02x}")).collect();

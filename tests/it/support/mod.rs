@@ -57,6 +57,20 @@ pub fn client_credentials_setup(tenant: &str, app: &str, secret: &str) -> (MockA
     (mock, sb)
 }
 
+/// The start of a test against a tool's server stand-in over https (a feed, a registry, a
+/// git server): an authority with `tenant` and the confidential `app` whose secret is
+/// `secret`, a sandbox, and a TLS CA for the stand-in whose certificate the sandbox holds
+/// (the path, for the tool's trust settings).
+pub fn feed_setup(tenant: &str, app: &str, secret: &str) -> (std::sync::Arc<MockAuthority>, Sandbox, TestCa, std::path::PathBuf) {
+    let mock = std::sync::Arc::new(MockAuthority::start());
+    mock.add_tenant(tenant);
+    mock.add_app(app, Some(secret));
+    let sb = Sandbox::new();
+    let ca = TestCa::new();
+    let ca_pem = ca.write_pem(&sb.path("ca"));
+    (mock, sb, ca, ca_pem)
+}
+
 /// A refresh-token entry from the file store, as JSON: on Windows the file holds it
 /// sealed with DPAPI (`{"v":1,"dpapi":…}`), which this opens as the same user.
 pub fn read_rt_entry(path: &std::path::Path) -> serde_json::Value {
