@@ -150,5 +150,11 @@ fn walk(dir: &Path) -> Result<ExitCode> {
     }
     w.say("\nDone. Keep an emulator running for your own tests with `entra-token emulator` (docs/emulator.md);");
     w.say("for a real tenant, start at the README's Quick start.");
+    // Run through `cargo run`: the Quick start's `entra-token …` would not be found yet.
+    let name = if cfg!(windows) { "entra-token.exe" } else { "entra-token" };
+    if !crate::env::os(crate::env::PATH).is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file())) {
+        w.say("entra-token is not on your PATH yet: from the source checkout, `cargo install --locked --path .`");
+        w.say("puts it in ~/.cargo/bin (after `cargo run --release` it reuses that build).");
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -213,3 +213,21 @@ fn a_second_login_waits_for_the_first_and_takes_its_sign_in() {
     assert!(!rest.iter().any(|l| l.contains("enter the code")), "no second sign-in: {rest:?}");
     assert!(rest.iter().any(|l| l.contains("signed in as alice@contoso.com") && l.contains("by the other sign-in")), "{rest:?}");
 }
+
+/// The README's first command is `cargo run --release -- demo`, and the demo ends by
+/// sending the reader to `entra-token …` commands: when no `entra-token` is on PATH yet it
+/// says how to put it there; when one is, it does not.
+#[test]
+fn the_demo_says_how_to_get_entra_token_on_path() {
+    let sb = Sandbox::new();
+    let out = stdout(&ok(run(cmd(&sb, &["demo"]))));
+    assert!(out.contains("not on your PATH yet") && out.contains("cargo install --locked --path ."), "{out}");
+    sb.link("entra-token");
+    let mut c = cmd(&sb, &["demo"]);
+    c.env("PATH", std::env::join_paths(std::iter::once(sb.path("bin")).chain(std::env::split_paths(&crate::support::env::path()))).unwrap());
+    let out = stdout(&ok(run(c)));
+    assert!(!out.contains("not on your PATH"), "{out}");
+}
+
+/// Power BI and Fabric scripters work in PowerShell, in the loop DAX Studio's
+/// The token in a variable the system reads (`--env PATH`: CMD could not run; LD_PRELOAD:
