@@ -230,4 +230,12 @@ fn the_demo_says_how_to_get_entra_token_on_path() {
 }
 
 /// Power BI and Fabric scripters work in PowerShell, in the loop DAX Studio's
+/// `dscmd ACCESSTOKEN` page shows: the front page gives them their line, not only sh's.
+#[test]
+fn the_readme_gives_power_bi_scripters_their_powershell_line() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme.split("**Power BI").nth(1).expect("a Power BI entry").split("\n\n").next().unwrap();
+    assert!(section.contains("dscmd") && section.contains("$token = entra-token get-token -r $server --silent"), "{section}");
+}
+
 /// The token in a variable the system reads (`--env PATH`: CMD could not run; LD_PRELOAD:
