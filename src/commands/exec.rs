@@ -53,6 +53,9 @@ struct Variables {
     literal: Vec<(String, String)>,
 }
 
+/// Variables the OS, the loader or the shell read: never the token's.
+const VITAL: &[&str] = &["PATH", "HOME", "SHELL", "USER", "LOGNAME", "PWD", "TMPDIR", "TEMP", "TMP", "IFS", "LD_PRELOAD", "LD_LIBRARY_PATH", "PATHEXT", "SYSTEMROOT", "COMSPEC"];
+
 fn variables(args: &[String], file: bool) -> Result<Variables> {
     let mut v = Variables { token: Vec::new(), literal: Vec::new() };
     for a in args {
@@ -65,6 +68,14 @@ fn variables(args: &[String], file: bool) -> Result<Variables> {
             return Err(Error::bad_input_hint(
                 format!("--env {:?} is not a variable name", crate::log::escape(name)),
                 "give NAME (letters, digits, _) for the token, or NAME=VALUE for a literal value",
+            ));
+        }
+        // The token in a variable the system reads itself: CMD cannot run (PATH), or a
+        // loader or shell prints the value in its error (LD_PRELOAD), token and all.
+        if value.is_none() && VITAL.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+            return Err(Error::bad_input_hint(
+                format!("--env {name} would put the token in {name}, which the system itself reads"),
+                format!("name a variable of your program's, e.g. --env {DEFAULT_VARIABLE}"),
             ));
         }
         match value {
@@ -209,6 +220,10 @@ mod tests {
         assert!(variables(&[], true).unwrap().token.is_empty(), "--file alone puts the token nowhere else");
         for bad in ["", "1A", "A-B", "=x", "A B"] {
             assert!(variables(&[bad.into()], false).is_err(), "{bad}");
+        }
+        for vital in ["PATH", "Path", "LD_PRELOAD", "HOME"] {
+            assert!(variables(&[vital.into()], false).is_err(), "{vital}");
+            assert!(variables(&[format!("{vital}=x")], false).is_ok(), "a literal value is the caller's own: {vital}");
         }
     }
 

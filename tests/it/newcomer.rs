@@ -239,3 +239,14 @@ fn the_readme_gives_power_bi_scripters_their_powershell_line() {
 }
 
 /// The token in a variable the system reads (`--env PATH`: CMD could not run; LD_PRELOAD:
+/// the loader prints the token in its error) is refused before any token is fetched.
+#[test]
+fn exec_never_puts_the_token_in_path() {
+    let sb = Sandbox::new();
+    for var in ["PATH", "LD_PRELOAD"] {
+        let out = run(cmd(&sb, &["exec", "-r", "devops", "--env", var, "--", "true"]));
+        assert_eq!(code(&out), 1, "{var}");
+        let err = one_line(&out);
+        assert!(err.contains(&format!("--env {var} would put the token in {var}")) && err.contains("--env ENTRA_ACCESS_TOKEN"), "{err}");
+    }
+}
