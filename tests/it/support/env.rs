@@ -69,6 +69,10 @@ pub fn bin_at(program: impl AsRef<std::ffi::OsStr>) -> Command {
     // The developer's shell is not the test's: a backtrace setting changes what a child
     // prints, and helper links on their PATH change what doctor and the tools find.
     cmd.env_remove("RUST_BACKTRACE").env_remove("RUST_LIB_BACKTRACE");
+    // Nor is their desktop session: with `storage = "auto"` (the default) refresh tokens and
+    // PoP keys go to a Secret Service on the session bus, which would be the developer's
+    // own keyring, outliving the sandbox. Tests that want one start their own.
+    cmd.env_remove("DBUS_SESSION_BUS_ADDRESS");
     cmd.env("PATH", path());
     cmd
 }
