@@ -99,6 +99,7 @@ pub(crate) fn private_files() -> &'static str {
 /// Why the keyring did not take an entry: this entry's size (others may still fit), or the
 /// keyring itself.
 pub(crate) enum Refused {
+    #[cfg_attr(not(feature = "keyring"), allow(dead_code))] // only a keyring says so
     TooLarge(String),
     Failed(Error),
 }
