@@ -72,6 +72,8 @@ pub(crate) struct ExecInfo {
     pub interactive: bool,
     /// `spec.cluster.config` (only with `provideClusterInfo: true`).
     pub cluster: ClusterConfig,
+    /// `spec.cluster.server`: where kubectl sends the token.
+    pub server: Option<String>,
 }
 
 /// The per-cluster settings a kubeconfig can carry in the cluster's
@@ -108,6 +110,8 @@ struct WireSpec {
 #[derive(Deserialize)]
 struct WireCluster {
     #[serde(default)]
+    server: Option<String>,
+    #[serde(default)]
     config: Option<serde_json::Value>,
 }
 
@@ -115,7 +119,7 @@ struct WireCluster {
 pub(crate) fn decode(bytes: &[u8]) -> Result<ExecInfo> {
     let text = std::str::from_utf8(bytes).map_err(|_| Error::bad_input(format!("{ENV} is not UTF-8")))?;
     if text.trim().is_empty() {
-        return Ok(ExecInfo { api_version: ApiVersion::V1Beta1, interactive: false, cluster: ClusterConfig::default() });
+        return Ok(ExecInfo { api_version: ApiVersion::V1Beta1, interactive: false, cluster: ClusterConfig::default(), server: None });
     }
     if text.len() > MAX_INFO {
         return Err(Error::bad_input(format!("{ENV} is larger than {} KiB", MAX_INFO / 1024)));
@@ -134,13 +138,14 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<ExecInfo> {
             ));
         }
     };
-    let cluster = match req.spec.cluster.and_then(|c| c.config) {
+    let (server, config) = req.spec.cluster.map(|c| (c.server, c.config)).unwrap_or_default();
+    let cluster = match config {
         None | Some(serde_json::Value::Null) => ClusterConfig::default(),
         Some(v) => serde_json::from_value(v).map_err(|e| {
             Error::bad_input_hint(r#"the cluster's exec config is not {"profile":…,"resource":…}"#, "fix the cluster's client.authentication.k8s.io/exec extension").because(e)
         })?,
     };
-    Ok(ExecInfo { api_version, interactive: req.spec.interactive, cluster })
+    Ok(ExecInfo { api_version, interactive: req.spec.interactive, cluster, server })
 }
 
 #[derive(Serialize)]
@@ -184,11 +189,44 @@ pub(crate) fn to_request(args: &KubectlArgs, info: &ExecInfo) -> TokenRequest {
     }
 }
 
+/// Does the request take any of the cluster's own settings (no flag names that one)?
+fn cluster_chose(args: &KubectlArgs, info: &ExecInfo) -> bool {
+    let from_cluster = |flag: &Option<String>, cluster: &Option<String>| flag.is_none() && cluster.as_ref().is_some_and(|c| !c.trim().is_empty());
+    let c = &info.cluster;
+    from_cluster(&args.profile, &c.profile) || from_cluster(&args.resource, &c.resource) || from_cluster(&args.tenant, &c.tenant)
+}
+
+/// A cluster entry is not the user's choice (a kubeconfig handed over with a cluster, a
+/// tool writing cluster entries), and kubectl sends the token to its `server`: what its
+/// exec config picks (profile, resource, tenant) is honoured only when the profile that
+/// answers claims that server in its `urls`, as for every helper that sends a token to a
+/// server it names. Else a cluster could ask for a token of another API or identity.
+fn claimed_by_profile(req: TokenRequest, info: &ExecInfo) -> Result<TokenRequest> {
+    let hint = "add the cluster's server to that profile's `urls` to let the cluster choose, or put --profile/--resource in the kubeconfig user's exec args";
+    let server = info.server.as_deref().and_then(crate::urlmatch::parse).ok_or_else(|| {
+        Error::bad_input_hint("the cluster's exec config picks the token, but the cluster names no https server a profile could claim", hint)
+    })?;
+    // Under a token agent its profiles' `urls` decide, on its side (a named profile must claim it too).
+    if crate::agent::from_env().is_some() {
+        return Ok(TokenRequest { url: Some(server.to_string()), ..req });
+    }
+    let name = match &req.profile {
+        Some(name) => name.clone(),
+        None => crate::urlmatch::profile_for(&server)?.ok_or_else(|| Error::bad_input_hint(format!("the cluster's exec config picks the token for {server}, which no profile's `urls` claims"), hint))?,
+    };
+    let file = crate::config::config_path().map(|p| crate::config::load_file(&p)).transpose()?.unwrap_or_default();
+    if !file.profiles.get(&name).is_some_and(|p| p.urls.iter().any(|prefix| crate::urlmatch::under(prefix, &server))) {
+        return Err(Error::bad_input_hint(format!("the cluster's exec config picks profile '{name}' for {server}, which that profile's `urls` does not claim"), hint));
+    }
+    Ok(TokenRequest { profile: Some(name), ..req })
+}
+
 pub(crate) fn run(args: &KubectlArgs) -> Result<ExitCode> {
     let raw = crate::env::os(ENV).unwrap_or_default();
     let info = decode(raw.as_encoded_bytes())?;
     trace!(1, "kubectl exec: {} interactive={} cluster config={:?}", info.api_version.as_str(), info.interactive, info.cluster);
     let req = to_request(args, &info);
+    let req = if cluster_chose(args, &info) { claimed_by_profile(req, &info)? } else { req };
     let cred = match (args.pop_enabled, &args.pop_claims) {
         (true, Some(claims)) => {
             let shr = crate::pop::Shr::from_claims(claims).map_err(|why| Error::bad_input(format!("--pop-claims: {why}")))?;
@@ -230,6 +268,7 @@ mod tests {
         assert!(i.interactive);
         assert_eq!(i.cluster.profile.as_deref(), Some("aks"));
         assert_eq!(i.cluster.resource.as_deref(), Some("r1"));
+        assert_eq!(i.server.as_deref(), Some("https://x"));
     }
 
     #[test]

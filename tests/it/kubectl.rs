@@ -198,6 +198,7 @@ fn real_kubectl_honours_the_clusters_exec_config() {
         return;
     }
     let f = fixture();
+    claim_the_api_server(&f, "other");
     let config = kubeconfig(&f, "client.authentication.k8s.io/v1", &[], Some(r#"{"profile":"other","resource":"api://per-cluster"}"#), "IfAvailable");
     let out = run(kubectl(&f, &config, &[]));
     assert!(out.status.success(), "kubectl failed: {}", text(&out.stderr));
@@ -291,4 +292,46 @@ fn real_kubectl_shows_the_login_command_when_nobody_can_sign_in() {
     assert!(started.elapsed() < std::time::Duration::from_secs(20), "no waiting out a sign-in timeout");
     assert_eq!(f.mock.grant_count("urn:ietf:params:oauth:grant-type:device_code"), 0);
     assert!(f.api.seen.lock().unwrap().iter().all(|a| a.is_empty()), "no token reached the API server");
+}
+
+/// Adds `urls = [the API server]` to `profile` in the fixture's config.
+#[cfg(unix)]
+fn claim_the_api_server(f: &Fixture, profile: &str) {
+    let text = std::fs::read_to_string(f.sb.path("config.toml")).unwrap();
+    let header = format!("[profiles.{profile}]\n");
+    assert!(text.contains(&header), "{text}");
+    f.sb.write_config(&text.replace(&header, &format!("{header}urls = [\"{}\"]\n", f.api.server.url())));
+}
+
+/// A cluster entry is not the user's choice (a kubeconfig handed over with a cluster, a
+/// tool that writes cluster entries): its exec extension may pick the profile, resource or
+/// tenant only for a server a profile's `urls` claims, as every URL-based helper does.
+/// Otherwise the cluster's API server could ask for, and receive, a token for another API
+/// (Azure management here) or of another identity.
+// Unix only: drives the real kubectl.
+#[cfg(unix)]
+#[test]
+fn a_clusters_exec_config_picks_nothing_for_a_server_no_profile_claims() {
+    if kubectl_missing() {
+        return;
+    }
+    let f = fixture();
+    let arm = r#"{"profile":"aks","resource":"https://management.azure.com"}"#;
+    let config = kubeconfig(&f, "client.authentication.k8s.io/v1", &[], Some(arm), "IfAvailable");
+    let out = run(kubectl(&f, &config, &[]));
+    assert!(!out.status.success(), "kubectl sent the cluster a token its entry asked for");
+    assert!(f.mock.issued_access_tokens().is_empty(), "a token was fetched for the cluster's choice");
+    assert!(f.api.seen.lock().unwrap().iter().all(|a| a.is_empty()), "the API server saw a token");
+    assert!(text(&out.stderr).contains("urls"), "{}", text(&out.stderr));
+    // Another identity, by profile name: refused the same way.
+    let config = kubeconfig(&f, "client.authentication.k8s.io/v1", &[], Some(r#"{"profile":"other"}"#), "IfAvailable");
+    assert!(!run(kubectl(&f, &config, &[])).status.success());
+    assert!(f.mock.issued_access_tokens().is_empty());
+    // A profile claiming the server: its choice is honoured (`aks` claims it, `other` does not).
+    claim_the_api_server(&f, "aks");
+    assert!(!run(kubectl(&f, &config, &[])).status.success(), "profile 'other' does not claim the server");
+    let config = kubeconfig(&f, "client.authentication.k8s.io/v1", &[], Some(r#"{"resource":"api://per-cluster"}"#), "IfAvailable");
+    let out = run(kubectl(&f, &config, &[]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(jwt_claims(&f.mock.issued_access_tokens()[0]).unwrap()["aud"], "api://per-cluster");
 }
