@@ -15,16 +15,17 @@ const APP: &str = "22222222-2222-2222-2222-222222222222";
 const SECRET: &str = "s3cret~value";
 const CACHE_URL: &str = "https://bazel-cache.contoso.test/";
 
+/// A sandbox whose profile `build` is `mock`'s app (secret in APP_SECRET) claiming the cache.
 fn configured(mock: &MockAuthority) -> Sandbox {
+    with_profile(mock, &format!("resource = \"api://bazel-cache\"\nurls = [\"{CACHE_URL}\"]\n"))
+}
+
+/// A sandbox whose profile `build` is `mock`'s app (secret in APP_SECRET), plus `extra` TOML.
+fn with_profile(mock: &MockAuthority, extra: &str) -> Sandbox {
     mock.add_tenant(TENANT);
     mock.add_app(APP, Some(SECRET));
     let sb = Sandbox::new();
-    sb.write_config(
-        &CcProfile::new("build", &mock.url(), TENANT, APP)
-            .secret_env("APP_SECRET")
-            .with(&format!("resource = \"api://bazel-cache\"\nurls = [\"{CACHE_URL}\"]\n"))
-            .toml(),
-    );
+    sb.write_config(&CcProfile::new("build", &mock.url(), TENANT, APP).secret_env("APP_SECRET").with(extra).toml());
     sb
 }
 
@@ -114,16 +115,8 @@ fn bad_requests_and_commands_fail_with_a_reason_on_stderr() {
 #[test]
 fn a_claimed_uri_without_a_resource_gets_azure_devops_on_its_hosts_and_a_refusal_elsewhere() {
     let mock = MockAuthority::start();
-    mock.add_tenant(TENANT);
-    mock.add_app(APP, Some(SECRET));
-    let sb = Sandbox::new();
     // No `resource`: before, any claimed host got an Azure management token.
-    sb.write_config(
-        &CcProfile::new("build", &mock.url(), TENANT, APP)
-            .secret_env("APP_SECRET")
-            .with(&format!("urls = [\"{CACHE_URL}\", \"https://pkgs.dev.azure.com/contoso/\"]\n"))
-            .toml(),
-    );
+    let sb = with_profile(&mock, &format!("urls = [\"{CACHE_URL}\", \"https://pkgs.dev.azure.com/contoso/\"]\n"));
     let link = sb.link("entra-token-bazel");
     let out = bazel_get(&sb, &link, &[], r#"{"uri":"https://bazel-cache.contoso.test/ac/0123abcd"}"#);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));

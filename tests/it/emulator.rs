@@ -75,12 +75,7 @@ fn exports_then_https_our_own_client_signs_in_and_tokens_verify_against_jwks() {
     });
     assert_eq!(ok_stdout(&out).trim(), format!("{}|{}", em.var("AZURE_CLIENT_ID"), em.var("SSL_CERT_FILE")));
 
-    let cmd = |args: &[&str]| {
-        let mut c = sb.cmd();
-        em.apply(&mut c);
-        c.args(args);
-        c
-    };
+    let cmd = |args: &[&str]| em.cmd(&sb, args);
     let out = run(cmd(&["login"]));
     assert!(out.status.success(), "{}", stderr(&out));
     let token = ok_stdout(&run(cmd(&["get-token", "-r", "graph"]))).trim().to_string();
@@ -275,9 +270,8 @@ fn managed_identity_endpoints_imds_and_app_service() {
     assert!(t["expires_on"].is_string());
     assert_eq!(em.var("IDENTITY_ENDPOINT"), format!("{}/msi/token", em.url()));
     // Our own managed-identity flow, App Service style, through the exports.
-    let mut c = sb.cmd();
-    em.apply(&mut c);
-    c.args(["get-token", "-r", "storage"]).env("ENTRA_TOKEN_CONFIG", sb.path("none.toml")).env_remove("AZURE_CLIENT_SECRET").env_remove("AZURE_CLIENT_ID");
+    let mut c = em.cmd(&sb, &["get-token", "-r", "storage"]);
+    c.env("ENTRA_TOKEN_CONFIG", sb.path("none.toml")).env_remove("AZURE_CLIENT_SECRET").env_remove("AZURE_CLIENT_ID");
     let token = ok_stdout(&run(c));
     assert_eq!(jwt_claims(token.trim()).unwrap()["appid"], "00000000-e4a1-4e10-8000-00000000e0a1");
     // A user-assigned identity named by client_id answers as itself.
@@ -328,12 +322,7 @@ fn ssh_certificates_are_signed_by_the_ca_it_writes_for_sshd() {
     }
     let sb = Sandbox::new();
     let em = Emulator::start(&sb, &[]);
-    let cmd = |args: &[&str]| {
-        let mut c = sb.cmd();
-        em.apply(&mut c);
-        c.args(args);
-        c
-    };
+    let cmd = |args: &[&str]| em.cmd(&sb, args);
     assert!(run(cmd(&["login"])).status.success());
     assert_eq!(ok_stdout(&run(cmd(&["ssh", "cert"]))).trim(), "alice@contoso.com");
     let keygen = |args: &[&str], file: std::path::PathBuf| ok_stdout(&run({
@@ -396,12 +385,7 @@ fn demo_runs_with_no_network_at_all() {
 fn proof_of_possession_tokens_are_bound_to_the_client_s_key() {
     let sb = Sandbox::new();
     let em = Emulator::start(&sb, &[]);
-    let cmd = |args: &[&str]| {
-        let mut c = sb.cmd();
-        em.apply(&mut c);
-        c.args(args);
-        c
-    };
+    let cmd = |args: &[&str]| em.cmd(&sb, args);
     assert!(run(cmd(&["login"])).status.success());
     let out = run(cmd(&["get-token", "-r", "https://graph.microsoft.com", "--pop-enabled", "--pop-url", "https://graph.microsoft.com/v1.0/me", "-o", "json"]));
     let answer: Value = serde_json::from_str(&ok_stdout(&out)).unwrap();

@@ -17,12 +17,12 @@ const TENANT: &str = "contoso.test";
 const APP: &str = "33333333-3333-3333-3333-333333333333";
 const SECRET: &str = "aks~secret";
 const AKS: &str = "6dae42f8-4368-4678-94ff-3960e28e3630";
-const KUBECTL: &str = "/usr/bin/kubectl";
+pub(crate) const KUBECTL: &str = "/usr/bin/kubectl";
 const PODS: &str = r#"{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"7"},"items":[]}"#;
 
 // Unix only: for the real kubectl (/usr/bin/kubectl, a Linux program).
 #[cfg(unix)]
-fn kubectl_missing() -> bool {
+pub(crate) fn kubectl_missing() -> bool {
     if Path::new(KUBECTL).exists() {
         return false;
     }

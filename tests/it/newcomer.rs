@@ -74,20 +74,14 @@ fn status_for_one_profile() {
 fn restarting_the_emulator_keeps_the_profiles_you_added() {
     let sb = Sandbox::new();
     let add_ci = |em: &Emulator| {
-        let mut c = cmd(&sb, &["profile", "add", "ci", "--flow", "client-credentials", "--tenant", em.var("AZURE_TENANT_ID"), "--client-id", em.var("AZURE_CLIENT_ID"), "--client-secret-env", "AZURE_CLIENT_SECRET"]);
-        em.apply(&mut c);
-        ok(run(c));
+        ok(run(em.cmd(&sb, &["profile", "add", "ci", "--flow", "client-credentials", "--tenant", em.var("AZURE_TENANT_ID"), "--client-id", em.var("AZURE_CLIENT_ID"), "--client-secret-env", "AZURE_CLIENT_SECRET"])));
     };
     let token = |em: &Emulator, profile: &str| {
-        let mut c = cmd(&sb, &["get-token", "-p", profile, "-r", "graph", "--force"]);
-        em.apply(&mut c);
-        run(c)
+        run(em.cmd(&sb, &["get-token", "-p", profile, "-r", "graph", "--force"]))
     };
     let first = Emulator::start(&sb, &[]);
     add_ci(&first);
-    let mut c = cmd(&sb, &["profile", "default", "ci"]);
-    first.apply(&mut c);
-    ok(run(c));
+    ok(run(first.cmd(&sb, &["profile", "default", "ci"])));
     ok(token(&first, "ci"));
     drop(first);
     let second = Emulator::start(&sb, &[]);
@@ -114,9 +108,7 @@ fn a_second_emulator_on_the_same_state_leaves_the_first_one_working() {
     let err = one_line(&out);
     assert!(err.contains("already serves") && err.contains(first.url()) && err.contains("exports.sh"), "{err}");
     assert!(stdout(&out).is_empty(), "nothing for `eval` to run: {}", stdout(&out));
-    let mut c = cmd(&sb, &["get-token", "-p", "app", "-r", "graph"]);
-    first.apply(&mut c);
-    ok(run(c));
+    ok(run(first.cmd(&sb, &["get-token", "-p", "app", "-r", "graph"])));
     // The exports file it names gives another shell the running emulator.
     let sh = std::fs::read_to_string(sb.path("emulator/exports.sh")).unwrap();
     assert!(sh.contains(&format!("export AZURE_AUTHORITY_HOST={}\n", first.url())), "{sh}");
@@ -192,8 +184,7 @@ fn a_second_login_waits_for_the_first_and_takes_its_sign_in() {
     let sb = Sandbox::new();
     let em = Emulator::start(&sb, &["--approve", "click"]);
     let spawn = || {
-        let mut c = cmd(&sb, &["login"]);
-        em.apply(&mut c);
+        let mut c = em.cmd(&sb, &["login"]);
         let mut child = c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
         let lines = BufReader::new(child.stderr.take().unwrap()).lines();
         (child, lines)

@@ -17,7 +17,7 @@ use crate::support::{CcProfile, MockAuthority, Sandbox, TestCa, jwt_claims, run,
 const TENANT: &str = "contoso.test";
 const APP: &str = "66666666-6666-6666-6666-666666666666";
 const SECRET: &str = "spn~secret";
-const KUBECTL: &str = "/usr/bin/kubectl";
+use crate::kubectl::KUBECTL;
 
 fn ok(out: &Output) -> String {
     assert!(out.status.success(), "failed ({:?}): {}", out.status.code(), text(&out.stderr));
@@ -41,13 +41,7 @@ fn backups(file: &Path) -> Vec<PathBuf> {
 }
 
 #[cfg(unix)]
-fn kubectl_missing() -> bool {
-    if Path::new(KUBECTL).exists() {
-        return false;
-    }
-    support::skip::missing_tool(KUBECTL, "the real kubectl check");
-    true
-}
+use crate::kubectl::kubectl_missing;
 
 /// An https API server answering only mock-issued bearer tokens; records what it saw.
 fn api_server(ca: &TestCa, mock: &Arc<MockAuthority>, seen: Arc<Mutex<Vec<String>>>) -> Server {

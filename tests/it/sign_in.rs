@@ -27,7 +27,7 @@ const CONTOSO: &str = "contoso.test";
 /// Credential Manager): these tests read each refresh token from its DPAPI-sealed file,
 /// and Credential Manager is one store per Windows account, shared by every test running
 /// at once. The windows suite tests Credential Manager itself (`storage = "auto"`).
-fn sandbox(mock: &MockAuthority, profiles: &[(&str, &str)]) -> Sandbox {
+pub(crate) fn sandbox(mock: &MockAuthority, profiles: &[(&str, &str)]) -> Sandbox {
     let sb = Sandbox::new();
     let mut cfg = String::new();
     let storage = if cfg!(windows) { "storage = \"file\"\n" } else { "" };

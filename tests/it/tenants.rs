@@ -21,15 +21,8 @@ fn setup(profiles: &[(&str, &str)]) -> (MockAuthority, Sandbox) {
     for t in [A, B, C] {
         mock.add_tenant(t);
     }
-    let sb = Sandbox::new();
-    let mut cfg = String::new();
-    // On Windows the refresh tokens go to files (DPAPI-sealed) rather than Credential
-    // Manager, so the tests can look at them as on Linux (sign_in.rs does the same).
-    let storage = if cfg!(windows) { "storage = \"file\"\n" } else { "" };
-    for (name, body) in profiles {
-        cfg.push_str(&format!("[profiles.{name}]\nauthority = \"{}\"\n{storage}{body}\n", mock.url()));
-    }
-    sb.write_config(&cfg);
+    // On Windows the refresh tokens go to files (DPAPI-sealed), as in sign_in.rs.
+    let sb = crate::sign_in::sandbox(&mock, profiles);
     (mock, sb)
 }
 

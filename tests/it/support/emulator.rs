@@ -56,6 +56,14 @@ impl Emulator {
         cmd.envs(self.exports.iter().map(|(k, v)| (k, v)));
     }
 
+    /// The binary in `sb` with `args`, pointed at this emulator by its exports.
+    pub fn cmd(&self, sb: &Sandbox, args: &[&str]) -> Command {
+        let mut c = sb.cmd();
+        self.apply(&mut c);
+        c.args(args);
+        c
+    }
+
     /// An HTTP client that trusts the emulator's CA and nothing else, and reads 4xx bodies.
     pub fn agent(&self) -> ureq::Agent {
         if self.url().starts_with("http://") {
