@@ -336,6 +336,41 @@ mod tests {
         }
     }
 
+    /// A kept key (here the tests' 2048-bit fixture: ring makes none, and Wine has no
+    /// ssh-keygen) fits Credential Manager's 2,560 bytes, comes back from its file (sealed
+    /// with DPAPI on Windows) with the same key id, and on Windows with `auto` goes to
+    /// Credential Manager (under Wine in CI) and to no file, and logout takes it out.
+    #[test]
+    fn a_kept_key_fits_credential_manager_and_comes_back_with_its_key_id() {
+        use rustls_pki_types::pem::PemObject;
+        let pem = include_bytes!("../tests/fixtures/client-key-pkcs8.pem");
+        let der = rustls_pki_types::PrivatePkcs8KeyDer::from_pem_slice(pem).unwrap().secret_pkcs8_der().to_vec();
+        let kid = KeyPair::from_pkcs8(&der).unwrap().public.kid;
+        let entry = KeyEntry { v: 1, pkcs8: Secret::new(URL_SAFE_NO_PAD.encode(&der)) };
+        let json = serde_json::to_string(&entry).unwrap();
+        assert!(json.len() <= 2560, "{} bytes: over Credential Manager's limit", json.len());
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path().join("cache")).unwrap();
+        let profile = format!("unit-{}", std::process::id());
+        let name = entry_name(&profile);
+        assert_eq!(KeyPair::keep(&cache, &name, Place::File, &entry).unwrap(), "a private file");
+        let file: serde_json::Value = cache.read(&name).unwrap().unwrap();
+        assert_eq!(file.get("dpapi").is_some(), cfg!(windows), "{file}");
+        assert_eq!(KeyPair::load(&cache, &name, Place::File).unwrap().unwrap().public.kid, kid);
+        assert!(cache.remove(&name).unwrap());
+        #[cfg(all(windows, feature = "keyring"))]
+        {
+            let place = os_keyring::place(cache.dir(), Storage::Auto).unwrap();
+            assert_eq!(place, Place::Auto, "Credential Manager does not answer here");
+            assert_eq!(KeyPair::keep(&cache, &name, place, &entry).unwrap(), "the OS keyring");
+            assert!(cache.read::<serde_json::Value>(&name).unwrap().is_none(), "a key file beside Credential Manager");
+            assert_eq!(KeyPair::load(&cache, &name, Place::Keyring).unwrap().unwrap().public.kid, kid);
+            // logout: out of Credential Manager.
+            assert_eq!(forget_keys(&cache, &[(profile, Storage::Auto)], false).unwrap(), 1);
+            assert!(KeyPair::load(&cache, &name, Place::Keyring).unwrap().is_none());
+        }
+    }
+
     #[test]
     fn request_bindings_from_urls_and_kubelogin_claims() {
         let s = Shr::for_url("get", "https://Graph.Microsoft.com:443/v1.0/me?x=1").unwrap();
