@@ -104,18 +104,12 @@ say "toolchain: $(inchroot 'rustc -V; wine --version' | tr '\n' ' ')"
 [ "$mode" = toolchain ] && exit 0
 
 # ---------------------------------------------------------------- build and test
-# The console tests, alone (one at a time) under a pseudo-terminal: util-linux `script` gives Wine a tty, so
-# the test and the entra-token it starts share a console it can type into (CONIN$), and the
-# transcript is the screen the test checks for echo. Its stdin is a FIFO held open (an EOF
-# would reach the console as the end of input). Prints shell text for the chroot; sets s=1
-# on failure.
-console_run() {
-  local t=windows::console_
-  echo "rm -f /tmp/console.txt /tmp/console.in; mkfifo /tmp/console.in; sleep 600 > /tmp/console.in & sp=\$!;" \
-    "ENTRA_TEST_CONSOLE_TRANSCRIPT='Z:\\tmp\\console.txt' timeout 600 script -qfec '$1 --test it -- --ignored --test-threads=1 $t' /tmp/console.txt < /tmp/console.in > /dev/null; r=\$?;" \
-    "kill \$sp; rm -f /tmp/console.in; grep -a -E '^test |test result' /tmp/console.txt | tr -d '\\r';" \
-    "[ \$r = 0 ] || { s=1; tail -40 /tmp/console.txt; }"
-}
+# Each group of suites runs through scripts/windows-suite.sh, which judges it by its output as
+# well as its status (see there: `script` and Wine can end a killed run with status 0) and
+# appends one line naming the suites to $WINDOWS_VERDICTS when it fails; any such line fails
+# the step, after all groups ran. ARGS: [--console TRANSCRIPT] NAME SECONDS 'FILTERS' CMD...
+group() { printf '%q ' scripts/windows-suite.sh "$@"; echo '|| s=1;'; }
+VERDICTS=/tmp/windows-verdicts.txt
 
 # The suites driving the .exe against the stand-in authority, beside sign_in and serve.
 STANDIN="identity:: tenants:: token_safety:: hostile_replies:: hostile_authority:: url_scope::
@@ -159,7 +153,7 @@ case "$mode" in
            # stay apart from the many processes these start): sign_in (device code, the
            # browser through a stand-in .exe, password, refresh with rotation, login/logout/
            # status/inspect), serve and the other stand-in suites; last, alone under a
-           # pseudo-terminal, the console prompts (console_run above).
+           # pseudo-terminal, the console prompts.
            # Chosen suites only: WINDOWS_TESTS="suite:: other::".
            suites=${WINDOWS_TESTS:-core:: concurrency:: process_death:: windows::}
            people=${WINDOWS_TESTS:+none}
@@ -169,9 +163,23 @@ case "$mode" in
            # The unit tests, then the suites: module filters of the one test crate (tests/it),
            # in a run of their own since a filter would narrow --lib too. Extra args replace both.
            c="cargo test --locked --no-fail-fast -Zbuild-std --target $TARGET"
-           if [ $# -gt 0 ]; then inchroot "$c $*"
-           elif [ "$people" = none ]; then inchroot "s=0; $c --lib || s=1; $c --test it -- $suites || s=1; exit \$s"
-           else inchroot "s=0; $c --lib || s=1; $c --test it -- $suites || s=1; $c --test it -- $people || s=1; $(console_run "$c"); exit \$s"; fi ;;
+           if [ $# -gt 0 ]; then run="$(group "cargo test $*" 3600 '' $c "$@")"
+           else
+             # Built first, with no limit (a cold build under load takes many minutes), so
+             # each group's limit is about running it: about 5-10 times its time on an idle
+             # machine (the stand-in suites took 893 s with load 13 on two cores), so only a
+             # hang reaches it.
+             run="scripts/windows-suite.sh --self-test || exit 1; $c --no-run --lib --test it || { echo 'windows.sh: FAILED: the Windows test build' >&2; exit 1; }; $(group lib 600 '' $c --lib)"
+             run+="$(group suites 900 "$suites" $c --test it -- $suites)"
+             if [ "$people" != none ]; then
+               run+="$(group stand-in 1800 "$people" $c --test it -- $people)"
+               # The console tests, alone (one at a time) under a pseudo-terminal: the test
+               # and the entra-token it starts share a console it types into (CONIN$).
+               run+="$(group --console /tmp/console.txt console 600 windows::console_ $c --test it -- --ignored --test-threads=1 windows::console_)"
+             fi
+           fi
+           inchroot "rm -f $VERDICTS; export WINDOWS_VERDICTS=$VERDICTS ENTRA_TEST_CONSOLE_TRANSCRIPT='Z:\\tmp\\console.txt'; s=0; $run
+             [ \$s = 0 ] && exit 0; echo 'windows.sh: the Windows tests FAILED:' >&2; cat $VERDICTS >&2; exit 1" ;;
   *) echo "windows.sh: unknown mode $mode (test|build|release|macos|toolchain|run)" >&2; exit 1 ;;
 esac
 say "done"
