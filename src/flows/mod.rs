@@ -87,12 +87,30 @@ pub(crate) fn with_claims<'a>(mut form: Vec<(&'a str, &'a str)>, claims: Option<
 
 /// The `claims` a token request of `ctx` sends: the caller's challenge, merged with the
 /// profile's `cp1` capability as MSAL does (`{"access_token":{"xms_cc":{"values":["CP1"]}}}`
-/// added to the challenge's `access_token` object). None when there is neither.
+/// added to the challenge's `access_token` object). None when there is neither. The
+/// capability is the profile's alone: a challenge's own `xms_cc` is dropped for a profile
+/// that declares none, or a caller could have a long-lived CAE token minted and cached as
+/// that profile's plain one (the cache binding keeps the two apart by the profile's word).
 pub(crate) fn sent_claims<'a>(ctx: &FlowCtx<'a>) -> Option<std::borrow::Cow<'a, str>> {
     if !ctx.profile.cae() {
-        return ctx.claims.map(std::borrow::Cow::Borrowed);
+        return ctx.claims.and_then(without_capabilities);
     }
     Some(std::borrow::Cow::Owned(merge_capabilities(ctx.claims)))
+}
+
+/// A challenge without any `xms_cc` in its `access_token` (any case); None when nothing else is left.
+fn without_capabilities(challenge: &str) -> Option<std::borrow::Cow<'_, str>> {
+    use serde_json::Value;
+    let Ok(Value::Object(mut claims)) = serde_json::from_str::<Value>(challenge) else { return Some(std::borrow::Cow::Borrowed(challenge)) };
+    let Some(at) = claims.get_mut("access_token").and_then(Value::as_object_mut).filter(|at| at.keys().any(|k| k.eq_ignore_ascii_case("xms_cc"))) else {
+        return Some(std::borrow::Cow::Borrowed(challenge));
+    };
+    crate::log::trace!(1, "dropping xms_cc from the claims challenge: the profile declares no client capability");
+    at.retain(|k, _| !k.eq_ignore_ascii_case("xms_cc"));
+    if at.is_empty() {
+        claims.remove("access_token");
+    }
+    (!claims.is_empty()).then(|| std::borrow::Cow::Owned(Value::Object(claims).to_string()))
 }
 
 /// A challenge (a JSON object, `parse_claims` checked it) with `xms_cc` CP1 in its `access_token`.

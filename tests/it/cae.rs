@@ -179,3 +179,18 @@ fn through_the_token_agent_the_agents_cp1_profile_merges_the_clients_challenge()
     assert_eq!(lap.mock.token_requests(), 2, "the challenge got a new token");
     assert_eq!(last_claims(), Some(json!({"access_token": {"nbf": {"essential": true, "value": "1700000000"}, "xms_cc": {"values": ["CP1"]}}})));
 }
+
+/// The capability is the profile's to declare, never a caller's: a challenge naming
+/// `xms_cc` CP1 for a profile without `client_capabilities` reaches Entra without it, so
+/// no long-lived CAE token is minted and then cached as that profile's plain token (and
+/// served to tools that cannot bring a revocation challenge back).
+#[test]
+fn a_challenge_cannot_declare_cp1_for_a_profile_that_does_not() {
+    let (mock, sb) = setup();
+    let smuggled = json!({"access_token": {"nbf": {"essential": true, "value": "1700000000"}, "xms_cc": {"values": ["CP1"]}}});
+    native(&sb, "plain", Some(&smuggled.to_string()));
+    assert_eq!(sent_claims(&mock), Some(parse(CHALLENGE)), "the caller's xms_cc reached Entra");
+    // Only the capability: nothing is left to send.
+    native(&sb, "plain", Some(r#"{"access_token":{"XMS_CC":{"values":["cp1"]}}}"#));
+    assert_eq!(sent_claims(&mock), None, "the caller's xms_cc reached Entra");
+}
