@@ -363,7 +363,9 @@ pub(crate) fn resolve_in(file: &ConfigFile, path: Option<&Path>, requested: Opti
     if !available.iter().any(|n| n == "default") {
         available.insert(0, "default (built-in)".into());
     }
-    Err(Error::ProfileNotFound { name, available })
+    // A stale ENTRA_TOKEN_CONFIG (the emulator's, after its state was removed) reads as no config.
+    let note = path.filter(|p| crate::env::is_set(crate::env::CONFIG) && !p.exists()).map(|p| format!("ENTRA_TOKEN_CONFIG names {}, which does not exist", p.display()));
+    Err(Error::ProfileNotFound { name, available, note })
 }
 
 fn from_config(name: &str, name_source: NameSource, origin: Origin, cfg: ProfileConfig) -> Result<Profile> {

@@ -33,7 +33,8 @@ pub(crate) enum Error {
     /// empty when `source` says it all.
     Config { path: PathBuf, message: String, source: Option<Source> },
     /// A named profile does not exist.
-    ProfileNotFound { name: String, available: Vec<String> },
+    /// `note`: why it may be missing (ENTRA_TOKEN_CONFIG names a file that is not there).
+    ProfileNotFound { name: String, available: Vec<String>, note: Option<String> },
     /// Entra (or another token source) refused; `hint` says what to fix.
     /// (`aad` is boxed: it is the largest part, and every `Result` would carry its size.)
     Auth { message: String, aad: Option<Box<AadError>>, hint: Option<String> },
@@ -151,14 +152,15 @@ impl fmt::Display for Error {
         match self {
             Error::BadInput { message, .. } | Error::General { message, .. } => f.write_str(&chain(message, std::error::Error::source(self))),
             Error::Config { path, message, .. } => write!(f, "config {}: {}", path.display(), chain(message, std::error::Error::source(self))),
-            Error::ProfileNotFound { name, available } => {
+            Error::ProfileNotFound { name, available, note } => {
                 if available.is_empty() {
-                    write!(f, "profile '{name}' not found (no profiles are configured)")
+                    write!(f, "profile '{name}' not found (no profiles are configured)")?;
                 } else {
                     let names = available.iter().map(|a| a.trim_end_matches(" (built-in)"));
                     let guess = crate::suggest::did_you_mean(name, names);
-                    write!(f, "profile '{name}' not found{guess}; available: {}", available.join(", "))
+                    write!(f, "profile '{name}' not found{guess}; available: {}", available.join(", "))?;
                 }
+                note.as_ref().map_or(Ok(()), |n| write!(f, "; {n}"))
             }
             Error::Auth { message, .. } | Error::InteractionRequired { message, .. } => f.write_str(message),
             Error::Network { url, message, .. } => write!(f, "network error calling {url}: {message}"),

@@ -89,9 +89,9 @@ impl Policy {
         if self.profiles.is_empty() {
             return e;
         }
-        if let Error::ProfileNotFound { name, available } = e {
+        if let Error::ProfileNotFound { name, available, .. } = e {
             let available = available.into_iter().filter(|a| self.profiles.iter().any(|p| a.trim_end_matches(" (built-in)") == p)).collect();
-            return Error::ProfileNotFound { name, available };
+            return Error::ProfileNotFound { name, available, note: None };
         }
         let text = format!("{e} {}", e.hint().unwrap_or_default());
         let names: Vec<String> = crate::config::config_path()
@@ -125,7 +125,7 @@ mod tests {
         let only = Policy::new(&["ado".into()], &[]).unwrap();
         let other = TokenRequest { profile: Some("secret-prod".into()), ..TokenRequest::default() };
         assert_eq!(only.check_request(&other).unwrap_err().exit_code(), 3);
-        let e = only.hide_other_profiles(Error::ProfileNotFound { name: "x".into(), available: vec!["ado".into(), "secret-prod".into()] }, None);
+        let e = only.hide_other_profiles(Error::ProfileNotFound { name: "x".into(), available: vec!["ado".into(), "secret-prod".into()], note: None }, None);
         assert!(!e.to_string().contains("secret-prod") && e.to_string().contains("ado"), "{e}");
     }
 }

@@ -431,7 +431,7 @@ pub(super) fn remove(name: &str) -> Result<ExitCode> {
     let available: Vec<String> = doc.get("profiles").and_then(Item::as_table).map(|t| t.iter().map(|(k, _)| k.to_string()).collect()).unwrap_or_default();
     let removed = doc.get_mut("profiles").and_then(Item::as_table_mut).and_then(|t| t.remove(name));
     let Some(removed) = removed else {
-        return Err(Error::ProfileNotFound { name: name.to_string(), available });
+        return Err(Error::ProfileNotFound { name: name.to_string(), available, note: None });
     };
     if let Item::Table(t) = &removed {
         let mut first = None;
