@@ -4,26 +4,12 @@
 //! `doctor` say agrees and reads as English.
 
 
-use crate::support::{MockAuthority, Sandbox, code, ok, run, run_with_stdin, stderr, stdout, text};
-
-fn cmd(sb: &Sandbox, args: &[&str]) -> std::process::Command {
-    let mut c = sb.cmd();
-    c.args(args);
-    c
-}
-
-/// One `entra-token: …` line on stderr, and its text.
-fn one_line(out: &std::process::Output) -> String {
-    let err = stderr(out);
-    assert_eq!(err.lines().count(), 1, "expected one line on stderr, got:\n{err}");
-    assert!(err.starts_with("entra-token: "), "{err}");
-    err
-}
+use crate::support::{MockAuthority, Sandbox, code, ok, one_line, run, run_with_stdin, stderr, stdout, text};
 
 #[test]
 fn help_says_a_json_request_on_stdin_gets_a_json_credential_on_stdout() {
     let sb = Sandbox::new();
-    let help = stdout(&ok(run(cmd(&sb, &["--help"]))));
+    let help = stdout(&ok(run(sb.cmd_with(&["--help"]))));
     assert!(help.contains("JSON request on stdin gets a JSON credential"), "{help}");
     assert!(help.contains("echo '{\"resource\":\"graph\"}' | entra-token"), "{help}");
     assert!(help.contains("Exit codes: 0 success"), "{help}");
@@ -42,7 +28,7 @@ fn misspelt_names_get_the_name_meant() {
         (&["get-token", "-p", "work", "-r", "kustoo"], "did you mean 'kusto'?"),
     ];
     for (args, meant) in cases {
-        let out = run(cmd(&sb, args));
+        let out = run(sb.cmd_with(args));
         assert_ne!(code(&out), 0, "{args:?}");
         let err = one_line(&out);
         assert!(err.contains(meant), "{args:?}: {err}");
@@ -53,7 +39,7 @@ fn misspelt_names_get_the_name_meant() {
     assert_eq!(code(&out), 1);
     assert!(stdout(&out).contains("did you mean 'graph'?"), "{}", stdout(&out));
     // Nothing close: no suggestion, and no nonsense one.
-    let out = run(cmd(&sb, &["get-token", "-p", "zzzzzz"]));
+    let out = run(sb.cmd_with(&["get-token", "-p", "zzzzzz"]));
     assert_eq!(code(&out), 2);
     assert!(!stderr(&out).contains("did you mean"), "{}", stderr(&out));
 }
@@ -62,7 +48,7 @@ fn misspelt_names_get_the_name_meant() {
 fn a_misspelt_config_key_is_one_line_naming_the_key_meant() {
     let sb = Sandbox::new();
     sb.write_config("[profiles.work]\nflow = \"device-code\"\ntennant = \"contoso.com\"\n");
-    let out = run(cmd(&sb, &["get-token", "-p", "work"]));
+    let out = run(sb.cmd_with(&["get-token", "-p", "work"]));
     assert_eq!(code(&out), 1);
     let err = one_line(&out);
     assert!(err.contains("line 3: profile 'work': unknown key 'tennant': did you mean 'tenant'?"), "{err}");
@@ -94,12 +80,12 @@ fn a_secret_in_the_config_file_is_refused_and_never_echoed() {
         let line = shape.replace("{S}", SECRET);
         sb.write_config(&format!("# pipelines\n[profiles.ci]\nflow = \"client-credentials\"\n{line}\n"));
         let runs: Vec<(&str, std::process::Output)> = vec![
-            ("get-token", run(cmd(&sb, &["get-token", "-p", "ci"]))),
+            ("get-token", run(sb.cmd_with(&["get-token", "-p", "ci"]))),
             ("native", run_with_stdin(sb.cmd(), r#"{"resource":"graph","profile":"ci"}"#)),
-            ("profile list", run(cmd(&sb, &["profile", "list"]))),
-            ("profile show", run(cmd(&sb, &["profile", "show", "ci"]))),
-            ("profile add", run(cmd(&sb, &["profile", "add", "ci", "--update", "--tenant", "t"]))),
-            ("doctor", run(cmd(&sb, &["doctor", "-p", "ci", "--offline"]))),
+            ("profile list", run(sb.cmd_with(&["profile", "list"]))),
+            ("profile show", run(sb.cmd_with(&["profile", "show", "ci"]))),
+            ("profile add", run(sb.cmd_with(&["profile", "add", "ci", "--update", "--tenant", "t"]))),
+            ("doctor", run(sb.cmd_with(&["doctor", "-p", "ci", "--offline"]))),
         ];
         for (what, out) in runs {
             let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
@@ -114,7 +100,7 @@ fn a_secret_in_the_config_file_is_refused_and_never_echoed() {
     }
     let sb = Sandbox::new();
     sb.write_config(&format!("[profiles.ci]\nflow = \"client-credentials\"\nclient_secret = \"{SECRET}\"\n"));
-    let err = one_line(&run(cmd(&sb, &["get-token", "-p", "ci"])));
+    let err = one_line(&run(sb.cmd_with(&["get-token", "-p", "ci"])));
     assert!(
         err.contains("line 3: profile 'ci': `client_secret` would hold a secret, and secrets are never read from the config file")
             && err.contains("client_secret_env")
@@ -137,7 +123,7 @@ fn every_conflict_between_a_profile_and_ambient_variables_is_reported() {
         "[profiles.ci]\nflow = \"client-credentials\"\nauthority = \"{}\"\ntenant = \"contoso.test\"\nclient_id = \"11111111-1111-1111-1111-111111111111\"\nclient_secret_env = \"CI_SECRET\"\nusername = \"ann@contoso.test\"\n",
         mock.url()
     ));
-    let mut c = cmd(&sb, &["get-token", "-p", "ci", "-r", "graph"]);
+    let mut c = sb.cmd_with(&["get-token", "-p", "ci", "-r", "graph"]);
     c.env("CI_SECRET", "right")
         .env("AZURE_AUTHORITY_HOST", "https://login.microsoftonline.us")
         .env("AZURE_TENANT_ID", "fabrikam.test")
@@ -155,7 +141,7 @@ fn every_conflict_between_a_profile_and_ambient_variables_is_reported() {
     // Variables the profile does not override are not conflicts.
     assert!(!err.contains("AZURE_CLIENT_CERTIFICATE_PATH") && !err.contains("AZURE_FEDERATED_TOKEN_FILE"), "{err}");
     // The same host written another way is no conflict.
-    let mut c = cmd(&sb, &["get-token", "-p", "ci", "-r", "graph"]);
+    let mut c = sb.cmd_with(&["get-token", "-p", "ci", "-r", "graph"]);
     c.env("CI_SECRET", "right").env("AZURE_AUTHORITY_HOST", format!("{}/", mock.url()));
     let out = ok(run(c));
     assert!(stderr(&out).is_empty(), "{}", stderr(&out));
@@ -170,10 +156,10 @@ fn profile_list_and_show_agree_on_the_default_profile() {
     let env = |c: &mut std::process::Command| {
         c.env("AZURE_TENANT_ID", "contoso.test").env("AZURE_CLIENT_ID", "11111111-1111-1111-1111-111111111111").env("AZURE_CLIENT_SECRET", "x");
     };
-    let mut c = cmd(&sb, &["profile", "list"]);
+    let mut c = sb.cmd_with(&["profile", "list"]);
     env(&mut c);
     let list = stdout(&ok(run(c)));
-    let mut c = cmd(&sb, &["profile", "show"]);
+    let mut c = sb.cmd_with(&["profile", "show"]);
     env(&mut c);
     let show = stdout(&ok(run(c)));
     assert!(show.contains("client-credentials") && show.contains("environment"), "{show}");
@@ -182,19 +168,19 @@ fn profile_list_and_show_agree_on_the_default_profile() {
     assert!(!default_row.contains("(built-in)"), "{list}");
 
     // Without the variables: the built-in default, in both.
-    let list = stdout(&ok(run(cmd(&sb, &["profile", "list"]))));
+    let list = stdout(&ok(run(sb.cmd_with(&["profile", "list"]))));
     assert!(list.lines().any(|l| l.starts_with("* default") && l.contains("auto") && l.contains("built-in")), "{list}");
-    let show = stdout(&ok(run(cmd(&sb, &["profile", "show"]))));
+    let show = stdout(&ok(run(sb.cmd_with(&["profile", "show"]))));
     assert!(show.contains("auto") && show.contains("built-in"), "{show}");
 
     // ENTRA_TOKEN_PROFILE chooses the default for get-token and show: list marks the same one.
     sb.write_config("default_profile = \"a\"\n[profiles.a]\nflow = \"device-code\"\n[profiles.b]\nflow = \"device-code\"\n");
-    let mut c = cmd(&sb, &["profile", "list"]);
+    let mut c = sb.cmd_with(&["profile", "list"]);
     c.env("ENTRA_TOKEN_PROFILE", "b");
     let list = stdout(&ok(run(c)));
     assert!(list.lines().any(|l| l.starts_with("* b")), "{list}");
     assert!(!list.lines().any(|l| l.starts_with("* a")), "{list}");
-    let mut c = cmd(&sb, &["profile", "show"]);
+    let mut c = sb.cmd_with(&["profile", "show"]);
     c.env("ENTRA_TOKEN_PROFILE", "b");
     let show = stdout(&ok(run(c)));
     assert_eq!(show.lines().next().and_then(|l| l.split_whitespace().nth(1)), Some("b"), "{show}");
@@ -206,7 +192,7 @@ fn profile_list_and_show_agree_on_the_default_profile() {
 fn doctor_counts_in_english_and_says_no_secret_service_once() {
     let sb = Sandbox::new();
     sb.write_config("[profiles.only]\nflow = \"device-code\"\n");
-    let mut c = cmd(&sb, &["doctor", "-p", "only", "--offline"]);
+    let mut c = sb.cmd_with(&["doctor", "-p", "only", "--offline"]);
     c.env_remove("DBUS_SESSION_BUS_ADDRESS");
     let out = run(c);
     let report = format!("{}{}", text(&out.stdout), text(&out.stderr));
@@ -225,21 +211,21 @@ fn profile_default_keeps_the_file_s_leading_comment_at_the_top() {
     let sb = Sandbox::new();
     let file = "# My profiles: written by hand, keep this first.\n# Second line of the header.\n\n# the laptop\n[profiles.a]\nflow = \"device-code\"\n\n[profiles.b]\nflow = \"device-code\"\n";
     sb.write_config(file);
-    ok(run(cmd(&sb, &["profile", "default", "b"])));
+    ok(run(sb.cmd_with(&["profile", "default", "b"])));
     let text = std::fs::read_to_string(sb.path("config.toml")).unwrap();
     assert!(text.starts_with("# My profiles: written by hand, keep this first.\n# Second line of the header.\n"), "{text}");
     assert!(text.contains("default_profile = \"b\""), "{text}");
     assert!(text.contains("# the laptop\n[profiles.a]"), "the table's own comment stays with it: {text}");
     // And the edited file still means what it meant, plus the default.
-    assert!(stdout(&ok(run(cmd(&sb, &["profile", "default"])))).contains('b'));
-    ok(run(cmd(&sb, &["profile", "default", "a"])));
+    assert!(stdout(&ok(run(sb.cmd_with(&["profile", "default"])))).contains('b'));
+    ok(run(sb.cmd_with(&["profile", "default", "a"])));
     let again = std::fs::read_to_string(sb.path("config.toml")).unwrap();
     assert_eq!(again, text.replace("default_profile = \"b\"", "default_profile = \"a\""));
 
     // The same through `profile add --default` on a file whose comment sits right on the table.
     let sb = Sandbox::new();
     sb.write_config("# only a comment on top\n[profiles.a]\nflow = \"device-code\"\n");
-    ok(run(cmd(&sb, &["profile", "add", "c", "--flow", "device-code", "--default", "--no-prompt"])));
+    ok(run(sb.cmd_with(&["profile", "add", "c", "--flow", "device-code", "--default", "--no-prompt"])));
     let text = std::fs::read_to_string(sb.path("config.toml")).unwrap();
     assert!(text.starts_with("# only a comment on top\n"), "{text}");
 }
@@ -248,11 +234,11 @@ fn profile_default_keeps_the_file_s_leading_comment_at_the_top() {
 #[test]
 fn help_lists_the_quick_start_first_and_shows_defaults() {
     let sb = Sandbox::new();
-    let help = stdout(&ok(run(cmd(&sb, &["--help"]))));
+    let help = stdout(&ok(run(sb.cmd_with(&["--help"]))));
     let section = help.split("Commands:").nth(1).expect("a Commands: section");
     let first: Vec<&str> = section.lines().skip(1).take(4).filter_map(|l| l.split_whitespace().next()).collect();
     assert_eq!(first, ["login", "get-token", "status", "doctor"], "{help}");
-    let help = stdout(&ok(run(cmd(&sb, &["get-token", "--help"]))));
+    let help = stdout(&ok(run(sb.cmd_with(&["get-token", "--help"]))));
     let line = help.lines().find(|l| l.contains("--min-validity")).expect("--min-validity in the help");
     assert!(help.contains("[default: 300]"), "{help}");
     assert!(line.contains("SECONDS"), "{line}");
@@ -284,16 +270,16 @@ fn docs_python_examples_say_what_to_pip_install() {
 fn a_profile_in_another_case_and_an_empty_secret_variable_are_named_as_they_are() {
     let sb = Sandbox::new();
     sb.write_config("[profiles.ci]\ntenant = \"contoso.test\"\nclient_id = \"00000000-0000-0000-0000-000000000001\"\nflow = \"client-credentials\"\nclient_secret_env = \"CI_SECRET\"\n");
-    let out = run(cmd(&sb, &["get-token", "-p", "CI"]));
+    let out = run(sb.cmd_with(&["get-token", "-p", "CI"]));
     assert_eq!(code(&out), 2);
     assert!(one_line(&out).contains("did you mean 'ci'?"), "{}", stderr(&out));
-    let mut c = cmd(&sb, &["get-token", "-p", "ci"]);
+    let mut c = sb.cmd_with(&["get-token", "-p", "ci"]);
     c.env("CI_SECRET", "");
     let out = run(c);
     assert_eq!(code(&out), 1);
     let err = one_line(&out);
     assert!(err.contains("CI_SECRET is set but empty"), "{err}");
-    let out = run(cmd(&sb, &["get-token", "-p", "ci"]));
+    let out = run(sb.cmd_with(&["get-token", "-p", "ci"]));
     assert!(one_line(&out).contains("CI_SECRET is not set"), "{}", stderr(&out));
 }
 
@@ -310,7 +296,7 @@ fn bad_json_points_to_the_man_page() {
     assert!(one_line(&out).contains("entra-token man"));
     let out = run_with_stdin(sb.cmd(), r#"{"resorce":"graph"}"#);
     assert!(stdout(&out).contains("entra-token man"), "{}", stdout(&out));
-    let page = stdout(&ok(run(cmd(&sb, &["man"]))));
+    let page = stdout(&ok(run(sb.cmd_with(&["man"]))));
     assert!(page.contains("min_validity (integer"), "the request fields are in the page");
 }
 
@@ -320,11 +306,11 @@ fn bad_json_points_to_the_man_page() {
 fn status_shows_one_resource_once_however_it_was_asked_for() {
     let (_mock, sb) = crate::support::client_credentials_setup("contoso.test", "00000000-0000-0000-0000-0000000000c1", "s3cret");
     for args in [&["-r", "arm"][..], &["-r", "https://management.azure.com"], &["-s", "https://management.azure.com/.default"], &["-r", "graph"]] {
-        let mut c = cmd(&sb, &["get-token", "-p", "ci"]);
+        let mut c = sb.cmd_with(&["get-token", "-p", "ci"]);
         c.args(args).env("CI_SECRET", "s3cret");
         ok(run(c));
     }
-    let text = stdout(&ok(run(cmd(&sb, &["status"]))));
+    let text = stdout(&ok(run(sb.cmd_with(&["status"]))));
     let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("    ") && !l.contains("no cached tokens")).collect();
     assert_eq!(lines.len(), 2, "ARM and Graph, once each: {text}");
     assert!(lines.iter().any(|l| l.trim_start().starts_with("https://management.azure.com/ ")), "{text}");

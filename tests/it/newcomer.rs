@@ -3,34 +3,20 @@
 //! `status -p NAME`), each answered with one `entra-token: ` line that names what was
 //! missing and the help page to read, or simply done.
 
-use crate::support::{Emulator, Sandbox, code, ok, run, stderr, stdout};
-
-fn cmd(sb: &Sandbox, args: &[&str]) -> std::process::Command {
-    let mut c = sb.cmd();
-    c.args(args);
-    c
-}
-
-/// One `entra-token: …` line on stderr, and its text.
-fn one_line(out: &std::process::Output) -> String {
-    let err = stderr(out);
-    assert_eq!(err.lines().count(), 1, "expected one line on stderr, got:\n{err}");
-    assert!(err.starts_with("entra-token: "), "{err}");
-    err
-}
+use crate::support::{Emulator, Sandbox, code, ok, one_line, run, stderr, stdout};
 
 /// clap says which arguments are missing on the lines after its first one; the one line
 /// keeps them, and points to the subcommand's own help.
 #[test]
 fn a_missing_argument_is_named_with_the_subcommand_s_help() {
     let sb = Sandbox::new();
-    let out = run(cmd(&sb, &["ssh", "config"]));
+    let out = run(sb.cmd_with(&["ssh", "config"]));
     assert_eq!(code(&out), 1);
     let err = one_line(&out);
     assert!(err.contains("not provided: <HOST>"), "{err}");
     assert!(err.contains("see `entra-token ssh config --help`"), "{err}");
     // A misspelt flag points to its subcommand's help too.
-    let err = one_line(&run(cmd(&sb, &["get-token", "--resouce", "graph"])));
+    let err = one_line(&run(sb.cmd_with(&["get-token", "--resouce", "graph"])));
     assert!(err.contains("'--resource'") && err.contains("see `entra-token get-token --help`"), "{err}");
 }
 
@@ -38,7 +24,7 @@ fn a_missing_argument_is_named_with_the_subcommand_s_help() {
 #[test]
 fn exec_without_the_double_dash_says_where_the_command_goes() {
     let sb = Sandbox::new();
-    let out = run(cmd(&sb, &["exec", "-r", "devops", "sh", "-c", "true"]));
+    let out = run(sb.cmd_with(&["exec", "-r", "devops", "sh", "-c", "true"]));
     assert_eq!(code(&out), 1);
     let err = one_line(&out);
     assert!(err.contains("after `--`") && err.contains("-- sh"), "{err}");
@@ -53,16 +39,16 @@ fn status_for_one_profile() {
         "{}\n[profiles.other]\nflow = \"device-code\"\ntenant = \"contoso.test\"\n",
         std::fs::read_to_string(sb.path("config.toml")).unwrap()
     ));
-    let mut c = cmd(&sb, &["get-token", "-p", "ci", "-r", "graph"]);
+    let mut c = sb.cmd_with(&["get-token", "-p", "ci", "-r", "graph"]);
     c.env("CI_SECRET", "s3cret");
     ok(run(c));
-    let text = stdout(&ok(run(cmd(&sb, &["status", "-p", "ci"]))));
+    let text = stdout(&ok(run(sb.cmd_with(&["status", "-p", "ci"]))));
     assert!(text.starts_with("ci  [client-credentials"), "{text}");
     assert!(text.contains("https://graph.microsoft.com"), "{text}");
     assert!(!text.contains("other") && !text.contains("default"), "only profile ci: {text}");
-    let json: serde_json::Value = serde_json::from_str(&stdout(&ok(run(cmd(&sb, &["status", "-p", "ci", "-o", "json"]))))).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&stdout(&ok(run(sb.cmd_with(&["status", "-p", "ci", "-o", "json"]))))).unwrap();
     assert_eq!(json["profiles"].as_array().map(Vec::len), Some(1), "{json}");
-    let out = run(cmd(&sb, &["status", "-p", "cj"]));
+    let out = run(sb.cmd_with(&["status", "-p", "cj"]));
     assert_eq!(code(&out), 2);
     assert!(one_line(&out).contains("did you mean 'ci'?"), "{}", stderr(&out));
 }
@@ -101,7 +87,7 @@ fn restarting_the_emulator_keeps_the_profiles_you_added() {
 fn a_second_emulator_on_the_same_state_leaves_the_first_one_working() {
     let sb = Sandbox::new();
     let first = Emulator::start(&sb, &[]);
-    let mut again = cmd(&sb, &["emulator", "--background", "--state-dir"]);
+    let mut again = sb.cmd_with(&["emulator", "--background", "--state-dir"]);
     again.arg(sb.path("emulator"));
     let out = run(again);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
@@ -121,7 +107,7 @@ fn a_second_emulator_on_the_same_state_leaves_the_first_one_working() {
 fn profile_add_slips_say_what_to_pass() {
     let sb = Sandbox::new();
     let add = |args: &[&str]| {
-        let mut c = cmd(&sb, &["profile", "add"]);
+        let mut c = sb.cmd_with(&["profile", "add"]);
         c.args(args).arg("--no-prompt").env("AZURE_TENANT_ID", "contoso.test").env("CI_SECRET", "s");
         run(c)
     };
@@ -142,7 +128,7 @@ fn profile_add_slips_say_what_to_pass() {
     // A tenant-less service principal written by hand: the fix names the profile's own key,
     // not AZURE_TENANT_ID, which a file profile never reads.
     sb.write_config("[profiles.sp]\nflow = \"client-credentials\"\nclient_id = \"00000000-0000-0000-0000-0000000000c1\"\nclient_secret_env = \"CI_SECRET\"\n");
-    let mut c = cmd(&sb, &["get-token", "-p", "sp"]);
+    let mut c = sb.cmd_with(&["get-token", "-p", "sp"]);
     c.env("CI_SECRET", "s").env("AZURE_TENANT_ID", "contoso.test");
     let out = run(c);
     assert_eq!(code(&out), 1);
@@ -155,12 +141,12 @@ fn profile_add_slips_say_what_to_pass() {
 #[test]
 fn a_scope_as_the_resource_and_a_bare_host() {
     let (mock, sb) = crate::support::client_credentials_setup("contoso.test", "00000000-0000-0000-0000-0000000000c1", "s3cret");
-    let mut c = cmd(&sb, &["get-token", "-p", "ci", "-r", "https://graph.microsoft.com/.default"]);
+    let mut c = sb.cmd_with(&["get-token", "-p", "ci", "-r", "https://graph.microsoft.com/.default"]);
     c.env("CI_SECRET", "s3cret");
     ok(run(c));
     let asked = mock.requests().into_iter().rev().find_map(|r| r.form_get("scope").map(str::to_string)).expect("a token request");
     assert_eq!(asked, "https://graph.microsoft.com/.default", "the scope sent");
-    let out = run(cmd(&sb, &["get-token", "-p", "ci", "-r", "management.azure.com"]));
+    let out = run(sb.cmd_with(&["get-token", "-p", "ci", "-r", "management.azure.com"]));
     assert_eq!(code(&out), 1);
     assert!(one_line(&out).contains("did you mean 'https://management.azure.com'?"), "{}", stderr(&out));
 }
@@ -170,7 +156,7 @@ fn a_scope_as_the_resource_and_a_bare_host() {
 #[test]
 fn a_link_directory_off_path_names_the_links() {
     let sb = Sandbox::new();
-    let out = run(cmd(&sb, &["setup", "links", sb.path("nowhere").to_str().unwrap(), "--only", "git-credential-entra-token", "--apply"]));
+    let out = run(sb.cmd_with(&["setup", "links", sb.path("nowhere").to_str().unwrap(), "--only", "git-credential-entra-token", "--apply"]));
     let err = stderr(&ok(out));
     assert!(err.contains("nothing will find git-credential-entra-token"), "{err}");
 }
@@ -211,10 +197,10 @@ fn a_second_login_waits_for_the_first_and_takes_its_sign_in() {
 #[test]
 fn the_demo_says_how_to_get_entra_token_on_path() {
     let sb = Sandbox::new();
-    let out = stdout(&ok(run(cmd(&sb, &["demo"]))));
+    let out = stdout(&ok(run(sb.cmd_with(&["demo"]))));
     assert!(out.contains("not on your PATH yet") && out.contains("cargo install --locked --path ."), "{out}");
     sb.link("entra-token");
-    let mut c = cmd(&sb, &["demo"]);
+    let mut c = sb.cmd_with(&["demo"]);
     c.env("PATH", std::env::join_paths(std::iter::once(sb.path("bin")).chain(std::env::split_paths(&crate::support::env::path()))).unwrap());
     let out = stdout(&ok(run(c)));
     assert!(!out.contains("not on your PATH"), "{out}");
@@ -235,7 +221,7 @@ fn the_readme_gives_power_bi_scripters_their_powershell_line() {
 fn exec_never_puts_the_token_in_path() {
     let sb = Sandbox::new();
     for var in ["PATH", "LD_PRELOAD"] {
-        let out = run(cmd(&sb, &["exec", "-r", "devops", "--env", var, "--", "true"]));
+        let out = run(sb.cmd_with(&["exec", "-r", "devops", "--env", var, "--", "true"]));
         assert_eq!(code(&out), 1, "{var}");
         let err = one_line(&out);
         assert!(err.contains(&format!("--env {var} would put the token in {var}")) && err.contains("--env ENTRA_ACCESS_TOKEN"), "{err}");

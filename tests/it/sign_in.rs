@@ -50,12 +50,6 @@ impl WithEnv for Command {
     }
 }
 
-fn cmd(sb: &Sandbox, args: &[&str]) -> Command {
-    let mut c = sb.cmd();
-    c.args(args);
-    c
-}
-
 fn device_profile() -> &'static str {
     "flow = \"device-code\"\ntenant = \"organizations\""
 }
@@ -63,7 +57,7 @@ fn device_profile() -> &'static str {
 /// `login -p dev` by device code, approved at the first poll.
 fn login_dev(mock: &MockAuthority, sb: &Sandbox) -> Output {
     mock.approve_device_codes(0);
-    ok(run(cmd(sb, &["login", "-p", "dev"])))
+    ok(run(sb.cmd_with(&["login", "-p", "dev"])))
 }
 
 fn token_requests_with(mock: &MockAuthority, field: &str) -> Vec<support::RecordedRequest> {

@@ -26,15 +26,9 @@ fn setup(profiles: &[(&str, &str)]) -> (MockAuthority, Sandbox) {
     (mock, sb)
 }
 
-fn cmd(sb: &Sandbox, args: &[&str]) -> Command {
-    let mut c = sb.cmd();
-    c.args(args);
-    c
-}
-
 /// `cmd` with the password variable the password profiles read.
 fn cmd_pw(sb: &Sandbox, args: &[&str], pw: &str) -> Command {
-    let mut c = cmd(sb, args);
+    let mut c = sb.cmd_with(args);
     c.env("PW", pw);
     c
 }
@@ -42,7 +36,7 @@ fn cmd_pw(sb: &Sandbox, args: &[&str], pw: &str) -> Command {
 /// `login -p NAME` by device code, approved at the first poll.
 fn login(mock: &MockAuthority, sb: &Sandbox, name: &str) {
     mock.approve_device_codes(0);
-    ok(run(cmd(sb, &["login", "-p", name])));
+    ok(run(sb.cmd_with(&["login", "-p", name])));
 }
 
 /// The access token's claims from a `get-token` answer on stdout.
@@ -84,7 +78,7 @@ fn one_sign_in_serves_another_tenant_and_keeps_the_rotated_token_for_both() {
     assert_eq!(mock.grant_count(DEVICE_GRANT), 1);
 
     // Tenant B: no sign-in, the account's refresh token redeemed at B's token endpoint.
-    let out = ok(run(cmd(&sb, &["get-token", "-p", "dev", "--tenant", B])));
+    let out = ok(run(sb.cmd_with(&["get-token", "-p", "dev", "--tenant", B])));
     assert_eq!(claims(&out)["tid"], mock.tenant_id(B), "the token must be B's");
     assert_eq!(mock.grant_count(DEVICE_GRANT), 1, "no second sign-in");
     assert_eq!(refresh_paths(&mock), vec![format!("/{B}/oauth2/v2.0/token")]);
@@ -95,28 +89,28 @@ fn one_sign_in_serves_another_tenant_and_keeps_the_rotated_token_for_both() {
 
     // The cached path stays as it was: B's token is on disk, Entra is not asked.
     let before = mock.token_requests();
-    ok(run(cmd(&sb, &["get-token", "-p", "dev", "-t", B])));
+    ok(run(sb.cmd_with(&["get-token", "-p", "dev", "-t", B])));
     assert_eq!(mock.token_requests(), before);
 
     // A third call without the cached token: B's own stored refresh token, at B.
-    let out = ok(run(cmd(&sb, &["get-token", "-p", "dev", "--tenant", B, "--force"])));
+    let out = ok(run(sb.cmd_with(&["get-token", "-p", "dev", "--tenant", B, "--force"])));
     assert_eq!(claims(&out)["tid"], mock.tenant_id(B));
     assert_eq!(refresh_paths(&mock).len(), 2);
     assert_eq!(refresh_paths(&mock)[1], format!("/{B}/oauth2/v2.0/token"));
 
     // A's copy was the one B just spent (dead at the mock now): A's call finds it dead,
     // removes only that copy, and takes B's instead. Still no sign-in.
-    let out = ok(run(cmd(&sb, &["get-token", "-p", "dev", "--force"])));
+    let out = ok(run(sb.cmd_with(&["get-token", "-p", "dev", "--force"])));
     assert_eq!(claims(&out)["tid"], mock.tenant_id(A));
     assert_eq!(mock.grant_count(DEVICE_GRANT), 1);
     let live = mock.live_refresh_tokens();
     assert_eq!(stored(&sb), vec![(A.to_string(), live[0].clone()), (B.to_string(), live[0].clone())]);
 
     // Signing out the profile signs it out at every tenant.
-    let out = ok(run(cmd(&sb, &["logout", "-p", "dev"])));
+    let out = ok(run(sb.cmd_with(&["logout", "-p", "dev"])));
     assert!(text(&out.stderr).contains("in 2 tenants"), "{}", text(&out.stderr));
     assert!(stored(&sb).is_empty(), "{:?}", stored(&sb));
-    let out = run(cmd(&sb, &["get-token", "-p", "dev", "--tenant", B, "--force"]));
+    let out = run(sb.cmd_with(&["get-token", "-p", "dev", "--tenant", B, "--force"]));
     assert_eq!(code(&out), 3, "{}", text(&out.stderr));
     assert_eq!(refresh_paths(&mock).len(), 4, "nothing left to redeem");
 }
@@ -129,7 +123,7 @@ fn a_tenant_refusal_ends_in_its_login_command_and_never_harms_the_token_that_wor
         let before = stored(&sb);
         mock.refuse_refresh_tokens_in(B, aadsts);
         // stderr is a pipe here: nobody can answer a prompt, so exit 3 at once.
-        let out = run(cmd(&sb, &["get-token", "-p", "dev", "--tenant", B]));
+        let out = run(sb.cmd_with(&["get-token", "-p", "dev", "--tenant", B]));
         let err = text(&out.stderr);
         assert_eq!(code(&out), 3, "{aadsts}: {err}");
         assert!(out.stdout.is_empty());
@@ -139,7 +133,7 @@ fn a_tenant_refusal_ends_in_its_login_command_and_never_harms_the_token_that_wor
         assert_eq!(mock.grant_count(DEVICE_GRANT), 1, "no sign-in was started");
         // A's refresh token is untouched (the mock did not rotate on a refusal) and works.
         assert_eq!(stored(&sb), before, "{aadsts}");
-        let out = ok(run(cmd(&sb, &["get-token", "-p", "dev", "--force"])));
+        let out = ok(run(sb.cmd_with(&["get-token", "-p", "dev", "--force"])));
         assert_eq!(claims(&out)["tid"], mock.tenant_id(A));
         assert_eq!(refresh_paths(&mock).last().unwrap(), &format!("/{A}/oauth2/v2.0/token"));
     }
@@ -149,14 +143,14 @@ fn a_tenant_refusal_ends_in_its_login_command_and_never_harms_the_token_that_wor
 fn login_with_a_tenant_signs_in_there_and_later_tokens_use_it() {
     let (mock, sb) = setup(&[("dev", &device_profile(A))]);
     mock.approve_device_codes(0);
-    let out = ok(run(cmd(&sb, &["login", "-p", "dev", "--tenant", B])));
+    let out = ok(run(sb.cmd_with(&["login", "-p", "dev", "--tenant", B])));
     assert!(text(&out.stderr).contains(&format!("tenant {}", mock.tenant_id(B))), "{}", text(&out.stderr));
     let dc = mock.requests().into_iter().find(|r| r.path.ends_with("/devicecode")).unwrap();
     assert_eq!(dc.path, format!("/{B}/oauth2/v2.0/devicecode"));
-    let out = ok(run(cmd(&sb, &["get-token", "-p", "dev", "--tenant", B, "-r", "https://graph.microsoft.com"])));
+    let out = ok(run(sb.cmd_with(&["get-token", "-p", "dev", "--tenant", B, "-r", "https://graph.microsoft.com"])));
     assert_eq!(claims(&out)["tid"], mock.tenant_id(B));
     // And the profile's own tenant, from the same sign-in.
-    let out = ok(run(cmd(&sb, &["get-token", "-p", "dev"])));
+    let out = ok(run(sb.cmd_with(&["get-token", "-p", "dev"])));
     assert_eq!(claims(&out)["tid"], mock.tenant_id(A));
     assert_eq!(mock.grant_count(DEVICE_GRANT), 1);
     assert_eq!(refresh_paths(&mock), vec![format!("/{B}/oauth2/v2.0/token"), format!("/{A}/oauth2/v2.0/token")]);
@@ -178,7 +172,7 @@ fn several_people_are_never_guessed_between() {
     let refreshes = refresh_paths(&mock).len();
 
     // Two people signed in with the client, a profile that names neither: no guess.
-    let out = run(cmd(&sb, &["get-token", "-p", "other"]));
+    let out = run(sb.cmd_with(&["get-token", "-p", "other"]));
     let err = text(&out.stderr);
     assert_eq!(code(&out), 3, "{err}");
     assert!(err.contains("ann@contoso.test") && err.contains("bob@contoso.test") && err.contains("login_hint"), "{err}");
@@ -187,7 +181,7 @@ fn several_people_are_never_guessed_between() {
     assert_eq!(mock.grant_count(DEVICE_GRANT), 0);
 
     // The profile's login_hint picks one (case aside), at the profile's tenant.
-    let out = ok(run(cmd(&sb, &["get-token", "-p", "hinted"])));
+    let out = ok(run(sb.cmd_with(&["get-token", "-p", "hinted"])));
     let c = claims(&out);
     assert_eq!(c["tid"], mock.tenant_id(B));
     assert_eq!(c["upn"].as_str().or(c["preferred_username"].as_str()), Some("bob@contoso.test"), "{c}");
@@ -212,7 +206,7 @@ fn parallel_calls_for_a_new_tenant_spend_the_rotating_token_one_at_a_time() {
     let children: Vec<_> = resources
         .iter()
         .map(|r| {
-            let mut c = cmd(&sb, &["get-token", "-p", "dev", "--tenant", B, "-r", r]);
+            let mut c = sb.cmd_with(&["get-token", "-p", "dev", "--tenant", B, "-r", r]);
             c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
             c.spawn().unwrap()
         })
@@ -283,31 +277,31 @@ fn with_a_person_at_the_terminal_a_refusal_leads_to_a_sign_in_at_that_tenant() {
 fn a_profile_at_another_tenant_borrows_the_sign_in_until_it_is_signed_out() {
     let (mock, sb) = setup(&[("a", &device_profile(A)), ("b", &device_profile(B)), ("a2", &device_profile(A))]);
     login(&mock, &sb, "a");
-    let out = ok(run(cmd(&sb, &["get-token", "-p", "b"])));
+    let out = ok(run(sb.cmd_with(&["get-token", "-p", "b"])));
     assert_eq!(claims(&out)["tid"], mock.tenant_id(B));
     assert_eq!(mock.grant_count(DEVICE_GRANT), 1);
     // Another profile at the same tenant and client: the same account, the same token.
-    let out = ok(run(cmd(&sb, &["get-token", "-p", "a2", "-r", "graph"])));
+    let out = ok(run(sb.cmd_with(&["get-token", "-p", "a2", "-r", "graph"])));
     assert_eq!(claims(&out)["tid"], mock.tenant_id(A));
     assert_eq!(mock.grant_count(DEVICE_GRANT), 1);
 
     // `logout -p b` means b is signed out, although a still is: b borrows nothing now.
-    let out = ok(run(cmd(&sb, &["logout", "-p", "b"])));
+    let out = ok(run(sb.cmd_with(&["logout", "-p", "b"])));
     assert!(text(&out.stderr).contains("signed out user@contoso.test from profile 'b'"), "{}", text(&out.stderr));
     let spent = refresh_paths(&mock).len();
-    let out = run(cmd(&sb, &["get-token", "-p", "b", "--force"]));
+    let out = run(sb.cmd_with(&["get-token", "-p", "b", "--force"]));
     assert_eq!(code(&out), 3, "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("entra-token login -p b"), "{}", text(&out.stderr));
     assert_eq!(refresh_paths(&mock).len(), spent);
     // a is untouched.
-    let out = ok(run(cmd(&sb, &["get-token", "-p", "a", "--force"])));
+    let out = ok(run(sb.cmd_with(&["get-token", "-p", "a", "--force"])));
     assert_eq!(claims(&out)["tid"], mock.tenant_id(A));
     // b's own sign-in lifts the sign-out.
     login(&mock, &sb, "b");
-    ok(run(cmd(&sb, &["logout", "-p", "b"])));
-    ok(run(cmd(&sb, &["logout", "--all"])));
+    ok(run(sb.cmd_with(&["logout", "-p", "b"])));
+    ok(run(sb.cmd_with(&["logout", "--all"])));
     login(&mock, &sb, "a");
-    let out = ok(run(cmd(&sb, &["get-token", "-p", "b", "--force"])));
+    let out = ok(run(sb.cmd_with(&["get-token", "-p", "b", "--force"])));
     assert_eq!(claims(&out)["tid"], mock.tenant_id(B), "logout --all forgets every sign-out");
     assert_eq!(mock.grant_count(DEVICE_GRANT), 3);
 }
@@ -318,12 +312,12 @@ fn a_profile_at_another_tenant_borrows_the_sign_in_until_it_is_signed_out() {
 fn status_shows_the_sign_ins_at_other_tenants_never_a_token() {
     let (mock, sb) = setup(&[("dev", &device_profile(A)), ("elsewhere", &device_profile(A))]);
     login(&mock, &sb, "dev");
-    ok(run(cmd(&sb, &["get-token", "-p", "dev", "--tenant", B])));
+    ok(run(sb.cmd_with(&["get-token", "-p", "dev", "--tenant", B])));
     // A profile signed in only at another tenant than its own.
     mock.approve_device_codes(0);
-    ok(run(cmd(&sb, &["login", "-p", "elsewhere", "--tenant", C])));
+    ok(run(sb.cmd_with(&["login", "-p", "elsewhere", "--tenant", C])));
 
-    let out = ok(run(cmd(&sb, &["status"])));
+    let out = ok(run(sb.cmd_with(&["status"])));
     let s = text(&out.stdout);
     let section = |name: &str| s.split('\n').skip_while(|l| !l.starts_with(&format!("{name}  "))).take_while(|l| l.starts_with(name) || l.starts_with("    ")).collect::<Vec<_>>().join("\n");
     let dev = section("dev");
@@ -332,10 +326,10 @@ fn status_shows_the_sign_ins_at_other_tenants_never_a_token() {
     assert!(dev.contains(&format!("(tenant {})", mock.tenant_id(B))), "B's cached token says whose it is: {s}");
     let elsewhere = section("elsewhere");
     assert!(elsewhere.contains(&format!("not signed in at tenant {A}")) && elsewhere.contains(&format!("also at tenant {C}")), "{s}");
-    let listed = ok(run(cmd(&sb, &["cache", "list"])));
+    let listed = ok(run(sb.cmd_with(&["cache", "list"])));
     assert!(text(&listed.stdout).contains(&format!("also at tenant {B}")), "{}", text(&listed.stdout));
 
-    let out = ok(run(cmd(&sb, &["status", "-o", "json"])));
+    let out = ok(run(sb.cmd_with(&["status", "-o", "json"])));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let profile = |n: &str| v["profiles"].as_array().unwrap().iter().find(|p| p["name"] == n).unwrap().clone();
     let dev = profile("dev");
@@ -358,7 +352,7 @@ fn status_shows_the_sign_ins_at_other_tenants_never_a_token() {
         name.starts_with("rt-") && name.ends_with(".json") && support::read_rt_entry(p)["key"]["tenant"] == B
     });
     std::fs::remove_file(rt_b.expect("B's refresh token file")).unwrap();
-    let s = text(&ok(run(cmd(&sb, &["status"]))).stdout);
+    let s = text(&ok(run(sb.cmd_with(&["status"]))).stdout);
     assert!(s.contains(&format!("refresh token missing, run `entra-token login -p dev --tenant {B}`")), "{s}");
 
     let everything = format!("{s}{}{}", text(&out.stdout), text(&listed.stdout));
@@ -379,7 +373,7 @@ fn mfa_advice_fits_the_situation() {
     login(&mock, &sb, "dev");
     for aadsts in [50076, 50079] {
         mock.refuse_refresh_tokens_in(B, aadsts);
-        let out = run(cmd(&sb, &["get-token", "-p", "dev", "--tenant", B, "--force"]));
+        let out = run(sb.cmd_with(&["get-token", "-p", "dev", "--tenant", B, "--force"]));
         let err = text(&out.stderr);
         assert_eq!(code(&out), 3, "{err}");
         assert!(err.contains(&format!("tenant {B} requires multi-factor authentication: sign in there with `entra-token login -p dev --tenant {B}`")), "{err}");
@@ -388,7 +382,7 @@ fn mfa_advice_fits_the_situation() {
 
     // A password profile refused at another tenant: sign in there, by a flow that can do MFA.
     ok(run(cmd_pw(&sb, &["login", "-p", "legacy"], "pw-ann")));
-    let out = run(cmd(&sb, &["get-token", "-p", "legacy", "--tenant", B]));
+    let out = run(sb.cmd_with(&["get-token", "-p", "legacy", "--tenant", B]));
     let err = text(&out.stderr);
     assert_eq!(code(&out), 3, "{err}");
     assert!(err.contains(&format!("sign in there with `entra-token login -p legacy --tenant {B} --flow device-code`")), "{err}");
@@ -411,10 +405,10 @@ fn login_removes_only_the_tokens_the_new_sign_in_invalidates() {
     mock.add_user("ann@contoso.test", "pw-ann");
     mock.add_user("bob@contoso.test", "pw-bob");
     login(&mock, &sb, "dev");
-    let graph_a = text(&ok(run(cmd(&sb, &["get-token", "-p", "dev", "-r", "graph"]))).stdout);
-    assert_eq!(claims(&ok(run(cmd(&sb, &["get-token", "-p", "dev"])))) ["upn"], "ann@contoso.test");
+    let graph_a = text(&ok(run(sb.cmd_with(&["get-token", "-p", "dev", "-r", "graph"]))).stdout);
+    assert_eq!(claims(&ok(run(sb.cmd_with(&["get-token", "-p", "dev"])))) ["upn"], "ann@contoso.test");
     let accounts = |sb: &Sandbox| -> Vec<(String, String)> {
-        let v: Value = serde_json::from_slice(&ok(run(cmd(sb, &["status", "-o", "json"]))).stdout).unwrap();
+        let v: Value = serde_json::from_slice(&ok(run(sb.cmd_with(&["status", "-o", "json"]))).stdout).unwrap();
         let dev = v["profiles"].as_array().unwrap().iter().find(|p| p["name"] == "dev").unwrap().clone();
         let mut t: Vec<(String, String)> = dev["tokens"].as_array().unwrap().iter().map(|t| (t["account"].as_str().unwrap().to_string(), t["tenant_id"].as_str().unwrap().to_string())).collect();
         t.sort();
@@ -425,23 +419,23 @@ fn login_removes_only_the_tokens_the_new_sign_in_invalidates() {
 
     // The same person's first sign-in at B: A's two tokens stay, and serve without Entra.
     mock.approve_device_codes(0);
-    ok(run(cmd(&sb, &["login", "-p", "dev", "--tenant", B])));
+    ok(run(sb.cmd_with(&["login", "-p", "dev", "--tenant", B])));
     assert_eq!(accounts(&sb), vec![(ann.clone(), a_id.clone()), (ann.clone(), a_id.clone()), (ann.clone(), b_id.clone())]);
     let before = mock.token_requests();
-    assert_eq!(text(&ok(run(cmd(&sb, &["get-token", "-p", "dev", "-r", "graph"]))).stdout), graph_a);
+    assert_eq!(text(&ok(run(sb.cmd_with(&["get-token", "-p", "dev", "-r", "graph"]))).stdout), graph_a);
     assert_eq!(mock.token_requests(), before, "A's cached token was served");
 
     // Another person signs in at B: ann's tokens go, at B and at A; only bob's is left.
-    let mut bob = cmd(&sb, &["login", "-p", "dev", "--tenant", B, "--flow", "password", "--login-hint", "bob@contoso.test"]);
+    let mut bob = sb.cmd_with(&["login", "-p", "dev", "--tenant", B, "--flow", "password", "--login-hint", "bob@contoso.test"]);
     bob.env("AZURE_PASSWORD", "pw-bob");
     ok(run(bob));
     assert_eq!(accounts(&sb), vec![("bob@contoso.test".to_string(), b_id.clone())]);
-    let out = ok(run(cmd(&sb, &["get-token", "-p", "dev", "--tenant", B, "-r", "graph"])));
+    let out = ok(run(sb.cmd_with(&["get-token", "-p", "dev", "--tenant", B, "-r", "graph"])));
     assert_eq!(claims(&out)["upn"], "bob@contoso.test", "ann's cached token at B is not served after bob signed in there");
     // The profile is bob now at every tenant: back at A it spends bob's sign-in (no new
     // sign-in), never ann's, and ann's refresh tokens, which nothing links to, are gone.
     let sign_ins = mock.requests().iter().filter(|r| r.form_get("grant_type").is_some_and(|g| g != "refresh_token")).count();
-    let out = ok(run(cmd(&sb, &["get-token", "-p", "dev", "-r", "graph"])));
+    let out = ok(run(sb.cmd_with(&["get-token", "-p", "dev", "-r", "graph"])));
     assert_eq!(claims(&out)["upn"], "bob@contoso.test", "the profile minted the previous person's token at A");
     assert_eq!(mock.requests().iter().filter(|r| r.form_get("grant_type").is_some_and(|g| g != "refresh_token")).count(), sign_ins);
     let live = mock.live_refresh_tokens_by_user();
@@ -458,17 +452,17 @@ fn a_family_client_spends_the_family_refresh_token_and_others_do_not() {
     login(&mock, &sb, "cli");
     let sign_ins = mock.grant_count(DEVICE_GRANT);
     // Azure PowerShell's client is in Microsoft's family with the Azure CLI's: no sign-in.
-    let out = ok(run(cmd(&sb, &["get-token", "-p", "ps", "-r", "graph"])));
+    let out = ok(run(sb.cmd_with(&["get-token", "-p", "ps", "-r", "graph"])));
     assert_eq!(claims(&out)["appid"], AZURE_POWERSHELL);
     assert_eq!(mock.grant_count(DEVICE_GRANT), sign_ins);
     let last = mock.requests().into_iter().rev().find(|r| r.is_token_request()).unwrap();
     assert_eq!((last.form_get("grant_type"), last.form_get("client_id")), (Some("refresh_token"), Some(AZURE_POWERSHELL)));
     // Its own refresh token is stored now: the next one is its own, after the cache.
-    let out = ok(run(cmd(&sb, &["get-token", "-p", "ps", "-r", "arm", "--force"])));
+    let out = ok(run(sb.cmd_with(&["get-token", "-p", "ps", "-r", "arm", "--force"])));
     assert_eq!(claims(&out)["appid"], AZURE_POWERSHELL);
     // A client outside the family gets nothing from it: a sign-in nobody can answer here.
     let before = mock.token_requests();
-    let out = run(cmd(&sb, &["get-token", "-p", "aks", "-r", "graph"]));
+    let out = run(sb.cmd_with(&["get-token", "-p", "aks", "-r", "graph"]));
     assert_eq!(code(&out), 3, "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("entra-token login -p aks"), "{}", text(&out.stderr));
     assert_eq!(mock.token_requests(), before, "a non-family client must not be handed the family token");
@@ -486,7 +480,7 @@ fn a_family_client_spends_the_family_refresh_token_and_others_do_not() {
         }
     }
     let before = mock.token_requests();
-    assert_eq!(code(&run(cmd(&sb, &["get-token", "-p", "ps", "-r", "graph"]))), 3);
+    assert_eq!(code(&run(sb.cmd_with(&["get-token", "-p", "ps", "-r", "graph"]))), 3);
     assert_eq!(mock.token_requests(), before);
 }
 
@@ -502,7 +496,7 @@ fn a_refused_family_borrow_leaves_the_lenders_token_and_is_not_retried() {
         assert_eq!(lender.len(), 1);
         mock.refuse_family_redemption(Some(refusal));
         let before = mock.token_requests();
-        let out = run(cmd(&sb, &["get-token", "-p", "ps", "-r", "graph"]));
+        let out = run(sb.cmd_with(&["get-token", "-p", "ps", "-r", "graph"]));
         let err = text(&out.stderr);
         assert_eq!(code(&out), 3, "{refusal:?}: {err}");
         assert!(err.contains("entra-token login -p ps"), "{refusal:?}: no login command: {err}");
@@ -515,18 +509,18 @@ fn a_refused_family_borrow_leaves_the_lenders_token_and_is_not_retried() {
         let memo = std::fs::read_dir(sb.path("cache")).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with("foci-")).count();
         assert_eq!(memo, 1, "{refusal:?}: the refusal is not on disk");
         for r in ["graph", "arm"] {
-            let out = run(cmd(&sb, &["get-token", "-p", "ps", "-r", r]));
+            let out = run(sb.cmd_with(&["get-token", "-p", "ps", "-r", r]));
             assert_eq!(code(&out), 3, "{refusal:?}: {}", text(&out.stderr));
             assert!(text(&out.stderr).contains("entra-token login -p ps"));
             assert!(!text(&out.stderr).contains("refused the family sign-in"), "{refusal:?}: said again");
         }
         assert_eq!(mock.token_requests(), before + 1, "{refusal:?}: the refused borrow was retried");
         // The lender goes on with its own token.
-        let out = ok(run(cmd(&sb, &["get-token", "-p", "cli", "-r", "arm"])));
+        let out = ok(run(sb.cmd_with(&["get-token", "-p", "cli", "-r", "arm"])));
         assert_eq!(claims(&out)["appid"], AZURE_CLI);
         // The borrower's own path: its own sign-in, then its own refresh token.
         login(&mock, &sb, "ps");
-        let out = ok(run(cmd(&sb, &["get-token", "-p", "ps", "-r", "storage"])));
+        let out = ok(run(sb.cmd_with(&["get-token", "-p", "ps", "-r", "storage"])));
         assert_eq!(claims(&out)["appid"], AZURE_POWERSHELL);
         let last = mock.requests().into_iter().rev().find(|r| r.is_token_request()).unwrap();
         assert_eq!((last.form_get("grant_type"), last.form_get("client_id")), (Some("refresh_token"), Some(AZURE_POWERSHELL)));

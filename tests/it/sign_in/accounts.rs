@@ -23,7 +23,7 @@ fn password_flow_from_the_environment_and_a_clear_mfa_message() {
         ],
     );
     // No terminal, but nobody needs to be asked: the password flow runs unattended.
-    let out = ok(run(cmd(&sb, &["get-token", "-p", "legacy", "-r", "graph", "-o", "json"]).e("ANN_PASSWORD", "correct horse")));
+    let out = ok(run(sb.cmd_with(&["get-token", "-p", "legacy", "-r", "graph", "-o", "json"]).e("ANN_PASSWORD", "correct horse")));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["account"], "ann@contoso.test");
     let req = token_requests_with(&mock, "password").pop().unwrap();
@@ -31,27 +31,27 @@ fn password_flow_from_the_environment_and_a_clear_mfa_message() {
     assert!(req.form_get("scope").unwrap().contains("offline_access"));
     assert!(!text(&out.stderr).contains("correct horse"));
     // The next resource comes from the refresh token, not the password.
-    ok(run(cmd(&sb, &["get-token", "-p", "legacy", "-r", "storage"])));
+    ok(run(sb.cmd_with(&["get-token", "-p", "legacy", "-r", "storage"])));
     assert_eq!((mock.grant_count("password"), mock.grant_count("refresh_token")), (1, 1));
 
     // --no-cache: with the cache, these would reuse ann's sign-in from profile legacy.
-    ok(run(cmd(&sb, &["get-token", "-p", "filepw", "-r", "graph", "--no-cache"])));
-    ok(run(cmd(&sb, &["get-token", "-p", "envpw", "-r", "graph", "--no-cache"]).e("AZURE_USERNAME", "ann@contoso.test").e("AZURE_PASSWORD", "correct horse")));
+    ok(run(sb.cmd_with(&["get-token", "-p", "filepw", "-r", "graph", "--no-cache"])));
+    ok(run(sb.cmd_with(&["get-token", "-p", "envpw", "-r", "graph", "--no-cache"]).e("AZURE_USERNAME", "ann@contoso.test").e("AZURE_PASSWORD", "correct horse")));
     assert_eq!(mock.grant_count("password"), 3);
 
     // Without a password source and without a terminal: exit 3 at once, no request.
     let before = mock.token_requests();
-    let out = run(cmd(&sb, &["get-token", "-p", "nopw", "-r", "keyvault"]));
+    let out = run(sb.cmd_with(&["get-token", "-p", "nopw", "-r", "keyvault"]));
     assert_eq!(code(&out), 3, "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("entra-token login -p nopw"));
     assert_eq!(mock.token_requests(), before);
 
     mock.require_mfa_for_password(true);
-    let out = run(cmd(&sb, &["get-token", "-p", "legacy", "-r", "keyvault", "--force"]).e("ANN_PASSWORD", "correct horse"));
+    let out = run(sb.cmd_with(&["get-token", "-p", "legacy", "-r", "keyvault", "--force"]).e("ANN_PASSWORD", "correct horse"));
     // Forced past the cache, the refresh token still serves: MFA does not matter there.
     assert!(out.status.success(), "{}", text(&out.stderr));
-    ok(run(cmd(&sb, &["logout", "-p", "legacy"])));
-    let out = run(cmd(&sb, &["get-token", "-p", "legacy", "-r", "keyvault"]).e("ANN_PASSWORD", "correct horse"));
+    ok(run(sb.cmd_with(&["logout", "-p", "legacy"])));
+    let out = run(sb.cmd_with(&["get-token", "-p", "legacy", "-r", "keyvault"]).e("ANN_PASSWORD", "correct horse"));
     let err = text(&out.stderr);
     assert_eq!(code(&out), 3, "{err}");
     assert!(err.contains("multi-factor") && err.contains("AADSTS50076") && err.contains("--flow device-code"), "{err}");
@@ -63,12 +63,12 @@ fn an_auto_profile_after_login_is_served_by_the_refresh_token() {
     let sb = sandbox(&mock, &[("me", "tenant = \"organizations\"")]);
     // Nothing else applies here (no env credential, no managed identity, no az): the chain
     // ends at the person, who is not signed in and cannot be asked.
-    let out = run(cmd(&sb, &["get-token", "-p", "me", "-r", "graph"]));
+    let out = run(sb.cmd_with(&["get-token", "-p", "me", "-r", "graph"]));
     assert_eq!(code(&out), 3, "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("entra-token login -p me"), "{}", text(&out.stderr));
     mock.approve_device_codes(0);
-    ok(run(cmd(&sb, &["login", "-p", "me"])));
-    let out = ok(run(cmd(&sb, &["get-token", "-p", "me", "-r", "graph", "-o", "json"])));
+    ok(run(sb.cmd_with(&["login", "-p", "me"])));
+    let out = ok(run(sb.cmd_with(&["get-token", "-p", "me", "-r", "graph", "-o", "json"])));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["account"], "user@contoso.test");
     assert_eq!((mock.grant_count("refresh_token"), mock.grant_count(DEVICE_GRANT)), (1, 1));
@@ -150,7 +150,7 @@ fn parallel_calls_for_many_resources_share_one_rotating_refresh_token_safely() {
     let resources = ["graph", "storage", "keyvault", "sql", "powerbi", "fabric"];
     let children: Vec<_> = resources
         .iter()
-        .map(|r| cmd(&sb, &["get-token", "-p", "dev", "-r", r]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap())
+        .map(|r| sb.cmd_with(&["get-token", "-p", "dev", "-r", r]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap())
         .collect();
     for (child, r) in children.into_iter().zip(resources) {
         let out = child.wait_with_output().unwrap();
@@ -166,12 +166,12 @@ fn parallel_calls_for_many_resources_share_one_rotating_refresh_token_safely() {
 fn interactive_false_never_prompts_but_login_still_works() {
     let mock = MockAuthority::start();
     let sb = sandbox(&mock, &[("dev", "flow = \"device-code\"\ntenant = \"organizations\"\ninteractive = false")]);
-    let out = run(cmd(&sb, &["get-token", "-p", "dev"]));
+    let out = run(sb.cmd_with(&["get-token", "-p", "dev"]));
     assert_eq!(code(&out), 3);
     assert!(text(&out.stderr).contains("interactive = false") && text(&out.stderr).contains("entra-token login -p dev"), "{}", text(&out.stderr));
     assert_eq!(mock.requests().len(), 0);
     login_dev(&mock, &sb);
-    ok(run(cmd(&sb, &["get-token", "-p", "dev", "-r", "graph"])));
+    ok(run(sb.cmd_with(&["get-token", "-p", "dev", "-r", "graph"])));
 }
 
 #[test]
@@ -187,10 +187,10 @@ fn two_auto_profiles_never_share_one_persons_cached_token() {
     // One (absent) IMDS for every call, as on a real host, so the calls share auto's view.
     let imds = support::refused_url();
     for (profile, user, pw) in [("alice", "alice@contoso.test", "alice pw"), ("bob", "bob@contoso.test", "bob pw")] {
-        ok(run(cmd(&sb, &["login", "-p", profile, "--flow", "password"]).e("AZURE_USERNAME", user).e("AZURE_PASSWORD", pw)));
+        ok(run(sb.cmd_with(&["login", "-p", profile, "--flow", "password"]).e("AZURE_USERNAME", user).e("AZURE_PASSWORD", pw)));
     }
     for (profile, who) in [("alice", "alice@contoso.test"), ("bob", "bob@contoso.test"), ("alice", "alice@contoso.test")] {
-        let out = ok(run(cmd(&sb, &["get-token", "-p", profile, "-r", "graph", "-o", "json"]).e("AZURE_POD_IDENTITY_AUTHORITY_HOST", &imds)));
+        let out = ok(run(sb.cmd_with(&["get-token", "-p", profile, "-r", "graph", "-o", "json"]).e("AZURE_POD_IDENTITY_AUTHORITY_HOST", &imds)));
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(v["account"], who, "profile {profile}");
     }

@@ -8,7 +8,7 @@ fn browser_sign_in_with_pkce_through_a_browser_stand_in() {
     let sb = sandbox(&mock, &[("web", "flow = \"interactive\"\ntenant = \"organizations\"\nlogin_hint = \"ann@contoso.test\"")]);
     let Some(browser) = browser_script(&sb) else { return };
     let opened = sb.path("opened-url");
-    let out = ok(run(cmd(&sb, &["login", "-p", "web"]).e("BROWSER", &browser).e(BROWSER_LOG, &opened)));
+    let out = ok(run(sb.cmd_with(&["login", "-p", "web"]).e("BROWSER", &browser).e(BROWSER_LOG, &opened)));
     let err = text(&out.stderr);
     assert!(err.contains("signed in as ann@contoso.test"), "{err}");
     assert!(out.stdout.is_empty());
@@ -31,7 +31,7 @@ fn browser_sign_in_with_pkce_through_a_browser_stand_in() {
     assert_eq!(redeem.form_get("redirect_uri"), Some(redirect.as_str()));
     assert!(redeem.form_get("code_verifier").unwrap().len() >= 43);
     // Then silently, for another resource.
-    ok(run(cmd(&sb, &["get-token", "-p", "web", "-r", "graph"])));
+    ok(run(sb.cmd_with(&["get-token", "-p", "web", "-r", "graph"])));
     assert_eq!((mock.grant_count("authorization_code"), mock.grant_count("refresh_token")), (1, 1));
 }
 
@@ -43,11 +43,11 @@ fn authorization_code_with_a_client_secret_serves_a_confidential_app() {
     mock.add_app(app, Some("web~secret"));
     let sb = sandbox(&mock, &[("webapp", &format!("flow = \"authorization-code\"\ntenant = \"{CONTOSO}\"\nclient_id = \"{app}\"\nclient_secret_env = \"WEBAPP_SECRET\""))]);
     let Some(browser) = browser_script(&sb) else { return };
-    ok(run(cmd(&sb, &["login", "-p", "webapp"]).e("BROWSER", &browser).e("WEBAPP_SECRET", "web~secret")));
+    ok(run(sb.cmd_with(&["login", "-p", "webapp"]).e("BROWSER", &browser).e("WEBAPP_SECRET", "web~secret")));
     let redeem = token_requests_with(&mock, "code").pop().unwrap();
     assert_eq!(redeem.form_get("client_secret"), Some("web~secret"));
     // The refresh grant of a confidential client carries the secret too.
-    ok(run(cmd(&sb, &["get-token", "-p", "webapp", "-r", "graph"]).e("WEBAPP_SECRET", "web~secret")));
+    ok(run(sb.cmd_with(&["get-token", "-p", "webapp", "-r", "graph"]).e("WEBAPP_SECRET", "web~secret")));
     let refresh = token_requests_with(&mock, "refresh_token").pop().unwrap();
     assert_eq!(refresh.form_get("client_secret"), Some("web~secret"));
 }
@@ -57,14 +57,14 @@ fn signing_in_as_another_account_never_serves_the_first_accounts_tokens() {
     let mock = MockAuthority::start();
     let sb = sandbox(&mock, &[("web", "flow = \"interactive\"\ntenant = \"organizations\"")]);
     let Some(browser) = browser_script(&sb) else { return };
-    ok(run(cmd(&sb, &["login", "-p", "web", "--login-hint", "ann@contoso.test", "-r", "graph"]).e("BROWSER", &browser)));
-    let first = text(&ok(run(cmd(&sb, &["get-token", "-p", "web", "-r", "storage"]))).stdout);
+    ok(run(sb.cmd_with(&["login", "-p", "web", "--login-hint", "ann@contoso.test", "-r", "graph"]).e("BROWSER", &browser)));
+    let first = text(&ok(run(sb.cmd_with(&["get-token", "-p", "web", "-r", "storage"]))).stdout);
     assert_eq!(jwt_claims(first.trim()).unwrap()["upn"], "ann@contoso.test");
-    ok(run(cmd(&sb, &["login", "-p", "web", "--login-hint", "bob@contoso.test", "-r", "graph"]).e("BROWSER", &browser)));
-    let out = ok(run(cmd(&sb, &["get-token", "-p", "web", "-r", "storage", "-o", "json"])));
+    ok(run(sb.cmd_with(&["login", "-p", "web", "--login-hint", "bob@contoso.test", "-r", "graph"]).e("BROWSER", &browser)));
+    let out = ok(run(sb.cmd_with(&["get-token", "-p", "web", "-r", "storage", "-o", "json"])));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["account"], "bob@contoso.test", "ann's cached storage token was served after bob signed in");
-    let s = text(&ok(run(cmd(&sb, &["status"]))).stdout);
+    let s = text(&ok(run(sb.cmd_with(&["status"]))).stdout);
     assert!(s.contains("signed in as bob@contoso.test") && !s.contains("ann@"), "{s}");
 }
 
@@ -86,7 +86,7 @@ fn the_browser_fallback_after_a_tenant_refusal_pre_fills_the_refused_account() {
     let sb = sandbox(&mock, &[("web", &format!("flow = \"interactive\"\ntenant = \"{CONTOSO}\""))]);
     let Some(browser) = browser_script(&sb) else { return };
     // Ann signs in at contoso (the mock's default account would be someone else).
-    ok(run(cmd(&sb, &["login", "-p", "web", "--login-hint", "ann@contoso.test"]).e("BROWSER", &browser)));
+    ok(run(sb.cmd_with(&["login", "-p", "web", "--login-hint", "ann@contoso.test"]).e("BROWSER", &browser)));
     assert_ne!(support::DEFAULT_USER, "ann@contoso.test");
     mock.refuse_refresh_tokens_in(FABRIKAM, 50076);
 
@@ -125,27 +125,27 @@ fn a_sign_in_that_comes_back_as_another_account_is_refused() {
     mock.set_person_at_browser(Some("bob@contoso.test"));
     // (A sign-in a token request starts goes through the same check: flows::user::sign_in.)
     mock.approve_device_codes(0);
-    let out = run(cmd(&sb, &["login", "-p", "dev"]));
+    let out = run(sb.cmd_with(&["login", "-p", "dev"]));
     let err = text(&out.stderr);
     assert_eq!(code(&out), 3, "{err}");
     assert!(err.contains("came back as bob@contoso.test") && err.contains("ann@contoso.test") && err.contains("--login-hint bob@contoso.test"), "{err}");
     assert!(out.stdout.is_empty());
     assert_eq!(stored_refresh_tokens(&sb), stored, "bob's sign-in was kept");
-    let s = text(&ok(run(cmd(&sb, &["status"]))).stdout);
+    let s = text(&ok(run(sb.cmd_with(&["status"]))).stdout);
     assert!(s.contains("ann@contoso.test") && !s.contains("bob@"), "{s}");
     // A login_hint in the profile is checked the same way, with no stored sign-in.
     mock.approve_device_codes(0);
-    let out = run(cmd(&sb, &["login", "-p", "hinted"]));
+    let out = run(sb.cmd_with(&["login", "-p", "hinted"]));
     assert_eq!(code(&out), 3, "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("login_hint"), "{}", text(&out.stderr));
     // Deliberately: `login --account bob` makes the profile bob's.
     mock.approve_device_codes(0);
-    let out = ok(run(cmd(&sb, &["login", "-p", "dev", "--account", "bob@contoso.test"])));
+    let out = ok(run(sb.cmd_with(&["login", "-p", "dev", "--account", "bob@contoso.test"])));
     assert!(text(&out.stderr).contains("signed in as bob@contoso.test"), "{}", text(&out.stderr));
     // The browser: ann hinted, bob picked.
     let web = sandbox(&mock, &[("web", "flow = \"interactive\"\ntenant = \"organizations\"\nlogin_hint = \"ann@contoso.test\"")]);
     let Some(browser) = browser_script(&web) else { return };
-    let out = run(cmd(&web, &["login", "-p", "web"]).e("BROWSER", &browser));
+    let out = run(web.cmd_with(&["login", "-p", "web"]).e("BROWSER", &browser));
     assert_eq!(code(&out), 3, "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("came back as bob@contoso.test"), "{}", text(&out.stderr));
     assert!(stored_refresh_tokens(&web).is_empty());

@@ -7,10 +7,10 @@ fn a_claims_challenge_bypasses_the_cache_and_reaches_entra() {
     let mock = MockAuthority::start();
     let sb = sandbox(&mock, &[("dev", device_profile())]);
     login_dev(&mock, &sb);
-    ok(run(cmd(&sb, &["get-token", "-p", "dev", "-r", "graph"])));
+    ok(run(sb.cmd_with(&["get-token", "-p", "dev", "-r", "graph"])));
     let before = mock.grant_count("refresh_token");
     let claims = r#"{"access_token":{"nbf":{"essential":true,"value":"1700000000"}}}"#;
-    ok(run(cmd(&sb, &["get-token", "-p", "dev", "-r", "graph", "--claims", claims])));
+    ok(run(sb.cmd_with(&["get-token", "-p", "dev", "-r", "graph", "--claims", claims])));
     assert_eq!(mock.grant_count("refresh_token"), before + 1, "the cached token was served despite the challenge");
     let req = token_requests_with(&mock, "claims").pop().expect("claims not sent");
     assert_eq!(req.form_get("claims"), Some(claims));
@@ -25,14 +25,14 @@ fn a_claims_challenge_bypasses_the_cache_and_reaches_entra() {
 fn refresh_forces_a_new_token_through_the_refresh_token() {
     let mock = MockAuthority::start();
     let sb = sandbox(&mock, &[("dev", device_profile())]);
-    let out = run(cmd(&sb, &["refresh", "-p", "dev"]));
+    let out = run(sb.cmd_with(&["refresh", "-p", "dev"]));
     assert_eq!(code(&out), 3, "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("entra-token login -p dev"));
     login_dev(&mock, &sb);
-    let out = ok(run(cmd(&sb, &["refresh", "-p", "dev", "-r", "graph"])));
+    let out = ok(run(sb.cmd_with(&["refresh", "-p", "dev", "-r", "graph"])));
     assert!(out.stdout.is_empty());
     assert!(text(&out.stderr).contains("new token for https://graph.microsoft.com") && text(&out.stderr).contains("expires in"), "{}", text(&out.stderr));
-    ok(run(cmd(&sb, &["refresh", "-p", "dev", "-r", "graph"])));
+    ok(run(sb.cmd_with(&["refresh", "-p", "dev", "-r", "graph"])));
     assert_eq!(mock.grant_count("refresh_token"), 2, "refresh must not serve the cached token");
     assert_eq!(mock.grant_count(DEVICE_GRANT), 1);
 }
@@ -42,10 +42,10 @@ fn inspect_decodes_from_stdin_the_cache_or_an_argument() {
     let mock = MockAuthority::start();
     let sb = sandbox(&mock, &[("dev", device_profile())]);
     login_dev(&mock, &sb);
-    let token = text(&ok(run(cmd(&sb, &["get-token", "-p", "dev", "-r", "graph"]))).stdout).trim().to_string();
+    let token = text(&ok(run(sb.cmd_with(&["get-token", "-p", "dev", "-r", "graph"]))).stdout).trim().to_string();
     let claims = jwt_claims(&token).unwrap();
 
-    let out = ok(run_with_stdin(cmd(&sb, &["inspect", "-"]), &token));
+    let out = ok(run_with_stdin(sb.cmd_with(&["inspect", "-"]), &token));
     let shown = text(&out.stdout);
     for want in ["audience", "https://graph.microsoft.com", claims["tid"].as_str().unwrap(), "user@contoso.test", "expires in", "not verified"] {
         assert!(shown.contains(want), "{want} missing:\n{shown}");
@@ -54,18 +54,18 @@ fn inspect_decodes_from_stdin_the_cache_or_an_argument() {
     assert!(text(&out.stderr).is_empty(), "{}", text(&out.stderr));
 
     let before = mock.token_requests();
-    let out = ok(run(cmd(&sb, &["inspect", "-p", "dev", "-r", "graph", "-o", "json"])));
+    let out = ok(run(sb.cmd_with(&["inspect", "-p", "dev", "-r", "graph", "-o", "json"])));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["claims"]["aud"], "https://graph.microsoft.com");
     assert_eq!(v["signature_verified"], false);
     assert!(v["expires_in"].as_i64().unwrap() > 3000);
     assert_eq!(mock.token_requests(), before, "inspect of a cached token went to the network");
 
-    let out = ok(run(cmd(&sb, &["inspect", &token])));
+    let out = ok(run(sb.cmd_with(&["inspect", &token])));
     assert!(text(&out.stderr).contains("visible to other users"), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("audience"));
 
-    let out = run_with_stdin(cmd(&sb, &["inspect", "-"]), "not-a-token");
+    let out = run_with_stdin(sb.cmd_with(&["inspect", "-"]), "not-a-token");
     assert_eq!(code(&out), 1);
     assert!(text(&out.stderr).contains("not a JWT"));
 }
@@ -75,8 +75,8 @@ fn status_lists_accounts_and_tokens_never_the_tokens_themselves() {
     let mock = MockAuthority::start();
     let sb = sandbox(&mock, &[("dev", device_profile()), ("other", "flow = \"device-code\"")]);
     login_dev(&mock, &sb);
-    let token = text(&ok(run(cmd(&sb, &["get-token", "-p", "dev", "-r", "graph"]))).stdout).trim().to_string();
-    let out = ok(run(cmd(&sb, &["status"])));
+    let token = text(&ok(run(sb.cmd_with(&["get-token", "-p", "dev", "-r", "graph"]))).stdout).trim().to_string();
+    let out = ok(run(sb.cmd_with(&["status"])));
     let s = text(&out.stdout);
     assert!(s.contains("dev") && s.contains("signed in as user@contoso.test"), "{s}");
     assert!(s.contains("https://graph.microsoft.com") && s.contains("https://management.azure.com/") && s.contains("expires in"), "{s}");
@@ -86,11 +86,11 @@ fn status_lists_accounts_and_tokens_never_the_tokens_themselves() {
     for rt in mock.live_refresh_tokens() {
         assert!(!s.contains(&rt));
     }
-    let listed = ok(run(cmd(&sb, &["cache", "list"])));
+    let listed = ok(run(sb.cmd_with(&["cache", "list"])));
     // The same report (times may have ticked over a minute between the two runs).
     let strip = |t: &str| t.lines().map(|l| l.split("expires in").next().unwrap_or(l).to_string()).collect::<Vec<_>>();
     assert_eq!(strip(&text(&listed.stdout)), strip(&s));
-    let out = ok(run(cmd(&sb, &["status", "-o", "json"])));
+    let out = ok(run(sb.cmd_with(&["status", "-o", "json"])));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let dev = v["profiles"].as_array().unwrap().iter().find(|p| p["name"] == "dev").unwrap();
     assert_eq!(dev["account"]["username"], "user@contoso.test");
@@ -104,26 +104,26 @@ fn logout_removes_the_account_and_its_tokens() {
     let mock = MockAuthority::start();
     let sb = sandbox(&mock, &[("dev", device_profile()), ("dev2", device_profile())]);
     login_dev(&mock, &sb);
-    ok(run(cmd(&sb, &["get-token", "-p", "dev", "-r", "graph"])));
+    ok(run(sb.cmd_with(&["get-token", "-p", "dev", "-r", "graph"])));
     mock.approve_device_codes(0);
-    ok(run(cmd(&sb, &["login", "-p", "dev2"])));
-    let out = ok(run(cmd(&sb, &["logout", "-p", "dev"])));
+    ok(run(sb.cmd_with(&["login", "-p", "dev2"])));
+    let out = ok(run(sb.cmd_with(&["logout", "-p", "dev"])));
     let err = text(&out.stderr);
     assert!(err.contains("signed out user@contoso.test from profile 'dev'") && err.contains("2 access token(s)"), "{err}");
     // dev2 signed in as the same account, so the account's refresh token stays for it.
     assert!(err.contains("refresh token stays") && err.contains("dev2"), "{err}");
-    let out = run(cmd(&sb, &["get-token", "-p", "dev", "-r", "graph"]));
+    let out = run(sb.cmd_with(&["get-token", "-p", "dev", "-r", "graph"]));
     assert_eq!(code(&out), 3, "{}", text(&out.stderr));
-    ok(run(cmd(&sb, &["get-token", "-p", "dev2", "-r", "graph"])));
-    let out = ok(run(cmd(&sb, &["logout", "-p", "dev2"])));
+    ok(run(sb.cmd_with(&["get-token", "-p", "dev2", "-r", "graph"])));
+    let out = ok(run(sb.cmd_with(&["logout", "-p", "dev2"])));
     assert!(text(&out.stderr).contains("removed its refresh token"), "{}", text(&out.stderr));
     assert!(stored_refresh_tokens(&sb).is_empty());
     login_dev(&mock, &sb);
-    let out = ok(run(cmd(&sb, &["logout", "--all"])));
+    let out = ok(run(sb.cmd_with(&["logout", "--all"])));
     assert!(text(&out.stderr).contains("removed 1 refresh token(s)") && text(&out.stderr).contains("user@contoso.test (dev)"), "{}", text(&out.stderr));
     let left: Vec<String> = std::fs::read_dir(sb.path("cache")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).filter(|n| n.ends_with(".json")).collect();
     assert!(left.is_empty(), "{left:?}");
-    assert_eq!(code(&run(cmd(&sb, &["get-token", "-p", "dev"]))), 3);
+    assert_eq!(code(&run(sb.cmd_with(&["get-token", "-p", "dev"]))), 3);
 }
 
 #[test]
@@ -147,7 +147,7 @@ fn a_claims_challenge_that_needs_a_person_names_the_login_that_carries_it() {
     let mock = MockAuthority::start();
     let sb = sandbox(&mock, &[("dev", device_profile())]);
     login_dev(&mock, &sb);
-    ok(run(cmd(&sb, &["get-token", "-p", "dev", "-r", "graph"])));
+    ok(run(sb.cmd_with(&["get-token", "-p", "dev", "-r", "graph"])));
     // The challenge demands MFA: the refresh token cannot answer it, a sign-in must.
     mock.require_sign_in_for_claims(true);
     // Text a shell would act on, inside the challenge.
@@ -155,11 +155,11 @@ fn a_claims_challenge_that_needs_a_person_names_the_login_that_carries_it() {
     let b64 = base64::engine::general_purpose::STANDARD.encode(claims);
     let expected = format!("entra-token login -p dev --claims {b64}");
     let fronts: Vec<(&str, Command, Option<String>)> = vec![
-        ("get-token --claims JSON", cmd(&sb, &["get-token", "-p", "dev", "-r", "graph", "--claims", claims]), None),
-        ("get-token --claims base64", cmd(&sb, &["get-token", "-p", "dev", "-r", "graph", "--claims", &b64]), None),
+        ("get-token --claims JSON", sb.cmd_with(&["get-token", "-p", "dev", "-r", "graph", "--claims", claims]), None),
+        ("get-token --claims base64", sb.cmd_with(&["get-token", "-p", "dev", "-r", "graph", "--claims", &b64]), None),
         ("native claims", sb.cmd(), Some(serde_json::json!({"profile": "dev", "resource": "graph", "claims": claims}).to_string())),
         ("azd --claims", {
-            let mut c = cmd(&sb, &["azd", "auth", "token", "--output", "json", "--scope", "https://graph.microsoft.com/.default", "--claims", &b64]);
+            let mut c = sb.cmd_with(&["azd", "auth", "token", "--output", "json", "--scope", "https://graph.microsoft.com/.default", "--claims", &b64]);
             c.env("ENTRA_TOKEN_PROFILE", "dev");
             c
         }, None),
@@ -184,7 +184,7 @@ fn a_claims_challenge_that_needs_a_person_names_the_login_that_carries_it() {
     assert!(sent.iter().any(|p| p.ends_with("/devicecode")), "the sign-in did not carry the claims: {sent:?}");
     // A challenge that is not one is bad input (exit 1), not a request.
     let before = mock.token_requests();
-    let out = run(cmd(&sb, &["get-token", "-p", "dev", "-r", "graph", "--claims", "not-json"]));
+    let out = run(sb.cmd_with(&["get-token", "-p", "dev", "-r", "graph", "--claims", "not-json"]));
     assert_eq!(code(&out), 1, "{}", text(&out.stderr));
     assert_eq!(mock.token_requests(), before);
 }

@@ -7,7 +7,7 @@ fn device_code_login_shows_the_code_on_stderr_and_polls_until_approved() {
     let mock = MockAuthority::start();
     let sb = sandbox(&mock, &[("dev", device_profile())]);
     mock.approve_device_codes(2);
-    let out = ok(run(cmd(&sb, &["login", "-p", "dev"])));
+    let out = ok(run(sb.cmd_with(&["login", "-p", "dev"])));
     let err = text(&out.stderr);
     assert!(out.stdout.is_empty(), "login must keep stdout clean: {}", text(&out.stdout));
     assert!(err.contains("/devicelogin") && err.contains("enter the code"), "{err}");
@@ -28,7 +28,7 @@ fn device_code_slow_down_adds_five_seconds() {
     mock.approve_device_codes(0);
     mock.send_slow_down_once();
     let start = Instant::now();
-    ok(run(cmd(&sb, &["login", "-p", "dev"])));
+    ok(run(sb.cmd_with(&["login", "-p", "dev"])));
     let took = start.elapsed();
     assert_eq!(mock.grant_count(DEVICE_GRANT), 2);
     // First poll after 1 s answers slow_down; the next waits 1 + 5 s.
@@ -40,7 +40,7 @@ fn device_code_declined_and_expired_stop_with_a_clear_message() {
     let mock = MockAuthority::start();
     let sb = sandbox(&mock, &[("dev", device_profile())]);
     mock.decline_device_codes();
-    let out = run(cmd(&sb, &["login", "-p", "dev"]));
+    let out = run(sb.cmd_with(&["login", "-p", "dev"]));
     assert_eq!(code(&out), 3, "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("declined"), "{}", text(&out.stderr));
     assert_eq!(mock.grant_count(DEVICE_GRANT), 1);
@@ -50,7 +50,7 @@ fn device_code_declined_and_expired_stop_with_a_clear_message() {
     mock.approve_device_codes(1000);
     mock.set_device_code_expiry(2);
     let start = Instant::now();
-    let out = run(cmd(&sb, &["login", "-p", "dev", "--timeout", "30s"]));
+    let out = run(sb.cmd_with(&["login", "-p", "dev", "--timeout", "30s"]));
     assert_eq!(code(&out), 3, "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("expired"), "{}", text(&out.stderr));
     // The code's own limit ended the wait, not the network timeout.
@@ -68,19 +68,19 @@ fn a_second_resource_is_served_by_the_refresh_token_never_a_second_sign_in() {
 
     // The login's resource (ARM) is already cached: no request at all.
     let before = mock.token_requests();
-    let out = ok(run(cmd(&sb, &["get-token", "-p", "dev"])));
+    let out = ok(run(sb.cmd_with(&["get-token", "-p", "dev"])));
     assert_eq!(mock.token_requests(), before);
     let arm = text(&out.stdout).trim().to_string();
     assert_eq!(jwt_claims(&arm).unwrap()["aud"], "https://management.azure.com/");
 
     for (i, resource) in ["graph", "storage", "powerbi"].iter().enumerate() {
-        let out = ok(run(cmd(&sb, &["get-token", "-p", "dev", "-r", resource, "-o", "json"])));
+        let out = ok(run(sb.cmd_with(&["get-token", "-p", "dev", "-r", resource, "-o", "json"])));
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(v["account"], "user@contoso.test");
         assert_eq!(mock.grant_count("refresh_token"), i + 1);
     }
     // And again from the cache.
-    ok(run(cmd(&sb, &["get-token", "-p", "dev", "-r", "graph"])));
+    ok(run(sb.cmd_with(&["get-token", "-p", "dev", "-r", "graph"])));
     assert_eq!(mock.grant_count("refresh_token"), 3);
     assert_eq!((devicecodes(), mock.grant_count(DEVICE_GRANT)), (1, 1), "a second sign-in happened");
 }
@@ -93,7 +93,7 @@ fn rotated_refresh_tokens_are_stored_before_the_answer() {
     login_dev(&mock, &sb);
     let first = stored_refresh_tokens(&sb);
     for resource in ["graph", "storage", "keyvault"] {
-        ok(run(cmd(&sb, &["get-token", "-p", "dev", "-r", resource])));
+        ok(run(sb.cmd_with(&["get-token", "-p", "dev", "-r", resource])));
         let now = stored_refresh_tokens(&sb);
         // The mock kills the old refresh token on rotation: only the newest works, and it is the one stored.
         assert_eq!(now, mock.live_refresh_tokens(), "after {resource}");
@@ -113,7 +113,7 @@ fn a_dead_refresh_token_fails_fast_with_the_login_command_then_login_heals_it() 
     login_dev(&mock, &sb);
     mock.kill_refresh_tokens(50173);
     let start = Instant::now();
-    let out = run(cmd(&sb, &["get-token", "-p", "dev", "-r", "graph"]));
+    let out = run(sb.cmd_with(&["get-token", "-p", "dev", "-r", "graph"]));
     let err = text(&out.stderr);
     assert_eq!(code(&out), 3, "{err}");
     assert!(err.contains("AADSTS50173") && err.contains("`entra-token login -p dev`"), "{err}");
@@ -124,7 +124,7 @@ fn a_dead_refresh_token_fails_fast_with_the_login_command_then_login_heals_it() 
     assert!(stored_refresh_tokens(&sb).is_empty(), "the dead refresh token was kept");
 
     login_dev(&mock, &sb);
-    ok(run(cmd(&sb, &["get-token", "-p", "dev", "-r", "graph"])));
+    ok(run(sb.cmd_with(&["get-token", "-p", "dev", "-r", "graph"])));
 }
 
 #[test]
@@ -133,7 +133,7 @@ fn without_a_terminal_a_needed_sign_in_exits_3_at_once() {
     let sb = sandbox(&mock, &[("dev", device_profile()), ("web", "flow = \"interactive\"")]);
     for (profile, login) in [("dev", "entra-token login -p dev"), ("web", "entra-token login -p web")] {
         let start = Instant::now();
-        let out = run(cmd(&sb, &["get-token", "-p", profile, "--timeout", "60s"]));
+        let out = run(sb.cmd_with(&["get-token", "-p", profile, "--timeout", "60s"]));
         let took = start.elapsed();
         let err = text(&out.stderr);
         assert_eq!(code(&out), 3, "{err}");
@@ -150,7 +150,7 @@ fn without_a_terminal_a_needed_sign_in_exits_3_at_once() {
 
     // The built-in default profile (nothing configured) is a person too.
     let sb = Sandbox::new();
-    let out = run(cmd(&sb, &["get-token"]).e("AZURE_AUTHORITY_HOST", mock.url()));
+    let out = run(sb.cmd_with(&["get-token"]).e("AZURE_AUTHORITY_HOST", mock.url()));
     assert_eq!(code(&out), 3);
     assert!(text(&out.stderr).contains("`entra-token login`"), "{}", text(&out.stderr));
 }
@@ -160,12 +160,12 @@ fn the_built_in_default_signs_in_with_the_azure_cli_client_in_organizations() {
     let mock = MockAuthority::start();
     let sb = Sandbox::new();
     mock.approve_device_codes(0);
-    let out = ok(run(cmd(&sb, &["login"]).e("AZURE_AUTHORITY_HOST", mock.url())));
+    let out = ok(run(sb.cmd_with(&["login"]).e("AZURE_AUTHORITY_HOST", mock.url())));
     assert!(text(&out.stderr).contains("profile 'default'"), "{}", text(&out.stderr));
     let dc = mock.requests().into_iter().find(|r| r.path.ends_with("/devicecode")).expect("no display: device code");
     assert_eq!(dc.path, "/organizations/oauth2/v2.0/devicecode");
     assert_eq!(dc.form_get("client_id"), Some("04b07795-8ddb-461a-bbee-02f9e1bf7b46"));
-    let out = ok(run(cmd(&sb, &["get-token", "-r", "graph"]).e("AZURE_AUTHORITY_HOST", mock.url())));
+    let out = ok(run(sb.cmd_with(&["get-token", "-r", "graph"]).e("AZURE_AUTHORITY_HOST", mock.url())));
     assert_eq!(jwt_claims(text(&out.stdout).trim()).unwrap()["aud"], "https://graph.microsoft.com");
     assert_eq!(mock.grant_count("refresh_token"), 1);
 }
@@ -181,7 +181,7 @@ fn login_where_no_browser_can_be_seen_uses_a_device_code_and_starts_no_browser()
     let opened = sb.path("opened-url");
     mock.approve_device_codes(0);
     let start = Instant::now();
-    let out = ok(run(cmd(&sb, &["login", "-p", "me"]).e("BROWSER", &browser).e(BROWSER_LOG, &opened)));
+    let out = ok(run(sb.cmd_with(&["login", "-p", "me"]).e("BROWSER", &browser).e(BROWSER_LOG, &opened)));
     let err = text(&out.stderr);
     assert!(err.contains("enter the code") && err.contains("signed in as user@contoso.test"), "{err}");
     assert!(!opened.exists(), "a browser was started for nobody");

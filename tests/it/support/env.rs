@@ -161,6 +161,13 @@ impl Sandbox {
     /// [`bin`] with HOME, XDG dirs, `ENTRA_TOKEN_CONFIG` (`config.toml`), `ENTRA_TOKEN_CACHE_DIR`
     /// (`cache/`) and `AZURE_CONFIG_DIR` (`azure/`) all inside the sandbox. Only `home/` exists
     /// beforehand: the binary must create the rest itself.
+    /// [`Sandbox::cmd`] with `args`.
+    pub fn cmd_with(&self, args: &[&str]) -> Command {
+        let mut c = self.cmd();
+        c.args(args);
+        c
+    }
+
     pub fn cmd(&self) -> Command {
         let mut cmd = bin();
         cmd.env("HOME", self.path("home"))

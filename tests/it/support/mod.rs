@@ -40,7 +40,7 @@ pub use authority::{Fault, MockAuthority, RecordedRequest};
 pub use emulator::Emulator;
 pub use env::{Sandbox, bin, bin_at, copy_executable, run, run_with_stdin};
 pub use http::refused_url;
-pub use output::{code, ok, ok_stdout, stderr, stdout, text};
+pub use output::{code, ok, ok_stdout, one_line, stderr, stdout, text};
 pub use profile::CcProfile;
 pub use tls::TestCa;
 pub use wire::{AKS_CLIENT, AZURE_CLI, AZURE_POWERSHELL, DEFAULT_USER, HOME_TENANT, jwt_claims, user_oid};

@@ -32,3 +32,11 @@ pub fn ok_stdout(o: &Output) -> String {
     assert!(o.status.success(), "exit {:?}\nstdout: {}\nstderr: {}", o.status.code(), text(&o.stdout), text(&o.stderr));
     stdout(o)
 }
+
+/// The run's one `entra-token: …` line on stderr (asserted to be one), and its text.
+pub fn one_line(out: &Output) -> String {
+    let err = stderr(out);
+    assert_eq!(err.lines().count(), 1, "expected one line on stderr, got:\n{err}");
+    assert!(err.starts_with("entra-token: "), "{err}");
+    err
+}
