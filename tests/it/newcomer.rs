@@ -234,13 +234,13 @@ fn exec_never_puts_the_token_in_path() {
 #[test]
 fn a_config_variable_naming_a_missing_file_is_said() {
     let sb = Sandbox::new();
-    let mut c = cmd(&sb, &["get-token", "-p", "ci"]);
+    let mut c = sb.cmd_with(&["get-token", "-p", "ci"]);
     c.env("ENTRA_TOKEN_CONFIG", sb.path("gone/entra-token.toml"));
     let out = run(c);
     assert_eq!(code(&out), 2);
     let err = one_line(&out);
     assert!(err.contains(&format!("ENTRA_TOKEN_CONFIG names {}, which does not exist", sb.path("gone/entra-token.toml").display())), "{err}");
     sb.write_config("[profiles.ci]\nflow = \"device-code\"\n");
-    let err = one_line(&run(cmd(&sb, &["get-token", "-p", "cj"])));
+    let err = one_line(&run(sb.cmd_with(&["get-token", "-p", "cj"])));
     assert!(!err.contains("does not exist"), "the file is there: {err}");
 }
