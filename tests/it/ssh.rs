@@ -392,3 +392,31 @@ fn a_person_signed_in_to_az_gets_a_certificate_through_azs_refresh_token() {
     assert!(stderr(&out).contains("gives bearer tokens only, not an ssh-cert"), "{}", stderr(&out));
     assert!(!stderr(&out).contains("az-bearer-token") && !cert_of(&other).exists());
 }
+
+/// The certificate file beside the key is a cache entry like any other: `--if-expiring`
+/// (what the generated ssh config runs on every connection) keeps it only for the identity
+/// that got it. The profile now names another app (as after a sign-out and a sign-in as
+/// someone else): a new certificate, never the earlier identity's; and without -p the
+/// default profile never takes another profile's certificate.
+#[test]
+fn if_expiring_keeps_a_certificate_only_for_the_identity_that_got_it() {
+    let Some(s) = stand("SSH certificates for one identity") else { return };
+    const APP2: &str = "77777777-7777-4777-8777-777777777777";
+    s.mock.add_app(APP2, Some(SECRET));
+    let key = s.sb.path("keys/sp");
+    std::fs::create_dir_all(key.parent().unwrap()).unwrap();
+    let cert = |args: &[&str]| run(s.et(&[&["ssh", "cert", "--if-expiring", "--key", key.to_str().unwrap()][..], args].concat()));
+    let out = cert(&["-p", "sp"]);
+    assert_eq!((code(&out), stdout(&out)), (0, APP.to_string()), "{}", stderr(&out));
+    let out = cert(&["-p", "sp"]);
+    assert_eq!((code(&out), stdout(&out)), (0, APP.to_string()), "kept: {}", stderr(&out));
+    // The default profile (here: no source at all) is not `sp`: its certificate is not kept.
+    let out = cert(&[]);
+    assert!(code(&out) != 0 || stdout(&out) != APP, "the default profile was handed sp's certificate");
+    // `sp` is now another app.
+    let config = std::fs::read_to_string(s.sb.path("config.toml")).unwrap();
+    s.sb.write_config(&config.replace(APP, APP2));
+    let out = cert(&["-p", "sp"]);
+    assert_eq!((code(&out), stdout(&out)), (0, APP2.to_string()), "the earlier identity's certificate was kept: {}", stderr(&out));
+    assert!(keygen_l(&cert_of(&key)).contains(APP2));
+}

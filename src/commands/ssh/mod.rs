@@ -106,14 +106,6 @@ fn certificate(args: &KeyArgs, if_expiring: bool) -> Result<Certified> {
     let cert_file = cert_path(&key);
     let now = clock::now();
     let on_disk = std::fs::read_to_string(&cert_file).ok();
-    // The file's certificate counts when it is for this key and, with -p, this profile's
-    // (the line ends `entra-token:PROFILE`): a certificate another profile wrote is renewed.
-    let ours = |t: &str| args.profile.as_ref().is_none_or(|p| t.split_whitespace().nth(2) == Some(&format!("entra-token:{p}")));
-    let current = on_disk.as_deref().filter(|t| ours(t)).and_then(|t| openssh::parse_certificate_line(t).ok()).filter(|c| c.key == public);
-    if if_expiring && let Some(cert) = current.filter(|c| c.seconds_left(now) > args.min_validity as u64) {
-        trace!(1, "{} certifies the key for {}s more; kept", cert_file.display(), cert.seconds_left(now));
-        return Ok(Certified { key, cert_file, cert });
-    }
     let req = TokenRequest {
         profile: args.profile.clone(),
         min_validity: args.min_validity,
@@ -121,6 +113,19 @@ fn certificate(args: &KeyArgs, if_expiring: bool) -> Result<Certified> {
         binding: Binding::SshCert(SshKey::rsa(&public.n, &public.e)),
         ..TokenRequest::default()
     };
+    // The file is a cache entry like any other: its certificate counts only for this key
+    // and the identity this request resolves to now (the line ends with the request's
+    // `label`, naming its cache key: profile, identity, key), so after a sign-in as someone
+    // else, or for another profile, it is renewed, never kept.
+    if if_expiring {
+        let label = label(&req)?;
+        let ours = |t: &str| t.split_whitespace().nth(2) == Some(label.as_str());
+        let current = on_disk.as_deref().filter(|t| ours(t)).and_then(|t| openssh::parse_certificate_line(t).ok()).filter(|c| c.key == public);
+        if let Some(cert) = current.filter(|c| c.seconds_left(now) > args.min_validity as u64) {
+            trace!(1, "{} certifies the key for {}s more; kept", cert_file.display(), cert.seconds_left(now));
+            return Ok(Certified { key, cert_file, cert });
+        }
+    }
     let credential = broker::get_token(&req)?;
     let blob = credential.access_token.expose();
     let bad = |why: String| Error::auth(format!("Entra's SSH certificate cannot be used: {why}"), Some("nothing was written; try again, or report it with `entra-token -vv ssh cert`".into()));
@@ -128,12 +133,23 @@ fn certificate(args: &KeyArgs, if_expiring: bool) -> Result<Certified> {
     if cert.key != public {
         return Err(bad("it certifies another key than the one asked for".into()));
     }
-    let text = format!("{} {} entra-token:{}\n", openssh::CERT_TYPE, blob.trim(), credential.profile);
+    // Named after the sign-in that got it (a first sign-in links the profile to its person).
+    let text = format!("{} {} {}\n", openssh::CERT_TYPE, blob.trim(), label(&req)?);
     if on_disk.as_deref() != Some(text.as_str()) {
         crate::fs::write_private_at(&cert_file, text.as_bytes()).map_err(|e| Error::general(e.to_string()))?;
         trace!(1, "wrote {} (serial {}, valid {} to {})", cert_file.display(), cert.serial, cert.valid_after, cert.valid_before);
     }
     Ok(Certified { key, cert_file, cert })
+}
+
+/// What a certificate file's line ends with: `entra-token:PROFILE:KEY`, KEY the cache key of
+/// the request's resolved identity and key (`tokens::Resolved::key`; no secret, no
+/// network). Under a token agent the identities are the agent's: the profile's name only.
+fn label(req: &TokenRequest) -> Result<String> {
+    Ok(match broker::resolve_here(req).transpose()? {
+        Some(r) => format!("entra-token:{}:{}", r.profile.name, r.key.trim_end_matches(".json")),
+        None => format!("entra-token:{}", req.profile.as_deref().unwrap_or("default")),
+    })
 }
 
 /// `~/.ssh/entra-token/PROFILE` (the directory made 0700 when missing).
