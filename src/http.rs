@@ -254,6 +254,7 @@ fn read_reply(mut resp: ureq::http::Response<ureq::Body>, url: &str) -> Result<R
     Ok(Reply { status, body, retry_after, date, www_authenticate })
 }
 
+const LOCAL_TLS_HINT: &str = "the local endpoint presents a CA that SSL_CERT_FILE does not hold: `entra-token emulator` makes a new one at each start, so load the running emulator's exports again (its state directory's exports.sh)";
 const TLS_HINT: &str = "a proxy or security tool re-signing TLS (interception) is the usual cause: point SSL_CERT_FILE at its root CA (PEM), e.g. SSL_CERT_FILE=/path/corp-root.pem";
 
 /// A failed call, as one line naming the likely cause and its fix: DNS, a refused
@@ -277,9 +278,14 @@ fn map_error(e: ureq::Error, url: &str, via: &Direct, deadline: Deadline) -> Err
     let refused = || match proxy {
         Some(p) => net(format!("connection refused by the proxy {p}"), "check HTTPS_PROXY/HTTP_PROXY/ALL_PROXY (is the proxy running?), or add the host to NO_PROXY".into()),
         // Loopback is never proxied (see Direct), so a proxy is no fix there.
-        None if authority_is_loopback(&host) => net(format!("connection refused: nothing accepts connections at {host}"), "check the URL and port (is the local endpoint running?)".into()),
+        None if authority_is_loopback(&host) => net(
+            format!("connection refused: nothing accepts connections at {host}"),
+            "check the URL and port: is the local endpoint running? A stopped `entra-token emulator`: start it again and load its new exports".into(),
+        ),
         None => net(format!("connection refused: nothing accepts connections at {host}"), "check the URL and port (is the endpoint up?); if this network needs a proxy, set HTTPS_PROXY".into()),
     };
+    // On loopback no proxy re-signs TLS: the local endpoint's own CA is the one missing.
+    let local = proxy.is_none() && authority_is_loopback(&host);
     let dns = || {
         net(
             format!("DNS cannot resolve {}", host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h)),
@@ -294,9 +300,9 @@ fn map_error(e: ureq::Error, url: &str, via: &Direct, deadline: Deadline) -> Err
         ureq::Error::ConnectionFailed => refused(),
         ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => no_answer(),
         ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => refused(),
-        ureq::Error::Rustls(r) => tls_error(&r.to_string(), proxy, net),
-        ureq::Error::Tls(m) => tls_error(m, proxy, net),
-        ureq::Error::Io(io) if is_tls_text(&io.to_string()) => tls_error(&io.to_string(), proxy, net),
+        ureq::Error::Rustls(r) => tls_error(&r.to_string(), proxy, local, net),
+        ureq::Error::Tls(m) => tls_error(m, proxy, local, net),
+        ureq::Error::Io(io) if is_tls_text(&io.to_string()) => tls_error(&io.to_string(), proxy, local, net),
         ureq::Error::Io(io) => net(io.to_string(), "check the network path to the host (VPN, firewall, HTTPS_PROXY/NO_PROXY)".into()),
         other => net(other.to_string(), "check the URL and the network path to the host (HTTPS_PROXY/NO_PROXY)".into()),
     }
@@ -317,17 +323,18 @@ fn is_tls_text(s: &str) -> bool {
 }
 
 /// TLS failures by cause, told apart by rustls' words.
-fn tls_error(text: &str, proxy: Option<&str>, net: impl Fn(String, String) -> Error) -> Error {
+fn tls_error(text: &str, proxy: Option<&str>, local: bool, net: impl Fn(String, String) -> Error) -> Error {
     let t = text.to_ascii_lowercase();
     let by = proxy.map(|p| format!(" (through the proxy {p})")).unwrap_or_default();
+    let hint = if local { LOCAL_TLS_HINT } else { TLS_HINT };
     if t.contains("unknownissuer") || t.contains("unknown issuer") {
-        net(format!("TLS refused: the certificate is signed by a CA this machine does not trust{by}"), TLS_HINT.into())
+        net(format!("TLS refused: the certificate is signed by a CA this machine does not trust{by}"), hint.into())
     } else if t.contains("expired") || t.contains("notvalidyet") {
         net(format!("TLS refused: the certificate is expired or not yet valid{by}"), "check this machine's clock; otherwise the server (or a proxy re-signing TLS) presents an outdated certificate".into())
     } else if t.contains("notvalidforname") || t.contains("not valid for name") {
         net(format!("TLS refused: the certificate is for another host{by}"), "check the URL's host; a proxy re-signing TLS may be answering instead (then point SSL_CERT_FILE at its root CA)".into())
     } else {
-        net(format!("TLS failed: {text}{by}"), TLS_HINT.into())
+        net(format!("TLS failed: {text}{by}"), hint.into())
     }
 }
 /// One attempt's request: `headers`, the attempt's time limit (and a connect limit where

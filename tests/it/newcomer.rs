@@ -244,3 +244,30 @@ fn a_config_variable_naming_a_missing_file_is_said() {
     let err = one_line(&run(sb.cmd_with(&["get-token", "-p", "cj"])));
     assert!(!err.contains("does not exist"), "the file is there: {err}");
 }
+
+/// The emulator's exports outlive it in the shell: after it stops, the refused connection
+/// says what to do about an emulator; a CA that is not the serving one's (another start's)
+/// is not blamed on a proxy re-signing TLS, which never stands between us and loopback.
+#[test]
+fn a_stopped_or_restarted_emulator_is_named_as_the_cause() {
+    let sb = Sandbox::new();
+    let em = Emulator::start(&sb, &[]);
+    let mut c = sb.cmd_with(&["emulator", "--state-dir"]);
+    c.arg(sb.path("other"));
+    let other = Emulator::spawn(c);
+    let mut c = sb.cmd_with(&["get-token", "-p", "app", "-r", "graph"]);
+    em.apply(&mut c);
+    c.env("SSL_CERT_FILE", other.var("SSL_CERT_FILE"));
+    let out = run(c);
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    let err = one_line(&out);
+    assert!(err.contains("exports") && err.contains("entra-token emulator") && !err.contains("proxy"), "{err}");
+    let exports = em.exports.clone();
+    drop(em);
+    let mut c = sb.cmd_with(&["get-token", "-p", "app", "-r", "graph"]);
+    c.envs(exports.iter().map(|(k, v)| (k, v)));
+    let out = run(c);
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    let err = one_line(&out);
+    assert!(err.contains("nothing accepts connections") && err.contains("start it again and load its new exports"), "{err}");
+}
