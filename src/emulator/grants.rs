@@ -4,11 +4,11 @@
 //! device code polling and authorization code with PKCE, each failing with the AADSTS
 //! code Entra uses.
 
-use base64::Engine as _;
 use serde_json::Value;
 
 use super::http::{Reply, Request};
 use super::sshcert;
+use super::token_request;
 use super::state::{self, ClientAuth, Issue, Shared, State, Target, Version, lock};
 use super::wire::{self, AadError};
 
@@ -21,27 +21,12 @@ pub(crate) fn token(shared: &Shared, tenant: &str, v: Version, req: &Request) ->
     }
 }
 
-/// The client id and secret, from the form or from HTTP Basic authentication.
-fn client_id_and_secret(req: &Request) -> (Option<String>, Option<String>) {
-    let mut id = req.form("client_id").map(str::to_string);
-    let mut secret = req.form("client_secret").map(str::to_string);
-    let basic = req.header("authorization").and_then(|h| h.strip_prefix("Basic ").or_else(|| h.strip_prefix("basic ")));
-    let raw = basic.and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok()).map(|r| String::from_utf8_lossy(&r).into_owned());
-    if let Some((i, s)) = raw.as_deref().and_then(|r| r.split_once(':')) {
-        // RFC 6749 §2.3.1: both halves are form-urlencoded before joining.
-        let dec = |x: &str| form_urlencoded::parse(format!("x={x}").as_bytes()).next().map(|(_, v)| v.into_owned());
-        id = id.or_else(|| dec(i));
-        secret = secret.or_else(|| dec(s));
-    }
-    (id, secret)
-}
-
 fn grant(st: &mut State, tenant: &str, v: Version, req: &Request) -> Result<Value, AadError> {
     if st.tenant_id(tenant).is_none() {
         return Err(AadError::tenant_not_found(tenant));
     }
     let grant_type = req.form("grant_type").ok_or_else(|| AadError::missing("grant_type"))?;
-    let (client_id, secret) = client_id_and_secret(req);
+    let (client_id, secret) = token_request::client_id_and_secret(|k| req.form(k).map(str::to_string), req.header("authorization"));
     let client_id = client_id.ok_or_else(|| AadError::missing("client_id"))?.to_ascii_lowercase();
     let app = st.settings.app(&client_id).ok_or_else(|| AadError::unknown_client(&client_id, tenant))?;
     let endpoint = match v {
@@ -50,7 +35,7 @@ fn grant(st: &mut State, tenant: &str, v: Version, req: &Request) -> Result<Valu
     };
     let auth = authenticate(&client_id, &app, secret.as_deref(), req, &endpoint, grant_type == "client_credentials")?;
     // A PoP or SSH certificate request is judged before any grant spends a code or refresh token.
-    let pop = pop_requested(req)?;
+    let pop = token_request::pop_requested(|k| req.form(k).map(str::to_string))?;
     let ssh = if pop.is_some() { None } else { sshcert::requested(|k| req.form(k).map(str::to_string))? };
     let c = Ctx { tenant, v, req, client_id: &client_id, auth, ssh, pop };
     match grant_type {
@@ -172,21 +157,6 @@ fn check_assertion(client_id: &str, app: &super::config::App, assertion: &str, e
         return Err(format!("no federated credential of the app matches issuer '{iss}' and subject '{sub}'"));
     }
     Ok(())
-}
-
-/// The key id (`req_cnf`'s `kid`, an RFC 7638 SHA-256 thumbprint) a grant asks a PoP token
-/// to be bound to; None for another token type; Entra's refusal of a malformed `req_cnf`.
-fn pop_requested(req: &Request) -> Result<Option<String>, AadError> {
-    if req.form("token_type") != Some("pop") {
-        return Ok(None);
-    }
-    let malformed = |why: &str| AadError::bad_request("invalid_request", 9002313, format!("Invalid request. Request is malformed or invalid: {why}"));
-    let cnf = req.form("req_cnf").ok_or_else(|| AadError::missing("req_cnf"))?;
-    let cnf: Value = wire::b64url_decode(cnf).and_then(|b| serde_json::from_slice(&b).ok()).ok_or_else(|| malformed("req_cnf is not base64url-encoded JSON"))?;
-    match cnf["kid"].as_str() {
-        Some(kid) if kid.len() == 43 && wire::b64url_decode(kid).is_some() => Ok(Some(kid.to_string())),
-        _ => Err(malformed("req_cnf needs kid, the key's RFC 7638 thumbprint")),
-    }
 }
 
 fn not_on_multi_tenant(tenant: &str) -> AadError {

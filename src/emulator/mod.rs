@@ -13,10 +13,10 @@ mod grants;
 mod http;
 mod keys;
 mod routes;
-mod scope;
 mod signin;
 mod sshcert;
 mod state;
+mod token_request;
 mod wire;
 
 pub(crate) use config::Approve;

@@ -1,6 +1,6 @@
 //! The emulator's live state (pending device codes and authorization codes, live and
 //! dead refresh tokens) and what it hands out once a grant succeeds (the scopes already
-//! turned into one resource by `scope`): RS256-signed access and id tokens marked as the
+//! turned into one resource by `token_request`): RS256-signed access and id tokens marked as the
 //! emulator's, client_info, refresh tokens, and the v2 (numbers) or v1 (strings) answer.
 
 use std::collections::HashMap;
@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::config::{Settings, User};
 use super::keys::Signer;
-pub(crate) use super::scope::{ClientAuth, Target};
+pub(crate) use super::token_request::{ClientAuth, Target};
 use super::wire;
 
 /// v1 (`resource=`, numbers as strings) or v2 (`scope=`) endpoints.

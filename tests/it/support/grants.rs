@@ -5,13 +5,12 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use base64::Engine as _;
 use serde_json::Value;
 
 use super::authority::{RecordedRequest, Shared, State, UserCtx, Version, lock, tenant_not_found};
 use super::http::Reply;
 use super::issue::{self, ClientAuth, Issue, Target};
-use super::{pop, sshcert};
+use super::{pop, sshcert, token_request};
 use super::wire::{self, AadError};
 
 /// Answers one token endpoint POST that no fault intercepted.
@@ -25,33 +24,6 @@ pub(crate) fn token(shared: &Shared, tenant: &str, v: Version, req: &RecordedReq
     }
 }
 
-/// The client id and secret, from the form or from HTTP Basic authentication.
-fn client_id_and_secret(req: &RecordedRequest) -> (Option<String>, Option<String>) {
-    let mut id = req.form_get("client_id").map(str::to_string);
-    let mut secret = req.form_get("client_secret").map(str::to_string);
-    let basic = req.header("authorization").and_then(|h| {
-        h.strip_prefix("Basic ")
-            .or_else(|| h.strip_prefix("basic "))
-    });
-    let decoded = basic.and_then(|b64| {
-        base64::engine::general_purpose::STANDARD
-            .decode(b64.trim())
-            .ok()
-    });
-    let raw = decoded.map(|raw| String::from_utf8_lossy(&raw).into_owned());
-    if let Some((i, s)) = raw.as_deref().and_then(|r| r.split_once(':')) {
-        // RFC 6749 §2.3.1: both halves are form-urlencoded before joining.
-        let dec = |x: &str| {
-            form_urlencoded::parse(format!("x={x}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-        };
-        id = id.or_else(|| dec(i));
-        secret = secret.or_else(|| dec(s));
-    }
-    (id, secret)
-}
-
 fn assertion_verdict(
     shared: &Shared,
     tenant: &str,
@@ -59,7 +31,7 @@ fn assertion_verdict(
     req: &RecordedRequest,
 ) -> Option<Result<(), String>> {
     let assertion = req.form_get("client_assertion")?;
-    let client_id = client_id_and_secret(req).0.unwrap_or_default();
+    let client_id = token_request::client_id_and_secret(|k| req.form_get(k).map(str::to_string), req.header("authorization")).0.unwrap_or_default();
     let (checker, url) = {
         let st = lock(shared);
         (st.checker.clone(), st.url.clone())
@@ -100,7 +72,7 @@ fn grant(
     let grant_type = req
         .form_get("grant_type")
         .ok_or_else(|| AadError::missing("grant_type"))?;
-    let (client_id, secret) = client_id_and_secret(req);
+    let (client_id, secret) = token_request::client_id_and_secret(|k| req.form_get(k).map(str::to_string), req.header("authorization"));
     let client_id = client_id.ok_or_else(|| AadError::missing("client_id"))?;
     let Some(app_secret) = st.apps.get(&client_id).cloned() else {
         return Err(AadError::bad_request(
@@ -192,7 +164,7 @@ impl Ctx<'_> {
 
     /// The answer for `i`: a bearer token, or an SSH certificate when the form asks for one.
     fn answer(&self, st: &mut State, i: Issue) -> Result<Value, AadError> {
-        let pop = pop::requested(|k| self.form(k).map(str::to_string))?;
+        let pop = token_request::pop_requested(|k| self.form(k).map(str::to_string))?;
         let ssh = if pop.is_some() { None } else { sshcert::requested(|k| self.form(k).map(str::to_string))? };
         let principal = i.user.as_ref().map_or(i.client_id.clone(), |u| u.username.clone());
         let mut body = issue::token_reply(st, i);

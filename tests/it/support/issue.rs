@@ -1,11 +1,11 @@
 //! What the mock hands out once a grant succeeds (its scopes read into one resource by
-//! the emulator's rules, src/emulator/scope.rs): access tokens and id tokens shaped like
+//! the emulator's rules, src/emulator/token_request.rs): access tokens and id tokens shaped like
 //! Entra's, client_info, refresh tokens, and the v2 (integers) or v1 (strings) answer body.
 
 use serde_json::{Value, json};
 
 use super::authority::{RtGrant, State, UserCtx, Version};
-pub(crate) use super::scope::{ClientAuth, Target};
+pub(crate) use super::token_request::{ClientAuth, Target};
 use super::wire;
 
 /// Everything needed to write one successful answer.

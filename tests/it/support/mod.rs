@@ -10,12 +10,12 @@
 pub mod authority;
 // The emulator's (src/emulator) Entra rules, compiled here from the same files so the
 // stand-in and `entra-token emulator` answer alike: errors and ids, how scopes name one
-// resource, the SSH certificate authority. Each names only crates and its shared siblings.
+// resource, who the client is, the SSH certificate authority. Each names only crates and its shared siblings.
 #[allow(dead_code)]
 #[path = "../../../src/emulator/wire.rs"]
 mod entra_wire;
-#[path = "../../../src/emulator/scope.rs"]
-mod scope;
+#[path = "../../../src/emulator/token_request.rs"]
+mod token_request;
 #[path = "../../../src/emulator/sshcert.rs"]
 mod sshcert;
 pub mod dbus;

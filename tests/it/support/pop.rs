@@ -1,34 +1,13 @@
-//! The stand-in authority's proof-of-possession tokens, as Entra issues them, and the check
-//! a resource server makes of a signed HTTP request (SHR) over one: shared by the
-//! authority (`token_type=pop` with `req_cnf`) and the tests and API-server stand-ins that
-//! verify what the client sends.
+//! The stand-in authority's proof-of-possession tokens, as Entra issues them (the request's
+//! key read by the emulator's rules, src/emulator/token_request.rs), and the check a
+//! resource server makes of a signed HTTP request (SHR) over one: shared by the authority
+//! and the tests and API-server stand-ins that verify what the client sends.
 
 use ring::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
 use serde_json::{Value, json};
 
 use super::authority::State;
-use super::wire::{self, AadError};
-
-fn malformed(why: &str) -> AadError {
-    AadError::bad_request("invalid_request", 9002313, format!("Invalid request. Request is malformed or invalid: {why}"))
-}
-
-/// The key id (`req_cnf`'s `kid`) a grant asks a PoP token to be bound to, None for
-/// another token type, or Entra's refusal of a `req_cnf` that is not base64url JSON with a `kid`.
-pub(crate) fn requested(form: impl Fn(&str) -> Option<String>) -> Result<Option<String>, AadError> {
-    if form("token_type").as_deref() != Some("pop") {
-        return Ok(None);
-    }
-    let cnf = form("req_cnf").ok_or_else(|| AadError::missing("req_cnf"))?;
-    let cnf: Value = wire::b64url_decode(&cnf)
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(|| malformed("req_cnf is not base64url-encoded JSON"))?;
-    match cnf["kid"].as_str() {
-        // A SHA-256 thumbprint, base64url: 43 characters.
-        Some(kid) if kid.len() == 43 && wire::b64url_decode(kid).is_some() => Ok(Some(kid.to_string())),
-        _ => Err(malformed("req_cnf needs kid, the key's RFC 7638 thumbprint")),
-    }
-}
+use super::wire;
 
 /// Turns a bearer answer into Entra's PoP answer: the access token carries
 /// `cnf: {"kid", "xms_ksl": "sw"}` and the answer says `token_type: pop`.

@@ -1,10 +1,45 @@
-//! How Entra reads a token request's scopes: one resource per request (AADSTS700022),
-//! `/.default` for client credentials (AADSTS1002012), v1's `resource=`, the OIDC scopes
-//! apart, and a bare permission as Microsoft Graph's; and how the client proved who it is.
+//! How Entra reads a token request: who the client says it is (form or HTTP Basic) and how
+//! it proved it; its scopes (one resource per request, AADSTS700022; `/.default` for client
+//! credentials, AADSTS1002012; v1's `resource=`; the OIDC scopes apart; a bare permission
+//! as Microsoft Graph's); and a proof-of-possession token's key (`token_type=pop`).
 //! The tests' stand-in authority compiles this same file (tests/it/support/mod.rs, by
 //! `#[path]`): it names only crates and its sibling `wire`, which is shared the same way.
 
+use base64::Engine as _;
+use serde_json::Value;
+
 use super::wire::{self, AadError};
+
+/// The client id and secret, from the form (`form`) or from HTTP Basic authentication
+/// (`authorization`, the header's value).
+pub(crate) fn client_id_and_secret(form: impl Fn(&str) -> Option<String>, authorization: Option<&str>) -> (Option<String>, Option<String>) {
+    let (mut id, mut secret) = (form("client_id"), form("client_secret"));
+    let basic = authorization.and_then(|h| h.strip_prefix("Basic ").or_else(|| h.strip_prefix("basic ")));
+    let raw = basic.and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok()).map(|r| String::from_utf8_lossy(&r).into_owned());
+    if let Some((i, s)) = raw.as_deref().and_then(|r| r.split_once(':')) {
+        // RFC 6749 §2.3.1: both halves are form-urlencoded before joining.
+        let dec = |x: &str| form_urlencoded::parse(format!("x={x}").as_bytes()).next().map(|(_, v)| v.into_owned());
+        id = id.or_else(|| dec(i));
+        secret = secret.or_else(|| dec(s));
+    }
+    (id, secret)
+}
+
+/// The key id (`req_cnf`'s `kid`, an RFC 7638 SHA-256 thumbprint) a grant asks a PoP token
+/// to be bound to; None for another token type; Entra's refusal of a malformed `req_cnf`.
+pub(crate) fn pop_requested(form: impl Fn(&str) -> Option<String>) -> Result<Option<String>, AadError> {
+    if form("token_type").as_deref() != Some("pop") {
+        return Ok(None);
+    }
+    let malformed = |why: &str| AadError::bad_request("invalid_request", 9002313, format!("Invalid request. Request is malformed or invalid: {why}"));
+    let cnf = form("req_cnf").ok_or_else(|| AadError::missing("req_cnf"))?;
+    let cnf: Value = wire::b64url_decode(&cnf).and_then(|b| serde_json::from_slice(&b).ok()).ok_or_else(|| malformed("req_cnf is not base64url-encoded JSON"))?;
+    match cnf["kid"].as_str() {
+        // A SHA-256 thumbprint, base64url: 43 characters.
+        Some(kid) if kid.len() == 43 && wire::b64url_decode(kid).is_some() => Ok(Some(kid.to_string())),
+        _ => Err(malformed("req_cnf needs kid, the key's RFC 7638 thumbprint")),
+    }
+}
 
 /// The one resource a request is for, with the permissions and OIDC scopes asked.
 #[derive(Clone, Debug)]
