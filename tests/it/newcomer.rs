@@ -271,3 +271,20 @@ fn a_stopped_or_restarted_emulator_is_named_as_the_cause() {
     let err = one_line(&out);
     assert!(err.contains("nothing accepts connections") && err.contains("start it again and load its new exports"), "{err}");
 }
+
+/// The block `ssh config` prints (for ~/.ssh/config) opens with a comment that says whose
+/// certificates and which profile: it read "certificates for (ssh renews …)" without -p.
+#[test]
+fn ssh_config_s_comment_names_the_login_and_the_profile() {
+    if !std::process::Command::new("ssh-keygen").arg("-?").output().is_ok() {
+        return crate::support::skip::missing_tool("ssh-keygen", "ssh config's key");
+    }
+    let sb = Sandbox::new();
+    let em = Emulator::start(&sb, &[]);
+    let mut c = sb.cmd_with(&["ssh", "config", "-p", "app", "*.contoso.example"]);
+    em.apply(&mut c);
+    let block = stdout(&ok(run(c)));
+    let first = block.lines().next().unwrap_or_default();
+    let login = em.var("AZURE_CLIENT_ID");
+    assert_eq!(first, format!("# entra-token: Entra SSH certificates for {login} (profile 'app'); ssh renews the certificate as it connects"), "{block}");
+}

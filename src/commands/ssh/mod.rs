@@ -228,13 +228,14 @@ fn config_block(args: &ConfigArgs, got: &Certified) -> Result<String> {
     };
     let margin = if args.key.min_validity == 300 { String::new() } else { format!(" --min-validity {}", args.key.min_validity) };
     Ok(format!(
-        "# entra-token: Entra SSH certificates for{profile} (ssh renews the certificate as it connects)\n\
+        "# entra-token: Entra SSH certificates for {user} (profile '{name}'); ssh renews the certificate as it connects\n\
          Match host {hosts} exec \"'{exe}' ssh cert --if-expiring{profile}{margin} --key '{key}'\"\n\
          \x20   User {user}\n\
          \x20   IdentityFile \"{key}\"\n\
          \x20   CertificateFile \"{cert}\"\n",
         hosts = args.hosts.join(","),
         user = got.cert.login(),
+        name = args.key.profile.as_deref().unwrap_or("default"),
     ))
 }
 
