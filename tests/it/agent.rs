@@ -510,3 +510,24 @@ fn kubectls_exec_plugin_asks_the_agent() {
     assert_eq!(code(&out), 3, "{}", stderr(&out));
     assert!(stderr(&out).contains("does not serve profile 'ado'"), "{}", stderr(&out));
 }
+
+/// Through the agent as locally: a cluster entry's exec config picks the token only for a
+/// server the agent's profile claims (kubectl sends the token there).
+#[test]
+fn a_clusters_exec_config_through_the_agent_picks_only_for_a_claimed_server() {
+    let lap = laptop(&[]);
+    let (_c, cmd) = client(&lap.socket);
+    let kubectl = |server: &str, config: &str| {
+        let mut c = cmd(&["kubectl"]);
+        c.env("KUBERNETES_EXEC_INFO", format!(r#"{{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","spec":{{"interactive":false,"cluster":{{"server":"{server}","config":{config}}}}}}}"#));
+        run(c)
+    };
+    let out = kubectl("https://cluster.example.test:6443", r#"{"profile":"arm","resource":"https://management.azure.com"}"#);
+    assert_ne!(code(&out), 0, "the cluster got the token its entry asked for");
+    assert!(out.stdout.is_empty() && lap.mock.issued_access_tokens().is_empty(), "{}", stderr(&out));
+    // `ado` claims https://dev.azure.com/org/: a cluster served there may pick.
+    let out = kubectl("https://dev.azure.com/org/", r#"{"resource":"api://per-cluster"}"#);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(support::jwt_claims(v["status"]["token"].as_str().unwrap()).unwrap()["aud"], "api://per-cluster");
+}
