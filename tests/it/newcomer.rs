@@ -276,7 +276,7 @@ fn a_stopped_or_restarted_emulator_is_named_as_the_cause() {
 /// certificates and which profile: it read "certificates for (ssh renews …)" without -p.
 #[test]
 fn ssh_config_s_comment_names_the_login_and_the_profile() {
-    if !std::process::Command::new("ssh-keygen").arg("-?").output().is_ok() {
+    if std::process::Command::new("ssh-keygen").arg("-?").output().is_err() {
         return crate::support::skip::missing_tool("ssh-keygen", "ssh config's key");
     }
     let sb = Sandbox::new();
