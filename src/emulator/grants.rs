@@ -33,7 +33,9 @@ fn grant(st: &mut State, tenant: &str, v: Version, req: &Request) -> Result<Valu
         Version::V2 => format!("{}/{tenant}/oauth2/v2.0/token", st.url),
         Version::V1 => format!("{}/{tenant}/oauth2/token", st.url),
     };
-    let auth = authenticate(&client_id, &app, secret.as_deref(), req, &endpoint, grant_type == "client_credentials")?;
+    let given = token_request::Presented { secret: secret.as_deref(), assertion: req.form("client_assertion"), assertion_type: req.form("client_assertion_type") };
+    let check = |assertion: &str| check_assertion(&client_id, &app, assertion, &endpoint).map_err(|why| AadError::invalid_client(700027, format!("Client assertion failed validation: {why}")));
+    let auth = token_request::authenticate(&client_id, (app.confidential(), app.secret.as_deref()), &given, grant_type == "client_credentials", check)?;
     // A PoP or SSH certificate request is judged before any grant spends a code or refresh token.
     let pop = token_request::pop_requested(|k| req.form(k).map(str::to_string))?;
     let ssh = if pop.is_some() { None } else { sshcert::requested(|k| req.form(k).map(str::to_string))? };
@@ -93,30 +95,6 @@ impl Ctx<'_> {
     }
 }
 
-/// Checks the client secret or assertion against the app registration.
-fn authenticate(client_id: &str, app: &super::config::App, secret: Option<&str>, req: &Request, endpoint: &str, needs_credential: bool) -> Result<ClientAuth, AadError> {
-    let assertion = req.form("client_assertion");
-    let assertion_type = req.form("client_assertion_type");
-    match (secret, assertion.is_some() || assertion_type.is_some()) {
-        (Some(_), true) => Err(AadError::bad_request("invalid_request", 90014, "Only one client credential may be presented: both 'client_secret' and 'client_assertion' were sent.")),
-        (Some(given), false) => match &app.secret {
-            _ if !app.confidential() => Err(AadError::invalid_client(700025, "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.")),
-            Some(s) if wire::same_secret(given, s) => Ok(ClientAuth::Secret),
-            _ => Err(AadError::invalid_client(7000215, format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."))),
-        },
-        (None, true) => {
-            if assertion_type != Some(wire::JWT_BEARER) {
-                return Err(AadError::bad_request("invalid_request", 900144, format!("The request body must contain the following parameter: 'client_assertion_type' with the value '{}'.", wire::JWT_BEARER)));
-            }
-            let assertion = assertion.ok_or_else(|| AadError::missing("client_assertion"))?;
-            check_assertion(client_id, app, assertion, endpoint).map_err(|why| AadError::invalid_client(700027, format!("Client assertion failed validation: {why}")))?;
-            Ok(ClientAuth::Assertion)
-        }
-        (None, false) if app.confidential() || needs_credential => Err(AadError::invalid_client(7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")),
-        (None, false) => Ok(ClientAuth::Public),
-    }
-}
-
 /// A certificate assertion (`iss` = `sub` = the client id, `aud` = this token endpoint,
 /// its `x5t#S256` or `x5t` one of the app's registered thumbprints when it has any) or a
 /// federated token (`aud` api://AzureADTokenExchange, issuer and subject one of the app's
@@ -159,13 +137,9 @@ fn check_assertion(client_id: &str, app: &super::config::App, assertion: &str, e
     Ok(())
 }
 
-fn not_on_multi_tenant(tenant: &str) -> AadError {
-    AadError::bad_request("invalid_request", 9001023, format!("The grant type isn't supported over the /{tenant} endpoint. Please use the tenant-specific endpoint."))
-}
-
 fn client_credentials(st: &mut State, c: &Ctx) -> Result<Value, AadError> {
     if wire::is_multi_tenant(c.tenant) {
-        return Err(not_on_multi_tenant(c.tenant));
+        return Err(AadError::not_on_multi_tenant(c.tenant));
     }
     let target = match c.v {
         Version::V2 => Target::client_credentials(c.form("scope"))?,
@@ -204,7 +178,7 @@ fn refresh(st: &mut State, c: &Ctx) -> Result<Value, AadError> {
 
 fn password(st: &mut State, c: &Ctx) -> Result<Value, AadError> {
     if matches!(c.tenant.to_ascii_lowercase().as_str(), "common" | "consumers") {
-        return Err(not_on_multi_tenant(c.tenant));
+        return Err(AadError::not_on_multi_tenant(c.tenant));
     }
     let (username, password) = (c.required("username")?, c.required("password")?);
     let target = c.user_target()?;

@@ -25,6 +25,35 @@ pub(crate) fn client_id_and_secret(form: impl Fn(&str) -> Option<String>, author
     (id, secret)
 }
 
+/// The credentials a token request presents (the client secret or a client assertion).
+pub(crate) struct Presented<'a> {
+    pub secret: Option<&'a str>,
+    pub assertion: Option<&'a str>,
+    pub assertion_type: Option<&'a str>,
+}
+
+/// How the client proved who it is, judged as Entra judges it against the app's
+/// registration: `confidential` (it has a secret, certificate or federated credential),
+/// its `registered` secret, whether the grant needs a credential even from a public
+/// client (client credentials), and `check`, which judges an assertion.
+pub(crate) fn authenticate(client_id: &str, (confidential, registered): (bool, Option<&str>), given: &Presented, needs_credential: bool, check: impl FnOnce(&str) -> Result<(), AadError>) -> Result<ClientAuth, AadError> {
+    match (given.secret, given.assertion.is_some() || given.assertion_type.is_some()) {
+        (Some(_), true) => Err(AadError::bad_request("invalid_request", 90014, "Only one client credential may be presented: both 'client_secret' and 'client_assertion' were sent.")),
+        (Some(_), false) if !confidential => Err(AadError::invalid_client(700025, "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.")),
+        (Some(secret), false) if registered.is_some_and(|r| wire::same_secret(secret, r)) => Ok(ClientAuth::Secret),
+        (Some(_), false) => Err(AadError::invalid_client(7000215, format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."))),
+        (None, true) => {
+            if given.assertion_type != Some(wire::JWT_BEARER) {
+                return Err(AadError::bad_request("invalid_request", 900144, format!("The request body must contain the following parameter: 'client_assertion_type' with the value '{}'.", wire::JWT_BEARER)));
+            }
+            check(given.assertion.filter(|a| !a.is_empty()).ok_or_else(|| AadError::missing("client_assertion"))?)?;
+            Ok(ClientAuth::Assertion)
+        }
+        (None, false) if confidential || needs_credential => Err(AadError::invalid_client(7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")),
+        (None, false) => Ok(ClientAuth::Public),
+    }
+}
+
 /// The key id (`req_cnf`'s `kid`, an RFC 7638 SHA-256 thumbprint) a grant asks a PoP token
 /// to be bound to; None for another token type; Entra's refusal of a malformed `req_cnf`.
 pub(crate) fn pop_requested(form: impl Fn(&str) -> Option<String>) -> Result<Option<String>, AadError> {

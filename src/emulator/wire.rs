@@ -124,6 +124,10 @@ impl AadError {
     pub(crate) fn missing(field: &str) -> AadError {
         AadError::bad_request("invalid_request", 900144, format!("The request body must contain the following parameter: '{field}'."))
     }
+    /// AADSTS9001023: an app's grant at `common`, `organizations` or `consumers`.
+    pub(crate) fn not_on_multi_tenant(tenant: &str) -> AadError {
+        AadError::bad_request("invalid_request", 9001023, format!("The grant type isn't supported over the /{tenant} endpoint. Please use the tenant-specific endpoint."))
+    }
     pub(crate) fn tenant_not_found(tenant: &str) -> AadError {
         AadError::bad_request("invalid_tenant", 90002, format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud (this is the entra-token emulator: its tenants come from its config)."))
     }

@@ -85,15 +85,15 @@ fn grant(
             ),
         ));
     };
-    let cc = grant_type == "client_credentials";
-    let auth = authenticate(
-        &client_id,
-        app_secret.as_deref(),
-        secret.as_deref(),
-        req,
-        verdict,
-        cc,
-    )?;
+    let given = token_request::Presented { secret: secret.as_deref(), assertion: req.form_get("client_assertion"), assertion_type: req.form_get("client_assertion_type") };
+    // The checker's verdict, reached before the lock (None: no assertion was sent).
+    let check = |_: &str| match verdict {
+        Some(Ok(())) => Ok(()),
+        Some(Err(why)) => Err(AadError::invalid_client(700027, format!("Client assertion failed signature validation. ({why})"))),
+        None => Err(AadError::missing("client_assertion")),
+    };
+    let registered = app_secret.as_deref();
+    let auth = token_request::authenticate(&client_id, (registered.is_some(), registered), &given, grant_type == "client_credentials", check)?;
     let c = Ctx {
         tenant,
         v,
@@ -180,82 +180,9 @@ impl Ctx<'_> {
     }
 }
 
-/// Checks the client secret or assertion against the app registration.
-fn authenticate(
-    client_id: &str,
-    app_secret: Option<&str>,
-    secret: Option<&str>,
-    req: &RecordedRequest,
-    verdict: Option<Result<(), String>>,
-    needs_credential: bool,
-) -> Result<ClientAuth, AadError> {
-    let assertion = req.form_get("client_assertion");
-    let assertion_type = req.form_get("client_assertion_type");
-    let has_assertion = assertion.is_some() || assertion_type.is_some();
-    match (secret, has_assertion) {
-        (Some(_), true) => Err(AadError::bad_request(
-            "invalid_request",
-            90014,
-            "Only one client credential may be presented: both 'client_secret' and 'client_assertion' were sent.",
-        )),
-        (Some(given), false) => match app_secret {
-            None => Err(AadError::invalid_client(
-                700025,
-                "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.",
-            )),
-            Some(s) if s == given => Ok(ClientAuth::Secret),
-            Some(_) => Err(AadError::invalid_client(
-                7000215,
-                format!(
-                    "Invalid client secret provided. Ensure the secret being sent in the request is the client \
-                     secret value, not the client secret ID, for a secret added to app '{client_id}'."
-                ),
-            )),
-        },
-        (None, true) => {
-            if assertion_type != Some(wire::JWT_BEARER) {
-                return Err(AadError::bad_request(
-                    "invalid_request",
-                    900144,
-                    format!(
-                        "The request body must contain the following parameter: 'client_assertion_type' with the value '{}'.",
-                        wire::JWT_BEARER
-                    ),
-                ));
-            }
-            if assertion.is_none_or(str::is_empty) {
-                return Err(AadError::missing("client_assertion"));
-            }
-            match verdict {
-                Some(Ok(())) => Ok(ClientAuth::Assertion),
-                Some(Err(why)) => Err(AadError::invalid_client(
-                    700027,
-                    format!("Client assertion failed signature validation. ({why})"),
-                )),
-                None => Err(AadError::missing("client_assertion")),
-            }
-        }
-        (None, false) if app_secret.is_some() || needs_credential => Err(AadError::invalid_client(
-            7000218,
-            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
-        )),
-        (None, false) => Ok(ClientAuth::Public),
-    }
-}
-
-fn not_on_multi_tenant(tenant: &str) -> AadError {
-    AadError::bad_request(
-        "invalid_request",
-        9001023,
-        format!(
-            "The grant type isn't supported over the /{tenant} endpoint. Please use the tenant-specific endpoint."
-        ),
-    )
-}
-
 fn client_credentials(st: &mut State, c: &Ctx) -> Result<Value, AadError> {
     if wire::is_multi_tenant(c.tenant) {
-        return Err(not_on_multi_tenant(c.tenant));
+        return Err(AadError::not_on_multi_tenant(c.tenant));
     }
     let target = match c.v {
         Version::V2 => Target::client_credentials(c.form("scope"))?,
@@ -368,7 +295,7 @@ fn refresh(st: &mut State, c: &Ctx) -> Result<Value, AadError> {
 fn password(st: &mut State, c: &Ctx) -> Result<Value, AadError> {
     let t = c.tenant.to_ascii_lowercase();
     if t == "common" || t == "consumers" {
-        return Err(not_on_multi_tenant(c.tenant));
+        return Err(AadError::not_on_multi_tenant(c.tenant));
     }
     let username = c.required("username")?;
     let password = c.required("password")?;
