@@ -19,8 +19,11 @@ pub(crate) struct CompletionsArgs {
 pub(crate) struct ManArgs {
     /// Write entra-token.1 and one page per subcommand (entra-token-get-token.1, …) into
     /// this directory instead of printing entra-token.1 to stdout.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "command")]
     pub dir: Option<PathBuf>,
+    /// One command's page instead, e.g. `entra-token man get-token` or `entra-token man ssh cert`.
+    #[arg(value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 /// The completion script on stdout, e.g. `entra-token completions bash > /etc/bash_completion.d/entra-token`.
@@ -79,6 +82,21 @@ pub(crate) fn man(args: &ManArgs) -> Result<ExitCode> {
             super::man_page::render_top(cmd, &mut top).map_err(|e| Error::caused("cannot render the man page", e))?;
             std::fs::write(dir.join("entra-token.1"), top).map_err(|e| Error::caused(format!("cannot write man pages to {}", dir.display()), e))?;
             crate::log::warn!("man pages written to {} (add it to MANPATH, or run `man -l {}/entra-token.1`)", dir.display(), dir.display());
+        }
+        None if !args.command.is_empty() => {
+            // Built, so each page is named as `--dir` names its file (entra-token-ssh-cert).
+            let mut page = cmd.disable_help_subcommand(true);
+            page.build();
+            for word in &args.command {
+                let names: Vec<String> = page.get_subcommands().map(|s| s.get_name().to_string()).collect();
+                page = page.find_subcommand(word).cloned().ok_or_else(|| {
+                    let guess = crate::suggest::did_you_mean(word, names.iter().map(String::as_str));
+                    Error::bad_input_hint(format!("no man page for '{}'{guess}", crate::log::escape(word)), format!("pages: {}", names.join(", ")))
+                })?;
+            }
+            let mut buf = Vec::new();
+            clap_mangen::Man::new(page).render(&mut buf).map_err(|e| Error::caused("cannot render the man page", e))?;
+            crate::protocols::write_stdout(&buf)?;
         }
         None => {
             let mut buf = Vec::new();

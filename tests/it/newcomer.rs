@@ -288,3 +288,17 @@ fn ssh_config_s_comment_names_the_login_and_the_profile() {
     let login = em.var("AZURE_CLIENT_ID");
     assert_eq!(first, format!("# entra-token: Entra SSH certificates for {login} (profile 'app'); ssh renews the certificate as it connects"), "{block}");
 }
+
+/// `man get-token` (as `git help X` / `man git-X`) prints that command's page; it was
+/// refused as an unexpected argument. A misspelt one gets the name meant.
+#[test]
+fn man_takes_a_command_name() {
+    let sb = Sandbox::new();
+    let page = stdout(&ok(run(sb.cmd_with(&["man", "get-token"]))));
+    assert!(page.contains(".TH entra-token-get-token 1") && page.contains("resource"), "{}", &page[..page.len().min(400)]);
+    let page = stdout(&ok(run(sb.cmd_with(&["man", "ssh", "cert"]))));
+    assert!(page.contains(".TH entra-token-ssh-cert 1"), "{}", &page[..page.len().min(400)]);
+    let out = run(sb.cmd_with(&["man", "get-tokn"]));
+    assert_eq!(code(&out), 1);
+    assert!(one_line(&out).contains("did you mean 'get-token'?"), "{}", stderr(&out));
+}
