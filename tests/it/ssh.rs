@@ -420,3 +420,28 @@ fn if_expiring_keeps_a_certificate_only_for_the_identity_that_got_it() {
     assert_eq!((code(&out), stdout(&out)), (0, APP2.to_string()), "the earlier identity's certificate was kept: {}", stderr(&out));
     assert!(keygen_l(&cert_of(&key)).contains(APP2));
 }
+
+/// The key decides whose key Entra certifies as you: a public key (or key) that another
+/// user could have put there (group- or world-writable, another's) is refused with the
+/// fix, before any token request; made private, it is used.
+#[cfg(unix)]
+#[test]
+fn a_key_others_could_have_planted_is_never_certified() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(s) = stand("SSH keys others may change") else { return };
+    let key = s.sb.path("keys/shared");
+    std::fs::create_dir_all(key.parent().unwrap()).unwrap();
+    let made = Command::new("ssh-keygen").args(["-q", "-t", "rsa", "-b", "2048", "-N", "", "-f"]).arg(&key).status().unwrap();
+    assert!(made.success());
+    let public = PathBuf::from(format!("{}.pub", key.display()));
+    let cert = |k: &Path| run(s.et(&["ssh", "cert", "-p", "sp", "--key", k.to_str().unwrap()]));
+    std::fs::set_permissions(&public, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let out = cert(&key);
+    assert_eq!(code(&out), 1, "a public key others may write was certified: {}", stderr(&out));
+    assert!(stderr(&out).contains(&public.display().to_string()) && stderr(&out).contains("chmod go-w"), "{}", stderr(&out));
+    assert_eq!(s.mock.token_requests(), 0);
+    assert!(!cert_of(&key).exists());
+    std::fs::set_permissions(&public, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = cert(&key);
+    assert_eq!((code(&out), stdout(&out)), (0, APP.to_string()), "{}", stderr(&out));
+}

@@ -160,7 +160,8 @@ fn default_key(profile: Option<&str>) -> Result<PathBuf> {
     }
     let home = dirs::home_dir().ok_or_else(|| Error::bad_input_hint("no home directory for the default key", "give the key's path with --key"))?;
     let dir = home.join(".ssh").join("entra-token");
-    if !dir.is_dir() {
+    // Made, or (Unix) checked: a directory others may change could hold their key.
+    if cfg!(unix) || !dir.is_dir() {
         crate::fs::create_private_dir(&dir).map_err(|e| Error::general(e.to_string()))?;
     }
     Ok(dir.join(name))
@@ -179,9 +180,18 @@ fn public_key(key: &Path) -> Result<RsaKey> {
     let mut pub_path = key.as_os_str().to_owned();
     pub_path.push(".pub");
     let pub_path = PathBuf::from(pub_path);
-    let text = if let Ok(t) = std::fs::read_to_string(&pub_path) {
+    // The key decides whose key Entra certifies as you: KEY.pub and KEY are read only when
+    // nobody else could have put theirs there (`fs::read_trusted`'s rule, as ssh's for keys).
+    let refused = |e: crate::fs::FsError| crate::fs::trusted_error("the SSH key", e, "give a key of your own with --key");
+    let text = match crate::fs::read_trusted(&pub_path, 64 * 1024) {
+        Ok(t) => Some(t),
+        Err(e) if e.is_not_found() => None,
+        Err(e) => return Err(refused(e)),
+    };
+    let text = if let Some(t) = text {
         t
     } else if key.exists() {
+        crate::fs::check_trusted_file(key).map_err(refused)?;
         String::from_utf8_lossy(&ssh_keygen(&["-y", "-f"], key, "read the public half of")?).into_owned()
     } else {
         line(format_args!("making a new RSA key {}", key.display()));
