@@ -221,35 +221,7 @@ fn device_code(st: &mut State, c: &Ctx) -> Result<Value, AadError> {
 }
 
 fn authorization_code(st: &mut State, c: &Ctx) -> Result<Value, AadError> {
-    let code = c.required("code")?;
-    let Some(ac) = st.auth_codes.get(code).cloned() else {
-        return Err(AadError::invalid_grant(70000, "The provided value for the input parameter 'code' is not valid."));
-    };
-    if ac.redeemed {
-        return Err(AadError::invalid_grant(54005, "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token."));
-    }
-    if ac.client_id != c.client_id {
-        return Err(AadError::invalid_grant(70000, "The authorization code was issued to a different client."));
-    }
-    let redirect_uri = c.required("redirect_uri")?;
-    if redirect_uri != ac.redirect_uri {
-        return Err(AadError::invalid_grant(500112, format!("The reply address '{redirect_uri}' does not match the reply address '{}' provided when requesting Authorization code.", ac.redirect_uri)));
-    }
-    match (&ac.challenge, c.form("code_verifier")) {
-        (None, None) if c.auth != ClientAuth::Public => {}
-        (None, _) => return Err(AadError::invalid_grant(9002325, "Proof Key for Code Exchange is required for cross-origin authorization code redemption.")),
-        (Some(challenge), verifier) => {
-            let verifier = verifier.unwrap_or("");
-            let well_formed = (43..=128).contains(&verifier.len()) && verifier.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
-            let digest = ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes());
-            if !well_formed || wire::b64url(digest.as_ref()) != *challenge {
-                return Err(AadError::invalid_grant(50148, "The code_verifier does not match the code_challenge supplied in the authorization request for PKCE."));
-            }
-        }
-    }
-    if let Some(a) = st.auth_codes.get_mut(code) {
-        a.redeemed = true;
-    }
+    let ac = token_request::redeem_code(&mut st.auth_codes, c.required("code")?, c.client_id, c.form("redirect_uri"), c.form("code_verifier"), c.auth == ClientAuth::Public)?;
     let target = match c.v {
         Version::V2 => Target::v2(c.form("scope").unwrap_or(&ac.scope))?,
         Version::V1 => Target::v1(c.form("resource"), c.form("scope").or(Some(&ac.scope)))?,

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::config::{Settings, User};
 use super::keys::Signer;
-pub(crate) use super::token_request::{ClientAuth, Target};
+pub(crate) use super::token_request::{AuthCode, ClientAuth, Target};
 use super::wire;
 
 /// v1 (`resource=`, numbers as strings) or v2 (`scope=`) endpoints.
@@ -39,18 +39,6 @@ pub(crate) struct DeviceCode {
     pub expires: i64,
     /// The person who approved it, once someone did.
     pub approved_by: Option<String>,
-    pub redeemed: bool,
-}
-
-#[derive(Clone, Debug)]
-pub(crate) struct AuthCode {
-    pub client_id: String,
-    pub tenant: String,
-    pub redirect_uri: String,
-    pub challenge: Option<String>,
-    pub scope: String,
-    pub user: String,
-    pub nonce: Option<String>,
     pub redeemed: bool,
 }
 

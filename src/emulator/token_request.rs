@@ -5,6 +5,8 @@
 //! The tests' stand-in authority compiles this same file (tests/it/support/mod.rs, by
 //! `#[path]`): it names only crates and its sibling `wire`, which is shared the same way.
 
+use std::collections::HashMap;
+
 use base64::Engine as _;
 use serde_json::Value;
 
@@ -52,6 +54,54 @@ pub(crate) fn authenticate(client_id: &str, (confidential, registered): (bool, O
         (None, false) if confidential || needs_credential => Err(AadError::invalid_client(7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")),
         (None, false) => Ok(ClientAuth::Public),
     }
+}
+
+/// An authorization code /authorize issued, kept until it is redeemed.
+#[derive(Clone, Debug)]
+pub(crate) struct AuthCode {
+    pub client_id: String,
+    pub tenant: String,
+    pub redirect_uri: String,
+    /// The PKCE S256 challenge, when the sign-in sent one.
+    pub challenge: Option<String>,
+    pub scope: String,
+    pub user: String,
+    pub nonce: Option<String>,
+    pub redeemed: bool,
+}
+
+/// Redeems `code` as Entra does, or says why not: unknown (AADSTS70000), redeemed before
+/// (54005), issued to another client (70000), for another `redirect_uri` (500112), a PKCE
+/// verifier that does not match the challenge (50148), or no challenge where the client is
+/// public or sends a verifier (9002325).
+pub(crate) fn redeem_code(codes: &mut HashMap<String, AuthCode>, code: &str, client_id: &str, redirect_uri: Option<&str>, verifier: Option<&str>, public: bool) -> Result<AuthCode, AadError> {
+    let Some(ac) = codes.get_mut(code) else {
+        return Err(AadError::invalid_grant(70000, "The provided value for the input parameter 'code' is not valid."));
+    };
+    if ac.redeemed {
+        return Err(AadError::invalid_grant(54005, "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token."));
+    }
+    if ac.client_id != client_id {
+        return Err(AadError::invalid_grant(70000, "The authorization code was issued to a different client."));
+    }
+    let redirect_uri = redirect_uri.ok_or_else(|| AadError::missing("redirect_uri"))?;
+    if redirect_uri != ac.redirect_uri {
+        return Err(AadError::invalid_grant(500112, format!("The reply address '{redirect_uri}' does not match the reply address '{}' provided when requesting Authorization code.", ac.redirect_uri)));
+    }
+    match (&ac.challenge, verifier) {
+        (None, None) if !public => {}
+        (None, _) => return Err(AadError::invalid_grant(9002325, "Proof Key for Code Exchange is required for cross-origin authorization code redemption.")),
+        (Some(challenge), verifier) => {
+            let verifier = verifier.unwrap_or("");
+            let well_formed = (43..=128).contains(&verifier.len()) && verifier.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+            let digest = ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes());
+            if !well_formed || wire::b64url(digest.as_ref()) != *challenge {
+                return Err(AadError::invalid_grant(50148, "The code_verifier does not match the code_challenge supplied in the authorization request for PKCE."));
+            }
+        }
+    }
+    ac.redeemed = true;
+    Ok(ac.clone())
 }
 
 /// The key id (`req_cnf`'s `kid`, an RFC 7638 SHA-256 thumbprint) a grant asks a PoP token

@@ -11,6 +11,7 @@ use super::http::{Body, Handler, Reply, Request, Server};
 use super::tls::TestCa;
 use super::wire::{self, AadError};
 use super::{flows, grants};
+pub(crate) use super::token_request::AuthCode;
 
 mod recorded;
 pub use recorded::RecordedRequest;
@@ -99,18 +100,6 @@ pub(crate) struct DeviceCode {
     pub created: i64,
     pub expires_in: i64,
     pub pending_polls: u32,
-    pub redeemed: bool,
-}
-
-#[derive(Clone, Debug)]
-pub(crate) struct AuthCode {
-    pub client_id: String,
-    pub tenant: String,
-    pub redirect_uri: String,
-    pub challenge: String,
-    pub scope: String,
-    pub user: String,
-    pub nonce: Option<String>,
     pub redeemed: bool,
 }
 

@@ -248,7 +248,7 @@ pub(crate) fn authorize(shared: &Shared, tenant: &str, req: &RecordedRequest) ->
             client_id: client_id.to_string(),
             tenant: tenant.to_string(),
             redirect_uri: redirect_uri.to_string(),
-            challenge: challenge.to_string(),
+            challenge: Some(challenge.to_string()),
             scope: scope.to_string(),
             user,
             nonce: q("nonce").map(str::to_string),
