@@ -29,6 +29,9 @@ struct Answer {
     account: Option<String>,
     #[serde(default)]
     from_cache: bool,
+    /// The registry (host[:port]) a registry's token is for, as the agent names it.
+    #[serde(default)]
+    registry: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -75,7 +78,9 @@ pub(crate) fn get_token(socket: &Path, req: &TokenRequest) -> Result<Credential>
     // A wait for a sign-in happens on the agent's side, after which it still needs its time.
     let patience = req.timeout + req.wait_for_login.unwrap_or_default().min(super::MAX_TIMEOUT);
     let answer = exchange(socket, &super::encode_request(req, None), patience)?;
-    decode_answer(socket, &answer, req.docker, &req.binding, crate::clock::now())
+    // A Docker request names its registry (from its url) in its binding; only it may take a registry's token.
+    let registry = req.binding.registry().filter(|_| req.docker && req.url.is_some());
+    decode_answer(socket, &answer, registry, &req.binding, crate::clock::now())
 }
 
 /// Asks the agent at `socket` to drop its cached token for `req` (the one whose SHA-256
@@ -206,15 +211,26 @@ fn check_error(line: &[u8]) -> Result<()> {
 /// The agent's answer line: a credential, or its error with its exit code. A token
 /// passes the gate every token from outside passes (`oauth::accept`: a token's
 /// characters, Bearer or pop, an expiry at most a week away); a registry's refresh token
-/// (ACR's exchange, made on the agent's side) only answers a Docker request.
-fn decode_answer(socket: &Path, bytes: &[u8], docker: bool, binding: &crate::oauth::Binding, now: i64) -> Result<Credential> {
+/// (ACR's exchange, made on the agent's side, which alone knows which registries are ACRs)
+/// only answers a Docker request for `registry` (the one it asked about), and only when
+/// the agent's answer names that registry; any other Docker answer is a bearer token.
+fn decode_answer(socket: &Path, bytes: &[u8], registry: Option<&str>, binding: &crate::oauth::Binding, now: i64) -> Result<Credential> {
     let line = first_line(socket, bytes)?;
     check_error(line)?;
     let a: Answer = serde_json::from_slice(line).map_err(|_| unreachable(socket, "the answer is not a protocol v1 answer".into()))?;
     if a.v != super::VERSION {
         return Err(unreachable(socket, format!("the agent speaks protocol v{}, not v{}", a.v, super::VERSION)));
     }
-    let registry_token = docker && a.token_type == crate::acr::TOKEN_TYPE;
+    let registry_token = a.token_type.eq_ignore_ascii_case(crate::acr::TOKEN_TYPE);
+    if registry_token && (registry.is_none() || a.registry.as_deref() != registry) {
+        return Err(unreachable(socket, match registry {
+            None => "the answer is a registry's token, but this request is for no registry".into(),
+            Some(r) if a.registry.is_none() => format!("the answer is a registry's token that names no registry (an agent older than this client?), and {r} was asked about"),
+            Some(r) => format!("the answer is a registry's token for another registry than {r}, the one asked about"),
+        }));
+    }
+    // A Docker request takes a bearer token too (a registry that is not an ACR).
+    let binding = if registry.is_some() && !registry_token { &crate::oauth::Binding::Bearer } else { binding };
     let reply = crate::oauth::TokenReply {
         access_token: a.access_token,
         token_type: if registry_token { String::new() } else { a.token_type },
@@ -276,29 +292,63 @@ mod tests {
     fn answers_and_errors_decode_and_junk_is_one_clear_error() {
         let p = Path::new("/s");
         let ok = br#"{"v":1,"access_token":"eyJ.a.b","token_type":"Bearer","expires_on":1795328884,"expires_at":"x","expires_in":3,"profile":"ado","client_id":"c","scopes":["s"],"from_cache":true}"#;
-        let c = decode_answer(p, ok, false, &crate::oauth::Binding::Bearer, 1795320000).unwrap();
+        let c = decode_answer(p, ok, None, &crate::oauth::Binding::Bearer, 1795320000).unwrap();
         assert_eq!((c.access_token.expose().as_str(), c.profile.as_str()), ("eyJ.a.b", "ado"));
-        let e = decode_answer(p, br#"{"error":{"code":"forbidden","message":"no","exit_code":3,"hint":"h"}}"#, false, &crate::oauth::Binding::Bearer, 0).unwrap_err();
+        let e = decode_answer(p, br#"{"error":{"code":"forbidden","message":"no","exit_code":3,"hint":"h"}}"#, None, &crate::oauth::Binding::Bearer, 0).unwrap_err();
         assert_eq!((e.exit_code(), e.code()), (3, "forbidden"));
-        let e = decode_answer(p, br#"{"error":{"code":"x\u001b[2J","message":"m\u001b[2J","exit_code":200}}"#, false, &crate::oauth::Binding::Bearer, 0).unwrap_err();
+        let e = decode_answer(p, br#"{"error":{"code":"x\u001b[2J","message":"m\u001b[2J","exit_code":200}}"#, None, &crate::oauth::Binding::Bearer, 0).unwrap_err();
         assert_eq!((e.exit_code(), e.code()), (1, "error"));
         assert!(!e.to_string().contains('\u{1b}'), "{e}");
         for junk in [&b""[..], b"\n", b"garbage\n", br#"{"v":2,"access_token":"a","token_type":"B","expires_on":1,"profile":"p","client_id":"c"}"#] {
-            let e = decode_answer(p, junk, false, &crate::oauth::Binding::Bearer, 0).unwrap_err();
+            let e = decode_answer(p, junk, None, &crate::oauth::Binding::Bearer, 0).unwrap_err();
             assert_eq!(e.exit_code(), 4, "{junk:?}");
             assert!(crate::error::one_line(&e).contains("ENTRA_TOKEN_AGENT"), "{e}");
         }
         let bad = br#"{"v":1,"access_token":"a\nb","token_type":"B","expires_on":1,"profile":"p","client_id":"c"}"#;
-        assert_eq!(decode_answer(p, bad, false, &crate::oauth::Binding::Bearer, 0).unwrap_err().exit_code(), 4);
+        assert_eq!(decode_answer(p, bad, None, &crate::oauth::Binding::Bearer, 0).unwrap_err().exit_code(), 4);
         // The gate of every token source: a token's characters, Bearer or pop, a bounded expiry.
         let answer = |token: &str, ty: &str, exp: i64| format!(r#"{{"v":1,"access_token":"{token}","token_type":"{ty}","expires_on":{exp},"profile":"p","client_id":"c"}}"#);
         for (token, ty) in [("a<script>", "Bearer"), ("a%0d", "Bearer"), ("eyJ.a.b", "Basic"), ("eyJ.a.b", "acr_refresh_token"), ("eyJ.a.b", "ssh-cert"), ("eyJ.a.b", "pop")] {
-            assert_eq!(decode_answer(p, answer(token, ty, 100).as_bytes(), false, &crate::oauth::Binding::Bearer, 0).unwrap_err().exit_code(), 4, "{token} {ty}");
+            assert_eq!(decode_answer(p, answer(token, ty, 100).as_bytes(), None, &crate::oauth::Binding::Bearer, 0).unwrap_err().exit_code(), 4, "{token} {ty}");
         }
-        let far = decode_answer(p, answer("eyJ.a.b", "bearer", 1 << 40).as_bytes(), false, &crate::oauth::Binding::Bearer, 0).unwrap();
+        let far = decode_answer(p, answer("eyJ.a.b", "bearer", 1 << 40).as_bytes(), None, &crate::oauth::Binding::Bearer, 0).unwrap();
         assert_eq!((far.expires_on, far.token_type.as_str()), (crate::oauth::MAX_LIFETIME, "Bearer"));
-        let acr = decode_answer(p, answer("eyJ.a.b", "acr_refresh_token", 100).as_bytes(), true, &crate::oauth::Binding::Bearer, 0).unwrap();
-        assert_eq!(acr.token_type, "acr_refresh_token");
+    }
+
+    /// A registry's token answers only a Docker request, for exactly the registry it asked
+    /// about, as the agent names it in its answer; a Docker request takes a bearer token too.
+    #[test]
+    fn a_registry_token_answers_only_the_docker_request_for_its_own_registry() {
+        let p = Path::new("/s");
+        let answer = |ty: &str, registry: Option<&str>| {
+            let mut v = serde_json::json!({"v": 1, "access_token": "eyJ.a.b", "token_type": ty, "expires_on": 100, "profile": "p", "client_id": "c"});
+            if let Some(r) = registry {
+                v["registry"] = r.into();
+            }
+            v.to_string()
+        };
+        let asked = crate::oauth::Binding::Registry("contoso.azurecr.io".into());
+        let c = decode_answer(p, answer("acr_refresh_token", Some("contoso.azurecr.io")).as_bytes(), Some("contoso.azurecr.io"), &asked, 0).unwrap();
+        assert_eq!(c.token_type, "acr_refresh_token");
+        let c = decode_answer(p, answer("Bearer", None).as_bytes(), Some("contoso.azurecr.io"), &asked, 0).unwrap();
+        assert_eq!(c.token_type, "Bearer", "a registry that is no ACR gets the Entra token for its profile");
+        // Another registry's token, or one the agent does not say is for this registry.
+        for named in [Some("fabrikam.azurecr.io"), Some("contoso.azurecr.io:5000"), Some(""), None] {
+            let e = decode_answer(p, answer("acr_refresh_token", named).as_bytes(), Some("contoso.azurecr.io"), &asked, 0).unwrap_err();
+            assert_eq!(e.exit_code(), 4, "{named:?}");
+            assert!(!e.to_string().contains("eyJ.a.b"), "{e}");
+        }
+        // A request for no registry never takes one, whatever the answer names.
+        for binding in [crate::oauth::Binding::Bearer, asked.clone()] {
+            for named in [Some("contoso.azurecr.io"), None] {
+                let e = decode_answer(p, answer("acr_refresh_token", named).as_bytes(), None, &binding, 0).unwrap_err();
+                assert_eq!(e.exit_code(), 4, "{binding:?} {named:?}");
+            }
+        }
+        // Nor a certificate or a PoP token for a Docker request.
+        for ty in ["ssh-cert", "pop"] {
+            assert!(decode_answer(p, answer(ty, Some("contoso.azurecr.io")).as_bytes(), Some("contoso.azurecr.io"), &asked, 0).is_err(), "{ty}");
+        }
     }
 
     /// A PoP answer must be a pop token whose `cnf.kid` is this machine's key: an agent that
@@ -313,14 +363,14 @@ mod tests {
         let answer = |token: &str, ty: &str| format!(r#"{{"v":1,"access_token":"{token}","token_type":"{ty}","expires_on":100,"profile":"p","client_id":"c"}}"#);
         let pop = crate::oauth::Binding::Pop(ours.clone());
         let p = Path::new("/s");
-        let c = decode_answer(p, answer(&token(&ours.kid), "pop").as_bytes(), false, &pop, 0).unwrap();
+        let c = decode_answer(p, answer(&token(&ours.kid), "pop").as_bytes(), None, &pop, 0).unwrap();
         assert_eq!(c.token_type, "pop");
         for (t, ty) in [(token(&theirs.kid), "pop"), (token(&ours.kid), "Bearer"), ("e30.e30.sig".to_string(), "pop")] {
-            let e = decode_answer(p, answer(&t, ty).as_bytes(), false, &pop, 0).unwrap_err();
+            let e = decode_answer(p, answer(&t, ty).as_bytes(), None, &pop, 0).unwrap_err();
             assert_eq!(e.exit_code(), 4, "{ty}: {e}");
         }
         // A bearer request never takes a pop answer, and the request carries only the public key.
-        assert!(decode_answer(p, answer(&token(&ours.kid), "pop").as_bytes(), false, &crate::oauth::Binding::Bearer, 0).is_err());
+        assert!(decode_answer(p, answer(&token(&ours.kid), "pop").as_bytes(), None, &crate::oauth::Binding::Bearer, 0).is_err());
         let req = TokenRequest { binding: pop, ..TokenRequest::default() };
         let sent: serde_json::Value = serde_json::from_str(&super::super::encode_request(&req, None)).unwrap();
         assert_eq!(sent["pop_public_key"], serde_json::json!({"kty": "RSA", "n": ours.n, "e": "AQAB"}));

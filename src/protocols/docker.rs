@@ -114,7 +114,10 @@ fn load_config() -> Result<ConfigFile> {
 /// ACR's request names the registry, so the broker answers with ACR's exchanged token.
 pub(crate) fn request(server: &str) -> Result<Option<broker::TokenRequest>> {
     if crate::agent::from_env().is_some() {
-        return Ok(Some(broker::TokenRequest { url: Some(server.to_string()), docker: true, ..Default::default() }));
+        // The agent decides whether it is an ACR; its registry token must be for this
+        // registry (`registry_of`, as the agent names it), which the binding says.
+        let binding = registry_of(server).map_or(crate::oauth::Binding::Bearer, crate::oauth::Binding::Registry);
+        return Ok(Some(broker::TokenRequest { url: Some(server.to_string()), docker: true, binding, ..Default::default() }));
     }
     let file = load_config()?;
     let Some((profile, is_acr)) = claim(&file, server) else {

@@ -26,7 +26,7 @@ fn is_root() -> bool {
 
 /// A stand-in "agent" on `socket` that answers every connection with `answer` and keeps
 /// what each client sent.
-fn stub_agent(socket: &Path, answer: impl Fn() -> String + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
+pub(crate) fn stub_agent(socket: &Path, answer: impl Fn() -> String + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
     let listener = UnixListener::bind(socket).unwrap();
     let got: Arc<Mutex<Vec<u8>>> = Arc::default();
     let seen = Arc::clone(&got);
@@ -43,11 +43,11 @@ fn stub_agent(socket: &Path, answer: impl Fn() -> String + Send + 'static) -> Ar
     got
 }
 
-fn token_answer(token: &str, token_type: &str, expires_on: i64) -> String {
+pub(crate) fn token_answer(token: &str, token_type: &str, expires_on: i64) -> String {
     serde_json::json!({"v": 1, "access_token": token, "token_type": token_type, "expires_on": expires_on, "profile": "p", "client_id": "c"}).to_string()
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
 }
 

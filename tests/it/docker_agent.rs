@@ -150,3 +150,53 @@ fn real_docker_cli_pulls_through_the_agent_and_logout_reaches_it() {
     assert!(!client_sb.path("cache").exists() && !client_sb.path("config.toml").exists());
     let _ = &lap.sb;
 }
+
+/// An agent (hostile, or answering from a mix-up) that hands a registry's token to the wrong
+/// request: Docker would send it to the registry it asked about, so another registry's token
+/// (or one whose registry the answer does not name) is refused on the client, as is a
+/// registry's token for a request that is not Docker's. Only the asked registry's own token,
+/// named so, is Docker's password. (The stub agent is the Linux-only agent_boundary suite's.)
+#[cfg(target_os = "linux")]
+#[test]
+fn a_registry_token_for_another_registry_or_a_request_not_dockers_is_refused() {
+    use crate::agent_boundary::{now, stub_agent, token_answer};
+    use std::sync::{Arc, Mutex};
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.path("stub")).unwrap();
+    let socket = sb.path("stub/agent.sock");
+    let next: Arc<Mutex<Value>> = Arc::default();
+    let n = Arc::clone(&next);
+    let sent = stub_agent(&socket, move || n.lock().unwrap().to_string());
+    let (client_sb, cmd) = client(&socket);
+    let token = "eyJ.registry.token";
+    let answer = |registry: Option<&str>| {
+        let mut v: Value = serde_json::from_str(&token_answer(token, "acr_refresh_token", now() + 3600)).unwrap();
+        if let Some(r) = registry {
+            v["registry"] = r.into();
+        }
+        v
+    };
+    for named in [Some("fabrikam.azurecr.io"), Some("contoso.azurecr.io:5000"), None] {
+        *next.lock().unwrap() = answer(named);
+        let out = helper(&client_sb, &socket, "get", "contoso.azurecr.io\n");
+        assert_eq!(code(&out), 1, "{named:?}: {}", stdout(&out));
+        assert!(stdout(&out).contains("ENTRA_TOKEN_AGENT") && stdout(&out).contains("registry"), "{named:?}: {}", stdout(&out));
+        assert!(!stdout(&out).contains(token) && !stderr(&out).contains(token), "{named:?}: {}", stdout(&out));
+    }
+    let first: Value = serde_json::from_slice(sent.lock().unwrap().split(|b| *b == b'\n').next().unwrap()).unwrap();
+    assert_eq!((first["docker"].as_bool(), first["url"].as_str()), (Some(true), Some("contoso.azurecr.io")), "{first}");
+    // Requests that are not Docker's never take a registry's token, even one naming the registry.
+    *next.lock().unwrap() = answer(Some("contoso.azurecr.io"));
+    let out = run(cmd(&["get-token", "-r", "graph"]));
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert!(stdout(&out).is_empty() && !stderr(&out).contains(token), "{}", stderr(&out));
+    let mut git = client_sb.tool(client_sb.link("git-credential-entra-token"));
+    git.env("ENTRA_TOKEN_AGENT", &socket).arg("get");
+    let out = run_with_stdin(git, "protocol=https\nhost=contoso.azurecr.io\n\n");
+    assert!(!stdout(&out).contains(token), "git got the registry's token: {}", stdout(&out));
+    // The asked registry's own token, named so (by the host of Docker's URL), is taken.
+    let out = helper(&client_sb, &socket, "get", "https://contoso.azurecr.io/\n");
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!((v["Username"].as_str(), v["Secret"].as_str()), (Some(NULL_USER), Some(token)));
+}

@@ -259,12 +259,14 @@ fn handle(shared: &Shared, req: &broker::TokenRequest, op: &Op, who: &str) -> Re
     }
     let cred = broker::get_token_resolved(&req, resolved, None)?;
     line(format_args!("gave {who} a token: {what}{}", if cred.from_cache { " (cached)" } else { "" }));
-    Ok(Answer::Token(cred))
+    // A registry's token says which registry it is for: the client takes it only for the one it asked about.
+    let registry = req.binding.registry().filter(|_| cred.token_type == crate::acr::TOKEN_TYPE).map(str::to_string);
+    Ok(Answer::Token(cred, registry))
 }
 
-/// What the agent answers: a token, or whether a cached one was dropped.
+/// What the agent answers: a token (with the registry a registry's token is for), or whether a cached one was dropped.
 enum Answer {
-    Token(Credential),
+    Token(Credential, Option<String>),
     Forgotten(bool),
     /// The allow-lists and the confirmation mode.
     Info(serde_json::Value),
@@ -303,7 +305,12 @@ fn read_request(stream: &mut UnixStream) -> Result<Vec<u8>> {
 /// Writes the answer line (a credential, what was dropped, or one error) and closes; a client that left is not our error.
 fn answer(stream: &mut UnixStream, result: Result<Answer>) {
     let text = match &result {
-        Ok(Answer::Token(c)) => native::encode(c, crate::clock::now()),
+        Ok(Answer::Token(c, None)) => native::encode(c, crate::clock::now()),
+        Ok(Answer::Token(c, Some(registry))) => {
+            let mut v: serde_json::Value = serde_json::from_str(&native::encode(c, crate::clock::now())).unwrap_or_default();
+            v["registry"] = registry.as_str().into();
+            v.to_string()
+        }
         Ok(Answer::Forgotten(dropped)) => serde_json::json!({ "v": wire::VERSION, "forgotten": dropped }).to_string(),
         Ok(Answer::Info(info)) => serde_json::json!({ "v": wire::VERSION, "agent": info }).to_string(),
         Err(e) => native::encode_error(e),
