@@ -40,6 +40,11 @@ pub(crate) fn short_duration(secs: u64) -> String {
 /// Parses `30s`, `2m`, `1h`, `500ms`, `1m30s` or plain seconds, at most [`MAX_DURATION`].
 /// Every duration a person gives goes through here: the error is one line saying what
 /// was wrong and what is accepted, never an overflow.
+/// `--min-validity`: whole seconds, or a duration as `--timeout` takes it (`5m`, `2h`).
+pub(crate) fn parse_seconds(s: &str) -> Result<i64, String> {
+    parse_duration(s).map(|d| d.as_secs() as i64)
+}
+
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let d = parse_unbounded(s)?;
     if d > MAX_DURATION {

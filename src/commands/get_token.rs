@@ -44,8 +44,8 @@ pub(crate) struct GetTokenArgs {
     /// Neither read nor write the cache.
     #[arg(long)]
     pub no_cache: bool,
-    /// Seconds the token must still be valid for a cached one to be used.
-    #[arg(long, value_name = "SECONDS", default_value_t = broker::DEFAULT_MIN_VALIDITY)]
+    /// Seconds (or a duration: 5m, 2h) the token must still be valid for a cached one to be used.
+    #[arg(long, value_name = "SECONDS", default_value_t = broker::DEFAULT_MIN_VALIDITY, value_parser = crate::clock::parse_seconds)]
     pub min_validity: i64,
     /// A claims challenge (CAE / conditional access; JSON, or base64 of it) to pass to
     /// Entra; bypasses the cache.

@@ -302,3 +302,21 @@ fn man_takes_a_command_name() {
     assert_eq!(code(&out), 1);
     assert!(one_line(&out).contains("did you mean 'get-token'?"), "{}", stderr(&out));
 }
+
+/// `--min-validity` takes a duration as `--timeout` does (`5m`, `2h`), and plain seconds as
+/// before: `2h` was "invalid digit found in string".
+#[test]
+fn min_validity_takes_a_duration() {
+    let (_mock, sb) = crate::support::client_credentials_setup("contoso.test", "00000000-0000-0000-0000-0000000000c1", "s3cret");
+    for v in ["2h", "45m", "600"] {
+        let mut c = sb.cmd_with(&["get-token", "-p", "ci", "-r", "graph", "--min-validity", v]);
+        c.env("CI_SECRET", "s3cret");
+        ok(run(c));
+    }
+    let out = run(sb.cmd_with(&["get-token", "-p", "ci", "--min-validity", "2 hours"]));
+    assert_eq!(code(&out), 1);
+    assert!(one_line(&out).contains("use ms, s, m or h"), "{}", stderr(&out));
+    let out = run(sb.cmd_with(&["ssh", "cert", "--min-validity", "2h"]));
+    assert_eq!(code(&out), 1);
+    assert!(one_line(&out).contains("at most 3000, or 50m"), "{}", stderr(&out));
+}

@@ -42,8 +42,8 @@ pub(crate) struct KeyArgs {
     /// exists. Default: ~/.ssh/entra-token/PROFILE.
     #[arg(long, value_name = "KEY")]
     pub key: Option<PathBuf>,
-    /// Renew a certificate with less than this many seconds left.
-    #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = clap::value_parser!(i64).range(0..=3000))]
+    /// Renew a certificate with less than this many seconds (or 5m, 10m) left.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = renewal_margin)]
     pub min_validity: i64,
     /// Network time limit, e.g. 30s, 2m.
     #[arg(long, default_value = "60s", value_parser = crate::clock::parse_duration)]
@@ -221,6 +221,15 @@ fn quoted(p: &Path) -> Result<String> {
     })?;
     // ssh expands %-tokens in Match exec, CertificateFile and IdentityFile.
     Ok(s.replace('%', "%%"))
+}
+
+/// `--min-validity`: seconds or a duration, up to 3000 s (a certificate lives an hour).
+fn renewal_margin(s: &str) -> std::result::Result<i64, String> {
+    let v = crate::clock::parse_seconds(s)?;
+    if v > 3000 {
+        return Err(format!("{v} seconds is more than a certificate's hour allows (at most 3000, or 50m)"));
+    }
+    Ok(v)
 }
 
 fn config_block(args: &ConfigArgs, got: &Certified) -> Result<String> {
