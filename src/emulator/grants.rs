@@ -161,10 +161,7 @@ fn refresh(st: &mut State, c: &Ctx) -> Result<Value, AadError> {
     if g.client_id != c.client_id && !family {
         return Err(AadError::invalid_grant(70000, "Provided grant is invalid or malformed: the refresh token was issued to a different client."));
     }
-    let target = match c.v {
-        Version::V2 => Target::v2(c.form("scope").unwrap_or(if g.version == Version::V2 { &g.scope } else { "" }))?,
-        Version::V1 => Target::v1(c.form("resource").or((g.version == Version::V1).then_some(g.scope.as_str())), c.form("scope"))?,
-    };
+    let target = Target::refreshed(c.v, c.form("scope"), c.form("resource"), (g.version, &g.scope))?;
     let tid = if wire::is_multi_tenant(c.tenant) { g.tid.clone() } else { st.tenant_id(c.tenant).unwrap_or_default() };
     let new_rt = if st.settings.rotate {
         st.live_rts.remove(rt);

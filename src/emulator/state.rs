@@ -10,15 +10,8 @@ use serde_json::{Value, json};
 
 use super::config::{Settings, User};
 use super::keys::Signer;
-pub(crate) use super::token_request::{AuthCode, ClientAuth, Target};
+pub(crate) use super::token_request::{AuthCode, ClientAuth, Target, Version};
 use super::wire;
-
-/// v1 (`resource=`, numbers as strings) or v2 (`scope=`) endpoints.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Version {
-    V1,
-    V2,
-}
 
 #[derive(Clone, Debug)]
 pub(crate) struct RtGrant {

@@ -120,6 +120,13 @@ pub(crate) fn pop_requested(form: impl Fn(&str) -> Option<String>) -> Result<Opt
     }
 }
 
+/// v1 (`resource=`, numbers as strings) or v2 (`scope=`) endpoints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Version {
+    V1,
+    V2,
+}
+
 /// The one resource a request is for, with the permissions and OIDC scopes asked.
 #[derive(Clone, Debug)]
 pub(crate) struct Target {
@@ -173,6 +180,15 @@ impl Target {
             return Err(AadError::bad_request("invalid_scope", 1002012, format!("The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).")));
         };
         Ok(Target { resource: resource.to_string(), perms: Vec::new(), oidc: Vec::new(), scope_out: scope.to_string(), raw: scope.to_string() })
+    }
+
+    /// A refresh grant's target at endpoint `v`: the form's `scope` (v2) or `resource` (v1),
+    /// else what the refresh token was issued for (`granted`: its endpoint and scope or resource).
+    pub(crate) fn refreshed(v: Version, scope: Option<&str>, resource: Option<&str>, (granted_v, granted): (Version, &str)) -> Result<Target, AadError> {
+        match v {
+            Version::V2 => Target::v2(scope.unwrap_or(if granted_v == Version::V2 { granted } else { "" })),
+            Version::V1 => Target::v1(resource.or((granted_v == Version::V1).then_some(granted)), scope),
+        }
     }
 
     /// A v1 request: `resource=` (required) and optional OIDC scopes.

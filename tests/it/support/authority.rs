@@ -11,7 +11,7 @@ use super::http::{Body, Handler, Reply, Request, Server};
 use super::tls::TestCa;
 use super::wire::{self, AadError};
 use super::{flows, grants};
-pub(crate) use super::token_request::AuthCode;
+pub(crate) use super::token_request::{AuthCode, Version};
 
 mod recorded;
 pub use recorded::RecordedRequest;
@@ -35,13 +35,6 @@ pub enum Fault {
     Huge200 { bytes: usize },
     /// Read the request, then close the connection without answering.
     CloseConnection,
-}
-
-/// v1 (`resource=`, numbers as strings) or v2 (`scope=`) endpoints.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Version {
-    V1,
-    V2,
 }
 
 fn token_version(path: &str) -> Option<Version> {

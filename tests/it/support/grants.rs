@@ -259,18 +259,7 @@ fn refresh(st: &mut State, c: &Ctx) -> Result<Value, AadError> {
         ));
     }
     // Without a scope/resource the grant keeps what the refresh token was issued for.
-    let target = match c.v {
-        Version::V2 => Target::v2(c.form("scope").unwrap_or(if g.version == Version::V2 {
-            &g.scope
-        } else {
-            ""
-        }))?,
-        Version::V1 => Target::v1(
-            c.form("resource")
-                .or((g.version == Version::V1).then_some(g.scope.as_str())),
-            c.form("scope"),
-        )?,
-    };
+    let target = Target::refreshed(c.v, c.form("scope"), c.form("resource"), (g.version, &g.scope))?;
     let tid = if wire::is_multi_tenant(c.tenant) {
         g.user.home_tid.clone()
     } else {
