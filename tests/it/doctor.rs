@@ -48,7 +48,10 @@ fn a_healthy_setup_is_all_ticks() {
     line(&report, "✓", "authority");
     assert!(line(&report, "✓", "clock").contains("within"), "{report}");
     line(&report, "✓", "cache");
-    assert!(line(&report, "·", "store").contains("flow client-credentials keeps none"), "{report}");
+    // A service principal keeps no refresh tokens, but its PoP key goes where `storage` says.
+    let store = if cfg!(windows) { "the OS secret store answers: PoP keys go there" } else { "PoP keys in 0600 files" };
+    assert!(line(&report, "✓", "store").contains(store), "{report}");
+    assert!(report.contains("no refresh tokens: flow client-credentials keeps none"), "{report}");
     assert!(report.lines().count() < 30, "one screen:\n{report}");
     assert_eq!(mock.requests().iter().filter(|r| r.path.ends_with("openid-configuration")).count(), 1);
 
@@ -190,7 +193,7 @@ fn auto_names_its_source_and_why_the_earlier_ones_do_not_apply() {
     assert!(report.contains("workload identity: no federated token"), "{report}");
     assert!(!report.contains("azure cli:"), "sources after the chosen one are not listed:\n{report}");
     // Windows has Credential Manager where this Linux sandbox has no Secret Service.
-    let store = if cfg!(windows) { "the OS secret store answers" } else { "refresh tokens in 0600 files" };
+    let store = if cfg!(windows) { "the OS secret store answers: refresh tokens and PoP keys go there" } else { "refresh tokens and PoP keys in 0600 files" };
     assert!(line(&report, "✓", "store").contains(store), "{report}");
 
     // Nothing applies (no variables, no az, no terminal): a cross naming every step.
@@ -212,8 +215,18 @@ fn auto_names_its_source_and_why_the_earlier_ones_do_not_apply() {
         let mut cmd = sb.cmd();
         cmd.env_remove("DBUS_SESSION_BUS_ADDRESS").args(["doctor", "-p", "me", "--offline"]);
         let report = String::from_utf8(run(cmd).stdout).unwrap();
-        assert!(line(&report, "✗", "store").contains("no OS secret store is usable here"), "{report}");
+        assert!(line(&report, "✗", "store").contains("no OS secret store is usable here for refresh tokens and PoP keys"), "{report}");
         assert!(fix_after(&report, "store").contains("storage = \"auto\" or \"file\""), "{report}");
+        // A service principal's PoP key needs the store as much; managed identity keeps neither.
+        sb.write_config("[profiles.me]\nflow = \"client-credentials\"\ntenant = \"t\"\nclient_id = \"c\"\nclient_secret_env = \"CI_SECRET\"\nstorage = \"keyring\"\n\n[profiles.mi]\nflow = \"managed-identity\"\n");
+        let mut cmd = sb.cmd();
+        cmd.env_remove("DBUS_SESSION_BUS_ADDRESS").env("CI_SECRET", "s").args(["doctor", "-p", "me", "--offline"]);
+        let report = String::from_utf8(run(cmd).stdout).unwrap();
+        assert!(line(&report, "✗", "store").contains("no OS secret store is usable here for PoP keys"), "{report}");
+        let mut cmd = sb.cmd();
+        cmd.args(["doctor", "-p", "mi", "--offline"]);
+        let report = String::from_utf8(run(cmd).stdout).unwrap();
+        assert!(line(&report, "·", "store").contains("no refresh tokens or PoP keys: flow managed-identity keeps none"), "{report}");
         sb.write_config("[profiles.me]\nflow = \"auto\"\n");
     }
 

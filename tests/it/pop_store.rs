@@ -65,6 +65,9 @@ fn keyring_keeps_the_key(storage: Option<&str>) {
     assert!(!err.contains("secret store"), "{err}");
     assert!(key_files(&sb).is_empty(), "the PoP key was written to a file: {:?}", key_files(&sb));
     assert_eq!(items(&ss, "sp"), 1, "the PoP key is not in the Secret Service");
+    // doctor says where the key went: the store the refresh tokens' choice picks.
+    let out = run(cmd(&sb, &ss.address, &["doctor", "-p", "sp", "--offline"]));
+    assert!(stdout(&out).lines().any(|l| l.starts_with("✓ store ") && l.contains("the OS secret store answers: PoP keys go there")), "{}", stdout(&out));
     // Two more processes at once: both take the key out of the keyring, so the cached token
     // bound to it is served, no new token is asked for and no file appears.
     use std::process::Stdio;

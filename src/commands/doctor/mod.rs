@@ -411,39 +411,45 @@ fn cache_check() -> Check {
     c
 }
 
-/// Where refresh tokens live: the profile's `storage`, and whether the OS secret store
-/// answers here (the same probe sign-in uses; read-only).
+/// Where the profile's secrets live: its refresh tokens (the person flows) and its PoP key
+/// (any flow but managed identity's) go where its `storage` says, one choice for both
+/// (`os_keyring`), and whether the OS secret store answers here (the probe sign-in uses; read-only).
 fn store_check(p: Option<&Profile>) -> Check {
     use crate::rt_store::keyring::{self as keyring_store, FALLBACK_MARKER, Storage};
     let Some(p) = p else {
         return info("store", "not checked: no profile".into());
     };
-    if !(p.flow.is_user_flow() || p.flow == FlowKind::Auto) {
-        return info("store", format!("no refresh tokens: flow {} keeps none", p.flow.name()));
+    if p.flow == FlowKind::ManagedIdentity {
+        return info("store", format!("no refresh tokens or PoP keys: flow {} keeps none", p.flow.name()));
     }
-    let storage = p.storage;
+    let what = if p.flow.is_user_flow() || p.flow == FlowKind::Auto { "refresh tokens and PoP keys" } else { "PoP keys" };
     let dir = cache::default_dir().unwrap_or_default();
-    let files = format!("0600 files in {}", dir.display());
-    match storage {
-        Storage::File => ok("store", format!("storage = \"file\": refresh tokens in {files}")),
+    let files = format!("{} files in {}", crate::os_keyring::private_files(), dir.display());
+    let mut c = match p.storage {
+        Storage::File => ok("store", format!("storage = \"file\": {what} in {files}")),
         Storage::Keyring => match keyring_store::probe() {
-            Ok(()) => ok("store", "storage = \"keyring\": the OS secret store answers".into()),
-            Err(why) => fail("store", format!("storage = \"keyring\", but no OS secret store is usable here ({why})"), "start a Secret Service (e.g. gnome-keyring), or set storage = \"auto\" or \"file\""),
+            Ok(()) => ok("store", format!("storage = \"keyring\": the OS secret store answers: {what} go there")),
+            Err(why) => fail("store", format!("storage = \"keyring\", but no OS secret store is usable here for {what} ({why})"), "start a Secret Service (e.g. gnome-keyring), or set storage = \"auto\" or \"file\""),
         },
         Storage::Auto => {
             let marker = dir.join(FALLBACK_MARKER);
             if marker.exists() {
                 let why = std::fs::read_to_string(&marker).unwrap_or_default();
-                let mut c = ok("store", format!("refresh tokens in {files} (the OS secret store was unusable: {})", why.trim()));
+                let mut c = ok("store", format!("{what} in {files} (the OS secret store was unusable: {})", why.trim()));
                 c.details.push(format!("delete {} to try the OS secret store again", marker.display()));
-                return c;
-            }
-            match keyring_store::probe() {
-                Ok(()) => ok("store", "the OS secret store answers: refresh tokens go there".into()),
-                Err(why) => ok("store", format!("refresh tokens in {files} (no OS secret store: {why})")),
+                c
+            } else {
+                match keyring_store::probe() {
+                    Ok(()) => ok("store", format!("the OS secret store answers: {what} go there")),
+                    Err(why) => ok("store", format!("{what} in {files} (no OS secret store: {why})")),
+                }
             }
         }
+    };
+    if what == "PoP keys" {
+        c.details.push(format!("no refresh tokens: flow {} keeps none", p.flow.name()));
     }
+    c
 }
 
 /// GETs the tenant's OpenID configuration: reachability, and the clock against `Date`.
