@@ -16,8 +16,8 @@
 #               test; '' asks only that some test ran
 #     --console CMD runs under util-linux `script`, a pseudo-terminal Wine makes a console
 #               of, its stdin a FIFO held open (an EOF would reach the console as the end of
-#               input); the transcript is the screen the console tests check, and the
-#               output judged here
+#               input); the transcript is the screen the console tests check; the
+#               harness's own output is judged
 #   windows-suite.sh --self-test   checks the verdicts above on stand-in commands (no Wine)
 set -uo pipefail
 
@@ -46,7 +46,9 @@ judge() {
   # test it started.
   t=$(grep -a -oE '^test \S+ has been running for over' "$log" | awk '{print $2}' | sort -u)
   [ -z "$t" ] && t=$(grep -a -E '^test \S+ \.\.\. ?$' "$log" | tail -1 | awk '{print $2}')
-  [ "$r" != 0 ] && [ -n "$t" ] && why+=("still running: $(echo $t | sed 's/ /, /g')")
+  if [ -n "$t" ] && { [ "$r" != 0 ] || ! grep -a -q -E '^test result: ' "$log"; }; then
+    why+=("still running: $(echo $t | sed 's/ /, /g')")
+  fi
   if [ -z "$filters" ]; then
     grep -a -q -E '^test result: ok\. [1-9]' "$log" || grep -a -q -E '^test result: FAILED' "$log" || why+=("ran no test")
   fi
@@ -75,12 +77,31 @@ run_group() {
     mkfifo /tmp/console.in
     sleep $((secs + 60)) > /tmp/console.in &
     local holder=$!
-    timeout -k 10 "$secs" script -qfec "$*" "$console" < /tmp/console.in > /dev/null
+    # The transcript is the screen Wine's console paints (cursor moves, lines wrapped at its
+    # width): no line can be read from it, and the harness must write to that screen for
+    # the tests to see their prompts there. So the harness lists the tests first, and in the
+    # console writes each result to a --logfile ("ok NAME", "failed NAME", "ignored NAME"),
+    # turned here into its usual lines; the summary only when every listed test has one.
+    local list=$log.list results=$log.results
+    "$@" --list 2>/dev/null | sed -n -E 's/^(\S+): test$/\1/p' > "$list"
+    timeout -k 10 "$secs" script -qfec "$* --logfile 'Z:${results//\//\\}'" "$console" < /tmp/console.in > /dev/null
     r=$?
     kill $holder 2>/dev/null
     rm -f /tmp/console.in
-    tr -d '\r' < "$console" > "$log" 2>/dev/null
-    grep -a -E '^test |test result' "$log"
+    # "RESULT[: message] NAME": the name is the last word.
+    awk '{r = $1; sub(/:$/, "", r); t = "test " $NF " ... "}
+         r == "ok" {print t "ok"} r == "failed" {print t "FAILED"} r == "ignored" {print t "ignored"}' "$results" > "$log" 2>/dev/null
+    local n f
+    n=$(grep -c . "$list")
+    f=$(grep -c 'FAILED$' "$log")
+    if [ "$n" -gt 0 ] && [ "$(grep -c . "$log")" = "$n" ]; then
+      [ "$f" = 0 ] && echo "test result: ok. $n passed" >> "$log" || echo "test result: FAILED. $f failed" >> "$log"
+    else
+      # Not all finished: the first listed test without a result was the one running.
+      while read -r t; do grep -q -F "test $t ..." "$log" || { echo "test $t ... " >> "$log"; break; }; done < "$list"
+    fi
+    rm -f "$list" "$results"
+    cat "$log"
   else
     # Into the log, shown as it grows until the command ends: a pipe to tee would wait for
     # every process holding its end, and a Windows child left running holds it.
@@ -104,7 +125,7 @@ run_group() {
   fi
   judge "$name" "$secs" "$filters" "$r" "$log"
   r=$?
-  [ $r != 0 ] && [ -n "$console" ] && tail -40 "$log"
+  [ $r != 0 ] && [ -n "$console" ] && tail -c 3000 "$console"
   rm -f "$log"
   return $r
 }
@@ -139,10 +160,25 @@ self_test() {
   check leftover pass 'a::' 20 "(cd /; exec sleep 15) & $ok"
   [ $((SECONDS - start)) -lt 10 ] || { echo "self-test leftover: waited $((SECONDS - start)) s for a leftover process" >&2; bad=1; }
   # The console: `script` exits 0 when a signal ends it, so its status alone passed this.
-  local tr=/tmp/windows-suite-self.txt err=/tmp/windows-suite-self.err sub
-  ( run_group --console $tr console 20 'a::' 'bash -c "echo test a::x ... ; sleep 30"' 2> $err > /dev/null ) &
+  # The console: a stand-in harness that lists a::x and a::y, then writes its results to
+  # the --logfile it is given (a Windows path, as Wine's harness gets it).
+  local tr=/tmp/windows-suite-self.txt err=/tmp/windows-suite-self.err fake=/tmp/windows-suite-fake.sh sub
+  cat > $fake <<'FAKE'
+case " $* " in *" --list "*) printf 'a::x: test\na::y: test\n'; exit 0;; esac
+a="$*"; log=${a##*--logfile Z:}; log=${log//\\//}
+echo "ok a::x" > "$log"
+[ "$1" = pass ] && { echo "ignored: why a::y" >> "$log"; exit 0; }
+[ "$1" = fail ] && { echo "failed: boom a::y" >> "$log"; exit 0; }
+sleep 30
+FAKE
+  out=$(run_group --console $tr console 20 'a::' bash $fake pass 2>&1 >/dev/null | grep -E '^(windows-suite: passed|windows\.sh: FAILED)')
+  [[ $out == "windows-suite: passed: console" ]] || { echo "self-test console-pass: got: $out" >&2; bad=1; }
+  out=$(run_group --console $tr console 20 'a::' bash $fake fail 2>&1 >/dev/null | grep -E '^(windows-suite: passed|windows\.sh: FAILED)')
+  [[ $out == "windows.sh: FAILED a:: (console): failed: a::y" ]] || { echo "self-test console-fail: got: $out" >&2; bad=1; }
+  # `script` exits 0 when a signal ends it, so its status alone passed this.
+  ( run_group --console $tr console 20 'a::' bash $fake hang 2> $err > /dev/null ) &
   sub=$!
-  sleep 2
+  sleep 3
   # The subshell's `timeout` (no pgrep in a minimal root: /proc), killed as the lead did.
   for p in /proc/[0-9]*; do
     [ "$(cat $p/comm 2>/dev/null)" = timeout ] && grep -q -E "^PPid:\s+$sub\$" $p/status 2>/dev/null && kill -TERM ${p#/proc/}
@@ -150,9 +186,8 @@ self_test() {
   wait $sub
   out=$(grep '^windows' $err)
   # (Debian 12's util-linux `script` then exits 0, sid's 143: failed either way, not timed out.)
-  [[ $out == "windows.sh: FAILED a:: (console): "*"no test harness reported a result"* && $out != *"timed out"* ]] || { echo "self-test console-killed: got: $out" >&2; bad=1; }
-  rm -f $err
-  rm -f $tr
+  [[ $out == "windows.sh: FAILED a:: (console): "*"no test harness reported a result"*"still running: a::y" && $out != *"timed out"* ]] || { echo "self-test console-killed: got: $out" >&2; bad=1; }
+  rm -f $err $fake $tr
   [ $bad = 0 ] && echo "windows-suite: self-test passed" >&2
   return $bad
 }
