@@ -82,7 +82,7 @@ pub fn run_with(args: Vec<std::ffi::OsString>) -> ExitCode {
     }
     let cli = match cli::parse_hot(&args).map_or_else(|| cli::Cli::try_parse_from(&args), Ok) {
         Ok(cli) => cli,
-        Err(e) => return clap_exit(e),
+        Err(e) => return clap_exit(e, &args),
     };
     log::set_verbosity(cli.verbose.max(env_verbosity));
     let result = match &cli.command {
@@ -137,8 +137,22 @@ fn exit(result: error::Result<ExitCode>) -> ExitCode {
     }
 }
 
+/// The subcommands typed (`entra-token get-token`), for an error clap prints no usage with
+/// (a bad value): the words after the flags that name a subcommand, in order.
+fn typed_command(args: &[std::ffi::OsString]) -> String {
+    use clap::CommandFactory;
+    let mut cmd = cli::Cli::command();
+    let mut path = vec!["entra-token".to_string()];
+    for word in args.iter().skip(1).filter_map(|a| a.to_str()).filter(|a| !a.starts_with('-')) {
+        let Some(sub) = cmd.find_subcommand(word).cloned() else { break };
+        path.push(sub.get_name().to_string());
+        cmd = sub;
+    }
+    path.join(" ")
+}
+
 /// Help and version go to stdout with 0; a usage error is one line on stderr and exit 1.
-fn clap_exit(e: clap::Error) -> ExitCode {
+fn clap_exit(e: clap::Error, args: &[std::ffi::OsString]) -> ExitCode {
     use clap::error::ErrorKind;
     if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
         let _ = e.print();
@@ -153,9 +167,9 @@ fn clap_exit(e: clap::Error) -> ExitCode {
     let first = if listed.is_empty() { first.to_string() } else { format!("{first} {}", listed.join(", ")) };
     let mut tips: Vec<String> = text.lines().filter_map(|l| l.trim().strip_prefix("tip: ")).map(str::to_string).collect();
     // `Usage: entra-token ssh config <HOST>...`: the subcommand whose help to read.
-    let usage = text.lines().find_map(|l| l.trim().strip_prefix("Usage: ")).unwrap_or("entra-token");
+    let usage = text.lines().find_map(|l| l.trim().strip_prefix("Usage: ")).unwrap_or("");
     let command: Vec<&str> = usage.split_whitespace().take_while(|w| !w.starts_with(['[', '<', '-'])).collect();
-    let command = if command.is_empty() { "entra-token".to_string() } else { command.join(" ") };
+    let command = if command.is_empty() { typed_command(args) } else { command.join(" ") };
     // A program typed without the `--` that `exec` wants before it.
     if e.kind() == ErrorKind::UnknownArgument
         && usage.contains("[-- <")

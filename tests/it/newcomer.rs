@@ -315,7 +315,7 @@ fn min_validity_takes_a_duration() {
     }
     let out = run(sb.cmd_with(&["get-token", "-p", "ci", "--min-validity", "2 hours"]));
     assert_eq!(code(&out), 1);
-    assert!(one_line(&out).contains("use ms, s, m or h"), "{}", stderr(&out));
+    assert!(one_line(&out).contains("use ms, s, m or h") && stderr(&out).contains("see `entra-token get-token --help`"), "{}", stderr(&out));
     let out = run(sb.cmd_with(&["ssh", "cert", "--min-validity", "2h"]));
     assert_eq!(code(&out), 1);
     assert!(one_line(&out).contains("at most 3000, or 50m"), "{}", stderr(&out));
