@@ -344,19 +344,6 @@ fn doctor_reports_the_service_connection_and_the_missing_mapping() {
     assert!(ado.requests().is_empty(), "doctor never asks for a token");
 }
 
-/// An https API server answering only tokens the mock issued.
-#[cfg(unix)]
-fn api_server(ca: &TestCa, mock: &Arc<MockAuthority>) -> Server {
-    let mock = Arc::clone(mock);
-    Server::start(
-        Arc::new(move |req: Request| match req.header("authorization").and_then(|a| a.strip_prefix("Bearer ")) {
-            Some(t) if mock.issued_access_tokens().iter().any(|i| i == t) => Reply::new(200, "application/json", r#"{"kind":"PodList","apiVersion":"v1","items":[]}"#),
-            _ => Reply::new(401, "application/json", r#"{"kind":"Status","code":401}"#),
-        }),
-        Some(ca.server_config()),
-    )
-}
-
 // Unix only: drives the real kubectl (/usr/bin/kubectl).
 #[cfg(unix)]
 #[test]
@@ -367,7 +354,7 @@ fn kubelogin_azurepipelines_users_convert_and_the_real_kubectl_works() {
     }
     let (mock, ado) = (Arc::new(entra()), Ado::start());
     let ca = TestCa::new();
-    let api = api_server(&ca, &mock);
+    let api = crate::kubectl::api_server(&ca, &mock);
     let sb = Sandbox::new();
     let ca_pem = ca.write_pem(&sb.path("ca"));
     // kubelogin's documented pipeline form: only the server id, the rest from AzureCLI@2's variables.
@@ -375,7 +362,7 @@ fn kubelogin_azurepipelines_users_convert_and_the_real_kubectl_works() {
         "kube/config",
         format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: aks\n  cluster:\n    server: {}\n    certificate-authority: {}\ncontexts:\n- name: aks\n  context: {{cluster: aks, user: pipeline}}\ncurrent-context: aks\nusers:\n- name: pipeline\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: kubelogin\n      args: [get-token, --login, azurepipelines, --server-id, 6dae42f8-4368-4678-94ff-3960e28e3630]\n",
-            api.url(),
+            api.server.url(),
             ca_pem.display()
         ),
     );

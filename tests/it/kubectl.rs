@@ -32,12 +32,12 @@ pub(crate) fn kubectl_missing() -> bool {
 
 /// An API server on 127.0.0.1 (https, TestCa) that serves the pod list only to a bearer
 /// token the mock authority issued, and records every Authorization header it saw.
-struct ApiServer {
-    server: Server,
-    seen: Arc<Mutex<Vec<String>>>,
+pub(crate) struct ApiServer {
+    pub(crate) server: Server,
+    pub(crate) seen: Arc<Mutex<Vec<String>>>,
 }
 
-fn api_server(ca: &TestCa, authority: &Arc<MockAuthority>) -> ApiServer {
+pub(crate) fn api_server(ca: &TestCa, authority: &Arc<MockAuthority>) -> ApiServer {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let handler = {
         let (seen, authority) = (Arc::clone(&seen), Arc::clone(authority));

@@ -10,8 +10,7 @@ use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::sync::{Arc, Mutex};
-use crate::support::http::{Reply, Request, Server};
+use std::sync::Arc;
 use crate::support::{CcProfile, MockAuthority, Sandbox, TestCa, jwt_claims, run, run_with_stdin, stderr, text};
 
 const TENANT: &str = "contoso.test";
@@ -43,22 +42,6 @@ fn backups(file: &Path) -> Vec<PathBuf> {
 #[cfg(unix)]
 use crate::kubectl::kubectl_missing;
 
-/// An https API server answering only mock-issued bearer tokens; records what it saw.
-fn api_server(ca: &TestCa, mock: &Arc<MockAuthority>, seen: Arc<Mutex<Vec<String>>>) -> Server {
-    let mock = Arc::clone(mock);
-    Server::start(
-        Arc::new(move |req: Request| {
-            let auth = req.header("authorization").unwrap_or("").to_string();
-            seen.lock().unwrap().push(auth.clone());
-            match auth.strip_prefix("Bearer ") {
-                Some(t) if mock.issued_access_tokens().iter().any(|i| i == t) => Reply::new(200, "application/json", r#"{"kind":"PodList","apiVersion":"v1","items":[]}"#),
-                _ => Reply::new(401, "application/json", r#"{"kind":"Status","code":401}"#),
-            }
-        }),
-        Some(ca.server_config()),
-    )
-}
-
 // Unix only: drives the real kubectl.
 #[cfg(unix)]
 #[test]
@@ -70,8 +53,7 @@ fn from_kubelogin_converts_users_and_the_real_kubectl_then_works() {
     mock.add_tenant(TENANT);
     mock.add_app(APP, Some(SECRET));
     let ca = TestCa::new();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let api = api_server(&ca, &mock, Arc::clone(&seen));
+    let api = crate::kubectl::api_server(&ca, &mock);
     let sb = Sandbox::new();
     let ca_pem = ca.write_pem(&sb.path("ca"));
     sb.write_config("# my profiles\n[profiles.mine]\nflow = \"device-code\"\n");
@@ -111,7 +93,7 @@ users:
   user:
     token: static
 "#,
-            server = api.url(),
+            server = api.server.url(),
             ca = ca_pem.display(),
             authority = mock.url(),
         ),
@@ -164,7 +146,7 @@ users:
     let issued = mock.issued_access_tokens();
     assert_eq!(issued.len(), 1);
     assert_eq!(jwt_claims(&issued[0]).unwrap()["aud"], "api://prod-cluster");
-    assert!(seen.lock().unwrap().contains(&format!("Bearer {}", issued[0])));
+    assert!(api.seen.lock().unwrap().contains(&format!("Bearer {}", issued[0])));
 
     // Running it again finds nothing left to convert and adds no profile.
     ok(&setup(true));
