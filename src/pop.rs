@@ -98,7 +98,9 @@ impl KeyPair {
     }
 
     /// `profile`'s key from where its `storage` keeps secrets, made (under the entry's lock,
-    /// so two processes agree on one key) when there is none or it is unusable.
+    /// so two processes agree on one key) when there is none or it is unusable. A key kept
+    /// in a file before the keyring answered (`auto`) or before `storage` said `keyring`
+    /// moves into the keyring under the same lock, so each key is in one place.
     pub(crate) fn for_profile(cache: &Cache, profile: &str, storage: Storage) -> Result<KeyPair> {
         let name = entry_name(profile);
         let place = os_keyring::place(cache.dir(), storage)?;
@@ -109,6 +111,10 @@ impl KeyPair {
         if let Some(k) = Self::load(cache, &name, place)? {
             return Ok(k);
         }
+        if let Some((key, entry)) = Self::from_file(cache, &name) {
+            Self::move_to_keyring(cache, &name, place, &entry)?;
+            return Ok(key);
+        }
         let der = generate(cache)?;
         let key = KeyPair::from_pkcs8(&der).map_err(|why| Error::general(format!("the PoP key ssh-keygen made cannot be used: {why}")))?;
         let entry = KeyEntry { v: 1, pkcs8: Secret::new(URL_SAFE_NO_PAD.encode(&der)) };
@@ -117,26 +123,47 @@ impl KeyPair {
         Ok(key)
     }
 
-    /// The key kept under `name`: the keyring's first (`keyring`, `auto`), then the file's
-    /// (`file`, `auto`: one kept before the keyring answered, or too large for it).
+    /// The key kept under `name`: the keyring's (`keyring`, `auto`), else the file's
+    /// (`file` only: under the others a file key is moved first, by `for_profile`).
     fn load(cache: &Cache, name: &str, place: Place) -> Result<Option<KeyPair>> {
-        if place != Place::File {
-            match os_keyring::get(name) {
-                Ok(Some(json)) => {
-                    if let Some(k) = serde_json::from_str::<KeyEntry>(&json).ok().and_then(|e| Self::usable(&e, name)) {
-                        return Ok(Some(k));
-                    }
-                }
-                Ok(None) => {}
-                Err(e) if place == Place::Keyring => return Err(e),
-                Err(e) => crate::log::trace!(1, "{}; reading the PoP key's file", crate::error::one_line(&e)),
+        if place == Place::File {
+            return Ok(Self::from_file(cache, name).map(|(k, _)| k));
+        }
+        match os_keyring::get(name) {
+            Ok(Some(json)) => Ok(serde_json::from_str::<KeyEntry>(&json).ok().and_then(|e| Self::usable(&e, name))),
+            Ok(None) => Ok(None),
+            Err(e) if place == Place::Keyring => Err(e),
+            Err(e) => {
+                crate::log::trace!(1, "{}; reading the PoP key's file", crate::error::one_line(&e));
+                Ok(Self::from_file(cache, name).map(|(k, _)| k))
             }
         }
-        if place == Place::Keyring {
-            return Ok(None);
+    }
+
+    /// The usable key in `name`'s private file, with its entry.
+    fn from_file(cache: &Cache, name: &str) -> Option<(KeyPair, KeyEntry)> {
+        let entry = cache.read::<serde_json::Value>(name).ok().flatten().and_then(crate::at_rest::from_file::<KeyEntry>)?;
+        Self::usable(&entry, name).map(|k| (k, entry))
+    }
+
+    /// Moves a file's key into the keyring (not under `file`): put, then remove the file.
+    /// Under `auto` a keyring that does not take it leaves the key in its file, in use.
+    fn move_to_keyring(cache: &Cache, name: &str, place: Place, entry: &KeyEntry) -> Result<()> {
+        if place == Place::File {
+            return Ok(());
         }
-        let entry = cache.read::<serde_json::Value>(name).ok().flatten().and_then(crate::at_rest::from_file::<KeyEntry>);
-        Ok(entry.and_then(|e| Self::usable(&e, name)))
+        let json = serde_json::to_string(entry).map_err(|e| Error::caused("cannot encode the PoP key", e))?;
+        match os_keyring::put(name, &json) {
+            Ok(()) => match cache.remove(name) {
+                Ok(_) => crate::log::trace!(1, "moved the PoP key {name} from its file into the OS keyring"),
+                Err(e) => crate::log::warn!("the PoP key is now in the OS keyring, but its old file stays: {}", crate::error::one_line(&e)),
+            },
+            Err(Refused::TooLarge(why)) if place == Place::Auto => crate::log::trace!(1, "the OS keyring refused the PoP key for its size ({why}); it stays in its file"),
+            Err(Refused::Failed(e)) if place == Place::Auto => crate::log::trace!(1, "{}; the PoP key stays in its file", crate::error::one_line(&e)),
+            Err(Refused::TooLarge(why)) => return Err(Error::general(format!("the OS keyring refused the PoP key: {why}"))),
+            Err(Refused::Failed(e)) => return Err(e),
+        }
+        Ok(())
     }
 
     fn usable(entry: &KeyEntry, name: &str) -> Option<KeyPair> {

@@ -2,7 +2,8 @@
 //! `storage`. With a real Secret Service (gnome-keyring on a private D-Bus session) the key
 //! lands there and nowhere on disk, and the next process (two at once, too) reuses it, so
 //! the cached bound token stays usable; `auto` without a keyring keeps a 0600 file and says
-//! so once; `logout` and `profile remove` take the key out of the keyring.
+//! so once, and the key moves into a keyring that answers later; `logout` and `profile
+//! remove` take the key out of the keyring.
 
 use crate::support::dbus::SecretService;
 use crate::support::pop::verify_shr;
@@ -130,4 +131,38 @@ fn storage_keyring_without_one_makes_no_key_file() {
     assert!(stderr(&out).contains("storage = \"keyring\", but no OS secret store is usable"), "{}", stderr(&out));
     assert!(key_files(&sb).is_empty());
     assert_eq!(mock.token_requests(), 0);
+}
+
+/// A key kept in a 0600 file while no keyring answered moves into the keyring once one does
+/// (`auto`, its fallback note deleted as the note says; or the profile now says `keyring`):
+/// the same key, so the cached token bound to it is still served, and no file is left.
+fn a_file_key_moves_into_the_keyring(now: Option<&str>) {
+    let Some((mock, sb)) = stand(None) else { return };
+    let no_bus = format!("unix:path={}", sb.path("no-such-bus").display());
+    let (kid, at, _) = pop(&sb, &no_bus);
+    assert_eq!(key_files(&sb).len(), 1, "the PoP key is not in its file");
+    match now {
+        None => std::fs::remove_file(sb.path("cache/keyring-unavailable")).unwrap(),
+        Some(storage) => sb.write_config(&CcProfile::new("sp", &mock.url(), TENANT, APP).with(&format!("storage = \"{storage}\"\n")).toml()),
+    }
+    let Some(ss) = SecretService::start(&sb) else { return };
+    let (kid2, at2, err) = pop(&sb, &ss.address);
+    assert_eq!((kid2.as_str(), at2.as_str()), (kid.as_str(), at.as_str()), "the file's key was not the one used");
+    assert!(!err.contains("secret store"), "{err}");
+    assert!(key_files(&sb).is_empty(), "the key is still in its file too: {:?}", key_files(&sb));
+    assert_eq!(items(&ss, "sp"), 1, "the key did not move into the Secret Service");
+    // The next process takes it from the keyring: the same key and cached token, one token request in all.
+    let (kid3, at3, _) = pop(&sb, &ss.address);
+    assert_eq!((kid3, at3), (kid, at));
+    assert_eq!((items(&ss, "sp"), key_files(&sb).len(), mock.token_requests()), (1, 0, 1));
+}
+
+#[test]
+fn auto_moves_a_file_key_into_a_keyring_that_now_answers() {
+    a_file_key_moves_into_the_keyring(None);
+}
+
+#[test]
+fn storage_keyring_moves_a_file_key_into_the_keyring() {
+    a_file_key_moves_into_the_keyring(Some("keyring"));
 }
