@@ -108,9 +108,9 @@ impl Http {
             &other
         };
         let reply = self.with_retries(url, &Direct::LOCAL, deadline, policy, |timeout| prepared(agent.get(url), headers, timeout, None, true).call());
-        // SSL_CERT_FILE, the usual TLS advice, does not apply to a pinned endpoint.
+        // SSL_CERT_FILE, the usual TLS advice (on loopback: the emulator's), does not apply to a pinned endpoint.
         reply.map_err(|e| match e {
-            Error::Network { url, message, hint } if hint.as_deref() == Some(TLS_HINT) => {
+            Error::Network { url, message, hint } if matches!(hint.as_deref(), Some(TLS_HINT | LOCAL_TLS_HINT)) => {
                 Error::Network { url, message, hint: Some("the server did not complete TLS as the holder of the pinned certificate (IDENTITY_SERVER_THUMBPRINT); SSL_CERT_FILE does not apply here".into()) }
             }
             other => other,
