@@ -122,6 +122,13 @@ pub(crate) fn start(args: &EmulatorArgs) -> Result<Running> {
     let ssh_ca = sshcert::SshCa::new().map_err(|_| Error::general("the emulator could not make its SSH CA key"))?;
     let ca_line = dir.join("ssh-user-ca.pub");
     crate::fs::write_private_at(&ca_line, format!("{}\n", ssh_ca.public_line()).as_bytes()).map_err(|e| Error::caused(format!("cannot write {}", ca_line.display()), e))?;
+    // entra-token's cache beside the state holds what an earlier start issued: its refresh
+    // tokens died with that process and its authority (port) is gone, so `status` would
+    // show them as another tenant's sign-in. Each start begins with an empty one.
+    match std::fs::remove_dir_all(dir.join("cache")) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => warn!("cannot empty {}: {e}", dir.join("cache").display()),
+        _ => {}
+    }
     let exports = exports(&url, &settings, tls.as_ref(), &dir, args.managed_identity.then_some(identity_header.as_str()))?;
     // The same lines for another terminal (`. DIR/exports.sh`), and who serves them.
     let mut sh = format!("# entra-token emulator: process {} at {url}\n", std::process::id());

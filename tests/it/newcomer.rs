@@ -320,3 +320,21 @@ fn min_validity_takes_a_duration() {
     assert_eq!(code(&out), 1);
     assert!(one_line(&out).contains("at most 3000, or 50m"), "{}", stderr(&out));
 }
+
+/// After the emulator starts again, `status` says the person is not signed in (the earlier
+/// start's refresh tokens died with it), not "not signed in at tenant contoso.com, also at
+/// tenant contoso.com: signed in as alice" from the stopped emulator's leftovers.
+#[test]
+fn status_after_an_emulator_restart_is_a_clean_slate() {
+    let sb = Sandbox::new();
+    let first = Emulator::start(&sb, &[]);
+    let mut c = sb.cmd_with(&["login"]);
+    first.apply(&mut c);
+    ok(run(c));
+    drop(first);
+    let second = Emulator::start(&sb, &[]);
+    let mut c = sb.cmd_with(&["status", "-p", "default"]);
+    second.apply(&mut c);
+    let text = stdout(&ok(run(c)));
+    assert!(text.starts_with("default  [device-code · file]  not signed in\n") && !text.contains("also at"), "{text}");
+}
