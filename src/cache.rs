@@ -176,6 +176,28 @@ impl Cache {
     }
 }
 
+/// `signouts.json`: a new random value at every `logout` (`Cache::sign_out`), read by a
+/// fetch when it takes its key's lock and again when it stores: a changed value means a
+/// logout ran meanwhile, and the fetched token is not kept (see `tokens::store`).
+const SIGN_OUTS: &str = "signouts.json";
+
+impl Cache {
+    /// The current sign-out generation (None before any logout, or when unreadable).
+    pub(crate) fn sign_out_generation(&self) -> Option<String> {
+        let v = self.read::<serde_json::Value>(SIGN_OUTS).ok().flatten()?;
+        v.get("generation")?.as_str().map(str::to_string)
+    }
+
+    /// Starts a new sign-out generation: every fetch under way now keeps nothing it fetched
+    /// (`logout` calls it after removing the sign-in and before removing the tokens).
+    pub(crate) fn sign_out(&self) -> Result<()> {
+        let mut b = [0u8; 16];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).map_err(|_| Error::general("the OS random number generator failed"))?;
+        let generation: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        self.write(SIGN_OUTS, &serde_json::json!({ "v": 1, "generation": generation, "at": crate::clock::now() }))
+    }
+}
+
 impl Cache {
     /// Removes the `.lock` sidecars whose entry is gone (after `logout`): an empty file
     /// named after a key still says a token was cached for it. One someone holds (a fetch

@@ -297,6 +297,8 @@ pub(crate) fn get_with(req: &TokenRequest, r: Resolved, prompt: Option<Prompt>, 
         },
         None => None,
     };
+    // A `logout` from here on leaves nothing this fetch gets in the cache (`store`).
+    let began = cache.as_ref().and_then(Cache::sign_out_generation);
     if let (Some(c), false, None) = (&cache, req.force_refresh, &req.claims)
         && let Lookup::Fresh(e) = fresh(c, &r.key, &r.bound, req.min_validity, clock::now())?
     {
@@ -321,12 +323,32 @@ pub(crate) fn get_with(req: &TokenRequest, r: Resolved, prompt: Option<Prompt>, 
     let mut r = r;
     r.reidentify(cache.as_ref())?;
     let entry = entry_from_reply(&r, reply);
-    // An access token can simply be fetched again; a refresh token (ACR's) is sealed.
-    let stored = cache.as_ref().map(|c| if r.bound.sealed() { c.write_sealed(&r.key, &entry) } else { c.write_refetchable(&r.key, &entry) });
+    let stored = cache.as_ref().map(|c| store(c, &r, &entry, began.as_deref()));
     if let Some(Err(e)) = stored {
         warn!("could not store the token ({}); answering anyway", crate::error::one_line(&e));
     }
     Ok(credential_from_entry(entry, &r.profile.name, false))
+}
+
+/// Stores a fetched entry under its key (the caller holds the key's lock) unless a
+/// `logout` ran since the fetch began (`began`: the sign-out generation then): logout
+/// promised that nothing of what it signed out stays cached. Written first and checked
+/// after: logout starts its generation before it removes the tokens, so either its
+/// removal comes after our write and takes the entry, or our check sees the generation
+/// and takes it back.
+fn store(c: &Cache, r: &Resolved, entry: &TokenEntry, began: Option<&str>) -> Result<()> {
+    let signed_out = || c.sign_out_generation().as_deref() != began;
+    if signed_out() {
+        trace!(1, "a logout ran while the token was fetched; not caching it");
+        return Ok(());
+    }
+    // An access token can simply be fetched again; a refresh token (ACR's) is sealed.
+    if r.bound.sealed() { c.write_sealed(&r.key, entry) } else { c.write_refetchable(&r.key, entry) }?;
+    if signed_out() {
+        trace!(1, "a logout ran while the token was stored; removing it");
+        c.remove(&r.key)?;
+    }
+    Ok(())
 }
 
 /// Per-key lock → acquire → store for a caller that wants a new token whatever the cache

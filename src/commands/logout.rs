@@ -31,6 +31,8 @@ pub(crate) fn run(args: &LogoutArgs) -> Result<ExitCode> {
     }
     if args.all {
         let (links, rts) = rt_store::forget_all(&cache)?;
+        // After the sign-ins, before the tokens: a fetch under way keeps nothing (tokens::store).
+        cache.sign_out()?;
         let ats = broker::forget_tokens(&cache, |_| true)?;
         let keys = pop_keys(crate::pop::forget_keys(&cache, &configured_profiles(&links), true)?);
         cache.sweep_locks();
@@ -44,6 +46,7 @@ pub(crate) fn run(args: &LogoutArgs) -> Result<ExitCode> {
     }
     let profile = config::resolve(args.profile.as_deref())?;
     let forgotten = rt_store::forget(&cache, &profile)?;
+    cache.sign_out()?;
     let ats = broker::forget_tokens(&cache, |e| e.profile == profile.name)?;
     let keys = pop_keys(crate::pop::forget_keys(&cache, &[(profile.name.clone(), profile.storage)], false)?);
     cache.sweep_locks();

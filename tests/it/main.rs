@@ -77,6 +77,7 @@ mod setup;
 #[cfg(unix)]
 mod setup_tools;
 mod sign_in;
+mod sign_out;
 #[cfg(unix)]
 mod sign_in_terminal;
 #[cfg(unix)]
