@@ -102,8 +102,16 @@ fn answer(stream: &mut (impl server::Timed + Write), handler: &Handler) {
         }
         Err(status) => Reply::new(status, "text/plain; charset=utf-8", server::reason(status)),
     };
-    let _ = stream.write_all(&server::encode(reply.status, &reply.headers, &reply.body));
+    // A Date header, as Entra sends: `doctor` measures the clock's skew from it.
+    let mut headers = reply.headers;
+    headers.push(("Date".into(), http_date(time::OffsetDateTime::now_utc())));
+    let _ = stream.write_all(&server::encode(reply.status, &headers, &reply.body));
     let _ = stream.flush();
+}
+
+/// RFC 9110's IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`.
+fn http_date(t: time::OffsetDateTime) -> String {
+    t.format(time::macros::format_description!("[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT")).unwrap_or_default()
 }
 
 fn connection(tcp: TcpStream, tls: Option<&Arc<rustls::ServerConfig>>, handler: &Handler) {
@@ -147,6 +155,11 @@ pub(crate) fn serve(listener: TcpListener, tls: Option<Arc<rustls::ServerConfig>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_are_http_dates() {
+        assert_eq!(super::http_date(time::OffsetDateTime::from_unix_timestamp(784_111_777).unwrap()), "Sun, 06 Nov 1994 08:49:37 GMT");
+    }
 
     #[test]
     fn reads_a_form_post() {

@@ -338,3 +338,16 @@ fn status_after_an_emulator_restart_is_a_clean_slate() {
     let text = stdout(&ok(run(c)));
     assert!(text.starts_with("default  [device-code · file]  not signed in\n") && !text.contains("also at"), "{text}");
 }
+
+/// `doctor` against the emulator measures the clock, as against Entra (the emulator sent
+/// no Date header: "skew not measured").
+#[test]
+fn doctor_measures_the_clock_against_the_emulator() {
+    let sb = Sandbox::new();
+    let em = Emulator::start(&sb, &[]);
+    let mut c = sb.cmd_with(&["doctor"]);
+    em.apply(&mut c);
+    let report = stdout(&run(c));
+    let clock = report.lines().find(|l| l.contains("clock")).unwrap_or_default().to_string();
+    assert!(clock.starts_with("✓") && !clock.contains("not measured"), "{report}");
+}
