@@ -194,7 +194,7 @@ impl Cache {
         let mut b = [0u8; 16];
         ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).map_err(|_| Error::general("the OS random number generator failed"))?;
         let generation: String = b.iter().map(|x| format!("{x:02x}")).collect();
-        self.write(SIGN_OUTS, &serde_json::json!({ "v": 1, "generation": generation, "at": crate::clock::now() }))
+        self.write(SIGN_OUTS, &serde_json::json!({ "v": 1, "generation": generation }))
     }
 }
 
