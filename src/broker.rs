@@ -8,7 +8,7 @@
 use crate::error::{Error, Result};
 use crate::flows::Prompt;
 
-pub(crate) use crate::tokens::{Credential, DEFAULT_MIN_VALIDITY, Resolved, TokenEntry, TokenRequest, acquire_locked, cached_tokens, existing_cache, fingerprint, forget_old_registry_tokens, forget_tokens, resolve};
+pub(crate) use crate::tokens::{Credential, DEFAULT_MIN_VALIDITY, Resolved, TokenEntry, TokenRequest, acquire_locked, bound_to_identity, cached_tokens, existing_cache, fingerprint, forget_old_registry_tokens, forget_tokens, resolve};
 
 /// The whole path: serve from cache when fresh, else acquire under the key's lock.
 pub(crate) fn get_token(req: &TokenRequest) -> Result<Credential> {

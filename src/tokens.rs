@@ -414,6 +414,14 @@ pub(crate) fn forget_tokens(cache: &Cache, select: impl Fn(&TokenEntry) -> bool)
     Ok(n)
 }
 
+/// Could `e` answer a request of a profile that is `id` (`resolve`'s identity)? Its
+/// binding names the same authority, client, principal, endpoint and client capabilities,
+/// in any tenant (a request may name its tenant) and for any target or token type. Two
+/// profiles with one identity share their entries; `logout` of either removes them.
+pub(crate) fn bound_to_identity(e: &TokenEntry, id: &Identity) -> bool {
+    e.bound.as_ref().is_some_and(|b| b.authority == id.authority && b.client_id == id.client_id && b.identity == id.who && b.endpoint == id.endpoint_name() && b.capabilities == id.capabilities)
+}
+
 /// Removes the registry tokens of the shape before the core stored them (`acr-*.json`):
 /// no read serves them any more. Returns how many.
 pub(crate) fn forget_old_registry_tokens(cache: &Cache) -> Result<usize> {

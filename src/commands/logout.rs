@@ -45,9 +45,14 @@ pub(crate) fn run(args: &LogoutArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let profile = config::resolve(args.profile.as_deref())?;
+    // Whose tokens the profile's calls are answered with (`resolve`'s identity, named
+    // before its sign-in goes): another profile with the same identity shares its entries,
+    // and they go too, whoever stored them (as az logout and MSAL's remove_account drop
+    // the account's tokens, not one caller's).
+    let identity = crate::flows::identity::of(&profile, Some(&cache)).inspect_err(|e| trace!(1, "cannot name the profile's identity ({}); removing the tokens it stored", crate::error::one_line(e))).ok();
     let forgotten = rt_store::forget(&cache, &profile)?;
     cache.sign_out()?;
-    let ats = broker::forget_tokens(&cache, |e| e.profile == profile.name)?;
+    let ats = broker::forget_tokens(&cache, |e| e.profile == profile.name || identity.as_ref().is_some_and(|id| broker::bound_to_identity(e, id)))?;
     let keys = pop_keys(crate::pop::forget_keys(&cache, &[(profile.name.clone(), profile.storage)], false)?);
     cache.sweep_locks();
     match forgotten {

@@ -38,10 +38,7 @@ impl Identity {
     /// registry's refresh token exchanged for the Entra token for `target`) is minted for:
     /// its cache entry's binding, whose `name()` is the entry's file name.
     pub(crate) fn binding(&self, target: &Target, bound: &crate::oauth::Binding) -> cache::Binding {
-        let endpoint = match self.endpoint {
-            Endpoint::V1 => "v1",
-            Endpoint::V2 => "v2",
-        };
+        let endpoint = self.endpoint_name();
         cache::Binding {
             token_type: bound.cache_type().to_string(),
             key_id: bound.key_id().map(str::to_string),
@@ -53,6 +50,16 @@ impl Identity {
             target: target.key(),
             capabilities: self.capabilities.clone(),
             registry: bound.registry().map(str::to_ascii_lowercase),
+        }
+    }
+}
+
+impl Identity {
+    /// The token endpoint's version as a binding records it (`v1`, `v2`).
+    pub(crate) fn endpoint_name(&self) -> &'static str {
+        match self.endpoint {
+            Endpoint::V1 => "v1",
+            Endpoint::V2 => "v2",
         }
     }
 }

@@ -70,3 +70,19 @@ fn a_fetch_under_way_during_logout_leaves_no_token_behind() {
     assert_eq!(mock.token_requests(), 2, "{err}");
     assert!(err.contains("cache hit"), "{err}");
 }
+
+/// `logout -p b` removes what `b`'s calls would be answered with, whoever stored it: `a`
+/// and `b` share one identity and so one entry, and `b`'s next call fetches anew.
+#[test]
+fn logout_of_a_profile_removes_its_identitys_entries_stored_by_another() {
+    let (mock, sb) = setup();
+    token(&sb, "a");
+    let (_, err) = token(&sb, "b");
+    assert!(err.contains("cache hit"), "a and b share the entry: {err}");
+    assert_eq!(mock.token_requests(), 1);
+    let said = logout(&sb, &["-p", "b"]);
+    assert!(said.contains("removed 1 access token"), "{said}");
+    assert!(entries(&sb).is_empty(), "{:?}", entries(&sb));
+    let (_, err) = token(&sb, "b");
+    assert_eq!(mock.token_requests(), 2, "b was answered from the cache after its logout: {err}");
+}
