@@ -208,6 +208,14 @@ fn claimed_by_profile(req: TokenRequest, info: &ExecInfo) -> Result<TokenRequest
     })?;
     // Under a token agent its profiles' `urls` decide, on its side (a named profile must claim it too).
     if crate::agent::from_env().is_some() {
+        // The agent picks its profile by the server and answers in that profile's tenant:
+        // a tenant asked for here would be dropped there, so it is refused.
+        if let Some(t) = &req.tenant {
+            return Err(Error::bad_input_hint(
+                format!("under the token agent the cluster's server picks the agent's profile, which answers in its own tenant: tenant {} cannot be asked for", crate::log::escape(t)),
+                "drop `tenant` from the cluster's exec config (and --tenant), or give the agent a profile in that tenant whose `urls` claims the server",
+            ));
+        }
         return Ok(TokenRequest { url: Some(server.to_string()), ..req });
     }
     let name = match &req.profile {

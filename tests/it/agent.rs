@@ -531,3 +531,20 @@ fn a_clusters_exec_config_through_the_agent_picks_only_for_a_claimed_server() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(support::jwt_claims(v["status"]["token"].as_str().unwrap()).unwrap()["aud"], "api://per-cluster");
 }
+
+/// A tenant a cluster entry picks cannot cross to the agent (its `urls` pick the profile,
+/// which answers in its own tenant): refused in one line, not dropped, so the cluster never
+/// gets a token of a tenant it did not ask for.
+#[test]
+fn a_clusters_tenant_through_the_agent_is_refused_not_dropped() {
+    let lap = laptop(&[]);
+    let (_c, cmd) = client(&lap.socket);
+    let mut c = cmd(&["kubectl"]);
+    c.env("KUBERNETES_EXEC_INFO", r#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","spec":{"interactive":false,"cluster":{"server":"https://dev.azure.com/org/","config":{"tenant":"fabrikam.test"}}}}"#);
+    let out = run(c);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(out.stdout.is_empty() && lap.mock.issued_access_tokens().is_empty(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("tenant fabrikam.test") && err.contains("token agent"), "{err}");
+}
