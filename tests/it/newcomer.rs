@@ -351,3 +351,14 @@ fn doctor_measures_the_clock_against_the_emulator() {
     let clock = report.lines().find(|l| l.contains("clock")).unwrap_or_default().to_string();
     assert!(clock.starts_with("✓") && !clock.contains("not measured"), "{report}");
 }
+
+/// `profile list` names each flow as the docs and `profile show` do: a file that says
+/// `devicecode` or `spn` (accepted spellings) listed them as written.
+#[test]
+fn profile_list_names_flows_by_their_one_name() {
+    let sb = Sandbox::new();
+    sb.write_config("[profiles.a]\nflow = \"devicecode\"\ntenant = \"contoso.test\"\n\n[profiles.b]\nflow = \"spn\"\ntenant = \"contoso.test\"\nclient_id = \"00000000-0000-0000-0000-0000000000c1\"\nclient_secret_env = \"CI_SECRET\"\n");
+    let text = stdout(&ok(run(sb.cmd_with(&["profile", "list"]))));
+    let flow = |name: &str| text.lines().find(|l| l.split_whitespace().next() == Some(name)).and_then(|l| l.split_whitespace().nth(1)).map(str::to_string);
+    assert_eq!((flow("a").as_deref(), flow("b").as_deref()), (Some("device-code"), Some("client-credentials")), "{text}");
+}

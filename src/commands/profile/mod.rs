@@ -177,7 +177,11 @@ fn list(format: OutputFormat) -> Result<ExitCode> {
     let mut rows: Vec<(String, String, String, bool)> = file
         .profiles
         .iter()
-        .map(|(n, p)| (n.clone(), p.flow.clone().unwrap_or_else(|| "auto".into()), p.tenant.clone().unwrap_or_else(|| "organizations".into()), false))
+        // A flow by its one name (`devicecode`, `spn` written in the file: device-code, client-credentials).
+        .map(|(n, p)| {
+            let flow = p.flow.as_deref().map_or("auto".into(), |f| config::FlowKind::parse(f).map_or_else(|_| f.to_string(), |k| k.name().to_string()));
+            (n.clone(), flow, p.tenant.clone().unwrap_or_else(|| "organizations".into()), false)
+        })
         .collect();
     if !file.profiles.contains_key("default") {
         // Not in the file: resolved as `show` resolves it (the standard variables, else built in).
