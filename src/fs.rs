@@ -11,7 +11,7 @@ mod unix;
 #[cfg(windows)]
 mod windows;
 
-pub(crate) use dir::{PrivateDir, open_private_dir};
+pub(crate) use dir::{PrivateDir, config_target, open_private_dir};
 pub(crate) use trusted::{check_trusted_file, open_trusted, read_trusted, read_users_file, read_users_file_written, trusted_error};
 
 use crate::env;

@@ -136,3 +136,54 @@ impl PrivateDir {
         super::lock(&path, wait, waiting)
     }
 }
+
+/// Where to write a tool's config file `path` (`setup`'s ~/.npmrc, ~/.kube/config, …),
+/// whose directory is the user's own: a missing directory is made as `create_private_dir`
+/// makes it (0700, never through a link planted on the way); an existing one is reached
+/// only by `open_dir_walk`'s rules. A link at `path` is followed to its target (a dotfile
+/// manager's) only when it is the user's (or root's) in a directory only they can change:
+/// a link planted in a directory others can change (a sticky `/tmp`, a group- or
+/// world-writable one) is refused, as writing through it would put the user's config
+/// where its planter chose.
+pub(crate) fn config_target(path: &Path) -> FsResult<PathBuf> {
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let (_, dir, _) = match super::unix::open_dir_walk(parent, false) {
+            Err(e) if e.is_not_found() => {
+                super::create_private_dir(parent)?;
+                return Ok(path.to_path_buf());
+            }
+            other => other?,
+        };
+        let Ok(m) = std::fs::symlink_metadata(path) else { return Ok(path.to_path_buf()) };
+        if !m.file_type().is_symlink() {
+            return Ok(path.to_path_buf());
+        }
+        let me = super::unix::my_uid();
+        if super::unix::others_can_change(&dir, me) || (m.uid() != me && m.uid() != 0) {
+            return Err(FsError {
+                op: "write through",
+                path: path.to_path_buf(),
+                cause: Cause::Unsafe {
+                    why: "it is a link in a directory others can change, so someone else may have put it there".into(),
+                    fix: format!("remove the link (or give the config a path in a directory only you can change) and run setup again; {} must be yours and writable by nobody else", parent.display()),
+                },
+            });
+        }
+        // A dangling link of the user's own is replaced by the file, as before.
+        let Ok(target) = std::fs::canonicalize(path) else { return Ok(path.to_path_buf()) };
+        if let Some(p) = target.parent() {
+            super::unix::open_dir_walk(p, false)?;
+        }
+        Ok(target)
+    }
+    #[cfg(not(unix))]
+    {
+        if std::fs::symlink_metadata(parent).is_err() {
+            super::create_private_dir(parent)?;
+        }
+        Ok(std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()))
+    }
+}

@@ -393,3 +393,48 @@ fn setup_never_puts_its_links_where_others_can_change_them() {
     assert_eq!(mode(&mine), 0o700);
     assert!(mine.join("git-credential-entra-token").exists());
 }
+
+/// The config files setup writes (pip.conf here; every tool's goes through the same write)
+/// go where the user keeps them: a missing directory is made the user's alone (0700, not
+/// create_dir_all's umask), and a link planted in a directory others can change (sticky
+/// `/tmp`) is refused with nothing written through it, while the user's own link in a
+/// directory of theirs (a dotfile manager's) is still written through.
+// Unix only: symbolic links and modes.
+#[cfg(unix)]
+#[test]
+fn setup_writes_configs_only_where_the_user_decides() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    sb.write_config("[profiles.feed]\nflow = \"client-credentials\"\nclient_id = \"11111111-1111-1111-1111-111111111111\"\nclient_secret_env = \"FEED_SECRET\"\nurls = [\"https://pypi.example.test/\"]\n");
+    let pip = |config: &Path| {
+        let mut c = sb.cmd();
+        c.args(["setup", "pip", "--apply", "--index-url", "https://pypi.example.test/simple/", "--config"]).arg(config).arg("--dir").arg(sb.path("bin"));
+        run(c)
+    };
+    // A missing directory: made private.
+    let fresh = sb.path("home/.config/pip-new/pip.conf");
+    ok(&pip(&fresh));
+    assert!(std::fs::read_to_string(&fresh).unwrap().contains("pypi.example.test"));
+    assert_eq!(mode(fresh.parent().unwrap()), 0o700, "setup made the config's directory with the umask's mode");
+    // Another user's link in a sticky shared directory: refused, nothing written there.
+    let shared = sb.path("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let planted = sb.path("planted.conf");
+    std::fs::write(&planted, "").unwrap();
+    std::os::unix::fs::symlink(&planted, shared.join("pip.conf")).unwrap();
+    let out = pip(&shared.join("pip.conf"));
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("others can change"), "{err}");
+    assert_eq!(std::fs::read_to_string(&planted).unwrap(), "", "setup wrote through a link planted where others can change it");
+    // The user's own link in a directory of theirs: written through to its target.
+    let dotfiles = sb.path("home/dotfiles/pip.conf");
+    std::fs::create_dir_all(dotfiles.parent().unwrap()).unwrap();
+    std::fs::write(&dotfiles, "").unwrap();
+    let own = sb.path("home/pip.conf");
+    std::os::unix::fs::symlink(&dotfiles, &own).unwrap();
+    ok(&pip(&own));
+    assert!(std::fs::symlink_metadata(&own).unwrap().file_type().is_symlink(), "the user's link was replaced");
+    assert!(std::fs::read_to_string(&dotfiles).unwrap().contains("pypi.example.test"));
+}

@@ -122,12 +122,11 @@ pub(crate) fn backup(path: &Path) -> Result<Option<PathBuf>> {
 }
 
 /// Backs up `path`, then replaces it atomically (0600). A symlinked config (dotfile
-/// managers) is written through to its target instead of being replaced by a file.
+/// managers) is written through to its target instead of being replaced by a file, when
+/// the link is the user's in a directory only they can change; a missing directory is
+/// made private (`fs::config_target`: never create_dir_all, never through a planted link).
 pub(crate) fn write_with_backup(path: &Path, bytes: &[u8]) -> Result<Option<PathBuf>> {
-    let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| Error::caused(format!("cannot create {}", dir.display()), e))?;
-    }
+    let target = crate::fs::config_target(path).map_err(Error::failed)?;
     let saved = backup(&target)?;
     crate::fs::write_atomic(&target, bytes, crate::fs::Access::Private, crate::fs::Durability::Sync).map_err(Error::failed)?;
     warn!("wrote {}", target.display());
