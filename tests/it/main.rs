@@ -35,7 +35,6 @@ mod docker_agent;
 mod doctor;
 mod emulator;
 mod emulator_clients;
-#[cfg(unix)]
 mod exec;
 mod faults;
 #[cfg(unix)]
