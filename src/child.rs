@@ -15,9 +15,22 @@
 use std::process::ExitStatus;
 
 /// What the child's end means as our own exit code: its code, or 128 + the signal that
-/// killed it (as shells report it). Windows codes above 255 (NTSTATUS values such as
-/// 0xC000013A after Ctrl+C) do not fit an exit byte: they become 255.
-pub(crate) fn exit_code(status: ExitStatus) -> u8 {
+/// killed it (as shells report it). On Windows an exit code is 32 bits and the larger ones
+/// carry meaning (NTSTATUS values: 0xC000013A after Ctrl+C, 0xC0000005 after a crash), so
+/// like cmd.exe we end with the child's whole code: `ExitCode` holds only a byte, so a code
+/// outside 0-255 ends this process here, with stdout and stderr flushed.
+pub(crate) fn exit_code(status: ExitStatus) -> std::process::ExitCode {
+    #[cfg(windows)]
+    if let Some(c) = status.code().filter(|c| u8::try_from(*c).is_err()) {
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        let _ = std::io::stderr().flush();
+        std::process::exit(c);
+    }
+    std::process::ExitCode::from(exit_byte(status))
+}
+
+fn exit_byte(status: ExitStatus) -> u8 {
     #[cfg(unix)]
     {
         use std::os::unix::process::ExitStatusExt;
@@ -148,8 +161,8 @@ mod tests {
     #[test]
     fn a_child_killed_by_a_signal_exits_128_plus_it() {
         use std::os::unix::process::ExitStatusExt;
-        assert_eq!(super::exit_code(std::process::ExitStatus::from_raw(15)), 143);
-        assert_eq!(super::exit_code(std::process::ExitStatus::from_raw(3 << 8)), 3);
-        assert_eq!(super::exit_code(std::process::ExitStatus::from_raw(0)), 0);
+        assert_eq!(super::exit_byte(std::process::ExitStatus::from_raw(15)), 143);
+        assert_eq!(super::exit_byte(std::process::ExitStatus::from_raw(3 << 8)), 3);
+        assert_eq!(super::exit_byte(std::process::ExitStatus::from_raw(0)), 0);
     }
 }

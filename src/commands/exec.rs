@@ -157,7 +157,7 @@ pub(crate) fn run(args: &ExecArgs) -> Result<ExitCode> {
         remove_file(args.file.as_deref());
     }
     match status {
-        Ok(status) => Ok(ExitCode::from(crate::child::exit_code(status))),
+        Ok(status) => Ok(crate::child::exit_code(status)),
         Err(e) => Err(Error::caused("lost track of the command", e)),
     }
 }
