@@ -14,7 +14,7 @@
 //! 7. rt_store: signed-in people and their refresh tokens, in a file or the OS keyring
 //! 8. config, config_errors, authority, oauth, http, jwt, pop: profiles, clouds, the token endpoint's wire format, HTTP, PoP keys and signed requests
 //! 9. cache: the token files, locked, atomic and private
-//! 10. fs, at_rest, os_keyring, console, peer, notify, os_secret, child: the platform: file-system chokepoint, sealing at rest, our secrets in the OS keyring (or files, by a profile's `storage`), the person's console, local peers' uids, desktop notifications, secrets other programs keep in the OS store, signals passed on to a program we run
+//! 10. fs, at_rest, os_keyring, console, peer, notify, os_secret, os_rsa, child: the platform: file-system chokepoint, sealing at rest, our secrets in the OS keyring (or files, by a profile's `storage`), the person's console, local peers' uids, desktop notifications, secrets other programs keep in the OS store, RSA keys from the OS where ssh-keygen is missing, signals passed on to a program we run
 //! 11. env, error, suggest, clock, log, secret: variable names and ambient lookups, errors and "did you mean", time, stderr, redaction
 
 mod acr;
@@ -46,6 +46,7 @@ mod peer;
 mod pop;
 mod protocols;
 mod os_secret;
+mod os_rsa;
 mod rt_store;
 mod secret;
 mod suggest;

@@ -59,20 +59,38 @@ impl Signer {
     }
 }
 
-/// `ssh-keygen -t rsa -b 2048 -m PKCS8 -N '' -f PATH`, as `az ssh` makes its keys.
+/// `ssh-keygen -t rsa -b 2048 -m PKCS8 -N '' -f PATH`, as `az ssh` makes its keys; where
+/// there is no ssh-keygen, the OS's own generator if it has one (Windows' CNG: OpenSSH is
+/// an optional feature there, and `entra-token demo` is the README's first command).
 fn make_rsa_key(path: &Path) -> Result<()> {
-    let out = std::process::Command::new("ssh-keygen")
+    let missing = |e: std::io::Error| Error::bad_input_hint("the emulator makes its token-signing RSA key with ssh-keygen, which is not installed", "install OpenSSH's client (e.g. apt install openssh-client)").because(e);
+    let out = match std::process::Command::new("ssh-keygen")
         .args(["-q", "-t", "rsa", "-b", "2048", "-m", "PKCS8", "-N", "", "-C", "entra-token emulator", "-f"])
         .arg(path)
         .stdin(std::process::Stdio::null())
         .output()
-        .map_err(|e| Error::bad_input_hint("the emulator makes its token-signing RSA key with ssh-keygen, which is not installed", "install OpenSSH's client (e.g. apt install openssh-client)").because(e))?;
+    {
+        Ok(out) => out,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let der = crate::os_rsa::generate_pkcs8(2048).ok_or_else(|| missing(e))?.map_err(Error::general)?;
+            let pem = format!("-----BEGIN PRIVATE KEY-----\n{}-----END PRIVATE KEY-----\n", pem_lines(&der));
+            return crate::fs::write_private_at(path, pem.as_bytes()).map_err(|e| Error::caused(format!("cannot write {}", path.display()), e));
+        }
+        Err(e) => return Err(missing(e)),
+    };
     let _ = std::fs::remove_file(path.with_extension("pem.pub"));
     if !out.status.success() {
         let why = String::from_utf8_lossy(&out.stderr);
         return Err(Error::general(format!("ssh-keygen could not make {}: {}", path.display(), crate::log::escape(why.trim()))));
     }
     Ok(())
+}
+
+/// Base64 in PEM's lines of 64 characters, each ending in a newline.
+fn pem_lines(der: &[u8]) -> String {
+    use base64::Engine;
+    let text = base64::engine::general_purpose::STANDARD.encode(der);
+    text.as_bytes().chunks(64).map(|l| format!("{}\n", String::from_utf8_lossy(l))).collect()
 }
 
 /// The emulator's https: its CA certificate file and the server's TLS configuration.
