@@ -44,6 +44,18 @@ fn exit_byte(status: ExitStatus) -> u8 {
     }
 }
 
+/// Before starting a program that outlives us (`emulator --background`): it must not hold
+/// our caller's pipes open, or a caller reading our output to its end (a script's `$(…)`,
+/// PowerShell capturing it, a test) waits for that program instead of us. On Windows every
+/// inheritable handle goes to a child, and the standard handles we were given are
+/// inheritable: they are made ours alone here (std still hands a child the ones its
+/// `Stdio::inherit` names, through duplicates). On Unix the child's 0, 1 and 2 are the
+/// ones its `Stdio` names, so the caller's pipes stay behind: nothing to do.
+pub(crate) fn keep_our_std_handles() {
+    #[cfg(windows)]
+    windows::keep_std_handles();
+}
+
 /// Signals are being passed on (or, on Windows, console events ignored) from `prepare`
 /// until this is dropped; `child` names whom they go to.
 pub(crate) struct Forwarding(());
@@ -152,6 +164,16 @@ mod windows {
     pub(super) fn install() {
         // SAFETY: registers a handler that only compares its argument.
         unsafe { SetConsoleCtrlHandler(Some(handler), 1) };
+    }
+
+    pub(super) fn keep_std_handles() {
+        use windows_sys::Win32::Foundation::{HANDLE_FLAG_INHERIT, SetHandleInformation};
+        use windows_sys::Win32::System::Console::{GetStdHandle, STD_ERROR_HANDLE, STD_INPUT_HANDLE, STD_OUTPUT_HANDLE};
+        for which in [STD_INPUT_HANDLE, STD_OUTPUT_HANDLE, STD_ERROR_HANDLE] {
+            // SAFETY: GetStdHandle returns this process's handle (or null/invalid, which
+            // SetHandleInformation refuses harmlessly); only its inherit flag changes.
+            unsafe { SetHandleInformation(GetStdHandle(which), HANDLE_FLAG_INHERIT, 0) };
+        }
     }
 }
 

@@ -286,6 +286,7 @@ fn background(args: &EmulatorArgs) -> Result<ExitCode> {
     }
     argv.extend(args.http.then(|| "--http".into()));
     argv.extend(args.managed_identity.then(|| "--managed-identity".into()));
+    crate::child::keep_our_std_handles();
     let mut child = std::process::Command::new(exe)
         .args(argv)
         .stdin(std::process::Stdio::null())
