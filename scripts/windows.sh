@@ -114,7 +114,8 @@ VERDICTS=/tmp/windows-verdicts.txt
 # The suites driving the .exe against the stand-in authority, beside sign_in and serve.
 STANDIN="identity:: tenants:: token_safety:: hostile_replies:: hostile_authority:: url_scope::
  protocol_examples:: profile_cli:: verbose:: first_contact:: faults:: kubectl:: bazel:: docker:: cargo::
- machine_sources:: service_fabric:: azure_pipelines:: azure_cli:: azure_cli_auto:: setup:: mock_authority:: doctor::"
+ machine_sources:: service_fabric:: azure_pipelines:: azure_cli:: azure_cli_auto:: setup:: mock_authority:: doctor::
+ exec:: nuget:: cross_tenant_mi:: emulator::"
 STANDIN=$(echo $STANDIN)
 
 # Debug builds and tests share one std (-Zbuild-std: unwinding, as the test harness needs);
@@ -147,7 +148,13 @@ case "$mode" in
            #   ACLs have their own tests in fs and tests/it/windows.rs); sign_in_terminal: util-linux `script` for a pty;
            #   readme, completions_man: bash/zsh/fish, man; packages: the .deb in a Debian
            #   root; agent, agent_confirm, docker_agent: the agent's Unix socket, peer uids
-           #   and OpenSSH. Not yet ported: no_prompt.
+           #   and OpenSSH; npm, maven, pyfeeds, emulator_clients: the real npm/pnpm/yarn,
+           #   mvn, pip/uv/twine/poetry, MSAL/azure-identity/Node (Linux programs here); ssh,
+           #   kubectl_pop: OpenSSH and kubectl (not in Wine). exec runs cmd.exe
+           #   and this test binary as its command (whole 32-bit exit codes; Ctrl+C untested:
+           #   Wine gives these runs no console); emulator runs the .exe's own emulator (its
+           #   key from Windows' CNG: no ssh-keygen) and `demo`. Not yet ported: no_prompt;
+           #   not yet tried under Wine: pop, cae, cache_trust, test_env.
            # Green under Wine: the unit tests, core, concurrency, process_death and windows;
            # then, in a run of their own (process_death's killed writers race a reader and
            # stay apart from the many processes these start): sign_in (device code, the
