@@ -151,8 +151,8 @@ case "$mode" in
            #   and OpenSSH; npm, maven, pyfeeds, emulator_clients: the real npm/pnpm/yarn,
            #   mvn, pip/uv/twine/poetry, MSAL/azure-identity/Node (Linux programs here); ssh,
            #   kubectl_pop: OpenSSH and kubectl (not in Wine). exec runs cmd.exe
-           #   and this test binary as its command (whole 32-bit exit codes; Ctrl+C untested:
-           #   Wine gives these runs no console); emulator runs the .exe's own emulator (its
+           #   and this test binary as its command (whole 32-bit exit codes; Ctrl+C in the
+           #   console group, which has a console); emulator runs the .exe's own emulator (its
            #   key from Windows' CNG: no ssh-keygen) and `demo`. Not yet ported: no_prompt;
            #   not yet tried under Wine: pop, cae, cache_trust, test_env.
            # Green under Wine: the unit tests, core, concurrency, process_death and windows;

@@ -255,9 +255,9 @@ fn exec_stand_in(sb: &Sandbox, args: &[&str], vars: &[(&str, &Path)]) -> Command
 }
 
 /// Not a test: the program `entra-token exec` runs in the Windows tests (Wine has no sh).
-/// STAND_IN_READY: a file it makes when it starts; STAND_IN_READ + STAND_IN_LOG: reads the
-/// token file 45 times, 0.2 s apart, appending each content as a line to the log; then it
-/// exits 5 when STAND_IN_READY was given (after 3 s), else 0. With none set: nothing.
+/// STAND_IN_READY: a file it makes when it starts, then it exits 5 after 3 s (or after
+/// STAND_IN_SECONDS); STAND_IN_READ + STAND_IN_LOG: reads the token file 45 times, 0.2 s
+/// apart, appending each content as a line to the log. With none set: nothing.
 #[cfg(windows)]
 #[test]
 #[ignore = "the program `entra-token exec` runs in the Windows tests"]
@@ -266,7 +266,8 @@ fn stand_in() {
     let var = |k: &str| std::env::var_os(k).map(std::path::PathBuf::from);
     if let Some(ready) = var("STAND_IN_READY") {
         std::fs::write(ready, "").unwrap();
-        std::thread::sleep(Duration::from_secs(3));
+        let seconds = std::env::var("STAND_IN_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
+        std::thread::sleep(Duration::from_secs(seconds));
         std::process::exit(5);
     }
     let (Some(file), Some(log)) = (var("STAND_IN_READ"), var("STAND_IN_LOG")) else { return };

@@ -271,3 +271,51 @@ fn console_paste_back_of_the_final_address_completes_a_browser_sign_in() {
     assert_eq!(redeem.form_get("redirect_uri"), Some(redirect));
     assert!(console_screen().contains("paste it here"), "the paste prompt is not on the console");
 }
+
+/// Ctrl+C on the console, which Windows sends to every process on it: exec stays (it must
+/// remove the token file), the command gets it too and ends as Windows ends a program on
+/// Ctrl+C (0xC000013A), and exec removes the file and ends with that whole code. (This test
+/// is on the console too: it says "handled" while the event goes round.)
+#[test]
+#[ignore = "needs a console to type into: scripts/windows.sh runs it alone under a pseudo-terminal (util-linux `script`), as Wine gives the other tests none"]
+fn console_ctrl_c_reaches_execs_command_and_exec_cleans_up() {
+    use windows_sys::Win32::System::Console::{CTRL_C_EVENT, GenerateConsoleCtrlEvent, SetConsoleCtrlHandler};
+    unsafe extern "system" fn handled(_: u32) -> i32 {
+        1
+    }
+    let (_mock, sb) = client_credentials_setup(TENANT, APP, SECRET);
+    let (file, ready) = (sb.path("token"), sb.path("ready"));
+    let me = std::env::current_exe().expect("the test binary's path");
+    let mut c = sb.cmd();
+    c.env("CI_SECRET", SECRET).env("STAND_IN_READY", &ready).env("STAND_IN_SECONDS", "60");
+    c.args(["exec", "-p", "ci", "-r", "graph", "--file"]).arg(&file).arg("--").arg(me).args(["--exact", "exec::stand_in", "--ignored", "--nocapture"]);
+    c.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let start = std::time::Instant::now();
+    while !ready.exists() {
+        assert!(start.elapsed().as_secs() < 30, "the command never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(file.exists(), "no token file while the command runs");
+    // SAFETY: registers (and below removes) a handler that only returns "handled".
+    unsafe { SetConsoleCtrlHandler(Some(handled), 1) };
+    // SAFETY: sends Ctrl+C to the processes on this console (group 0).
+    let sent = unsafe { GenerateConsoleCtrlEvent(CTRL_C_EVENT, 0) };
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed().as_secs() > 50 {
+            let _ = child.kill();
+            panic!("Ctrl+C did not end the command (sent: {sent})");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // SAFETY: removes the handler registered above.
+    unsafe { SetConsoleCtrlHandler(Some(handled), 0) };
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(0xC000013A_u32 as i32), "exec's code is the command's end by Ctrl+C: {err}");
+    assert!(!file.exists(), "exec did not remove the token file: {err}");
+}
