@@ -113,7 +113,7 @@ run_group() {
     # What it left running (timeout made the group): stopped, so no later group meets it.
     local left
     left=$(for p in /proc/[0-9]*; do
-             read -r st < $p/stat 2>/dev/null || continue
+             read -r st 2>/dev/null < $p/stat || continue
              st=(${st##*) })  # state, ppid, process group, ...
              [ "${st[2]}" = "$pid" ] && tr '\0' ' ' < $p/cmdline && echo
            done)
