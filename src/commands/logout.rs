@@ -36,7 +36,10 @@ pub(crate) fn run(args: &LogoutArgs) -> Result<ExitCode> {
         let ats = broker::forget_tokens(&cache, |_| true)?;
         let keys = pop_keys(crate::pop::forget_keys(&cache, &configured_profiles(&links), true)?);
         cache.sweep_locks();
-        let who: Vec<String> = links.iter().map(|l| format!("{} ({})", l.username.as_deref().unwrap_or(&l.key.home_account_id), l.profile)).collect();
+        // Each account and profile once: a profile signed in at several tenants has a link at each.
+        let mut who: Vec<String> = links.iter().map(|l| format!("{} ({})", l.username.as_deref().unwrap_or(&l.key.home_account_id), l.profile)).collect();
+        who.sort();
+        who.dedup();
         line(format_args!(
             "signed out {} account link(s){}; removed {rts} refresh token(s) and {ats} access token(s){keys}",
             links.len(),

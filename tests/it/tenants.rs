@@ -526,3 +526,15 @@ fn a_refused_family_borrow_leaves_the_lenders_token_and_is_not_retried() {
         assert_eq!((last.form_get("grant_type"), last.form_get("client_id")), (Some("refresh_token"), Some(AZURE_POWERSHELL)));
     }
 }
+
+/// `logout --all` names each account and profile once, though a profile signed in at two
+/// tenants has a link at each (it read "user@contoso.test (dev), user@contoso.test (dev)").
+#[test]
+fn logout_all_names_each_sign_in_once() {
+    let (mock, sb) = setup(&[("dev", &device_profile(A))]);
+    login(&mock, &sb, "dev");
+    ok(run(sb.cmd_with(&["login", "-p", "dev", "--tenant", B])));
+    let out = ok(run(sb.cmd_with(&["logout", "--all"])));
+    let err = text(&out.stderr);
+    assert_eq!(err.matches("user@contoso.test (dev)").count(), 1, "{err}");
+}
