@@ -394,7 +394,8 @@ fn setup_never_puts_its_links_where_others_can_change_them() {
     assert!(mine.join("git-credential-entra-token").exists());
 }
 
-/// The config files setup writes (pip.conf here; every tool's goes through the same write)
+/// The config files setup writes (pip.conf here, every tool's goes through the same write;
+/// git's, which git writes)
 /// go where the user keeps them: a missing directory is made the user's alone (0700, not
 /// create_dir_all's umask), and a link planted in a directory others can change (sticky
 /// `/tmp`) is refused with nothing written through it, while the user's own link in a
@@ -428,6 +429,13 @@ fn setup_writes_configs_only_where_the_user_decides() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("others can change"), "{err}");
     assert_eq!(std::fs::read_to_string(&planted).unwrap(), "", "setup wrote through a link planted where others can change it");
+    // git's global config (git itself writes it, through links): the same rule.
+    std::os::unix::fs::symlink(&planted, shared.join("gitconfig")).unwrap();
+    let mut c = sb.cmd();
+    c.env("GIT_CONFIG_GLOBAL", shared.join("gitconfig")).args(["setup", "git", "--apply", "--url", "https://pypi.example.test/"]);
+    let out = run(c);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&planted).unwrap(), "", "setup git wrote through a link planted where others can change it");
     // The user's own link in a directory of theirs: written through to its target.
     let dotfiles = sb.path("home/dotfiles/pip.conf");
     std::fs::create_dir_all(dotfiles.parent().unwrap()).unwrap();

@@ -92,7 +92,8 @@ pub(crate) fn run(args: &GitSetupArgs) -> Result<ExitCode> {
         text.push_str("# run `entra-token setup git --apply` to write these (a 0600 backup of the file is kept)\n");
         return super::print(&text);
     }
-    let file = global_file()?;
+    // git writes through a link; only the user's own is followed (`fs::config_target`).
+    let file = crate::fs::config_target(&global_file()?).map_err(Error::failed)?;
     super::backup(&file)?;
     for (key, value, how) in &settings {
         let mut c = Command::new("git");
