@@ -257,7 +257,10 @@ fn a_registry_token_and_a_bearer_token_never_answer_for_each_other() {
 #[test]
 fn logout_leaves_no_lock_of_the_entries_it_removed() {
     let (mock, sb) = setup();
-    sb.write_config(&format!("{}\n{}", support::CcProfile::new("ci", &mock.url(), TENANT, APP).toml(), support::CcProfile::new("other", &mock.url(), TENANT, APP).toml()));
+    // Another app: a profile with the same identity shares ci's entries, and its logout removes them.
+    const OTHER_APP: &str = "77777777-7777-7777-7777-777777777778";
+    mock.add_app(OTHER_APP, Some(SECRET));
+    sb.write_config(&format!("{}\n{}", support::CcProfile::new("ci", &mock.url(), TENANT, APP).toml(), support::CcProfile::new("other", &mock.url(), TENANT, OTHER_APP).toml()));
     let cache = sb.path("cache");
     token(&sb, "arm", &cache);
     token(&sb, "graph", &cache);
