@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # One group of test suites run under Wine (scripts/windows.sh starts this in its chroot), and
-# the verdict on it. An exit status alone is not trusted there: util-linux `script` exits 0
-# when a signal ends it (a console run whose `timeout` was killed by hand passed), Wine ends a
-# Windows process that gets SIGTERM with exit code 0, a harness can print FAILED and still
-# exit 0, and a filter naming a suite that is not built for Windows runs no test and passes.
+# the verdict on it. An exit status alone is not trusted there: util-linux `script` can exit
+# 0 when a signal ends it (a console run whose `timeout` was killed by hand passed, seen
+# with Debian 12's and with the chroot's), a harness can print FAILED and still exit 0, and
+# a filter naming a suite that is not built for Windows runs no test and passes.
 # So a group passes only when its command exited 0 within its time, every harness it ran
 # reported "test result: ok", no test failed, and each named suite ran at least one test.
 # Otherwise one line (on stderr, and appended to $WINDOWS_VERDICTS) names the suites and
@@ -185,7 +185,7 @@ FAKE
   done
   wait $sub
   out=$(grep '^windows' $err)
-  # (Debian 12's util-linux `script` then exits 0, sid's 143: failed either way, not timed out.)
+  # (`script` then exits 0 or 143, depending on what it runs: failed either way, not timed out.)
   [[ $out == "windows.sh: FAILED a:: (console): "*"no test harness reported a result"*"still running: a::y" && $out != *"timed out"* ]] || { echo "self-test console-killed: got: $out" >&2; bad=1; }
   rm -f $err $fake $tr
   [ $bad = 0 ] && echo "windows-suite: self-test passed" >&2
