@@ -137,6 +137,8 @@ fn the_trap_sees_what_would_leave_the_machine() {
 fn a_kubeconfig_cluster_config_cannot_redirect_the_secret() {
     let trap = Trap::start();
     let (mock, sb) = support::client_credentials_setup(TENANT, APP, SECRET);
+    // ci claims the cluster's server, so its exec config may pick (b386d0e): what it picks is still checked.
+    sb.write_config(&support::CcProfile::new("ci", &mock.url(), TENANT, APP).with("urls = [\"https://aks.example/\"]\n").toml());
     let exec_info = |config: serde_json::Value| {
         serde_json::json!({"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
             "spec": {"interactive": false, "cluster": {"server": "https://aks.example", "config": config}}})

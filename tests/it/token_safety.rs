@@ -27,7 +27,7 @@ fn setup() -> (MockAuthority, Sandbox) {
     let sb = Sandbox::new();
     sb.write_file("secret.txt", SECRET);
     sb.write_config(&format!(
-        "[profiles.ci]\nauthority = \"{url}\"\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nflow = \"client-credentials\"\nclient_secret_env = \"CI_SECRET\"\n\
+        "[profiles.ci]\nauthority = \"{url}\"\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nflow = \"client-credentials\"\nclient_secret_env = \"CI_SECRET\"\nurls = [\"https://aks.example/\"]\n\
          [profiles.v1]\nauthority = \"{url}\"\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nflow = \"client-credentials\"\nendpoint = \"v1\"\nclient_secret_file = '{file}'\n\
          [profiles.ado]\nauthority = \"{url}\"\ntenant = \"{TENANT}\"\nclient_id = \"{APP}\"\nflow = \"client-credentials\"\nclient_secret_env = \"CI_SECRET\"\nurls = [\"https://dev.azure.com/contoso/\", \"https://registry.contoso.test/\"]\nresource = \"499b84ac-1321-427f-aa17-267ca6975798\"\n\
          [profiles.me]\nauthority = \"{url}\"\ntenant = \"{TENANT}\"\nflow = \"password\"\nusername = \"{USER}\"\npassword_env = \"ANN_PASSWORD\"\nstorage = \"file\"\n",
