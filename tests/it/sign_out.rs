@@ -50,7 +50,8 @@ fn entries(sb: &Sandbox) -> Vec<String> {
 #[test]
 fn a_fetch_under_way_during_logout_leaves_no_token_behind() {
     let (mock, sb) = setup();
-    mock.set_delay(Duration::from_secs(3));
+    let delay = Duration::from_secs(4);
+    mock.set_delay(delay);
     let fetch = get_token(&sb, "a").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let start = Instant::now();
     while mock.token_requests() == 0 {
@@ -58,7 +59,8 @@ fn a_fetch_under_way_during_logout_leaves_no_token_behind() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let said = logout(&sb, &["-p", "a"]);
-    assert!(start.elapsed() < Duration::from_secs(3), "the logout ran after the fetch ended: the test proves nothing ({said})");
+    // The authority answers `delay` after the request arrived (after `start`): still waiting.
+    assert!(start.elapsed() < delay, "the logout ended after the authority answered: the test proves nothing ({said})");
     let out = fetch.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "the fetch under way failed: {}", stderr(&out));
     assert!(entries(&sb).is_empty(), "the fetch's token outlived the logout: {:?}; {}", entries(&sb), stderr(&out));
