@@ -184,6 +184,10 @@ pub(crate) fn config_target(path: &Path) -> FsResult<PathBuf> {
         if std::fs::symlink_metadata(parent).is_err() {
             super::create_private_dir(parent)?;
         }
+        // Only a link is resolved: git is handed the path as given (not a `\\?\` one).
+        if !std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Ok(path.to_path_buf());
+        }
         Ok(std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()))
     }
 }
