@@ -48,9 +48,13 @@ fn fstat(fd: &OwnedFd) -> io::Result<std::fs::Metadata> {
     f.metadata()
 }
 
-/// A directory others could change what is in it: not ours nor root's, or writable by group or others.
+/// A directory others could change what is in it: not ours nor root's, or writable by
+/// others, or by a group other than our own private one (Debian's and Ubuntu's umask 002
+/// leaves `~/.config/pip` group-writable by the user's private group, gid = uid, which
+/// nobody else is in: the same rule `trusted` applies to files).
 pub(super) fn others_can_change(m: &std::fs::Metadata, me: u32) -> bool {
-    (m.uid() != me && m.uid() != 0) || m.mode() & 0o022 != 0
+    let own_private_group = m.gid() == me && my_gid() == me;
+    (m.uid() != me && m.uid() != 0) || m.mode() & 0o002 != 0 || (m.mode() & 0o020 != 0 && !own_private_group)
 }
 
 /// Opens the directory `path` (creating missing components 0700 when `create`), walking
@@ -210,6 +214,30 @@ mod tests {
 
     fn mode(p: &std::path::Path) -> u32 {
         std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    /// Group write by the user's own private group (umask 002) is not "others"; by any
+    /// other group, or write by others, it is.
+    #[test]
+    fn group_write_counts_only_for_a_group_not_the_users_own() {
+        use std::os::unix::fs::MetadataExt;
+        let base = tmp();
+        std::fs::create_dir_all(&base).unwrap();
+        let me = super::my_uid();
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o775)).unwrap();
+        let m = std::fs::metadata(&base).unwrap();
+        let private = m.gid() == me && super::my_gid() == me;
+        assert_eq!(super::others_can_change(&m, me), !private, "0775 with group {} (uid {me})", m.gid());
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o757)).unwrap();
+        assert!(super::others_can_change(&std::fs::metadata(&base).unwrap(), me), "0757");
+        // Another group with write (only root may hand the directory to it).
+        if me == 0 && std::os::unix::fs::chown(&base, None, Some(65534)).is_ok() {
+            std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o775)).unwrap();
+            assert!(super::others_can_change(&std::fs::metadata(&base).unwrap(), me), "0775 with group 65534");
+            std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755)).unwrap();
+            assert!(!super::others_can_change(&std::fs::metadata(&base).unwrap(), me), "0755 with group 65534");
+        }
+        std::fs::remove_dir_all(&base).unwrap();
     }
 
     /// `create_private_dir` on a path where a link now stands never changes the mode of
