@@ -7,7 +7,7 @@
 # So a group passes only when its command exited 0 within its time, every harness it ran
 # reported "test result: ok", no test failed, and each named suite ran at least one test.
 # Otherwise one line (on stderr, and appended to $WINDOWS_VERDICTS) names the suites and
-# says why, and the exit status is 1.
+# says why, and the exit status is 1. Either line says how long the group took.
 #
 #   windows-suite.sh [--console TRANSCRIPT] NAME SECONDS 'FILTERS' CMD [ARGS...]
 #     NAME      the group, as the verdict names it when no failed test names a suite
@@ -25,7 +25,7 @@ verdicts=${WINDOWS_VERDICTS:-/dev/null}
 
 # The verdict on LOG (the group's output) given the command's status R.
 judge() {
-  local name=$1 secs=$2 filters=$3 r=$4 log=$5 why=() failed suites f t
+  local name=$1 secs=$2 filters=$3 r=$4 log=$5 took=${6:-?} why=() failed suites f t
   case $r in
     0) ;;
     124) why+=("timed out after ${secs} s") ;;
@@ -56,11 +56,11 @@ judge() {
   for f in $filters; do
     grep -a -q -E "^test ${f}\S* \.\.\." "$log" || { why+=("ran no test of ${f} (not built for Windows, or misspelled?)"); none+=" $f"; }
   done
-  [ ${#why[@]} = 0 ] && { echo "windows-suite: passed: $name" >&2; return 0; }
+  [ ${#why[@]} = 0 ] && { echo "windows-suite: passed: $name ($took s)" >&2; return 0; }
   # Name the suites of the failed tests and those that ran nothing, else the group's.
   suites=$( { for t in $failed; do echo "${t%%::*}::"; done; for f in $none; do echo "$f"; done; } | sort -u | tr '\n' ' ')
   suites=${suites:-${filters:-$name}}
-  local line="windows.sh: FAILED ${suites% } ($name): $(IFS=';'; echo "${why[*]}" | sed 's/;/; /g')"
+  local line="windows.sh: FAILED ${suites% } ($name, $took s): $(IFS=';'; echo "${why[*]}" | sed 's/;/; /g')"
   echo "$line" >&2
   echo "$line" >> "$verdicts"
   return 1
@@ -69,7 +69,7 @@ judge() {
 run_group() {
   local console=
   if [ "$1" = --console ]; then console=$2; shift 2; fi
-  local name=$1 secs=$2 filters=$3 r log
+  local name=$1 secs=$2 filters=$3 r log start=$SECONDS
   shift 3
   log=$(mktemp /tmp/windows-suite.XXXXXX)
   if [ -n "$console" ]; then
@@ -123,7 +123,7 @@ run_group() {
       kill -KILL -- -$pid 2>/dev/null
     fi
   fi
-  judge "$name" "$secs" "$filters" "$r" "$log"
+  judge "$name" "$secs" "$filters" "$r" "$log" "$((SECONDS - start))"
   r=$?
   [ $r != 0 ] && [ -n "$console" ] && tail -c 3000 "$console"
   rm -f "$log"
@@ -137,7 +137,7 @@ self_test() {
   check() {
     out=$(run_group "$1" "$4" "$3" bash -c "$5" 2>&1 >/dev/null | grep -E '^(windows-suite: passed|windows\.sh: FAILED)')
     case $2 in
-      pass) [[ $out == "windows-suite: passed: $1" ]] ;;
+      pass) [[ $out == "windows-suite: passed: $1 ("*" s)" ]] ;;
       *) [[ $out == "windows.sh: FAILED "*$2* ]] ;;
     esac || { echo "self-test $1: wanted ${2}, got: $out" >&2; bad=1; }
   }
@@ -145,11 +145,11 @@ self_test() {
   check passes pass 'a:: b::' 20 "$ok"
   check any-test pass '' 20 "$ok"
   check exit-status 'exit status 101' 'a::' 20 "$ok; exit 101"
-  check failed-named 'a:: (failed-named): failed: a::x' 'a::' 20 'echo "test a::x ... FAILED"; echo "test result: FAILED. 0 passed; 1 failed"; exit 0'
+  check failed-named 'a:: (failed-named, * s): failed: a::x' 'a::' 20 'echo "test a::x ... FAILED"; echo "test result: FAILED. 0 passed; 1 failed"; exit 0'
   check failures-list 'failed: a::x' 'a::' 20 'echo "test a::x ... entra-token: noise"; printf "failures:\n    a::x\n\ntest result: FAILED. 0 passed; 1 failed\n"'
   check said-failed 'a harness reported FAILED' 'a::' 20 'echo "test a::x ... ok"; echo "test result: FAILED. 1 passed; 0 failed"'
   check no-result 'no test harness reported a result' 'a::' 20 'echo "test a::x ... ok"'
-  check no-suite 'b:: (no-suite): ran no test of b::' 'a:: b::' 20 'echo "test a::x ... ok"; echo "test result: ok. 1 passed; 0 failed"'
+  check no-suite 'b:: (no-suite, * s): ran no test of b::' 'a:: b::' 20 'echo "test a::x ... ok"; echo "test result: ok. 1 passed; 0 failed"'
   check nothing-ran 'ran no test' '' 20 'echo "test result: ok. 0 passed; 0 failed"'
   check signal 'killed by signal 15' 'a::' 20 'echo "test a::x ... ok"; kill -TERM $$'
   check timeout 'timed out after 1 s;*still running: a::slow' 'a::' 1 'echo "test a::slow ... "; sleep 30'
@@ -172,9 +172,9 @@ echo "ok a::x" > "$log"
 sleep 30
 FAKE
   out=$(run_group --console $tr console 20 'a::' bash $fake pass 2>&1 >/dev/null | grep -E '^(windows-suite: passed|windows\.sh: FAILED)')
-  [[ $out == "windows-suite: passed: console" ]] || { echo "self-test console-pass: got: $out" >&2; bad=1; }
+  [[ $out == "windows-suite: passed: console ("*" s)" ]] || { echo "self-test console-pass: got: $out" >&2; bad=1; }
   out=$(run_group --console $tr console 20 'a::' bash $fake fail 2>&1 >/dev/null | grep -E '^(windows-suite: passed|windows\.sh: FAILED)')
-  [[ $out == "windows.sh: FAILED a:: (console): failed: a::y" ]] || { echo "self-test console-fail: got: $out" >&2; bad=1; }
+  [[ $out == "windows.sh: FAILED a:: (console, "*" s): failed: a::y" ]] || { echo "self-test console-fail: got: $out" >&2; bad=1; }
   # `script` exits 0 when a signal ends it, so its status alone passed this.
   ( run_group --console $tr console 20 'a::' bash $fake hang 2> $err > /dev/null ) &
   sub=$!
@@ -186,7 +186,7 @@ FAKE
   wait $sub
   out=$(grep '^windows' $err)
   # (`script` then exits 0 or 143, depending on what it runs: failed either way, not timed out.)
-  [[ $out == "windows.sh: FAILED a:: (console): "*"no test harness reported a result"*"still running: a::y" && $out != *"timed out"* ]] || { echo "self-test console-killed: got: $out" >&2; bad=1; }
+  [[ $out == "windows.sh: FAILED a:: (console, "*" s): "*"no test harness reported a result"*"still running: a::y" && $out != *"timed out"* ]] || { echo "self-test console-killed: got: $out" >&2; bad=1; }
   rm -f $err $fake $tr
   [ $bad = 0 ] && echo "windows-suite: self-test passed" >&2
   return $bad
