@@ -6,6 +6,40 @@
 //! is put into the PKCS#8 DER ring loads (with yasna, rcgen's DER writer). Elsewhere there
 //! is no OS generator: `None`.
 
+use crate::error::{Error, Result};
+use std::path::Path;
+
+/// A new RSA key of `bits` as PKCS#8 DER, for `what` (named in errors): made by
+/// `ssh-keygen -t rsa -m PKCS8` (as `az ssh` makes its keys) in a private scratch directory
+/// inside `scratch_in`, removed afterwards; where ssh-keygen is not installed, by the OS's
+/// own generator (`generate_pkcs8`). The one place entra-token makes RSA keys.
+pub(crate) fn new_pkcs8(bits: u32, scratch_in: &Path, what: &str) -> Result<Vec<u8>> {
+    let scratch = crate::fs::create_unique_private_dir(scratch_in, ".rsakey-").map_err(Error::failed)?;
+    let path = scratch.join("key");
+    let out = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "rsa", "-b", &bits.to_string(), "-m", "PKCS8", "-N", "", "-C", "entra-token", "-f"])
+        .arg(&path)
+        .stdin(std::process::Stdio::null())
+        .output();
+    let pem = std::fs::read(&path);
+    let _ = std::fs::remove_dir_all(&scratch);
+    let out = match out {
+        Ok(out) => out,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let missing = || Error::bad_input_hint(format!("cannot make {what}: ssh-keygen is not installed"), "install OpenSSH's client tools (ssh-keygen, e.g. apt install openssh-client): entra-token makes its RSA keys with it").because(e);
+            return generate_pkcs8(bits).ok_or_else(missing)?.map_err(|why| Error::general(format!("cannot make {what}: {why}")));
+        }
+        Err(e) => return Err(Error::bad_input_hint(format!("cannot run ssh-keygen to make {what}"), "install OpenSSH's client tools (ssh-keygen): entra-token makes its RSA keys with it").because(e)),
+    };
+    if !out.status.success() {
+        return Err(Error::general(format!("ssh-keygen could not make {what}: {}", crate::log::escape(String::from_utf8_lossy(&out.stderr).trim()))));
+    }
+    use rustls_pki_types::pem::PemObject;
+    let pem = pem.map_err(|e| Error::caused(format!("cannot read {what} ssh-keygen made"), e))?;
+    let der = rustls_pki_types::PrivatePkcs8KeyDer::from_pem_slice(&pem).map_err(|_| Error::general(format!("ssh-keygen made {what} in no PKCS#8 form (is it older than OpenSSH 7.8?)")))?;
+    Ok(der.secret_pkcs8_der().to_vec())
+}
+
 /// A new RSA key of `bits` as PKCS#8 DER (the form `ssh-keygen -m PKCS8` writes), or why
 /// the OS would not make one; `None` where the OS offers no generator.
 pub(crate) fn generate_pkcs8(bits: u32) -> Option<Result<Vec<u8>, String>> {

@@ -314,26 +314,10 @@ impl Shr {
     }
 }
 
-/// A new RSA-2048 key as PKCS#8 DER, made by ssh-keygen in a private scratch directory
-/// inside the cache directory (removed afterwards).
+/// A new RSA-2048 key as PKCS#8 DER (ssh-keygen, else the OS's generator), its scratch
+/// directory inside the cache directory.
 fn generate(cache: &Cache) -> Result<Vec<u8>> {
-    let scratch = crate::fs::create_unique_private_dir(cache.dir(), ".popkey-").map_err(Error::failed)?;
-    let path = scratch.join("key");
-    let out = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "rsa", "-b", "2048", "-m", "PKCS8", "-N", "", "-C", "entra-token-pop", "-f"])
-        .arg(&path)
-        .stdin(std::process::Stdio::null())
-        .output();
-    let pem = std::fs::read(&path);
-    let _ = std::fs::remove_dir_all(&scratch);
-    let out = out.map_err(|e| Error::bad_input_hint(format!("cannot run ssh-keygen to make the PoP key: {e}"), "install OpenSSH's client tools (ssh-keygen): entra-token makes its RSA keys with it"))?;
-    if !out.status.success() {
-        return Err(Error::general(format!("ssh-keygen could not make the PoP key: {}", crate::log::escape(String::from_utf8_lossy(&out.stderr).trim()))));
-    }
-    use rustls_pki_types::pem::PemObject;
-    let pem = pem.map_err(|e| Error::caused("cannot read the PoP key ssh-keygen made", e))?;
-    let der = rustls_pki_types::PrivatePkcs8KeyDer::from_pem_slice(&pem).map_err(|_| Error::general("ssh-keygen made no PKCS#8 key (is it older than OpenSSH 7.8?)"))?;
-    Ok(der.secret_pkcs8_der().to_vec())
+    crate::os_rsa::new_pkcs8(2048, cache.dir(), "the PoP key")
 }
 
 #[cfg(test)]

@@ -59,31 +59,14 @@ impl Signer {
     }
 }
 
-/// `ssh-keygen -t rsa -b 2048 -m PKCS8 -N '' -f PATH`, as `az ssh` makes its keys; where
-/// there is no ssh-keygen, the OS's own generator if it has one (Windows' CNG: OpenSSH is
-/// an optional feature there, and `entra-token demo` is the README's first command).
+/// A new RSA-2048 key (`os_rsa`: ssh-keygen, as `az ssh` makes its keys; where there is
+/// none, the OS's own generator: Windows' CNG, since OpenSSH is an optional feature there
+/// and `entra-token demo` is the README's first command), written at `path` as PKCS#8 PEM.
 fn make_rsa_key(path: &Path) -> Result<()> {
-    let missing = |e: std::io::Error| Error::bad_input_hint("the emulator makes its token-signing RSA key with ssh-keygen, which is not installed", "install OpenSSH's client (e.g. apt install openssh-client)").because(e);
-    let out = match std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "rsa", "-b", "2048", "-m", "PKCS8", "-N", "", "-C", "entra-token emulator", "-f"])
-        .arg(path)
-        .stdin(std::process::Stdio::null())
-        .output()
-    {
-        Ok(out) => out,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let der = crate::os_rsa::generate_pkcs8(2048).ok_or_else(|| missing(e))?.map_err(Error::general)?;
-            let pem = format!("-----BEGIN PRIVATE KEY-----\n{}-----END PRIVATE KEY-----\n", pem_lines(&der));
-            return crate::fs::write_private_at(path, pem.as_bytes()).map_err(|e| Error::caused(format!("cannot write {}", path.display()), e));
-        }
-        Err(e) => return Err(missing(e)),
-    };
-    let _ = std::fs::remove_file(path.with_extension("pem.pub"));
-    if !out.status.success() {
-        let why = String::from_utf8_lossy(&out.stderr);
-        return Err(Error::general(format!("ssh-keygen could not make {}: {}", path.display(), crate::log::escape(why.trim()))));
-    }
-    Ok(())
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let der = crate::os_rsa::new_pkcs8(2048, dir, "the emulator's token-signing key")?;
+    let pem = format!("-----BEGIN PRIVATE KEY-----\n{}-----END PRIVATE KEY-----\n", pem_lines(&der));
+    crate::fs::write_private_at(path, pem.as_bytes()).map_err(|e| Error::caused(format!("cannot write {}", path.display()), e))
 }
 
 /// Base64 in PEM's lines of 64 characters, each ending in a newline.
