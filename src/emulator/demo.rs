@@ -103,7 +103,7 @@ pub(crate) fn run(args: &DemoArgs) -> Result<ExitCode> {
 fn walk(dir: &Path) -> Result<ExitCode> {
     let home = dir.join("home");
     crate::fs::create_private_dir(&home).map_err(|e| Error::caused(format!("cannot create {}", home.display()), e))?;
-    let emulator = EmulatorArgs { port: 0, bind: "127.0.0.1".into(), http: false, config: None, approve: None, tenant: None, client_id: None, user: None, token_lifetime: None, state_dir: Some(dir.join("emulator")), managed_identity: false, pid_file: None, background: false };
+    let emulator = EmulatorArgs { port: 0, bind: "127.0.0.1".into(), http: false, config: None, approve: None, tenant: None, client_id: None, user: None, token_lifetime: None, state_dir: Some(dir.join("emulator")), managed_identity: false, pid_file: None, background: false, shell: super::Shell::Sh };
     let running = super::start(&emulator)?;
     let exe = std::env::current_exe().map_err(|e| Error::caused("cannot find this program to run the demo's steps", e))?;
     let mut w = Walk { exe, home, exports: running.exports, out: std::io::stdout() };

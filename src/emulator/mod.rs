@@ -73,6 +73,32 @@ pub(crate) struct EmulatorArgs {
     /// Print the exports, then keep serving in the background and return (stop it with `kill $(cat PID_FILE)`).
     #[arg(long)]
     pub background: bool,
+    /// The shell the exports are printed for: `sh` (export NAME=value) or `powershell`
+    /// ($env:NAME = 'value'; load them with `| Out-String | Invoke-Expression`).
+    #[arg(long, value_enum, default_value_t = Shell::Sh)]
+    pub shell: Shell,
+}
+
+/// The shell whose syntax the printed exports use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Shell {
+    Sh,
+    Powershell,
+}
+
+impl Shell {
+    /// One variable's line: `export K=V` (POSIX-quoted) or `$env:K = 'V'` (PowerShell).
+    fn line(self, k: &str, v: &str) -> String {
+        match self {
+            Shell::Sh => format!("export {k}={}\n", quote(v)),
+            // In a single-quoted PowerShell string only quotes are special (`'` and the
+            // typographic single quotes PowerShell takes as `'`), each written twice.
+            Shell::Powershell => {
+                let quoted: String = v.chars().flat_map(|c| if matches!(c, '\'' | '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}') { vec![c, c] } else { vec![c] }).collect();
+                format!("$env:{k} = '{quoted}'\n")
+            }
+        }
+    }
 }
 
 /// A running emulator: where it is and what a client needs to use it.
@@ -132,9 +158,14 @@ pub(crate) fn start(args: &EmulatorArgs) -> Result<Running> {
     let exports = exports(&url, &settings, tls.as_ref(), &dir, args.managed_identity.then_some(identity_header.as_str()))?;
     // The same lines for another terminal (`. DIR/exports.sh`), and who serves them.
     let mut sh = format!("# entra-token emulator: process {} at {url}\n", std::process::id());
-    sh.extend(exports.iter().map(|(k, v)| format!("export {k}={}\n", quote(v))));
+    sh.extend(exports.iter().map(|(k, v)| Shell::Sh.line(k, v)));
     let sh_path = dir.join("exports.sh");
     crate::fs::write_private_at(&sh_path, sh.as_bytes()).map_err(|e| Error::caused(format!("cannot write {}", sh_path.display()), e))?;
+    // And for PowerShell (`. DIR/exports.ps1`).
+    let mut ps = format!("# entra-token emulator: process {} at {url}\n", std::process::id());
+    ps.extend(exports.iter().map(|(k, v)| Shell::Powershell.line(k, v)));
+    let ps_path = dir.join("exports.ps1");
+    crate::fs::write_private_at(&ps_path, ps.as_bytes()).map_err(|e| Error::caused(format!("cannot write {}", ps_path.display()), e))?;
     let shared: state::Shared = Arc::new(Mutex::new(state::State::new(url.clone(), settings, signer, ssh_ca, identity_header)));
     let handler: http::Handler = Arc::new(move |req: &http::Request| routes::handle(&shared, req));
     let config = tls.map(|t| t.config);
@@ -148,7 +179,7 @@ fn already_serving(dir: &Path) -> Error {
     let who = std::fs::read_to_string(&sh).ok().and_then(|t| t.lines().next().and_then(|l| l.strip_prefix("# entra-token emulator: ")).map(str::to_string));
     let pid = who.as_deref().and_then(|w| w.strip_prefix("process ")).and_then(|w| w.split(' ').next()).unwrap_or("PID").to_string();
     Error::bad_input_hint(
-        format!("an emulator already serves from {} ({}); to use it from another shell, load its exports: . {}", dir.display(), who.as_deref().unwrap_or("another process"), sh.display()),
+        format!("an emulator already serves from {} ({}); to use it from another shell, load its exports: . {} (PowerShell: . {})", dir.display(), who.as_deref().unwrap_or("another process"), sh.display(), dir.join("exports.ps1").display()),
         format!("stop it first (`kill {pid}`) to start a new one, or give this one its own --state-dir"),
     )
 }
@@ -242,7 +273,7 @@ pub(crate) fn run(args: &EmulatorArgs) -> Result<ExitCode> {
     let running = start(args)?;
     let mut text = String::new();
     for (k, v) in &running.exports {
-        text.push_str(&format!("export {k}={}\n", quote(v)));
+        text.push_str(&args.shell.line(k, v));
     }
     text.push('\n');
     // The pid file exists by the time a script has read the empty line.
@@ -268,7 +299,7 @@ fn background(args: &EmulatorArgs) -> Result<ExitCode> {
     }
     let exe = std::env::current_exe().map_err(|e| Error::caused("cannot find this program to start it in the background", e))?;
     let mut argv: Vec<std::ffi::OsString> = vec!["emulator".into(), "--bind".into(), args.bind.clone().into(), "--port".into(), args.port.to_string().into()];
-    let flags: [(&str, Option<std::ffi::OsString>); 8] = [
+    let flags: [(&str, Option<std::ffi::OsString>); 9] = [
         ("--config", args.config.as_ref().map(|p| p.clone().into_os_string())),
         ("--tenant", args.tenant.clone().map(Into::into)),
         ("--client-id", args.client_id.clone().map(Into::into)),
@@ -277,6 +308,7 @@ fn background(args: &EmulatorArgs) -> Result<ExitCode> {
         ("--state-dir", args.state_dir.as_ref().map(|p| p.clone().into_os_string())),
         ("--pid-file", args.pid_file.as_ref().map(|p| p.clone().into_os_string())),
         ("--approve", args.approve.map(|a| if a == Approve::Click { "click" } else { "auto" }.into())),
+        ("--shell", Some(if args.shell == Shell::Powershell { "powershell" } else { "sh" }.into())),
     ];
     for (flag, value) in flags {
         if let Some(v) = value {
@@ -326,5 +358,15 @@ mod tests {
         assert_eq!(quote("it's"), "'it'\\''s'");
         assert_eq!(quote(""), "''");
         assert_eq!(quote("$(rm -rf ~)"), "'$(rm -rf ~)'");
+    }
+
+    #[test]
+    fn export_values_survive_powershell() {
+        assert_eq!(Shell::Powershell.line("AZURE_AUTHORITY_HOST", "https://127.0.0.1:8443"), "$env:AZURE_AUTHORITY_HOST = 'https://127.0.0.1:8443'\n");
+        assert_eq!(Shell::Powershell.line("X", "C:\\Users\\o'brien\\ca.pem"), "$env:X = 'C:\\Users\\o''brien\\ca.pem'\n");
+        // No expansion inside single quotes: `$(...)` and backticks stay text.
+        assert_eq!(Shell::Powershell.line("X", "$(Remove-Item ~) `n"), "$env:X = '$(Remove-Item ~) `n'\n");
+        assert_eq!(Shell::Powershell.line("X", "a\u{2019}; rm"), "$env:X = 'a\u{2019}\u{2019}; rm'\n");
+        assert_eq!(Shell::Sh.line("X", "a b"), "export X='a b'\n");
     }
 }

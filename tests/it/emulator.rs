@@ -304,6 +304,30 @@ fn background_mode_writes_the_pid_file_and_keeps_serving() {
     assert_eq!(status, 200);
 }
 
+/// PowerShell users (`--shell powershell`) get `$env:` lines, passed through the
+/// background parent as printed; either shell's file is beside the state for another one.
+#[test]
+fn powershell_gets_env_lines_and_an_exports_ps1() {
+    let sb = Sandbox::new();
+    let pid_file = sb.path("emulator.pid");
+    let out = run({
+        let mut c = sb.cmd();
+        c.args(["emulator", "--background", "--http", "--shell", "powershell", "--tenant", "fabrikam.test", "--state-dir"]).arg(sb.path("emulator")).arg("--pid-file").arg(&pid_file);
+        c
+    });
+    let printed = ok_stdout(&out);
+    let pid: u32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    let stop = if cfg!(windows) { std::process::Command::new("taskkill").args(["/F", "/PID", &pid.to_string()]).output() } else { std::process::Command::new("kill").arg(pid.to_string()).output() };
+    assert!(stop.is_ok_and(|o| o.status.success()), "the pid file names no process we could stop");
+    assert!(printed.starts_with("$env:AZURE_AUTHORITY_HOST = 'http://127.0.0.1:"), "{printed}");
+    assert!(printed.contains("$env:AZURE_TENANT_ID = 'fabrikam.test'\n"), "{printed}");
+    assert!(printed.lines().all(|l| l.is_empty() || (l.starts_with("$env:") && l.ends_with('\''))), "{printed}");
+    let ps1 = std::fs::read_to_string(sb.path("emulator").join("exports.ps1")).unwrap();
+    let sh = std::fs::read_to_string(sb.path("emulator").join("exports.sh")).unwrap();
+    assert!(ps1.contains("$env:AZURE_TENANT_ID = 'fabrikam.test'\n") && sh.contains("export AZURE_TENANT_ID=fabrikam.test\n"), "{ps1}\n{sh}");
+    assert_eq!(ps1.lines().count(), sh.lines().count(), "the same variables in both files");
+}
+
 #[test]
 fn demo_walks_the_quick_start_in_a_throwaway_home() {
     let sb = Sandbox::new();
