@@ -289,3 +289,20 @@ fn subscription_and_storage_from_flags_reach_the_az_stand_in() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert_eq!(std::fs::read_to_string(sb.path("config.toml")).unwrap(), written);
 }
+
+/// A client id that is not a GUID (an app's name, an App ID URI) would fail only at the first
+/// sign-in, as AADSTS700016; `profile add` says so where it was typed, and how to fix it.
+#[test]
+fn a_client_id_that_is_no_guid_is_named_where_it_was_typed() {
+    let sb = Sandbox::new();
+    let mut c = sb.cmd();
+    c.args(["profile", "add", "pbi", "--tenant", "contoso.test", "--flow", "client-credentials", "--client-id", "my-powerbi-app", "--client-secret-env", "PBI_SECRET"]);
+    let out = run(c);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("--client-id 'my-powerbi-app' is not a GUID") && err.contains("profile add pbi --update --client-id GUID"), "{err}");
+    let mut c = sb.cmd();
+    c.args(["profile", "add", "ok", "--tenant", "contoso.test", "--flow", "client-credentials", "--client-id", "33333333-3333-3333-3333-333333333333", "--client-secret-env", "PBI_SECRET"]);
+    let out = run(c);
+    assert!(out.status.success() && !text(&out.stderr).contains("not a GUID"), "{}", text(&out.stderr));
+}

@@ -387,6 +387,13 @@ pub(super) fn add(a: &AddArgs) -> Result<ExitCode> {
             warn!("remember to set {var} (the profile reads {what} from it)");
         }
     }
+    // Entra's application (client) ids are GUIDs; anything else (the app's name, its App ID
+    // URI, an object id typed with a typo) fails only at the first sign-in, as AADSTS700016.
+    for (id, key) in [(&args.client_id, "--client-id"), (&args.mi_client_id, "--mi-client-id")] {
+        if let Some(id) = id.as_deref().filter(|i| !crate::authority::is_guid(i)) {
+            warn!("{key} '{}' is not a GUID: Entra knows an app by its Application (client) ID, a GUID on the app registration's Overview page (fix with `entra-token profile add {} --update {key} GUID`)", crate::log::escape(id), args.name);
+        }
+    }
     // A file that is not there (yet: a secret mounted at run time) would fail only at the
     // first token request; say so now, where the path was typed.
     for (file, what) in [(&args.client_secret_file, "the client secret"), (&args.certificate_path, "the certificate"), (&args.federated_token_file, "the federated token")] {
