@@ -95,6 +95,7 @@ fn file_output_is_private_and_stdout_stays_empty() {
     let (_mock, sb) = setup();
     let path = sb.path("out/token.txt");
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    #[cfg_attr(windows, allow(unused_mut))]
     let mut c = cmd(&sb, &["get-token", "-p", "ci", "-r", "graph", "--file", path.to_str().unwrap()]);
     // Whatever the umask: run the binary with umask 000.
     #[cfg(unix)]

@@ -5,18 +5,29 @@
 //! plugins and the tests download none, so what Maven resolves is what it needs before any
 //! plugin runs: the project's parent POM from the feed, in `mvn validate`.
 
-use crate::support::http::{Reply, StandIn};
-use crate::support::{Sandbox, run, stderr, text};
-use base64::Engine as _;
-use std::process::Command;
-use std::sync::Arc;
+use crate::support::{Sandbox, run, stderr};
+// The real-Maven test runs on Unix only (Debian's maven); what it alone uses is cfg'd so.
+#[cfg(unix)]
+use {
+    crate::support::http::{Reply, StandIn},
+    crate::support::text,
+    base64::Engine as _,
+    std::process::Command,
+    std::sync::Arc,
+};
 
+#[cfg(unix)]
 const TENANT: &str = "contoso.test";
+#[cfg(unix)]
 const APP: &str = "88888888-8888-8888-8888-888888888888";
+#[cfg(unix)]
 const SECRET: &str = "maven~secret";
+#[cfg(unix)]
 const FEED_PATH: &str = "/contoso/_packaging/feed/maven/v1";
+#[cfg(unix)]
 const PARENT: &str = "/com/contoso/feed-parent/1.0/feed-parent-1.0.pom";
 
+#[cfg(unix)]
 fn parent_pom() -> &'static str {
     "<project xmlns=\"http://maven.apache.org/POM/4.0.0\">\n  <modelVersion>4.0.0</modelVersion>\n  <groupId>com.contoso</groupId>\n  <artifactId>feed-parent</artifactId>\n  <version>1.0</version>\n  <packaging>pom</packaging>\n  <properties><from.feed>yes</from.feed></properties>\n</project>\n"
 }

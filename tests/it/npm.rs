@@ -8,7 +8,9 @@ use crate::support::http::{Reply, StandIn};
 use crate::support::{MockAuthority, Sandbox, run, stderr, text};
 use base64::Engine as _;
 use serde_json::json;
-use std::path::{Path, PathBuf};
+#[cfg(unix)]
+use std::path::Path;
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
@@ -19,8 +21,12 @@ const FEED_PATH: &str = "/contoso/_packaging/feed/npm/registry/";
 
 struct Fixture {
     sb: Sandbox,
+    // Read by the real-client tests, which run on Unix only.
+    #[cfg_attr(windows, allow(dead_code))]
     mock: Arc<MockAuthority>,
+    #[cfg_attr(windows, allow(dead_code))]
     registry: StandIn,
+    #[cfg_attr(windows, allow(dead_code))]
     ca_pem: PathBuf,
 }
 
@@ -71,6 +77,7 @@ fn fixture() -> Fixture {
 
 /// A project depending on hello-entra from the feed (its .npmrc names the registry and the
 /// test CA, as a project's checked-in .npmrc would name the feed).
+#[cfg(unix)]
 fn project(f: &Fixture, name: &str) -> PathBuf {
     let dir = f.sb.path(name);
     std::fs::create_dir_all(&dir).unwrap();
@@ -80,6 +87,7 @@ fn project(f: &Fixture, name: &str) -> PathBuf {
 }
 
 /// `program args` in the sandbox, in `dir`, with npm's cache and notifier kept local.
+#[cfg(unix)]
 fn tool(f: &Fixture, dir: &Path, program: &str, args: &[&str]) -> Command {
     let mut c = f.sb.tool(program);
     c.args(args).current_dir(dir).env("FEED_SECRET", SECRET).env("npm_config_cache", f.sb.path("npm-cache")).env("npm_config_update_notifier", "false").env("npm_config_audit", "false").env("npm_config_fund", "false");
@@ -87,12 +95,14 @@ fn tool(f: &Fixture, dir: &Path, program: &str, args: &[&str]) -> Command {
 }
 
 /// `entra-token exec -p feed -r devops -- program args`, as `setup npm` says to run it.
+#[cfg(unix)]
 fn through_exec(f: &Fixture, dir: &Path, program: &str, args: &[&str]) -> Command {
     let mut c = tool(f, dir, env!("CARGO_BIN_EXE_entra-token"), &["exec", "-p", "feed", "-r", "devops", "--", program]);
     c.args(args);
     c
 }
 
+#[cfg(unix)]
 fn setup_npm(f: &Fixture) {
     let mut c = f.sb.cmd();
     c.args(["setup", "npm", "--registry", &format!("{}{FEED_PATH}", f.registry.url())]);
@@ -115,6 +125,7 @@ fn setup_npm(f: &Fixture) {
 }
 
 /// No file the clients keep holds a token the authority issued.
+#[cfg(unix)]
 fn no_token_on_disk(f: &Fixture, files: &[PathBuf]) {
     for t in f.mock.issued_access_tokens() {
         for file in files {

@@ -25,6 +25,7 @@ const SECRET: &str = "serve~secret";
 /// A running `entra-token serve` and the two lines it printed.
 struct Served {
     child: Child,
+    #[cfg_attr(windows, allow(dead_code))]
     endpoint: String,
     header: String,
     port: u16,

@@ -352,6 +352,7 @@ impl MockAuthority {
 
     /// On: a refresh grant carrying `claims` is refused with interaction_required
     /// (AADSTS50076), as when a claims challenge demands MFA; sign-ins still work.
+    #[cfg(unix)]
     pub fn require_sign_in_for_claims(&self, on: bool) {
         self.st().claims_need_sign_in = on;
     }

@@ -355,6 +355,7 @@ pub fn install_executable(contents: &str, dest: &std::path::Path) {
 
 /// A copy of the program `src` at `dest`, mode 0755, made by `cp` for the reason
 /// [`install_executable`] gives.
+#[cfg(unix)]
 pub fn copy_executable(src: impl AsRef<std::path::Path>, dest: &std::path::Path) {
     let mut cmd = Command::new("sh");
     cmd.args(["-c", "cp \"$1\" \"$2\" && chmod 755 \"$2\"", "sh"]).arg(src.as_ref()).arg(dest);

@@ -18,6 +18,7 @@ mod entra_wire;
 mod token_request;
 #[path = "../../../src/emulator/sshcert.rs"]
 mod sshcert;
+#[cfg(unix)]
 pub mod dbus;
 pub mod emulator;
 pub mod env;
@@ -28,6 +29,7 @@ mod issue;
 pub mod output;
 pub mod pop;
 pub mod profile;
+#[cfg(unix)]
 pub mod pyfeed;
 pub mod skip;
 pub mod skip_summary;
@@ -38,7 +40,9 @@ pub mod wire;
 
 pub use authority::{Fault, MockAuthority, RecordedRequest};
 pub use emulator::Emulator;
-pub use env::{Sandbox, bin, bin_at, copy_executable, run, run_with_stdin};
+pub use env::{Sandbox, run, run_with_stdin};
+#[cfg(unix)]
+pub use env::{bin, bin_at, copy_executable};
 pub use http::refused_url;
 pub use output::{code, ok, ok_stdout, one_line, stderr, stdout, text};
 pub use profile::CcProfile;
