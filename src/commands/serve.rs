@@ -217,7 +217,7 @@ pub(crate) fn handle(req: &Request, peer: IpAddr, policy: &Policy, get: &dyn Fn(
     }
 }
 
-fn serve_connection(mut stream: TcpStream, peer: SocketAddr, policy: &Policy, profile: &str, timeout: Duration) {
+fn serve_connection(mut stream: TcpStream, peer: SocketAddr, policy: &Policy, profile: &Option<String>, timeout: Duration) {
     let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
     let response = match server::read_request(&mut stream, &LIMITS) {
         Ok(req) => {
@@ -228,7 +228,7 @@ fn serve_connection(mut stream: TcpStream, peer: SocketAddr, policy: &Policy, pr
             let get = |resource: &str| {
                 let ask = |force_refresh: bool| {
                     broker::get_token(&TokenRequest {
-                        profile: Some(profile.to_string()),
+                        profile: profile.clone(),
                         resource: Some(resource.to_string()),
                         timeout,
                         prompts: false,
@@ -312,9 +312,18 @@ fn own_env_file(path: &std::path::Path) -> Result<crate::fs::FileLock> {
 }
 
 pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
-    let profile = config::resolve(args.profile.as_deref())?;
+    // Under ENTRA_TOKEN_AGENT the agent's profiles answer (a devcontainer or SSH host has no
+    // config of its own): none is read here, and the agent's allow-lists decide what each
+    // resource gets; `serve_resources` is a local profile's.
+    let (profile, shown, allow) = match crate::agent::from_env() {
+        Some(_) => (args.profile.clone(), args.profile.clone().unwrap_or_else(|| "the token agent's default".into()), None),
+        None => {
+            let p = config::resolve(args.profile.as_deref())?;
+            (Some(p.name.clone()), p.name, p.settings.serve_resources)
+        }
+    };
     let header = new_secret()?;
-    let policy = Arc::new(Policy::new(&profile.name, &header, profile.settings.serve_resources.as_deref())?);
+    let policy = Arc::new(Policy::new(&shown, &header, allow.as_deref())?);
     let listener = TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), args.port)).map_err(|e| {
         Error::bad_input_hint(format!("cannot listen on 127.0.0.1:{}", args.port), "pick another --port, or omit it for a free one").because(e)
     })?;
@@ -332,13 +341,14 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
         }
         None => crate::protocols::write_stdout(vars.expose().as_bytes())?,
     }
-    let allowed = match &profile.settings.serve_resources {
+    let allowed = match &allow {
         Some(list) => list.join(", "),
+        None if crate::agent::from_env().is_some() => "what the token agent allows".into(),
         None => "any resource".into(),
     };
-    warn!("serving profile '{}' on http://127.0.0.1:{port}/msi/token ({allowed}); stop with Ctrl-C", profile.name);
+    warn!("serving profile '{shown}' on http://127.0.0.1:{port}/msi/token ({allowed}); stop with Ctrl-C");
     let slots = Arc::new(Mutex::new(Slots::default()));
-    let name = Arc::new(profile.name.clone());
+    let name = Arc::new(profile);
     for conn in listener.incoming() {
         let Ok(mut stream) = conn else { continue };
         let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else { continue };

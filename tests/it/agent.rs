@@ -548,3 +548,34 @@ fn a_clusters_tenant_through_the_agent_is_refused_not_dropped() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("tenant fabrikam.test") && err.contains("token agent"), "{err}");
 }
+
+/// `serve` on a host that has only ENTRA_TOKEN_AGENT (a devcontainer, an SSH host): the
+/// SDKs' managed-identity endpoint answers with the agent's tokens, within its allow-lists;
+/// no local config is needed (it was refused: profile not found).
+#[test]
+fn serve_on_a_client_answers_with_the_agents_tokens() {
+    let lap = laptop(&["--allow-profile", "ado", "--allow-resource", "devops"]);
+    let (client_sb, cmd) = client(&lap.socket);
+    let mut c = cmd(&["serve", "-p", "ado"]);
+    let mut served = c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut lines = BufReader::new(served.stdout.take().unwrap()).lines();
+    let endpoint = lines.next().unwrap().unwrap().strip_prefix("IDENTITY_ENDPOINT=").unwrap().to_string();
+    let header = lines.next().unwrap().unwrap().strip_prefix("IDENTITY_HEADER=").unwrap().to_string();
+    let agent: ureq::Agent = ureq::Agent::config_builder().proxy(None).http_status_as_error(false).build().into();
+    let ask = |resource: &str| {
+        let mut r = agent.get(&format!("{endpoint}?api-version=2019-08-01&resource={resource}")).header("X-IDENTITY-HEADER", &header).call().unwrap();
+        (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+    };
+    let (status, body) = ask(AZURE_DEVOPS);
+    let (status_arm, body_arm) = ask("https://management.azure.com/");
+    let _ = served.kill();
+    let _ = served.wait();
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["access_token"].as_str(), lap.mock.issued_access_tokens().last().map(String::as_str));
+    // Outside the agent's allow-list: refused there, never fetched.
+    assert_ne!(status_arm, 200, "{body_arm}");
+    assert!(body_arm.contains("this agent does not serve"), "{body_arm}");
+    assert_eq!(lap.mock.token_requests(), 1);
+    assert!(!client_sb.path("cache").exists(), "the client cached an agent answer");
+}
