@@ -94,8 +94,8 @@ fn check_opened(path: &Path, file: &File, private_group: bool) -> FsResult<()> {
     if m.uid() != me && m.uid() != 0 {
         return Err(refuse(format!("it is owned by uid {}, not by you (uid {me}) or root, so its owner decides what it says", m.uid()), format!("use a copy of your own: `cp {shown} FILE && chmod go-w FILE`, and name FILE instead")));
     }
-    let own_private_group = private_group && m.gid() == me && super::unix::my_gid() == me;
-    if m.mode() & 0o002 != 0 || (m.mode() & 0o020 != 0 && !own_private_group) {
+    let others_may_write = if private_group { super::unix::others_may_write(&m, me) } else { m.mode() & 0o022 != 0 };
+    if others_may_write {
         return Err(refuse(format!("permissions {:o} let other users change it", m.mode() & 0o777), format!("run `chmod go-w {shown}`")));
     }
     Ok(())

@@ -53,8 +53,14 @@ fn fstat(fd: &OwnedFd) -> io::Result<std::fs::Metadata> {
 /// leaves `~/.config/pip` group-writable by the user's private group, gid = uid, which
 /// nobody else is in: the same rule `trusted` applies to files).
 pub(super) fn others_can_change(m: &std::fs::Metadata, me: u32) -> bool {
+    (m.uid() != me && m.uid() != 0) || others_may_write(m, me)
+}
+
+/// Writable by others, or by a group that is not `me`'s own private group (gid = uid, and
+/// the group this process runs as).
+pub(super) fn others_may_write(m: &std::fs::Metadata, me: u32) -> bool {
     let own_private_group = m.gid() == me && my_gid() == me;
-    (m.uid() != me && m.uid() != 0) || m.mode() & 0o002 != 0 || (m.mode() & 0o020 != 0 && !own_private_group)
+    m.mode() & 0o002 != 0 || (m.mode() & 0o020 != 0 && !own_private_group)
 }
 
 /// Opens the directory `path` (creating missing components 0700 when `create`), walking
