@@ -315,12 +315,12 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
     // Under ENTRA_TOKEN_AGENT the agent's profiles answer (a devcontainer or SSH host has no
     // config of its own): none is read here, and the agent's allow-lists decide what each
     // resource gets; `serve_resources` is a local profile's.
-    let (profile, shown, allow) = match crate::agent::from_env() {
-        Some(_) => (args.profile.clone(), args.profile.clone().unwrap_or_else(|| "the token agent's default".into()), None),
-        None => {
-            let p = config::resolve(args.profile.as_deref())?;
-            (Some(p.name.clone()), p.name, p.settings.serve_resources)
-        }
+    let through_agent = crate::agent::from_env().is_some();
+    let (profile, shown, allow) = if through_agent {
+        (args.profile.clone(), args.profile.clone().unwrap_or_else(|| "the token agent's default".into()), None)
+    } else {
+        let p = config::resolve(args.profile.as_deref())?;
+        (Some(p.name.clone()), p.name, p.settings.serve_resources)
     };
     let header = new_secret()?;
     let policy = Arc::new(Policy::new(&shown, &header, allow.as_deref())?);
@@ -343,7 +343,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
     }
     let allowed = match &allow {
         Some(list) => list.join(", "),
-        None if crate::agent::from_env().is_some() => "what the token agent allows".into(),
+        None if through_agent => "what the token agent allows".into(),
         None => "any resource".into(),
     };
     warn!("serving profile '{shown}' on http://127.0.0.1:{port}/msi/token ({allowed}); stop with Ctrl-C");

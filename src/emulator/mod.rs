@@ -156,16 +156,14 @@ pub(crate) fn start(args: &EmulatorArgs) -> Result<Running> {
         _ => {}
     }
     let exports = exports(&url, &settings, tls.as_ref(), &dir, args.managed_identity.then_some(identity_header.as_str()))?;
-    // The same lines for another terminal (`. DIR/exports.sh`), and who serves them.
-    let mut sh = format!("# entra-token emulator: process {} at {url}\n", std::process::id());
-    sh.extend(exports.iter().map(|(k, v)| Shell::Sh.line(k, v)));
-    let sh_path = dir.join("exports.sh");
-    crate::fs::write_private_at(&sh_path, sh.as_bytes()).map_err(|e| Error::caused(format!("cannot write {}", sh_path.display()), e))?;
-    // And for PowerShell (`. DIR/exports.ps1`).
-    let mut ps = format!("# entra-token emulator: process {} at {url}\n", std::process::id());
-    ps.extend(exports.iter().map(|(k, v)| Shell::Powershell.line(k, v)));
-    let ps_path = dir.join("exports.ps1");
-    crate::fs::write_private_at(&ps_path, ps.as_bytes()).map_err(|e| Error::caused(format!("cannot write {}", ps_path.display()), e))?;
+    // The same lines for another terminal (`. DIR/exports.sh`, PowerShell: `. DIR/exports.ps1`),
+    // and who serves them.
+    for (shell, file) in [(Shell::Sh, "exports.sh"), (Shell::Powershell, "exports.ps1")] {
+        let mut text = format!("# entra-token emulator: process {} at {url}\n", std::process::id());
+        text.extend(exports.iter().map(|(k, v)| shell.line(k, v)));
+        let path = dir.join(file);
+        crate::fs::write_private_at(&path, text.as_bytes()).map_err(|e| Error::caused(format!("cannot write {}", path.display()), e))?;
+    }
     let shared: state::Shared = Arc::new(Mutex::new(state::State::new(url.clone(), settings, signer, ssh_ca, identity_header)));
     let handler: http::Handler = Arc::new(move |req: &http::Request| routes::handle(&shared, req));
     let config = tls.map(|t| t.config);
